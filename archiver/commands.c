@@ -1,0 +1,457 @@
+/* commands: see commands.h. */
+#include <glib.h>
+
+#include "commands.h"
+#include "config.h"
+#include "ingest.h"
+#include "message.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* sysexits.h values the MDA mode speaks to the MTA. */
+#define EX_OK 0
+#define EX_USAGE 64
+#define EX_DATAERR 65
+#define EX_TEMPFAIL 75
+
+static char *root_option;
+
+static const GOptionEntry root_entry[] = {
+  { "root", 'r', 0, G_OPTION_ARG_FILENAME, &root_option, "Archive root (default: $ANNALS_ROOT)", "DIR" },
+  { NULL },
+};
+
+static int
+fail (const char *cmd, const GError *error)
+{
+  g_printerr ("annals %s: %s\n", cmd, error->message);
+  return 1;
+}
+
+/* Parses options; returns FALSE (after printing why) on a usage error. */
+static gboolean
+parse_options (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
+               int *argc, char ***argv)
+{
+  g_autofree char *title = g_strdup_printf ("%s %s", cmd, params);
+  g_autoptr (GOptionContext) ctx = g_option_context_new (title);
+  g_option_context_set_summary (ctx, summary);
+  g_option_context_add_main_entries (ctx, root_entry, NULL);
+  if (entries != NULL)
+    g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (ctx, argc, argv, &error)) {
+    g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, error->message, cmd);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static AnnalsConfig *
+open_config (const char *cmd)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = annals_config_find_root (root_option, &error);
+  AnnalsConfig *config = root ? annals_config_open (root, &error) : NULL;
+  if (config == NULL)
+    fail (cmd, error);
+  return config;
+}
+
+static int
+usage_error (const char *cmd, const char *what)
+{
+  g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, what, cmd);
+  return EX_USAGE;
+}
+
+int
+annals_archiver_cmd_init (int argc, char **argv)
+{
+  char *name = NULL;
+  const GOptionEntry entries[] = {
+    { "name", 0, 0, G_OPTION_ARG_STRING, &name, "The site's name, shown on its pages", "NAME" },
+    { NULL },
+  };
+  if (!parse_options ("init", "", "Creates an archive root: the folder and its annals.conf.", entries, &argc, &argv))
+    return EX_USAGE;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = annals_config_find_root (root_option, &error);
+  if (root == NULL)
+    return fail ("init", error);
+  g_autoptr (AnnalsConfig) config = annals_config_init (root, name, &error);
+  g_free (name);
+  if (config == NULL)
+    return fail ("init", error);
+  g_print ("created archive root '%s'\n", root);
+  return 0;
+}
+
+int
+annals_archiver_cmd_list_add (int argc, char **argv)
+{
+  char *address = NULL, *description = NULL;
+  const GOptionEntry entries[] = {
+    { "address", 0, 0, G_OPTION_ARG_STRING, &address, "The list's posting address", "A" },
+    { "description", 0, 0, G_OPTION_ARG_STRING, &description, "One line on what the list is for", "D" },
+    { NULL },
+  };
+  if (!parse_options ("list-add", "NAME", "Adds a list to the archive.", entries, &argc, &argv))
+    return EX_USAGE;
+  if (argc != 2)
+    return usage_error ("list-add", "give exactly one list NAME");
+  g_autoptr (AnnalsConfig) config = open_config ("list-add");
+  if (config == NULL)
+    return 1;
+  g_autoptr (GError) error = NULL;
+  gboolean ok = annals_config_add_list (config, argv[1], address, description, &error);
+  g_free (address);
+  g_free (description);
+  if (!ok)
+    return fail ("list-add", error);
+  g_print ("added list '%s'\n", argv[1]);
+  return 0;
+}
+
+int
+annals_archiver_cmd_lists (int argc, char **argv)
+{
+  if (!parse_options ("lists", "", "Lists the archive's lists with their message counts.", NULL, &argc, &argv))
+    return EX_USAGE;
+  g_autoptr (AnnalsConfig) config = open_config ("lists");
+  if (config == NULL)
+    return 1;
+  g_auto (GStrv) lists = annals_config_lists (config);
+  for (char **l = lists; *l; l++) {
+    g_autofree char *dir = annals_config_list_dir (config, *l, "store", NULL);
+    g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, NULL) : NULL;
+    g_autofree char *desc = annals_config_list_get (config, *l, "description");
+    g_print ("%s\t%" G_GUINT64_FORMAT "\t%s\n", *l, store ? annals_store_count (store) : 0, desc ? desc : "");
+  }
+  return 0;
+}
+
+static void
+print_summary (const char *list, const AnnalsIngestStats *s, double secs)
+{
+  g_print ("%s: archived %" G_GUINT64_FORMAT ", duplicates skipped %" G_GUINT64_FORMAT
+           ", Message-ID reused with new content %" G_GUINT64_FORMAT ", unparsable but kept %" G_GUINT64_FORMAT,
+           list, s->archived, s->duplicates, s->reused_ids, s->unparsable);
+  if (s->rejected > 0)
+    g_print (", too large and not archived %" G_GUINT64_FORMAT, s->rejected);
+  g_print (" (%.1f MB in %.2f s)\n", s->bytes / 1e6, secs);
+}
+
+/* --mda: exactly one message on stdin; sysexits for the MTA. */
+static int
+ingest_mda (const char *store_dir, guint lock_timeout_ms)
+{
+  g_autoptr (GByteArray) msg = g_byte_array_new ();
+  guint8 chunk[65536];
+  for (;;) {
+    ssize_t n = read (STDIN_FILENO, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      g_printerr ("annals ingest: cannot read the message on stdin: %s\n", g_strerror (errno));
+      return EX_TEMPFAIL;
+    }
+    if (n == 0)
+      break;
+    if (msg->len + (gsize) n > ANNALS_STORE_MAX_MESSAGE) {
+      g_printerr ("annals ingest: message on stdin is over the limit of %" G_GSIZE_FORMAT " bytes: not archived\n",
+                  ANNALS_STORE_MAX_MESSAGE);
+      return EX_DATAERR;
+    }
+    g_byte_array_append (msg, chunk, (guint) n);
+  }
+  if (msg->len == 0) {
+    g_printerr ("annals ingest: stdin is empty: no message to archive\n");
+    return EX_DATAERR;
+  }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) writer = annals_store_writer_open (store_dir, lock_timeout_ms, &error);
+  if (writer == NULL) {
+    g_printerr ("annals ingest: %s\n", error->message);
+    return EX_TEMPFAIL;
+  }
+  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, FALSE);
+  if (!annals_ingest_message (in, msg->data, msg->len, ANNALS_NO_DATE, NULL, &error)
+      || !annals_ingest_commit (in, &error)) {
+    g_printerr ("annals ingest: message not stored, the MTA should retry: %s\n", error->message);
+    return EX_TEMPFAIL;
+  }
+  return EX_OK;
+}
+
+int
+annals_archiver_cmd_ingest (int argc, char **argv)
+{
+  gboolean mbox = FALSE, maildir = FALSE, mda = FALSE, quiet = FALSE;
+  char *variant_name = NULL;
+  int lock_timeout = -1;
+  const GOptionEntry entries[] = {
+    { "mbox", 0, 0, G_OPTION_ARG_NONE, &mbox, "Input is mbox (the default)", NULL },
+    { "maildir", 0, 0, G_OPTION_ARG_NONE, &maildir, "Each PATH is a maildir (cur/ and new/, nested folders too)", NULL },
+    { "mda", 0, 0, G_OPTION_ARG_NONE, &mda,
+      "Stdin is one message from the MTA; exit 0 once it is stored, 75 to have the MTA retry", NULL },
+    { "format", 0, 0, G_OPTION_ARG_STRING, &variant_name,
+      "mbox variant: auto (default), mboxrd, mboxo, mboxcl2, pipermail", "VARIANT" },
+    { "lock-timeout", 0, 0, G_OPTION_ARG_INT, &lock_timeout,
+      "Seconds to wait for another writer (default 30; 300 with --mda)", "SECONDS" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress and no summary", NULL },
+    { NULL },
+  };
+  if (!parse_options ("ingest", "NAME [PATH...]",
+                      "Archives mail into list NAME: mbox files (plain or .gz), maildirs, or one message\n"
+                      "on stdin from the MTA.  Without PATH, reads stdin.  Identical re-deliveries are\n"
+                      "skipped; the same Message-ID with new content is kept and flagged.",
+                      entries, &argc, &argv))
+    return mda ? EX_TEMPFAIL : EX_USAGE;
+  g_autofree char *variant_owned = variant_name;
+  if ((int) mbox + (int) maildir + (int) mda > 1)
+    return usage_error ("ingest", "choose one of --mbox, --maildir and --mda");
+  if (argc < 2)
+    return usage_error ("ingest", "give the list NAME");
+  AnnalsMboxVariant variant = ANNALS_MBOX_AUTO;
+  if (variant_name != NULL && !annals_mbox_variant_from_name (variant_name, &variant))
+    return usage_error ("ingest", "--format takes auto, mboxrd, mboxo, mboxcl2 or pipermail");
+  if (mda && argc > 2)
+    return usage_error ("ingest", "--mda reads one message from stdin and takes no PATH");
+  if (maildir && argc < 3)
+    return usage_error ("ingest", "--maildir needs a PATH");
+
+  g_autoptr (AnnalsConfig) config = open_config ("ingest");
+  if (config == NULL)
+    return mda ? EX_TEMPFAIL : 1;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *store_dir = annals_config_list_dir (config, argv[1], "store", &error);
+  if (store_dir == NULL) {
+    fail ("ingest", error);
+    return mda ? EX_TEMPFAIL : 1;
+  }
+  guint timeout_ms = (guint) (lock_timeout >= 0 ? lock_timeout : (mda ? 300 : 30)) * 1000;
+  if (mda)
+    return ingest_mda (store_dir, timeout_ms);
+
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (AnnalsStoreWriter) writer = annals_store_writer_open (store_dir, timeout_ms, &error);
+  if (writer == NULL)
+    return fail ("ingest", error);
+  if (annals_store_writer_recovered (writer) > 0 && !quiet)
+    g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
+                argv[1], annals_store_writer_recovered (writer));
+  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, !quiet && isatty (STDERR_FILENO));
+  gboolean ok = TRUE;
+  if (argc == 2) {
+    ok = annals_ingest_mbox (in, "-", STDIN_FILENO, variant, &error);
+  } else {
+    for (int i = 2; i < argc && ok; i++)
+      ok = maildir ? annals_ingest_maildir (in, argv[i], &error)
+                   : annals_ingest_mbox (in, argv[i], -1, variant, &error);
+  }
+  /* Whatever was archived before a failure is kept and acknowledged. */
+  g_autoptr (GError) commit_error = NULL;
+  gboolean committed = annals_ingest_commit (in, &commit_error);
+  const AnnalsIngestStats *stats = annals_ingest_stats (in);
+  if (!quiet)
+    print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
+  if (!ok) {
+    fail ("ingest", error);
+    if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE))
+      g_printerr ("annals ingest: the %" G_GUINT64_FORMAT " messages archived before are safe; free space and run "
+                  "the same command again (archived messages are skipped)\n", stats->committed);
+    return g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE) ? EX_TEMPFAIL : 1;
+  }
+  if (!committed)
+    return fail ("ingest", commit_error);
+  return stats->rejected > 0 ? 1 : 0;
+}
+
+/* Opens list NAME's store for reading. */
+static AnnalsStore *
+open_store (const char *cmd, const char *list)
+{
+  g_autoptr (AnnalsConfig) config = open_config (cmd);
+  if (config == NULL)
+    return NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = annals_config_list_dir (config, list, "store", &error);
+  AnnalsStore *store = dir ? annals_store_open (dir, &error) : NULL;
+  if (store == NULL)
+    fail (cmd, error);
+  return store;
+}
+
+/* ID: a message number, or a Message-ID with or without <>. */
+static gboolean
+resolve_id (AnnalsStore *store, const char *id, guint64 *number, GError **error)
+{
+  if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
+    *number = g_ascii_strtoull (id, NULL, 10);
+    return TRUE;
+  }
+  g_autofree char *bare = g_strdup (id);
+  if (bare[0] == '<' && bare[strlen (bare) - 1] == '>') {
+    bare[strlen (bare) - 1] = '\0';
+    memmove (bare, bare + 1, strlen (bare));
+  }
+  g_autoptr (GArray) found = annals_store_find_message_id (store, bare, error);
+  if (found == NULL)
+    return FALSE;
+  if (found->len == 0) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND, "no message with Message-ID <%s>", bare);
+    return FALSE;
+  }
+  if (found->len > 1) {
+    g_printerr ("annals: %u messages have Message-ID <%s>:", found->len, bare);
+    for (guint i = 0; i < found->len; i++)
+      g_printerr (" %" G_GUINT64_FORMAT, g_array_index (found, guint64, i));
+    g_printerr ("; showing the first (name one by number)\n");
+  }
+  *number = g_array_index (found, guint64, 0);
+  return TRUE;
+}
+
+static gboolean
+write_stdout (const void *data, gsize len)
+{
+  return fwrite (data, 1, len, stdout) == len;
+}
+
+int
+annals_archiver_cmd_cat (int argc, char **argv)
+{
+  if (!parse_options ("cat", "NAME ID", "Writes one message's exact bytes; ID is its number or its Message-ID.",
+                      NULL, &argc, &argv))
+    return EX_USAGE;
+  if (argc != 3)
+    return usage_error ("cat", "give the list NAME and a message ID");
+  g_autoptr (AnnalsStore) store = open_store ("cat", argv[1]);
+  if (store == NULL)
+    return 1;
+  g_autoptr (GError) error = NULL;
+  guint64 number;
+  if (!resolve_id (store, argv[2], &number, &error))
+    return fail ("cat", error);
+  g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, &error);
+  if (raw == NULL)
+    return fail ("cat", error);
+  gsize len;
+  const void *data = g_bytes_get_data (raw, &len);
+  if (!write_stdout (data, len) || fflush (stdout) != 0) {
+    g_printerr ("annals cat: cannot write to stdout: %s\n", g_strerror (errno));
+    return 1;
+  }
+  return 0;
+}
+
+static gboolean
+parse_range (const char *cmd, gint64 from, gint64 to, guint64 count, guint64 *first, guint64 *end)
+{
+  if (from < 0 || (to < -1)) {
+    usage_error (cmd, "--from and --to take message numbers (0 or more)");
+    return FALSE;
+  }
+  *first = (guint64) from;
+  *end = to == -1 ? count : MIN ((guint64) to + 1, count);
+  return TRUE;
+}
+
+int
+annals_archiver_cmd_export (int argc, char **argv)
+{
+  gint64 from = 0, to = -1;
+  const GOptionEntry entries[] = {
+    { "from", 0, 0, G_OPTION_ARG_INT64, &from, "First message number (default 0)", "N" },
+    { "to", 0, 0, G_OPTION_ARG_INT64, &to, "Last message number, included (default: the newest)", "N" },
+    { NULL },
+  };
+  if (!parse_options ("export", "NAME", "Writes the list's messages as mboxrd to stdout, in archive order.", entries,
+                      &argc, &argv))
+    return EX_USAGE;
+  if (argc != 2)
+    return usage_error ("export", "give the list NAME");
+  g_autoptr (AnnalsStore) store = open_store ("export", argv[1]);
+  if (store == NULL)
+    return 1;
+  guint64 first, end;
+  if (!parse_range ("export", from, to, annals_store_count (store), &first, &end))
+    return EX_USAGE;
+  g_autoptr (GString) out = g_string_sized_new (1 << 20);
+  for (guint64 n = first; n < end; n++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GBytes) raw = annals_store_read (store, n, NULL, &error);
+    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (store, n, &error) : NULL;
+    if (meta == NULL)
+      return fail ("export", error);
+    gsize len;
+    const guint8 *data = g_bytes_get_data (raw, &len);
+    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
+                               meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt, data, len);
+    if (out->len >= (1 << 20) || n + 1 == end) {
+      if (!write_stdout (out->str, out->len)) {
+        g_printerr ("annals export: cannot write to stdout: %s\n", g_strerror (errno));
+        return 1;
+      }
+      g_string_truncate (out, 0);
+    }
+  }
+  if (fflush (stdout) != 0) {
+    g_printerr ("annals export: cannot write to stdout: %s\n", g_strerror (errno));
+    return 1;
+  }
+  return 0;
+}
+
+int
+annals_archiver_cmd_ls (int argc, char **argv)
+{
+  gint64 from = 0, to = -1;
+  const GOptionEntry entries[] = {
+    { "from", 0, 0, G_OPTION_ARG_INT64, &from, "First message number (default 0)", "N" },
+    { "to", 0, 0, G_OPTION_ARG_INT64, &to, "Last message number, included (default: the newest)", "N" },
+    { NULL },
+  };
+  if (!parse_options ("ls", "NAME",
+                      "Lists the list's messages: number, date (UTC), sender, subject, and flags\n"
+                      "(reused-id: Message-ID seen before with other content; unparsable; no-id).",
+                      entries, &argc, &argv))
+    return EX_USAGE;
+  if (argc != 2)
+    return usage_error ("ls", "give the list NAME");
+  g_autoptr (AnnalsStore) store = open_store ("ls", argv[1]);
+  if (store == NULL)
+    return 1;
+  guint64 first, end;
+  if (!parse_range ("ls", from, to, annals_store_count (store), &first, &end))
+    return EX_USAGE;
+  for (guint64 n = first; n < end; n++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, n, &error);
+    if (m == NULL)
+      return fail ("ls", error);
+    char date[32] = "-";
+    if (m->date != ANNALS_NO_DATE) {
+      time_t t = (time_t) m->date;
+      struct tm tm;
+      if (gmtime_r (&t, &tm) != NULL)
+        strftime (date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+    }
+    GString *flags = g_string_new (NULL);
+    if (m->flags & ANNALS_STORE_FLAG_REUSED_ID)
+      g_string_append (flags, " [reused-id]");
+    if (m->flags & ANNALS_STORE_FLAG_UNPARSABLE)
+      g_string_append (flags, " [unparsable]");
+    if (m->flags & ANNALS_STORE_FLAG_DERIVED_ID)
+      g_string_append (flags, " [no-id]");
+    g_print ("%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s\n", n, date, m->from ? m->from : "-",
+             m->subject ? m->subject : "(no subject)", flags->str);
+    g_string_free (flags, TRUE);
+  }
+  return 0;
+}

@@ -1,0 +1,66 @@
+/* ingest: feeds mail from mbox files, maildirs and an MTA into the store.
+ *
+ * An AnnalsIngest wraps one store writer for the length of a run: it
+ * splits the input, archives each message, commits in batches (every
+ * ANNALS_INGEST_BATCH messages, and at the end), counts what happened
+ * and, on a terminal, shows progress.  Only messages counted after a
+ * successful commit are acknowledged.
+ */
+#pragma once
+
+#include "mbox.h"
+#include "store.h"
+
+G_BEGIN_DECLS
+
+#define ANNALS_INGEST_BATCH 256
+
+typedef struct {
+  guint64 archived;
+  guint64 duplicates;  /* same Message-ID, same bytes: skipped */
+  guint64 reused_ids;  /* archived, Message-ID seen before with other content */
+  guint64 unparsable;  /* archived, header block could not be parsed */
+  guint64 rejected;    /* not archived (over the size limit) */
+  guint64 bytes;       /* raw bytes read */
+  guint64 committed;   /* archived and durable */
+} AnnalsIngestStats;
+
+typedef struct _AnnalsIngest AnnalsIngest;
+
+/* writer: borrowed, must outlive the ingest.  progress: show progress on
+ * stderr (the caller decides, e.g. when stderr is a terminal). */
+AnnalsIngest *annals_ingest_new (AnnalsStoreWriter *writer, gboolean progress);
+void annals_ingest_free (AnnalsIngest *ingest);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsIngest, annals_ingest_free)
+
+/* Reads an mbox (plain or .gz) from path, or from fd when path is "-".
+ * Fails when the input is not an mbox or on a store error; messages over
+ * the size limit are skipped, counted and reported through the warning
+ * log, and the run goes on. */
+gboolean annals_ingest_mbox (AnnalsIngest *ingest,
+                             const char *path,
+                             int fd,
+                             AnnalsMboxVariant variant,
+                             GError **error);
+
+/* Walks a maildir (cur/ and new/, nested folders too), oldest first. */
+gboolean annals_ingest_maildir (AnnalsIngest *ingest, const char *path, GError **error);
+
+/* Archives one message as it is. */
+gboolean annals_ingest_message (AnnalsIngest *ingest,
+                                const guint8 *raw,
+                                gsize length,
+                                gint64 receipt,
+                                const char *envelope,
+                                GError **error);
+
+/* Commits what is pending. */
+gboolean annals_ingest_commit (AnnalsIngest *ingest, GError **error);
+
+const AnnalsIngestStats *annals_ingest_stats (AnnalsIngest *ingest);
+
+/* Receipt time from an mbox "From " line's asctime date, or
+ * ANNALS_NO_DATE (message.h). */
+gint64 annals_ingest_envelope_time (const char *envelope);
+
+G_END_DECLS

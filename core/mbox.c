@@ -1,0 +1,301 @@
+/* mbox: see mbox.h. */
+#include "mbox.h"
+#include "message.h"
+
+#include <string.h>
+#include <time.h>
+
+void
+annals_mbox_splitter_init (AnnalsMboxSplitter *splitter, AnnalsMboxVariant variant)
+{
+  splitter->variant = variant;
+  splitter->scan = 0;
+}
+
+static gboolean
+header_shaped (const guint8 *p, gsize length)
+{
+  gsize i = 0;
+  while (i < length && p[i] > ' ' && p[i] < 127 && p[i] != ':')
+    i++;
+  return i > 0 && i < length && p[i] == ':';
+}
+
+/* Content-Length of the header block [p, p+length), or -1. */
+static gssize
+content_length (const guint8 *p, gsize length)
+{
+  static const char name[] = "content-length:";
+  const gsize nlen = sizeof name - 1;
+  gsize i = 0;
+  while (i < length) {
+    const guint8 *nl = memchr (p + i, '\n', length - i);
+    gsize end = nl ? (gsize) (nl - p) : length;
+    if (end - i > nlen && g_ascii_strncasecmp ((const char *) p + i, name, nlen) == 0) {
+      gsize j = i + nlen;
+      while (j < end && (p[j] == ' ' || p[j] == '\t'))
+        j++;
+      gint64 v = 0;
+      gsize digits = 0;
+      while (j < end && g_ascii_isdigit (p[j]) && digits < 12) {
+        v = v * 10 + (p[j] - '0');
+        j++;
+        digits++;
+      }
+      return digits > 0 ? (gssize) v : -1;
+    }
+    i = end + 1;
+  }
+  return -1;
+}
+
+/* mboxcl2: the message ends Content-Length bytes after its header block,
+ * where a separator (or the end) must stand.  Returns the body end, or 0
+ * when Content-Length is absent or does not land on a separator, or
+ * G_MAXSIZE when more data is needed to tell. */
+static gsize
+cl2_end (const guint8 *buf, gsize length, gboolean eof, gsize body_start)
+{
+  gsize hlen = annals_message_header_length (buf + body_start, length - body_start);
+  if (body_start + hlen == length && !eof)
+    return G_MAXSIZE;
+  gssize cl = content_length (buf + body_start, hlen);
+  if (cl < 0)
+    return 0;
+  gsize end = body_start + hlen + (gsize) cl;
+  if (end + 7 > length && !eof)
+    return G_MAXSIZE;
+  if (end > length)
+    return 0;
+  if (end == length)
+    return end;
+  const guint8 *rest = buf + end;
+  gsize left = length - end;
+  if (left >= 1 && rest[0] == '\n' && (left == 1 || (left >= 6 && memcmp (rest + 1, "From ", 5) == 0)))
+    return end;
+  if (left >= 5 && memcmp (rest, "From ", 5) == 0)
+    return end;
+  return 0;
+}
+
+AnnalsMboxStatus
+annals_mbox_splitter_next (AnnalsMboxSplitter *s,
+                           const guint8 *buf,
+                           gsize length,
+                           gboolean eof,
+                           AnnalsMboxSpan *span)
+{
+  memset (span, 0, sizeof *span);
+  gsize pos = 0;
+  for (;;) {
+    if (pos < length && buf[pos] == '\n')
+      pos++;
+    else if (pos + 1 < length && buf[pos] == '\r' && buf[pos + 1] == '\n')
+      pos += 2;
+    else
+      break;
+  }
+  if (pos == length || (pos + 1 == length && buf[pos] == '\r')) {
+    span->consumed = length;
+    return eof ? ANNALS_MBOX_END : ANNALS_MBOX_NEED_MORE;
+  }
+  if (length - pos < 5 && !eof)
+    return ANNALS_MBOX_NEED_MORE;
+  if (length - pos < 5 || memcmp (buf + pos, "From ", 5) != 0)
+    return ANNALS_MBOX_NOT_MBOX;
+
+  const guint8 *nl = memchr (buf + pos, '\n', length - pos);
+  if (nl == NULL && !eof)
+    return ANNALS_MBOX_NEED_MORE;
+  gsize env_end = nl ? (gsize) (nl - buf) : length;
+  span->envelope = buf + pos;
+  span->envelope_length = env_end - pos;
+  if (span->envelope_length > 0 && buf[env_end - 1] == '\r')
+    span->envelope_length--;
+  gsize body_start = nl ? env_end + 1 : length;
+
+  if (s->variant == ANNALS_MBOX_CL2) {
+    gsize end = cl2_end (buf, length, eof, body_start);
+    if (end == G_MAXSIZE)
+      return ANNALS_MBOX_NEED_MORE;
+    if (end > 0) {
+      span->body = buf + body_start;
+      span->body_length = end - body_start;
+      span->consumed = end < length && buf[end] == '\n' ? end + 1 : end;
+      s->scan = 0;
+      return ANNALS_MBOX_MESSAGE;
+    }
+  }
+
+  gsize from = MAX (body_start, s->scan);
+  while (from < length) {
+    const guint8 *hit = memmem (buf + from, length - from, "\nFrom ", 6);
+    if (hit == NULL) {
+      from = length;
+      break;
+    }
+    gsize i = (gsize) (hit - buf); /* buf[i] ends the line before the From line */
+    from = i + 1;
+    gboolean blank_before =
+        i == body_start || buf[i - 1] == '\n'
+        || (buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'));
+    if (!blank_before)
+      continue;
+    const guint8 *from_nl = memchr (buf + i + 1, '\n', length - i - 1);
+    const guint8 *next_nl = from_nl ? memchr (from_nl + 1, '\n', (gsize) (buf + length - from_nl - 1)) : NULL;
+    if (next_nl == NULL && !eof) {
+      s->scan = i;
+      return ANNALS_MBOX_NEED_MORE;
+    }
+    if (from_nl == NULL)
+      break;
+    gsize next_start = (gsize) (from_nl + 1 - buf);
+    gsize next_end = next_nl ? (gsize) (next_nl - buf) : length;
+    if (!header_shaped (buf + next_start, next_end - next_start))
+      continue;
+    gsize blank = i; /* where the blank line starts */
+    if (i > body_start && buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'))
+      blank = i - 1;
+    span->body = buf + body_start;
+    span->body_length = blank - body_start;
+    span->consumed = i + 1;
+    s->scan = 0;
+    return ANNALS_MBOX_MESSAGE;
+  }
+  if (!eof) {
+    /* Resume a little before the end: a "\nFrom " may straddle it. */
+    s->scan = length > body_start + 8 ? length - 8 : body_start;
+    return ANNALS_MBOX_NEED_MORE;
+  }
+  gsize end = length;
+  if (end >= body_start + 2 && buf[end - 1] == '\n' && buf[end - 2] == '\n')
+    end--;
+  else if (end >= body_start + 4 && memcmp (buf + end - 4, "\r\n\r\n", 4) == 0)
+    end -= 2;
+  span->body = buf + body_start;
+  span->body_length = end - body_start;
+  span->consumed = length;
+  s->scan = 0;
+  return ANNALS_MBOX_MESSAGE;
+}
+
+AnnalsMboxVariant
+annals_mbox_detect (const guint8 *buf, gsize length)
+{
+  gsize pos = 0;
+  while (pos < length && (buf[pos] == '\n' || buf[pos] == '\r'))
+    pos++;
+  if (length - pos < 5 || memcmp (buf + pos, "From ", 5) != 0)
+    return ANNALS_MBOX_RD;
+  const guint8 *nl = memchr (buf + pos, '\n', length - pos);
+  gsize env_end = nl ? (gsize) (nl - buf) : length;
+  /* Pipermail writes the sender as "user at example.org". */
+  const guint8 *addr_end = memchr (buf + pos + 5, ' ', env_end - pos - 5);
+  if (addr_end != NULL && env_end - (gsize) (addr_end - buf) > 4 && memcmp (addr_end, " at ", 4) == 0)
+    return ANNALS_MBOX_PIPERMAIL;
+  if (nl != NULL) {
+    gsize body_start = env_end + 1;
+    gsize end = cl2_end (buf, length, TRUE, body_start);
+    if (end > 0 && end != G_MAXSIZE)
+      return ANNALS_MBOX_CL2;
+  }
+  return ANNALS_MBOX_RD;
+}
+
+static const char *const variant_names[] = { "auto", "mboxrd", "mboxo", "mboxcl2", "pipermail" };
+
+const char *
+annals_mbox_variant_name (AnnalsMboxVariant variant)
+{
+  return variant <= ANNALS_MBOX_PIPERMAIL ? variant_names[variant] : "?";
+}
+
+gboolean
+annals_mbox_variant_from_name (const char *name, AnnalsMboxVariant *variant)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (variant_names); i++)
+    if (g_strcmp0 (name, variant_names[i]) == 0) {
+      *variant = (AnnalsMboxVariant) i;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* Does the line at p (length bytes left) read ">...>From "? Returns the
+ * number of '>' or 0. */
+static gsize
+quoted_from (const guint8 *p, gsize length)
+{
+  gsize q = 0;
+  while (q < length && p[q] == '>')
+    q++;
+  if (q > 0 && length - q >= 5 && memcmp (p + q, "From ", 5) == 0)
+    return q;
+  return 0;
+}
+
+GBytes *
+annals_mbox_unescape (AnnalsMboxVariant variant, const guint8 *body, gsize length)
+{
+  if (variant != ANNALS_MBOX_RD && variant != ANNALS_MBOX_O)
+    return NULL;
+  if (memmem (body, length, ">From ", 6) == NULL)
+    return NULL;
+  GByteArray *out = NULL;
+  gsize copied = 0; /* body[0, copied) is in out already */
+  gsize line = 0;
+  while (line < length) {
+    gsize q = quoted_from (body + line, length - line);
+    if (q > 0 && (variant == ANNALS_MBOX_RD || q == 1)) {
+      if (out == NULL)
+        out = g_byte_array_sized_new ((guint) MIN (length, G_MAXUINT));
+      g_byte_array_append (out, body + copied, (guint) (line - copied));
+      copied = line + 1; /* drop one '>' */
+    }
+    const guint8 *nl = memchr (body + line, '\n', length - line);
+    line = nl ? (gsize) (nl - body) + 1 : length;
+  }
+  if (out == NULL)
+    return NULL;
+  g_byte_array_append (out, body + copied, (guint) (length - copied));
+  return g_byte_array_free_to_bytes (out);
+}
+
+void
+annals_mbox_append_mboxrd (GString *out,
+                           const char *envelope,
+                           const char *sender,
+                           gint64 date,
+                           const guint8 *raw,
+                           gsize length)
+{
+  if (envelope != NULL && g_str_has_prefix (envelope, "From ")) {
+    g_string_append (out, envelope);
+  } else {
+    /* asctime form in UTC, as mbox(5) has it. */
+    char when[64] = "Thu Jan  1 00:00:00 1970";
+    if (date != ANNALS_NO_DATE) {
+      time_t t = (time_t) date;
+      struct tm tm;
+      if (gmtime_r (&t, &tm) != NULL)
+        strftime (when, sizeof when, "%a %b %e %H:%M:%S %Y", &tm);
+    }
+    g_string_append_printf (out, "From %s %s", sender && *sender && !strpbrk (sender, " \t\r\n") ? sender : "MAILER-DAEMON", when);
+  }
+  g_string_append_c (out, '\n');
+  gsize line = 0;
+  while (line < length) {
+    const guint8 *nl = memchr (raw + line, '\n', length - line);
+    gsize end = nl ? (gsize) (nl - raw) + 1 : length;
+    gsize q = 0;
+    while (line + q < end && raw[line + q] == '>')
+      q++;
+    if (end - line - q >= 5 && memcmp (raw + line + q, "From ", 5) == 0)
+      g_string_append_c (out, '>');
+    g_string_append_len (out, (const char *) raw + line, (gssize) (end - line));
+    line = end;
+  }
+  if (length == 0 || raw[length - 1] != '\n')
+    g_string_append_c (out, '\n');
+  g_string_append_c (out, '\n');
+}

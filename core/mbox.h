@@ -1,0 +1,76 @@
+/* mbox: split mbox input into messages, and write mboxrd.
+ *
+ * The splitter works on a buffer that the caller fills: it returns one
+ * message at a time, or asks for more data.  A separator is a "From "
+ * line at the start of the input or after a blank line, followed by a
+ * line shaped like a header field.  That one rule reads mboxrd, mboxo and
+ * Mailman 2 pipermail text archives (whose bodies hold unescaped "From "
+ * lines); mboxcl2 messages are cut by their Content-Length when it lands
+ * on a separator.  The blank line before a separator belongs to the
+ * separator, not to the message.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  ANNALS_MBOX_AUTO,      /* guess from the first message */
+  ANNALS_MBOX_RD,        /* >From quoting: one '>' is taken off ^>+From */
+  ANNALS_MBOX_O,         /* only ^>From loses its '>' */
+  ANNALS_MBOX_CL2,       /* Content-Length, no quoting */
+  ANNALS_MBOX_PIPERMAIL, /* Mailman 2 text archive, no quoting */
+} AnnalsMboxVariant;
+
+typedef enum {
+  ANNALS_MBOX_MESSAGE,   /* span holds one message */
+  ANNALS_MBOX_NEED_MORE, /* append data to buf (keep its start) and call again */
+  ANNALS_MBOX_END,       /* only blank lines were left */
+  ANNALS_MBOX_NOT_MBOX,  /* buf does not start with a "From " line */
+} AnnalsMboxStatus;
+
+typedef struct {
+  AnnalsMboxVariant variant; /* never AUTO once splitting starts */
+  gsize scan;                /* where the separator search resumes */
+} AnnalsMboxSplitter;
+
+typedef struct {
+  gsize consumed;          /* bytes of buf this message took, separator included */
+  const guint8 *envelope;  /* the "From " line, without its line end */
+  gsize envelope_length;
+  const guint8 *body;      /* the message as it stands in the mbox (still quoted) */
+  gsize body_length;
+} AnnalsMboxSpan;
+
+void annals_mbox_splitter_init (AnnalsMboxSplitter *splitter, AnnalsMboxVariant variant);
+
+/* Finds the next message at the start of buf.  With eof FALSE it may ask
+ * for more data; with eof TRUE it always decides. */
+AnnalsMboxStatus annals_mbox_splitter_next (AnnalsMboxSplitter *splitter,
+                                            const guint8 *buf,
+                                            gsize length,
+                                            gboolean eof,
+                                            AnnalsMboxSpan *span);
+
+/* Guesses the variant from the start of an mbox. */
+AnnalsMboxVariant annals_mbox_detect (const guint8 *buf, gsize length);
+
+const char *annals_mbox_variant_name (AnnalsMboxVariant variant);
+gboolean annals_mbox_variant_from_name (const char *name, AnnalsMboxVariant *variant);
+
+/* Undoes the variant's From quoting.  Returns a new GBytes owned by the
+ * caller, or NULL when the body needs no change. */
+GBytes *annals_mbox_unescape (AnnalsMboxVariant variant, const guint8 *body, gsize length);
+
+/* Appends one message to out as mboxrd: the From line (envelope if not
+ * NULL, else made from sender and date), the quoted message, a final
+ * newline if it lacks one, and the blank separator line. */
+void annals_mbox_append_mboxrd (GString *out,
+                                const char *envelope,
+                                const char *sender,
+                                gint64 date,
+                                const guint8 *raw,
+                                gsize length);
+
+G_END_DECLS

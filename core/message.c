@@ -1,0 +1,359 @@
+/* message: see message.h. */
+#include "message.h"
+
+#include <libetpan/libetpan.h>
+#include <string.h>
+
+gsize
+annals_message_header_length (const guint8 *raw, gsize length)
+{
+  if (length > 0 && raw[0] == '\n')
+    return 1;
+  if (length > 1 && raw[0] == '\r' && raw[1] == '\n')
+    return 2;
+  const guint8 *p = raw;
+  const guint8 *end = raw + length;
+  while (p < end) {
+    const guint8 *nl = memchr (p, '\n', (gsize) (end - p));
+    if (nl == NULL)
+      break;
+    p = nl + 1;
+    if (p < end && *p == '\n')
+      return (gsize) (p + 1 - raw);
+    if (p + 1 < end && p[0] == '\r' && p[1] == '\n')
+      return (gsize) (p + 2 - raw);
+  }
+  return length;
+}
+
+char *
+annals_message_derived_id (const char *sha256_hex)
+{
+  return g_strdup_printf ("sha256.%s@annals.invalid", sha256_hex);
+}
+
+/* Turns folding and control characters into spaces, collapses runs of
+ * white space and trims, in place; text must be valid UTF-8. */
+static char *
+clean_text (char *text)
+{
+  char *w = text;
+  gboolean space = TRUE; /* drops leading white space */
+  for (const char *r = text; *r; r++) {
+    unsigned char c = (unsigned char) *r;
+    if (c < 0x20 || c == 0x7f || c == ' ') {
+      if (!space)
+        *w++ = ' ';
+      space = TRUE;
+    } else {
+      *w++ = (char) c;
+      space = FALSE;
+    }
+  }
+  if (w > text && w[-1] == ' ')
+    w--;
+  *w = '\0';
+  return text;
+}
+
+/* Makes bytes into valid UTF-8: as is when they are, else read as
+ * Windows-1252 (what 8-bit headers in the wild mostly are). */
+static char *
+to_utf8 (const char *bytes, gsize length)
+{
+  if (g_utf8_validate_len (bytes, length, NULL))
+    return g_strndup (bytes, length);
+  char *converted = g_convert (bytes, (gssize) length, "UTF-8", "WINDOWS-1252", NULL, NULL, NULL);
+  if (converted != NULL)
+    return converted;
+  return g_utf8_make_valid (bytes, (gssize) length);
+}
+
+char *
+annals_message_decode_header (const char *value, gsize length)
+{
+  g_autofree char *nul_free = g_strndup (value, length); /* stops at NUL */
+  gsize len = strlen (nul_free);
+  char *out = NULL;
+  if (strstr (nul_free, "=?") != NULL) {
+    size_t idx = 0;
+    char *decoded = NULL;
+    if (mailmime_encoded_phrase_parse ("utf-8", nul_free, len, &idx, "utf-8", &decoded) == MAILIMF_NO_ERROR
+        && decoded != NULL) {
+      out = g_utf8_make_valid (decoded, -1);
+      free (decoded);
+    }
+  }
+  if (out == NULL)
+    out = to_utf8 (nul_free, len);
+  return clean_text (out);
+}
+
+static gint64
+days_from_civil (gint64 y, int m, int d)
+{
+  /* Howard Hinnant's algorithm: days since 1970-01-01, proleptic Gregorian. */
+  y -= m <= 2;
+  gint64 era = (y >= 0 ? y : y - 399) / 400;
+  gint64 yoe = y - era * 400;
+  gint64 doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  gint64 doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+gint64
+annals_message_date_to_unix (int year, int month, int day, int hour, int min, int sec, int zone)
+{
+  if (year >= 0 && year < 50)
+    year += 2000; /* RFC 5322 4.3: obsolete two-digit years */
+  else if (year >= 50 && year < 1000)
+    year += 1900;
+  if (year < 1900 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31
+      || hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60
+      || zone < -9959 || zone > 9959)
+    return ANNALS_NO_DATE;
+  int zone_minutes = (zone / 100) * 60 + zone % 100;
+  return days_from_civil (year, month, day) * 86400 + hour * 3600 + min * 60 + sec
+         - (gint64) zone_minutes * 60;
+}
+
+static void
+append_mailbox (GString *s, struct mailimf_mailbox *mb)
+{
+  if (mb == NULL || mb->mb_addr_spec == NULL)
+    return;
+  if (s->len > 0)
+    g_string_append (s, ", ");
+  g_autofree char *addr = annals_message_decode_header (mb->mb_addr_spec, strlen (mb->mb_addr_spec));
+  if (mb->mb_display_name != NULL && mb->mb_display_name[0] != '\0') {
+    g_autofree char *name = annals_message_decode_header (mb->mb_display_name, strlen (mb->mb_display_name));
+    g_string_append_printf (s, "%s <%s>", name, addr);
+  } else {
+    g_string_append (s, addr);
+  }
+}
+
+static void
+append_mailbox_list (GString *s, struct mailimf_mailbox_list *list)
+{
+  if (list == NULL)
+    return;
+  for (clistiter *it = clist_begin (list->mb_list); it != NULL; it = clist_next (it))
+    append_mailbox (s, clist_content (it));
+}
+
+static char *
+format_address_list (struct mailimf_address_list *list)
+{
+  if (list == NULL)
+    return NULL;
+  GString *s = g_string_new (NULL);
+  for (clistiter *it = clist_begin (list->ad_list); it != NULL; it = clist_next (it)) {
+    struct mailimf_address *a = clist_content (it);
+    if (a->ad_type == MAILIMF_ADDRESS_MAILBOX)
+      append_mailbox (s, a->ad_data.ad_mailbox);
+    else if (a->ad_type == MAILIMF_ADDRESS_GROUP && a->ad_data.ad_group != NULL)
+      append_mailbox_list (s, a->ad_data.ad_group->grp_mb_list);
+  }
+  if (s->len == 0)
+    return g_string_free (s, TRUE), NULL;
+  return g_string_free (s, FALSE);
+}
+
+static char *
+join_msgids (clist *ids)
+{
+  if (ids == NULL)
+    return NULL;
+  GString *s = g_string_new (NULL);
+  for (clistiter *it = clist_begin (ids); it != NULL; it = clist_next (it)) {
+    const char *id = clist_content (it);
+    if (id == NULL || *id == '\0')
+      continue;
+    g_autofree char *clean = annals_message_decode_header (id, strlen (id));
+    if (*clean == '\0' || strchr (clean, ' ') != NULL)
+      continue;
+    if (s->len > 0)
+      g_string_append_c (s, ' ');
+    g_string_append (s, clean);
+  }
+  if (s->len == 0)
+    return g_string_free (s, TRUE), NULL;
+  return g_string_free (s, FALSE);
+}
+
+/* A Message-ID that libetpan could not parse, taken from the raw value:
+ * what is between the first < and the next >, or the trimmed value. */
+static char *
+loose_msgid (const char *value)
+{
+  g_autofree char *clean = annals_message_decode_header (value, strlen (value));
+  const char *lt = strchr (clean, '<');
+  if (lt != NULL) {
+    const char *gt = strchr (lt, '>');
+    if (gt != NULL && gt > lt + 1)
+      return g_strndup (lt + 1, (gsize) (gt - lt - 1));
+  }
+  if (*clean == '\0')
+    return NULL;
+  return g_strdup (clean);
+}
+
+static void
+take_fields (AnnalsMessageInfo *info, struct mailimf_fields *fields)
+{
+  g_autofree char *loose_id = NULL;
+  for (clistiter *it = clist_begin (fields->fld_list); it != NULL; it = clist_next (it)) {
+    struct mailimf_field *f = clist_content (it);
+    switch (f->fld_type) {
+    case MAILIMF_FIELD_ORIG_DATE:
+      if (info->date == ANNALS_NO_DATE && f->fld_data.fld_orig_date != NULL) {
+        struct mailimf_date_time *dt = f->fld_data.fld_orig_date->dt_date_time;
+        if (dt != NULL)
+          info->date = annals_message_date_to_unix (dt->dt_year, dt->dt_month, dt->dt_day,
+                                                    dt->dt_hour, dt->dt_min, dt->dt_sec, dt->dt_zone);
+      }
+      break;
+    case MAILIMF_FIELD_FROM:
+      if (info->from == NULL && f->fld_data.fld_from != NULL) {
+        struct mailimf_mailbox_list *l = f->fld_data.fld_from->frm_mb_list;
+        GString *s = g_string_new (NULL);
+        append_mailbox_list (s, l);
+        if (s->len > 0) {
+          info->from = g_string_free (s, FALSE);
+          clistiter *first = l ? clist_begin (l->mb_list) : NULL;
+          struct mailimf_mailbox *mb = first ? clist_content (first) : NULL;
+          if (mb != NULL && mb->mb_addr_spec != NULL)
+            info->from_addr = annals_message_decode_header (mb->mb_addr_spec, strlen (mb->mb_addr_spec));
+        } else {
+          g_string_free (s, TRUE);
+        }
+      }
+      break;
+    case MAILIMF_FIELD_TO:
+      if (info->to == NULL && f->fld_data.fld_to != NULL)
+        info->to = format_address_list (f->fld_data.fld_to->to_addr_list);
+      break;
+    case MAILIMF_FIELD_CC:
+      if (info->cc == NULL && f->fld_data.fld_cc != NULL)
+        info->cc = format_address_list (f->fld_data.fld_cc->cc_addr_list);
+      break;
+    case MAILIMF_FIELD_MESSAGE_ID:
+      if (info->message_id == NULL && f->fld_data.fld_message_id != NULL
+          && f->fld_data.fld_message_id->mid_value != NULL) {
+        const char *v = f->fld_data.fld_message_id->mid_value;
+        char *id = annals_message_decode_header (v, strlen (v));
+        if (*id != '\0')
+          info->message_id = id;
+        else
+          g_free (id);
+      }
+      break;
+    case MAILIMF_FIELD_IN_REPLY_TO:
+      if (info->in_reply_to == NULL && f->fld_data.fld_in_reply_to != NULL) {
+        g_autofree char *all = join_msgids (f->fld_data.fld_in_reply_to->mid_list);
+        if (all != NULL) {
+          char *space = strchr (all, ' ');
+          info->in_reply_to = space ? g_strndup (all, (gsize) (space - all)) : g_strdup (all);
+        }
+      }
+      break;
+    case MAILIMF_FIELD_REFERENCES:
+      if (info->references == NULL && f->fld_data.fld_references != NULL)
+        info->references = join_msgids (f->fld_data.fld_references->mid_list);
+      break;
+    case MAILIMF_FIELD_SUBJECT:
+      if (info->subject == NULL && f->fld_data.fld_subject != NULL && f->fld_data.fld_subject->sbj_value != NULL) {
+        const char *v = f->fld_data.fld_subject->sbj_value;
+        info->subject = annals_message_decode_header (v, strlen (v));
+      }
+      break;
+    case MAILIMF_FIELD_OPTIONAL_FIELD: {
+      struct mailimf_optional_field *o = f->fld_data.fld_optional_field;
+      if (o == NULL || o->fld_name == NULL || o->fld_value == NULL)
+        break;
+      if (info->list_id == NULL && g_ascii_strcasecmp (o->fld_name, "List-Id") == 0)
+        info->list_id = annals_message_decode_header (o->fld_value, strlen (o->fld_value));
+      else if (loose_id == NULL && g_ascii_strcasecmp (o->fld_name, "Message-ID") == 0)
+        loose_id = loose_msgid (o->fld_value);
+      else if (info->subject == NULL && g_ascii_strcasecmp (o->fld_name, "Subject") == 0)
+        info->subject = annals_message_decode_header (o->fld_value, strlen (o->fld_value));
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  if (info->message_id == NULL && loose_id != NULL)
+    info->message_id = g_steal_pointer (&loose_id);
+}
+
+/* True when the block starts with something shaped like a header field. */
+static gboolean
+looks_like_header (const char *p, gsize length)
+{
+  gsize i = 0;
+  while (i < length && p[i] > ' ' && p[i] < 127 && p[i] != ':')
+    i++;
+  return i > 0 && i < length && p[i] == ':';
+}
+
+AnnalsMessageInfo *
+annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_hex)
+{
+  AnnalsMessageInfo *info = g_new0 (AnnalsMessageInfo, 1);
+  info->date = ANNALS_NO_DATE;
+
+  gsize hlen = annals_message_header_length (raw, length);
+  if (hlen > ANNALS_MESSAGE_MAX_HEADER_BYTES) {
+    /* Parse up to the last whole line under the cap. */
+    const guint8 *nl = memrchr (raw, '\n', ANNALS_MESSAGE_MAX_HEADER_BYTES);
+    hlen = nl ? (gsize) (nl + 1 - raw) : ANNALS_MESSAGE_MAX_HEADER_BYTES;
+  }
+  /* libetpan works on C strings in places: NUL bytes become spaces in
+   * this parsing copy only; the stored bytes stay as received. */
+  char *copy = g_malloc (hlen + 1);
+  memcpy (copy, raw, hlen);
+  copy[hlen] = '\0';
+  for (gsize i = 0; i < hlen; i++)
+    if (copy[i] == '\0')
+      copy[i] = ' ';
+
+  if (!looks_like_header (copy, hlen)) {
+    info->unparsable = TRUE;
+  } else {
+    size_t idx = 0;
+    struct mailimf_fields *fields = NULL;
+    int rc = mailimf_envelope_and_optional_fields_parse (copy, hlen, &idx, &fields);
+    if (rc != MAILIMF_NO_ERROR || fields == NULL) {
+      info->unparsable = TRUE;
+    } else {
+      take_fields (info, fields);
+      mailimf_fields_free (fields);
+    }
+  }
+  g_free (copy);
+
+  if (info->message_id == NULL) {
+    info->message_id = annals_message_derived_id (sha256_hex);
+    info->message_id_derived = TRUE;
+  }
+  return info;
+}
+
+void
+annals_message_info_free (AnnalsMessageInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free (info->message_id);
+  g_free (info->in_reply_to);
+  g_free (info->references);
+  g_free (info->from);
+  g_free (info->from_addr);
+  g_free (info->to);
+  g_free (info->cc);
+  g_free (info->subject);
+  g_free (info->list_id);
+  g_free (info);
+}

@@ -1,0 +1,62 @@
+/* message: the header fields annals keeps, parsed once with libetpan.
+ *
+ * annals_message_info_parse() never fails: mail that libetpan cannot parse
+ * still gets an info with `unparsable` set and whatever could be found,
+ * because the archive keeps every message byte for byte regardless.
+ * Every string is valid UTF-8 with RFC 2047 encoded-words decoded and
+ * folding and control characters turned into spaces.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Marks an absent or unreadable Date:. */
+#define ANNALS_NO_DATE G_MININT64
+
+/* Sender-controlled sizes are capped: a header block past this is
+ * parsed up to the cap only. */
+#define ANNALS_MESSAGE_MAX_HEADER_BYTES (1024 * 1024)
+
+typedef struct {
+  char *message_id;        /* without angle brackets; never NULL */
+  gboolean message_id_derived; /* no Message-ID: derived from the content hash */
+  char *in_reply_to;       /* first Message-ID of In-Reply-To, or NULL */
+  char *references;        /* Message-IDs of References, space-separated, or NULL */
+  gint64 date;             /* Date: as seconds since the epoch (UTC), or ANNALS_NO_DATE */
+  char *from;              /* "Name <addr>" or "addr", or NULL */
+  char *from_addr;         /* the address alone, or NULL */
+  char *to;                /* decoded, comma-separated, or NULL */
+  char *cc;
+  char *subject;
+  char *list_id;
+  gboolean unparsable;     /* libetpan could not parse the header block */
+} AnnalsMessageInfo;
+
+/* Parses the header block of raw.  sha256_hex (64 hex digits) names the
+ * content and supplies the derived Message-ID when there is none.
+ * Returns a new info, free with annals_message_info_free(). */
+AnnalsMessageInfo *annals_message_info_parse (const guint8 *raw,
+                                              gsize length,
+                                              const char *sha256_hex);
+void annals_message_info_free (AnnalsMessageInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsMessageInfo, annals_message_info_free)
+
+/* The Message-ID given to mail without one: "sha256.<hex>@annals.invalid". */
+char *annals_message_derived_id (const char *sha256_hex);
+
+/* Decodes an unstructured header value (RFC 2047 words, folding,
+ * 8-bit text read as UTF-8 or else Windows-1252).  Returns a new string. */
+char *annals_message_decode_header (const char *value, gsize length);
+
+/* Length of the header block including the blank line that ends it
+ * (the whole message when there is no blank line). */
+gsize annals_message_header_length (const guint8 *raw, gsize length);
+
+/* Converts a broken-down date with its zone (+hhmm as an int, e.g. -500)
+ * to seconds since the epoch; ANNALS_NO_DATE when out of range. */
+gint64 annals_message_date_to_unix (int year, int month, int day,
+                                    int hour, int min, int sec, int zone);
+
+G_END_DECLS

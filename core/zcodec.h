@@ -1,0 +1,63 @@
+/* zcodec: the one wrapper around zlib.
+ *
+ * Every raw zlib call in annals lives in zcodec.c (git's git-zlib.c rule):
+ * store records are zlib streams, optionally primed with a preset
+ * dictionary (deflateSetDictionary), and gzip input files are read here.
+ * An AnnalsDeflater keeps one z_stream and resets it per message, which
+ * avoids zlib's allocation of its window for every small mail.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define ANNALS_ZCODEC_ERROR (annals_zcodec_error_quark ())
+GQuark annals_zcodec_error_quark (void);
+
+typedef enum {
+  ANNALS_ZCODEC_ERROR_CORRUPT, /* the stream does not inflate to the size recorded */
+  ANNALS_ZCODEC_ERROR_FAILED,  /* zlib refused (memory, parameters) */
+} AnnalsZcodecError;
+
+typedef struct _AnnalsDeflater AnnalsDeflater;
+
+/* level: zlib level 1..9. */
+AnnalsDeflater *annals_deflater_new (int level);
+void annals_deflater_free (AnnalsDeflater *deflater);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsDeflater, annals_deflater_free)
+
+/* Compresses data into a zlib stream primed with dict (may be NULL or
+ * empty).  Returns a new GBytes owned by the caller. */
+GBytes *annals_deflater_compress (AnnalsDeflater *deflater,
+                                  const guint8 *data,
+                                  gsize length,
+                                  GBytes *dict,
+                                  GError **error);
+
+/* Inflates a zlib stream that must yield exactly raw_length bytes.
+ * Returns a new GBytes owned by the caller. */
+GBytes *annals_zcodec_inflate (const guint8 *data,
+                               gsize length,
+                               gsize raw_length,
+                               GBytes *dict,
+                               GError **error);
+
+guint32 annals_zcodec_crc32 (guint32 crc, const void *data, gsize length);
+
+/* Reads a whole gzip (or plain, gzip's transparent mode) file, at most
+ * max_bytes after decompression.  Returns a new GBytes owned by the caller. */
+GBytes *annals_zcodec_read_gzip_file (const char *path,
+                                      gsize max_bytes,
+                                      GError **error);
+
+/* A gzip writer for streamed downloads (mbox.gz): call write as data is
+ * produced; each call hands compressed bytes to sink. */
+typedef gboolean (*AnnalsZcodecSink) (const guint8 *data, gsize length, gpointer user_data);
+typedef struct _AnnalsGzipWriter AnnalsGzipWriter;
+AnnalsGzipWriter *annals_gzip_writer_new (AnnalsZcodecSink sink, gpointer user_data);
+gboolean annals_gzip_writer_write (AnnalsGzipWriter *writer, const void *data, gsize length);
+/* Finishes the stream (writes the trailer) and frees the writer. */
+gboolean annals_gzip_writer_finish (AnnalsGzipWriter *writer);
+
+G_END_DECLS
