@@ -1133,7 +1133,7 @@ train_dict (AnnalsStoreWriter *w, GError **error)
   g_autoptr (GBytes) dict = annals_zdict_train (samples);
   gsize dlen;
   const guint8 *d = g_bytes_get_data (dict, &dlen);
-  if (dlen < 256)
+  if (dlen < 64)
     return TRUE; /* nothing worth priming with yet */
   guint32 id = w->next_dict_id;
   g_autofree guint8 *file = g_malloc (24 + dlen);

@@ -1,0 +1,153 @@
+/* Tests for core/message.c: header fields parsed with libetpan. */
+#include "message.h"
+
+#include <string.h>
+
+static const char hash[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+static AnnalsMessageInfo *
+parse (const char *raw, gsize len)
+{
+  return annals_message_info_parse ((const guint8 *) raw, len, hash);
+}
+
+static void
+test_fields (void)
+{
+  const char *raw = "Received: from x by y; Mon, 19 Apr 2021 15:28:51 +0000\n"
+                    "From: =?UTF-8?Q?Ren=C3=A9_Dupont?= <rene@example.fr>\n"
+                    "To: list@example.org, \"Bob B.\" <bob@example.org>\n"
+                    "Cc: Carol <carol@example.org>\n"
+                    "Subject: =?ISO-8859-1?Q?R=E9seau?= and\n routing\n"
+                    "Date: Mon, 19 Apr 2021 17:28:51 +0200\n"
+                    "Message-ID: <abc@example.fr>\n"
+                    "In-Reply-To: <parent@example.org>\n"
+                    "References: <root@example.org>\n <parent@example.org>\n"
+                    "List-Id: Policy <policy.example.org>\n"
+                    "\n"
+                    "Body\n";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_false (i->unparsable);
+  g_assert_cmpstr (i->message_id, ==, "abc@example.fr");
+  g_assert_false (i->message_id_derived);
+  g_assert_cmpstr (i->from, ==, "René Dupont <rene@example.fr>");
+  g_assert_cmpstr (i->from_addr, ==, "rene@example.fr");
+  g_assert_cmpstr (i->to, ==, "list@example.org, Bob B. <bob@example.org>");
+  g_assert_cmpstr (i->cc, ==, "Carol <carol@example.org>");
+  g_assert_cmpstr (i->subject, ==, "Réseau and routing");
+  g_assert_cmpint (i->date, ==, 1618846131);
+  g_assert_cmpstr (i->in_reply_to, ==, "parent@example.org");
+  g_assert_cmpstr (i->references, ==, "root@example.org parent@example.org");
+  g_assert_cmpstr (i->list_id, ==, "Policy <policy.example.org>");
+}
+
+static void
+test_no_message_id (void)
+{
+  const char *raw = "Subject: hi\n\nbody\n";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_true (i->message_id_derived);
+  g_autofree char *want = g_strdup_printf ("sha256.%s@annals.invalid", hash);
+  g_assert_cmpstr (i->message_id, ==, want);
+}
+
+static void
+test_not_mail (void)
+{
+  const char *raw = "\x7f" "ELF\x02\x01\x01 this is not mail at all";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_true (i->unparsable);
+  g_assert_true (i->message_id_derived);
+  g_autoptr (AnnalsMessageInfo) empty = parse ("", 0);
+  g_assert_true (empty->unparsable);
+}
+
+/* NUL and 8-bit bytes in headers: parsed, strings valid UTF-8. */
+static void
+test_nul_and_8bit (void)
+{
+  const char raw[] = "Subject: caf\xe9 \0 au lait\nFrom: J\xfcrgen <j@example.de>\nMessage-ID: <n\0ul@x>\n\nbody\n";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, sizeof raw - 1);
+  g_assert_nonnull (i->subject);
+  g_assert_true (g_utf8_validate (i->subject, -1, NULL));
+  g_assert_true (g_str_has_prefix (i->subject, "café"));
+  g_assert_nonnull (i->from);
+  g_assert_true (g_utf8_validate (i->from, -1, NULL));
+  g_assert_true (g_utf8_validate (i->message_id, -1, NULL));
+}
+
+static void
+test_many_headers (void)
+{
+  GString *raw = g_string_new (NULL);
+  for (int k = 0; k < 10000; k++)
+    g_string_append_printf (raw, "X-Header-%d: value %d\n", k, k);
+  g_string_append (raw, "Subject: after ten thousand\nMessage-ID: <many@x>\n\nbody\n");
+  g_autoptr (AnnalsMessageInfo) i = parse (raw->str, raw->len);
+  g_assert_cmpstr (i->subject, ==, "after ten thousand");
+  g_assert_cmpstr (i->message_id, ==, "many@x");
+  g_string_free (raw, TRUE);
+}
+
+static void
+test_crlf_headers (void)
+{
+  const char *raw = "Subject: crlf\r\nMessage-ID: <crlf@x>\r\nDate: Tue, 1 Jan 2019 00:00:00 -0500\r\n\r\nbody";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_cmpstr (i->subject, ==, "crlf");
+  g_assert_cmpstr (i->message_id, ==, "crlf@x");
+  g_assert_cmpint (i->date, ==, 1546318800);
+  g_assert_cmpuint (annals_message_header_length ((const guint8 *) raw, strlen (raw)), ==, strlen (raw) - 4);
+}
+
+static void
+test_dates (void)
+{
+  struct {
+    int y, mo, d, h, mi, s, zone;
+    gint64 want;
+  } cases[] = {
+    { 1970, 1, 1, 0, 0, 0, 0, 0 },
+    { 2021, 4, 19, 15, 28, 51, 0, 1618846131 },
+    { 99, 12, 31, 23, 59, 59, 0, 946684799 }, /* two-digit year */
+    { 2024, 2, 29, 12, 0, 0, -130, 1709213400 },
+    { 2021, 13, 1, 0, 0, 0, 0, ANNALS_NO_DATE },
+    { 2021, 1, 1, 25, 0, 0, 0, ANNALS_NO_DATE },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    g_test_message ("case %u", k);
+    g_assert_cmpint (annals_message_date_to_unix (cases[k].y, cases[k].mo, cases[k].d, cases[k].h, cases[k].mi,
+                                                  cases[k].s, cases[k].zone), ==, cases[k].want);
+  }
+}
+
+static void
+test_bad_message_id (void)
+{
+  /* Not RFC 5322 msg-ids: kept as the sender wrote them, near enough
+   * (libetpan drops white space inside the brackets). */
+  const char *raw = "Message-ID: <two words@x>\nSubject: s\n\n";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_false (i->message_id_derived);
+  g_assert_cmpstr (i->message_id, ==, "twowords@x");
+  const char *raw2 = "Message-ID: no brackets here\nSubject: s\n\n";
+  g_autoptr (AnnalsMessageInfo) j = parse (raw2, strlen (raw2));
+  g_assert_false (j->message_id_derived);
+  g_assert_nonnull (strstr (j->message_id, "brackets"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("Header parsing: the fields annals keeps, from well-formed and broken mail");
+  g_test_add_func ("/message/parse/fields", test_fields);
+  g_test_add_func ("/message/parse/no-message-id", test_no_message_id);
+  g_test_add_func ("/message/parse/not-mail", test_not_mail);
+  g_test_add_func ("/message/parse/nul-and-8bit", test_nul_and_8bit);
+  g_test_add_func ("/message/parse/many-headers", test_many_headers);
+  g_test_add_func ("/message/parse/crlf", test_crlf_headers);
+  g_test_add_func ("/message/parse/bad-message-id", test_bad_message_id);
+  g_test_add_func ("/message/date/to-unix", test_dates);
+  return g_test_run ();
+}

@@ -1,0 +1,449 @@
+/* Tests for core/store.c: byte-exact storage, dedupe, packs, dictionaries,
+ * crash recovery, locking, concurrent readers and a full disk. */
+#include "store.h"
+#include "message.h"
+#include "test-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+  char *tmp;
+  char *dir; /* the store */
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->tmp = test_util_tmpdir ();
+  f->dir = g_build_filename (f->tmp, "store", NULL);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  test_util_rm_rf (f->tmp);
+  g_free (f->tmp);
+  g_free (f->dir);
+}
+
+static guint64
+add (AnnalsStoreWriter *w, const char *raw, gsize len, AnnalsStoreAddStatus want)
+{
+  AnnalsStoreAddResult r;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (annals_store_writer_add (w, (const guint8 *) raw, len, 1618846131, NULL, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.status, ==, want);
+  return r.number;
+}
+
+static void
+assert_message (AnnalsStore *s, guint64 n, const char *raw, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) got = annals_store_read (s, n, NULL, &error);
+  g_assert_no_error (error);
+  gsize glen;
+  const void *g = g_bytes_get_data (got, &glen);
+  g_assert_cmpmem (g, glen, raw, len);
+}
+
+static void
+test_roundtrip (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  const char binary[] = "Subject: bin\n\n\0\x01\x02\xff\r\n\0";
+  g_autoptr (GString) big = test_util_message (7, 3 << 20);
+  struct {
+    const char *raw;
+    gsize len;
+  } msgs[] = {
+    { "Subject: one\nMessage-ID: <1@x>\n\nhello\n", 0 },
+    { binary, sizeof binary - 1 },
+    { big->str, big->len },
+    { "x", 1 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (msgs); i++) {
+    gsize len = msgs[i].len ? msgs[i].len : strlen (msgs[i].raw);
+    g_assert_cmpuint (add (w, msgs[i].raw, len, ANNALS_STORE_ADDED), ==, i);
+  }
+  g_assert_true (annals_store_writer_commit (w, &error));
+  g_autoptr (AnnalsStore) s = annals_store_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (annals_store_count (s), ==, G_N_ELEMENTS (msgs));
+  for (guint i = 0; i < G_N_ELEMENTS (msgs); i++)
+    assert_message (s, i, msgs[i].raw, msgs[i].len ? msgs[i].len : strlen (msgs[i].raw));
+  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (s, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (m->message_id, ==, "1@x");
+  g_assert_cmpstr (m->subject, ==, "one");
+  g_assert_cmpint (m->receipt, ==, 1618846131);
+  g_autoptr (AnnalsStoreMeta) m3 = annals_store_read_meta (s, 3, &error);
+  g_assert_true (m3->flags & ANNALS_STORE_FLAG_UNPARSABLE);
+  g_assert_true (m3->flags & ANNALS_STORE_FLAG_DERIVED_ID);
+  g_assert_null (annals_store_read (s, 4, NULL, &error));
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND);
+}
+
+static void
+test_dedupe (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  const char *a = "Message-ID: <same@x>\nSubject: a\n\nfirst\n";
+  const char *b = "Message-ID: <same@x>\nSubject: a\n\nedited\n";
+  const char *noid = "Subject: no id\n\nbody\n";
+  g_assert_cmpuint (add (w, a, strlen (a), ANNALS_STORE_ADDED), ==, 0);
+  g_assert_cmpuint (add (w, a, strlen (a), ANNALS_STORE_DUPLICATE), ==, 0);
+  AnnalsStoreAddResult r;
+  g_assert_true (annals_store_writer_add (w, (const guint8 *) b, strlen (b), 1, NULL, &r, &error));
+  g_assert_cmpint (r.status, ==, ANNALS_STORE_ADDED);
+  g_assert_cmpuint (r.number, ==, 1);
+  g_assert_true (r.flags & ANNALS_STORE_FLAG_REUSED_ID);
+  /* Both copies stay duplicates of themselves, old and new. */
+  g_assert_cmpuint (add (w, a, strlen (a), ANNALS_STORE_DUPLICATE), ==, 0);
+  g_assert_cmpuint (add (w, b, strlen (b), ANNALS_STORE_DUPLICATE), ==, 1);
+  g_assert_cmpuint (add (w, noid, strlen (noid), ANNALS_STORE_ADDED), ==, 2);
+  g_assert_cmpuint (add (w, noid, strlen (noid), ANNALS_STORE_DUPLICATE), ==, 2);
+  g_assert_true (annals_store_writer_commit (w, &error));
+  g_clear_pointer (&w, annals_store_writer_free);
+
+  /* Across runs too. */
+  w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (add (w, b, strlen (b), ANNALS_STORE_DUPLICATE), ==, 1);
+  g_autoptr (GArray) found = annals_store_find_message_id (annals_store_writer_reader (w), "same@x", &error);
+  g_assert_cmpuint (found->len, ==, 2);
+}
+
+static void
+test_packs_seal (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  annals_store_writer_set_pack_limit (w, 16 * 1024);
+  g_autoptr (GPtrArray) msgs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  for (guint i = 0; i < 400; i++) {
+    g_autoptr (GString) m = test_util_message (i, 200 + (i * 37) % 4000);
+    g_ptr_array_add (msgs, g_bytes_new (m->str, m->len));
+    g_assert_cmpuint (add (w, m->str, m->len, ANNALS_STORE_ADDED), ==, i);
+    if (i == 200) {
+      /* Reopen mid-way: numbering, packs and dictionaries go on. */
+      g_assert_true (annals_store_writer_commit (w, &error));
+      g_clear_pointer (&w, annals_store_writer_free);
+      w = annals_store_writer_open (f->dir, 1000, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (annals_store_writer_recovered (w), ==, 0);
+      annals_store_writer_set_pack_limit (w, 16 * 1024);
+    }
+  }
+  g_assert_true (annals_store_writer_commit (w, &error));
+  g_autoptr (AnnalsStore) s = annals_store_open (f->dir, &error);
+  for (guint i = 0; i < msgs->len; i++) {
+    gsize len;
+    const char *raw = g_bytes_get_data (msgs->pdata[i], &len);
+    assert_message (s, i, raw, len);
+  }
+  /* Several packs, all but the last sealed read-only. */
+  g_autofree char *p0 = g_build_filename (f->dir, "packs", "00000000.pack", NULL);
+  g_autofree char *p5 = g_build_filename (f->dir, "packs", "00000005.pack", NULL);
+  struct stat st;
+  g_assert_cmpint (stat (p0, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0222, ==, 0);
+  g_assert_true (g_file_test (p5, G_FILE_TEST_EXISTS));
+  /* Dictionaries were trained and are used. */
+  AnnalsStoreRecord r;
+  g_assert_true (annals_store_read_record (s, 399, &r, &error));
+  g_assert_cmpuint (r.dict, >, 0);
+}
+
+static gsize
+file_length (const char *path)
+{
+  struct stat st;
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return (gsize) st.st_size;
+}
+
+static void
+truncate_to (const char *path, gsize len)
+{
+  g_assert_cmpint (truncate (path, (off_t) len), ==, 0);
+}
+
+static void
+append_bytes (const char *path, const void *data, gsize len)
+{
+  int fd = open (path, O_WRONLY | O_APPEND);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, data, len), ==, (ssize_t) len);
+  close (fd);
+}
+
+/* Writes n messages and commits. */
+static void
+fill (const char *dir, guint from, guint n)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (dir, 1000, &error);
+  g_assert_no_error (error);
+  for (guint i = from; i < from + n; i++) {
+    g_autoptr (GString) m = test_util_message (i, 500);
+    add (w, m->str, m->len, ANNALS_STORE_ADDED);
+  }
+  g_assert_true (annals_store_writer_commit (w, &error));
+}
+
+static void
+check_all (const char *dir, guint n)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStore) s = annals_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (annals_store_count (s), ==, n);
+  for (guint i = 0; i < n; i++) {
+    g_autoptr (GString) m = test_util_message (i, 500);
+    assert_message (s, i, m->str, m->len);
+  }
+}
+
+/* A record cut half-way (a write torn by a crash) is dropped; the
+ * messages before it stay. */
+static void
+test_recover_torn (Fixture *f, gconstpointer data)
+{
+  fill (f->dir, 0, 10);
+  g_autofree char *pack = g_build_filename (f->dir, "packs", "00000000.pack", NULL);
+  g_autofree char *offsets = g_build_filename (f->dir, "offsets", NULL);
+  g_autofree char *meta = g_build_filename (f->dir, "meta", NULL);
+  gsize pack_len = file_length (pack), off_len = file_length (offsets), meta_len = file_length (meta);
+  fill (f->dir, 10, 1);
+  /* Message 10's record is torn, its entries half written. */
+  truncate_to (pack, pack_len + 50);
+  truncate_to (offsets, off_len + 20);
+  truncate_to (meta, meta_len + 7);
+  g_autoptr (GError) error = NULL;
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (annals_store_writer_count (w), ==, 10);
+  }
+  g_assert_cmpuint (file_length (pack), ==, pack_len);
+  check_all (f->dir, 10);
+  fill (f->dir, 10, 5);
+  check_all (f->dir, 15);
+}
+
+/* Records written to the pack whose entries never were (a kill between
+ * the two) are indexed again from the pack. */
+static void
+test_recover_unindexed (Fixture *f, gconstpointer data)
+{
+  fill (f->dir, 0, 5);
+  g_autofree char *offsets = g_build_filename (f->dir, "offsets", NULL);
+  g_autofree char *meta = g_build_filename (f->dir, "meta", NULL);
+  gsize off_len = file_length (offsets), meta_len = file_length (meta);
+  fill (f->dir, 5, 3);
+  truncate_to (offsets, off_len);
+  truncate_to (meta, meta_len);
+  g_autoptr (GError) error = NULL;
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (annals_store_writer_recovered (w), ==, 3);
+  }
+  check_all (f->dir, 8);
+  /* Garbage after the last record is cut too. */
+  g_autofree char *pack = g_build_filename (f->dir, "packs", "00000000.pack", NULL);
+  gsize pack_len = file_length (pack);
+  append_bytes (pack, "ARC1 not a record at all, just noise from a crash", 49);
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_cmpuint (file_length (pack), ==, pack_len);
+  check_all (f->dir, 8);
+}
+
+static void
+test_corrupt_read (Fixture *f, gconstpointer data)
+{
+  fill (f->dir, 0, 3);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStore) s = annals_store_open (f->dir, &error);
+  AnnalsStoreRecord r;
+  g_assert_true (annals_store_read_record (s, 1, &r, &error));
+  g_autofree char *pack = g_build_filename (f->dir, "packs", "00000000.pack", NULL);
+  int fd = open (pack, O_RDWR);
+  guint8 b;
+  g_assert_cmpint (pread (fd, &b, 1, (off_t) r.offset + 84 + 5), ==, 1);
+  b ^= 0x40;
+  g_assert_cmpint (pwrite (fd, &b, 1, (off_t) r.offset + 84 + 5), ==, 1);
+  close (fd);
+  g_assert_null (annals_store_read (s, 1, NULL, &error));
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT);
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+  g_autoptr (GString) first = test_util_message (0, 500);
+  assert_message (s, 0, first->str, first->len);
+}
+
+static void
+test_lock (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (AnnalsStoreWriter) w2 = annals_store_writer_open (f->dir, 200, &error);
+  g_assert_null (w2);
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_LOCKED);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 150000);
+  g_clear_error (&error);
+  g_clear_pointer (&w, annals_store_writer_free);
+  w2 = annals_store_writer_open (f->dir, 200, &error);
+  g_assert_no_error (error);
+}
+
+typedef struct {
+  const char *dir;
+  guint total;
+  volatile gint done;
+} Concurrent;
+
+static gpointer
+writer_thread (gpointer data)
+{
+  Concurrent *c = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (c->dir, 5000, &error);
+  g_assert_no_error (error);
+  annals_store_writer_set_pack_limit (w, 64 * 1024);
+  for (guint i = 0; i < c->total; i++) {
+    g_autoptr (GString) m = test_util_message (i, 500);
+    add (w, m->str, m->len, ANNALS_STORE_ADDED);
+    if (i % 7 == 0)
+      g_assert_true (annals_store_writer_commit (w, &error));
+  }
+  g_assert_true (annals_store_writer_commit (w, &error));
+  g_atomic_int_set (&c->done, 1);
+  return NULL;
+}
+
+/* A reader going on while the writer appends (and seals packs) sees
+ * only whole messages, each with its exact bytes. */
+static void
+test_concurrent_reader (Fixture *f, gconstpointer data)
+{
+  fill (f->dir, 0, 0);
+  Concurrent c = { f->dir, 1500, 0 };
+  /* The writer starts from an empty store made by fill(). */
+  GThread *t = g_thread_new ("writer", writer_thread, &c);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStore) s = annals_store_open (f->dir, &error);
+  g_assert_no_error (error);
+  guint64 seen = 0, reads = 0;
+  while (!g_atomic_int_get (&c.done) || seen < c.total) {
+    guint64 n = annals_store_count (s);
+    g_assert_cmpuint (n, >=, seen);
+    seen = n;
+    if (n == 0)
+      continue;
+    guint64 k = n - 1 - (reads % MIN (n, 20));
+    g_autoptr (GString) want = test_util_message ((guint) k, 500);
+    assert_message (s, k, want->str, want->len);
+    reads++;
+  }
+  g_thread_join (t);
+  g_test_message ("%" G_GUINT64_FORMAT " reads while writing", reads);
+  check_all (f->dir, c.total);
+}
+
+/* A full disk (here a file size limit) fails the message clearly and
+ * leaves everything before it whole. */
+static void
+test_no_space (Fixture *f, gconstpointer data)
+{
+  fill (f->dir, 0, 20);
+  g_autofree char *pack = g_build_filename (f->dir, "packs", "00000000.pack", NULL);
+  gsize pack_len = file_length (pack);
+  pid_t pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0) {
+    signal (SIGXFSZ, SIG_IGN);
+    struct rlimit rl = { pack_len + 4096, pack_len + 4096 };
+    setrlimit (RLIMIT_FSIZE, &rl);
+    GError *error = NULL;
+    AnnalsStoreWriter *w = annals_store_writer_open (f->dir, 1000, &error);
+    if (w == NULL)
+      _exit (2);
+    for (guint i = 20; i < 40; i++) {
+      GString *m = test_util_message (i, 2000);
+      AnnalsStoreAddResult r;
+      if (!annals_store_writer_add (w, (const guint8 *) m->str, m->len, 1, NULL, &r, &error))
+        _exit (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE) ? 10 : 3);
+      if (!annals_store_writer_commit (w, &error))
+        _exit (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE) ? 11 : 4);
+    }
+    _exit (0);
+  }
+  int status;
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 10);
+  /* Whole messages made it; the failed one left nothing. */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  guint64 n = annals_store_writer_count (w);
+  g_test_message ("%" G_GUINT64_FORMAT " messages fit", n);
+  g_assert_cmpuint (n, >=, 20);
+  g_assert_cmpuint (n, <, 40);
+  g_autoptr (AnnalsStore) s = annals_store_open (f->dir, &error);
+  for (guint i = 0; i < n; i++) {
+    g_autoptr (GString) m = test_util_message (i, i < 20 ? 500 : 2000);
+    assert_message (s, i, m->str, m->len);
+  }
+}
+
+static void
+test_not_a_store (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_null (annals_store_open (f->dir, &error));
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_FORMAT);
+  g_clear_error (&error);
+  fill (f->dir, 0, 1);
+  g_autofree char *format = g_build_filename (f->dir, "FORMAT", NULL);
+  g_assert_true (g_file_set_contents (format, "annals-store 9\n", -1, NULL));
+  g_assert_null (annals_store_open (f->dir, &error));
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_FORMAT);
+  g_test_message ("%s", error->message);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("The store: exact bytes, dedupe, packs, recovery, locking, readers, full disk");
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/store/roundtrip", test_roundtrip);
+  ADD ("/store/dedupe", test_dedupe);
+  ADD ("/store/packs/seal-and-dictionaries", test_packs_seal);
+  ADD ("/store/recover/torn-tail", test_recover_torn);
+  ADD ("/store/recover/unindexed-records", test_recover_unindexed);
+  ADD ("/store/read/corrupt", test_corrupt_read);
+  ADD ("/store/lock/second-writer-waits-then-fails", test_lock);
+  ADD ("/store/concurrent/reader-while-writing", test_concurrent_reader);
+  ADD ("/store/no-space", test_no_space);
+  ADD ("/store/open/not-a-store", test_not_a_store);
+  return g_test_run ();
+}
