@@ -23,7 +23,8 @@ G_DEFINE_QUARK (annals_store_error, annals_store_error)
 #define FILE_HEADER_SIZE 16   /* offsets and meta: magic, version, entry size */
 #define PACK_HEADER_SIZE 32
 #define RECORD_MAGIC 0x31435241u /* "ARC1" little-endian */
-#define RECORD_HEADER_SIZE 84
+#define RECORD_HEADER_SIZE 88
+#define MAX_ENVELOPE 1024
 #define RECORD_MESSAGE 1
 #define RECORD_SEAL 2
 #define ENTRY_SIZE 48
@@ -117,14 +118,15 @@ record_encode (guint8 out[RECORD_HEADER_SIZE], guint32 type, const AnnalsStoreRe
   put32 (out + 40, r->flags);
   put32 (out + 44, payload_crc);
   memcpy (out + 48, r->sha256, 32);
-  put32 (out + 80, annals_zcodec_crc32 (0, out, 80));
+  put32 (out + 80, r->envelope_length);
+  put32 (out + 84, annals_zcodec_crc32 (0, out, 84));
 }
 
 /* Returns the record type, or 0 when the header is not a whole record header. */
 static guint32
 record_decode (const guint8 in[RECORD_HEADER_SIZE], AnnalsStoreRecord *r, guint32 *payload_crc)
 {
-  if (get32 (in) != RECORD_MAGIC || get32 (in + 80) != annals_zcodec_crc32 (0, in, 80))
+  if (get32 (in) != RECORD_MAGIC || get32 (in + 84) != annals_zcodec_crc32 (0, in, 84))
     return 0;
   r->number = get64 (in + 8);
   r->receipt = (gint64) get64 (in + 16);
@@ -134,7 +136,17 @@ record_decode (const guint8 in[RECORD_HEADER_SIZE], AnnalsStoreRecord *r, guint3
   r->flags = get32 (in + 40);
   *payload_crc = get32 (in + 44);
   memcpy (r->sha256, in + 48, 32);
+  r->envelope_length = get32 (in + 80);
+  if (r->envelope_length > MAX_ENVELOPE)
+    return 0;
   return get32 (in + 4);
+}
+
+/* Bytes a record takes in its pack. */
+static guint64
+record_span (const AnnalsStoreRecord *r)
+{
+  return RECORD_HEADER_SIZE + (guint64) r->envelope_length + r->stored_size;
 }
 
 static guint64
@@ -440,9 +452,10 @@ annals_store_read_record (AnnalsStore *store, guint64 number, AnnalsStoreRecord 
   return TRUE;
 }
 
-/* Reads and inflates the payload of a record whose header is in r. */
+/* Reads and inflates the payload of a record whose header is in r;
+ * envelope, if not NULL, gets the record's mbox "From " line or NULL. */
 static GBytes *
-read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint32 payload_crc, GError **error)
+read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint32 payload_crc, char **envelope, GError **error)
 {
   int fd = pack_fd (store, r->pack, error);
   if (fd < 0)
@@ -453,10 +466,11 @@ read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint32 payload_cr
                  "'%s': message %" G_GUINT64_FORMAT " claims %" G_GUINT64_FORMAT " bytes", path, r->number, r->raw_size);
     return NULL;
   }
-  g_autofree guint8 *stored = g_malloc (MAX (r->stored_size, 1));
-  if (!pread_all (fd, stored, r->stored_size, r->offset + RECORD_HEADER_SIZE, path, error))
+  gsize total = (gsize) r->envelope_length + r->stored_size;
+  g_autofree guint8 *stored = g_malloc (MAX (total, 1));
+  if (!pread_all (fd, stored, total, r->offset + RECORD_HEADER_SIZE, path, error))
     return NULL;
-  if (annals_zcodec_crc32 (0, stored, r->stored_size) != payload_crc) {
+  if (annals_zcodec_crc32 (0, stored, total) != payload_crc) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
                  "'%s': message %" G_GUINT64_FORMAT " fails its checksum", path, r->number);
     return NULL;
@@ -465,10 +479,14 @@ read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint32 payload_cr
   if (r->dict != 0 && (dict = load_dict (store, r->dict, error)) == NULL)
     return NULL;
   g_autoptr (GError) local = NULL;
-  GBytes *raw = annals_zcodec_inflate (stored, r->stored_size, r->raw_size, dict, &local);
-  if (raw == NULL)
+  GBytes *raw = annals_zcodec_inflate (stored + r->envelope_length, r->stored_size, r->raw_size, dict, &local);
+  if (raw == NULL) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
                  "'%s': message %" G_GUINT64_FORMAT ": %s", path, r->number, local->message);
+    return NULL;
+  }
+  if (envelope != NULL)
+    *envelope = r->envelope_length > 0 ? g_strndup ((const char *) stored, r->envelope_length) : NULL;
   return raw;
 }
 
@@ -488,7 +506,7 @@ annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record
   }
   if (record != NULL)
     *record = r;
-  return read_payload (store, &r, crc, error);
+  return read_payload (store, &r, crc, NULL, error);
 }
 
 void
@@ -821,7 +839,7 @@ recover (AnnalsStoreWriter *w, GError **error)
   guint64 first = n > RECOVERY_WINDOW ? n - RECOVERY_WINDOW : 0;
   guint64 good = first;
   Entry last = { 0 };
-  guint32 last_stored = 0;
+  guint64 last_span = 0;
   for (guint64 i = first; i < n; i++) {
     guint8 buf[ENTRY_SIZE];
     Entry e;
@@ -836,7 +854,7 @@ recover (AnnalsStoreWriter *w, GError **error)
     /* The payload CRC is checked for the newest entries only: older
      * ones were committed before the crash could touch them. */
     if (n - i <= 64) {
-      g_autoptr (GBytes) raw = read_payload (w->reader, &r, crc, NULL);
+      g_autoptr (GBytes) raw = read_payload (w->reader, &r, crc, NULL, NULL);
       if (raw == NULL)
         break;
     }
@@ -849,7 +867,7 @@ recover (AnnalsStoreWriter *w, GError **error)
       break;
     good = i + 1;
     last = e;
-    last_stored = r.stored_size;
+    last_span = record_span (&r);
   }
   if (good == first && first > 0) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
@@ -872,7 +890,7 @@ recover (AnnalsStoreWriter *w, GError **error)
 
   /* Continue in the packs after the last indexed record. */
   guint32 pack = good > 0 ? last.pack : 0;
-  guint64 offset = good > 0 ? last.pack_offset + RECORD_HEADER_SIZE + last_stored : PACK_HEADER_SIZE;
+  guint64 offset = good > 0 ? last.pack_offset + last_span : PACK_HEADER_SIZE;
   if (!open_pack_for_append (w, pack, error))
     return FALSE;
   w->pack_records = 0;
@@ -883,7 +901,7 @@ recover (AnnalsStoreWriter *w, GError **error)
     gboolean whole = offset + RECORD_HEADER_SIZE <= w->pack_size
                      && pread_all (w->pack_fd, h, sizeof h, offset, w->pack_path, NULL)
                      && (type = record_decode (h, &r, &crc)) != 0
-                     && offset + RECORD_HEADER_SIZE + r.stored_size <= w->pack_size;
+                     && offset + record_span (&r) <= w->pack_size;
     if (whole && type == RECORD_SEAL) {
       if (!open_pack_for_append (w, pack + 1, error))
         return FALSE;
@@ -893,10 +911,11 @@ recover (AnnalsStoreWriter *w, GError **error)
       continue;
     }
     g_autoptr (GBytes) raw = NULL;
+    g_autofree char *envelope = NULL;
     if (whole && type == RECORD_MESSAGE && r.number == w->count) {
       r.pack = pack;
       r.offset = offset;
-      raw = read_payload (w->reader, &r, crc, NULL);
+      raw = read_payload (w->reader, &r, crc, &envelope, NULL);
     }
     if (raw == NULL) {
       /* A torn or foreign tail: cut it. */
@@ -915,11 +934,11 @@ recover (AnnalsStoreWriter *w, GError **error)
     if (memcmp (sha, r.sha256, 32) != 0)
       break;
     g_autoptr (AnnalsMessageInfo) info = annals_message_info_parse (rdata, rlen, hex);
-    if (!index_record (w, &r, NULL, info, error))
+    if (!index_record (w, &r, envelope, info, error))
       return FALSE;
     w->recovered++;
     w->pack_records++;
-    offset += RECORD_HEADER_SIZE + r.stored_size;
+    offset += record_span (&r);
   }
   /* Packs past the one being appended to can only be leftovers of a
    * crash between creating a pack and sealing the one before. */
@@ -1243,7 +1262,8 @@ annals_store_writer_add (AnnalsStoreWriter *w,
     return FALSE;
   gsize slen;
   const guint8 *sdata = g_bytes_get_data (stored, &slen);
-  if (w->pack_records > 0 && w->pack_size + RECORD_HEADER_SIZE + slen + RECORD_HEADER_SIZE + 32 > w->pack_limit) {
+  if (w->pack_records > 0
+      && w->pack_size + RECORD_HEADER_SIZE + MAX_ENVELOPE + slen + RECORD_HEADER_SIZE + 32 > w->pack_limit) {
     if (!seal_pack (w, error))
       return FALSE;
     /* A new pack gets a dictionary trained on what the list sends now. */
@@ -1255,21 +1275,26 @@ annals_store_writer_add (AnnalsStoreWriter *w,
       return FALSE;
     sdata = g_bytes_get_data (stored, &slen);
   }
+  gsize elen = envelope ? MIN (strlen (envelope), MAX_ENVELOPE) : 0;
   r.stored_size = (guint32) slen;
+  r.envelope_length = (guint32) elen;
   r.dict = w->dict != NULL ? w->dict_id : 0;
   r.pack = w->pack;
   r.offset = w->pack_size;
   guint8 header[RECORD_HEADER_SIZE];
-  record_encode (header, RECORD_MESSAGE, &r, annals_zcodec_crc32 (0, sdata, slen));
+  guint32 crc = annals_zcodec_crc32 (annals_zcodec_crc32 (0, envelope, elen), sdata, slen);
+  record_encode (header, RECORD_MESSAGE, &r, crc);
+  g_autofree char *kept_envelope = g_strndup (envelope, elen);
   w->dirty = TRUE;
   if (!pwrite_all (w->pack_fd, header, sizeof header, r.offset, w->pack_path, error)
-      || !pwrite_all (w->pack_fd, sdata, slen, r.offset + RECORD_HEADER_SIZE, w->pack_path, error)
-      || !index_record (w, &r, envelope, info, error)) {
+      || !pwrite_all (w->pack_fd, envelope, elen, r.offset + RECORD_HEADER_SIZE, w->pack_path, error)
+      || !pwrite_all (w->pack_fd, sdata, slen, r.offset + RECORD_HEADER_SIZE + elen, w->pack_path, error)
+      || !index_record (w, &r, kept_envelope, info, error)) {
     if (ftruncate (w->pack_fd, (off_t) r.offset) != 0)
       g_warning ("cannot undo a failed write in '%s': %s", w->pack_path, g_strerror (errno));
     return FALSE;
   }
-  w->pack_size += RECORD_HEADER_SIZE + slen;
+  w->pack_size += record_span (&r);
   w->pack_records++;
   result->status = ANNALS_STORE_ADDED;
   result->number = r.number;

@@ -65,6 +65,7 @@ typedef struct {
   guint64 offset;      /* of the record header in the pack */
   guint32 stored_size; /* compressed bytes */
   guint32 dict;        /* 0: none */
+  guint32 envelope_length; /* bytes of the mbox "From " line kept with it */
 } AnnalsStoreRecord;
 
 /* One message's parsed fields (message.h), as meta has them.  Strings

@@ -1,0 +1,613 @@
+/* End-to-end tests of the annals program: the real binary, real files.
+ * Covers the command line, every kind of bad input, MDA exit codes,
+ * maildirs, and crashes (SIGKILL at random moments). */
+#include "mbox.h"
+#include "store.h"
+#include "test-util.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+  char *tmp;
+  char *root;
+} Fixture;
+
+static const char *
+annals_bin (void)
+{
+  const char *bin = g_getenv ("ANNALS_BIN");
+  g_assert_nonnull (bin);
+  return bin;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->tmp = test_util_tmpdir ();
+  f->root = g_build_filename (f->tmp, "root", NULL);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  test_util_rm_rf (f->tmp);
+  g_free (f->tmp);
+  g_free (f->root);
+}
+
+typedef struct {
+  int status; /* exit status, or 128 + signal */
+  char *out;
+  gsize out_len;
+  char *err;
+} Run;
+
+static void
+run_clear (Run *r)
+{
+  g_free (r->out);
+  g_free (r->err);
+}
+
+typedef struct {
+  rlim_t fsize;
+  uid_t uid;
+} ChildLimits;
+
+static void
+child_setup (gpointer data)
+{
+  ChildLimits *l = data;
+  if (l == NULL)
+    return;
+  if (l->fsize > 0) {
+    struct rlimit rl = { l->fsize, l->fsize };
+    setrlimit (RLIMIT_FSIZE, &rl);
+  }
+  if (l->uid != 0) {
+    if (setgid (l->uid) != 0 || setuid (l->uid) != 0)
+      _exit (99);
+  }
+}
+
+/* Runs annals with ANNALS_ROOT=root, stdin from input (may be NULL). */
+static Run
+run_full (const char *root, const void *input, gsize input_len, ChildLimits *limits, const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) annals_bin ());
+  va_list ap;
+  va_start (ap, first);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_auto (GStrv) env = g_get_environ ();
+  env = root ? g_environ_setenv (env, "ANNALS_ROOT", root, TRUE) : g_environ_unsetenv (env, "ANNALS_ROOT");
+  int in_fd, out_fd, err_fd;
+  GPid pid;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_async_with_pipes (NULL, (char **) argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
+                                           limits, &pid, &in_fd, &out_fd, &err_fd, &error));
+  g_assert_no_error (error);
+  /* Feed stdin from a thread-free loop: write all, then read outputs.
+   * Inputs here are small enough for the pipe or read concurrently by
+   * annals before it writes anything. */
+  const guint8 *p = input;
+  gsize left = input ? input_len : 0;
+  while (left > 0) {
+    ssize_t n = write (in_fd, p, left);
+    if (n <= 0)
+      break;
+    p += n;
+    left -= (gsize) n;
+  }
+  close (in_fd);
+  g_autoptr (GIOChannel) oc = g_io_channel_unix_new (out_fd);
+  g_autoptr (GIOChannel) ec = g_io_channel_unix_new (err_fd);
+  g_io_channel_set_encoding (oc, NULL, NULL);
+  g_io_channel_set_encoding (ec, NULL, NULL);
+  g_io_channel_set_close_on_unref (oc, TRUE);
+  g_io_channel_set_close_on_unref (ec, TRUE);
+  Run r = { 0 };
+  g_io_channel_read_to_end (oc, &r.out, &r.out_len, NULL);
+  g_io_channel_read_to_end (ec, &r.err, NULL, NULL);
+  int status;
+  waitpid (pid, &status, 0);
+  g_spawn_close_pid (pid);
+  r.status = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  if (r.err == NULL)
+    r.err = g_strdup ("");
+  if (r.out == NULL)
+    r.out = g_strdup ("");
+  g_test_message ("annals %s -> %d: %s", first, r.status, r.err);
+  return r;
+}
+
+#define run(root, ...) run_full (root, NULL, 0, NULL, __VA_ARGS__, NULL)
+
+static void
+assert_ok (Run r)
+{
+  if (r.status != 0)
+    g_error ("annals failed (%d): %s", r.status, r.err);
+  run_clear (&r);
+}
+
+static void
+assert_fails (Run r, int status, const char *says)
+{
+  g_assert_cmpint (r.status, ==, status);
+  if (strstr (r.err, says) == NULL)
+    g_error ("expected '%s' in: %s", says, r.err);
+  run_clear (&r);
+}
+
+static void
+make_archive (Fixture *f, const char *list)
+{
+  assert_ok (run (f->root, "init"));
+  assert_ok (run (f->root, "list-add", list, "--description", "Policy discussion"));
+}
+
+static char *
+write_tmp (Fixture *f, const char *name, const void *data, gsize len)
+{
+  char *path = g_build_filename (f->tmp, name, NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_file_set_contents (path, data, (gssize) len, &error));
+  return path;
+}
+
+/* An mbox of n generated messages as annals would export it. */
+static GString *
+make_mbox (guint from, guint n, gsize body)
+{
+  GString *mbox = g_string_new (NULL);
+  for (guint i = from; i < from + n; i++) {
+    g_autoptr (GString) m = test_util_message (i, body);
+    if (i % 5 == 0)
+      g_string_append (m, "\nFrom the archives: a line mboxrd must quote\n>From and this one too\n");
+    annals_mbox_append_mboxrd (mbox, NULL, "member@example.org", 1618846131 + i, (const guint8 *) m->str, m->len);
+  }
+  return mbox;
+}
+
+static void
+test_help (Fixture *f, gconstpointer data)
+{
+  const char *cmds[] = { "init", "list-add", "lists", "ingest", "ls", "cat", "export" };
+  for (guint i = 0; i < G_N_ELEMENTS (cmds); i++) {
+    Run r = run (NULL, cmds[i], "--help");
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "Usage:"));
+    run_clear (&r);
+  }
+  Run r = run (NULL, "--help");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "ingest"));
+  run_clear (&r);
+  assert_fails (run (NULL, "frobnicate"), 64, "not a command");
+  assert_fails (run (NULL, "ingest", "--bogus"), 64, "Unknown option");
+}
+
+static void
+test_init_and_lists (Fixture *f, gconstpointer data)
+{
+  assert_fails (run (NULL, "init"), 1, "no archive root");
+  assert_fails (run (f->root, "list-add", "x"), 1, "does not exist");
+  assert_ok (run (f->root, "init"));
+  assert_fails (run (f->root, "init"), 1, "already");
+  const char *bad[] = { "../escape", "a/b", "All", ".hidden", "all", "" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    assert_fails (run (f->root, "list-add", bad[i]), 1, "not allowed");
+  assert_ok (run (f->root, "list-add", "policy", "--address", "policy@example.org"));
+  assert_fails (run (f->root, "list-add", "policy"), 1, "exists already");
+  assert_fails (run (f->root, "ingest", "nolist", "/dev/null"), 1, "no list 'nolist'");
+  Run r = run (f->root, "lists");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "policy\t0"));
+  run_clear (&r);
+}
+
+static void
+test_mbox_roundtrip (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 300, 800);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  Run r = run (f->root, "ingest", "policy", path);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "archived 300, duplicates skipped 0"));
+  run_clear (&r);
+  /* Again: everything is a duplicate. */
+  r = run (f->root, "ingest", "policy", path);
+  g_assert_nonnull (strstr (r.out, "archived 0, duplicates skipped 300"));
+  run_clear (&r);
+  r = run (f->root, "export", "policy");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpmem (r.out, r.out_len, mbox->str, mbox->len);
+  run_clear (&r);
+  /* A slice, cat by number and by Message-ID, ls. */
+  r = run (f->root, "export", "policy", "--from", "10", "--to", "12");
+  g_autoptr (GString) slice = make_mbox (10, 3, 800);
+  g_assert_cmpmem (r.out, r.out_len, slice->str, slice->len);
+  run_clear (&r);
+  g_autoptr (GString) m7 = test_util_message (7, 800);
+  r = run (f->root, "cat", "policy", "7");
+  g_assert_cmpmem (r.out, r.out_len, m7->str, m7->len);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "<msg7@example.org>");
+  g_assert_cmpmem (r.out, r.out_len, m7->str, m7->len);
+  run_clear (&r);
+  assert_fails (run (f->root, "cat", "policy", "nobody@nowhere"), 1, "no message with Message-ID");
+  assert_fails (run (f->root, "cat", "policy", "300"), 1, "no message 300");
+  r = run (f->root, "ls", "policy", "--from", "7", "--to", "7");
+  g_assert_cmpstr (r.out, ==, "7\t2021-04-19 15:00\tMember 7 <member7@example.org>\t[policy] topic 2\n");
+  run_clear (&r);
+  /* Stdin and gzip input. */
+  assert_ok (run (f->root, "list-add", "other"));
+  r = run_full (f->root, mbox->str, mbox->len, NULL, "ingest", "other", NULL);
+  g_assert_nonnull (strstr (r.out, "archived 300"));
+  run_clear (&r);
+  g_autofree char *gz = g_strconcat (path, ".gz", NULL);
+  g_autofree char *cmd = g_strdup_printf ("gzip -c '%s' > '%s'", path, gz);
+  g_assert_cmpint (system (cmd), ==, 0);
+  assert_ok (run (f->root, "list-add", "gz"));
+  r = run (f->root, "ingest", "gz", gz);
+  g_assert_nonnull (strstr (r.out, "archived 300"));
+  run_clear (&r);
+}
+
+static void
+write_file (const char *dir, const char *name, const char *content, gint64 mtime)
+{
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, content, -1, NULL));
+  struct timespec ts[2] = { { (time_t) mtime, 0 }, { (time_t) mtime, 0 } };
+  utimensat (AT_FDCWD, path, ts, 0);
+}
+
+static void
+test_maildir (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autofree char *md = g_build_filename (f->tmp, "Maildir", NULL);
+  g_autofree char *cur = g_build_filename (md, "cur", NULL);
+  g_autofree char *newd = g_build_filename (md, "new", NULL);
+  g_autofree char *tmpd = g_build_filename (md, "tmp", NULL);
+  g_autofree char *sub = g_build_filename (md, ".Archive", "cur", NULL);
+  write_file (cur, "1600000002.M1P1.host:2,S", "Message-ID: <b@x>\nSubject: second\n\nb\n", 1600000002);
+  write_file (newd, "1600000001.M1P1.host", "Message-ID: <a@x>\nSubject: first\n\na\n", 1600000001);
+  write_file (tmpd, "1600000009.M1P1.host", "Message-ID: <tmp@x>\n\nnot delivered yet\n", 1600000009);
+  write_file (sub, "1600000003.M1P1.host:2,", "Message-ID: <c@x>\nSubject: nested\n\nc\n", 1600000003);
+  Run r = run (f->root, "ingest", "policy", "--maildir", md);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "archived 3,"));
+  run_clear (&r);
+  r = run (f->root, "ls", "policy");
+  g_assert_nonnull (strstr (r.out, "0\t"));
+  g_assert_nonnull (strstr (r.out, "first"));
+  g_assert_true (strstr (r.out, "first") < strstr (r.out, "second"));
+  g_assert_true (strstr (r.out, "second") < strstr (r.out, "nested"));
+  g_assert_null (strstr (r.out, "tmp@x"));
+  run_clear (&r);
+  g_autofree char *plain = g_build_filename (f->tmp, "plain-folder", NULL);
+  g_assert_cmpint (g_mkdir (plain, 0755), ==, 0);
+  assert_fails (run (f->root, "ingest", "policy", "--maildir", plain), 1, "not a maildir");
+  assert_fails (run (f->root, "ingest", "policy", "--maildir", "/nonexistent/maildir"), 1, "does not exist");
+}
+
+static void
+test_mda (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <mda@x>\nSubject: delivered\n\nhello\n";
+  Run r = run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "");
+  run_clear (&r);
+  /* A re-delivery is fine and stored once. */
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  /* Malformed mail is kept, exit 0. */
+  const char *junk = "\x01\x02 this is \0 not mail";
+  assert_ok (run_full (f->root, junk, 20, NULL, "ingest", "policy", "--mda", NULL));
+  r = run (f->root, "ls", "policy");
+  g_assert_nonnull (strstr (r.out, "[unparsable] [no-id]"));
+  g_assert_null (strstr (r.out, "2\t"));
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "1");
+  g_assert_cmpmem (r.out, r.out_len, junk, 20);
+  run_clear (&r);
+  /* Empty stdin: nothing to store. */
+  assert_fails (run_full (f->root, "", 0, NULL, "ingest", "policy", "--mda", NULL), 65, "empty");
+  /* Lock held too long: temporary failure, the MTA retries. */
+  g_autofree char *store = g_build_filename (f->root, "policy", "store", NULL);
+  g_autoptr (GError) error = NULL;
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (store, 1000, &error);
+    g_assert_no_error (error);
+    assert_fails (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", "--lock-timeout", "1", NULL),
+                  75, "locked by another writer");
+  }
+  /* No such list or root: temporary failure too (a configuration slip). */
+  assert_fails (run_full (f->root, msg, strlen (msg), NULL, "ingest", "nolist", "--mda", NULL), 75, "no list");
+}
+
+static void
+test_bad_input (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autofree char *empty = write_tmp (f, "empty.mbox", "", 0);
+  assert_fails (run (f->root, "ingest", "policy", empty), 1, "holds no messages");
+  g_autofree char *notmail = write_tmp (f, "notes.txt", "Dear diary,\ntoday nothing.\n", 27);
+  assert_fails (run (f->root, "ingest", "policy", notmail), 1, "is not an mbox");
+  assert_fails (run (f->root, "ingest", "policy", "/nonexistent/file.mbox"), 1, "No such file");
+  assert_fails (run (f->root, "ingest", "policy", f->tmp), 1, "is a directory");
+
+  /* 8-bit and NUL bytes in headers, CRLF, no final newline: kept exactly. */
+  const char odd[] = "From x Mon Apr 19 15:28:51 2021\r\nSubject: caf\xe9 \0 bar\r\nMessage-ID: <odd@x>\r\n\r\nbody\r\n\r\n"
+                     "From y Mon Apr 19 15:28:51 2021\nSubject: last\nMessage-ID: <last@x>\n\nno final newline";
+  g_autofree char *oddp = write_tmp (f, "odd.mbox", odd, sizeof odd - 1);
+  assert_ok (run (f->root, "ingest", "policy", oddp));
+  Run r = run (f->root, "cat", "policy", "0");
+  const char want0[] = "Subject: caf\xe9 \0 bar\r\nMessage-ID: <odd@x>\r\n\r\nbody\r\n";
+  g_assert_cmpmem (r.out, r.out_len, want0, sizeof want0 - 1);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "last@x");
+  g_assert_cmpstr (r.out, ==, "Subject: last\nMessage-ID: <last@x>\n\nno final newline");
+  run_clear (&r);
+
+  /* 10,000 header lines. */
+  GString *many = g_string_new ("From x Mon Apr 19 15:28:51 2021\n");
+  for (int i = 0; i < 10000; i++)
+    g_string_append_printf (many, "X-Trace-%d: hop %d\n", i, i);
+  g_string_append (many, "Message-ID: <many@x>\nSubject: many headers\n\nbody\n");
+  g_autofree char *manyp = write_tmp (f, "many.mbox", many->str, many->len);
+  assert_ok (run (f->root, "ingest", "policy", manyp));
+  r = run (f->root, "ls", "policy");
+  g_assert_nonnull (strstr (r.out, "many headers"));
+  run_clear (&r);
+  g_string_free (many, TRUE);
+
+  /* A 50 MB message, through the MDA path and an mbox. */
+  g_autoptr (GString) big = test_util_message (99999, 50 * 1000 * 1000);
+  assert_ok (run_full (f->root, big->str, big->len, NULL, "ingest", "policy", "--mda", NULL));
+  r = run (f->root, "cat", "policy", "msg99999@example.org");
+  g_assert_cmpmem (r.out, r.out_len, big->str, big->len);
+  run_clear (&r);
+
+  /* Unreadable input and a root that belongs to somebody else. */
+  struct passwd *nobody = getpwnam ("nobody");
+  if (getuid () == 0 && nobody != NULL) {
+    g_autofree char *secret = write_tmp (f, "secret.mbox", "From x Mon Apr 19 15:28:51 2021\nSubject: s\n\n", 43);
+    chmod (secret, 0600);
+    chmod (f->tmp, 0755);
+    ChildLimits as_nobody = { 0, nobody->pw_uid };
+    /* An archive nobody may write, an input it may not read. */
+    g_autofree char *give = g_strdup_printf ("chown -R nobody '%s'", f->root);
+    g_assert_cmpint (system (give), ==, 0);
+    Run n = run_full (f->root, NULL, 0, &as_nobody, "ingest", "policy", secret, NULL);
+    g_assert_cmpint (n.status, ==, 1);
+    g_assert_true (strstr (n.err, "cannot open") != NULL && strstr (n.err, "secret.mbox") != NULL);
+    g_assert_true (strstr (n.err, "Permission denied") != NULL);
+    run_clear (&n);
+    /* An archive root that belongs to somebody else. */
+    g_autofree char *take = g_strdup_printf ("chown -R root '%s'", f->root);
+    g_assert_cmpint (system (take), ==, 0);
+    g_autofree char *readable = write_tmp (f, "readable.mbox", "From x Mon Apr 19 15:28:51 2021\nSubject: s\n\n", 43);
+    chmod (readable, 0644);
+    n = run_full (f->root, NULL, 0, &as_nobody, "ingest", "policy", readable, NULL);
+    g_assert_cmpint (n.status, ==, 1);
+    g_assert_true (strstr (n.err, "Permission denied") != NULL);
+    run_clear (&n);
+  } else {
+    g_test_message ("not root: the other-user cases need root to switch users");
+  }
+  /* Nothing above changed what was archived before. */
+  r = run (f->root, "cat", "policy", "0");
+  g_assert_cmpmem (r.out, r.out_len, want0, sizeof want0 - 1);
+  run_clear (&r);
+}
+
+/* A full disk: the file size limit stands in for it (a tmpfs needs
+ * mount rights CI may not have). */
+static void
+test_full_disk (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) first = make_mbox (0, 50, 1000);
+  g_autofree char *firstp = write_tmp (f, "first.mbox", first->str, first->len);
+  assert_ok (run (f->root, "ingest", "policy", firstp));
+  g_autoptr (GString) more = make_mbox (50, 400, 20000);
+  g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
+  ChildLimits small = { 512 * 1024, 0 };
+  Run r = run_full (f->root, NULL, 0, &small, "ingest", "policy", morep, NULL);
+  g_assert_cmpint (r.status, ==, 75);
+  g_assert_nonnull (strstr (r.err, "File too large"));
+  g_assert_nonnull (strstr (r.err, "run the same command again"));
+  run_clear (&r);
+  ChildLimits tiny = { 1024, 0 };
+  const char *msg = "Message-ID: <full@x>\nSubject: full\n\n";
+  g_autoptr (GString) bigmsg = test_util_message (123456, 8000);
+  assert_fails (run_full (f->root, bigmsg->str, bigmsg->len, &tiny, "ingest", "policy", "--mda", NULL), 75,
+                "should retry");
+  (void) msg;
+  /* With room again, the same command finishes the job. */
+  assert_ok (run (f->root, "ingest", "policy", morep));
+  g_autoptr (GString) all = g_string_new (first->str);
+  g_string_append_len (all, more->str, (gssize) more->len);
+  r = run (f->root, "export", "policy");
+  g_assert_cmpmem (r.out, r.out_len, all->str, all->len);
+  run_clear (&r);
+}
+
+/* SIGKILL at random moments: the store always opens, holds a prefix of
+ * the input byte for byte, keeps every acknowledged message, and the
+ * same command finishes the job. */
+/* Checks that list's store holds message i of make_mbox(0, ...) as
+ * number i, for the last few it holds. */
+static void
+check_prefix (const char *store)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStore) s = annals_store_open (store, NULL);
+  if (s == NULL)
+    return; /* killed before the store was created */
+  guint64 n = annals_store_count (s);
+  for (guint64 i = n > 20 ? n - 20 : 0; i < n; i++) {
+    g_autoptr (GString) want = test_util_message ((guint) i, 1500);
+    if (i % 5 == 0)
+      g_string_append (want, "\nFrom the archives: a line mboxrd must quote\n>From and this one too\n");
+    g_autoptr (GBytes) got = annals_store_read (s, i, NULL, &error);
+    g_assert_no_error (error);
+    gsize len;
+    const void *d = g_bytes_get_data (got, &len);
+    g_assert_cmpmem (d, len, want->str, want->len);
+  }
+}
+
+static void
+test_kill9 (Fixture *f, gconstpointer data)
+{
+  assert_ok (run (f->root, "init"));
+  g_autoptr (GString) mbox = make_mbox (0, 3000, 1500);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "ANNALS_ROOT", f->root, TRUE);
+  GRand *rand = g_rand_new_with_seed (20261122);
+  guint kills = 0, lists = 0, rounds = 0;
+  g_autofree char *list = NULL;
+  g_autofree char *store = NULL;
+  /* Kill until 50 runs died mid-way; a run that finishes is checked
+   * whole and the next round starts a new list. */
+  while (kills < 50) {
+    g_assert_cmpuint (++rounds, <, 1000);
+    if (list == NULL) {
+      list = g_strdup_printf ("policy%u", lists++);
+      store = g_build_filename (f->root, list, "store", NULL);
+      assert_ok (run (f->root, "list-add", list));
+    }
+    const char *argv[] = { annals_bin (), "ingest", list, "--quiet", path, NULL };
+    GPid pid;
+    g_autoptr (GError) error = NULL;
+    g_assert_true (g_spawn_async (NULL, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error));
+    g_usleep (g_rand_int_range (rand, 0, 150000));
+    kill (pid, SIGKILL);
+    int status;
+    waitpid (pid, &status, 0);
+    g_spawn_close_pid (pid);
+    check_prefix (store);
+    if (WIFSIGNALED (status)) {
+      kills++;
+      continue;
+    }
+    g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+    Run r = run (f->root, "export", list);
+    g_assert_cmpmem (r.out, r.out_len, mbox->str, mbox->len);
+    run_clear (&r);
+    g_clear_pointer (&list, g_free);
+    g_clear_pointer (&store, g_free);
+  }
+  g_rand_free (rand);
+  g_test_message ("%u runs killed mid-way in %u rounds over %u lists", kills, rounds, lists);
+
+  /* Acknowledged MDA deliveries survive a kill of the next one. */
+  GRand *r2 = g_rand_new_with_seed (7);
+  g_autoptr (GPtrArray) acked = g_ptr_array_new_with_free_func (g_free);
+  assert_ok (run (f->root, "list-add", "mda"));
+  for (guint i = 0; i < 60; i++) {
+    g_autofree char *msg = g_strdup_printf ("Message-ID: <ack%u@x>\nSubject: ack %u\n\nbody %u\n", i, i, i);
+    const char *margv[] = { annals_bin (), "ingest", "mda", "--mda", NULL };
+    GPid pid;
+    int in_fd;
+    g_autoptr (GError) error = NULL;
+    g_assert_true (g_spawn_async_with_pipes (NULL, (char **) margv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                             &in_fd, NULL, NULL, &error));
+    g_assert_cmpint (write (in_fd, msg, strlen (msg)), ==, (ssize_t) strlen (msg));
+    close (in_fd);
+    g_usleep (g_rand_int_range (r2, 0, 30000));
+    kill (pid, SIGKILL);
+    int status;
+    waitpid (pid, &status, 0);
+    g_spawn_close_pid (pid);
+    if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+      g_ptr_array_add (acked, g_strdup_printf ("ack%u@x", i));
+  }
+  g_rand_free (r2);
+  g_test_message ("%u of 60 deliveries acknowledged before the kill", acked->len);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *mda_store = g_build_filename (f->root, "mda", "store", NULL);
+  /* A writer repairs whatever the last kill left, then every
+   * acknowledged message is there exactly once. */
+  assert_ok (run_full (f->root, "Message-ID: <last@x>\n\nx\n", 20, NULL, "ingest", "mda", "--mda", NULL));
+  g_autoptr (AnnalsStore) s = annals_store_open (mda_store, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < acked->len; i++) {
+    g_autoptr (GArray) found = annals_store_find_message_id (s, acked->pdata[i], &error);
+    g_assert_cmpuint (found->len, ==, 1);
+  }
+}
+
+/* The whole shared corpus: ingest, export, byte for byte. */
+static void
+test_corpus (Fixture *f, gconstpointer data)
+{
+  const char *corpus = g_getenv ("ANNALS_CORPUS");
+  if (corpus == NULL || !g_file_test (corpus, G_FILE_TEST_IS_DIR)) {
+    g_test_skip ("../shared/corpus is absent: the corpus round trip needs it");
+    return;
+  }
+  g_autoptr (GDir) d = g_dir_open (corpus, 0, NULL);
+  const char *name;
+  guint files = 0;
+  make_archive (f, "corpus");
+  while ((name = g_dir_read_name (d)) != NULL) {
+    if (!g_str_has_suffix (name, ".mbox.xz"))
+      continue;
+    files++;
+    g_autofree char *list = g_strndup (name, strlen (name) - strlen (".mbox.xz"));
+    g_autofree char *xz = g_build_filename (corpus, name, NULL);
+    g_autofree char *mbox = g_build_filename (f->tmp, "in.mbox", NULL);
+    g_autofree char *cmd = g_strdup_printf ("xz -dc '%s' > '%s'", xz, mbox);
+    g_assert_cmpint (system (cmd), ==, 0);
+    assert_ok (run (f->root, "list-add", list));
+    Run r = run (f->root, "ingest", list, mbox);
+    g_assert_cmpint (r.status, ==, 0);
+    g_test_message ("%s", r.out);
+    g_assert_nonnull (strstr (r.out, "duplicates skipped 0"));
+    run_clear (&r);
+    r = run (f->root, "export", list);
+    g_autofree char *orig = NULL;
+    gsize orig_len;
+    g_assert_true (g_file_get_contents (mbox, &orig, &orig_len, NULL));
+    g_assert_cmpuint (r.out_len, ==, orig_len);
+    g_assert_true (memcmp (r.out, orig, orig_len) == 0);
+    run_clear (&r);
+  }
+  g_assert_cmpuint (files, ==, 4);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("The annals command end to end: options, inputs, bad inputs, MDA, crashes, the corpus");
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/cli/help", test_help);
+  ADD ("/cli/init-and-lists", test_init_and_lists);
+  ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
+  ADD ("/cli/ingest/maildir", test_maildir);
+  ADD ("/cli/ingest/mda", test_mda);
+  ADD ("/cli/ingest/bad-input", test_bad_input);
+  ADD ("/cli/ingest/full-disk", test_full_disk);
+  ADD ("/cli/crash/kill9", test_kill9);
+  ADD ("/cli/corpus/export-roundtrip", test_corpus);
+  return g_test_run ();
+}
