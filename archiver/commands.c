@@ -5,6 +5,8 @@
 #include "config.h"
 #include "ingest.h"
 #include "message.h"
+#include "note.h"
+#include "tlog.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,13 +74,19 @@ usage_error (const char *cmd, const char *what)
 int
 annals_archiver_cmd_init (int argc, char **argv)
 {
-  char *name = NULL;
+  char *name = NULL, *base_url = NULL;
   const GOptionEntry entries[] = {
     { "name", 0, 0, G_OPTION_ARG_STRING, &name, "The site's name, shown on its pages", "NAME" },
+    { "base-url", 0, 0, G_OPTION_ARG_STRING, &base_url,
+      "Where the site is served (default http://127.0.0.1:8080/); names the transparency logs", "URL" },
     { NULL },
   };
-  if (!parse_options ("init", "", "Creates an archive root: the folder and its annals.conf.", entries, &argc, &argv))
+  if (!parse_options ("init", "",
+                      "Creates an archive root: the folder, its annals.conf, and the site's signing key\n"
+                      "(keys/site.key, mode 0600) for the transparency logs' checkpoints.",
+                      entries, &argc, &argv))
     return EX_USAGE;
+  g_autofree char *base_owned = base_url;
   g_autoptr (GError) error = NULL;
   g_autofree char *root = annals_config_find_root (root_option, &error);
   if (root == NULL)
@@ -87,7 +95,15 @@ annals_archiver_cmd_init (int argc, char **argv)
   g_free (name);
   if (config == NULL)
     return fail ("init", error);
-  g_print ("created archive root '%s'\n", root);
+  if (base_url != NULL) {
+    g_key_file_set_string (annals_config_keyfile (config), "site", "base-url", base_url);
+    if (!annals_config_save (config, &error))
+      return fail ("init", error);
+  }
+  g_autofree char *verifier = annals_config_ensure_key (config, &error);
+  if (verifier == NULL)
+    return fail ("init", error);
+  g_print ("created archive root '%s'\nlog verifier key (publish it): %s\n", root, verifier);
   return 0;
 }
 
@@ -147,8 +163,21 @@ print_summary (const char *list, const AnnalsIngestStats *s, double secs)
 }
 
 /* --mda: exactly one message on stdin; sysexits for the MTA. */
+/* Opens list's log and the site key for an ingest. */
+static gboolean
+open_log (AnnalsConfig *config, const char *list, AnnalsTlog **log, AnnalsNoteKey **key, GError **error)
+{
+  *key = annals_config_load_key (config, error);
+  if (*key == NULL)
+    return FALSE;
+  g_autofree char *dir = annals_config_list_dir (config, list, "log", error);
+  g_autofree char *origin = annals_config_log_origin (config, list);
+  *log = dir ? annals_tlog_open (dir, origin, error) : NULL;
+  return *log != NULL;
+}
+
 static int
-ingest_mda (const char *store_dir, guint lock_timeout_ms)
+ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint lock_timeout_ms)
 {
   g_autoptr (GByteArray) msg = g_byte_array_new ();
   guint8 chunk[65536];
@@ -180,8 +209,21 @@ ingest_mda (const char *store_dir, guint lock_timeout_ms)
     return EX_TEMPFAIL;
   }
   g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, FALSE);
+  g_autoptr (AnnalsTlog) log = NULL;
+  g_autoptr (AnnalsNoteKey) key = NULL;
+  if (!open_log (config, list, &log, &key, &error)) {
+    /* The message still goes in; the log catches up at the next delivery. */
+    g_printerr ("annals ingest: warning: the transparency log is not updated: %s\n", error->message);
+    g_clear_error (&error);
+  } else {
+    annals_ingest_set_log (in, log, key, list);
+  }
   if (!annals_ingest_message (in, msg->data, msg->len, ANNALS_NO_DATE, NULL, &error)
       || !annals_ingest_commit (in, &error)) {
+    if (annals_ingest_stats (in)->committed > 0 || annals_ingest_stats (in)->duplicates > 0) {
+      g_printerr ("annals ingest: message stored; warning: the transparency log is not updated: %s\n", error->message);
+      return EX_OK;
+    }
     g_printerr ("annals ingest: message not stored, the MTA should retry: %s\n", error->message);
     return EX_TEMPFAIL;
   }
@@ -236,7 +278,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   }
   guint timeout_ms = (guint) (lock_timeout >= 0 ? lock_timeout : (mda ? 300 : 30)) * 1000;
   if (mda)
-    return ingest_mda (store_dir, timeout_ms);
+    return ingest_mda (config, argv[1], store_dir, timeout_ms);
 
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (AnnalsStoreWriter) writer = annals_store_writer_open (store_dir, timeout_ms, &error);
@@ -246,6 +288,11 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
                 argv[1], annals_store_writer_recovered (writer));
   g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, !quiet && isatty (STDERR_FILENO));
+  g_autoptr (AnnalsTlog) log = NULL;
+  g_autoptr (AnnalsNoteKey) key = NULL;
+  if (!open_log (config, argv[1], &log, &key, &error))
+    return fail ("ingest", error);
+  annals_ingest_set_log (in, log, key, argv[1]);
   gboolean ok = TRUE;
   if (argc == 2) {
     ok = annals_ingest_mbox (in, "-", STDIN_FILENO, variant, &error);
@@ -339,8 +386,21 @@ annals_archiver_cmd_cat (int argc, char **argv)
   if (!resolve_id (store, argv[2], &number, &error))
     return fail ("cat", error);
   g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, &error);
-  if (raw == NULL)
+  if (raw == NULL) {
+    guint64 notice;
+    AnnalsStoreRedaction red;
+    if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED)
+        && annals_store_find_redaction (store, number, &notice, NULL)
+        && annals_store_read_redaction (store, notice, &red, NULL)) {
+      g_autoptr (GDateTime) when = g_date_time_new_from_unix_utc (red.time);
+      g_autofree char *date = g_date_time_format (when, "%Y-%m-%d %H:%M UTC");
+      g_printerr ("annals cat: message %" G_GUINT64_FORMAT " was redacted on %s (entry %" G_GUINT64_FORMAT "): %s\n",
+                  number, date, notice, red.reason);
+      g_free (red.reason);
+      return 1;
+    }
     return fail ("cat", error);
+  }
   gsize len;
   const void *data = g_bytes_get_data (raw, &len);
   if (!write_stdout (data, len) || fflush (stdout) != 0) {
@@ -386,6 +446,8 @@ annals_archiver_cmd_export (int argc, char **argv)
   for (guint64 n = first; n < end; n++) {
     g_autoptr (GError) error = NULL;
     g_autoptr (GBytes) raw = annals_store_read (store, n, NULL, &error);
+    if (raw == NULL && g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED))
+      continue; /* redacted messages and redaction notices are not mail */
     g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (store, n, &error) : NULL;
     if (meta == NULL)
       return fail ("export", error);
@@ -393,7 +455,7 @@ annals_archiver_cmd_export (int argc, char **argv)
     const guint8 *data = g_bytes_get_data (raw, &len);
     annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
                                meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt, data, len);
-    if (out->len >= (1 << 20) || n + 1 == end) {
+    if (out->len >= (1 << 20)) {
       if (!write_stdout (out->str, out->len)) {
         g_printerr ("annals export: cannot write to stdout: %s\n", g_strerror (errno));
         return 1;
@@ -401,7 +463,7 @@ annals_archiver_cmd_export (int argc, char **argv)
       g_string_truncate (out, 0);
     }
   }
-  if (fflush (stdout) != 0) {
+  if (!write_stdout (out->str, out->len) || fflush (stdout) != 0) {
     g_printerr ("annals export: cannot write to stdout: %s\n", g_strerror (errno));
     return 1;
   }
@@ -449,6 +511,8 @@ annals_archiver_cmd_ls (int argc, char **argv)
       g_string_append (flags, " [unparsable]");
     if (m->flags & ANNALS_STORE_FLAG_DERIVED_ID)
       g_string_append (flags, " [no-id]");
+    if (m->flags & ANNALS_STORE_FLAG_REDACTED)
+      g_string_append (flags, " [redacted]");
     g_print ("%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s\n", n, date, m->from ? m->from : "-",
              m->subject ? m->subject : "(no subject)", flags->str);
     g_string_free (flags, TRUE);

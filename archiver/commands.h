@@ -15,5 +15,10 @@ int annals_archiver_cmd_ingest (int argc, char **argv);
 int annals_archiver_cmd_cat (int argc, char **argv);
 int annals_archiver_cmd_export (int argc, char **argv);
 int annals_archiver_cmd_ls (int argc, char **argv);
+int annals_archiver_cmd_key (int argc, char **argv);
+int annals_archiver_cmd_proof (int argc, char **argv);
+int annals_archiver_cmd_verify (int argc, char **argv);
+int annals_archiver_cmd_verify_proof (int argc, char **argv);
+int annals_archiver_cmd_redact (int argc, char **argv);
 
 G_END_DECLS

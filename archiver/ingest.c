@@ -19,6 +19,9 @@ struct _AnnalsIngest {
   gboolean progress;
   gint64 started;         /* monotonic µs */
   gint64 last_progress;
+  AnnalsTlog *log;
+  const AnnalsNoteKey *key;
+  const char *list;
   const char *source;     /* for messages: the file being read */
   guint64 source_index;   /* message number within the source, from 1 */
 };
@@ -64,6 +67,14 @@ show_progress (AnnalsIngest *in, gboolean force)
   fflush (stderr);
 }
 
+void
+annals_ingest_set_log (AnnalsIngest *ingest, AnnalsTlog *log, const AnnalsNoteKey *key, const char *list)
+{
+  ingest->log = log;
+  ingest->key = key;
+  ingest->list = list;
+}
+
 gboolean
 annals_ingest_commit (AnnalsIngest *in, GError **error)
 {
@@ -72,6 +83,10 @@ annals_ingest_commit (AnnalsIngest *in, GError **error)
   in->stats.committed = in->stats.archived;
   in->pending = 0;
   in->pending_bytes = 0;
+  /* The messages are safe; the log follows them (a failure here is made
+   * good by the next commit, which appends whatever the log lacks). */
+  if (in->log != NULL)
+    return annals_tlog_sync (in->log, annals_store_writer_reader (in->writer), in->list, in->key, error);
   return TRUE;
 }
 

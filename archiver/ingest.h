@@ -10,6 +10,7 @@
 
 #include "mbox.h"
 #include "store.h"
+#include "tlog.h"
 
 G_BEGIN_DECLS
 
@@ -54,7 +55,11 @@ gboolean annals_ingest_message (AnnalsIngest *ingest,
                                 const char *envelope,
                                 GError **error);
 
-/* Commits what is pending. */
+/* After every commit, bring list's transparency log up to date and sign
+ * a checkpoint with key (both borrowed). */
+void annals_ingest_set_log (AnnalsIngest *ingest, AnnalsTlog *log, const AnnalsNoteKey *key, const char *list);
+
+/* Commits what is pending (and updates the log, if set). */
 gboolean annals_ingest_commit (AnnalsIngest *ingest, GError **error);
 
 const AnnalsIngestStats *annals_ingest_stats (AnnalsIngest *ingest);

@@ -22,6 +22,11 @@ static const Command commands[] = {
   { "ls", annals_archiver_cmd_ls, "list a list's messages" },
   { "cat", annals_archiver_cmd_cat, "write one message's exact bytes" },
   { "export", annals_archiver_cmd_export, "write a list's messages as mboxrd" },
+  { "key", annals_archiver_cmd_key, "print the transparency logs' verifier key" },
+  { "proof", annals_archiver_cmd_proof, "print a message's .tlog-proof, or a consistency proof" },
+  { "verify", annals_archiver_cmd_verify, "check a mirror of the archive offline" },
+  { "verify-proof", annals_archiver_cmd_verify_proof, "check a .tlog-proof (and a message) offline" },
+  { "redact", annals_archiver_cmd_redact, "remove a message visibly, with a reason in the log" },
 };
 
 static void
@@ -31,7 +36,7 @@ usage (FILE *to)
                "A mailing-list archive: every message kept byte for byte.\n"
                "The archive root comes from --root DIR or $ANNALS_ROOT.\n\nCommands:\n");
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf (to, "  %-13s %s\n", commands[i].name, commands[i].summary);
   fprintf (to, "\n'annals COMMAND --help' describes one command.\n");
 }
 

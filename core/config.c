@@ -1,7 +1,12 @@
 /* config: see config.h. */
 #include "config.h"
+#include "note.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 G_DEFINE_QUARK (annals_config_error, annals_config_error)
@@ -210,4 +215,107 @@ annals_config_list_dir (AnnalsConfig *config, const char *name, const char *sub,
     return NULL;
   }
   return g_build_filename (config->root, name, sub, NULL);
+}
+
+char *
+annals_config_site_origin (AnnalsConfig *config)
+{
+  g_autofree char *origin = g_key_file_get_string (config->keyfile, "site", "origin", NULL);
+  if (origin != NULL && *origin != '\0')
+    return g_steal_pointer (&origin);
+  g_autofree char *url = g_key_file_get_string (config->keyfile, "site", "base-url", NULL);
+  const char *u = url ? url : "http://127.0.0.1:8080/";
+  const char *scheme = strstr (u, "://");
+  GString *s = g_string_new (scheme ? scheme + 3 : u);
+  while (s->len > 0 && s->str[s->len - 1] == '/')
+    g_string_truncate (s, s->len - 1);
+  /* A key name may hold no spaces and no '+'. */
+  for (gsize i = 0; i < s->len; i++)
+    if (s->str[i] == ' ' || s->str[i] == '+')
+      s->str[i] = '-';
+  if (s->len == 0)
+    g_string_append (s, "annals");
+  return g_string_free (s, FALSE);
+}
+
+char *
+annals_config_log_origin (AnnalsConfig *config, const char *list)
+{
+  g_autofree char *site = annals_config_site_origin (config);
+  return g_strdup_printf ("%s/%s", site, list);
+}
+
+char *
+annals_config_key_path (AnnalsConfig *config)
+{
+  return g_build_filename (config->root, "keys", "site.key", NULL);
+}
+
+char *
+annals_config_ensure_key (AnnalsConfig *config, GError **error)
+{
+  g_autofree char *path = annals_config_key_path (config);
+  if (g_file_test (path, G_FILE_TEST_EXISTS)) {
+    AnnalsNoteKey *k = annals_config_load_key (config, error);
+    if (k == NULL)
+      return NULL;
+    char *v = annals_note_key_verifier_string (k);
+    annals_note_key_free (k);
+    return v;
+  }
+  g_autofree char *dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0700) != 0) {
+    int e = errno;
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot create '%s': %s", dir, g_strerror (e));
+    return NULL;
+  }
+  g_autofree char *name = annals_config_site_origin (config);
+  g_autoptr (AnnalsNoteKey) k = annals_note_key_generate (name, error);
+  if (k == NULL)
+    return NULL;
+  g_autofree char *secret = annals_note_key_signer_string (k);
+  /* Created 0600 from the start: the key is never readable by others. */
+  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int e = errno;
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot create '%s': %s", path, g_strerror (e));
+    return NULL;
+  }
+  g_autofree char *line = g_strconcat (secret, "\n", NULL);
+  gboolean ok = write (fd, line, strlen (line)) == (ssize_t) strlen (line) && fsync (fd) == 0;
+  int e = errno;
+  close (fd);
+  memset (line, 0, strlen (line));
+  if (!ok) {
+    g_unlink (path);
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot write '%s': %s", path, g_strerror (e));
+    return NULL;
+  }
+  char *verifier = annals_note_key_verifier_string (k);
+  g_autofree char *vpath = g_build_filename (dir, "site.vkey", NULL);
+  g_autofree char *vline = g_strconcat (verifier, "\n", NULL);
+  g_file_set_contents (vpath, vline, -1, NULL);
+  return verifier;
+}
+
+gpointer
+annals_config_load_key (AnnalsConfig *config, GError **error)
+{
+  g_autofree char *path = annals_config_key_path (config);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &text, NULL, &local)) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
+                 "cannot read the signing key: %s (create one with 'annals key --generate')", local->message);
+    return NULL;
+  }
+  AnnalsNoteKey *k = annals_note_key_parse (text, &local);
+  memset (text, 0, strlen (text));
+  if (k == NULL || !k->has_secret) {
+    annals_note_key_free (k);
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "'%s' is not a signing key%s%s", path,
+                 local ? ": " : "", local ? local->message : "");
+    return NULL;
+  }
+  return k;
 }

@@ -61,4 +61,19 @@ char *annals_config_list_dir (AnnalsConfig *config, const char *name, const char
 
 gboolean annals_config_save (AnnalsConfig *config, GError **error);
 
+/* The site's log origin: [site] origin, else base-url without its scheme
+ * and trailing slash.  A list's log origin is "<site origin>/<list>".
+ * New strings. */
+char *annals_config_site_origin (AnnalsConfig *config);
+char *annals_config_log_origin (AnnalsConfig *config, const char *list);
+
+/* ROOT/keys/site.key: the signing key (mode 0600, never served). */
+char *annals_config_key_path (AnnalsConfig *config);
+/* Creates the site key if there is none (init does).  Returns the
+ * verifier string, new. */
+char *annals_config_ensure_key (AnnalsConfig *config, GError **error);
+/* The signing key (an AnnalsNoteKey, note.h): free with
+ * annals_note_key_free(). */
+gpointer annals_config_load_key (AnnalsConfig *config, GError **error);
+
 G_END_DECLS

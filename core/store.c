@@ -5,6 +5,8 @@
 #include "zdict.h"
 
 #include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -26,6 +28,8 @@ G_DEFINE_QUARK (annals_store_error, annals_store_error)
 #define RECORD_HEADER_SIZE 88
 #define MAX_ENVELOPE 1024
 #define RECORD_MESSAGE 1
+#define RECORD_REDACTED 3
+#define RECORD_REDACTION 4
 #define RECORD_SEAL 2
 #define ENTRY_SIZE 48
 #define META_STRINGS 10
@@ -139,7 +143,14 @@ record_decode (const guint8 in[RECORD_HEADER_SIZE], AnnalsStoreRecord *r, guint3
   r->envelope_length = get32 (in + 80);
   if (r->envelope_length > MAX_ENVELOPE)
     return 0;
+  r->type = (AnnalsStoreRecordType) get32 (in + 4);
   return get32 (in + 4);
+}
+
+static gboolean
+numbered_type (guint32 type)
+{
+  return type == RECORD_MESSAGE || type == RECORD_REDACTED || type == RECORD_REDACTION;
 }
 
 /* Bytes a record takes in its pack. */
@@ -443,9 +454,9 @@ annals_store_read_record (AnnalsStore *store, guint64 number, AnnalsStoreRecord 
   if (!read_entry (store, number, &e, error)
       || !read_record_at (store, e.pack, e.pack_offset, record, &type, &crc, error))
     return FALSE;
-  if (type != RECORD_MESSAGE || record->number != number) {
+  if (!numbered_type (type) || record->number != number) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
-                 "pack %u byte %" G_GUINT64_FORMAT ": expected message %" G_GUINT64_FORMAT ", found %" G_GUINT64_FORMAT,
+                 "pack %u byte %" G_GUINT64_FORMAT ": expected entry %" G_GUINT64_FORMAT ", found %" G_GUINT64_FORMAT,
                  e.pack, e.pack_offset, number, record->number);
     return FALSE;
   }
@@ -499,9 +510,19 @@ annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record
   if (!read_entry (store, number, &e, error)
       || !read_record_at (store, e.pack, e.pack_offset, &r, &type, &crc, error))
     return NULL;
-  if (type != RECORD_MESSAGE || r.number != number) {
+  if (!numbered_type (type) || r.number != number) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
                  "pack %u byte %" G_GUINT64_FORMAT ": expected message %" G_GUINT64_FORMAT, e.pack, e.pack_offset, number);
+    return NULL;
+  }
+  if (type == RECORD_REDACTED) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED, "message %" G_GUINT64_FORMAT " was redacted",
+                 number);
+    return NULL;
+  }
+  if (type == RECORD_REDACTION) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED,
+                 "entry %" G_GUINT64_FORMAT " is a redaction notice, not a message", number);
     return NULL;
   }
   if (record != NULL)
@@ -826,6 +847,9 @@ sha256_of (const guint8 *data, gsize len, guint8 out[32], char hex[65])
     g_snprintf (hex + 2 * i, 3, "%02x", out[i]);
 }
 
+static gboolean reindex_special (AnnalsStoreWriter *w, const AnnalsStoreRecord *r, GError **error);
+static gboolean finish_redactions (AnnalsStoreWriter *w, GError **error);
+
 /* Checks the last entries against meta and the packs and cuts at the
  * first one that does not hold, then indexes whole records found in the
  * packs beyond the last entry. */
@@ -848,12 +872,12 @@ recover (AnnalsStoreWriter *w, GError **error)
     if (!pread_all (w->offsets_fd, buf, sizeof buf, FILE_HEADER_SIZE + i * ENTRY_SIZE, offsets_path, NULL)
         || !entry_decode (buf, &e))
       break;
-    if (!read_record_at (w->reader, e.pack, e.pack_offset, &r, &type, &crc, NULL) || type != RECORD_MESSAGE
+    if (!read_record_at (w->reader, e.pack, e.pack_offset, &r, &type, &crc, NULL) || !numbered_type (type)
         || r.number != i)
       break;
     /* The payload CRC is checked for the newest entries only: older
      * ones were committed before the crash could touch them. */
-    if (n - i <= 64) {
+    if (n - i <= 64 && type != RECORD_REDACTED) {
       g_autoptr (GBytes) raw = read_payload (w->reader, &r, crc, NULL, NULL);
       if (raw == NULL)
         break;
@@ -912,10 +936,27 @@ recover (AnnalsStoreWriter *w, GError **error)
     }
     g_autoptr (GBytes) raw = NULL;
     g_autofree char *envelope = NULL;
-    if (whole && type == RECORD_MESSAGE && r.number == w->count) {
+    if (whole && numbered_type (type) && r.number == w->count) {
       r.pack = pack;
       r.offset = offset;
+      if (type == RECORD_REDACTED) {
+        /* The message's id is all a tombstone keeps; meta gets that. */
+        if (!reindex_special (w, &r, error))
+          return FALSE;
+        w->recovered++;
+        w->pack_records++;
+        offset += record_span (&r);
+        continue;
+      }
       raw = read_payload (w->reader, &r, crc, &envelope, NULL);
+      if (raw != NULL && type == RECORD_REDACTION) {
+        if (!reindex_special (w, &r, error))
+          return FALSE;
+        w->recovered++;
+        w->pack_records++;
+        offset += record_span (&r);
+        continue;
+      }
     }
     if (raw == NULL) {
       /* A torn or foreign tail: cut it. */
@@ -1033,7 +1074,7 @@ annals_store_writer_open (const char *dir, guint lock_timeout_ms, GError **error
     return NULL;
   }
   w->deflater = annals_deflater_new (COMPRESSION_LEVEL);
-  if (!recover (w, error) || !load_state (w, error))
+  if (!recover (w, error) || !load_state (w, error) || !finish_redactions (w, error))
     return NULL;
   if (w->dirty && !annals_store_writer_commit (w, error))
     return NULL;
@@ -1213,6 +1254,61 @@ find_duplicate (AnnalsStoreWriter *w, const char *message_id, guint64 hash, cons
   return FALSE;
 }
 
+/* Compresses raw and appends it as the next record of the given type;
+ * r holds its number, receipt, size, hash and flags and gets the rest. */
+static gboolean
+append_record (AnnalsStoreWriter *w, guint32 type, const guint8 *raw, gsize length, const char *envelope,
+               const AnnalsMessageInfo *info, AnnalsStoreRecord *r, GError **error)
+{
+  /* A dictionary once the list has shown what it repeats, better ones
+   * as it shows more, and a fresh one now and then as its traffic moves. */
+  if (w->count > 0 && (w->count == DICT_FIRST_AFTER || w->count == 4 * DICT_FIRST_AFTER
+                       || w->count == 16 * DICT_FIRST_AFTER || w->count % DICT_RETRAIN_EVERY == 0)) {
+    if (!train_dict (w, error))
+      return FALSE;
+  }
+  g_autoptr (GBytes) stored = annals_deflater_compress (w->deflater, raw, length, w->dict, error);
+  if (stored == NULL)
+    return FALSE;
+  gsize slen;
+  const guint8 *sdata = g_bytes_get_data (stored, &slen);
+  if (w->pack_records > 0
+      && w->pack_size + RECORD_HEADER_SIZE + MAX_ENVELOPE + slen + RECORD_HEADER_SIZE + 32 > w->pack_limit) {
+    if (!seal_pack (w, error))
+      return FALSE;
+    /* A new pack gets a dictionary trained on what the list sends now. */
+    if (!train_dict (w, error))
+      return FALSE;
+    g_clear_pointer (&stored, g_bytes_unref);
+    stored = annals_deflater_compress (w->deflater, raw, length, w->dict, error);
+    if (stored == NULL)
+      return FALSE;
+    sdata = g_bytes_get_data (stored, &slen);
+  }
+  gsize elen = envelope ? MIN (strlen (envelope), MAX_ENVELOPE) : 0;
+  r->stored_size = (guint32) slen;
+  r->envelope_length = (guint32) elen;
+  r->dict = w->dict != NULL ? w->dict_id : 0;
+  r->pack = w->pack;
+  r->offset = w->pack_size;
+  guint8 header[RECORD_HEADER_SIZE];
+  guint32 crc = annals_zcodec_crc32 (annals_zcodec_crc32 (0, envelope, elen), sdata, slen);
+  record_encode (header, type, r, crc);
+  g_autofree char *kept_envelope = g_strndup (envelope, elen);
+  w->dirty = TRUE;
+  if (!pwrite_all (w->pack_fd, header, sizeof header, r->offset, w->pack_path, error)
+      || !pwrite_all (w->pack_fd, envelope, elen, r->offset + RECORD_HEADER_SIZE, w->pack_path, error)
+      || !pwrite_all (w->pack_fd, sdata, slen, r->offset + RECORD_HEADER_SIZE + elen, w->pack_path, error)
+      || !index_record (w, r, kept_envelope, info, error)) {
+    if (ftruncate (w->pack_fd, (off_t) r->offset) != 0)
+      g_warning ("cannot undo a failed write in '%s': %s", w->pack_path, g_strerror (errno));
+    return FALSE;
+  }
+  w->pack_size += record_span (r);
+  w->pack_records++;
+  return TRUE;
+}
+
 gboolean
 annals_store_writer_add (AnnalsStoreWriter *w,
                          const guint8 *raw,
@@ -1250,54 +1346,331 @@ annals_store_writer_add (AnnalsStoreWriter *w,
   r.flags = (reused ? ANNALS_STORE_FLAG_REUSED_ID : 0) | (info->unparsable ? ANNALS_STORE_FLAG_UNPARSABLE : 0)
             | (info->message_id_derived ? ANNALS_STORE_FLAG_DERIVED_ID : 0);
 
-  /* A dictionary once the list has shown what it repeats, better ones
-   * as it shows more, and a fresh one now and then as its traffic moves. */
-  if (w->count > 0 && (w->count == DICT_FIRST_AFTER || w->count == 4 * DICT_FIRST_AFTER
-                       || w->count == 16 * DICT_FIRST_AFTER || w->count % DICT_RETRAIN_EVERY == 0)) {
-    if (!train_dict (w, error))
-      return FALSE;
-  }
-  g_autoptr (GBytes) stored = annals_deflater_compress (w->deflater, raw, length, w->dict, error);
-  if (stored == NULL)
+  if (!append_record (w, RECORD_MESSAGE, raw, length, envelope, info, &r, error))
     return FALSE;
-  gsize slen;
-  const guint8 *sdata = g_bytes_get_data (stored, &slen);
-  if (w->pack_records > 0
-      && w->pack_size + RECORD_HEADER_SIZE + MAX_ENVELOPE + slen + RECORD_HEADER_SIZE + 32 > w->pack_limit) {
-    if (!seal_pack (w, error))
-      return FALSE;
-    /* A new pack gets a dictionary trained on what the list sends now. */
-    if (!train_dict (w, error))
-      return FALSE;
-    g_clear_pointer (&stored, g_bytes_unref);
-    stored = annals_deflater_compress (w->deflater, raw, length, w->dict, error);
-    if (stored == NULL)
-      return FALSE;
-    sdata = g_bytes_get_data (stored, &slen);
-  }
-  gsize elen = envelope ? MIN (strlen (envelope), MAX_ENVELOPE) : 0;
-  r.stored_size = (guint32) slen;
-  r.envelope_length = (guint32) elen;
-  r.dict = w->dict != NULL ? w->dict_id : 0;
-  r.pack = w->pack;
-  r.offset = w->pack_size;
-  guint8 header[RECORD_HEADER_SIZE];
-  guint32 crc = annals_zcodec_crc32 (annals_zcodec_crc32 (0, envelope, elen), sdata, slen);
-  record_encode (header, RECORD_MESSAGE, &r, crc);
-  g_autofree char *kept_envelope = g_strndup (envelope, elen);
-  w->dirty = TRUE;
-  if (!pwrite_all (w->pack_fd, header, sizeof header, r.offset, w->pack_path, error)
-      || !pwrite_all (w->pack_fd, envelope, elen, r.offset + RECORD_HEADER_SIZE, w->pack_path, error)
-      || !pwrite_all (w->pack_fd, sdata, slen, r.offset + RECORD_HEADER_SIZE + elen, w->pack_path, error)
-      || !index_record (w, &r, kept_envelope, info, error)) {
-    if (ftruncate (w->pack_fd, (off_t) r.offset) != 0)
-      g_warning ("cannot undo a failed write in '%s': %s", w->pack_path, g_strerror (errno));
-    return FALSE;
-  }
-  w->pack_size += record_span (&r);
-  w->pack_records++;
   result->status = ANNALS_STORE_ADDED;
   result->number = r.number;
   result->flags = r.flags;
   return TRUE;
+}
+
+/* --- Redaction ------------------------------------------------------ */
+
+#define NOTICE_ID_FORMAT "redaction.%" G_GUINT64_FORMAT "@annals.invalid"
+
+static char *
+notice_text (guint64 target, gint64 time, const char *reason)
+{
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "redacts %" G_GUINT64_FORMAT "\ntime %" G_GINT64_FORMAT "\nreason ", target, time);
+  for (const char *p = reason ? reason : ""; *p && s->len < 4000; p++)
+    g_string_append_c (s, (guchar) *p < 0x20 ? ' ' : *p);
+  g_string_append_c (s, '\n');
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+parse_notice (const char *text, AnnalsStoreRedaction *out)
+{
+  memset (out, 0, sizeof *out);
+  const char *reason = strstr (text, "\nreason ");
+  if (sscanf (text, "redacts %" G_GUINT64_FORMAT "\ntime %" G_GINT64_FORMAT "\n", &out->target, &out->time) != 2
+      || reason == NULL)
+    return FALSE;
+  out->reason = g_strndup (reason + 8, strcspn (reason + 8, "\n"));
+  return TRUE;
+}
+
+gboolean
+annals_store_read_redaction (AnnalsStore *store, guint64 number, AnnalsStoreRedaction *out, GError **error)
+{
+  Entry e;
+  AnnalsStoreRecord r;
+  guint32 type, crc;
+  if (!read_entry (store, number, &e, error)
+      || !read_record_at (store, e.pack, e.pack_offset, &r, &type, &crc, error))
+    return FALSE;
+  if (type != RECORD_REDACTION || r.number != number) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND,
+                 "entry %" G_GUINT64_FORMAT " is not a redaction notice", number);
+    return FALSE;
+  }
+  g_autoptr (GBytes) raw = read_payload (store, &r, crc, NULL, error);
+  if (raw == NULL)
+    return FALSE;
+  gsize len;
+  const char *d = g_bytes_get_data (raw, &len);
+  g_autofree char *text = g_strndup (d, len);
+  if (!parse_notice (text, out)) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
+                 "redaction notice %" G_GUINT64_FORMAT " is malformed", number);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Calls fn for every entry whose offsets flags have all of want. */
+static gboolean
+scan_flags (AnnalsStore *store, guint32 want, gboolean (*fn) (guint64 number, gpointer data), gpointer data,
+            GError **error)
+{
+  guint64 n = annals_store_count (store);
+  const guint64 chunk = 4096;
+  g_autofree guint8 *buf = g_malloc (chunk * ENTRY_SIZE);
+  for (guint64 start = 0; start < n; start += chunk) {
+    guint64 count = MIN (chunk, n - start);
+    if (!pread_all (store->offsets_fd, buf, count * ENTRY_SIZE, FILE_HEADER_SIZE + start * ENTRY_SIZE,
+                    store->offsets_path, error))
+      return FALSE;
+    for (guint64 i = 0; i < count; i++) {
+      Entry e;
+      if (entry_decode (buf + i * ENTRY_SIZE, &e) && (e.flags & want) == want && !fn (start + i, data))
+        return TRUE;
+    }
+  }
+  return TRUE;
+}
+
+typedef struct {
+  AnnalsStore *store;
+  guint64 target;
+  gboolean found;
+  guint64 notice;
+} FindNotice;
+
+static gboolean
+check_notice (guint64 number, gpointer data)
+{
+  FindNotice *f = data;
+  AnnalsStoreRedaction red;
+  if (annals_store_read_redaction (f->store, number, &red, NULL)) {
+    gboolean hit = red.target == f->target;
+    g_free (red.reason);
+    if (hit) {
+      f->found = TRUE;
+      f->notice = number;
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+annals_store_find_redaction (AnnalsStore *store, guint64 target, guint64 *notice, GError **error)
+{
+  FindNotice f = { store, target, FALSE, 0 };
+  if (!scan_flags (store, ANNALS_STORE_FLAG_REDACTION, check_notice, &f, error))
+    return FALSE;
+  if (f.found)
+    *notice = f.notice;
+  if (error != NULL && *error == NULL && !f.found)
+    return FALSE;
+  return f.found;
+}
+
+/* Indexes a tombstone or a notice found in a pack (recovery). */
+static gboolean
+reindex_special (AnnalsStoreWriter *w, const AnnalsStoreRecord *r, GError **error)
+{
+  g_autoptr (AnnalsMessageInfo) info = g_new0 (AnnalsMessageInfo, 1);
+  info->date = ANNALS_NO_DATE;
+  if (r->type == ANNALS_STORE_RECORD_REDACTED) {
+    /* A tombstone's envelope is the redacted message's id. */
+    g_autofree char *id = g_malloc0 (r->envelope_length + 1);
+    if (!pread_all (w->pack_fd, id, r->envelope_length, r->offset + RECORD_HEADER_SIZE, w->pack_path, error))
+      return FALSE;
+    info->message_id = g_steal_pointer (&id);
+  } else {
+    info->message_id = g_strdup_printf (NOTICE_ID_FORMAT, r->number);
+  }
+  return index_record (w, r, NULL, info, error);
+}
+
+/* Rewrites meta record number in place, same length: the Message-ID
+ * stays, every other field goes. */
+static gboolean
+scrub_meta (AnnalsStoreWriter *w, guint64 number, const Entry *e, GError **error)
+{
+  g_autofree char *meta_path = g_build_filename (w->dir, "meta", NULL);
+  g_autofree char *offsets_path = g_build_filename (w->dir, "offsets", NULL);
+  g_autoptr (AnnalsStoreMeta) old = annals_store_read_meta (w->reader, number, error);
+  if (old == NULL)
+    return FALSE;
+  gsize total = (gsize) e->meta_length + 8;
+  g_autofree guint8 *buf = g_malloc0 (total);
+  gsize idlen = MIN (strlen (old->message_id), total - 8 - 40 - 11 * 4);
+  put64 (buf + 8, number);
+  put64 (buf + 16, (guint64) ANNALS_NO_DATE);
+  put64 (buf + 24, (guint64) old->receipt);
+  put32 (buf + 32, e->flags | ANNALS_STORE_FLAG_REDACTED);
+  put32 (buf + 36, META_STRINGS + 1); /* the last string pads to the old length */
+  gsize pos = 40;
+  for (guint i = 0; i < META_STRINGS; i++) {
+    guint32 l = i == 1 ? (guint32) idlen : 0;
+    put32 (buf + pos, l);
+    pos += 4;
+    if (l > 0) {
+      memcpy (buf + pos, old->message_id, l);
+      pos += l;
+    }
+  }
+  put32 (buf + pos, (guint32) (total - pos - 4));
+  put32 (buf, (guint32) (total - 8));
+  put32 (buf + 4, annals_zcodec_crc32 (0, buf + 8, total - 8));
+  if (!pwrite_all (w->meta_fd, buf, total, e->meta_offset, meta_path, error))
+    return FALSE;
+  Entry ne = *e;
+  ne.flags |= ANNALS_STORE_FLAG_REDACTED;
+  guint8 eb[ENTRY_SIZE];
+  entry_encode (&ne, eb);
+  return pwrite_all (w->offsets_fd, eb, sizeof eb, FILE_HEADER_SIZE + number * ENTRY_SIZE, offsets_path, error);
+}
+
+/* Replaces message target's record by a tombstone of the same length in
+ * a new copy of its pack, which then replaces the old file. */
+static gboolean
+erase_message (AnnalsStoreWriter *w, guint64 target, GError **error)
+{
+  Entry e;
+  AnnalsStoreRecord r;
+  guint32 type, crc;
+  if (!read_entry (w->reader, target, &e, error)
+      || !read_record_at (w->reader, e.pack, e.pack_offset, &r, &type, &crc, error))
+    return FALSE;
+  if (type == RECORD_REDACTED)
+    return scrub_meta (w, target, &e, error); /* the pack is done already */
+  if (type != RECORD_MESSAGE) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND,
+                 "entry %" G_GUINT64_FORMAT " is not a message", target);
+    return FALSE;
+  }
+  g_autofree char *path = pack_path (w->dir, e.pack);
+  g_autofree char *data = NULL;
+  gsize len;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &data, &len, &local)) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_IO, "%s", local->message);
+    return FALSE;
+  }
+  guint64 span = record_span (&r);
+  if (e.pack_offset + span > len) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT, "'%s': message %" G_GUINT64_FORMAT " is cut",
+                 path, target);
+    return FALSE;
+  }
+  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (w->reader, target, error);
+  if (m == NULL)
+    return FALSE;
+  guint8 *rec = (guint8 *) data + e.pack_offset;
+  gsize room = (gsize) span - RECORD_HEADER_SIZE;
+  gsize idlen = MIN (MIN (strlen (m->message_id), MAX_ENVELOPE), room);
+  memset (rec + RECORD_HEADER_SIZE, 0, room);
+  memcpy (rec + RECORD_HEADER_SIZE, m->message_id, idlen);
+  AnnalsStoreRecord t = r;
+  t.type = ANNALS_STORE_RECORD_REDACTED;
+  t.envelope_length = (guint32) idlen;
+  t.stored_size = (guint32) (room - idlen);
+  t.dict = 0;
+  t.flags |= ANNALS_STORE_FLAG_REDACTED;
+  record_encode (rec, RECORD_REDACTED, &t, annals_zcodec_crc32 (0, rec + RECORD_HEADER_SIZE, room));
+  /* A sealed pack's seal covers every byte before it: renew it. */
+  gboolean sealed = e.pack != w->pack;
+  if (sealed && len >= RECORD_HEADER_SIZE + 32) {
+    guint8 *seal = (guint8 *) data + len - RECORD_HEADER_SIZE - 32;
+    AnnalsStoreRecord sr;
+    guint32 scrc;
+    if (record_decode (seal, &sr, &scrc) == RECORD_SEAL) {
+      guint8 digest[32];
+      gsize dlen = 32;
+      g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
+      g_checksum_update (c, (const guchar *) data, (gssize) (len - RECORD_HEADER_SIZE - 32));
+      g_checksum_get_digest (c, digest, &dlen);
+      memcpy (seal + RECORD_HEADER_SIZE, digest, 32);
+      record_encode (seal, RECORD_SEAL, &sr, annals_zcodec_crc32 (0, digest, 32));
+    }
+  }
+  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 sealed ? 0444 : 0644, &local)) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_IO, "cannot rewrite pack: %s", local->message);
+    return FALSE;
+  }
+  sodium_memzero (data, len);
+  /* Handles on the old file are stale now. */
+  gpointer fdp = NULL;
+  if (g_hash_table_steal_extended (w->reader->pack_fds, GUINT_TO_POINTER (e.pack), NULL, &fdp))
+    close (GPOINTER_TO_INT (fdp) - 1);
+  if (!sealed && !open_pack_for_append (w, w->pack, error))
+    return FALSE;
+  return scrub_meta (w, target, &e, error);
+}
+
+typedef struct {
+  AnnalsStoreWriter *w;
+  GError *error;
+} FinishRedactions;
+
+static gboolean
+finish_one (guint64 number, gpointer data)
+{
+  FinishRedactions *f = data;
+  AnnalsStoreRedaction red;
+  if (!annals_store_read_redaction (f->w->reader, number, &red, &f->error))
+    return FALSE;
+  g_free (red.reason);
+  AnnalsStoreRecord r;
+  if (!annals_store_read_record (f->w->reader, red.target, &r, &f->error))
+    return FALSE;
+  if (r.type == ANNALS_STORE_RECORD_REDACTED && (r.flags & ANNALS_STORE_FLAG_REDACTED))
+    return TRUE;
+  return erase_message (f->w, red.target, &f->error);
+}
+
+/* Completes redactions a crash interrupted after their notice. */
+static gboolean
+finish_redactions (AnnalsStoreWriter *w, GError **error)
+{
+  FinishRedactions f = { w, NULL };
+  if (!scan_flags (w->reader, ANNALS_STORE_FLAG_REDACTION, finish_one, &f, error))
+    return FALSE;
+  if (f.error != NULL) {
+    g_propagate_error (error, f.error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+annals_store_writer_redact (AnnalsStoreWriter *w, guint64 target, const char *reason, gint64 time,
+                            AnnalsStoreBeforeErase before_erase, gpointer ctx, guint64 *notice, GError **error)
+{
+  AnnalsStoreRecord r;
+  if (!annals_store_read_record (w->reader, target, &r, error))
+    return FALSE;
+  if (r.type != ANNALS_STORE_RECORD_MESSAGE) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED,
+                 r.type == ANNALS_STORE_RECORD_REDACTED ? "message %" G_GUINT64_FORMAT " is redacted already"
+                                                        : "entry %" G_GUINT64_FORMAT " is a redaction notice, not a message",
+                 target);
+    return FALSE;
+  }
+  g_autofree char *text = notice_text (target, time, reason);
+  gsize len = strlen (text);
+  AnnalsStoreRecord n = { .number = w->count, .receipt = time, .raw_size = len, .flags = ANNALS_STORE_FLAG_REDACTION };
+  char hex[65];
+  sha256_of ((const guint8 *) text, len, n.sha256, hex);
+  g_autoptr (AnnalsMessageInfo) info = g_new0 (AnnalsMessageInfo, 1);
+  info->date = time;
+  info->message_id = g_strdup_printf (NOTICE_ID_FORMAT, n.number);
+  info->subject = g_strdup_printf ("redaction of message %" G_GUINT64_FORMAT ": %s", target, reason ? reason : "");
+  /* The notice is durable before any byte is removed. */
+  if (!append_record (w, RECORD_REDACTION, (const guint8 *) text, len, NULL, info, &n, error)
+      || !annals_store_writer_commit (w, error))
+    return FALSE;
+  *notice = n.number;
+  if (before_erase != NULL && !before_erase (ctx, error))
+    return FALSE;
+  if (!erase_message (w, target, error))
+    return FALSE;
+  w->dirty = TRUE;
+  return annals_store_writer_commit (w, error);
 }

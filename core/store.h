@@ -41,6 +41,7 @@ typedef enum {
   ANNALS_STORE_ERROR_NO_SPACE,  /* disk full or file size limit */
   ANNALS_STORE_ERROR_FORMAT,    /* not a store, or a newer version */
   ANNALS_STORE_ERROR_TOO_LARGE, /* a message over ANNALS_STORE_MAX_MESSAGE */
+  ANNALS_STORE_ERROR_REDACTED,  /* the entry is a redacted message or a redaction notice */
 } AnnalsStoreError;
 
 /* The largest message kept.  A sender controls the size; 256 MiB is
@@ -52,10 +53,21 @@ typedef enum {
   ANNALS_STORE_FLAG_REUSED_ID = 1 << 0,  /* Message-ID seen before with other content */
   ANNALS_STORE_FLAG_UNPARSABLE = 1 << 1, /* header block could not be parsed */
   ANNALS_STORE_FLAG_DERIVED_ID = 1 << 2, /* no Message-ID: derived from the hash */
+  ANNALS_STORE_FLAG_REDACTED = 1 << 3,   /* the message's bytes were removed */
+  ANNALS_STORE_FLAG_REDACTION = 1 << 4,  /* not a message: the notice of a redaction */
 } AnnalsStoreFlags;
 
-/* One message's record, as the pack has it. */
+/* What a store entry is.  Numbers are shared with the transparency log:
+ * entry N of the store is leaf N of the log. */
+typedef enum {
+  ANNALS_STORE_RECORD_MESSAGE = 1,
+  ANNALS_STORE_RECORD_REDACTED = 3,  /* a message whose bytes were removed */
+  ANNALS_STORE_RECORD_REDACTION = 4, /* a redaction notice: which, when, why */
+} AnnalsStoreRecordType;
+
+/* One entry's record, as the pack has it. */
 typedef struct {
+  AnnalsStoreRecordType type;
   guint64 number;
   gint64 receipt;      /* seconds since the epoch, when annals got it */
   guint64 raw_size;
@@ -104,7 +116,21 @@ guint64 annals_store_count (AnnalsStore *store);
  * if not NULL, is filled in. */
 GBytes *annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error);
 
-/* Message N's record header only (no decompression). */
+/* A redaction notice. */
+typedef struct {
+  guint64 target;  /* the redacted message's number */
+  gint64 time;     /* when, seconds since the epoch */
+  char *reason;    /* owned by the caller */
+} AnnalsStoreRedaction;
+
+/* Reads redaction notice number. */
+gboolean annals_store_read_redaction (AnnalsStore *store, guint64 number, AnnalsStoreRedaction *out, GError **error);
+
+/* The notice that redacted message target: FALSE (no error) when none. */
+gboolean annals_store_find_redaction (AnnalsStore *store, guint64 target, guint64 *notice, GError **error);
+
+/* Entry N's record header only (no decompression): any record type.
+ * (annals_store_read() fails with REDACTED for anything but a message.) */
 gboolean annals_store_read_record (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error);
 
 /* Message N's parsed fields: new, free with annals_store_meta_free(). */
@@ -154,6 +180,23 @@ gboolean annals_store_writer_add (AnnalsStoreWriter *writer,
                                   const char *envelope,
                                   AnnalsStoreAddResult *result,
                                   GError **error);
+
+/* Redacts message target: appends a redaction notice (committed before
+ * anything is removed), then removes the message's bytes from its pack
+ * (rewritten to a new file that replaces the old) and its parsed fields
+ * from meta.  The notice's number goes to *notice.  A crash half-way is
+ * finished by the next writer. */
+typedef gboolean (*AnnalsStoreBeforeErase) (gpointer ctx, GError **error);
+/* before_erase (may be NULL) runs once the notice is committed and
+ * before the bytes go: the caller logs the notice there. */
+gboolean annals_store_writer_redact (AnnalsStoreWriter *writer,
+                                     guint64 target,
+                                     const char *reason,
+                                     gint64 time,
+                                     AnnalsStoreBeforeErase before_erase,
+                                     gpointer ctx,
+                                     guint64 *notice,
+                                     GError **error);
 
 /* Makes every message added so far durable.  Acknowledge after this. */
 gboolean annals_store_writer_commit (AnnalsStoreWriter *writer, GError **error);

@@ -1,0 +1,552 @@
+/* log-commands: the transparency log's subcommands (key, proof, verify,
+ * verify-proof, redact).  See commands.h. */
+#include <glib.h>
+
+#include "commands.h"
+#include "config.h"
+#include "note.h"
+#include "store.h"
+#include "tlog.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EX_USAGE 64
+
+static char *root_option;
+
+static const GOptionEntry root_entry[] = {
+  { "root", 'r', 0, G_OPTION_ARG_FILENAME, &root_option, "Archive root (default: $ANNALS_ROOT)", "DIR" },
+  { NULL },
+};
+
+static int
+fail (const char *cmd, const GError *error)
+{
+  g_printerr ("annals %s: %s\n", cmd, error->message);
+  return 1;
+}
+
+static gboolean
+parse_options (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries, gboolean root,
+               int *argc, char ***argv)
+{
+  g_autofree char *title = g_strdup_printf ("%s %s", cmd, params);
+  g_autoptr (GOptionContext) ctx = g_option_context_new (title);
+  g_option_context_set_summary (ctx, summary);
+  if (root)
+    g_option_context_add_main_entries (ctx, root_entry, NULL);
+  if (entries != NULL)
+    g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (ctx, argc, argv, &error)) {
+    g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, error->message, cmd);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static int
+usage_error (const char *cmd, const char *what)
+{
+  g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, what, cmd);
+  return EX_USAGE;
+}
+
+static AnnalsConfig *
+open_config (const char *cmd)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = annals_config_find_root (root_option, &error);
+  AnnalsConfig *config = root ? annals_config_open (root, &error) : NULL;
+  if (config == NULL)
+    fail (cmd, error);
+  return config;
+}
+
+/* A verifier key: the string itself, or a file that holds it. */
+static AnnalsNoteKey *
+load_verifier (const char *arg, GError **error)
+{
+  g_autofree char *text = NULL;
+  if (g_file_test (arg, G_FILE_TEST_IS_REGULAR)) {
+    if (!g_file_get_contents (arg, &text, NULL, error))
+      return NULL;
+  } else {
+    text = g_strdup (arg);
+  }
+  AnnalsNoteKey *k = annals_note_key_parse (text, error);
+  if (k != NULL && k->has_secret) {
+    /* Verifying needs only the public half; never echo the secret. */
+    memset (k->secret_key, 0, sizeof k->secret_key);
+    k->has_secret = FALSE;
+  }
+  return k;
+}
+
+int
+annals_archiver_cmd_key (int argc, char **argv)
+{
+  gboolean generate = FALSE;
+  const GOptionEntry entries[] = {
+    { "generate", 0, 0, G_OPTION_ARG_NONE, &generate, "Create the site's signing key if it has none", NULL },
+    { NULL },
+  };
+  if (!parse_options ("key", "", "Prints the verifier key of the site's transparency logs, to publish.", entries,
+                      TRUE, &argc, &argv))
+    return EX_USAGE;
+  g_autoptr (AnnalsConfig) config = open_config ("key");
+  if (config == NULL)
+    return 1;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = annals_config_key_path (config);
+  if (!generate && !g_file_test (path, G_FILE_TEST_EXISTS)) {
+    g_printerr ("annals key: no signing key at '%s'; create one with 'annals key --generate'\n", path);
+    return 1;
+  }
+  g_autofree char *verifier = annals_config_ensure_key (config, &error);
+  if (verifier == NULL)
+    return fail ("key", error);
+  g_print ("%s\n", verifier);
+  return 0;
+}
+
+/* Opens list's log with the site's own key, for proofs. */
+static AnnalsTlogReader *
+open_own_log (const char *cmd, AnnalsConfig *config, const char *list, AnnalsNoteKey **key_out)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsNoteKey) key = annals_config_load_key (config, &error);
+  if (key == NULL) {
+    fail (cmd, error);
+    return NULL;
+  }
+  g_autofree char *dir = annals_config_list_dir (config, list, "log", &error);
+  AnnalsTlogReader *r = dir ? annals_tlog_reader_open (dir, key, &error) : NULL;
+  if (r == NULL) {
+    g_printerr ("annals %s: %s (a list's log starts with its first ingest)\n", cmd, error->message);
+    return NULL;
+  }
+  if (key_out)
+    *key_out = g_steal_pointer (&key);
+  return r;
+}
+
+int
+annals_archiver_cmd_proof (int argc, char **argv)
+{
+  gint64 old_size = -1;
+  const GOptionEntry entries[] = {
+    { "consistency", 0, 0, G_OPTION_ARG_INT64, &old_size,
+      "Print a consistency proof from the log at OLD_SIZE entries to now", "OLD_SIZE" },
+    { NULL },
+  };
+  if (!parse_options ("proof", "NAME [ID]",
+                      "Prints a C2SP .tlog-proof for message ID (number or Message-ID) of list NAME:\n"
+                      "its log entry, inclusion hashes and the signed checkpoint, checkable offline\n"
+                      "with 'annals verify-proof'.  With --consistency, a proof that the log at\n"
+                      "OLD_SIZE entries is a prefix of the log now.",
+                      entries, TRUE, &argc, &argv))
+    return EX_USAGE;
+  if (argc != (old_size >= 0 ? 2 : 3))
+    return usage_error ("proof", old_size >= 0 ? "give the list NAME only" : "give the list NAME and a message ID");
+  g_autoptr (AnnalsConfig) config = open_config ("proof");
+  if (config == NULL)
+    return 1;
+  g_autoptr (AnnalsTlogReader) r = open_own_log ("proof", config, argv[1], NULL);
+  if (r == NULL)
+    return 1;
+  const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (r);
+  g_autoptr (GError) error = NULL;
+  gpointer ctx;
+  AnnalsMerkleSource source = annals_tlog_reader_source (r, &ctx);
+  if (old_size >= 0) {
+    g_autoptr (GArray) proof = annals_merkle_consistency_proof (source, ctx, (guint64) old_size, cp->size, &error);
+    if (proof == NULL)
+      return fail ("proof", error);
+    g_autofree char *text = annals_tlog_consistency_format ((guint64) old_size, proof, annals_tlog_reader_note (r));
+    fputs (text, stdout);
+    return 0;
+  }
+  guint64 number;
+  const char *id = argv[2];
+  if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
+    number = g_ascii_strtoull (id, NULL, 10);
+  } else {
+    g_autofree char *dir = annals_config_list_dir (config, argv[1], "store", &error);
+    g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, &error) : NULL;
+    if (store == NULL)
+      return fail ("proof", error);
+    g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);
+    if (g_str_has_suffix (bare, ">"))
+      bare[strlen (bare) - 1] = '\0';
+    g_autoptr (GArray) found = annals_store_find_message_id (store, bare, &error);
+    if (found == NULL)
+      return fail ("proof", error);
+    if (found->len == 0) {
+      g_printerr ("annals proof: no message with Message-ID <%s> in '%s'\n", bare, argv[1]);
+      return 1;
+    }
+    number = g_array_index (found, guint64, 0);
+  }
+  if (number >= cp->size) {
+    g_printerr ("annals proof: message %" G_GUINT64_FORMAT " is not in the log's last checkpoint (%" G_GUINT64_FORMAT
+                " entries); the next ingest adds it\n", number, cp->size);
+    return 1;
+  }
+  g_autoptr (GBytes) entry = annals_tlog_reader_entry (r, number, &error);
+  g_autoptr (GArray) proof = entry ? annals_merkle_inclusion_proof (source, ctx, number, cp->size, &error) : NULL;
+  if (proof == NULL)
+    return fail ("proof", error);
+  g_autofree char *text = annals_tlog_proof_format (entry, number, proof, annals_tlog_reader_note (r));
+  fputs (text, stdout);
+  return 0;
+}
+
+static gboolean
+sha256_file (const char *path, guint8 out[32], guint64 *size, GError **error)
+{
+  g_autoptr (GMappedFile) map = g_mapped_file_new (path, FALSE, error);
+  if (map == NULL)
+    return FALSE;
+  g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (c, (const guchar *) g_mapped_file_get_contents (map), (gssize) g_mapped_file_get_length (map));
+  gsize len = 32;
+  g_checksum_get_digest (c, out, &len);
+  *size = g_mapped_file_get_length (map);
+  return TRUE;
+}
+
+int
+annals_archiver_cmd_verify_proof (int argc, char **argv)
+{
+  char *key_arg = NULL, *message = NULL, *since = NULL;
+  const GOptionEntry entries[] = {
+    { "key", 0, 0, G_OPTION_ARG_STRING, &key_arg, "The log's verifier key (the string, or a file holding it)", "VKEY" },
+    { "message", 0, 0, G_OPTION_ARG_FILENAME, &message, "Also check that this file is the logged message, byte for byte",
+      "RAW_FILE" },
+    { "since", 0, 0, G_OPTION_ARG_FILENAME, &since,
+      "For a consistency proof: the old checkpoint it proves consistent", "OLD_CHECKPOINT" },
+    { NULL },
+  };
+  if (!parse_options ("verify-proof", "FILE",
+                      "Checks a .tlog-proof offline: the checkpoint's signature, and that the logged\n"
+                      "entry is in the tree the checkpoint signs.  With --message, also that the file\n"
+                      "is the logged message.  Also checks 'annals proof --consistency' output\n"
+                      "against the old checkpoint given with --since.",
+                      entries, FALSE, &argc, &argv))
+    return EX_USAGE;
+  g_autofree char *k_owned = key_arg, *m_owned = message, *s_owned = since;
+  if (argc != 2 || key_arg == NULL)
+    return usage_error ("verify-proof", "give a proof FILE and --key VKEY");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsNoteKey) key = load_verifier (key_arg, &error);
+  if (key == NULL)
+    return fail ("verify-proof", error);
+  g_autofree char *text = NULL;
+  gsize len;
+  if (!g_file_get_contents (argv[1], &text, &len, &error))
+    return fail ("verify-proof", error);
+
+  if (g_str_has_prefix (text, "annals/consistency-proof@v1\n")) {
+    guint64 old_size;
+    g_autoptr (GArray) hashes = NULL;
+    g_autofree char *note = NULL;
+    if (!annals_tlog_consistency_parse (text, len, &old_size, &hashes, &note, &error))
+      return fail ("verify-proof", error);
+    if (since == NULL)
+      return usage_error ("verify-proof", "a consistency proof needs the old checkpoint: --since FILE");
+    g_autofree char *old_text = NULL;
+    gsize old_len;
+    if (!g_file_get_contents (since, &old_text, &old_len, &error))
+      return fail ("verify-proof", error);
+    g_autofree char *nt = annals_note_open (note, strlen (note), key, &error);
+    g_autofree char *ot = nt ? annals_note_open (old_text, old_len, key, &error) : NULL;
+    AnnalsCheckpoint now, old;
+    if (ot == NULL || !annals_checkpoint_parse (nt, &now, &error))
+      return fail ("verify-proof", error);
+    if (!annals_checkpoint_parse (ot, &old, &error)) {
+      annals_checkpoint_clear (&now);
+      return fail ("verify-proof", error);
+    }
+    gboolean ok = strcmp (now.origin, old.origin) == 0 && old.size == old_size
+                  && annals_merkle_verify_consistency (old.size, now.size, old.root, now.root,
+                                                       (const guint8 *) hashes->data, hashes->len);
+    if (ok)
+      g_print ("consistent: %s at %" G_GUINT64_FORMAT " entries is a prefix of the log at %" G_GUINT64_FORMAT "\n",
+               now.origin, old.size, now.size);
+    else
+      g_printerr ("annals verify-proof: NOT consistent: the old checkpoint (%" G_GUINT64_FORMAT
+                  " entries) is not a prefix of the new one (%" G_GUINT64_FORMAT ")\n", old.size, now.size);
+    annals_checkpoint_clear (&now);
+    annals_checkpoint_clear (&old);
+    return ok ? 0 : 1;
+  }
+
+  AnnalsTlogProof p;
+  if (!annals_tlog_proof_parse (text, len, &p, &error))
+    return fail ("verify-proof", error);
+  int status = 1;
+  AnnalsCheckpoint cp = { 0 };
+  AnnalsTlogEntry e = { 0 };
+  g_autofree char *cptext = annals_note_open (p.checkpoint, strlen (p.checkpoint), key, &error);
+  if (cptext == NULL || !annals_checkpoint_parse (cptext, &cp, &error)) {
+    fail ("verify-proof", error);
+    goto done;
+  }
+  if (p.entry == NULL) {
+    g_printerr ("annals verify-proof: the proof carries no log entry (no 'extra' line)\n");
+    goto done;
+  }
+  gsize elen;
+  const guint8 *ed = g_bytes_get_data (p.entry, &elen);
+  AnnalsHash leaf;
+  annals_merkle_leaf_hash (ed, elen, leaf);
+  if (!annals_merkle_verify_inclusion (leaf, p.index, cp.size, (const guint8 *) p.hashes->data, p.hashes->len,
+                                       cp.root)) {
+    g_printerr ("annals verify-proof: NOT included: entry %" G_GUINT64_FORMAT " does not hash to the root of %s at %"
+                G_GUINT64_FORMAT " entries\n", p.index, cp.origin, cp.size);
+    goto done;
+  }
+  if (!annals_tlog_entry_parse (ed, elen, &e, &error) || e.index != p.index) {
+    if (error)
+      fail ("verify-proof", error);
+    else
+      g_printerr ("annals verify-proof: the entry names index %" G_GUINT64_FORMAT ", the proof %" G_GUINT64_FORMAT "\n",
+                  e.index, p.index);
+    goto done;
+  }
+  if (message != NULL) {
+    guint8 sha[32];
+    guint64 size;
+    if (!sha256_file (message, sha, &size, &error)) {
+      fail ("verify-proof", error);
+      goto done;
+    }
+    if (e.type != ANNALS_TLOG_ENTRY_MESSAGE || size != e.size || memcmp (sha, e.sha256, 32) != 0) {
+      g_printerr ("annals verify-proof: '%s' is NOT the logged message: it differs from what entry %" G_GUINT64_FORMAT
+                  " recorded (%" G_GUINT64_FORMAT " bytes)\n", message, e.index, e.size);
+      goto done;
+    }
+  }
+  if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
+    g_print ("verified: message <%s> is entry %" G_GUINT64_FORMAT " of %s (checkpoint of %" G_GUINT64_FORMAT
+             " entries)%s\n", e.message_id, e.index, cp.origin, cp.size,
+             message ? "; the file given is that message, byte for byte" : "");
+  else
+    g_print ("verified: entry %" G_GUINT64_FORMAT " of %s records the redaction of message %" G_GUINT64_FORMAT ": %s\n",
+             e.index, cp.origin, e.redacts, e.reason);
+  status = 0;
+done:
+  annals_tlog_entry_clear (&e);
+  annals_checkpoint_clear (&cp);
+  annals_tlog_proof_clear (&p);
+  return status;
+}
+
+typedef struct {
+  gboolean tty;
+  const char *list;
+  gint64 last;
+} VerifyReport;
+
+static void
+verify_report (gpointer ctx, gboolean failure, const char *message, const AnnalsTlogVerifyStats *stats)
+{
+  VerifyReport *v = ctx;
+  if (message == NULL) {
+    if (!v->tty)
+      return;
+    gint64 now = g_get_monotonic_time ();
+    if (now - v->last < 250000)
+      return;
+    v->last = now;
+    fprintf (stderr, "\r\033[Kverify %s: %" G_GUINT64_FORMAT " entries, %.1f MB", v->list, stats->entries,
+             stats->bytes / 1e6);
+    return;
+  }
+  if (v->tty)
+    fputs ("\r\033[K", stderr);
+  if (failure)
+    g_print ("FAIL %s: %s\n", v->list, message);
+  else
+    g_print ("note %s: %s\n", v->list, message);
+}
+
+int
+annals_archiver_cmd_verify (int argc, char **argv)
+{
+  char *key_arg = NULL, *since = NULL;
+  const GOptionEntry entries[] = {
+    { "key", 0, 0, G_OPTION_ARG_STRING, &key_arg, "The logs' verifier key (the string, or a file holding it)", "VKEY" },
+    { "since", 0, 0, G_OPTION_ARG_FILENAME, &since,
+      "A checkpoint seen before: check that the log now extends it (no rollback, no rewrite)", "OLD_CHECKPOINT_FILE" },
+    { NULL },
+  };
+  if (!parse_options ("verify", "PATH",
+                      "Checks a mirror offline: PATH is a copy of an archive root or of one list's folder.\n"
+                      "Every stored message must hash to its log entry, the entries to the tiles, the tiles\n"
+                      "to the signed checkpoint; redactions are listed with their reasons.  Names every\n"
+                      "failure and exits 1 if there is any.",
+                      entries, FALSE, &argc, &argv))
+    return EX_USAGE;
+  g_autofree char *k_owned = key_arg, *s_owned = since;
+  if (argc != 2 || key_arg == NULL)
+    return usage_error ("verify", "give a PATH and --key VKEY");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsNoteKey) key = load_verifier (key_arg, &error);
+  if (key == NULL)
+    return fail ("verify", error);
+  g_autofree char *old = NULL;
+  gsize old_len = 0;
+  AnnalsCheckpoint old_cp = { 0 };
+  if (since != NULL) {
+    if (!g_file_get_contents (since, &old, &old_len, &error))
+      return fail ("verify", error);
+    g_autofree char *t = annals_note_open (old, old_len, key, &error);
+    if (t == NULL || !annals_checkpoint_parse (t, &old_cp, &error)) {
+      g_printerr ("annals verify: old checkpoint '%s': %s\n", since, error->message);
+      return 1;
+    }
+  }
+  /* One list's folder, or a root with list folders. */
+  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *own = g_build_filename (argv[1], "log", "checkpoint", NULL);
+  if (g_file_test (own, G_FILE_TEST_EXISTS)) {
+    g_ptr_array_add (lists, g_strdup (argv[1]));
+  } else {
+    g_autoptr (GDir) d = g_dir_open (argv[1], 0, &error);
+    if (d == NULL)
+      return fail ("verify", error);
+    const char *name;
+    while ((name = g_dir_read_name (d)) != NULL) {
+      g_autofree char *cp = g_build_filename (argv[1], name, "log", "checkpoint", NULL);
+      if (g_file_test (cp, G_FILE_TEST_EXISTS))
+        g_ptr_array_add (lists, g_build_filename (argv[1], name, NULL));
+    }
+    g_ptr_array_sort (lists, (GCompareFunc) g_strcmp0);
+    if (lists->len == 0) {
+      g_printerr ("annals verify: no list with a log (LIST/log/checkpoint) in '%s'\n", argv[1]);
+      annals_checkpoint_clear (&old_cp);
+      return 1;
+    }
+  }
+  guint64 failures = 0;
+  gboolean since_used = since == NULL;
+  for (guint i = 0; i < lists->len; i++) {
+    g_autofree char *list = g_path_get_basename (lists->pdata[i]);
+    VerifyReport rep = { isatty (STDERR_FILENO), list, 0 };
+    AnnalsTlogVerifyStats stats;
+    g_autofree char *suffix = g_strconcat ("/", list, NULL);
+    gboolean use_old = since != NULL && g_str_has_suffix (old_cp.origin, suffix);
+    since_used |= use_old;
+    g_autoptr (GError) verr = NULL;
+    gint64 t0 = g_get_monotonic_time ();
+    gboolean ran = annals_tlog_verify (lists->pdata[i], list, key, use_old ? old : NULL, use_old ? old_len : 0,
+                                       verify_report, &rep, &stats, &verr);
+    if (rep.tty)
+      fputs ("\r\033[K", stderr);
+    if (!ran) {
+      g_print ("FAIL %s: %s\n", list, verr->message);
+      failures++;
+      continue;
+    }
+    double secs = (g_get_monotonic_time () - t0) / 1e6;
+    failures += stats.failures;
+    g_print ("%s %s: %" G_GUINT64_FORMAT " entries (%" G_GUINT64_FORMAT " messages, %" G_GUINT64_FORMAT
+             " redactions), %.1f MB in %.2f s (%.0f MB/s)%s, %" G_GUINT64_FORMAT " failures\n",
+             stats.failures ? "FAIL" : "ok", list, stats.entries, stats.messages, stats.redactions, stats.bytes / 1e6,
+             secs, stats.bytes / 1e6 / MAX (secs, 1e-6), use_old ? ", extends the old checkpoint" : "",
+             stats.failures);
+    if (stats.unlogged > 0)
+      g_print ("note %s: %" G_GUINT64_FORMAT " stored entries are newer than the checkpoint\n", list, stats.unlogged);
+  }
+  if (!since_used) {
+    g_print ("FAIL: the old checkpoint is for '%s', which is not in '%s'\n", old_cp.origin, argv[1]);
+    failures++;
+  }
+  annals_checkpoint_clear (&old_cp);
+  return failures > 0 ? 1 : 0;
+}
+
+typedef struct {
+  AnnalsTlog *log;
+  AnnalsStoreWriter *writer;
+  const char *list;
+  AnnalsNoteKey *key;
+} RedactLog;
+
+static gboolean
+log_notice (gpointer ctx, GError **error)
+{
+  RedactLog *r = ctx;
+  return annals_tlog_sync (r->log, annals_store_writer_reader (r->writer), r->list, r->key, error);
+}
+
+int
+annals_archiver_cmd_redact (int argc, char **argv)
+{
+  char *reason = NULL;
+  const GOptionEntry entries[] = {
+    { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, "Why (public: it goes into the log)", "TEXT" },
+    { NULL },
+  };
+  if (!parse_options ("redact", "NAME ID",
+                      "Removes message ID (number or Message-ID) of list NAME from the store, visibly:\n"
+                      "a redaction entry with the reason goes into the log first, then the message's\n"
+                      "bytes are removed from its pack (rewritten).  Proofs issued before still verify.",
+                      entries, TRUE, &argc, &argv))
+    return EX_USAGE;
+  g_autofree char *r_owned = reason;
+  if (argc != 3 || reason == NULL || *reason == '\0')
+    return usage_error ("redact", "give the list NAME, a message ID and --reason TEXT");
+  g_autoptr (AnnalsConfig) config = open_config ("redact");
+  if (config == NULL)
+    return 1;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *store_dir = annals_config_list_dir (config, argv[1], "store", &error);
+  g_autofree char *log_dir = annals_config_list_dir (config, argv[1], "log", NULL);
+  if (store_dir == NULL)
+    return fail ("redact", error);
+  g_autoptr (AnnalsNoteKey) key = annals_config_load_key (config, &error);
+  if (key == NULL)
+    return fail ("redact", error);
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (store_dir, 30000, &error);
+  if (w == NULL)
+    return fail ("redact", error);
+  g_autofree char *origin = annals_config_log_origin (config, argv[1]);
+  g_autoptr (AnnalsTlog) log = annals_tlog_open (log_dir, origin, &error);
+  if (log == NULL)
+    return fail ("redact", error);
+  AnnalsStore *store = annals_store_writer_reader (w);
+  guint64 target;
+  const char *id = argv[2];
+  if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
+    target = g_ascii_strtoull (id, NULL, 10);
+  } else {
+    g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);
+    if (g_str_has_suffix (bare, ">"))
+      bare[strlen (bare) - 1] = '\0';
+    g_autoptr (GArray) found = annals_store_find_message_id (store, bare, &error);
+    if (found == NULL)
+      return fail ("redact", error);
+    if (found->len != 1) {
+      g_printerr ("annals redact: %s message has Message-ID <%s>; name it by number ('annals ls %s')\n",
+                  found->len == 0 ? "no" : "more than one", bare, argv[1]);
+      return 1;
+    }
+    target = g_array_index (found, guint64, 0);
+  }
+  /* Log whatever the store has first, so the notice follows it. */
+  if (!annals_tlog_sync (log, store, argv[1], key, &error))
+    return fail ("redact", error);
+  RedactLog ctx = { log, w, argv[1], key };
+  guint64 notice;
+  if (!annals_store_writer_redact (w, target, reason, g_get_real_time () / G_USEC_PER_SEC, log_notice, &ctx, &notice,
+                                   &error))
+    return fail ("redact", error);
+  g_print ("redacted message %" G_GUINT64_FORMAT " of '%s' (log entry %" G_GUINT64_FORMAT "): %s\n", target, argv[1],
+           notice, reason);
+  return 0;
+}
