@@ -204,6 +204,14 @@ annals_archiver_cmd_proof (int argc, char **argv)
   return 0;
 }
 
+/* A site key signs its lists' logs: "<key name>/<list>". */
+static gboolean
+origin_of_key (const char *origin, const AnnalsNoteKey *key)
+{
+  gsize n = strlen (key->name);
+  return strncmp (origin, key->name, n) == 0 && (origin[n] == '\0' || origin[n] == '/');
+}
+
 static gboolean
 sha256_file (const char *path, guint8 out[32], guint64 *size, GError **error)
 {
@@ -221,9 +229,11 @@ sha256_file (const char *path, guint8 out[32], guint64 *size, GError **error)
 int
 annals_archiver_cmd_verify_proof (int argc, char **argv)
 {
-  char *key_arg = NULL, *message = NULL, *since = NULL;
+  char *key_arg = NULL, *message = NULL, *since = NULL, *origin = NULL;
   const GOptionEntry entries[] = {
     { "key", 0, 0, G_OPTION_ARG_STRING, &key_arg, "The log's verifier key (the string, or a file holding it)", "VKEY" },
+    { "origin", 0, 0, G_OPTION_ARG_STRING, &origin, "The log the proof must come from, e.g. example.org/policy",
+      "ORIGIN" },
     { "message", 0, 0, G_OPTION_ARG_FILENAME, &message, "Also check that this file is the logged message, byte for byte",
       "RAW_FILE" },
     { "since", 0, 0, G_OPTION_ARG_FILENAME, &since,
@@ -237,7 +247,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
                       "against the old checkpoint given with --since.",
                       entries, FALSE, &argc, &argv))
     return EX_USAGE;
-  g_autofree char *k_owned = key_arg, *m_owned = message, *s_owned = since;
+  g_autofree char *k_owned = key_arg, *m_owned = message, *s_owned = since, *o_owned = origin;
   if (argc != 2 || key_arg == NULL)
     return usage_error ("verify-proof", "give a proof FILE and --key VKEY");
   g_autoptr (GError) error = NULL;
@@ -295,6 +305,15 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
     fail ("verify-proof", error);
     goto done;
   }
+  if (!origin_of_key (cp.origin, key)) {
+    g_printerr ("annals verify-proof: the checkpoint is of log '%s', which key '%s' does not speak for\n", cp.origin,
+                key->name);
+    goto done;
+  }
+  if (origin != NULL && strcmp (origin, cp.origin) != 0) {
+    g_printerr ("annals verify-proof: the proof is for log '%s', not '%s'\n", cp.origin, origin);
+    goto done;
+  }
   if (p.entry == NULL) {
     g_printerr ("annals verify-proof: the proof carries no log entry (no 'extra' line)\n");
     goto done;
@@ -343,6 +362,12 @@ done:
   annals_checkpoint_clear (&cp);
   annals_tlog_proof_clear (&p);
   return status;
+}
+
+static int
+compare_paths (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
 }
 
 typedef struct {
@@ -425,7 +450,7 @@ annals_archiver_cmd_verify (int argc, char **argv)
       if (g_file_test (cp, G_FILE_TEST_EXISTS))
         g_ptr_array_add (lists, g_build_filename (argv[1], name, NULL));
     }
-    g_ptr_array_sort (lists, (GCompareFunc) g_strcmp0);
+    g_ptr_array_sort (lists, compare_paths);
     if (lists->len == 0) {
       g_printerr ("annals verify: no list with a log (LIST/log/checkpoint) in '%s'\n", argv[1]);
       annals_checkpoint_clear (&old_cp);

@@ -298,6 +298,47 @@ read_whole (const char *dir, const char *rel, char **data, gsize *len, GError **
   return TRUE;
 }
 
+/* Byte length of the first count entries of a bundle (0 if it has fewer). */
+static gsize
+bundle_prefix (const guint8 *data, gsize len, guint count)
+{
+  gsize pos = 0;
+  for (guint i = 0; i < count; i++) {
+    if (pos + 2 > len)
+      return 0;
+    gsize n = (gsize) data[pos] << 8 | data[pos + 1];
+    if (pos + 2 + n > len)
+      return 0;
+    pos += 2 + n;
+  }
+  return pos;
+}
+
+/* Reads tile (level -1: entry bundle) index as it was at width w: the
+ * partial file, or, once that was replaced by the full tile, the full
+ * tile's first w hashes (entries), which are the same. */
+static gboolean
+read_tile_at_width (const char *dir, int level, guint64 index, guint w, char **data, gsize *len, GError **error)
+{
+  g_autofree char *rel = annals_merkle_tile_path (level, index, w);
+  g_autoptr (GError) local = NULL;
+  if (read_whole (dir, rel, data, len, &local))
+    return TRUE;
+  g_autofree char *full = annals_merkle_tile_path (level, index, 0);
+  if (w >= ANNALS_TILE_WIDTH || !read_whole (dir, full, data, len, NULL)) {
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
+  }
+  gsize keep = level < 0 ? bundle_prefix ((const guint8 *) *data, *len, w) : (gsize) w * ANNALS_HASH_SIZE;
+  if (keep == 0 || keep > *len) {
+    g_clear_pointer (data, g_free);
+    g_propagate_error (error, g_steal_pointer (&local));
+    return FALSE;
+  }
+  *len = keep;
+  return TRUE;
+}
+
 /* The text part of a note, unverified: the writer reads its own. */
 static char *
 note_text (const char *note)
@@ -342,7 +383,7 @@ annals_tlog_open (const char *dir, const char *origin, GError **error)
     g_autofree char *rel = annals_merkle_tile_path ((int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w);
     g_autofree char *data = NULL;
     gsize len;
-    if (!read_whole (dir, rel, &data, &len, error))
+    if (!read_tile_at_width (dir, (int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w, &data, &len, error))
       return NULL;
     if (len != w * ANNALS_HASH_SIZE) {
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "tile '%s' has %zu bytes, expected %u", rel,
@@ -355,10 +396,10 @@ annals_tlog_open (const char *dir, const char *origin, GError **error)
   log->frontier.size = n;
   guint w = (guint) (n & 0xff);
   if (w > 0) {
-    g_autofree char *rel = annals_merkle_tile_path (-1, n >> ANNALS_TILE_HEIGHT, w);
     g_autofree char *data = NULL;
     gsize len;
-    if (!read_whole (dir, rel, &data, &len, error) || !parse_bundle ((guint8 *) data, len, w, log->bundle, error))
+    if (!read_tile_at_width (dir, -1, n >> ANNALS_TILE_HEIGHT, w, &data, &len, error)
+        || !parse_bundle ((guint8 *) data, len, w, log->bundle, error))
       return NULL;
   }
   return g_steal_pointer (&log);
@@ -530,7 +571,7 @@ annals_tlog_reader_tile (AnnalsTlogReader *r, int level, guint64 tile, GError **
   g_autofree char *rel = annals_merkle_tile_path (level, tile, w);
   char *data = NULL;
   gsize len;
-  if (!read_whole (r->dir, rel, &data, &len, error))
+  if (!read_tile_at_width (r->dir, level, tile, w, &data, &len, error))
     return NULL;
   if (level >= 0 && len != w * ANNALS_HASH_SIZE) {
     g_free (data);

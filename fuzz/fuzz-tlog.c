@@ -1,0 +1,51 @@
+/* Fuzz target: the parsers of what auditors feed annals: signed notes
+ * and checkpoints, .tlog-proof and consistency proofs, log entries and
+ * keys.  None may crash, and what parses must be what was given. */
+#include "note.h"
+#include "tlog.h"
+
+#include <stdint.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  static AnnalsNoteKey *key;
+  /* A throwaway key made for the seeds (fuzz/seeds/tlog/ is signed by it),
+   * so the fuzzer reaches the signature check with valid notes. */
+  if (key == NULL)
+    key = annals_note_key_parse ("PRIVATE+KEY+fuzz.example+3b1a8902+AV1nUwe09cNUCzOd3xt/wPFBtZV0IfEb5+mRU/6NLzW4", NULL);
+  g_assert_nonnull (key);
+  g_autofree char *text = g_strndup ((const char *) data, size);
+  gsize len = strlen (text);
+  g_autofree char *opened = key ? annals_note_open (text, len, key, NULL) : NULL;
+  AnnalsCheckpoint c;
+  if (annals_checkpoint_parse (text, &c, NULL)) {
+    g_assert_nonnull (c.origin);
+    annals_checkpoint_clear (&c);
+  }
+  AnnalsTlogProof p;
+  if (annals_tlog_proof_parse ((const char *) data, size, &p, NULL)) {
+    g_assert_nonnull (p.hashes);
+    g_assert_cmpuint (p.hashes->len, <=, 64);
+    annals_tlog_proof_clear (&p);
+  }
+  guint64 old;
+  GArray *hashes = NULL;
+  char *note = NULL;
+  if (annals_tlog_consistency_parse ((const char *) data, size, &old, &hashes, &note, NULL)) {
+    g_array_unref (hashes);
+    g_free (note);
+  }
+  AnnalsTlogEntry e;
+  if (annals_tlog_entry_parse (data, size, &e, NULL)) {
+    g_autoptr (GBytes) again = annals_tlog_entry_encode (&e);
+    g_assert_nonnull (again);
+    annals_tlog_entry_clear (&e);
+  }
+  AnnalsNoteKey *k = annals_note_key_parse (text, NULL);
+  annals_note_key_free (k);
+  return 0;
+}
