@@ -2,6 +2,7 @@
 #include <glib.h>
 
 #include "commands.h"
+#include "cmdline.h"
 #include "config.h"
 #include "ingest.h"
 #include "message.h"
@@ -14,62 +15,25 @@
 #include <time.h>
 #include <unistd.h>
 
+static AnnalsAfterWrite after_write;
+
+void
+annals_archiver_set_after_write (AnnalsAfterWrite hook)
+{
+  after_write = hook;
+}
+
+AnnalsAfterWrite
+annals_archiver_after_write (void)
+{
+  return after_write;
+}
+
 /* sysexits.h values the MDA mode speaks to the MTA. */
 #define EX_OK 0
 #define EX_USAGE 64
 #define EX_DATAERR 65
 #define EX_TEMPFAIL 75
-
-static char *root_option;
-
-static const GOptionEntry root_entry[] = {
-  { "root", 'r', 0, G_OPTION_ARG_FILENAME, &root_option, "Archive root (default: $ANNALS_ROOT)", "DIR" },
-  { NULL },
-};
-
-static int
-fail (const char *cmd, const GError *error)
-{
-  g_printerr ("annals %s: %s\n", cmd, error->message);
-  return 1;
-}
-
-/* Parses options; returns FALSE (after printing why) on a usage error. */
-static gboolean
-parse_options (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
-               int *argc, char ***argv)
-{
-  g_autofree char *title = g_strdup_printf ("%s %s", cmd, params);
-  g_autoptr (GOptionContext) ctx = g_option_context_new (title);
-  g_option_context_set_summary (ctx, summary);
-  g_option_context_add_main_entries (ctx, root_entry, NULL);
-  if (entries != NULL)
-    g_option_context_add_main_entries (ctx, entries, NULL);
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (ctx, argc, argv, &error)) {
-    g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, error->message, cmd);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static AnnalsConfig *
-open_config (const char *cmd)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *root = annals_config_find_root (root_option, &error);
-  AnnalsConfig *config = root ? annals_config_open (root, &error) : NULL;
-  if (config == NULL)
-    fail (cmd, error);
-  return config;
-}
-
-static int
-usage_error (const char *cmd, const char *what)
-{
-  g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, what, cmd);
-  return EX_USAGE;
-}
 
 int
 annals_archiver_cmd_init (int argc, char **argv)
@@ -81,28 +45,28 @@ annals_archiver_cmd_init (int argc, char **argv)
       "Where the site is served (default http://127.0.0.1:8080/); names the transparency logs", "URL" },
     { NULL },
   };
-  if (!parse_options ("init", "",
+  if (!annals_cmd_parse ("init", "",
                       "Creates an archive root: the folder, its annals.conf, and the site's signing key\n"
                       "(keys/site.key, mode 0600) for the transparency logs' checkpoints.",
-                      entries, &argc, &argv))
+                      entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree char *base_owned = base_url;
   g_autoptr (GError) error = NULL;
-  g_autofree char *root = annals_config_find_root (root_option, &error);
+  g_autofree char *root = annals_cmd_find_root (&error);
   if (root == NULL)
-    return fail ("init", error);
+    return annals_cmd_fail ("init", error);
   g_autoptr (AnnalsConfig) config = annals_config_init (root, name, &error);
   g_free (name);
   if (config == NULL)
-    return fail ("init", error);
+    return annals_cmd_fail ("init", error);
   if (base_url != NULL) {
     g_key_file_set_string (annals_config_keyfile (config), "site", "base-url", base_url);
     if (!annals_config_save (config, &error))
-      return fail ("init", error);
+      return annals_cmd_fail ("init", error);
   }
   g_autofree char *verifier = annals_config_ensure_key (config, &error);
   if (verifier == NULL)
-    return fail ("init", error);
+    return annals_cmd_fail ("init", error);
   g_print ("created archive root '%s'\nlog verifier key (publish it): %s\n", root, verifier);
   return 0;
 }
@@ -116,11 +80,11 @@ annals_archiver_cmd_list_add (int argc, char **argv)
     { "description", 0, 0, G_OPTION_ARG_STRING, &description, "One line on what the list is for", "D" },
     { NULL },
   };
-  if (!parse_options ("list-add", "NAME", "Adds a list to the archive.", entries, &argc, &argv))
+  if (!annals_cmd_parse ("list-add", "NAME", "Adds a list to the archive.", entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
-    return usage_error ("list-add", "give exactly one list NAME");
-  g_autoptr (AnnalsConfig) config = open_config ("list-add");
+    return annals_cmd_usage ("list-add", "give exactly one list NAME");
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("list-add");
   if (config == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
@@ -128,7 +92,7 @@ annals_archiver_cmd_list_add (int argc, char **argv)
   g_free (address);
   g_free (description);
   if (!ok)
-    return fail ("list-add", error);
+    return annals_cmd_fail ("list-add", error);
   g_print ("added list '%s'\n", argv[1]);
   return 0;
 }
@@ -136,9 +100,9 @@ annals_archiver_cmd_list_add (int argc, char **argv)
 int
 annals_archiver_cmd_lists (int argc, char **argv)
 {
-  if (!parse_options ("lists", "", "Lists the archive's lists with their message counts.", NULL, &argc, &argv))
+  if (!annals_cmd_parse ("lists", "", "Lists the archive's lists with their message counts.", NULL, TRUE, &argc, &argv))
     return EX_USAGE;
-  g_autoptr (AnnalsConfig) config = open_config ("lists");
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("lists");
   if (config == NULL)
     return 1;
   g_auto (GStrv) lists = annals_config_lists (config);
@@ -233,7 +197,7 @@ ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint
 int
 annals_archiver_cmd_ingest (int argc, char **argv)
 {
-  gboolean mbox = FALSE, maildir = FALSE, mda = FALSE, quiet = FALSE;
+  gboolean mbox = FALSE, maildir = FALSE, mda = FALSE, quiet = FALSE, no_index = FALSE;
   char *variant_name = NULL;
   int lock_timeout = -1;
   const GOptionEntry entries[] = {
@@ -246,44 +210,50 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     { "lock-timeout", 0, 0, G_OPTION_ARG_INT, &lock_timeout,
       "Seconds to wait for another writer (default 30; 300 with --mda)", "SECONDS" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress and no summary", NULL },
+    { "no-index", 0, 0, G_OPTION_ARG_NONE, &no_index, "Do not update the search index afterwards", NULL },
     { NULL },
   };
-  if (!parse_options ("ingest", "NAME [PATH...]",
+  if (!annals_cmd_parse ("ingest", "NAME [PATH...]",
                       "Archives mail into list NAME: mbox files (plain or .gz), maildirs, or one message\n"
                       "on stdin from the MTA.  Without PATH, reads stdin.  Identical re-deliveries are\n"
                       "skipped; the same Message-ID with new content is kept and flagged.",
-                      entries, &argc, &argv))
+                      entries, TRUE, &argc, &argv))
     return mda ? EX_TEMPFAIL : EX_USAGE;
   g_autofree char *variant_owned = variant_name;
   if ((int) mbox + (int) maildir + (int) mda > 1)
-    return usage_error ("ingest", "choose one of --mbox, --maildir and --mda");
+    return annals_cmd_usage ("ingest", "choose one of --mbox, --maildir and --mda");
   if (argc < 2)
-    return usage_error ("ingest", "give the list NAME");
+    return annals_cmd_usage ("ingest", "give the list NAME");
   AnnalsMboxVariant variant = ANNALS_MBOX_AUTO;
   if (variant_name != NULL && !annals_mbox_variant_from_name (variant_name, &variant))
-    return usage_error ("ingest", "--format takes auto, mboxrd, mboxo, mboxcl2 or pipermail");
+    return annals_cmd_usage ("ingest", "--format takes auto, mboxrd, mboxo, mboxcl2 or pipermail");
   if (mda && argc > 2)
-    return usage_error ("ingest", "--mda reads one message from stdin and takes no PATH");
+    return annals_cmd_usage ("ingest", "--mda reads one message from stdin and takes no PATH");
   if (maildir && argc < 3)
-    return usage_error ("ingest", "--maildir needs a PATH");
+    return annals_cmd_usage ("ingest", "--maildir needs a PATH");
 
-  g_autoptr (AnnalsConfig) config = open_config ("ingest");
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("ingest");
   if (config == NULL)
     return mda ? EX_TEMPFAIL : 1;
   g_autoptr (GError) error = NULL;
   g_autofree char *store_dir = annals_config_list_dir (config, argv[1], "store", &error);
   if (store_dir == NULL) {
-    fail ("ingest", error);
+    annals_cmd_fail ("ingest", error);
     return mda ? EX_TEMPFAIL : 1;
   }
   guint timeout_ms = (guint) (lock_timeout >= 0 ? lock_timeout : (mda ? 300 : 30)) * 1000;
-  if (mda)
-    return ingest_mda (config, argv[1], store_dir, timeout_ms);
+  if (mda) {
+    int status = ingest_mda (config, argv[1], store_dir, timeout_ms);
+    /* The message is safe: an index failure is only a warning here. */
+    if (status == EX_OK && !no_index && after_write != NULL)
+      after_write (config, argv[1], TRUE);
+    return status;
+  }
 
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (AnnalsStoreWriter) writer = annals_store_writer_open (store_dir, timeout_ms, &error);
   if (writer == NULL)
-    return fail ("ingest", error);
+    return annals_cmd_fail ("ingest", error);
   if (annals_store_writer_recovered (writer) > 0 && !quiet)
     g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
                 argv[1], annals_store_writer_recovered (writer));
@@ -291,7 +261,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   g_autoptr (AnnalsTlog) log = NULL;
   g_autoptr (AnnalsNoteKey) key = NULL;
   if (!open_log (config, argv[1], &log, &key, &error))
-    return fail ("ingest", error);
+    return annals_cmd_fail ("ingest", error);
   annals_ingest_set_log (in, log, key, argv[1]);
   gboolean ok = TRUE;
   if (argc == 2) {
@@ -308,14 +278,17 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   if (!quiet)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
   if (!ok) {
-    fail ("ingest", error);
+    annals_cmd_fail ("ingest", error);
     if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE))
       g_printerr ("annals ingest: the %" G_GUINT64_FORMAT " messages archived before are safe; free space and run "
                   "the same command again (archived messages are skipped)\n", stats->committed);
     return g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE) ? EX_TEMPFAIL : 1;
   }
   if (!committed)
-    return fail ("ingest", commit_error);
+    return annals_cmd_fail ("ingest", commit_error);
+  g_clear_pointer (&writer, annals_store_writer_free); /* readers see it all; the lock is free */
+  if (!no_index && after_write != NULL && !after_write (config, argv[1], quiet))
+    return 1;
   return stats->rejected > 0 ? 1 : 0;
 }
 
@@ -323,14 +296,14 @@ annals_archiver_cmd_ingest (int argc, char **argv)
 static AnnalsStore *
 open_store (const char *cmd, const char *list)
 {
-  g_autoptr (AnnalsConfig) config = open_config (cmd);
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config (cmd);
   if (config == NULL)
     return NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = annals_config_list_dir (config, list, "store", &error);
   AnnalsStore *store = dir ? annals_store_open (dir, &error) : NULL;
   if (store == NULL)
-    fail (cmd, error);
+    annals_cmd_fail (cmd, error);
   return store;
 }
 
@@ -373,18 +346,18 @@ write_stdout (const void *data, gsize len)
 int
 annals_archiver_cmd_cat (int argc, char **argv)
 {
-  if (!parse_options ("cat", "NAME ID", "Writes one message's exact bytes; ID is its number or its Message-ID.",
-                      NULL, &argc, &argv))
+  if (!annals_cmd_parse ("cat", "NAME ID", "Writes one message's exact bytes; ID is its number or its Message-ID.",
+                      NULL, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 3)
-    return usage_error ("cat", "give the list NAME and a message ID");
+    return annals_cmd_usage ("cat", "give the list NAME and a message ID");
   g_autoptr (AnnalsStore) store = open_store ("cat", argv[1]);
   if (store == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
   guint64 number;
   if (!resolve_id (store, argv[2], &number, &error))
-    return fail ("cat", error);
+    return annals_cmd_fail ("cat", error);
   g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, &error);
   if (raw == NULL) {
     guint64 notice;
@@ -399,7 +372,7 @@ annals_archiver_cmd_cat (int argc, char **argv)
       g_free (red.reason);
       return 1;
     }
-    return fail ("cat", error);
+    return annals_cmd_fail ("cat", error);
   }
   gsize len;
   const void *data = g_bytes_get_data (raw, &len);
@@ -414,7 +387,7 @@ static gboolean
 parse_range (const char *cmd, gint64 from, gint64 to, guint64 count, guint64 *first, guint64 *end)
 {
   if (from < 0 || (to < -1)) {
-    usage_error (cmd, "--from and --to take message numbers (0 or more)");
+    annals_cmd_usage (cmd, "--from and --to take message numbers (0 or more)");
     return FALSE;
   }
   *first = (guint64) from;
@@ -431,11 +404,11 @@ annals_archiver_cmd_export (int argc, char **argv)
     { "to", 0, 0, G_OPTION_ARG_INT64, &to, "Last message number, included (default: the newest)", "N" },
     { NULL },
   };
-  if (!parse_options ("export", "NAME", "Writes the list's messages as mboxrd to stdout, in archive order.", entries,
-                      &argc, &argv))
+  if (!annals_cmd_parse ("export", "NAME", "Writes the list's messages as mboxrd to stdout, in archive order.", entries,
+                      TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
-    return usage_error ("export", "give the list NAME");
+    return annals_cmd_usage ("export", "give the list NAME");
   g_autoptr (AnnalsStore) store = open_store ("export", argv[1]);
   if (store == NULL)
     return 1;
@@ -450,7 +423,7 @@ annals_archiver_cmd_export (int argc, char **argv)
       continue; /* redacted messages and redaction notices are not mail */
     g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (store, n, &error) : NULL;
     if (meta == NULL)
-      return fail ("export", error);
+      return annals_cmd_fail ("export", error);
     gsize len;
     const guint8 *data = g_bytes_get_data (raw, &len);
     annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
@@ -479,13 +452,13 @@ annals_archiver_cmd_ls (int argc, char **argv)
     { "to", 0, 0, G_OPTION_ARG_INT64, &to, "Last message number, included (default: the newest)", "N" },
     { NULL },
   };
-  if (!parse_options ("ls", "NAME",
+  if (!annals_cmd_parse ("ls", "NAME",
                       "Lists the list's messages: number, date (UTC), sender, subject, and flags\n"
                       "(reused-id: Message-ID seen before with other content; unparsable; no-id).",
-                      entries, &argc, &argv))
+                      entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
-    return usage_error ("ls", "give the list NAME");
+    return annals_cmd_usage ("ls", "give the list NAME");
   g_autoptr (AnnalsStore) store = open_store ("ls", argv[1]);
   if (store == NULL)
     return 1;
@@ -496,7 +469,7 @@ annals_archiver_cmd_ls (int argc, char **argv)
     g_autoptr (GError) error = NULL;
     g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, n, &error);
     if (m == NULL)
-      return fail ("ls", error);
+      return annals_cmd_fail ("ls", error);
     char date[32] = "-";
     if (m->date != ANNALS_NO_DATE) {
       time_t t = (time_t) m->date;

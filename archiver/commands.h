@@ -6,7 +6,16 @@
  */
 #pragma once
 
+#include "config.h"
+
 G_BEGIN_DECLS
+
+/* Run after ingest and redact changed list's store (unless --no-index):
+ * the program sets it to the indexer's update.  Returns FALSE after
+ * printing why. */
+typedef gboolean (*AnnalsAfterWrite) (AnnalsConfig *config, const char *list, gboolean quiet);
+void annals_archiver_set_after_write (AnnalsAfterWrite hook);
+AnnalsAfterWrite annals_archiver_after_write (void);
 
 int annals_archiver_cmd_init (int argc, char **argv);
 int annals_archiver_cmd_list_add (int argc, char **argv);

@@ -3,6 +3,7 @@
 #include <glib.h>
 
 #include "commands.h"
+#include "cmdline.h"
 #include "config.h"
 #include "note.h"
 #include "store.h"
@@ -13,57 +14,6 @@
 #include <unistd.h>
 
 #define EX_USAGE 64
-
-static char *root_option;
-
-static const GOptionEntry root_entry[] = {
-  { "root", 'r', 0, G_OPTION_ARG_FILENAME, &root_option, "Archive root (default: $ANNALS_ROOT)", "DIR" },
-  { NULL },
-};
-
-static int
-fail (const char *cmd, const GError *error)
-{
-  g_printerr ("annals %s: %s\n", cmd, error->message);
-  return 1;
-}
-
-static gboolean
-parse_options (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries, gboolean root,
-               int *argc, char ***argv)
-{
-  g_autofree char *title = g_strdup_printf ("%s %s", cmd, params);
-  g_autoptr (GOptionContext) ctx = g_option_context_new (title);
-  g_option_context_set_summary (ctx, summary);
-  if (root)
-    g_option_context_add_main_entries (ctx, root_entry, NULL);
-  if (entries != NULL)
-    g_option_context_add_main_entries (ctx, entries, NULL);
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (ctx, argc, argv, &error)) {
-    g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, error->message, cmd);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static int
-usage_error (const char *cmd, const char *what)
-{
-  g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, what, cmd);
-  return EX_USAGE;
-}
-
-static AnnalsConfig *
-open_config (const char *cmd)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *root = annals_config_find_root (root_option, &error);
-  AnnalsConfig *config = root ? annals_config_open (root, &error) : NULL;
-  if (config == NULL)
-    fail (cmd, error);
-  return config;
-}
 
 /* A verifier key: the string itself, or a file that holds it. */
 static AnnalsNoteKey *
@@ -93,10 +43,10 @@ annals_archiver_cmd_key (int argc, char **argv)
     { "generate", 0, 0, G_OPTION_ARG_NONE, &generate, "Create the site's signing key if it has none", NULL },
     { NULL },
   };
-  if (!parse_options ("key", "", "Prints the verifier key of the site's transparency logs, to publish.", entries,
+  if (!annals_cmd_parse ("key", "", "Prints the verifier key of the site's transparency logs, to publish.", entries,
                       TRUE, &argc, &argv))
     return EX_USAGE;
-  g_autoptr (AnnalsConfig) config = open_config ("key");
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("key");
   if (config == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
@@ -107,7 +57,7 @@ annals_archiver_cmd_key (int argc, char **argv)
   }
   g_autofree char *verifier = annals_config_ensure_key (config, &error);
   if (verifier == NULL)
-    return fail ("key", error);
+    return annals_cmd_fail ("key", error);
   g_print ("%s\n", verifier);
   return 0;
 }
@@ -119,7 +69,7 @@ open_own_log (const char *cmd, AnnalsConfig *config, const char *list, AnnalsNot
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsNoteKey) key = annals_config_load_key (config, &error);
   if (key == NULL) {
-    fail (cmd, error);
+    annals_cmd_fail (cmd, error);
     return NULL;
   }
   g_autofree char *dir = annals_config_list_dir (config, list, "log", &error);
@@ -142,7 +92,7 @@ annals_archiver_cmd_proof (int argc, char **argv)
       "Print a consistency proof from the log at OLD_SIZE entries to now", "OLD_SIZE" },
     { NULL },
   };
-  if (!parse_options ("proof", "NAME [ID]",
+  if (!annals_cmd_parse ("proof", "NAME [ID]",
                       "Prints a C2SP .tlog-proof for message ID (number or Message-ID) of list NAME:\n"
                       "its log entry, inclusion hashes and the signed checkpoint, checkable offline\n"
                       "with 'annals verify-proof'.  With --consistency, a proof that the log at\n"
@@ -150,8 +100,8 @@ annals_archiver_cmd_proof (int argc, char **argv)
                       entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != (old_size >= 0 ? 2 : 3))
-    return usage_error ("proof", old_size >= 0 ? "give the list NAME only" : "give the list NAME and a message ID");
-  g_autoptr (AnnalsConfig) config = open_config ("proof");
+    return annals_cmd_usage ("proof", old_size >= 0 ? "give the list NAME only" : "give the list NAME and a message ID");
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("proof");
   if (config == NULL)
     return 1;
   g_autoptr (AnnalsTlogReader) r = open_own_log ("proof", config, argv[1], NULL);
@@ -164,7 +114,7 @@ annals_archiver_cmd_proof (int argc, char **argv)
   if (old_size >= 0) {
     g_autoptr (GArray) proof = annals_merkle_consistency_proof (source, ctx, (guint64) old_size, cp->size, &error);
     if (proof == NULL)
-      return fail ("proof", error);
+      return annals_cmd_fail ("proof", error);
     g_autofree char *text = annals_tlog_consistency_format ((guint64) old_size, proof, annals_tlog_reader_note (r));
     fputs (text, stdout);
     return 0;
@@ -177,13 +127,13 @@ annals_archiver_cmd_proof (int argc, char **argv)
     g_autofree char *dir = annals_config_list_dir (config, argv[1], "store", &error);
     g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, &error) : NULL;
     if (store == NULL)
-      return fail ("proof", error);
+      return annals_cmd_fail ("proof", error);
     g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);
     if (g_str_has_suffix (bare, ">"))
       bare[strlen (bare) - 1] = '\0';
     g_autoptr (GArray) found = annals_store_find_message_id (store, bare, &error);
     if (found == NULL)
-      return fail ("proof", error);
+      return annals_cmd_fail ("proof", error);
     if (found->len == 0) {
       g_printerr ("annals proof: no message with Message-ID <%s> in '%s'\n", bare, argv[1]);
       return 1;
@@ -198,7 +148,7 @@ annals_archiver_cmd_proof (int argc, char **argv)
   g_autoptr (GBytes) entry = annals_tlog_reader_entry (r, number, &error);
   g_autoptr (GArray) proof = entry ? annals_merkle_inclusion_proof (source, ctx, number, cp->size, &error) : NULL;
   if (proof == NULL)
-    return fail ("proof", error);
+    return annals_cmd_fail ("proof", error);
   g_autofree char *text = annals_tlog_proof_format (entry, number, proof, annals_tlog_reader_note (r));
   fputs (text, stdout);
   return 0;
@@ -240,7 +190,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
       "For a consistency proof: the old checkpoint it proves consistent", "OLD_CHECKPOINT" },
     { NULL },
   };
-  if (!parse_options ("verify-proof", "FILE",
+  if (!annals_cmd_parse ("verify-proof", "FILE",
                       "Checks a .tlog-proof offline: the checkpoint's signature, and that the logged\n"
                       "entry is in the tree the checkpoint signs.  With --message, also that the file\n"
                       "is the logged message.  Also checks 'annals proof --consistency' output\n"
@@ -249,36 +199,36 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
     return EX_USAGE;
   g_autofree char *k_owned = key_arg, *m_owned = message, *s_owned = since, *o_owned = origin;
   if (argc != 2 || key_arg == NULL)
-    return usage_error ("verify-proof", "give a proof FILE and --key VKEY");
+    return annals_cmd_usage ("verify-proof", "give a proof FILE and --key VKEY");
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsNoteKey) key = load_verifier (key_arg, &error);
   if (key == NULL)
-    return fail ("verify-proof", error);
+    return annals_cmd_fail ("verify-proof", error);
   g_autofree char *text = NULL;
   gsize len;
   if (!g_file_get_contents (argv[1], &text, &len, &error))
-    return fail ("verify-proof", error);
+    return annals_cmd_fail ("verify-proof", error);
 
   if (g_str_has_prefix (text, "annals/consistency-proof@v1\n")) {
     guint64 old_size;
     g_autoptr (GArray) hashes = NULL;
     g_autofree char *note = NULL;
     if (!annals_tlog_consistency_parse (text, len, &old_size, &hashes, &note, &error))
-      return fail ("verify-proof", error);
+      return annals_cmd_fail ("verify-proof", error);
     if (since == NULL)
-      return usage_error ("verify-proof", "a consistency proof needs the old checkpoint: --since FILE");
+      return annals_cmd_usage ("verify-proof", "a consistency proof needs the old checkpoint: --since FILE");
     g_autofree char *old_text = NULL;
     gsize old_len;
     if (!g_file_get_contents (since, &old_text, &old_len, &error))
-      return fail ("verify-proof", error);
+      return annals_cmd_fail ("verify-proof", error);
     g_autofree char *nt = annals_note_open (note, strlen (note), key, &error);
     g_autofree char *ot = nt ? annals_note_open (old_text, old_len, key, &error) : NULL;
     AnnalsCheckpoint now, old;
     if (ot == NULL || !annals_checkpoint_parse (nt, &now, &error))
-      return fail ("verify-proof", error);
+      return annals_cmd_fail ("verify-proof", error);
     if (!annals_checkpoint_parse (ot, &old, &error)) {
       annals_checkpoint_clear (&now);
-      return fail ("verify-proof", error);
+      return annals_cmd_fail ("verify-proof", error);
     }
     gboolean ok = strcmp (now.origin, old.origin) == 0 && old.size == old_size
                   && annals_merkle_verify_consistency (old.size, now.size, old.root, now.root,
@@ -296,13 +246,13 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
 
   AnnalsTlogProof p;
   if (!annals_tlog_proof_parse (text, len, &p, &error))
-    return fail ("verify-proof", error);
+    return annals_cmd_fail ("verify-proof", error);
   int status = 1;
   AnnalsCheckpoint cp = { 0 };
   AnnalsTlogEntry e = { 0 };
   g_autofree char *cptext = annals_note_open (p.checkpoint, strlen (p.checkpoint), key, &error);
   if (cptext == NULL || !annals_checkpoint_parse (cptext, &cp, &error)) {
-    fail ("verify-proof", error);
+    annals_cmd_fail ("verify-proof", error);
     goto done;
   }
   if (!origin_of_key (cp.origin, key)) {
@@ -330,7 +280,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
   }
   if (!annals_tlog_entry_parse (ed, elen, &e, &error) || e.index != p.index) {
     if (error)
-      fail ("verify-proof", error);
+      annals_cmd_fail ("verify-proof", error);
     else
       g_printerr ("annals verify-proof: the entry names index %" G_GUINT64_FORMAT ", the proof %" G_GUINT64_FORMAT "\n",
                   e.index, p.index);
@@ -340,7 +290,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
     guint8 sha[32];
     guint64 size;
     if (!sha256_file (message, sha, &size, &error)) {
-      fail ("verify-proof", error);
+      annals_cmd_fail ("verify-proof", error);
       goto done;
     }
     if (e.type != ANNALS_TLOG_ENTRY_MESSAGE || size != e.size || memcmp (sha, e.sha256, 32) != 0) {
@@ -409,7 +359,7 @@ annals_archiver_cmd_verify (int argc, char **argv)
       "A checkpoint seen before: check that the log now extends it (no rollback, no rewrite)", "OLD_CHECKPOINT_FILE" },
     { NULL },
   };
-  if (!parse_options ("verify", "PATH",
+  if (!annals_cmd_parse ("verify", "PATH",
                       "Checks a mirror offline: PATH is a copy of an archive root or of one list's folder.\n"
                       "Every stored message must hash to its log entry, the entries to the tiles, the tiles\n"
                       "to the signed checkpoint; redactions are listed with their reasons.  Names every\n"
@@ -418,17 +368,17 @@ annals_archiver_cmd_verify (int argc, char **argv)
     return EX_USAGE;
   g_autofree char *k_owned = key_arg, *s_owned = since;
   if (argc != 2 || key_arg == NULL)
-    return usage_error ("verify", "give a PATH and --key VKEY");
+    return annals_cmd_usage ("verify", "give a PATH and --key VKEY");
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsNoteKey) key = load_verifier (key_arg, &error);
   if (key == NULL)
-    return fail ("verify", error);
+    return annals_cmd_fail ("verify", error);
   g_autofree char *old = NULL;
   gsize old_len = 0;
   AnnalsCheckpoint old_cp = { 0 };
   if (since != NULL) {
     if (!g_file_get_contents (since, &old, &old_len, &error))
-      return fail ("verify", error);
+      return annals_cmd_fail ("verify", error);
     g_autofree char *t = annals_note_open (old, old_len, key, &error);
     if (t == NULL || !annals_checkpoint_parse (t, &old_cp, &error)) {
       g_printerr ("annals verify: old checkpoint '%s': %s\n", since, error->message);
@@ -443,7 +393,7 @@ annals_archiver_cmd_verify (int argc, char **argv)
   } else {
     g_autoptr (GDir) d = g_dir_open (argv[1], 0, &error);
     if (d == NULL)
-      return fail ("verify", error);
+      return annals_cmd_fail ("verify", error);
     const char *name;
     while ((name = g_dir_read_name (d)) != NULL) {
       g_autofree char *cp = g_build_filename (argv[1], name, "log", "checkpoint", NULL);
@@ -517,7 +467,7 @@ annals_archiver_cmd_redact (int argc, char **argv)
     { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, "Why (public: it goes into the log)", "TEXT" },
     { NULL },
   };
-  if (!parse_options ("redact", "NAME ID",
+  if (!annals_cmd_parse ("redact", "NAME ID",
                       "Removes message ID (number or Message-ID) of list NAME from the store, visibly:\n"
                       "a redaction entry with the reason goes into the log first, then the message's\n"
                       "bytes are removed from its pack (rewritten).  Proofs issued before still verify.",
@@ -525,25 +475,25 @@ annals_archiver_cmd_redact (int argc, char **argv)
     return EX_USAGE;
   g_autofree char *r_owned = reason;
   if (argc != 3 || reason == NULL || *reason == '\0')
-    return usage_error ("redact", "give the list NAME, a message ID and --reason TEXT");
-  g_autoptr (AnnalsConfig) config = open_config ("redact");
+    return annals_cmd_usage ("redact", "give the list NAME, a message ID and --reason TEXT");
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("redact");
   if (config == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
   g_autofree char *store_dir = annals_config_list_dir (config, argv[1], "store", &error);
   g_autofree char *log_dir = annals_config_list_dir (config, argv[1], "log", NULL);
   if (store_dir == NULL)
-    return fail ("redact", error);
+    return annals_cmd_fail ("redact", error);
   g_autoptr (AnnalsNoteKey) key = annals_config_load_key (config, &error);
   if (key == NULL)
-    return fail ("redact", error);
+    return annals_cmd_fail ("redact", error);
   g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (store_dir, 30000, &error);
   if (w == NULL)
-    return fail ("redact", error);
+    return annals_cmd_fail ("redact", error);
   g_autofree char *origin = annals_config_log_origin (config, argv[1]);
   g_autoptr (AnnalsTlog) log = annals_tlog_open (log_dir, origin, &error);
   if (log == NULL)
-    return fail ("redact", error);
+    return annals_cmd_fail ("redact", error);
   AnnalsStore *store = annals_store_writer_reader (w);
   guint64 target;
   const char *id = argv[2];
@@ -555,7 +505,7 @@ annals_archiver_cmd_redact (int argc, char **argv)
       bare[strlen (bare) - 1] = '\0';
     g_autoptr (GArray) found = annals_store_find_message_id (store, bare, &error);
     if (found == NULL)
-      return fail ("redact", error);
+      return annals_cmd_fail ("redact", error);
     if (found->len != 1) {
       g_printerr ("annals redact: %s message has Message-ID <%s>; name it by number ('annals ls %s')\n",
                   found->len == 0 ? "no" : "more than one", bare, argv[1]);
@@ -565,13 +515,19 @@ annals_archiver_cmd_redact (int argc, char **argv)
   }
   /* Log whatever the store has first, so the notice follows it. */
   if (!annals_tlog_sync (log, store, argv[1], key, &error))
-    return fail ("redact", error);
+    return annals_cmd_fail ("redact", error);
   RedactLog ctx = { log, w, argv[1], key };
   guint64 notice;
   if (!annals_store_writer_redact (w, target, reason, g_get_real_time () / G_USEC_PER_SEC, log_notice, &ctx, &notice,
                                    &error))
-    return fail ("redact", error);
+    return annals_cmd_fail ("redact", error);
   g_print ("redacted message %" G_GUINT64_FORMAT " of '%s' (log entry %" G_GUINT64_FORMAT "): %s\n", target, argv[1],
            notice, reason);
+  g_clear_pointer (&w, annals_store_writer_free);
+  /* Out of the index too, if there is one. */
+  g_autofree char *index_dir = annals_config_list_dir (config, argv[1], "index", NULL);
+  if (annals_archiver_after_write () != NULL && index_dir && g_file_test (index_dir, G_FILE_TEST_IS_DIR)
+      && !annals_archiver_after_write () (config, argv[1], TRUE))
+    return 1;
   return 0;
 }

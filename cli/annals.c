@@ -1,7 +1,9 @@
 /* annals: the command-line entry point; dispatches to subcommands. */
 #include <glib.h>
 
-#include "commands.h"
+#include "archiver/commands.h"
+#include "indexer/commands.h"
+#include "search/commands.h"
 
 #include <locale.h>
 #include <signal.h>
@@ -22,6 +24,8 @@ static const Command commands[] = {
   { "ls", annals_archiver_cmd_ls, "list a list's messages" },
   { "cat", annals_archiver_cmd_cat, "write one message's exact bytes" },
   { "export", annals_archiver_cmd_export, "write a list's messages as mboxrd" },
+  { "index", annals_indexer_cmd_index, "update the search index (ingest runs it)" },
+  { "search", annals_search_cmd_search, "search the archive" },
   { "key", annals_archiver_cmd_key, "print the transparency logs' verifier key" },
   { "proof", annals_archiver_cmd_proof, "print a message's .tlog-proof, or a consistency proof" },
   { "verify", annals_archiver_cmd_verify, "check a mirror of the archive offline" },
@@ -47,6 +51,7 @@ main (int argc, char **argv)
   /* A file size limit must give EFBIG and a clear message, not a kill. */
   signal (SIGXFSZ, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
+  annals_archiver_set_after_write (annals_indexer_after_write);
   if (argc < 2) {
     usage (stderr);
     return 64;

@@ -1,0 +1,58 @@
+/* cmdline: see cmdline.h. */
+#include "cmdline.h"
+
+static char *root_option;
+
+gboolean
+annals_cmd_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
+                  gboolean with_root, int *argc, char ***argv)
+{
+  const GOptionEntry root_entry[] = {
+    { "root", 'r', 0, G_OPTION_ARG_FILENAME, &root_option, "Archive root (default: $ANNALS_ROOT)", "DIR" },
+    { NULL },
+  };
+  g_autofree char *title = g_strdup_printf ("%s %s", cmd, params);
+  g_autoptr (GOptionContext) ctx = g_option_context_new (title);
+  g_option_context_set_summary (ctx, summary);
+  if (with_root)
+    g_option_context_add_main_entries (ctx, root_entry, NULL);
+  if (entries != NULL)
+    g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (ctx, argc, argv, &error)) {
+    g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, error->message, cmd);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+int
+annals_cmd_fail (const char *cmd, const GError *error)
+{
+  g_printerr ("annals %s: %s\n", cmd, error->message);
+  return 1;
+}
+
+int
+annals_cmd_usage (const char *cmd, const char *what)
+{
+  g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, what, cmd);
+  return ANNALS_EX_USAGE;
+}
+
+AnnalsConfig *
+annals_cmd_open_config (const char *cmd)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = annals_config_find_root (root_option, &error);
+  AnnalsConfig *config = root ? annals_config_open (root, &error) : NULL;
+  if (config == NULL)
+    annals_cmd_fail (cmd, error);
+  return config;
+}
+
+char *
+annals_cmd_find_root (GError **error)
+{
+  return annals_config_find_root (root_option, error);
+}

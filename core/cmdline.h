@@ -1,0 +1,25 @@
+/* cmdline: what every annals subcommand does the same way: option
+ * parsing with --help, the archive root, and error messages of the form
+ * "annals CMD: what went wrong". */
+#pragma once
+
+#include "config.h"
+
+G_BEGIN_DECLS
+
+#define ANNALS_EX_USAGE 64
+
+/* Parses options (adding --root when with_root); prints the error and
+ * returns FALSE on a usage error. */
+gboolean annals_cmd_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
+                           gboolean with_root, int *argc, char ***argv);
+/* Prints "annals CMD: message" and returns 1. */
+int annals_cmd_fail (const char *cmd, const GError *error);
+/* Prints a usage error and returns ANNALS_EX_USAGE. */
+int annals_cmd_usage (const char *cmd, const char *what);
+/* The root named by --root or $ANNALS_ROOT (new), or NULL with error. */
+char *annals_cmd_find_root (GError **error);
+/* The archive named by --root or $ANNALS_ROOT, or NULL after printing why. */
+AnnalsConfig *annals_cmd_open_config (const char *cmd);
+
+G_END_DECLS

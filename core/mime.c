@@ -1,0 +1,559 @@
+/* mime: see mime.h. */
+#include "mime.h"
+#include "message.h"
+
+#include <libetpan/libetpan.h>
+#include <string.h>
+
+void
+annals_mime_part_free (AnnalsMimePart *part)
+{
+  if (part == NULL)
+    return;
+  g_free (part->content_type);
+  g_free (part->charset);
+  g_free (part->filename);
+  g_free (part->text);
+  g_free (part);
+}
+
+/* The unfolded value of the first header field name in the block, new. */
+static char *
+header_value (const guint8 *block, gsize length, const char *name)
+{
+  gsize nlen = strlen (name);
+  gsize pos = 0;
+  while (pos < length) {
+    const guint8 *nl = memchr (block + pos, '\n', length - pos);
+    gsize end = nl ? (gsize) (nl - block) : length;
+    if (end - pos > nlen && block[pos + nlen] == ':' && g_ascii_strncasecmp ((const char *) block + pos, name, nlen) == 0) {
+      GString *v = g_string_new_len ((const char *) block + pos + nlen + 1, (gssize) (end - pos - nlen - 1));
+      /* Continuation lines start with white space. */
+      while (end < length && end + 1 < length && (block[end + 1] == ' ' || block[end + 1] == '\t')) {
+        gsize next = end + 1;
+        const guint8 *nl2 = memchr (block + next, '\n', length - next);
+        end = nl2 ? (gsize) (nl2 - block) : length;
+        g_string_append_len (v, (const char *) block + next, (gssize) (end - next));
+      }
+      for (gsize i = 0; i < v->len; i++)
+        if (v->str[i] == '\r' || v->str[i] == '\n' || v->str[i] == '\0')
+          v->str[i] = ' ';
+      return g_strstrip (g_string_free (v, FALSE));
+    }
+    pos = end + 1;
+  }
+  return NULL;
+}
+
+typedef struct {
+  char *type;     /* "text/plain" */
+  GHashTable *params; /* lowercased name -> value (RFC 2231 joined and decoded) */
+} ContentType;
+
+static void
+content_type_clear (ContentType *ct)
+{
+  g_free (ct->type);
+  if (ct->params)
+    g_hash_table_unref (ct->params);
+}
+
+static int
+from_hex (char c)
+{
+  return g_ascii_isxdigit (c) ? g_ascii_xdigit_value (c) : -1;
+}
+
+/* RFC 2231: charset'language'percent-encoded. */
+static char *
+rfc2231_decode (const char *value, gboolean extended_first)
+{
+  const char *charset = NULL;
+  g_autofree char *cs = NULL;
+  const char *p = value;
+  if (extended_first) {
+    const char *q1 = strchr (value, '\'');
+    const char *q2 = q1 ? strchr (q1 + 1, '\'') : NULL;
+    if (q2 != NULL) {
+      cs = g_strndup (value, (gsize) (q1 - value));
+      charset = cs;
+      p = q2 + 1;
+    }
+  }
+  GString *out = g_string_new (NULL);
+  for (; *p; p++) {
+    int h, l;
+    if (*p == '%' && (h = from_hex (p[1])) >= 0 && (l = from_hex (p[2])) >= 0) {
+      g_string_append_c (out, (char) (h << 4 | l));
+      p += 2;
+    } else {
+      g_string_append_c (out, *p);
+    }
+  }
+  gboolean unknown;
+  char *utf8 = annals_mime_to_utf8 (out->str, out->len, charset && *charset ? charset : "utf-8", &unknown);
+  g_string_free (out, TRUE);
+  return utf8;
+}
+
+/* Joins RFC 2231 continuations (name*0, name*1*, ...) and decodes
+ * encoded values; plain values get RFC 2047 decoding (what mailers do). */
+static void
+add_param (GHashTable *params, GHashTable *pieces, const char *name, const char *value)
+{
+  g_autofree char *lname = g_ascii_strdown (name, -1);
+  const char *star = strchr (lname, '*');
+  if (star == NULL) {
+    if (!g_hash_table_contains (params, lname))
+      g_hash_table_insert (params, g_strdup (lname), annals_message_decode_header (value, strlen (value)));
+    return;
+  }
+  /* name*, name*N, name*N* */
+  g_autofree char *base = g_strndup (lname, (gsize) (star - lname));
+  const char *rest = star + 1;
+  int index = 0;
+  gboolean encoded = FALSE;
+  if (*rest == '\0') {
+    encoded = TRUE;
+  } else {
+    index = atoi (rest);
+    encoded = g_str_has_suffix (rest, "*");
+  }
+  if (index < 0 || index > 99)
+    return;
+  GPtrArray *list = g_hash_table_lookup (pieces, base);
+  if (list == NULL) {
+    list = g_ptr_array_new_with_free_func (g_free);
+    g_hash_table_insert (pieces, g_strdup (base), list);
+  }
+  while (list->len <= (guint) index)
+    g_ptr_array_add (list, NULL);
+  g_free (list->pdata[index]);
+  /* Mark encoded pieces with a leading \1 so they are decoded once joined. */
+  list->pdata[index] = g_strdup_printf ("%c%s", encoded ? 1 : 2, value);
+}
+
+static void
+finish_params (GHashTable *params, GHashTable *pieces)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, pieces);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    GPtrArray *list = v;
+    GString *joined = g_string_new (NULL);
+    gboolean first_encoded = FALSE;
+    for (guint i = 0; i < list->len; i++) {
+      const char *piece = list->pdata[i];
+      if (piece == NULL)
+        break;
+      if (i == 0)
+        first_encoded = piece[0] == 1;
+      g_string_append (joined, piece + 1);
+    }
+    char *value = first_encoded ? rfc2231_decode (joined->str, TRUE) : g_strdup (joined->str);
+    g_string_free (joined, TRUE);
+    g_hash_table_insert (params, g_strdup (k), value); /* wins over a plain name= */
+  }
+}
+
+static void
+parse_content_type (const char *value, const char *fallback, ContentType *ct)
+{
+  ct->params = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  struct mailmime_content *c = NULL;
+  size_t idx = 0;
+  if (value != NULL && mailmime_content_parse (value, strlen (value), &idx, &c) == MAILIMF_NO_ERROR && c != NULL) {
+    const char *major = "application";
+    if (c->ct_type && c->ct_type->tp_type == MAILMIME_TYPE_DISCRETE_TYPE && c->ct_type->tp_data.tp_discrete_type) {
+      struct mailmime_discrete_type *d = c->ct_type->tp_data.tp_discrete_type;
+      static const char *const names[] = { "application", "text", "image", "audio", "video", "application" };
+      major = d->dt_type == MAILMIME_DISCRETE_TYPE_EXTENSION && d->dt_extension ? d->dt_extension
+              : d->dt_type >= 0 && d->dt_type < (int) G_N_ELEMENTS (names) ? names[d->dt_type] : "application";
+    } else if (c->ct_type && c->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE && c->ct_type->tp_data.tp_composite_type) {
+      struct mailmime_composite_type *d = c->ct_type->tp_data.tp_composite_type;
+      major = d->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE ? "message"
+              : d->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART ? "multipart" : d->ct_token ? d->ct_token : "application";
+    }
+    g_autofree char *t = g_strdup_printf ("%s/%s", major, c->ct_subtype ? c->ct_subtype : "");
+    ct->type = g_ascii_strdown (t, -1);
+    g_autoptr (GHashTable) pieces = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                           (GDestroyNotify) g_ptr_array_unref);
+    if (c->ct_parameters)
+      for (clistiter *it = clist_begin (c->ct_parameters); it; it = clist_next (it)) {
+        struct mailmime_parameter *p = clist_content (it);
+        if (p && p->pa_name && p->pa_value)
+          add_param (ct->params, pieces, p->pa_name, p->pa_value);
+      }
+    finish_params (ct->params, pieces);
+    mailmime_content_free (c);
+    return;
+  }
+  if (c)
+    mailmime_content_free (c);
+  ct->type = g_strdup (fallback);
+}
+
+/* filename from Content-Disposition (RFC 2231 aware), new or NULL. */
+static char *
+disposition_filename (const char *value, gboolean *attachment)
+{
+  *attachment = FALSE;
+  if (value == NULL)
+    return NULL;
+  *attachment = g_ascii_strncasecmp (value, "attachment", 10) == 0;
+  /* The parameters have the grammar of Content-Type's: reuse it. */
+  const char *semi = strchr (value, ';');
+  if (semi == NULL)
+    return NULL;
+  g_autofree char *fake = g_strconcat ("application/octet-stream", semi, NULL);
+  ContentType ct = { 0 };
+  parse_content_type (fake, "application/octet-stream", &ct);
+  char *name = g_strdup (g_hash_table_lookup (ct.params, "filename"));
+  content_type_clear (&ct);
+  return name;
+}
+
+static const struct {
+  const char *alias, *iconv;
+} charset_aliases[] = {
+  { "utf8", "UTF-8" },
+  { "ks_c_5601-1987", "CP949" },
+  { "ks_c_5601", "CP949" },
+  { "euc-kr", "CP949" },
+  { "gb2312", "GB18030" },
+  { "gbk", "GB18030" },
+  { "x-gbk", "GB18030" },
+  { "big5", "BIG5-HKSCS" },
+  { "iso-8859-1", "WINDOWS-1252" }, /* what senders who say latin1 mean */
+  { "us-ascii", "WINDOWS-1252" },
+  { "ascii", "WINDOWS-1252" },
+  { "x-unknown", NULL },
+  { "unknown-8bit", NULL },
+  { "default", NULL },
+};
+
+char *
+annals_mime_to_utf8 (const char *data, gsize length, const char *charset, gboolean *unknown)
+{
+  *unknown = FALSE;
+  if (length > ANNALS_MIME_MAX_TEXT)
+    length = ANNALS_MIME_MAX_TEXT;
+  const char *to = charset;
+  gboolean known = charset != NULL && *charset != '\0';
+  for (guint i = 0; known && i < G_N_ELEMENTS (charset_aliases); i++)
+    if (g_ascii_strcasecmp (charset, charset_aliases[i].alias) == 0) {
+      to = charset_aliases[i].iconv;
+      known = to != NULL;
+    }
+  if (known && g_ascii_strcasecmp (to, "UTF-8") != 0) {
+    gsize written = 0;
+    char *out = g_convert_with_fallback (data, (gssize) length, "UTF-8", to, "\xef\xbf\xbd", NULL, &written, NULL);
+    if (out != NULL) {
+      if (g_utf8_validate (out, (gssize) written, NULL) && strlen (out) == written)
+        return out;
+      g_free (out);
+    }
+  }
+  /* UTF-8, or a charset iconv does not know: valid UTF-8 stays, the rest
+   * is read as Windows-1252, and failing that replaced, never dropped. */
+  if (g_utf8_validate_len (data, length, NULL) && memchr (data, '\0', length) == NULL)
+    return g_strndup (data, length);
+  if (known && g_ascii_strcasecmp (to, "UTF-8") == 0) {
+    *unknown = FALSE;
+    return g_utf8_make_valid (data, (gssize) length);
+  }
+  *unknown = charset != NULL;
+  char *cp = g_convert (data, (gssize) length, "UTF-8", "WINDOWS-1252", NULL, NULL, NULL);
+  return cp ? cp : g_utf8_make_valid (data, (gssize) length);
+}
+
+static const struct {
+  const char *name;
+  const char *utf8;
+} entities[] = {
+  { "amp", "&" }, { "lt", "<" }, { "gt", ">" }, { "quot", "\"" }, { "apos", "'" }, { "nbsp", " " },
+  { "copy", "\xc2\xa9" }, { "reg", "\xc2\xae" }, { "hellip", "\xe2\x80\xa6" }, { "mdash", "\xe2\x80\x94" },
+  { "ndash", "\xe2\x80\x93" }, { "rsquo", "\xe2\x80\x99" }, { "lsquo", "\xe2\x80\x98" }, { "rdquo", "\xe2\x80\x9d" },
+  { "ldquo", "\xe2\x80\x9c" }, { "eacute", "\xc3\xa9" }, { "egrave", "\xc3\xa8" }, { "agrave", "\xc3\xa0" },
+  { "ccedil", "\xc3\xa7" }, { "uuml", "\xc3\xbc" }, { "ouml", "\xc3\xb6" }, { "auml", "\xc3\xa4" },
+};
+
+static gboolean
+tag_is (const char *tag, gsize len, const char *name)
+{
+  gsize n = strlen (name);
+  return len >= n && g_ascii_strncasecmp (tag, name, n) == 0 && (len == n || !g_ascii_isalnum (tag[n]));
+}
+
+char *
+annals_mime_html_to_text (const char *html, gsize length)
+{
+  GString *out = g_string_sized_new (length / 2 + 16);
+  gsize i = 0;
+  while (i < length) {
+    char c = html[i];
+    if (c == '<') {
+      if (i + 3 < length && strncmp (html + i, "<!--", 4) == 0) {
+        const char *end = g_strstr_len (html + i + 4, (gssize) (length - i - 4), "-->");
+        i = end ? (gsize) (end - html) + 3 : length;
+        continue;
+      }
+      const char *gt = memchr (html + i, '>', length - i);
+      gsize tend = gt ? (gsize) (gt - html) : length;
+      const char *tag = html + i + 1;
+      gsize tlen = tend - i - 1;
+      gboolean closing = tlen > 0 && tag[0] == '/';
+      const char *name = closing ? tag + 1 : tag;
+      gsize nlen = closing ? tlen - 1 : tlen;
+      if (!closing && (tag_is (name, nlen, "script") || tag_is (name, nlen, "style") || tag_is (name, nlen, "head"))) {
+        /* Skip to the matching close tag. */
+        char close[16];
+        g_snprintf (close, sizeof close, "</%s", tag_is (name, nlen, "script") ? "script"
+                                                 : tag_is (name, nlen, "style") ? "style" : "head");
+        gsize j = tend;
+        while (j < length && g_ascii_strncasecmp (html + j, close, strlen (close)) != 0)
+          j++;
+        const char *gt2 = j < length ? memchr (html + j, '>', length - j) : NULL;
+        i = gt2 ? (gsize) (gt2 - html) + 1 : length;
+        continue;
+      }
+      static const char *const blocks[] = { "br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+                                            "blockquote", "table", "pre", "hr", "ul", "ol" };
+      for (guint b = 0; b < G_N_ELEMENTS (blocks); b++)
+        if (tag_is (name, nlen, blocks[b])) {
+          if (out->len > 0 && out->str[out->len - 1] != '\n')
+            g_string_append_c (out, '\n');
+          break;
+        }
+      if (tag_is (name, nlen, "td") || tag_is (name, nlen, "th"))
+        g_string_append_c (out, ' ');
+      i = tend + 1;
+      continue;
+    }
+    if (c == '&') {
+      const char *semi = memchr (html + i, ';', MIN (length - i, 12));
+      if (semi != NULL) {
+        gsize elen = (gsize) (semi - html) - i - 1;
+        const char *ent = html + i + 1;
+        if (elen > 1 && ent[0] == '#') {
+          gunichar u = ent[1] == 'x' || ent[1] == 'X' ? (gunichar) g_ascii_strtoull (ent + 2, NULL, 16)
+                                                      : (gunichar) g_ascii_strtoull (ent + 1, NULL, 10);
+          if (u > 0 && g_unichar_validate (u))
+            g_string_append_unichar (out, u);
+          i += elen + 2;
+          continue;
+        }
+        gboolean done = FALSE;
+        for (guint e = 0; e < G_N_ELEMENTS (entities) && !done; e++)
+          if (strlen (entities[e].name) == elen && strncmp (ent, entities[e].name, elen) == 0) {
+            g_string_append (out, entities[e].utf8);
+            done = TRUE;
+          }
+        if (done) {
+          i += elen + 2;
+          continue;
+        }
+      }
+    }
+    if (c == '\r') {
+      i++;
+      continue;
+    }
+    /* HTML white space collapses; newlines come from block tags. */
+    if (c == '\n' || c == '\t' || c == ' ') {
+      if (out->len > 0 && out->str[out->len - 1] != ' ' && out->str[out->len - 1] != '\n')
+        g_string_append_c (out, ' ');
+      i++;
+      continue;
+    }
+    g_string_append_c (out, c);
+    i++;
+  }
+  return g_string_free (out, FALSE);
+}
+
+void
+annals_mime_split_quoted (const char *text, GString *fresh, GString *quoted)
+{
+  const char *p = text;
+  while (*p) {
+    const char *nl = strchr (p, '\n');
+    gsize len = nl ? (gsize) (nl - p) : strlen (p);
+    const char *q = p;
+    while (q < p + len && (*q == ' ' || *q == '\t'))
+      q++;
+    GString *to = (q < p + len && (*q == '>' || *q == '|')) ? quoted : fresh;
+    g_string_append_len (to, p, (gssize) len);
+    g_string_append_c (to, '\n');
+    p = nl ? nl + 1 : p + len;
+  }
+}
+
+char *
+annals_mime_fold_accents (const char *utf8)
+{
+  /* Only non-ASCII text needs the work. */
+  const char *p = utf8;
+  while (*p && (guchar) *p < 0x80)
+    p++;
+  if (*p == '\0')
+    return g_strdup (utf8);
+  g_autofree char *nfd = g_utf8_normalize (utf8, -1, G_NORMALIZE_NFD);
+  if (nfd == NULL)
+    return g_strdup (utf8);
+  GString *out = g_string_sized_new (strlen (nfd));
+  for (const char *q = nfd; *q; q = g_utf8_next_char (q)) {
+    gunichar c = g_utf8_get_char (q);
+    if (g_unichar_type (c) == G_UNICODE_NON_SPACING_MARK)
+      continue;
+    g_string_append_unichar (out, c);
+  }
+  return g_string_free (out, FALSE);
+}
+
+static int
+encoding_of (const char *cte)
+{
+  if (cte == NULL)
+    return MAILMIME_MECHANISM_8BIT;
+  if (g_ascii_strncasecmp (cte, "base64", 6) == 0)
+    return MAILMIME_MECHANISM_BASE64;
+  if (g_ascii_strncasecmp (cte, "quoted-printable", 16) == 0)
+    return MAILMIME_MECHANISM_QUOTED_PRINTABLE;
+  if (g_ascii_strncasecmp (cte, "binary", 6) == 0)
+    return MAILMIME_MECHANISM_BINARY;
+  return MAILMIME_MECHANISM_8BIT;
+}
+
+GBytes *
+annals_mime_part_decode (const AnnalsMimePart *part)
+{
+  if (part->encoding != MAILMIME_MECHANISM_BASE64 && part->encoding != MAILMIME_MECHANISM_QUOTED_PRINTABLE)
+    return g_bytes_new (part->body, part->body_length);
+  size_t idx = 0;
+  char *result = NULL;
+  size_t rlen = 0;
+  if (mailmime_part_parse ((const char *) part->body, part->body_length, &idx, part->encoding, &result, &rlen)
+          != MAILIMF_NO_ERROR
+      || result == NULL)
+    return g_bytes_new (part->body, part->body_length); /* broken encoding: the bytes as they are */
+  GBytes *b = g_bytes_new (result, rlen);
+  mailmime_decoded_part_free (result);
+  return b;
+}
+
+typedef struct {
+  const guint8 *data;
+  gsize length;
+  guint depth;
+  const char *default_type;
+} Pending;
+
+/* Splits a multipart body at its boundary; pushes the parts so that they
+ * pop in document order. */
+static void
+push_multipart (GArray *stack, const guint8 *body, gsize length, const char *boundary, guint depth,
+                const char *child_default)
+{
+  gsize blen = strlen (boundary);
+  GArray *found = g_array_new (FALSE, FALSE, sizeof (Pending));
+  gsize pos = 0;
+  gssize start = -1; /* where the current part's bytes begin */
+  while (pos < length && found->len < ANNALS_MIME_MAX_PARTS) {
+    const guint8 *nl = memchr (body + pos, '\n', length - pos);
+    gsize end = nl ? (gsize) (nl - body) : length;
+    if (end - pos >= blen + 2 && body[pos] == '-' && body[pos + 1] == '-' && memcmp (body + pos + 2, boundary, blen) == 0) {
+      if (start >= 0) {
+        /* The line break before the delimiter belongs to it. */
+        gsize stop = pos;
+        if (stop > (gsize) start && body[stop - 1] == '\n')
+          stop--;
+        if (stop > (gsize) start && body[stop - 1] == '\r')
+          stop--;
+        Pending p = { body + start, stop - (gsize) start, depth, child_default };
+        g_array_append_val (found, p);
+      }
+      gboolean last = end - pos >= blen + 4 && body[pos + 2 + blen] == '-' && body[pos + 3 + blen] == '-';
+      if (last) {
+        start = -1;
+        break;
+      }
+      start = (gssize) (nl ? end + 1 : length);
+    }
+    pos = end + 1;
+  }
+  if (start >= 0 && (gsize) start < length) { /* no closing delimiter: take the rest */
+    Pending p = { body + start, length - (gsize) start, depth, child_default };
+    g_array_append_val (found, p);
+  }
+  for (guint i = found->len; i-- > 0;)
+    g_array_append_val (stack, g_array_index (found, Pending, i));
+  g_array_unref (found);
+}
+
+GPtrArray *
+annals_mime_parts (const guint8 *raw, gsize length)
+{
+  GPtrArray *parts = g_ptr_array_new_with_free_func ((GDestroyNotify) annals_mime_part_free);
+  g_autoptr (GArray) stack = g_array_new (FALSE, FALSE, sizeof (Pending));
+  Pending top = { raw, length, 0, "text/plain" };
+  g_array_append_val (stack, top);
+  guint visited = 0;
+  while (stack->len > 0 && parts->len < ANNALS_MIME_MAX_PARTS && visited++ < 4 * ANNALS_MIME_MAX_PARTS) {
+    Pending cur = g_array_index (stack, Pending, stack->len - 1);
+    g_array_set_size (stack, stack->len - 1);
+    gsize hlen = annals_message_header_length (cur.data, cur.length);
+    if (hlen == cur.length && cur.depth > 0 && (cur.length == 0 || cur.data[0] != '\n'))
+      hlen = 0; /* a part with no header block at all */
+    g_autofree char *ctv = header_value (cur.data, MIN (hlen, (gsize) 65536), "Content-Type");
+    g_autofree char *ctev = header_value (cur.data, MIN (hlen, (gsize) 65536), "Content-Transfer-Encoding");
+    g_autofree char *cdv = header_value (cur.data, MIN (hlen, (gsize) 65536), "Content-Disposition");
+    ContentType ct = { 0 };
+    parse_content_type (ctv, cur.default_type, &ct);
+    const guint8 *body = cur.data + hlen;
+    gsize blen = cur.length - hlen;
+    const char *boundary = g_hash_table_lookup (ct.params, "boundary");
+    if (g_str_has_prefix (ct.type, "multipart/") && boundary != NULL && *boundary != '\0'
+        && cur.depth < ANNALS_MIME_MAX_DEPTH) {
+      push_multipart (stack, body, blen, boundary, cur.depth + 1,
+                      strcmp (ct.type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain");
+      content_type_clear (&ct);
+      continue;
+    }
+    if (strcmp (ct.type, "message/rfc822") == 0 && cur.depth < ANNALS_MIME_MAX_DEPTH && encoding_of (ctev) != MAILMIME_MECHANISM_BASE64) {
+      Pending inner = { body, blen, cur.depth + 1, "text/plain" };
+      g_array_append_val (stack, inner);
+      content_type_clear (&ct);
+      continue;
+    }
+    AnnalsMimePart *part = g_new0 (AnnalsMimePart, 1);
+    part->content_type = g_strdup (ct.type);
+    part->charset = g_strdup (g_hash_table_lookup (ct.params, "charset"));
+    part->depth = cur.depth;
+    part->body = body;
+    part->body_length = blen;
+    part->encoding = encoding_of (ctev);
+    gboolean disposition_attachment;
+    part->filename = disposition_filename (cdv, &disposition_attachment);
+    if (part->filename == NULL && g_hash_table_lookup (ct.params, "name"))
+      part->filename = g_strdup (g_hash_table_lookup (ct.params, "name"));
+    gboolean is_text = g_str_has_prefix (ct.type, "text/") || strcmp (ct.type, "message/delivery-status") == 0;
+    part->attachment = disposition_attachment || !is_text;
+    if (is_text && !disposition_attachment) {
+      g_autoptr (GBytes) decoded = annals_mime_part_decode (part);
+      gsize dlen;
+      const char *d = g_bytes_get_data (decoded, &dlen);
+      g_autofree char *utf8 = annals_mime_to_utf8 (d ? d : "", dlen, part->charset, &part->charset_unknown);
+      if (strcmp (ct.type, "text/html") == 0) {
+        part->text = annals_mime_html_to_text (utf8, strlen (utf8));
+        part->from_html = TRUE;
+      } else {
+        part->text = g_steal_pointer (&utf8);
+      }
+    }
+    g_ptr_array_add (parts, part);
+    content_type_clear (&ct);
+  }
+  return parts;
+}

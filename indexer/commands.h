@@ -1,0 +1,15 @@
+/* commands: the indexer's subcommands (annals index) and the update the
+ * archiver runs after it writes (see archiver/commands.h). */
+#pragma once
+
+#include "config.h"
+
+G_BEGIN_DECLS
+
+int annals_indexer_cmd_index (int argc, char **argv);
+
+/* Brings list's index up to date, printing progress (unless quiet) and
+ * errors.  An AnnalsAfterWrite. */
+gboolean annals_indexer_after_write (AnnalsConfig *config, const char *list, gboolean quiet);
+
+G_END_DECLS

@@ -1,0 +1,461 @@
+/* index: see index.h. */
+#include "index.h"
+#include "message.h"
+#include "mime.h"
+#include "store.h"
+#include "xapian-shim.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+
+G_DEFINE_QUARK (annals_index_error, annals_index_error)
+
+#define KEY_INDEXED "annals:indexed"
+#define KEY_NEXT_THREAD "annals:next-thread"
+#define KEY_VERSION "annals:version"
+#define INDEX_VERSION "1"
+#define COMMIT_EVERY 2000
+/* References kept per message: the newest 500 (the chain's end). */
+#define MAX_REFERENCES 500
+/* Body text indexed per message; the rest of a huge message is not. */
+#define MAX_INDEXED_TEXT (1024 * 1024)
+
+static gboolean
+xerror (GError **error, char *message, const char *what)
+{
+  g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "%s: %s", what, message ? message : "?");
+  g_free (message);
+  return FALSE;
+}
+
+void
+annals_index_summary_clear (AnnalsIndexSummary *s)
+{
+  g_free (s->list);
+  g_free (s->thread);
+  g_free (s->message_id);
+  g_free (s->parent);
+  g_free (s->from);
+  g_free (s->subject);
+  memset (s, 0, sizeof *s);
+}
+
+gboolean
+annals_index_summary_parse (const char *data, gsize length, AnnalsIndexSummary *out)
+{
+  memset (out, 0, sizeof *out);
+  g_autofree char *copy = g_strndup (data, length);
+  g_auto (GStrv) f = g_strsplit (copy, "\t", 9);
+  if (g_strv_length (f) != 9)
+    return FALSE;
+  out->list = g_strdup (f[0]);
+  out->number = g_ascii_strtoull (f[1], NULL, 10);
+  out->date = g_ascii_strtoll (f[2], NULL, 10);
+  out->receipt = g_ascii_strtoll (f[3], NULL, 10);
+  out->thread = g_strdup (f[4]);
+  out->message_id = g_strdup (f[5]);
+  out->parent = g_strdup (f[6]);
+  out->from = g_strdup (f[7]);
+  out->subject = g_strdup (f[8]);
+  return TRUE;
+}
+
+/* Tabs and newlines cannot appear in summary fields. */
+static void
+append_field (GString *s, const char *v)
+{
+  for (const char *p = v ? v : ""; *p; p++)
+    g_string_append_c (s, *p == '\t' || *p == '\n' || *p == '\r' ? ' ' : *p);
+}
+
+typedef struct {
+  AnnalsXdb *db;
+  const char *list;
+  GHashTable *cache; /* msgid key -> thread id (this run's writes) */
+} Indexer;
+
+static char *
+mid_key (const char *message_id)
+{
+  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  return g_strdup_printf ("t:%.32s", h);
+}
+
+/* The surviving thread id for tid (merged threads leave aliases). */
+static char *
+resolve (Indexer *ix, const char *tid)
+{
+  char *cur = g_strdup (tid);
+  for (int i = 0; i < 64; i++) {
+    g_autofree char *key = g_strdup_printf ("a:%s", cur);
+    char *next = annals_xdb_get_metadata (ix->db, key);
+    if (next == NULL)
+      break;
+    g_free (cur);
+    cur = next;
+  }
+  return cur;
+}
+
+static char *
+thread_of (Indexer *ix, const char *message_id)
+{
+  g_autofree char *key = mid_key (message_id);
+  char *tid = annals_xdb_get_metadata (ix->db, key);
+  if (tid == NULL)
+    return NULL;
+  char *r = resolve (ix, tid);
+  g_free (tid);
+  return r;
+}
+
+typedef struct {
+  Indexer *ix;
+  const char *to;
+  const char *from_term;
+  GError **error;
+  gboolean ok;
+} Retag;
+
+static gboolean
+retag_one (guint64 docid, gpointer data)
+{
+  Retag *r = data;
+  char *err = NULL;
+  AnnalsXdoc *doc = annals_xdb_get (r->ix->db, docid, &err);
+  if (doc == NULL) {
+    g_free (err);
+    return TRUE;
+  }
+  g_autofree char *to_term = g_strconcat ("G", r->to, NULL);
+  annals_xdoc_remove_term (doc, r->from_term);
+  annals_xdoc_add_term (doc, to_term);
+  annals_xdoc_set_string (doc, ANNALS_XSLOT_THREAD, r->to);
+  /* The summary holds the thread id too. */
+  gsize len;
+  g_autofree char *data_str = annals_xdoc_get_data (doc, &len);
+  AnnalsIndexSummary s;
+  if (annals_index_summary_parse (data_str, len, &s)) {
+    g_free (s.thread);
+    s.thread = g_strdup (r->to);
+    GString *d = g_string_new (NULL);
+    g_string_append_printf (d, "%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%s\t%s\t%s\t%s\t%s",
+                            s.list, s.number, s.date, s.receipt, s.thread, s.message_id, s.parent, s.from, s.subject);
+    annals_xdoc_set_data (doc, d->str, d->len);
+    g_string_free (d, TRUE);
+    annals_index_summary_clear (&s);
+  }
+  gboolean ok = annals_xdb_replace (r->ix->db, docid, doc, &err);
+  annals_xdoc_free (doc);
+  if (!ok) {
+    r->ok = xerror (r->error, err, "cannot merge threads");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Merges thread from into thread to (documents and ghosts). */
+static gboolean
+merge_threads (Indexer *ix, const char *to, const char *from, GError **error)
+{
+  char *err = NULL;
+  g_autofree char *alias = g_strdup_printf ("a:%s", from);
+  if (!annals_xdb_set_metadata (ix->db, alias, to, &err))
+    return xerror (error, err, "cannot merge threads");
+  g_autofree char *term = g_strconcat ("G", from, NULL);
+  Retag r = { ix, to, term, error, TRUE };
+  if (!annals_xdb_each_with_term (ix->db, term, retag_one, &r, &err))
+    return xerror (error, err, "cannot merge threads");
+  return r.ok;
+}
+
+static gboolean
+numeric_less (const char *a, const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  return la != lb ? la < lb : strcmp (a, b) < 0;
+}
+
+/* The thread for a message with these ids (its own first), creating,
+ * joining or merging threads; records every id as in it. */
+static char *
+assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
+{
+  g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  char *best = NULL;
+  for (guint i = 0; i < ids->len; i++) {
+    char *t = thread_of (ix, ids->pdata[i]);
+    if (t == NULL)
+      continue;
+    g_ptr_array_add (found, t);
+    if (best == NULL || numeric_less (t, best))
+      best = t;
+  }
+  char *err = NULL;
+  g_autofree char *tid = NULL;
+  if (best == NULL) {
+    g_autofree char *next = annals_xdb_get_metadata (ix->db, KEY_NEXT_THREAD);
+    guint64 n = next ? g_ascii_strtoull (next, NULL, 10) : 1;
+    tid = g_strdup_printf ("%" G_GUINT64_FORMAT, n);
+    g_autofree char *after = g_strdup_printf ("%" G_GUINT64_FORMAT, n + 1);
+    if (!annals_xdb_set_metadata (ix->db, KEY_NEXT_THREAD, after, &err)) {
+      xerror (error, err, "cannot record a thread");
+      return NULL;
+    }
+  } else {
+    tid = g_strdup (best);
+    for (guint i = 0; i < found->len; i++)
+      if (strcmp (found->pdata[i], tid) != 0) {
+        /* Several ids can name the same other thread: merge it once. */
+        g_autofree char *again = resolve (ix, found->pdata[i]);
+        if (strcmp (again, tid) != 0 && !merge_threads (ix, tid, again, error))
+          return NULL;
+      }
+  }
+  for (guint i = 0; i < ids->len; i++) {
+    g_autofree char *key = mid_key (ids->pdata[i]);
+    g_autofree char *cur = annals_xdb_get_metadata (ix->db, key);
+    if (cur != NULL && strcmp (cur, tid) == 0)
+      continue;
+    if (!annals_xdb_set_metadata (ix->db, key, tid, &err)) {
+      xerror (error, err, "cannot record a thread");
+      return NULL;
+    }
+  }
+  return g_steal_pointer (&tid);
+}
+
+/* The list's id inside List-Id's angle brackets, lowercased. */
+static char *
+list_id_term (const char *list_id)
+{
+  if (list_id == NULL)
+    return NULL;
+  const char *lt = strrchr (list_id, '<');
+  const char *gt = lt ? strchr (lt, '>') : NULL;
+  g_autofree char *id = lt && gt ? g_strndup (lt + 1, (gsize) (gt - lt - 1)) : g_strdup (list_id);
+  g_strstrip (id);
+  if (*id == '\0')
+    return NULL;
+  g_autofree char *low = g_utf8_strdown (id, -1);
+  return g_strconcat ("XL", low, NULL);
+}
+
+/* A Message-ID as a term: itself when it fits, else its hash. */
+static char *
+msgid_term (const char *message_id)
+{
+  if (strlen (message_id) < 200)
+    return g_strconcat ("Q", message_id, NULL);
+  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  return g_strconcat ("Qsha256:", h, NULL);
+}
+
+static void
+index_folded (AnnalsXdoc *doc, const char *text, const char *prefix, gboolean positions)
+{
+  if (text == NULL || *text == '\0')
+    return;
+  g_autofree char *folded = annals_mime_fold_accents (text);
+  annals_xdoc_index_text (doc, folded, prefix, positions);
+}
+
+static gboolean
+index_message (Indexer *ix, AnnalsStore *store, guint64 number, AnnalsIndexStats *stats, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, &local);
+  if (raw == NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_STORE, "message %" G_GUINT64_FORMAT ": %s", number,
+                 local->message);
+    return FALSE;
+  }
+  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, number, &local);
+  if (m == NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_STORE, "message %" G_GUINT64_FORMAT ": %s", number,
+                 local->message);
+    return FALSE;
+  }
+  gsize len;
+  const guint8 *data = g_bytes_get_data (raw, &len);
+  stats->bytes += len;
+
+  /* Thread ids: itself, then its references (newest 500), in-reply-to. */
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (ids, g_strdup (m->message_id));
+  const char *parent = NULL;
+  g_auto (GStrv) refs = m->references ? g_strsplit (m->references, " ", -1) : NULL;
+  guint nrefs = refs ? g_strv_length (refs) : 0;
+  for (guint i = nrefs > MAX_REFERENCES ? nrefs - MAX_REFERENCES : 0; i < nrefs; i++)
+    if (*refs[i] != '\0' && strcmp (refs[i], m->message_id) != 0) {
+      g_ptr_array_add (ids, g_strdup (refs[i]));
+      parent = refs[i];
+    }
+  if (m->in_reply_to != NULL && strcmp (m->in_reply_to, m->message_id) != 0) {
+    g_ptr_array_add (ids, g_strdup (m->in_reply_to));
+    parent = m->in_reply_to;
+  }
+  g_autofree char *tid = assign_thread (ix, ids, error);
+  if (tid == NULL)
+    return FALSE;
+
+  AnnalsXdoc *doc = annals_xdoc_new ();
+  index_folded (doc, m->subject, "S", TRUE);
+  index_folded (doc, m->from, "A", TRUE);
+  index_folded (doc, m->to, "XT", TRUE);
+  index_folded (doc, m->cc, "XC", TRUE);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (data, len);
+  g_autoptr (GString) fresh = g_string_new (NULL);
+  g_autoptr (GString) quoted = g_string_new (NULL);
+  gboolean have_plain = FALSE;
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text != NULL && !p->from_html)
+      have_plain = TRUE;
+  }
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->filename != NULL)
+      index_folded (doc, p->filename, "XN", TRUE);
+    /* An HTML alternative of a plain part says the same again. */
+    if (p->text == NULL || (p->from_html && have_plain) || fresh->len + quoted->len > MAX_INDEXED_TEXT)
+      continue;
+    annals_mime_split_quoted (p->text, fresh, quoted);
+  }
+  if (fresh->len > MAX_INDEXED_TEXT)
+    g_string_truncate (fresh, MAX_INDEXED_TEXT);
+  index_folded (doc, fresh->str, "", TRUE);
+  /* Quoted text: no positions (no phrases there), a third of the cost. */
+  index_folded (doc, quoted->str, "XQ", FALSE);
+
+  g_autofree char *qterm = msgid_term (m->message_id);
+  annals_xdoc_add_term (doc, qterm);
+  g_autofree char *lterm = list_id_term (m->list_id);
+  if (lterm)
+    annals_xdoc_add_term (doc, lterm);
+  g_autofree char *kterm = g_strconcat ("K", ix->list, NULL);
+  annals_xdoc_add_term (doc, kterm);
+  g_autofree char *gterm = g_strconcat ("G", tid, NULL);
+  annals_xdoc_add_term (doc, gterm);
+  gint64 date = m->date != ANNALS_NO_DATE ? m->date : m->receipt;
+  annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) date);
+  annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
+  annals_xdoc_set_string (doc, ANNALS_XSLOT_THREAD, tid);
+  GString *summary = g_string_new (NULL);
+  g_string_append_printf (summary, "%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%s\t",
+                          ix->list, number, date, m->receipt, tid);
+  append_field (summary, m->message_id);
+  g_string_append_c (summary, '\t');
+  append_field (summary, parent);
+  g_string_append_c (summary, '\t');
+  append_field (summary, m->from);
+  g_string_append_c (summary, '\t');
+  append_field (summary, m->subject);
+  annals_xdoc_set_data (doc, summary->str, summary->len);
+  g_string_free (summary, TRUE);
+  char *err = NULL;
+  gboolean ok = annals_xdb_replace (ix->db, number + 1, doc, &err);
+  annals_xdoc_free (doc);
+  if (!ok)
+    return xerror (error, err, "cannot add a document");
+  stats->indexed++;
+  return TRUE;
+}
+
+static int
+rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  return remove (path);
+}
+
+static gboolean
+update (const char *index_dir, const char *store_dir, const char *list, AnnalsIndexProgress progress, gpointer ctx,
+        AnnalsIndexStats *stats, GError **error)
+{
+  g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
+  if (store == NULL)
+    return FALSE;
+  char *err = NULL;
+  Indexer ix = { annals_xdb_open_writable (index_dir, &err), list, NULL };
+  if (ix.db == NULL)
+    return xerror (error, err, "cannot open the index (another 'annals index' running?)");
+  g_autofree char *done = annals_xdb_get_metadata (ix.db, KEY_INDEXED);
+  guint64 start = done ? g_ascii_strtoull (done, NULL, 10) : 0;
+  guint64 count = annals_store_count (store);
+  gboolean ok = annals_xdb_set_metadata (ix.db, KEY_VERSION, INDEX_VERSION, &err);
+  if (!ok)
+    xerror (error, err, "cannot write the index");
+  for (guint64 n = start; ok && n < count; n++) {
+    AnnalsStoreRecord r;
+    g_autoptr (GError) local = NULL;
+    if (!annals_store_read_record (store, n, &r, &local)) {
+      g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_STORE, "entry %" G_GUINT64_FORMAT ": %s", n,
+                   local->message);
+      ok = FALSE;
+      break;
+    }
+    if (r.type == ANNALS_STORE_RECORD_MESSAGE) {
+      ok = index_message (&ix, store, n, stats, error);
+    } else {
+      /* A redacted message leaves the index; so does the target of a notice. */
+      guint64 target = n;
+      AnnalsStoreRedaction red;
+      if (r.type == ANNALS_STORE_RECORD_REDACTION && annals_store_read_redaction (store, n, &red, NULL)) {
+        target = red.target;
+        g_free (red.reason);
+      }
+      ok = annals_xdb_delete (ix.db, target + 1, &err) || xerror (error, err, "cannot remove a document");
+      stats->removed++;
+    }
+    stats->total = n + 1;
+    if (ok && ((n + 1) % COMMIT_EVERY == 0 || n + 1 == count)) {
+      g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, n + 1);
+      ok = (annals_xdb_set_metadata (ix.db, KEY_INDEXED, mark, &err) && annals_xdb_commit (ix.db, &err))
+           || xerror (error, err, "cannot commit the index");
+    }
+    if (progress && (n & 255) == 0)
+      progress (ctx, stats, count);
+  }
+  if (ok && start == count) {
+    stats->total = count;
+    ok = annals_xdb_commit (ix.db, &err) || xerror (error, err, "cannot commit the index");
+  }
+  annals_xdb_close (ix.db);
+  if (progress)
+    progress (ctx, stats, count);
+  return ok;
+}
+
+gboolean
+annals_index_update (const char *list_dir, const char *list, gboolean rebuild, AnnalsIndexProgress progress,
+                     gpointer ctx, AnnalsIndexStats *stats, GError **error)
+{
+  memset (stats, 0, sizeof *stats);
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
+  g_autofree char *index_dir = g_build_filename (list_dir, "index", NULL);
+  if (!rebuild)
+    return update (index_dir, store_dir, list, progress, ctx, stats, error);
+  /* Build beside the old index and swap: searches go on meanwhile. */
+  g_autofree char *fresh = g_build_filename (list_dir, "index.new", NULL);
+  g_autofree char *old = g_build_filename (list_dir, "index.old", NULL);
+  nftw (fresh, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (!update (fresh, store_dir, list, progress, ctx, stats, error))
+    return FALSE;
+  nftw (old, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (g_file_test (index_dir, G_FILE_TEST_EXISTS) && g_rename (index_dir, old) != 0) {
+    int e = errno;
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot replace '%s': %s", index_dir,
+                 g_strerror (e));
+    return FALSE;
+  }
+  if (g_rename (fresh, index_dir) != 0) {
+    int e = errno;
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot install '%s': %s", fresh, g_strerror (e));
+    return FALSE;
+  }
+  nftw (old, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return TRUE;
+}

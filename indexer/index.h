@@ -1,0 +1,62 @@
+/* index: a list's Xapian index and threads, derived from its store.
+ *
+ * ROOT/<list>/index/ is a Xapian database with one document per message
+ * (document id = message number + 1), built incrementally: the metadata
+ * key "annals:indexed" says how many store entries are in, and moves in
+ * the same commit as the documents, so a killed run resumes where the
+ * last commit left it.  --rebuild builds a new database beside the old
+ * one from the store alone and swaps it in.
+ *
+ * Threads (doc/index-format.md): a message joins the thread of any
+ * message it names in References/In-Reply-To or that names it; unseen
+ * parents are ghosts (metadata only) that later messages can join; when
+ * a message joins two threads they merge into the older id.  The result
+ * is the connected components of the reference graph, whatever the
+ * arrival order; ids never change except by a merge.  No subject
+ * guessing, no recursion: loops and self-references are only more edges.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define ANNALS_INDEX_ERROR (annals_index_error_quark ())
+GQuark annals_index_error_quark (void);
+
+typedef enum {
+  ANNALS_INDEX_ERROR_XAPIAN, /* Xapian said no (locked, damaged, disk full) */
+  ANNALS_INDEX_ERROR_STORE,  /* the store could not be read */
+  ANNALS_INDEX_ERROR_QUERY,  /* a search that cannot run: syntax, wildcard, only NOT */
+} AnnalsIndexError;
+
+typedef struct {
+  guint64 indexed;  /* messages added this run */
+  guint64 removed;  /* documents removed (redactions) */
+  guint64 total;    /* store entries covered now */
+  guint64 bytes;    /* raw bytes read */
+} AnnalsIndexStats;
+
+typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats, guint64 of);
+
+/* Brings list_dir/index up to date with list_dir/store (or rebuilds it). */
+gboolean annals_index_update (const char *list_dir, const char *list, gboolean rebuild,
+                              AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error);
+
+/* The document data fields, tab-separated, in this order. */
+typedef struct {
+  char *list;
+  guint64 number;
+  gint64 date;
+  gint64 receipt;
+  char *thread;
+  char *message_id;
+  char *parent;     /* Message-ID of the parent, or "" */
+  char *from;
+  char *subject;
+} AnnalsIndexSummary;
+
+void annals_index_summary_clear (AnnalsIndexSummary *s);
+gboolean annals_index_summary_parse (const char *data, gsize length, AnnalsIndexSummary *out);
+
+G_END_DECLS

@@ -1,0 +1,174 @@
+/* commands: annals search. */
+#include "commands.h"
+#include "cmdline.h"
+#include "mbox.h"
+#include "message.h"
+#include "query.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void
+iso_date (gint64 t, char out[32])
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+  if (gmtime_r (&tt, &tm) == NULL || strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    g_strlcpy (out, "", 32);
+}
+
+static void
+json_string (GString *out, const char *s)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = s ? s : ""; *p; p++) {
+    guchar c = (guchar) *p;
+    if (c == '"' || c == '\\')
+      g_string_append_printf (out, "\\%c", c);
+    else if (c < 0x20)
+      g_string_append_printf (out, "\\u%04x", c);
+    else
+      g_string_append_c (out, (char) c);
+  }
+  g_string_append_c (out, '"');
+}
+
+static void
+print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
+{
+  GString *out = g_string_new ("{\"query\":");
+  json_string (out, query);
+  g_string_append_printf (out, ",\"count\":%" G_GUINT64_FORMAT ",\"offset\":%" G_GUINT64_FORMAT ",\"results\":[",
+                          r->count, offset);
+  for (guint i = 0; i < r->hits->len; i++) {
+    const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    char date[32], receipt[32];
+    iso_date (s->date, date);
+    iso_date (s->receipt, receipt);
+    g_string_append (out, i ? ",\n{" : "\n{");
+    g_string_append (out, "\"list\":");
+    json_string (out, s->list);
+    g_string_append_printf (out, ",\"number\":%" G_GUINT64_FORMAT ",\"message_id\":", s->number);
+    json_string (out, s->message_id);
+    g_string_append_printf (out, ",\"date\":\"%s\",\"receipt\":\"%s\",\"from\":", date, receipt);
+    json_string (out, s->from);
+    g_string_append (out, ",\"subject\":");
+    json_string (out, s->subject);
+    g_string_append (out, ",\"thread\":");
+    json_string (out, s->thread);
+    g_string_append (out, ",\"parent\":");
+    json_string (out, s->parent);
+    g_string_append_printf (out, ",\"relevance\":%d}", g_array_index (r->percent, int, i));
+  }
+  g_string_append (out, "]}\n");
+  fputs (out->str, stdout);
+  g_string_free (out, TRUE);
+}
+
+static int
+print_mbox (AnnalsConfig *config, const AnnalsQueryResults *r)
+{
+  g_autoptr (GHashTable) stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
+  g_autoptr (GString) out = g_string_new (NULL);
+  for (guint i = 0; i < r->hits->len; i++) {
+    const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    AnnalsStore *store = g_hash_table_lookup (stores, s->list);
+    g_autoptr (GError) error = NULL;
+    if (store == NULL) {
+      g_autofree char *dir = annals_config_list_dir (config, s->list, "store", &error);
+      store = dir ? annals_store_open (dir, &error) : NULL;
+      if (store == NULL)
+        return annals_cmd_fail ("search", error);
+      g_hash_table_insert (stores, g_strdup (s->list), store);
+    }
+    g_autoptr (GBytes) raw = annals_store_read (store, s->number, NULL, &error);
+    g_autoptr (AnnalsStoreMeta) m = raw ? annals_store_read_meta (store, s->number, &error) : NULL;
+    if (m == NULL)
+      continue; /* redacted since it was indexed */
+    gsize len;
+    const guint8 *d = g_bytes_get_data (raw, &len);
+    g_string_truncate (out, 0);
+    annals_mbox_append_mboxrd (out, m->envelope, m->from_addr, m->date != ANNALS_NO_DATE ? m->date : m->receipt, d, len);
+    fwrite (out->str, 1, out->len, stdout);
+  }
+  return 0;
+}
+
+int
+annals_search_cmd_search (int argc, char **argv)
+{
+  char **lists = NULL, *format = NULL;
+  gboolean all = FALSE, count = FALSE, relevance = FALSE, threads = FALSE;
+  gint64 limit = 20, offset = 0;
+  const GOptionEntry entries[] = {
+    { "list", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &lists, "Search this list (repeatable; default: all lists)", "NAME" },
+    { "all", 'a', 0, G_OPTION_ARG_NONE, &all, "Search every list", NULL },
+    { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "text (default), json or mbox", "FORMAT" },
+    { "count", 0, 0, G_OPTION_ARG_NONE, &count, "Print only the number of matching messages", NULL },
+    { "limit", 'n', 0, G_OPTION_ARG_INT64, &limit, "At most N results (default 20)", "N" },
+    { "offset", 'o', 0, G_OPTION_ARG_INT64, &offset, "Skip the first N results", "N" },
+    { "relevance", 'r', 0, G_OPTION_ARG_NONE, &relevance, "Best matches first (default: newest first)", NULL },
+    { "threads", 't', 0, G_OPTION_ARG_NONE, &threads, "One result per thread", NULL },
+    { NULL },
+  };
+  if (!annals_cmd_parse ("search", "QUERY...",
+                         "Searches the archive with the public-inbox query language: s: subject, f: from,\n"
+                         "t: to, c: cc, tc:, a: any address, b: body, bs: subject+body, nq: new text,\n"
+                         "q: quoted text, n: attachment name, l: List-Id, m: Message-ID, d: and rt: date\n"
+                         "ranges (d:2024-01-01..2024-06-30, d:30.days.ago..), \"phrases\", AND OR NOT + -,\n"
+                         "word* (see doc/search.md).",
+                         entries, TRUE, &argc, &argv))
+    return ANNALS_EX_USAGE;
+  g_auto (GStrv) owned_lists = lists;
+  g_autofree char *owned_format = format;
+  if (argc < 2)
+    return annals_cmd_usage ("search", "give a QUERY");
+  if (format && strcmp (format, "text") && strcmp (format, "json") && strcmp (format, "mbox"))
+    return annals_cmd_usage ("search", "--format takes text, json or mbox");
+  if (limit < 0 || offset < 0 || limit > 100000)
+    return annals_cmd_usage ("search", "--limit takes 0 to 100000, --offset 0 or more");
+  if (all && lists)
+    return annals_cmd_usage ("search", "give --list or --all, not both");
+  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("search");
+  if (config == NULL)
+    return 1;
+  g_auto (GStrv) every = annals_config_lists (config);
+  char **names = lists ? lists : every;
+  g_autoptr (GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  for (char **n = names; *n; n++) {
+    g_autoptr (GError) error = NULL;
+    char *dir = annals_config_list_dir (config, *n, NULL, &error);
+    if (dir == NULL)
+      return annals_cmd_fail ("search", error);
+    g_ptr_array_add (dirs, dir);
+  }
+  g_autofree char *query = g_strjoinv (" ", argv + 1);
+  AnnalsQueryOptions o = { (guint64) offset, count ? 0 : (guint64) limit, relevance, threads, count };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) dirs->pdata, dirs->len, query, &o, &error);
+  if (r == NULL)
+    return annals_cmd_fail ("search", error);
+  if (count) {
+    g_print ("%" G_GUINT64_FORMAT "\n", r->count);
+    return 0;
+  }
+  if (format && strcmp (format, "json") == 0) {
+    print_json (query, r, (guint64) offset);
+    return 0;
+  }
+  if (format && strcmp (format, "mbox") == 0)
+    return print_mbox (config, r);
+  for (guint i = 0; i < r->hits->len; i++) {
+    const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    char date[32];
+    iso_date (s->date, date);
+    date[10] = '\0';
+    g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s\n", s->list, s->number, date, s->from, s->subject);
+  }
+  if (r->count > (guint64) offset + r->hits->len)
+    g_printerr ("(%" G_GUINT64_FORMAT " of about %" G_GUINT64_FORMAT " shown; --offset and --limit page)\n",
+                (guint64) r->hits->len, r->count);
+  return 0;
+}

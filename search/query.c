@@ -1,0 +1,257 @@
+/* query: see query.h. */
+#include "query.h"
+#include "message.h"
+#include "mime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* public-inbox's prefixes, mapped to annals' term prefixes (index.c). */
+static const AnnalsXfield fields[] = {
+  { "", "", FALSE }, /* the default field: new text and subject */
+  { "", "S", FALSE },
+  { "s", "S", FALSE },
+  { "f", "A", FALSE },
+  { "t", "XT", FALSE },
+  { "c", "XC", FALSE },
+  { "tc", "XT", FALSE },
+  { "tc", "XC", FALSE },
+  { "a", "A", FALSE },
+  { "a", "XT", FALSE },
+  { "a", "XC", FALSE },
+  { "b", "", FALSE },
+  { "b", "XQ", FALSE },
+  { "bs", "", FALSE },
+  { "bs", "XQ", FALSE },
+  { "bs", "S", FALSE },
+  { "nq", "", FALSE },
+  { "q", "XQ", FALSE },
+  { "n", "XN", FALSE },
+  { "l", "XL", TRUE },
+  { "m", "Q", TRUE },
+};
+
+const AnnalsXfield *
+annals_query_fields (guint *count)
+{
+  *count = G_N_ELEMENTS (fields);
+  return fields;
+}
+
+static const struct {
+  const char *unit;
+  gint64 seconds;
+} units[] = {
+  { "hour", 3600 }, { "hours", 3600 }, { "day", 86400 }, { "days", 86400 }, { "week", 7 * 86400 },
+  { "weeks", 7 * 86400 }, { "month", 30 * 86400 }, { "months", 30 * 86400 }, { "year", 365 * 86400 },
+  { "years", 365 * 86400 },
+};
+
+/* Parses one end of a date range.  upper: the end of the named period. */
+static gboolean
+parse_date (const char *s, gboolean upper, gint64 now, gint64 *out)
+{
+  if (*s == '\0') {
+    *out = upper ? G_GINT64_CONSTANT (99999999999) : 0;
+    return TRUE;
+  }
+  gint64 day0 = now - now % 86400;
+  if (strcmp (s, "now") == 0) {
+    *out = now;
+    return TRUE;
+  }
+  if (strcmp (s, "today") == 0 || strcmp (s, "yesterday") == 0) {
+    gint64 start = day0 - (s[0] == 'y' ? 86400 : 0);
+    *out = upper ? start + 86399 : start;
+    return TRUE;
+  }
+  guint64 n;
+  char unit[16];
+  int used = 0;
+  if (sscanf (s, "%" G_GUINT64_FORMAT ".%15[a-z].ago%n", &n, unit, &used) == 2 && s[used] == '\0' && n < 100000) {
+    for (guint i = 0; i < G_N_ELEMENTS (units); i++)
+      if (strcmp (unit, units[i].unit) == 0) {
+        *out = now - (gint64) n * units[i].seconds;
+        return TRUE;
+      }
+    return FALSE;
+  }
+  int y = 0, m = 0, d = 0;
+  gsize len = strlen (s);
+  if (strspn (s, "0123456789-") != len)
+    return FALSE;
+  if (len == 10 && sscanf (s, "%4d-%2d-%2d", &y, &m, &d) == 3) {
+  } else if (len == 8 && s[4] != '-' && sscanf (s, "%4d%2d%2d", &y, &m, &d) == 3) {
+  } else if (len == 7 && sscanf (s, "%4d-%2d", &y, &m) == 2) {
+    d = 0;
+  } else if (len == 4 && sscanf (s, "%4d", &y) == 1) {
+    m = 0;
+  } else {
+    return FALSE;
+  }
+  int sm = m ? m : 1, sd = d ? d : 1;
+  gint64 start = annals_message_date_to_unix (y, sm, sd, 0, 0, 0, 0);
+  if (start == ANNALS_NO_DATE)
+    return FALSE;
+  if (!upper) {
+    *out = start;
+    return TRUE;
+  }
+  /* The first second after the period, minus one. */
+  gint64 next;
+  if (d)
+    next = start + 86400;
+  else if (m)
+    next = annals_message_date_to_unix (m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1, 0, 0, 0, 0);
+  else
+    next = annals_message_date_to_unix (y + 1, 1, 1, 0, 0, 0, 0);
+  *out = next - 1;
+  return TRUE;
+}
+
+/* Rewrites "d:X..Y" (or "rt:") into numbers for the range processor. */
+static gboolean
+rewrite_range (GString *out, const char *prefix, const char *spec, gint64 now, GError **error)
+{
+  const char *dots = strstr (spec, "..");
+  g_autofree char *a = dots ? g_strndup (spec, (gsize) (dots - spec)) : g_strdup (spec);
+  const char *b = dots ? dots + 2 : spec;
+  gint64 lo, hi;
+  if (!parse_date (a, FALSE, now, &lo) || !parse_date (b, TRUE, now, &hi)) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                 "cannot read the date range '%s%s': use YYYY-MM-DD, YYYY-MM, YYYY, today, yesterday or "
+                 "N.days.ago, with '..' between the ends (either may be left out)", prefix, spec);
+    return FALSE;
+  }
+  if (lo > hi) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the date range '%s%s' ends before it starts",
+                 prefix, spec);
+    return FALSE;
+  }
+  g_string_append_printf (out, "%s%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT, prefix, MAX (lo, 0), hi);
+  return TRUE;
+}
+
+char *
+annals_query_prepare (const char *query, gint64 now, GError **error)
+{
+  gsize len = strlen (query);
+  if (len > ANNALS_QUERY_MAX_LENGTH) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the query is %zu bytes long; the limit is %d", len,
+                 ANNALS_QUERY_MAX_LENGTH);
+    return NULL;
+  }
+  if (!g_utf8_validate (query, -1, NULL)) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the query is not valid UTF-8");
+    return NULL;
+  }
+  g_autofree char *folded = annals_mime_fold_accents (query);
+  GString *out = g_string_new (NULL);
+  const char *p = folded;
+  gboolean in_quotes = FALSE;
+  while (*p) {
+    if (*p == '"') {
+      in_quotes = !in_quotes;
+      g_string_append_c (out, *p++);
+      continue;
+    }
+    gboolean token_start = p == folded || p[-1] == ' ' || p[-1] == '(' || p[-1] == '+' || p[-1] == '-';
+    const char *prefix = NULL;
+    if (!in_quotes && token_start) {
+      if (g_str_has_prefix (p, "d:"))
+        prefix = "d:";
+      else if (g_str_has_prefix (p, "rt:"))
+        prefix = "rt:";
+    }
+    if (prefix != NULL) {
+      const char *spec = p + strlen (prefix);
+      gsize slen = strcspn (spec, " )");
+      g_autofree char *s = g_strndup (spec, slen);
+      if (!rewrite_range (out, prefix, s, now, error)) {
+        g_string_free (out, TRUE);
+        return NULL;
+      }
+      p = spec + slen;
+      continue;
+    }
+    g_string_append_c (out, *p++);
+  }
+  if (in_quotes) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the query has an unclosed \" (quote)");
+    g_string_free (out, TRUE);
+    return NULL;
+  }
+  return g_string_free (out, FALSE);
+}
+
+void
+annals_query_results_free (AnnalsQueryResults *r)
+{
+  if (r == NULL)
+    return;
+  for (guint i = 0; r->hits && i < r->hits->len; i++)
+    annals_index_summary_clear (&g_array_index (r->hits, AnnalsIndexSummary, i));
+  if (r->hits)
+    g_array_unref (r->hits);
+  if (r->percent)
+    g_array_unref (r->percent);
+  g_free (r);
+}
+
+AnnalsQueryResults *
+annals_query_run (const char *const *list_dirs, guint n_lists, const char *query, const AnnalsQueryOptions *o,
+                  GError **error)
+{
+  g_autofree char *prepared = annals_query_prepare (query, g_get_real_time () / G_USEC_PER_SEC, error);
+  if (prepared == NULL)
+    return NULL;
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n_lists; i++) {
+    char *p = g_build_filename (list_dirs[i], "index", NULL);
+    if (g_file_test (p, G_FILE_TEST_IS_DIR))
+      g_ptr_array_add (paths, p);
+    else
+      g_free (p);
+  }
+  if (paths->len == 0) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "no index to search: run 'annals index' first");
+    return NULL;
+  }
+  char *err = NULL;
+  AnnalsXdb *db = annals_xdb_open_readonly ((const char *const *) paths->pdata, paths->len, &err);
+  if (db == NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot open the index: %s", err);
+    g_free (err);
+    return NULL;
+  }
+  guint nf;
+  AnnalsXsearch s = {
+    .fields = annals_query_fields (&nf),
+    .offset = o->offset,
+    .limit = o->limit,
+    .relevance = o->relevance,
+    .collapse_threads = o->threads,
+    .max_expansion = ANNALS_QUERY_MAX_EXPANSION,
+  };
+  s.n_fields = nf;
+  AnnalsXresults *xr = annals_xdb_search (db, prepared, &s, o->exact_count, &err);
+  annals_xdb_close (db);
+  if (xr == NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "%s", err);
+    g_free (err);
+    return NULL;
+  }
+  AnnalsQueryResults *r = g_new0 (AnnalsQueryResults, 1);
+  r->count = xr->count;
+  r->hits = g_array_new (FALSE, FALSE, sizeof (AnnalsIndexSummary));
+  r->percent = g_array_new (FALSE, FALSE, sizeof (int));
+  for (guint i = 0; i < xr->n_hits; i++) {
+    AnnalsIndexSummary sum;
+    if (!annals_index_summary_parse (xr->hits[i].data, xr->hits[i].data_length, &sum))
+      continue;
+    g_array_append_val (r->hits, sum);
+    g_array_append_val (r->percent, xr->hits[i].percent);
+  }
+  annals_xresults_free (xr);
+  return r;
+}

@@ -1,0 +1,51 @@
+/* query: the public-inbox query language over annals' Xapian indexes.
+ *
+ * Prefixes (doc/search.md): s: subject, f: from, t: to, c: cc, tc: to+cc,
+ * a: any address, b: body (new and quoted), bs: subject+body, nq: new
+ * text, q: quoted text, n: attachment name, l: List-Id, m: Message-ID,
+ * d: sent date range, rt: receipt time range; phrases in quotes; AND
+ * (default), OR, NOT, +, -; trailing * with a bounded expansion.  Dates:
+ * YYYY-MM-DD, YYYYMMDD, YYYY-MM, YYYY, today, yesterday, N.days.ago (also
+ * hours, weeks, months, years), either end open: d:2024-01-01..2024-06-30,
+ * d:30.days.ago.., d:..2020.  Text is accent-folded like the index.
+ */
+#pragma once
+
+#include "index.h"
+#include "xapian-shim.h"
+
+G_BEGIN_DECLS
+
+#define ANNALS_QUERY_MAX_LENGTH 4096
+#define ANNALS_QUERY_MAX_EXPANSION 1000
+
+/* The query as the Xapian query parser takes it: accents folded, dates
+ * turned into numeric ranges.  now: seconds since the epoch, for relative
+ * dates.  Returns NULL with an error pointing at the problem. */
+char *annals_query_prepare (const char *query, gint64 now, GError **error);
+
+/* The field table for annals_xdb_search(). */
+const AnnalsXfield *annals_query_fields (guint *count);
+
+typedef struct {
+  guint64 offset;
+  guint64 limit;
+  gboolean relevance;
+  gboolean threads;
+  gboolean exact_count;
+} AnnalsQueryOptions;
+
+typedef struct {
+  guint64 count;
+  GArray *hits; /* AnnalsIndexSummary, plus percent in hit_percent */
+  GArray *percent; /* int per hit */
+} AnnalsQueryResults;
+
+void annals_query_results_free (AnnalsQueryResults *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsQueryResults, annals_query_results_free)
+
+/* Runs query over the indexes of the given list folders (ROOT/<list>). */
+AnnalsQueryResults *annals_query_run (const char *const *list_dirs, guint n_lists, const char *query,
+                                      const AnnalsQueryOptions *options, GError **error);
+
+G_END_DECLS
