@@ -132,6 +132,106 @@ rewrite_range (GString *out, const char *prefix, const char *spec, gint64 now, G
   return TRUE;
 }
 
+static gboolean
+is_op (const char *t, gsize len, const char *op)
+{
+  return len == strlen (op) && strncmp (t, op, len) == 0;
+}
+
+/* What Xapian's parser would quietly reinterpret: unbalanced parentheses,
+ * dangling operators, and queries of nothing but NOT.  The message says
+ * where. */
+static gboolean
+check_syntax (const char *q, GError **error)
+{
+  int depth = 0;
+  int negated_from = -1; /* depth at which a NOT (...) group started */
+  gboolean positive = FALSE, negate_next = FALSE, in_quotes = FALSE;
+  const char *pending_op = NULL; /* an AND/OR/NOT waiting for its right side */
+  gsize pending_at = 0;
+  gboolean seen_operand = FALSE;
+  const char *p = q;
+  while (*p) {
+    if (*p == ' ') {
+      p++;
+      continue;
+    }
+    gsize at = (gsize) (p - q) + 1;
+    if (*p == '(') {
+      depth++;
+      if (negate_next && negated_from < 0)
+        negated_from = depth;
+      negate_next = FALSE;
+      pending_op = NULL;
+      p++;
+      continue;
+    }
+    if (*p == ')') {
+      if (depth == 0) {
+        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                     "query syntax: ')' at position %zu closes nothing", at);
+        return FALSE;
+      }
+      if (pending_op) {
+        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                     "query syntax: '%s' at position %zu has nothing after it", pending_op, pending_at);
+        return FALSE;
+      }
+      if (negated_from == depth)
+        negated_from = -1;
+      depth--;
+      p++;
+      continue;
+    }
+    /* A token: up to a space or parenthesis outside quotes. */
+    const char *start = p;
+    while (*p && (in_quotes || (*p != ' ' && *p != '(' && *p != ')'))) {
+      if (*p == '"')
+        in_quotes = !in_quotes;
+      p++;
+    }
+    gsize len = (gsize) (p - start);
+    if (is_op (start, len, "AND") || is_op (start, len, "OR") || is_op (start, len, "XOR")) {
+      if (!seen_operand || pending_op) {
+        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                     "query syntax: '%.*s' at position %zu has nothing before it", (int) len, start, at);
+        return FALSE;
+      }
+      pending_op = is_op (start, len, "AND") ? "AND" : is_op (start, len, "OR") ? "OR" : "XOR";
+      pending_at = at;
+      continue;
+    }
+    if (is_op (start, len, "NOT")) {
+      negate_next = TRUE;
+      pending_op = "NOT";
+      pending_at = at;
+      continue;
+    }
+    gboolean negated = negate_next || start[0] == '-' || negated_from >= 0;
+    if (!negated)
+      positive = TRUE;
+    negate_next = FALSE;
+    pending_op = NULL;
+    seen_operand = TRUE;
+  }
+  if (depth > 0) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "query syntax: %d '(' left open", depth);
+    return FALSE;
+  }
+  if (pending_op) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                 "query syntax: '%s' at position %zu has nothing after it", pending_op, pending_at);
+    return FALSE;
+  }
+  if (!positive) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                 "the query has nothing to look for: a query of only NOT or '-' terms is refused "
+                 "(add what to find, e.g. 'd:2024 NOT spam')");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 char *
 annals_query_prepare (const char *query, gint64 now, GError **error)
 {
@@ -178,6 +278,10 @@ annals_query_prepare (const char *query, gint64 now, GError **error)
   }
   if (in_quotes) {
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the query has an unclosed \" (quote)");
+    g_string_free (out, TRUE);
+    return NULL;
+  }
+  if (!check_syntax (out->str, error)) {
     g_string_free (out, TRUE);
     return NULL;
   }

@@ -1,0 +1,467 @@
+/* Tests for the indexer and the query language: threads (ghosts, late
+ * parents, merges, loops, long chains, duplicate Message-IDs, arrival
+ * order), incremental indexing, redaction, and every query prefix and
+ * operator, stemming, accent folding and refusals. */
+#include "index.h"
+#include "query.h"
+#include "store.h"
+#include "test-util.h"
+#include "xapian-shim.h"
+
+#include <string.h>
+
+typedef struct {
+  char *tmp;
+  char *list_dir;
+  char *store_dir;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->tmp = test_util_tmpdir ();
+  f->list_dir = g_build_filename (f->tmp, "policy", NULL);
+  f->store_dir = g_build_filename (f->list_dir, "store", NULL);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  test_util_rm_rf (f->tmp);
+  g_free (f->tmp);
+  g_free (f->list_dir);
+  g_free (f->store_dir);
+}
+
+typedef struct {
+  const char *id;
+  const char *refs;   /* References, space-separated, or NULL */
+  const char *irt;    /* In-Reply-To, or NULL */
+  const char *extra;  /* more header lines, or NULL */
+  const char *body;
+} Msg;
+
+static GString *
+render (const Msg *m, guint i)
+{
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "Message-ID: <%s>\nFrom: Member %u <m%u@example.org>\nSubject: message %s\n"
+                             "Date: Mon, %u Apr 2021 10:00:00 +0000\n", m->id, i, i, m->id, 1 + i % 28);
+  if (m->refs) {
+    g_string_append (s, "References:");
+    g_auto (GStrv) r = g_strsplit (m->refs, " ", -1);
+    for (char **p = r; *p; p++)
+      g_string_append_printf (s, " <%s>", *p);
+    g_string_append_c (s, '\n');
+  }
+  if (m->irt)
+    g_string_append_printf (s, "In-Reply-To: <%s>\n", m->irt);
+  if (m->extra)
+    g_string_append (s, m->extra);
+  g_string_append_printf (s, "\n%s\n", m->body ? m->body : "text");
+  return s;
+}
+
+static void
+store_add (Fixture *f, const Msg *msgs, guint n, const guint *order)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->store_dir, 1000, &error);
+  g_assert_no_error (error);
+  for (guint k = 0; k < n; k++) {
+    guint i = order ? order[k] : k;
+    g_autoptr (GString) s = render (&msgs[i], i);
+    AnnalsStoreAddResult r;
+    g_assert_true (annals_store_writer_add (w, (const guint8 *) s->str, s->len, 1618826400 + i, NULL, &r, &error));
+  }
+  g_assert_true (annals_store_writer_commit (w, &error));
+}
+
+static void
+index_now (Fixture *f, gboolean rebuild)
+{
+  g_autoptr (GError) error = NULL;
+  AnnalsIndexStats stats;
+  g_assert_true (annals_index_update (f->list_dir, "policy", rebuild, NULL, NULL, &stats, &error));
+  g_assert_no_error (error);
+}
+
+/* Message-ID -> thread id, from every document. */
+static GHashTable *
+threads (Fixture *f)
+{
+  GHashTable *t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autofree char *path = g_build_filename (f->list_dir, "index", NULL);
+  const char *paths[] = { path };
+  char *err = NULL;
+  AnnalsXdb *db = annals_xdb_open_readonly (paths, 1, &err);
+  g_assert_null (err);
+  g_autoptr (AnnalsStore) s = annals_store_open (f->store_dir, NULL);
+  for (guint64 d = 1; d <= annals_store_count (s); d++) {
+    AnnalsXdoc *doc = annals_xdb_get (db, d, NULL);
+    if (doc == NULL)
+      continue;
+    gsize len;
+    g_autofree char *data = annals_xdoc_get_data (doc, &len);
+    AnnalsIndexSummary sum;
+    g_assert_true (annals_index_summary_parse (data, len, &sum));
+    /* Duplicates get "#number" so both documents show. */
+    char *key = g_hash_table_contains (t, sum.message_id)
+                  ? g_strdup_printf ("%s#%" G_GUINT64_FORMAT, sum.message_id, sum.number) : g_strdup (sum.message_id);
+    g_hash_table_insert (t, key, g_strdup (sum.thread));
+    annals_index_summary_clear (&sum);
+    annals_xdoc_free (doc);
+  }
+  annals_xdb_close (db);
+  return t;
+}
+
+static void
+assert_same_thread (GHashTable *t, const char *a, const char *b)
+{
+  const char *ta = g_hash_table_lookup (t, a), *tb = g_hash_table_lookup (t, b);
+  g_assert_nonnull (ta);
+  g_assert_nonnull (tb);
+  if (strcmp (ta, tb) != 0)
+    g_error ("%s (thread %s) and %s (thread %s) should share a thread", a, ta, b, tb);
+}
+
+static void
+assert_other_thread (GHashTable *t, const char *a, const char *b)
+{
+  g_assert_cmpstr (g_hash_table_lookup (t, a), !=, g_hash_table_lookup (t, b));
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+}
+
+/* A canonical form of the partition: sorted lists of sorted members. */
+static char *
+partition (GHashTable *t)
+{
+  g_autoptr (GHashTable) groups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_ptr_array_unref);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, t);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    GPtrArray *g = g_hash_table_lookup (groups, v);
+    if (g == NULL) {
+      g = g_ptr_array_new ();
+      g_hash_table_insert (groups, v, g);
+    }
+    g_ptr_array_add (g, k);
+  }
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_iter_init (&it, groups);
+  while (g_hash_table_iter_next (&it, NULL, &v)) {
+    GPtrArray *g = v;
+    g_ptr_array_sort (g, compare_strings);
+    g_ptr_array_add (g, NULL);
+    g_ptr_array_add (lines, g_strjoinv (" ", (char **) g->pdata));
+    g_ptr_array_remove_index (g, g->len - 1);
+  }
+  g_ptr_array_sort (lines, compare_strings);
+  g_ptr_array_add (lines, NULL);
+  return g_strjoinv ("\n", (char **) lines->pdata);
+}
+
+static void
+test_ghosts_and_late_parent (Fixture *f, gconstpointer data)
+{
+  const Msg first[] = {
+    { "b@x", "a@x", "a@x", NULL, "reply one" },
+    { "c@x", "a@x", "a@x", NULL, "reply two" },
+    { "z@x", NULL, NULL, NULL, "unrelated" },
+  };
+  store_add (f, first, 3, NULL);
+  index_now (f, FALSE);
+  g_autoptr (GHashTable) t = threads (f);
+  assert_same_thread (t, "b@x", "c@x"); /* through the ghost a@x */
+  assert_other_thread (t, "b@x", "z@x");
+  /* The parent arrives late: it joins, nothing moves. */
+  const char *before = g_hash_table_lookup (t, "b@x");
+  g_autofree char *kept = g_strdup (before);
+  const Msg late[] = { { "a@x", NULL, NULL, NULL, "the root" } };
+  store_add (f, late, 1, NULL);
+  index_now (f, FALSE);
+  g_autoptr (GHashTable) t2 = threads (f);
+  assert_same_thread (t2, "a@x", "b@x");
+  g_assert_cmpstr (g_hash_table_lookup (t2, "b@x"), ==, kept);
+}
+
+static void
+test_merge (Fixture *f, gconstpointer data)
+{
+  const Msg msgs[] = {
+    { "p1@x", NULL, NULL, NULL, "first thread" },
+    { "p2@x", "p1@x", "p1@x", NULL, "in first" },
+    { "q1@x", NULL, NULL, NULL, "second thread" },
+    { "q2@x", "q1@x", "q1@x", NULL, "in second" },
+    { "join@x", "p2@x q2@x", "q2@x", NULL, "joins both" },
+  };
+  store_add (f, msgs, 4, NULL);
+  index_now (f, FALSE);
+  g_autoptr (GHashTable) t = threads (f);
+  assert_other_thread (t, "p1@x", "q1@x");
+  g_autofree char *older = g_strdup (g_hash_table_lookup (t, "p1@x"));
+  store_add (f, msgs + 4, 1, NULL);
+  index_now (f, FALSE);
+  g_autoptr (GHashTable) t2 = threads (f);
+  assert_same_thread (t2, "p1@x", "q2@x");
+  assert_same_thread (t2, "q1@x", "join@x");
+  /* The older thread id survives the merge. */
+  g_assert_cmpstr (g_hash_table_lookup (t2, "q1@x"), ==, older);
+}
+
+static void
+test_loops_and_long_chains (Fixture *f, gconstpointer data)
+{
+  GString *chain = g_string_new (NULL);
+  for (int i = 0; i < 500; i++)
+    g_string_append_printf (chain, "%sc%d@x", i ? " " : "", i);
+  const Msg msgs[] = {
+    { "a@x", "b@x", "b@x", NULL, "loop one" },
+    { "b@x", "a@x", "a@x", NULL, "loop two" },
+    { "self@x", "self@x", "self@x", NULL, "names itself" },
+    { "long@x", chain->str, "c499@x", NULL, "a 500-long chain" },
+    { "tail@x", NULL, "c0@x", NULL, "replies to the chain's root" },
+  };
+  store_add (f, msgs, G_N_ELEMENTS (msgs), NULL);
+  index_now (f, FALSE);
+  g_autoptr (GHashTable) t = threads (f);
+  assert_same_thread (t, "a@x", "b@x");
+  assert_other_thread (t, "self@x", "a@x");
+  assert_same_thread (t, "long@x", "tail@x");
+  g_string_free (chain, TRUE);
+}
+
+static void
+test_duplicate_ids (Fixture *f, gconstpointer data)
+{
+  const Msg msgs[] = {
+    { "dup@x", NULL, NULL, NULL, "first version" },
+    { "dup@x", NULL, NULL, NULL, "second version, same id" },
+    { "r@x", "dup@x", "dup@x", NULL, "reply" },
+  };
+  store_add (f, msgs, 3, NULL);
+  index_now (f, FALSE);
+  g_autoptr (GHashTable) t = threads (f);
+  g_assert_cmpuint (g_hash_table_size (t), ==, 3); /* two documents for dup@x */
+  assert_same_thread (t, "dup@x", "dup@x#1");
+  assert_same_thread (t, "dup@x", "r@x");
+}
+
+static const Msg order_msgs[] = {
+  { "o1@x", NULL, NULL, NULL, "a" },         { "o2@x", "o1@x", "o1@x", NULL, "b" },
+  { "o3@x", "o1@x o2@x", "o2@x", NULL, "c" }, { "o4@x", "o9@x", "o9@x", NULL, "d" },
+  { "o5@x", "o4@x", "o4@x", NULL, "e" },     { "o6@x", "o3@x o5@x", "o5@x", NULL, "f" },
+  { "o7@x", NULL, NULL, NULL, "g" },         { "o8@x", "o7@x", "o7@x", NULL, "h" },
+  { "o10@x", "o11@x", "o11@x", NULL, "i" },  { "o11@x", "o10@x", NULL, NULL, "j" },
+};
+
+/* Whatever the arrival order, the same threads. */
+static void
+test_arrival_order (Fixture *f, gconstpointer data)
+{
+  guint n = G_N_ELEMENTS (order_msgs);
+  g_autofree char *reference = NULL;
+  GRand *rand = g_rand_new_with_seed (42);
+  for (int round = 0; round < 8; round++) {
+    guint order[G_N_ELEMENTS (order_msgs)];
+    for (guint i = 0; i < n; i++)
+      order[i] = i;
+    for (guint i = n - 1; i > 0 && round > 0; i--) {
+      guint j = (guint) g_rand_int_range (rand, 0, (gint32) i + 1);
+      guint tmp = order[i];
+      order[i] = order[j];
+      order[j] = tmp;
+    }
+    test_util_rm_rf (f->list_dir);
+    store_add (f, order_msgs, n, order);
+    index_now (f, FALSE);
+    g_autoptr (GHashTable) t = threads (f);
+    g_autofree char *p = partition (t);
+    g_test_message ("round %d:\n%s", round, p);
+    if (reference == NULL)
+      reference = g_strdup (p);
+    g_assert_cmpstr (p, ==, reference);
+  }
+  g_rand_free (rand);
+  g_assert_nonnull (strstr (reference, "o1@x o2@x o3@x o4@x o5@x o6@x"));
+}
+
+/* Indexed in ten slices or in one pass, or rebuilt: the same threads. */
+static void
+test_incremental (Fixture *f, gconstpointer data)
+{
+  guint n = G_N_ELEMENTS (order_msgs);
+  for (guint i = 0; i < n; i++) {
+    store_add (f, order_msgs + i, 1, NULL);
+    index_now (f, FALSE);
+  }
+  g_autoptr (GHashTable) sliced = threads (f);
+  g_autofree char *a = partition (sliced);
+  index_now (f, TRUE);
+  g_autoptr (GHashTable) rebuilt = threads (f);
+  g_autofree char *b = partition (rebuilt);
+  g_assert_cmpstr (a, ==, b);
+}
+
+static guint64
+count (Fixture *f, const char *query)
+{
+  const char *dirs[] = { f->list_dir };
+  AnnalsQueryOptions o = { 0, 0, FALSE, FALSE, TRUE };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_run (dirs, 1, query, &o, &error);
+  if (r == NULL)
+    g_error ("query '%s': %s", query, error->message);
+  g_test_message ("%s -> %" G_GUINT64_FORMAT, query, r->count);
+  return r->count;
+}
+
+static void
+refused (Fixture *f, const char *query, const char *says)
+{
+  g_test_message ("refused? %.60s", query);
+  const char *dirs[] = { f->list_dir };
+  AnnalsQueryOptions o = { 0, 10, FALSE, FALSE, FALSE };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_run (dirs, 1, query, &o, &error);
+  g_assert_null (r);
+  g_assert_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY);
+  if (strstr (error->message, says) == NULL)
+    g_error ("query '%s': expected '%s' in '%s'", query, says, error->message);
+}
+
+static void
+test_query_language (Fixture *f, gconstpointer data)
+{
+  const Msg msgs[] = {
+    { "q1@x", NULL, NULL,
+      "To: Policy List <policy@lists.example.org>\nCc: Carol <carol@example.net>\n"
+      "List-Id: Policy discussion <policy.lists.example.org>\n",
+      "We are running a routing review of the réseaux.\n> quoted elephant remark\n" },
+    { "q2@x", "q1@x", "q1@x", "To: Dave <dave@example.com>\n",
+      "The routers run fine. Le réseau fonctionne.\n> We are running a routing review\n" },
+    { "q3@x", NULL, NULL,
+      "Content-Type: multipart/mixed; boundary=zz\nMIME-Version: 1.0\n",
+      "--zz\nContent-Type: text/plain\n\nsee the minutes attached\n--zz\n"
+      "Content-Type: application/pdf\nContent-Disposition: attachment; filename=\"board-minutes-2021.pdf\"\n\nxx\n--zz--" },
+    { "q4@x", NULL, NULL, NULL, "unicorns and rainbows, completely unrelated" },
+  };
+  store_add (f, msgs, G_N_ELEMENTS (msgs), NULL);
+  /* 1,200 words that one wildcard would match. */
+  GString *many = g_string_new (NULL);
+  for (int i = 0; i < 1200; i++)
+    g_string_append_printf (many, "wide%d ", i);
+  Msg wide = { "q5@x", NULL, NULL, NULL, many->str }; /* dated April 1st, like q1 */
+  store_add (f, &wide, 1, NULL);
+  g_string_free (many, TRUE);
+  index_now (f, FALSE);
+  g_assert_cmpuint (count (f, "review"), ==, 1);           /* default field: new text, not quoted */
+  g_assert_cmpuint (count (f, "b:review"), ==, 2);         /* body includes quoted */
+  g_assert_cmpuint (count (f, "nq:elephant"), ==, 0);
+  g_assert_cmpuint (count (f, "q:elephant"), ==, 1);
+  g_assert_cmpuint (count (f, "s:q3"), ==, 1);              /* subject "message q3@x" */
+  g_assert_cmpuint (count (f, "bs:unicorns"), ==, 1);
+  g_assert_cmpuint (count (f, "f:m2@example.org"), ==, 1);
+  g_assert_cmpuint (count (f, "f:\"Member 1\""), ==, 1);
+  g_assert_cmpuint (count (f, "t:policy@lists.example.org"), ==, 1);
+  g_assert_cmpuint (count (f, "c:carol"), ==, 1);
+  g_assert_cmpuint (count (f, "tc:dave"), ==, 1);
+  g_assert_cmpuint (count (f, "tc:carol"), ==, 1);
+  g_assert_cmpuint (count (f, "a:carol"), ==, 1);
+  g_assert_cmpuint (count (f, "a:m3@example.org"), ==, 1);
+  g_assert_cmpuint (count (f, "n:minutes"), ==, 1);
+  g_assert_cmpuint (count (f, "n:board-minutes-2021.pdf"), ==, 1);
+  g_assert_cmpuint (count (f, "l:policy.lists.example.org"), ==, 1);
+  g_assert_cmpuint (count (f, "m:q2@x"), ==, 1);
+  g_assert_cmpuint (count (f, "m:q2"), ==, 0);              /* exact, not a word */
+  /* Phrases, operators. */
+  g_assert_cmpuint (count (f, "\"routing review\""), ==, 1);
+  g_assert_cmpuint (count (f, "\"review routing\""), ==, 0);
+  g_assert_cmpuint (count (f, "routers AND fine"), ==, 1);
+  g_assert_cmpuint (count (f, "routers fine"), ==, 1);
+  g_assert_cmpuint (count (f, "unicorns OR minutes"), ==, 2);
+  g_assert_cmpuint (count (f, "b:review NOT fine"), ==, 1);
+  g_assert_cmpuint (count (f, "b:review -fine"), ==, 1);
+  g_assert_cmpuint (count (f, "+unicorns rainbows"), ==, 1);
+  g_assert_cmpuint (count (f, "(unicorns OR minutes) AND NOT attached"), ==, 1);
+  g_assert_cmpuint (count (f, "unicor*"), ==, 1);
+  /* Stemming in both languages, accents folded both ways. */
+  g_assert_cmpuint (count (f, "run"), ==, 2);               /* running, run */
+  g_assert_cmpuint (count (f, "router"), ==, 2);            /* routers, routing: one stem */
+  g_assert_cmpuint (count (f, "reseau"), ==, 2);            /* réseaux, réseau */
+  g_assert_cmpuint (count (f, "réseaux"), ==, 2);
+  g_assert_cmpuint (count (f, "fonctionner"), ==, 1);       /* French: fonctionne */
+  /* Dates: absolute, relative, open ends (messages are in April 2021). */
+  g_assert_cmpuint (count (f, "d:2021-04-01..2021-04-30"), ==, 5);
+  g_assert_cmpuint (count (f, "d:2021-04-02..2021-04-02"), ==, 1);
+  g_assert_cmpuint (count (f, "d:20210403.."), ==, 2);
+  g_assert_cmpuint (count (f, "d:..2021-04-02"), ==, 3);
+  g_assert_cmpuint (count (f, "d:2021-04"), ==, 5);
+  g_assert_cmpuint (count (f, "d:2021"), ==, 5);
+  g_assert_cmpuint (count (f, "d:2022.."), ==, 0);
+  g_assert_cmpuint (count (f, "d:30.days.ago.."), ==, 0);
+  g_assert_cmpuint (count (f, "d:..1.days.ago"), ==, 5);
+  g_assert_cmpuint (count (f, "rt:2021-04-19..2021-04-19"), ==, 5);
+  g_assert_cmpuint (count (f, "unicorns d:2021-04"), ==, 1);
+  /* Refusals, each with a message that says why. */
+  refused (f, "NOT fine", "only NOT");
+  refused (f, "-fine", "only NOT");
+  refused (f, "NOT (fine OR review)", "only NOT");
+  refused (f, "(fine", "left open");
+  refused (f, "fine)", "closes nothing");
+  refused (f, "OR fine", "nothing before it");
+  refused (f, "wide*", "wildcard");
+  g_assert_cmpuint (count (f, "wide11*"), ==, 1); /* 11 terms: fine */
+  refused (f, "\"unclosed phrase", "unclosed");
+  refused (f, "d:someday", "date range");
+  refused (f, "d:2022..2021", "ends before it starts");
+  refused (f, "routers AND", "'AND' at position 9 has nothing after it");
+  g_autofree char *huge = g_strnfill (1 << 20, 'a');
+  refused (f, huge, "limit");
+}
+
+static void
+test_redaction (Fixture *f, gconstpointer data)
+{
+  const Msg msgs[] = {
+    { "keep@x", NULL, NULL, NULL, "keep this zebra" },
+    { "gone@x", NULL, NULL, NULL, "remove this zebra" },
+  };
+  store_add (f, msgs, 2, NULL);
+  index_now (f, FALSE);
+  g_assert_cmpuint (count (f, "zebra"), ==, 2);
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->store_dir, 1000, NULL);
+    guint64 notice;
+    g_assert_true (annals_store_writer_redact (w, 1, "test", 1, NULL, NULL, &notice, NULL));
+  }
+  index_now (f, FALSE);
+  g_assert_cmpuint (count (f, "zebra"), ==, 1);
+  g_assert_cmpuint (count (f, "m:gone@x"), ==, 0);
+  index_now (f, TRUE);
+  g_assert_cmpuint (count (f, "zebra"), ==, 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("Threads, incremental indexing and the query language");
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/index/threads/ghosts-and-late-parent", test_ghosts_and_late_parent);
+  ADD ("/index/threads/merge", test_merge);
+  ADD ("/index/threads/loops-and-long-chains", test_loops_and_long_chains);
+  ADD ("/index/threads/duplicate-message-ids", test_duplicate_ids);
+  ADD ("/index/threads/arrival-order", test_arrival_order);
+  ADD ("/index/incremental-and-rebuild", test_incremental);
+  ADD ("/index/redaction", test_redaction);
+  ADD ("/search/query-language", test_query_language);
+  return g_test_run ();
+}

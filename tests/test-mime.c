@@ -1,0 +1,187 @@
+/* Tests for core/mime.c: the MIME walk, transfer encodings, charsets,
+ * HTML, file names, quoting, accent folding, and hostile nesting. */
+#include "mime.h"
+
+#include <string.h>
+
+static GPtrArray *
+parts_of (const char *raw)
+{
+  return annals_mime_parts ((const guint8 *) raw, strlen (raw));
+}
+
+static AnnalsMimePart *
+part (GPtrArray *parts, guint i)
+{
+  g_assert_cmpuint (i, <, parts->len);
+  return parts->pdata[i];
+}
+
+static void
+test_plain (void)
+{
+  g_autoptr (GPtrArray) p = parts_of ("Subject: x\n\nHello world\n");
+  g_assert_cmpuint (p->len, ==, 1);
+  g_assert_cmpstr (part (p, 0)->content_type, ==, "text/plain");
+  g_assert_cmpstr (part (p, 0)->text, ==, "Hello world\n");
+  g_assert_false (part (p, 0)->attachment);
+}
+
+static void
+test_multipart (void)
+{
+  const char *raw = "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+                    "preamble\n"
+                    "--b1\n"
+                    "Content-Type: text/plain; charset=utf8\n"
+                    "Content-Transfer-Encoding: quoted-printable\n\n"
+                    "R=C3=A9seau =\nsoft break\n"
+                    "--b1\n"
+                    "Content-Type: multipart/alternative; boundary=b2\n\n"
+                    "--b2\n"
+                    "Content-Type: text/html; charset=iso-8859-1\n\n"
+                    "<html><head><style>p{}</style></head><body><p>caf\xe9 &amp; <b>th&eacute;</b></p><br>x &#8364;</body></html>\n"
+                    "--b2--\n"
+                    "--b1\n"
+                    "Content-Type: application/pdf; name=\"=?UTF-8?Q?r=C3=A9sum=C3=A9.pdf?=\"\n"
+                    "Content-Disposition: attachment; filename*=UTF-8''%C3%A9t%C3%A9%20report.pdf\n"
+                    "Content-Transfer-Encoding: base64\n\n"
+                    "JVBERi0xLjQK\n"
+                    "--b1--\n"
+                    "epilogue\n";
+  g_autoptr (GPtrArray) p = parts_of (raw);
+  g_assert_cmpuint (p->len, ==, 3);
+  g_assert_cmpstr (part (p, 0)->text, ==, "Réseau soft break");
+  g_assert_cmpstr (part (p, 1)->content_type, ==, "text/html");
+  g_assert_true (part (p, 1)->from_html);
+  g_assert_nonnull (strstr (part (p, 1)->text, "café & thé"));
+  g_assert_nonnull (strstr (part (p, 1)->text, "x €"));
+  g_assert_null (strstr (part (p, 1)->text, "p{}"));
+  g_assert_true (part (p, 2)->attachment);
+  /* RFC 2231 wins over the RFC 2047 name=. */
+  g_assert_cmpstr (part (p, 2)->filename, ==, "été report.pdf");
+  g_autoptr (GBytes) pdf = annals_mime_part_decode (part (p, 2));
+  g_assert_cmpmem (g_bytes_get_data (pdf, NULL), g_bytes_get_size (pdf), "%PDF-1.4\n", 9);
+}
+
+static void
+test_rfc2231_continuations (void)
+{
+  const char *raw = "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+                    "Content-Type: application/octet-stream\n"
+                    "Content-Disposition: attachment;\n filename*0*=utf-8''long%20na;\n filename*1=me.txt\n\n"
+                    "data\n--b--\n";
+  g_autoptr (GPtrArray) p = parts_of (raw);
+  g_assert_cmpuint (p->len, ==, 1);
+  g_assert_cmpstr (part (p, 0)->filename, ==, "long name.txt");
+}
+
+static void
+test_charsets (void)
+{
+  struct {
+    const char *data, *charset, *want;
+    gboolean unknown;
+  } cases[] = {
+    { "caf\xc3\xa9", "utf8", "café", FALSE },
+    { "caf\xe9", "iso-8859-1", "café", FALSE },
+    { "\xc4\xe3\xba\xc3", "gb2312", "你好", FALSE },
+    { "\xbe\xc8\xb3\xe7", "ks_c_5601-1987", "안녕", FALSE },
+    { "\x1b$B$3$s\x1b(B", "iso-2022-jp", "こん", FALSE },
+    { "\xa4\xa4\xa4\xe5", "big5", "中文", FALSE },
+    { "plain \xe9", "x-made-up-charset", "plain é", TRUE },
+    { "bad \xff\xfe utf8", "utf-8", "bad \xef\xbf\xbd\xef\xbf\xbd utf8", FALSE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_test_message ("charset %s", cases[i].charset);
+    gboolean unknown;
+    g_autofree char *out = annals_mime_to_utf8 (cases[i].data, strlen (cases[i].data), cases[i].charset, &unknown);
+    g_assert_cmpstr (out, ==, cases[i].want);
+    g_assert_cmpint (unknown, ==, cases[i].unknown);
+  }
+}
+
+static void
+test_broken_encodings (void)
+{
+  const char *raw = "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n!!!not base64 at all%%%\n";
+  g_autoptr (GPtrArray) p = parts_of (raw);
+  g_assert_cmpuint (p->len, ==, 1);
+  g_assert_nonnull (part (p, 0)->text);
+  g_assert_true (g_utf8_validate (part (p, 0)->text, -1, NULL));
+  /* A multipart without a closing boundary, and one without any. */
+  g_autoptr (GPtrArray) q = parts_of ("Content-Type: multipart/mixed; boundary=z\n\n--z\n\nunclosed part\n");
+  g_assert_cmpuint (q->len, ==, 1);
+  g_assert_cmpstr (part (q, 0)->text, ==, "unclosed part\n");
+  g_autoptr (GPtrArray) r = parts_of ("Content-Type: multipart/mixed\n\nno boundary at all\n");
+  g_assert_cmpuint (r->len, ==, 1);
+}
+
+/* 10,000 nested multiparts: bounded depth, no stack growth. */
+static void
+test_deep_nesting (void)
+{
+  GString *raw = g_string_new ("Content-Type: multipart/mixed; boundary=b0\n\n");
+  for (int i = 0; i < 10000; i++)
+    g_string_append_printf (raw, "--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n", i, i + 1);
+  g_string_append (raw, "--b10000\nContent-Type: text/plain\n\ndeep\n");
+  g_autoptr (GPtrArray) p = annals_mime_parts ((const guint8 *) raw->str, raw->len);
+  g_assert_cmpuint (p->len, <=, ANNALS_MIME_MAX_PARTS);
+  for (guint i = 0; i < p->len; i++)
+    g_assert_cmpuint (part (p, i)->depth, <=, ANNALS_MIME_MAX_DEPTH);
+  g_string_free (raw, TRUE);
+  /* Many parts: capped. */
+  GString *wide = g_string_new ("Content-Type: multipart/mixed; boundary=w\n\n");
+  for (int i = 0; i < 5000; i++)
+    g_string_append (wide, "--w\n\nx\n");
+  g_autoptr (GPtrArray) w = annals_mime_parts ((const guint8 *) wide->str, wide->len);
+  g_assert_cmpuint (w->len, ==, ANNALS_MIME_MAX_PARTS);
+  g_string_free (wide, TRUE);
+}
+
+static void
+test_message_rfc822 (void)
+{
+  const char *raw = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nouter\n--b\n"
+                    "Content-Type: message/rfc822\n\nSubject: inner\nContent-Type: text/plain\n\ninner body\n--b--\n";
+  g_autoptr (GPtrArray) p = parts_of (raw);
+  g_assert_cmpuint (p->len, ==, 2);
+  g_assert_cmpstr (part (p, 1)->text, ==, "inner body");
+  g_assert_cmpuint (part (p, 1)->depth, ==, 2);
+}
+
+static void
+test_quoted_split (void)
+{
+  g_autoptr (GString) fresh = g_string_new (NULL);
+  g_autoptr (GString) quoted = g_string_new (NULL);
+  annals_mime_split_quoted ("On Monday Bob wrote:\n> old text\n  >> older\nnew text\n| also quoted\n", fresh, quoted);
+  g_assert_cmpstr (fresh->str, ==, "On Monday Bob wrote:\nnew text\n");
+  g_assert_cmpstr (quoted->str, ==, "> old text\n  >> older\n| also quoted\n");
+}
+
+static void
+test_fold (void)
+{
+  g_autofree char *a = annals_mime_fold_accents ("Réseau à élire, Ångström, naïve");
+  g_assert_cmpstr (a, ==, "Reseau a elire, Angstrom, naive");
+  g_autofree char *b = annals_mime_fold_accents ("plain ascii");
+  g_assert_cmpstr (b, ==, "plain ascii");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("MIME decoding for the index and the web");
+  g_test_add_func ("/mime/plain", test_plain);
+  g_test_add_func ("/mime/multipart", test_multipart);
+  g_test_add_func ("/mime/rfc2231-continuations", test_rfc2231_continuations);
+  g_test_add_func ("/mime/charsets", test_charsets);
+  g_test_add_func ("/mime/broken-encodings", test_broken_encodings);
+  g_test_add_func ("/mime/deep-nesting", test_deep_nesting);
+  g_test_add_func ("/mime/message-rfc822", test_message_rfc822);
+  g_test_add_func ("/mime/quoted-split", test_quoted_split);
+  g_test_add_func ("/mime/fold-accents", test_fold);
+  return g_test_run ();
+}
