@@ -50,7 +50,7 @@ annals_archiver_cmd_init (int argc, char **argv)
                       "(keys/site.key, mode 0600) for the transparency logs' checkpoints.",
                       entries, TRUE, &argc, &argv))
     return EX_USAGE;
-  g_autofree char *base_owned = base_url;
+  g_autofree G_GNUC_UNUSED char *base_owned = base_url;
   g_autoptr (GError) error = NULL;
   g_autofree char *root = annals_cmd_find_root (&error);
   if (root == NULL)
@@ -219,7 +219,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
                       "skipped; the same Message-ID with new content is kept and flagged.",
                       entries, TRUE, &argc, &argv))
     return mda ? EX_TEMPFAIL : EX_USAGE;
-  g_autofree char *variant_owned = variant_name;
+  g_autofree G_GNUC_UNUSED char *variant_owned = variant_name;
   if ((int) mbox + (int) maildir + (int) mda > 1)
     return annals_cmd_usage ("ingest", "choose one of --mbox, --maildir and --mda");
   if (argc < 2)

@@ -354,8 +354,7 @@ collect_maildir (const char *root, GPtrArray *files, GError **error)
   guint folders = 0;
   gboolean any_maildir = FALSE;
   while (stack->len > 0) {
-    char *dir = g_ptr_array_steal_index (stack, stack->len - 1);
-    g_autofree char *owned = dir;
+    g_autofree char *dir = g_ptr_array_steal_index (stack, stack->len - 1);
     if (++folders > 100000) {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "'%s': more than 100,000 folders", root);
       return FALSE;

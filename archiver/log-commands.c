@@ -197,7 +197,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
                       "against the old checkpoint given with --since.",
                       entries, FALSE, &argc, &argv))
     return EX_USAGE;
-  g_autofree char *k_owned = key_arg, *m_owned = message, *s_owned = since, *o_owned = origin;
+  g_autofree G_GNUC_UNUSED char *k_owned = key_arg, *m_owned = message, *s_owned = since, *o_owned = origin;
   if (argc != 2 || key_arg == NULL)
     return annals_cmd_usage ("verify-proof", "give a proof FILE and --key VKEY");
   g_autoptr (GError) error = NULL;
@@ -366,7 +366,7 @@ annals_archiver_cmd_verify (int argc, char **argv)
                       "failure and exits 1 if there is any.",
                       entries, FALSE, &argc, &argv))
     return EX_USAGE;
-  g_autofree char *k_owned = key_arg, *s_owned = since;
+  g_autofree G_GNUC_UNUSED char *k_owned = key_arg, *s_owned = since;
   if (argc != 2 || key_arg == NULL)
     return annals_cmd_usage ("verify", "give a PATH and --key VKEY");
   g_autoptr (GError) error = NULL;
@@ -473,7 +473,7 @@ annals_archiver_cmd_redact (int argc, char **argv)
                       "bytes are removed from its pack (rewritten).  Proofs issued before still verify.",
                       entries, TRUE, &argc, &argv))
     return EX_USAGE;
-  g_autofree char *r_owned = reason;
+  g_autofree G_GNUC_UNUSED char *r_owned = reason;
   if (argc != 3 || reason == NULL || *reason == '\0')
     return annals_cmd_usage ("redact", "give the list NAME, a message ID and --reason TEXT");
   g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("redact");

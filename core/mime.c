@@ -434,8 +434,11 @@ annals_mime_part_decode (const AnnalsMimePart *part)
   size_t idx = 0;
   char *result = NULL;
   size_t rlen = 0;
-  if (mailmime_part_parse ((const char *) part->body, part->body_length, &idx, part->encoding, &result, &rlen)
-          != MAILIMF_NO_ERROR
+  /* libetpan's quoted-printable decoder reads a little past a trailing
+   * '=' (found by fuzz-mime): give it a zero-padded copy. */
+  g_autofree char *padded = g_malloc0 (part->body_length + 8);
+  memcpy (padded, part->body, part->body_length);
+  if (mailmime_part_parse (padded, part->body_length, &idx, part->encoding, &result, &rlen) != MAILIMF_NO_ERROR
       || result == NULL)
     return g_bytes_new (part->body, part->body_length); /* broken encoding: the bytes as they are */
   GBytes *b = g_bytes_new (result, rlen);

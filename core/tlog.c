@@ -84,7 +84,7 @@ gboolean
 annals_tlog_entry_parse (const guint8 *data, gsize length, AnnalsTlogEntry *out, GError **error)
 {
   memset (out, 0, sizeof *out);
-  if (length > MAX_ENTRY || length < strlen (ENTRY_MAGIC) || memcmp (data, ENTRY_MAGIC, strlen (ENTRY_MAGIC)) != 0
+  if (length > MAX_ENTRY || length <= strlen (ENTRY_MAGIC) || memcmp (data, ENTRY_MAGIC, strlen (ENTRY_MAGIC)) != 0
       || data[length - 1] != '\n' || memchr (data, '\0', length) != NULL || !g_utf8_validate_len ((const char *) data, length, NULL)) {
     g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "not an annals log entry (version 1)");
     return FALSE;

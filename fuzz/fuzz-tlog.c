@@ -21,6 +21,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_autofree char *text = g_strndup ((const char *) data, size);
   gsize len = strlen (text);
   g_autofree char *opened = key ? annals_note_open (text, len, key, NULL) : NULL;
+  if (opened != NULL)
+    g_assert_true (g_str_has_suffix (opened, "\n"));
   AnnalsCheckpoint c;
   if (annals_checkpoint_parse (text, &c, NULL)) {
     g_assert_nonnull (c.origin);

@@ -121,8 +121,8 @@ annals_search_cmd_search (int argc, char **argv)
                          "word* (see doc/search.md).",
                          entries, TRUE, &argc, &argv))
     return ANNALS_EX_USAGE;
-  g_auto (GStrv) owned_lists = lists;
-  g_autofree char *owned_format = format;
+  g_auto (GStrv) G_GNUC_UNUSED owned_lists = lists;
+  g_autofree G_GNUC_UNUSED char *owned_format = format;
   if (argc < 2)
     return annals_cmd_usage ("search", "give a QUERY");
   if (format && strcmp (format, "text") && strcmp (format, "json") && strcmp (format, "mbox"))
