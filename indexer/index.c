@@ -17,7 +17,7 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
 #define KEY_NEXT_THREAD "annals:next-thread"
 #define KEY_VERSION "annals:version"
 #define INDEX_VERSION "1"
-#define COMMIT_EVERY 2000
+#define COMMIT_EVERY 10000
 /* References kept per message: the newest 500 (the chain's end). */
 #define MAX_REFERENCES 500
 /* Body text indexed per message; the rest of a huge message is not. */
@@ -104,12 +104,13 @@ static char *
 thread_of (Indexer *ix, const char *message_id)
 {
   g_autofree char *key = mid_key (message_id);
-  char *tid = annals_xdb_get_metadata (ix->db, key);
+  /* This run's assignments are cached: most lookups are of a thread just
+   * seen, and the database lookup is the expensive part of threading. */
+  const char *cached = g_hash_table_lookup (ix->cache, key);
+  g_autofree char *tid = cached ? g_strdup (cached) : annals_xdb_get_metadata (ix->db, key);
   if (tid == NULL)
     return NULL;
-  char *r = resolve (ix, tid);
-  g_free (tid);
-  return r;
+  return resolve (ix, tid);
 }
 
 typedef struct {
@@ -216,14 +217,22 @@ assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
       }
   }
   for (guint i = 0; i < ids->len; i++) {
-    g_autofree char *key = mid_key (ids->pdata[i]);
-    g_autofree char *cur = annals_xdb_get_metadata (ix->db, key);
-    if (cur != NULL && strcmp (cur, tid) == 0)
+    char *key = mid_key (ids->pdata[i]);
+    const char *cached = g_hash_table_lookup (ix->cache, key);
+    g_autofree char *cur = cached ? g_strdup (cached) : annals_xdb_get_metadata (ix->db, key);
+    if (cur != NULL && strcmp (cur, tid) == 0) {
+      if (cached == NULL)
+        g_hash_table_insert (ix->cache, key, g_strdup (tid));
+      else
+        g_free (key);
       continue;
+    }
     if (!annals_xdb_set_metadata (ix->db, key, tid, &err)) {
+      g_free (key);
       xerror (error, err, "cannot record a thread");
       return NULL;
     }
+    g_hash_table_insert (ix->cache, key, g_strdup (tid));
   }
   return g_steal_pointer (&tid);
 }
@@ -263,17 +272,41 @@ index_folded (AnnalsXdoc *doc, const char *text, const char *prefix, gboolean po
   annals_xdoc_index_text (doc, folded, prefix, positions);
 }
 
-static gboolean
-index_message (Indexer *ix, AnnalsStore *store, guint64 number, AnnalsIndexStats *stats, GError **error)
+/* A message made ready for the index by a worker thread: everything but
+ * its thread, which needs the database and so the main thread. */
+typedef struct {
+  guint64 number;
+  AnnalsStoreRecordType type;
+  guint64 redaction_target;
+  AnnalsXdoc *doc;
+  GPtrArray *ids;        /* its Message-ID, then those it names */
+  char *summary_head;    /* "list\tnumber\tdate\treceipt\t" */
+  char *summary_tail;    /* "\tmessage-id\tparent\tfrom\tsubject" */
+  gsize bytes;
+  GError *error;
+  gboolean done;
+} Prepared;
+
+static void
+prepared_clear (Prepared *p)
 {
+  if (p->doc)
+    annals_xdoc_free (p->doc);
+  if (p->ids)
+    g_ptr_array_unref (p->ids);
+  g_free (p->summary_head);
+  g_free (p->summary_tail);
+  g_clear_error (&p->error);
+  memset (p, 0, sizeof *p);
+}
+
+static gboolean
+prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **error)
+{
+  guint64 number = out->number;
   g_autoptr (GError) local = NULL;
   g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, &local);
-  if (raw == NULL) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_STORE, "message %" G_GUINT64_FORMAT ": %s", number,
-                 local->message);
-    return FALSE;
-  }
-  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, number, &local);
+  g_autoptr (AnnalsStoreMeta) m = raw ? annals_store_read_meta (store, number, &local) : NULL;
   if (m == NULL) {
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_STORE, "message %" G_GUINT64_FORMAT ": %s", number,
                  local->message);
@@ -281,28 +314,26 @@ index_message (Indexer *ix, AnnalsStore *store, guint64 number, AnnalsIndexStats
   }
   gsize len;
   const guint8 *data = g_bytes_get_data (raw, &len);
-  stats->bytes += len;
+  out->bytes = len;
 
   /* Thread ids: itself, then its references (newest 500), in-reply-to. */
-  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (ids, g_strdup (m->message_id));
+  out->ids = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (out->ids, g_strdup (m->message_id));
   const char *parent = NULL;
   g_auto (GStrv) refs = m->references ? g_strsplit (m->references, " ", -1) : NULL;
   guint nrefs = refs ? g_strv_length (refs) : 0;
   for (guint i = nrefs > MAX_REFERENCES ? nrefs - MAX_REFERENCES : 0; i < nrefs; i++)
     if (*refs[i] != '\0' && strcmp (refs[i], m->message_id) != 0) {
-      g_ptr_array_add (ids, g_strdup (refs[i]));
+      g_ptr_array_add (out->ids, g_strdup (refs[i]));
       parent = refs[i];
     }
   if (m->in_reply_to != NULL && strcmp (m->in_reply_to, m->message_id) != 0) {
-    g_ptr_array_add (ids, g_strdup (m->in_reply_to));
+    g_ptr_array_add (out->ids, g_strdup (m->in_reply_to));
     parent = m->in_reply_to;
   }
-  g_autofree char *tid = assign_thread (ix, ids, error);
-  if (tid == NULL)
-    return FALSE;
 
   AnnalsXdoc *doc = annals_xdoc_new ();
+  out->doc = doc;
   index_folded (doc, m->subject, "S", TRUE);
   index_folded (doc, m->from, "A", TRUE);
   index_folded (doc, m->to, "XT", TRUE);
@@ -336,32 +367,90 @@ index_message (Indexer *ix, AnnalsStore *store, guint64 number, AnnalsIndexStats
   g_autofree char *lterm = list_id_term (m->list_id);
   if (lterm)
     annals_xdoc_add_term (doc, lterm);
-  g_autofree char *kterm = g_strconcat ("K", ix->list, NULL);
+  g_autofree char *kterm = g_strconcat ("K", list, NULL);
   annals_xdoc_add_term (doc, kterm);
-  g_autofree char *gterm = g_strconcat ("G", tid, NULL);
-  annals_xdoc_add_term (doc, gterm);
   gint64 date = m->date != ANNALS_NO_DATE ? m->date : m->receipt;
   annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) date);
   annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
-  annals_xdoc_set_string (doc, ANNALS_XSLOT_THREAD, tid);
-  GString *summary = g_string_new (NULL);
-  g_string_append_printf (summary, "%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%s\t",
-                          ix->list, number, date, m->receipt, tid);
-  append_field (summary, m->message_id);
-  g_string_append_c (summary, '\t');
-  append_field (summary, parent);
-  g_string_append_c (summary, '\t');
-  append_field (summary, m->from);
-  g_string_append_c (summary, '\t');
-  append_field (summary, m->subject);
-  annals_xdoc_set_data (doc, summary->str, summary->len);
-  g_string_free (summary, TRUE);
+  out->summary_head = g_strdup_printf ("%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", list,
+                                       number, date, m->receipt);
+  GString *tail = g_string_new ("\t");
+  append_field (tail, m->message_id);
+  g_string_append_c (tail, '\t');
+  append_field (tail, parent);
+  g_string_append_c (tail, '\t');
+  append_field (tail, m->from);
+  g_string_append_c (tail, '\t');
+  append_field (tail, m->subject);
+  out->summary_tail = g_string_free (tail, FALSE);
+  return TRUE;
+}
+
+/* Workers: each takes a store reader from the pool for the task. */
+typedef struct {
+  GAsyncQueue *readers;
+  const char *list;
+  GMutex lock;
+  GCond cond;
+} Workers;
+
+typedef struct {
+  Workers *w;
+  Prepared *p;
+} Task;
+
+static void
+prepare_task (gpointer data, gpointer user_data)
+{
+  Task *t = data;
+  Workers *w = t->w;
+  Prepared *p = t->p;
+  AnnalsStore *store = g_async_queue_pop (w->readers);
+  AnnalsStoreRecord r;
+  if (!annals_store_read_record (store, p->number, &r, &p->error)) {
+    /* reported by the main thread */
+  } else if (r.type == ANNALS_STORE_RECORD_MESSAGE) {
+    p->type = r.type;
+    prepare_message (p, store, w->list, &p->error);
+  } else {
+    /* A redacted message leaves the index; so does the target of a notice. */
+    p->type = r.type;
+    p->redaction_target = p->number;
+    AnnalsStoreRedaction red;
+    if (r.type == ANNALS_STORE_RECORD_REDACTION && annals_store_read_redaction (store, p->number, &red, NULL)) {
+      p->redaction_target = red.target;
+      g_free (red.reason);
+    }
+  }
+  g_async_queue_push (w->readers, store);
+  g_mutex_lock (&w->lock);
+  p->done = TRUE;
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+  g_free (t);
+}
+
+/* Main thread: threads the prepared message and writes it. */
+static gboolean
+commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **error)
+{
   char *err = NULL;
-  gboolean ok = annals_xdb_replace (ix->db, number + 1, doc, &err);
-  annals_xdoc_free (doc);
-  if (!ok)
+  if (p->type != ANNALS_STORE_RECORD_MESSAGE) {
+    stats->removed++;
+    return annals_xdb_delete (ix->db, p->redaction_target + 1, &err) || xerror (error, err, "cannot remove a document");
+  }
+  g_autofree char *tid = assign_thread (ix, p->ids, error);
+  if (tid == NULL)
+    return FALSE;
+  g_autofree char *gterm = g_strconcat ("G", tid, NULL);
+  annals_xdoc_add_term (p->doc, gterm);
+  annals_xdoc_set_string (p->doc, ANNALS_XSLOT_THREAD, tid);
+  g_autofree char *summary = g_strconcat (p->summary_head, tid, p->summary_tail, NULL);
+  annals_xdoc_set_data (p->doc, summary, strlen (summary));
+  if (!annals_xdb_replace (ix->db, p->number + 1, p->doc, &err))
     return xerror (error, err, "cannot add a document");
   stats->indexed++;
+  stats->bytes += p->bytes;
   return TRUE;
 }
 
@@ -370,6 +459,9 @@ rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
   return remove (path);
 }
+
+/* Messages prepared ahead of the one being written. */
+#define WINDOW 128
 
 static gboolean
 update (const char *index_dir, const char *store_dir, const char *list, AnnalsIndexProgress progress, gpointer ctx,
@@ -382,34 +474,52 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   Indexer ix = { annals_xdb_open_writable (index_dir, &err), list, NULL };
   if (ix.db == NULL)
     return xerror (error, err, "cannot open the index (another 'annals index' running?)");
+  g_autoptr (GHashTable) cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  ix.cache = cache;
   g_autofree char *done = annals_xdb_get_metadata (ix.db, KEY_INDEXED);
   guint64 start = done ? g_ascii_strtoull (done, NULL, 10) : 0;
   guint64 count = annals_store_count (store);
   gboolean ok = annals_xdb_set_metadata (ix.db, KEY_VERSION, INDEX_VERSION, &err);
   if (!ok)
     xerror (error, err, "cannot write the index");
+
+  /* Decoding and term generation run on every core; threads and writes
+   * stay on this one, in store order. */
+  guint cores = MAX (g_get_num_processors (), 1);
+  Workers w = { g_async_queue_new_full ((GDestroyNotify) annals_store_free), list };
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  for (guint i = 0; i < cores; i++) {
+    AnnalsStore *r = annals_store_open (store_dir, NULL);
+    if (r != NULL)
+      g_async_queue_push (w.readers, r);
+  }
+  GThreadPool *pool = g_thread_pool_new (prepare_task, NULL, (gint) cores, FALSE, NULL);
+  Prepared *ring = g_new0 (Prepared, WINDOW);
+  guint64 submitted = start;
   for (guint64 n = start; ok && n < count; n++) {
-    AnnalsStoreRecord r;
-    g_autoptr (GError) local = NULL;
-    if (!annals_store_read_record (store, n, &r, &local)) {
+    while (submitted < count && submitted < n + WINDOW) {
+      Prepared *p = &ring[submitted % WINDOW];
+      prepared_clear (p);
+      p->number = submitted;
+      Task *t = g_new (Task, 1);
+      t->w = &w;
+      t->p = p;
+      g_thread_pool_push (pool, t, NULL);
+      submitted++;
+    }
+    Prepared *p = &ring[n % WINDOW];
+    g_mutex_lock (&w.lock);
+    while (!p->done)
+      g_cond_wait (&w.cond, &w.lock);
+    g_mutex_unlock (&w.lock);
+    if (p->error != NULL) {
       g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_STORE, "entry %" G_GUINT64_FORMAT ": %s", n,
-                   local->message);
+                   p->error->message);
       ok = FALSE;
       break;
     }
-    if (r.type == ANNALS_STORE_RECORD_MESSAGE) {
-      ok = index_message (&ix, store, n, stats, error);
-    } else {
-      /* A redacted message leaves the index; so does the target of a notice. */
-      guint64 target = n;
-      AnnalsStoreRedaction red;
-      if (r.type == ANNALS_STORE_RECORD_REDACTION && annals_store_read_redaction (store, n, &red, NULL)) {
-        target = red.target;
-        g_free (red.reason);
-      }
-      ok = annals_xdb_delete (ix.db, target + 1, &err) || xerror (error, err, "cannot remove a document");
-      stats->removed++;
-    }
+    ok = commit_prepared (&ix, p, stats, error);
     stats->total = n + 1;
     if (ok && ((n + 1) % COMMIT_EVERY == 0 || n + 1 == count)) {
       g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, n + 1);
@@ -419,6 +529,14 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
     if (progress && (n & 255) == 0)
       progress (ctx, stats, count);
   }
+  /* Let the tasks in flight finish before their slots go. */
+  g_thread_pool_free (pool, FALSE, TRUE);
+  for (guint i = 0; i < WINDOW; i++)
+    prepared_clear (&ring[i]);
+  g_free (ring);
+  g_async_queue_unref (w.readers);
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
   if (ok && start == count) {
     stats->total = count;
     ok = annals_xdb_commit (ix.db, &err) || xerror (error, err, "cannot commit the index");
