@@ -77,7 +77,8 @@ gboolean annals_tlog_sync (AnnalsTlog *log, AnnalsStore *store, const char *list
 /* Reading a log's files (a live log or a mirror). */
 typedef struct _AnnalsTlogReader AnnalsTlogReader;
 
-/* Reads dir/checkpoint and checks its signature by key. */
+/* Reads dir/checkpoint and checks its signature by key (key NULL: not
+ * checked, for serving the log as it is). */
 AnnalsTlogReader *annals_tlog_reader_open (const char *dir, const AnnalsNoteKey *key, GError **error);
 void annals_tlog_reader_free (AnnalsTlogReader *reader);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsTlogReader, annals_tlog_reader_free)

@@ -355,6 +355,38 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
   SHIM_CATCH (error, nullptr)
 }
 
+static AnnalsXresults *
+collect (Xapian::MSet &m, bool exact)
+{
+  auto *r = g_new0 (AnnalsXresults, 1);
+  r->count = exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
+  r->hits = g_new0 (AnnalsXhit, m.size ());
+  for (auto it = m.begin (); it != m.end (); ++it) {
+    AnnalsXhit *h = &r->hits[r->n_hits++];
+    h->docid = *it;
+    h->percent = it.get_percent ();
+    std::string d = it.get_document ().get_data ();
+    h->data = g_strndup (d.data (), d.size ());
+    h->data_length = d.size ();
+  }
+  return r;
+}
+
+AnnalsXresults *
+annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *o, gboolean oldest_first, char **error)
+{
+  try {
+    Xapian::Enquire enq (*db->db);
+    enq.set_query (*term ? Xapian::Query (term) : Xapian::Query::MatchAll);
+    enq.set_sort_by_value (ANNALS_XSLOT_DATE, !oldest_first);
+    if (o->collapse_threads)
+      enq.set_collapse_key (ANNALS_XSLOT_THREAD);
+    Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit);
+    return collect (m, false);
+  }
+  SHIM_CATCH (error, nullptr)
+}
+
 void
 annals_xresults_free (AnnalsXresults *r)
 {

@@ -96,4 +96,8 @@ AnnalsXresults *annals_xdb_search (AnnalsXdb *db, const char *query, const Annal
                                    gboolean exact_count, char **error);
 void annals_xresults_free (AnnalsXresults *results);
 
+/* Documents holding term ("" for all), newest first or oldest first. */
+AnnalsXresults *annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *options,
+                                        gboolean oldest_first, char **error);
+
 G_END_DECLS

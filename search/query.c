@@ -302,13 +302,9 @@ annals_query_results_free (AnnalsQueryResults *r)
   g_free (r);
 }
 
-AnnalsQueryResults *
-annals_query_run (const char *const *list_dirs, guint n_lists, const char *query, const AnnalsQueryOptions *o,
-                  GError **error)
+static AnnalsXdb *
+open_indexes (const char *const *list_dirs, guint n_lists, GError **error)
 {
-  g_autofree char *prepared = annals_query_prepare (query, g_get_real_time () / G_USEC_PER_SEC, error);
-  if (prepared == NULL)
-    return NULL;
   g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < n_lists; i++) {
     char *p = g_build_filename (list_dirs[i], "index", NULL);
@@ -326,8 +322,58 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
   if (db == NULL) {
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot open the index: %s", err);
     g_free (err);
+  }
+  return db;
+}
+
+static AnnalsQueryResults *
+convert (AnnalsXresults *xr)
+{
+  AnnalsQueryResults *r = g_new0 (AnnalsQueryResults, 1);
+  r->count = xr->count;
+  r->hits = g_array_new (FALSE, FALSE, sizeof (AnnalsIndexSummary));
+  r->percent = g_array_new (FALSE, FALSE, sizeof (int));
+  for (guint i = 0; i < xr->n_hits; i++) {
+    AnnalsIndexSummary sum;
+    if (!annals_index_summary_parse (xr->hits[i].data, xr->hits[i].data_length, &sum))
+      continue;
+    g_array_append_val (r->hits, sum);
+    g_array_append_val (r->percent, xr->hits[i].percent);
+  }
+  annals_xresults_free (xr);
+  return r;
+}
+
+AnnalsQueryResults *
+annals_query_term (const char *const *list_dirs, guint n_lists, const char *term, const AnnalsQueryOptions *o,
+                   gboolean oldest_first, GError **error)
+{
+  AnnalsXdb *db = open_indexes (list_dirs, n_lists, error);
+  if (db == NULL)
+    return NULL;
+  AnnalsXsearch s = { .offset = o->offset, .limit = o->limit, .collapse_threads = o->threads };
+  char *err = NULL;
+  AnnalsXresults *xr = annals_xdb_search_term (db, term, &s, oldest_first, &err);
+  annals_xdb_close (db);
+  if (xr == NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "%s", err);
+    g_free (err);
     return NULL;
   }
+  return convert (xr);
+}
+
+AnnalsQueryResults *
+annals_query_run (const char *const *list_dirs, guint n_lists, const char *query, const AnnalsQueryOptions *o,
+                  GError **error)
+{
+  g_autofree char *prepared = annals_query_prepare (query, g_get_real_time () / G_USEC_PER_SEC, error);
+  if (prepared == NULL)
+    return NULL;
+  AnnalsXdb *db = open_indexes (list_dirs, n_lists, error);
+  if (db == NULL)
+    return NULL;
+  char *err = NULL;
   guint nf;
   AnnalsXsearch s = {
     .fields = annals_query_fields (&nf),
@@ -345,17 +391,5 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
     g_free (err);
     return NULL;
   }
-  AnnalsQueryResults *r = g_new0 (AnnalsQueryResults, 1);
-  r->count = xr->count;
-  r->hits = g_array_new (FALSE, FALSE, sizeof (AnnalsIndexSummary));
-  r->percent = g_array_new (FALSE, FALSE, sizeof (int));
-  for (guint i = 0; i < xr->n_hits; i++) {
-    AnnalsIndexSummary sum;
-    if (!annals_index_summary_parse (xr->hits[i].data, xr->hits[i].data_length, &sum))
-      continue;
-    g_array_append_val (r->hits, sum);
-    g_array_append_val (r->percent, xr->hits[i].percent);
-  }
-  annals_xresults_free (xr);
-  return r;
+  return convert (xr);
 }

@@ -48,4 +48,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsQueryResults, annals_query_results_free)
 AnnalsQueryResults *annals_query_run (const char *const *list_dirs, guint n_lists, const char *query,
                                       const AnnalsQueryOptions *options, GError **error);
 
+/* Messages holding an index term ("" for all; "G<thread>", "Q<id>"),
+ * newest or oldest first. */
+AnnalsQueryResults *annals_query_term (const char *const *list_dirs, guint n_lists, const char *term,
+                                       const AnnalsQueryOptions *options, gboolean oldest_first, GError **error);
+
 G_END_DECLS

@@ -1,0 +1,1067 @@
+/* pages: see pages.h and doc/urls.md. */
+#include "pages.h"
+#include "config.h"
+#include "mbox.h"
+#include "merkle.h"
+#include "message.h"
+#include "mime.h"
+#include "query.h"
+#include "store.h"
+#include "tlog.h"
+#include "zcodec.h"
+
+#include <string.h>
+#include <time.h>
+
+#define PAGE_SIZE 25
+#define THREAD_MAX 1000
+#define SEARCH_MBOX_MAX 10000
+#define MAX_PATH 4096
+#define MAX_QUERY 4096
+
+static const char css[] =
+  "body{font:16px/1.45 sans-serif;margin:0 auto;max-width:60em;padding:0 .6em;color:#111;background:#fff}"
+  "pre{white-space:pre-wrap;overflow-wrap:anywhere;font:14px/1.4 monospace}"
+  ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}ul{padding-left:1.2em}"
+  "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
+  ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr th{text-align:left;padding-right:.6em;white-space:nowrap}"
+  "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"
+  "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
+
+typedef struct {
+  AnnalsHttp *h;
+  AnnalsConfig *config;
+  const char *list;   /* NULL for the site, "all" across lists */
+  char *list_dir;
+  GPtrArray *dirs;    /* list folders searched (one, or all) */
+  AnnalsStore *store;
+  gboolean obfuscate;
+} Ctx;
+
+/* --- Small helpers --------------------------------------------------- */
+
+static void
+fmt_date (gint64 t, char *out, gsize n)
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+  if (t == ANNALS_NO_DATE || gmtime_r (&tt, &tm) == NULL || strftime (out, n, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+    g_strlcpy (out, "-", n);
+}
+
+static void
+iso_date (gint64 t, char *out, gsize n)
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+  if (gmtime_r (&tt, &tm) == NULL || strftime (out, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    g_strlcpy (out, "1970-01-01T00:00:00Z", n);
+}
+
+/* Addresses shown with the dots of their domain as bullets, when the
+ * list asks for it (not a lock, a speed bump for harvesters). */
+static char *
+obfuscate (Ctx *c, const char *text)
+{
+  if (text == NULL)
+    return g_strdup ("");
+  if (!c->obfuscate)
+    return g_strdup (text);
+  GString *out = g_string_new (NULL);
+  gboolean in_domain = FALSE;
+  for (const char *p = text; *p; p++) {
+    if (*p == '@')
+      in_domain = TRUE;
+    else if (!(g_ascii_isalnum (*p) || *p == '.' || *p == '-'))
+      in_domain = FALSE;
+    if (in_domain && *p == '.')
+      g_string_append (out, "\xe2\x80\xa2");
+    else
+      g_string_append_c (out, *p);
+  }
+  return g_string_free (out, FALSE);
+}
+
+static void
+esc (GString *s, const char *t)
+{
+  annals_html_escape (s, t, -1);
+}
+
+static void
+esc_obf (Ctx *c, GString *s, const char *t)
+{
+  g_autofree char *o = obfuscate (c, t);
+  annals_html_escape (s, o, -1);
+}
+
+static char *
+msg_url (Ctx *c, const char *list, const char *message_id, const char *suffix)
+{
+  g_autofree char *seg = annals_http_escape_segment (message_id);
+  return g_strdup_printf ("%s/%s/%s/%s", c->h->prefix, list, seg, suffix ? suffix : "");
+}
+
+static void
+page_start (Ctx *c, GString *s, const char *title)
+{
+  annals_http_header (c->h, "Content-Type", "text/html; charset=utf-8");
+  annals_http_header (c->h, "Content-Security-Policy",
+                      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'");
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  annals_http_header (c->h, "Referrer-Policy", "same-origin");
+  if (c->h->status == 200)
+    annals_http_header (c->h, "Cache-Control", "public, max-age=60");
+  g_string_append (s, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                      "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>");
+  esc (s, title);
+  g_string_append_printf (s, "</title><style>%s</style>", css);
+  if (c->list != NULL && strcmp (c->list, "all") != 0)
+    g_string_append_printf (s, "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"%s\" href=\"%s/%s/new.atom\">",
+                            c->list, c->h->prefix, c->list);
+  g_autofree char *site = g_key_file_get_string (annals_config_keyfile (c->config), "site", "name", NULL);
+  g_string_append_printf (s, "</head><body><nav aria-label=\"site\"><a href=\"%s/\">", c->h->prefix);
+  esc (s, site ? site : "annals");
+  g_string_append (s, "</a>");
+  if (c->list != NULL)
+    g_string_append_printf (s, " / <a href=\"%s/%s/\">%s</a>", c->h->prefix, c->list, c->list);
+  g_string_append (s, "</nav><main>");
+}
+
+static void
+search_form (Ctx *c, GString *s, const char *value)
+{
+  const char *where = c->list ? c->list : "all";
+  g_string_append_printf (s, "<form role=\"search\" action=\"%s/%s/\" method=\"get\"><label for=\"q\">Search %s</label> "
+                             "<input type=\"search\" id=\"q\" name=\"q\" value=\"", c->h->prefix, where, where);
+  esc (s, value ? value : "");
+  g_string_append (s, "\"> <input type=\"submit\" value=\"search\"></form>");
+}
+
+static void
+page_end (Ctx *c, GString *s)
+{
+  g_string_append (s, "</main><footer><small>annals: every message kept byte for byte; "
+                      "<a href=\"https://c2sp.org/tlog-tiles\">transparency log</a> per list under <code>/LIST/log/</code>."
+                      "</small></footer></body></html>\n");
+  annals_http_write (c->h, s->str, s->len);
+}
+
+static void
+error_page (Ctx *c, int status, const char *what)
+{
+  annals_http_status (c->h, status);
+  annals_http_header (c->h, "Cache-Control", "no-store");
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autofree char *title = g_strdup_printf ("%d %s", status,
+                                            status == 404 ? "Not found" : status == 400 ? "Bad request"
+                                            : status == 405 ? "Method not allowed" : status == 413 ? "Too large"
+                                            : status == 414 ? "URI too long" : "Error");
+  page_start (c, s, title);
+  g_string_append (s, "<h1>");
+  esc (s, title);
+  g_string_append (s, "</h1><p>");
+  esc (s, what);
+  g_string_append (s, "</p>");
+  page_end (c, s);
+}
+
+static AnnalsStore *
+store_of (Ctx *c, const char *list, GError **error)
+{
+  if (c->store != NULL && g_strcmp0 (list, c->list) == 0)
+    return c->store;
+  g_autofree char *dir = annals_config_list_dir (c->config, list, "store", error);
+  AnnalsStore *s = dir ? annals_store_open (dir, error) : NULL;
+  if (s != NULL && g_strcmp0 (list, c->list) == 0)
+    c->store = s;
+  return s;
+}
+
+/* --- Text rendering -------------------------------------------------- */
+
+/* Escapes a body; quoted lines dimmed, http(s) links made clickable. */
+static void
+render_text (Ctx *c, GString *s, const char *text)
+{
+  g_autofree char *obf = obfuscate (c, text);
+  const char *p = obf;
+  while (*p) {
+    const char *nl = strchr (p, '\n');
+    gsize len = nl ? (gsize) (nl - p) : strlen (p);
+    const char *q = p;
+    while (q < p + len && *q == ' ')
+      q++;
+    gboolean quoted = q < p + len && *q == '>';
+    if (quoted)
+      g_string_append (s, "<span class=\"q\">");
+    const char *cur = p;
+    const char *end = p + len;
+    while (cur < end) {
+      const char *http = g_strstr_len (cur, end - cur, "http");
+      if (http == NULL || !(g_str_has_prefix (http, "http://") || g_str_has_prefix (http, "https://"))) {
+        gsize upto = http ? (gsize) (http - cur) + 4 : (gsize) (end - cur);
+        annals_html_escape (s, cur, (gssize) upto);
+        cur += upto;
+        continue;
+      }
+      annals_html_escape (s, cur, http - cur);
+      const char *u = http;
+      while (u < end && (g_ascii_isalnum (*u) || strchr ("-._~:/?#[]@!$&'()*+,;=%", *u)))
+        u++;
+      while (u > http && strchr (".,;:!?)'", u[-1]))
+        u--; /* trailing punctuation is the sentence's */
+      g_string_append (s, "<a href=\"");
+      annals_html_escape (s, http, u - http);
+      g_string_append (s, "\" rel=\"nofollow noreferrer\">");
+      annals_html_escape (s, http, u - http);
+      g_string_append (s, "</a>");
+      cur = u;
+    }
+    if (quoted)
+      g_string_append (s, "</span>");
+    g_string_append_c (s, '\n');
+    p = nl ? nl + 1 : p + len;
+  }
+}
+
+/* --- Looking messages up -------------------------------------------- */
+
+static char *
+id_term (const char *message_id)
+{
+  if (strlen (message_id) < 200)
+    return g_strconcat ("Q", message_id, NULL);
+  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  return g_strconcat ("Qsha256:", h, NULL);
+}
+
+/* Finds message_id in list: its summary (from the index), or FALSE. */
+static gboolean
+find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+{
+  g_autofree char *dir = annals_config_list_dir (c->config, list, NULL, NULL);
+  if (dir == NULL)
+    return FALSE;
+  const char *dirs[] = { dir };
+  g_autofree char *term = id_term (message_id);
+  AnnalsQueryOptions o = { 0, 2, FALSE, FALSE, FALSE };
+  g_autoptr (AnnalsQueryResults) r = annals_query_term (dirs, 1, term, &o, TRUE, NULL);
+  if (r == NULL || r->hits->len == 0)
+    return FALSE;
+  /* The first copy of a reused Message-ID. */
+  *out = g_array_index (r->hits, AnnalsIndexSummary, 0);
+  g_array_remove_index (r->hits, 0);
+  return TRUE;
+}
+
+static AnnalsQueryResults *
+thread_of (Ctx *c, const char *list, const char *thread)
+{
+  g_autofree char *dir = annals_config_list_dir (c->config, list, NULL, NULL);
+  const char *dirs[] = { dir };
+  g_autofree char *term = g_strconcat ("G", thread, NULL);
+  AnnalsQueryOptions o = { 0, THREAD_MAX, FALSE, FALSE, FALSE };
+  return annals_query_term (dirs, 1, term, &o, TRUE, NULL);
+}
+
+/* Thread order: parents before children, siblings by date; iterative. */
+static GArray *
+thread_order (AnnalsQueryResults *t, GArray *depths)
+{
+  guint n = t->hits->len;
+  g_autoptr (GHashTable) by_id = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < n; i++) {
+    AnnalsIndexSummary *s = &g_array_index (t->hits, AnnalsIndexSummary, i);
+    if (!g_hash_table_contains (by_id, s->message_id))
+      g_hash_table_insert (by_id, s->message_id, GUINT_TO_POINTER (i + 1));
+  }
+  g_autoptr (GPtrArray) children = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  GArray *roots = g_array_new (FALSE, FALSE, sizeof (guint));
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (children, g_array_new (FALSE, FALSE, sizeof (guint)));
+  for (guint i = 0; i < n; i++) {
+    AnnalsIndexSummary *s = &g_array_index (t->hits, AnnalsIndexSummary, i);
+    guint p = GPOINTER_TO_UINT (g_hash_table_lookup (by_id, s->parent));
+    if (p != 0 && p - 1 != i)
+      g_array_append_val (children->pdata[p - 1], i);
+    else
+      g_array_append_val (roots, i);
+  }
+  GArray *order = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) stack = g_array_new (FALSE, FALSE, sizeof (guint) * 2);
+  g_autofree gboolean *seen = g_new0 (gboolean, n);
+  for (guint r = roots->len; r-- > 0;) {
+    guint item[2] = { g_array_index (roots, guint, r), 0 };
+    g_array_append_vals (stack, item, 1);
+  }
+  /* A loop of parents has no root: every unseen message starts one. */
+  for (guint extra = n; extra-- > 0 || stack->len > 0;) {
+    if (stack->len == 0) {
+      if (seen[extra])
+        continue;
+      guint item[2] = { extra, 0 };
+      g_array_append_vals (stack, item, 1);
+    }
+    while (stack->len > 0) {
+      guint *top = &g_array_index (stack, guint, (stack->len - 1) * 2);
+      guint i = top[0], depth = top[1];
+      g_array_set_size (stack, stack->len - 1);
+      if (seen[i])
+        continue;
+      seen[i] = TRUE;
+      g_array_append_val (order, i);
+      g_array_append_val (depths, depth);
+      GArray *kids = children->pdata[i];
+      for (guint k = kids->len; k-- > 0;) {
+        guint item[2] = { g_array_index (kids, guint, k), MIN (depth + 1, 50) };
+        g_array_append_vals (stack, item, 1);
+      }
+    }
+  }
+  g_array_unref (roots);
+  return order;
+}
+
+/* --- Pages ------------------------------------------------------------- */
+
+static void
+page_lists (Ctx *c)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autofree char *site = g_key_file_get_string (annals_config_keyfile (c->config), "site", "name", NULL);
+  page_start (c, s, site ? site : "annals");
+  g_string_append (s, "<h1>");
+  esc (s, site ? site : "annals");
+  g_string_append (s, "</h1>");
+  search_form (c, s, NULL);
+  g_string_append (s, "<h2>Lists</h2><ul>");
+  g_auto (GStrv) lists = annals_config_lists (c->config);
+  for (char **l = lists; *l; l++) {
+    g_autoptr (GError) error = NULL;
+    g_autofree char *dir = annals_config_list_dir (c->config, *l, "store", NULL);
+    g_autoptr (AnnalsStore) st = dir ? annals_store_open (dir, NULL) : NULL;
+    g_autofree char *desc = annals_config_list_get (c->config, *l, "description");
+    g_string_append_printf (s, "<li><a href=\"%s/%s/\">%s</a> ", c->h->prefix, *l, *l);
+    esc (s, desc ? desc : "");
+    g_string_append_printf (s, " <span class=\"d\">(%" G_GUINT64_FORMAT " messages)</span></li>",
+                            st ? annals_store_count (st) : 0);
+  }
+  g_string_append (s, "</ul>");
+  page_end (c, s);
+}
+
+static void
+summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
+{
+  g_string_append (s, "<table><thead><tr><th scope=\"col\">Date</th><th scope=\"col\">Subject</th><th scope=\"col\">From</th>");
+  if (relevance)
+    g_string_append (s, "<th scope=\"col\">Match</th>");
+  g_string_append (s, "</tr></thead><tbody>");
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    char date[40];
+    fmt_date (m->date, date, sizeof date);
+    g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
+    g_string_append_printf (s, "<tr><td class=\"d\">%.10s</td><td><a href=\"", date);
+    esc (s, url);
+    g_string_append (s, "\">");
+    esc (s, *m->subject ? m->subject : "(no subject)");
+    g_string_append (s, "</a>");
+    if (c->list && strcmp (c->list, "all") == 0)
+      g_string_append_printf (s, " <span class=\"d\">[%s]</span>", m->list);
+    g_string_append (s, "</td><td>");
+    esc_obf (c, s, m->from);
+    g_string_append (s, "</td>");
+    if (relevance)
+      g_string_append_printf (s, "<td class=\"d\">%d%%</td>", g_array_index (r->percent, int, i));
+    g_string_append (s, "</tr>");
+  }
+  g_string_append (s, "</tbody></table>");
+}
+
+static guint64
+offset_param (Ctx *c)
+{
+  const char *o = annals_http_param (c->h, "o");
+  guint64 v = o ? g_ascii_strtoull (o, NULL, 10) : 0;
+  return MIN (v, 1000000);
+}
+
+static void
+pager (Ctx *c, GString *s, guint64 offset, guint shown, guint64 count, const char *q, gboolean relevance)
+{
+  g_string_append (s, "<nav aria-label=\"pages\">");
+  g_autoptr (GString) extra = g_string_new (NULL);
+  if (q != NULL) {
+    g_autofree char *qe = g_uri_escape_string (q, NULL, FALSE);
+    g_string_append_printf (extra, "&amp;q=%s", qe);
+  }
+  if (relevance)
+    g_string_append (extra, "&amp;r");
+  if (offset > 0)
+    g_string_append_printf (s, "<a href=\"?o=%" G_GUINT64_FORMAT "%s\" rel=\"prev\">newer</a> ",
+                            offset > PAGE_SIZE ? offset - PAGE_SIZE : 0, extra->str);
+  if (offset + shown < count && shown == PAGE_SIZE)
+    g_string_append_printf (s, "<a href=\"?o=%" G_GUINT64_FORMAT "%s\" rel=\"next\">older</a>", offset + PAGE_SIZE,
+                            extra->str);
+  g_string_append (s, "</nav>");
+}
+
+static void atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self);
+
+static void
+page_list (Ctx *c)
+{
+  guint64 offset = offset_param (c);
+  AnnalsQueryOptions o = { offset, PAGE_SIZE, FALSE, TRUE, FALSE };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *term = strcmp (c->list, "all") == 0 ? g_strdup ("") : g_strconcat ("K", c->list, NULL);
+  g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
+                                                         FALSE, &error);
+  g_autoptr (GString) s = g_string_new (NULL);
+  page_start (c, s, c->list);
+  g_string_append_printf (s, "<h1>%s</h1>", c->list);
+  if (strcmp (c->list, "all") != 0) {
+    g_autofree char *desc = annals_config_list_get (c->config, c->list, "description");
+    g_string_append (s, "<p>");
+    esc (s, desc ? desc : "");
+    g_string_append_printf (s, " <a href=\"%s/%s/new.atom\">Atom feed</a></p>", c->h->prefix, c->list);
+  }
+  search_form (c, s, NULL);
+  g_string_append (s, "<h2>Newest threads</h2>");
+  if (r == NULL) {
+    g_string_append (s, "<p>This list has no index yet: run <code>annals index</code>.</p>");
+  } else {
+    summary_rows (c, s, r, FALSE);
+    pager (c, s, offset, r->hits->len, r->count, NULL, FALSE);
+  }
+  page_end (c, s);
+}
+
+static void
+page_search (Ctx *c, const char *q)
+{
+  if (strlen (q) > MAX_QUERY) {
+    error_page (c, 413, "The query is longer than 4,096 bytes.");
+    return;
+  }
+  gboolean relevance = annals_http_param (c->h, "r") != NULL;
+  const char *x = annals_http_param (c->h, "x");
+  gboolean atom = x && strcmp (x, "A") == 0;
+  gboolean mbox = x && strcmp (x, "m") == 0;
+  if (mbox && strcmp (c->h->method, "POST") != 0) {
+    error_page (c, 405, "The mbox of search results is made on POST only (a form button), never on a link.");
+    return;
+  }
+  guint64 offset = offset_param (c);
+  AnnalsQueryOptions o = { mbox ? 0 : offset, mbox ? SEARCH_MBOX_MAX : PAGE_SIZE, relevance, FALSE, FALSE };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
+  if (r == NULL) {
+    annals_http_status (c->h, 400);
+    g_autoptr (GString) s = g_string_new (NULL);
+    page_start (c, s, "Search");
+    search_form (c, s, q);
+    g_string_append (s, "<p role=\"alert\">");
+    esc (s, error->message);
+    g_string_append (s, "</p><p>See the <a href=\"https://public-inbox.org/meta/_/text/help/\">query language</a>: "
+                        "s: f: t: c: b: d: …</p>");
+    page_end (c, s);
+    return;
+  }
+  if (atom) {
+    g_autofree char *title = g_strdup_printf ("%s: %s", c->list, q);
+    atom_feed (c, r, title, NULL);
+    return;
+  }
+  if (mbox) {
+    extern void annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name);
+    annals_web_mbox_gz (c, r, "results");
+    return;
+  }
+  g_autoptr (GString) s = g_string_new (NULL);
+  page_start (c, s, q);
+  search_form (c, s, q);
+  g_string_append_printf (s, "<h1>Search results</h1><p>%" G_GUINT64_FORMAT " messages", r->count);
+  g_autofree char *qe = g_uri_escape_string (q, NULL, FALSE);
+  g_string_append_printf (s, "; <a href=\"?q=%s%s\">%s</a>; <a href=\"?q=%s&amp;x=A\">Atom</a></p>", qe,
+                          relevance ? "" : "&amp;r", relevance ? "newest first" : "best match first", qe);
+  g_string_append_printf (s, "<form method=\"post\" action=\"?q=%s&amp;x=m\"><input type=\"submit\" "
+                             "value=\"download as mbox.gz\"></form>", qe);
+  summary_rows (c, s, r, relevance);
+  pager (c, s, offset, r->hits->len, r->count, q, relevance);
+  page_end (c, s);
+}
+
+static gboolean
+gzip_sink (const guint8 *data, gsize length, gpointer user_data)
+{
+  return annals_http_write (user_data, data, length);
+}
+
+/* Streams the messages as mboxrd, gzip-compressed, as they are read. */
+void annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name);
+void
+annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
+{
+  annals_http_header (c->h, "Content-Type", "application/gzip");
+  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s.mbox.gz\"", name);
+  annals_http_header (c->h, "Content-Disposition", disp);
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  annals_http_begin (c->h);
+  if (c->h->head)
+    return;
+  AnnalsGzipWriter *gz = annals_gzip_writer_new (gzip_sink, c->h);
+  g_autoptr (GString) out = g_string_new (NULL);
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    AnnalsStore *st = store_of (c, m->list, NULL);
+    if (st == NULL)
+      continue;
+    g_autoptr (GBytes) raw = annals_store_read (st, m->number, NULL, NULL);
+    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (st, m->number, NULL) : NULL;
+    if (st != c->store)
+      annals_store_free (st);
+    if (meta == NULL)
+      continue;
+    gsize len;
+    const guint8 *d = g_bytes_get_data (raw, &len);
+    g_string_truncate (out, 0);
+    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
+                               d, len);
+    if (!annals_gzip_writer_write (gz, out->str, out->len))
+      break;
+  }
+  annals_gzip_writer_finish (gz);
+}
+
+static void
+atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self)
+{
+  annals_http_header (c->h, "Content-Type", "application/atom+xml; charset=utf-8");
+  annals_http_header (c->h, "Cache-Control", "public, max-age=60");
+  g_autoptr (GString) s = g_string_new ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
+  g_string_append (s, "<title>");
+  esc (s, title);
+  g_string_append (s, "</title>");
+  g_autofree char *home = g_strdup_printf ("%s%s/", c->h->base, c->list);
+  g_string_append (s, "<link rel=\"alternate\" type=\"text/html\" href=\"");
+  esc (s, home);
+  g_string_append (s, "\"/><id>");
+  esc (s, self ? self : home);
+  g_string_append (s, "</id>");
+  char updated[32];
+  gint64 newest = 0;
+  for (guint i = 0; i < r->hits->len; i++)
+    newest = MAX (newest, g_array_index (r->hits, AnnalsIndexSummary, i).receipt);
+  iso_date (newest, updated, sizeof updated);
+  g_string_append_printf (s, "<updated>%s</updated>", updated);
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    g_autofree char *seg = annals_http_escape_segment (m->message_id);
+    g_autofree char *url = g_strdup_printf ("%s%s/%s/", c->h->base, m->list, seg);
+    char when[32];
+    iso_date (m->date, when, sizeof when);
+    g_string_append (s, "\n<entry><author><name>");
+    esc_obf (c, s, *m->from ? m->from : "unknown");
+    g_string_append (s, "</name></author><title>");
+    esc (s, *m->subject ? m->subject : "(no subject)");
+    g_string_append_printf (s, "</title><updated>%s</updated><link href=\"", when);
+    esc (s, url);
+    g_string_append (s, "\"/><id>");
+    esc (s, url);
+    g_string_append (s, "</id></entry>");
+  }
+  g_string_append (s, "\n</feed>\n");
+  annals_http_write (c->h, s->str, s->len);
+}
+
+static void
+page_new_atom (Ctx *c)
+{
+  AnnalsQueryOptions o = { 0, PAGE_SIZE, FALSE, FALSE, FALSE };
+  g_autofree char *term = g_strconcat ("K", c->list, NULL);
+  g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
+                                                         FALSE, NULL);
+  if (r == NULL) {
+    error_page (c, 404, "This list has no index yet.");
+    return;
+  }
+  g_autofree char *self = g_strdup_printf ("%s%s/new.atom", c->h->base, c->list);
+  atom_feed (c, r, c->list, self);
+}
+
+/* Attachment file names for URLs and Content-Disposition. */
+static char *
+safe_name (const char *name, guint index)
+{
+  GString *s = g_string_new (NULL);
+  for (const char *p = name ? name : ""; *p && s->len < 100; p++)
+    g_string_append_c (s, g_ascii_isalnum (*p) || *p == '.' || *p == '-' || *p == '_' ? *p : '_');
+  if (s->len == 0 || s->str[0] == '.')
+    g_string_prepend (s, "part");
+  g_string_prepend (s, g_strdup_printf ("%u-", index));
+  return g_string_free (s, FALSE);
+}
+
+static void
+render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQueryResults *t, gboolean full)
+{
+  g_autoptr (GArray) depths = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) order = thread_order (t, depths);
+  guint at = G_MAXUINT;
+  for (guint k = 0; k < order->len; k++)
+    if (g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, k)).number == cur->number)
+      at = k;
+  g_string_append_printf (s, "<h2 id=\"thread\">Thread (%u messages)</h2><nav aria-label=\"thread\">", order->len);
+  if (at != G_MAXUINT && at > 0) {
+    AnnalsIndexSummary *p = &g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, at - 1));
+    g_autofree char *u = msg_url (c, p->list, p->message_id, NULL);
+    g_string_append (s, "<a rel=\"prev\" href=\"");
+    esc (s, u);
+    g_string_append (s, "\">previous</a> ");
+  }
+  if (at != G_MAXUINT && at + 1 < order->len) {
+    AnnalsIndexSummary *n = &g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, at + 1));
+    g_autofree char *u = msg_url (c, n->list, n->message_id, NULL);
+    g_string_append (s, "<a rel=\"next\" href=\"");
+    esc (s, u);
+    g_string_append (s, "\">next</a> ");
+  }
+  if (*cur->parent) {
+    g_autofree char *u = msg_url (c, cur->list, cur->parent, NULL);
+    g_string_append (s, "<a href=\"");
+    esc (s, u);
+    g_string_append (s, "\">parent</a>");
+  }
+  g_string_append (s, "</nav><ul>");
+  for (guint k = 0; k < order->len; k++) {
+    AnnalsIndexSummary *m = &g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, k));
+    guint depth = g_array_index (depths, guint, k);
+    if (!full && at != G_MAXUINT && (k + 12 < at || k > at + 12))
+      continue;
+    char date[40];
+    fmt_date (m->date, date, sizeof date);
+    g_string_append_printf (s, "<li style=\"margin-left:%ume\"%s>", MIN (depth, 12),
+                            m->number == cur->number ? " class=\"cur\" aria-current=\"page\"" : "");
+    g_autofree char *u = msg_url (c, m->list, m->message_id, NULL);
+    g_string_append (s, "<a href=\"");
+    esc (s, u);
+    g_string_append (s, "\">");
+    esc (s, *m->subject ? m->subject : "(no subject)");
+    g_string_append (s, "</a> ");
+    esc_obf (c, s, m->from);
+    g_string_append_printf (s, " <span class=\"d\">%.16s</span></li>", date);
+  }
+  g_string_append (s, "</ul>");
+}
+
+static void
+render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
+{
+  g_autoptr (GError) error = NULL;
+  AnnalsStore *st = store_of (c, m->list, &error);
+  g_autoptr (AnnalsStoreMeta) meta = st ? annals_store_read_meta (st, m->number, NULL) : NULL;
+  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, NULL, &error) : NULL;
+  g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
+  g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
+  esc (s, *m->subject ? m->subject : "(no subject)");
+  g_string_append (s, heading ? "</h1>" : "</h2>");
+  if (raw == NULL) {
+    /* A redacted message: a tombstone with the date and reason. */
+    guint64 notice;
+    AnnalsStoreRedaction red = { 0 };
+    g_string_append (s, "<p class=\"tomb\" role=\"note\">This message was removed from the archive");
+    if (st && annals_store_find_redaction (st, m->number, &notice, NULL)
+        && annals_store_read_redaction (st, notice, &red, NULL)) {
+      char when[40];
+      fmt_date (red.time, when, sizeof when);
+      g_string_append_printf (s, " on %s (log entry %" G_GUINT64_FORMAT "). Reason: ", when, notice);
+      esc (s, red.reason);
+      g_free (red.reason);
+    }
+    g_string_append (s, ". Its hash stays in the transparency log.</p></article>");
+    return;
+  }
+  char sent[40], received[40];
+  fmt_date (m->date, sent, sizeof sent);
+  fmt_date (m->receipt, received, sizeof received);
+  g_string_append (s, "<table class=\"hdr\">");
+  struct {
+    const char *name, *value;
+  } rows[] = { { "From", meta ? meta->from : m->from }, { "To", meta ? meta->to : NULL }, { "Cc", meta ? meta->cc : NULL },
+               { "Date", sent }, { "Received", received }, { "Message-ID", m->message_id },
+               { "List-Id", meta ? meta->list_id : NULL } };
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
+    if (rows[i].value == NULL || !*rows[i].value)
+      continue;
+    g_string_append_printf (s, "<tr><th scope=\"row\">%s</th><td>", rows[i].name);
+    if (i < 3)
+      esc_obf (c, s, rows[i].value);
+    else
+      esc (s, rows[i].value);
+    g_string_append (s, "</td></tr>");
+  }
+  g_string_append (s, "</table><nav aria-label=\"message\">");
+  g_string_append (s, "<a href=\"");
+  esc (s, url);
+  g_string_append (s, "raw\">raw</a> <a href=\"");
+  esc (s, url);
+  g_string_append (s, "proof\">proof</a> <a href=\"");
+  esc (s, url);
+  g_string_append (s, "t/#thread\">thread</a> <a href=\"");
+  esc (s, url);
+  g_string_append (s, "t.mbox.gz\">thread mbox.gz</a></nav>");
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
+  gboolean have_plain = FALSE;
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text && !p->from_html)
+      have_plain = TRUE;
+  }
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text != NULL && !(p->from_html && have_plain)) {
+      if (p->from_html)
+        g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
+      g_string_append (s, "<pre>");
+      render_text (c, s, p->text);
+      g_string_append (s, "</pre>");
+    } else if (p->attachment || p->text == NULL) {
+      g_autofree char *name = safe_name (p->filename, i);
+      g_string_append (s, "<p>Attachment: <a href=\"");
+      esc (s, url);
+      esc (s, name);
+      g_string_append (s, "\" download>");
+      esc (s, p->filename ? p->filename : name);
+      g_string_append_printf (s, "</a> <span class=\"d\">(%s, %" G_GSIZE_FORMAT " bytes encoded)</span></p>",
+                              p->content_type, p->body_length);
+    }
+  }
+  g_string_append (s, "</article>");
+}
+
+static void
+page_message (Ctx *c, AnnalsIndexSummary *m)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  page_start (c, s, *m->subject ? m->subject : "(no subject)");
+  render_message (c, s, m, TRUE);
+  g_autoptr (AnnalsQueryResults) t = thread_of (c, m->list, m->thread);
+  if (t != NULL)
+    render_thread_skeleton (c, s, m, t, FALSE);
+  page_end (c, s);
+}
+
+static void
+page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
+{
+  g_autoptr (AnnalsQueryResults) t = thread_of (c, m->list, m->thread);
+  if (t == NULL) {
+    error_page (c, 404, "No thread for this message.");
+    return;
+  }
+  g_autoptr (GString) s = g_string_new (NULL);
+  page_start (c, s, *m->subject ? m->subject : "(thread)");
+  g_string_append_printf (s, "<p>%s view; <a href=\"../%s/\">%s view</a>", nested ? "Nested" : "Flat",
+                          nested ? "T" : "t", nested ? "flat" : "nested");
+  if (t->hits->len >= THREAD_MAX)
+    g_string_append_printf (s, " (the first %d messages)", THREAD_MAX);
+  g_string_append (s, "</p>");
+  g_autoptr (GArray) depths = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) order = thread_order (t, depths);
+  /* Bounded: the thread page renders at most 100 bodies. */
+  for (guint k = 0; k < order->len && k < 100; k++) {
+    guint idx = nested ? g_array_index (order, guint, k) : k;
+    AnnalsIndexSummary *x = &g_array_index (t->hits, AnnalsIndexSummary, idx);
+    guint depth = nested ? g_array_index (depths, guint, k) : 0;
+    g_string_append_printf (s, "<div style=\"margin-left:%ume\">", MIN (depth, 8));
+    render_message (c, s, x, FALSE);
+    g_string_append (s, "</div><hr>");
+  }
+  render_thread_skeleton (c, s, m, t, TRUE);
+  page_end (c, s);
+}
+
+static void
+page_raw (Ctx *c, AnnalsIndexSummary *m)
+{
+  g_autoptr (GError) error = NULL;
+  AnnalsStore *st = store_of (c, m->list, &error);
+  AnnalsStoreRecord rec;
+  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, &rec, &error) : NULL;
+  if (raw == NULL) {
+    error_page (c, 410, "This message was redacted; its hash stays in the transparency log.");
+    return;
+  }
+  char etag[70] = "\"";
+  for (int i = 0; i < 32; i++)
+    g_snprintf (etag + 1 + 2 * i, 3, "%02x", rec.sha256[i]);
+  strcat (etag, "\"");
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  annals_http_header (c->h, "Content-Type", g_utf8_validate ((const char *) d, (gssize) len, NULL)
+                                              ? "text/plain; charset=utf-8" : "text/plain");
+  annals_http_header (c->h, "ETag", etag);
+  annals_http_header (c->h, "Cache-Control", "public, max-age=31536000, immutable");
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  char lm[64];
+  time_t t = (time_t) rec.receipt;
+  struct tm tm;
+  if (gmtime_r (&t, &tm) && strftime (lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+    annals_http_header (c->h, "Last-Modified", lm);
+  const char *inm = annals_http_param (c->h, "\x01if-none-match");
+  if (inm != NULL && strcmp (inm, etag) == 0) {
+    annals_http_status (c->h, 304);
+    annals_http_begin (c->h);
+    return;
+  }
+  g_autofree char *clen = g_strdup_printf ("%" G_GSIZE_FORMAT, len);
+  annals_http_header (c->h, "Content-Length", clen);
+  annals_http_write (c->h, d, len);
+}
+
+static void
+page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
+{
+  guint index = (guint) g_ascii_strtoull (seg, NULL, 10);
+  AnnalsStore *st = store_of (c, m->list, NULL);
+  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, NULL, NULL) : NULL;
+  if (raw == NULL) {
+    error_page (c, 404, "No such attachment.");
+    return;
+  }
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
+  if (index >= parts->len) {
+    error_page (c, 404, "No such attachment.");
+    return;
+  }
+  AnnalsMimePart *p = parts->pdata[index];
+  g_autofree char *name = safe_name (p->filename, index);
+  if (strcmp (name, seg) != 0) {
+    error_page (c, 404, "No such attachment.");
+    return;
+  }
+  g_autoptr (GBytes) body = annals_mime_part_decode (p);
+  /* Never rendered by the browser: a download, whatever it claims to be. */
+  annals_http_header (c->h, "Content-Type", "application/octet-stream");
+  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s\"", name + strcspn (name, "-") + 1);
+  annals_http_header (c->h, "Content-Disposition", disp);
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  annals_http_header (c->h, "Cache-Control", "public, max-age=31536000, immutable");
+  annals_http_write (c->h, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
+
+static void
+page_thread_atom (Ctx *c, AnnalsIndexSummary *m)
+{
+  g_autoptr (AnnalsQueryResults) t = thread_of (c, m->list, m->thread);
+  if (t == NULL) {
+    error_page (c, 404, "No thread.");
+    return;
+  }
+  g_autofree char *seg = annals_http_escape_segment (m->message_id);
+  g_autofree char *self = g_strdup_printf ("%s%s/%s/t.atom", c->h->base, m->list, seg);
+  atom_feed (c, t, *m->subject ? m->subject : "(thread)", self);
+}
+
+static void
+page_proof (Ctx *c, AnnalsIndexSummary *m)
+{
+  g_autofree char *dir = annals_config_list_dir (c->config, m->list, "log", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsTlogReader) r = dir ? annals_tlog_reader_open (dir, NULL, &error) : NULL;
+  if (r == NULL || m->number >= annals_tlog_reader_checkpoint (r)->size) {
+    error_page (c, 404, "This message is not in the log's checkpoint yet.");
+    return;
+  }
+  gpointer ctx;
+  AnnalsMerkleSource src = annals_tlog_reader_source (r, &ctx);
+  g_autoptr (GBytes) entry = annals_tlog_reader_entry (r, m->number, &error);
+  g_autoptr (GArray) proof = entry ? annals_merkle_inclusion_proof (src, ctx, m->number,
+                                                                    annals_tlog_reader_checkpoint (r)->size, &error)
+                                   : NULL;
+  if (proof == NULL) {
+    error_page (c, 500, error ? error->message : "cannot make the proof");
+    return;
+  }
+  g_autofree char *text = annals_tlog_proof_format (entry, m->number, proof, annals_tlog_reader_note (r));
+  annals_http_header (c->h, "Content-Type", "text/plain; charset=utf-8");
+  annals_http_header (c->h, "Cache-Control", "public, max-age=60");
+  annals_http_write (c->h, text, strlen (text));
+}
+
+/* /<list>/log/checkpoint and /<list>/log/tile/...: the static files. */
+static void
+page_log_file (Ctx *c, const char *rest)
+{
+  gboolean checkpoint = strcmp (rest, "checkpoint") == 0;
+  static GRegex *tile_re;
+  if (tile_re == NULL)
+    tile_re = g_regex_new ("^tile/(entries|[0-9]|[1-5][0-9]|6[0-3])(/x[0-9]{3})*/[0-9]{3}(\\.p/([1-9][0-9]?|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$",
+                           G_REGEX_OPTIMIZE, 0, NULL);
+  if (!checkpoint && !g_regex_match (tile_re, rest, 0, NULL)) {
+    error_page (c, 404, "No such log file.");
+    return;
+  }
+  g_autofree char *dir = annals_config_list_dir (c->config, c->list, "log", NULL);
+  g_autofree char *path = g_build_filename (dir, rest, NULL);
+  g_autofree char *data = NULL;
+  gsize len;
+  if (!g_file_get_contents (path, &data, &len, NULL)) {
+    error_page (c, 404, "No such log file.");
+    return;
+  }
+  annals_http_header (c->h, "Content-Type", checkpoint ? "text/plain; charset=utf-8" : "application/octet-stream");
+  annals_http_header (c->h, "Cache-Control", checkpoint ? "public, max-age=5" : "public, max-age=31536000, immutable");
+  annals_http_header (c->h, "Access-Control-Allow-Origin", "*");
+  annals_http_write (c->h, data, len);
+}
+
+static void
+redirect (Ctx *c, const char *path)
+{
+  g_autofree char *loc = g_strdup_printf ("%s%s", c->h->base, path[0] == '/' ? path + 1 : path);
+  annals_http_status (c->h, 301);
+  annals_http_header (c->h, "Location", loc);
+  annals_http_header (c->h, "Content-Type", "text/plain; charset=utf-8");
+  annals_http_print (c->h, "moved to %s\n", loc);
+}
+
+static void
+route (Ctx *c)
+{
+  AnnalsHttp *h = c->h;
+  if (strcmp (h->method, "OTHER") == 0) {
+    annals_http_header (h, "Allow", "GET, HEAD, POST");
+    error_page (c, 405, "Only GET, HEAD and POST are served.");
+    return;
+  }
+  if (strlen (h->path) > MAX_PATH) {
+    error_page (c, 414, "The address is too long.");
+    return;
+  }
+  if (strlen (h->query) > 2 * MAX_QUERY) {
+    error_page (c, 413, "The query string is longer than 8 KiB.");
+    return;
+  }
+  if (strcmp (h->path, "/") == 0) {
+    page_lists (c);
+    return;
+  }
+  /* Segments, still percent-encoded. */
+  g_auto (GStrv) seg = g_strsplit (h->path + 1, "/", 4);
+  guint n = g_strv_length (seg);
+  const char *list = seg[0];
+  gboolean all = strcmp (list, "all") == 0;
+  if (!all && !annals_config_has_list (c->config, list)) {
+    error_page (c, 404, "There is no such list here.");
+    return;
+  }
+  c->list = list;
+  c->dirs = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) lists = annals_config_lists (c->config);
+  for (char **l = lists; *l; l++)
+    if (all || strcmp (*l, list) == 0)
+      g_ptr_array_add (c->dirs, annals_config_list_dir (c->config, *l, NULL, NULL));
+  c->obfuscate = !all && g_key_file_get_boolean (annals_config_keyfile (c->config), g_strdup_printf ("list %s", list),
+                                                 "obfuscate", NULL);
+  if (n == 1) {
+    g_autofree char *to = g_strdup_printf ("/%s/", list);
+    redirect (c, to);
+    return;
+  }
+  if (n == 2 && seg[1][0] == '\0') {
+    const char *q = annals_http_param (h, "q");
+    if (q != NULL && *q != '\0')
+      page_search (c, q);
+    else
+      page_list (c);
+    return;
+  }
+  if (all) {
+    error_page (c, 404, "Messages live under their list: /LIST/MESSAGE-ID/.");
+    return;
+  }
+  if (n == 2 && strcmp (seg[1], "new.atom") == 0) {
+    page_new_atom (c);
+    return;
+  }
+  if (strcmp (seg[1], "log") == 0 && n >= 3) {
+    g_autofree char *rest = g_strjoinv ("/", seg + 2);
+    page_log_file (c, rest);
+    return;
+  }
+  g_autofree char *mid = annals_http_unescape (seg[1], strlen (seg[1]));
+  if (mid == NULL || *mid == '\0' || strlen (mid) > 1000 || !g_utf8_validate (mid, -1, NULL)) {
+    error_page (c, 400, "That is not a valid Message-ID.");
+    return;
+  }
+  /* Public-inbox sends <id> without brackets; tolerate them. */
+  if (mid[0] == '<' && g_str_has_suffix (mid, ">")) {
+    mid[strlen (mid) - 1] = '\0';
+    memmove (mid, mid + 1, strlen (mid));
+  }
+  AnnalsIndexSummary m;
+  if (!find_message (c, list, mid, &m)) {
+    error_page (c, 404, "No message with that Message-ID in this list.");
+    return;
+  }
+  const char *action = n >= 3 ? seg[2] : NULL;
+  const char *after = n >= 4 ? seg[3] : NULL;
+  if (action == NULL) {
+    g_autofree char *enc = annals_http_escape_segment (mid);
+    g_autofree char *to = g_strdup_printf ("/%s/%s/", list, enc);
+    redirect (c, to);
+  } else if (*action == '\0') {
+    page_message (c, &m);
+  } else if (strcmp (action, "raw") == 0) {
+    page_raw (c, &m);
+  } else if ((strcmp (action, "t") == 0 || strcmp (action, "T") == 0) && after != NULL && *after == '\0') {
+    page_thread (c, &m, action[0] == 't');
+  } else if (strcmp (action, "t") == 0 || strcmp (action, "T") == 0) {
+    g_autofree char *enc = annals_http_escape_segment (mid);
+    g_autofree char *to = g_strdup_printf ("/%s/%s/%s/", list, enc, action);
+    redirect (c, to);
+  } else if (strcmp (action, "t.mbox.gz") == 0) {
+    g_autoptr (AnnalsQueryResults) t = thread_of (c, list, m.thread);
+    if (t == NULL)
+      error_page (c, 404, "No thread.");
+    else
+      annals_web_mbox_gz (c, t, "thread");
+  } else if (strcmp (action, "t.atom") == 0) {
+    page_thread_atom (c, &m);
+  } else if (strcmp (action, "proof") == 0) {
+    page_proof (c, &m);
+  } else if (g_ascii_isdigit (action[0])) {
+    page_attachment (c, &m, action);
+  } else {
+    error_page (c, 404, "No such page for this message.");
+  }
+  annals_index_summary_clear (&m);
+}
+
+void
+annals_web_handle (AnnalsHttp *h, const char *root)
+{
+  Ctx c = { h };
+  g_autoptr (GError) error = NULL;
+  c.config = root ? annals_config_open (root, &error) : NULL;
+  if (c.config == NULL) {
+    annals_http_status (h, 500);
+    annals_http_header (h, "Content-Type", "text/plain; charset=utf-8");
+    annals_http_print (h, "annals.cgi: %s\n", root ? error->message : "ANNALS_ROOT is not set in the web server's configuration");
+    return;
+  }
+  route (&c);
+  annals_http_begin (h);
+  if (c.dirs)
+    g_ptr_array_unref (c.dirs);
+  annals_store_free (c.store);
+  annals_config_free (c.config);
+}

@@ -1,0 +1,18 @@
+/* pages: the archive on the web (doc/urls.md).
+ *
+ * annals_web_handle() answers one request under the archive root: the
+ * lists, a list's newest threads, messages with their thread, threads
+ * nested and flat, raw messages, thread mbox.gz, Atom feeds, search, the
+ * transparency log's files and proofs, attachments.  Every byte that
+ * comes from a message is HTML-escaped; HTML parts are shown as text;
+ * no JavaScript.
+ */
+#pragma once
+
+#include "http.h"
+
+G_BEGIN_DECLS
+
+void annals_web_handle (AnnalsHttp *h, const char *root);
+
+G_END_DECLS
