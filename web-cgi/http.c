@@ -115,13 +115,16 @@ annals_http_init (AnnalsHttp *h, AnnalsHttpParam param, gpointer source, const c
   h->method = m && (strcmp (m, "HEAD") == 0 || strcmp (m, "POST") == 0) ? (m[0] == 'H' ? "HEAD" : "POST")
               : m && strcmp (m, "GET") == 0 ? "GET" : m ? "OTHER" : "GET";
   h->head = strcmp (h->method, "HEAD") == 0;
-  const char *script = param (source, "SCRIPT_NAME");
-  h->prefix = g_strdup (script && *script && strcmp (script, "/") != 0 ? script : "");
-  if (g_str_has_suffix (h->prefix, "/"))
-    h->prefix[strlen (h->prefix) - 1] = '\0';
   /* Web servers decode PATH_INFO (lighttpd turns %2F into /): the
    * request line keeps Message-IDs as they were written. */
   const char *uri = param (source, "REQUEST_URI");
+  /* Links start with the script's path when the URL shows it; when the
+   * server maps the whole site onto the script (a rewrite), they don't. */
+  const char *script = param (source, "SCRIPT_NAME");
+  gboolean shown = script && *script && strcmp (script, "/") != 0 && (uri == NULL || g_str_has_prefix (uri, script));
+  h->prefix = g_strdup (shown ? script : "");
+  if (g_str_has_suffix (h->prefix, "/"))
+    h->prefix[strlen (h->prefix) - 1] = '\0';
   const char *path_info = param (source, "PATH_INFO");
   if (uri != NULL) {
     gsize plen = strcspn (uri, "?#");
