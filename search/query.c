@@ -207,6 +207,22 @@ check_syntax (const char *q, GError **error)
       pending_at = at;
       continue;
     }
+    if (len > 0 && start[len - 1] == '*' && !in_quotes) {
+      /* A one-letter stem matches a fixed share of every language: it
+       * grows with the archive, so it is refused whatever the count. */
+      const char *word = start;
+      while (word < start + len && (*word == '+' || *word == '-'))
+        word++;
+      const char *colon = memchr (word, ':', (gsize) (start + len - word));
+      if (colon != NULL)
+        word = colon + 1;
+      if (start + len - 1 - word < 2) {
+        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                     "query syntax: the wildcard '%.*s' at position %zu is too broad: give at least two letters "
+                     "before '*'", (int) len, start, at);
+        return FALSE;
+      }
+    }
     gboolean negated = negate_next || start[0] == '-' || negated_from >= 0;
     if (!negated)
       positive = TRUE;

@@ -418,6 +418,8 @@ test_query_language (Fixture *f, gconstpointer data)
   refused (f, "fine)", "closes nothing");
   refused (f, "OR fine", "nothing before it");
   refused (f, "wide*", "wildcard");
+  refused (f, "w*", "too broad");
+  refused (f, "s:x*", "too broad");
   g_assert_cmpuint (count (f, "wide11*"), ==, 1); /* 11 terms: fine */
   refused (f, "\"unclosed phrase", "unclosed");
   refused (f, "d:someday", "date range");

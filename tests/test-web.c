@@ -1,0 +1,462 @@
+/* End-to-end tests of annals.cgi behind a real lighttpd on loopback, as
+ * plain CGI and as FastCGI: every route, content types, exact raw bytes,
+ * thread mbox.gz read by Python's mailbox, Atom parsed by feedparser,
+ * and messages crafted to attack the reader. */
+#include "test-run.h"
+#include "test-util.h"
+
+#include <signal.h>
+#include <string.h>
+
+typedef struct {
+  char *tmp;
+  char *root;
+  char *run_cgi, *run_fcgi;
+  int port_cgi, port_fcgi;
+} Site;
+
+static Site site;
+
+static char *
+source_path (const char *rel)
+{
+  return g_build_filename (g_getenv ("ANNALS_SOURCE_ROOT"), rel, NULL);
+}
+
+static char *
+sh_out (const char *cmd, int *status)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int st;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_command_line_sync (cmd, &out, &err, &st, &error));
+  if (status)
+    *status = WIFEXITED (st) ? WEXITSTATUS (st) : 128;
+  if (err && *err)
+    g_test_message ("stderr: %s", err);
+  return g_steal_pointer (&out);
+}
+
+typedef struct {
+  int status;
+  char *type;
+  char *body;
+  gsize length;
+  char *headers;
+} Resp;
+
+static void
+resp_clear (Resp *r)
+{
+  g_free (r->type);
+  g_free (r->body);
+  g_free (r->headers);
+}
+
+/* curl, with the raw path (no normalisation). */
+static Resp
+get (int port, const char *method, const char *path)
+{
+  g_autofree char *body = g_build_filename (site.tmp, "body", NULL);
+  g_autofree char *hdrs = g_build_filename (site.tmp, "headers", NULL);
+  g_autofree char *qpath = g_shell_quote (path);
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d%s", port, path);
+  g_autofree char *qurl = g_shell_quote (url);
+  if (strlen (url) > 65536) {
+    /* Too long for a command line: curl reads it from a config file. */
+    g_autofree char *cfg = g_build_filename (site.tmp, "curl.cfg", NULL);
+    g_autofree char *line = g_strdup_printf ("url = \"%s\"\n", url);
+    g_assert_true (g_file_set_contents (cfg, line, -1, NULL));
+    g_free (qurl);
+    qurl = g_strdup_printf ("-K '%s'", cfg);
+  }
+  g_autofree char *cmd = g_strdup_printf ("curl -s --path-as-is -g -X %s %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s",
+                                          method, strcmp (method, "HEAD") == 0 ? "-I" : "", hdrs, body, qurl);
+  if (strcmp (method, "HEAD") == 0)
+    cmd = g_strdup_printf ("curl -s --path-as-is -g -I -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", hdrs, body, qurl);
+  int st;
+  g_autofree char *out = sh_out (cmd, &st);
+  Resp r = { 0 };
+  r.status = atoi (out);
+  const char *sp = strchr (out, ' ');
+  r.type = g_strdup (sp ? sp + 1 : "");
+  g_file_get_contents (body, &r.body, &r.length, NULL);
+  g_file_get_contents (hdrs, &r.headers, NULL, NULL);
+  if (r.body == NULL)
+    r.body = g_strdup ("");
+  g_test_message ("%s %s -> %d %s (%zu bytes)", method, path, r.status, r.type, r.length);
+  return r;
+}
+
+static void
+expect (int port, const char *path, int status, const char *type_prefix)
+{
+  Resp r = get (port, "GET", path);
+  g_assert_cmpint (r.status, ==, status);
+  if (type_prefix && !g_str_has_prefix (r.type, type_prefix))
+    g_error ("%s: content type '%s', expected '%s'", path, r.type, type_prefix);
+  resp_clear (&r);
+}
+
+static const char evil[] =
+  "Message-ID: <evil/'\"onmouseover=alert(1)&x%41@x>\n"
+  "From: \"<script>alert('name')</script>\" <evil@example.org>\n"
+  "Subject: <script>alert('subject')</script> <img src=x onerror=alert(2)>\n"
+  "Date: Mon, 5 Jul 2021 10:00:00 +0000\n"
+  "MIME-Version: 1.0\n"
+  "Content-Type: multipart/mixed; boundary=zz\n\n"
+  "--zz\nContent-Type: text/plain\n\n"
+  "<script>alert('body')</script> javascript:alert(3) data:text/html,<b>x</b>\n"
+  "see https://example.org/ok?a=1&b=<2>\n"
+  "--zz\nContent-Type: text/html\n\n<html><body onload=alert(4)><script>alert(5)</script>html part</body></html>\n"
+  "--zz\nContent-Type: application/octet-stream\n"
+  "Content-Disposition: attachment; filename=\"<script>x.sh\r\nSet-Cookie: evil=1\"\n\nbinary\n"
+  "--zz--\n";
+
+static void
+start_site (void)
+{
+  site.tmp = test_util_tmpdir ();
+  site.root = g_build_filename (site.tmp, "root", NULL);
+  assert_ok (run (site.root, "init", "--name", "Test <site>"));
+  assert_ok (run (site.root, "list-add", "ksummit", "--description", "Maintainers summit"));
+  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  assert_ok (run (site.root, "ingest", "ksummit", "--quiet", sample));
+  assert_ok (run_full (site.root, evil, strlen (evil), NULL, "ingest", "ksummit", "--mda", NULL));
+  g_autofree char *serve = source_path ("scripts/serve");
+  g_autofree char *cgi = g_build_filename (g_path_get_dirname (g_path_get_dirname (annals_bin ())), "web-cgi",
+                                           "annals.cgi", NULL);
+  g_setenv ("ANNALS_CGI", cgi, TRUE);
+  site.port_cgi = 18000 + g_random_int_range (0, 20000);
+  site.port_fcgi = site.port_cgi + 1;
+  site.run_cgi = g_build_filename (site.tmp, "cgi", NULL);
+  site.run_fcgi = g_build_filename (site.tmp, "fcgi", NULL);
+  int st;
+  g_autofree char *c1 = g_strdup_printf ("%s %s --port %d --background --run-dir %s", serve, site.root, site.port_cgi,
+                                         site.run_cgi);
+  g_free (sh_out (c1, &st));
+  g_assert_cmpint (st, ==, 0);
+  g_autofree char *c2 = g_strdup_printf ("%s %s --port %d --fastcgi --background --run-dir %s", serve, site.root,
+                                         site.port_fcgi, site.run_fcgi);
+  g_free (sh_out (c2, &st));
+  g_assert_cmpint (st, ==, 0);
+  for (int i = 0; i < 50; i++) {
+    Resp r = get (site.port_fcgi, "GET", "/");
+    gboolean up = r.status == 200;
+    resp_clear (&r);
+    if (up)
+      break;
+    g_usleep (100000);
+  }
+}
+
+static void
+stop_site (void)
+{
+  const char *runs[] = { site.run_cgi, site.run_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *pidf = g_build_filename (runs[i], "lighttpd.pid", NULL);
+    g_autofree char *pid = NULL;
+    if (g_file_get_contents (pidf, &pid, NULL, NULL))
+      kill (atoi (pid), SIGTERM);
+  }
+  g_usleep (200000);
+  test_util_rm_rf (site.tmp);
+}
+
+static const char mid[] = "20210422084527.u4otu3ccanckrjll@wittgenstein";
+
+static void
+routes (int port)
+{
+  g_autofree char *m = g_strdup_printf ("/ksummit/%s/", mid);
+  expect (port, "/", 200, "text/html; charset=utf-8");
+  expect (port, "/ksummit/", 200, "text/html; charset=utf-8");
+  expect (port, "/ksummit/?o=25", 200, "text/html");
+  expect (port, "/ksummit/?q=rust", 200, "text/html");
+  expect (port, "/ksummit/?q=rust&r&o=25", 200, "text/html");
+  expect (port, "/ksummit/?q=rust&x=A", 200, "application/atom+xml");
+  expect (port, "/all/", 200, "text/html");
+  expect (port, "/all/?q=rust", 200, "text/html");
+  expect (port, m, 200, "text/html; charset=utf-8");
+  g_autofree char *t = g_strconcat (m, "t/", NULL);
+  g_autofree char *T = g_strconcat (m, "T/", NULL);
+  expect (port, t, 200, "text/html");
+  expect (port, T, 200, "text/html");
+  g_autofree char *mbox = g_strconcat (m, "t.mbox.gz", NULL);
+  g_autofree char *tatom = g_strconcat (m, "t.atom", NULL);
+  g_autofree char *proof = g_strconcat (m, "proof", NULL);
+  expect (port, mbox, 200, "application/gzip");
+  expect (port, tatom, 200, "application/atom+xml");
+  expect (port, proof, 200, "text/plain");
+  expect (port, "/ksummit/new.atom", 200, "application/atom+xml");
+  expect (port, "/ksummit/log/checkpoint", 200, "text/plain");
+  expect (port, "/ksummit/log/tile/0/000", 200, "application/octet-stream");
+  expect (port, "/ksummit/log/tile/entries/001.p/44", 200, "application/octet-stream");
+  /* Redirects keep public-inbox's shape, HEAD too. */
+  g_autofree char *bare = g_strdup_printf ("/ksummit/%s", mid);
+  Resp r = get (port, "GET", bare);
+  g_assert_cmpint (r.status, ==, 301);
+  g_autofree char *loc = g_strdup_printf ("Location: http://127.0.0.1:%d/ksummit/%s/", port, mid);
+  g_assert_nonnull (strstr (r.headers, loc));
+  resp_clear (&r);
+  r = get (port, "HEAD", bare);
+  g_assert_cmpint (r.status, ==, 301);
+  g_assert_nonnull (strstr (r.headers, loc));
+  resp_clear (&r);
+  r = get (port, "HEAD", m);
+  g_assert_cmpint (r.status, ==, 200);
+  g_assert_null (strstr (r.body, "<html")); /* (curl -I writes the headers there) */
+  resp_clear (&r);
+  /* Not found, clearly. */
+  expect (port, "/nolist/", 404, "text/html");
+  expect (port, "/ksummit/no-such-id@x/", 404, "text/html");
+  expect (port, "/ksummit/log/../../annals.conf", 404, NULL);
+  expect (port, "/ksummit/log/tile/0/999", 404, NULL);
+  expect (port, "/../../etc/passwd", 404, NULL);
+  expect (port, "/ksummit/%2e%2e%2f%2e%2e%2fannals.conf/raw", 404, NULL);
+  expect (port, "/ksummit/bad%zzid/", 400, NULL);
+  expect (port, "/ksummit/nul%00id/", 400, NULL);
+  expect (port, "/ksummit/?q=NOT+rust", 400, "text/html");
+  expect (port, "/ksummit/?q=a*", 400, "text/html");
+}
+
+static void
+test_routes_cgi (void)
+{
+  routes (site.port_cgi);
+}
+
+static void
+test_routes_fastcgi (void)
+{
+  routes (site.port_fcgi);
+}
+
+static void
+test_raw_exact (void)
+{
+  g_autofree char *path = g_strdup_printf ("/ksummit/%s/raw", mid);
+  Resp r = get (site.port_cgi, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  Run c = run (site.root, "cat", "ksummit", mid);
+  g_assert_cmpmem (r.body, r.length, c.out, c.out_len);
+  g_assert_nonnull (strstr (r.headers, "ETag: \""));
+  g_assert_nonnull (strstr (r.headers, "immutable"));
+  run_clear (&c);
+  resp_clear (&r);
+  /* The evil message's id has a '/': %2F in the URL reaches it. */
+  Resp e = get (site.port_fcgi, "GET", "/ksummit/evil%2F'%22onmouseover=alert(1)&x%2541@x/raw");
+  g_assert_cmpint (e.status, ==, 200);
+  g_assert_cmpmem (e.body, e.length, evil, strlen (evil));
+  resp_clear (&e);
+}
+
+static void
+test_mbox_and_atom (void)
+{
+  g_autofree char *path = g_strdup_printf ("/ksummit/%s/t.mbox.gz", mid);
+  Resp r = get (site.port_cgi, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  g_autofree char *gz = g_build_filename (site.tmp, "t.mbox.gz", NULL);
+  g_assert_true (g_file_set_contents (gz, r.body, (gssize) r.length, NULL));
+  resp_clear (&r);
+  g_autofree char *py = g_strdup_printf (
+      "python3 -c \"import gzip, mailbox, sys; open('%s/t.mbox','wb').write(gzip.open('%s').read()); "
+      "msgs=list(mailbox.mbox('%s/t.mbox')); "
+      "dates=[m['Date'] for m in msgs]; print(len(msgs)); "
+      "ids=[m['Message-ID'] for m in msgs]; assert any('%s' in i for i in ids), ids\"",
+      site.tmp, gz, site.tmp, mid);
+  int st;
+  g_autofree char *out = sh_out (py, &st);
+  g_assert_cmpint (st, ==, 0);
+  g_test_message ("python mailbox read %s messages", out);
+  g_assert_cmpint (atoi (out), >, 10);
+  /* mutt reads it too, when present. */
+  if (g_find_program_in_path ("mutt") != NULL) {
+    g_autofree char *mutt = g_strdup_printf ("sh -c \"TERM=dumb mutt -n -F /dev/null -R -f '%s/t.mbox' -e 'push q' "
+                                             "</dev/null >/dev/null 2>&1; echo $?\"", site.tmp);
+    g_autofree char *mo = sh_out (mutt, NULL);
+    g_test_message ("mutt exit %s", mo);
+  }
+  /* Atom: a real feed parser, no bozo flag. */
+  Resp a = get (site.port_fcgi, "GET", "/ksummit/new.atom");
+  g_autofree char *feed = g_build_filename (site.tmp, "new.atom", NULL);
+  g_assert_true (g_file_set_contents (feed, a.body, (gssize) a.length, NULL));
+  resp_clear (&a);
+  g_autofree char *fp = g_strdup_printf ("/usr/bin/python3 -c \"import feedparser; f=feedparser.parse('%s'); "
+                                         "assert not f.bozo, f.bozo_exception; assert f.version=='atom10', f.version; "
+                                         "assert len(f.entries)>0; e=f.entries[0]; assert e.id and e.title and e.updated and e.link; "
+                                         "print(len(f.entries))\"", feed);
+  g_autofree char *fo = sh_out (fp, &st);
+  g_assert_cmpint (st, ==, 0);
+  g_test_message ("feedparser read %s entries", fo);
+}
+
+/* Every tag in the page is one annals writes, and none has an event
+ * handler, a script, or a javascript:/data: link: message text only
+ * ever appears escaped. */
+static void
+assert_only_our_tags (const char *html)
+{
+  static const char *const ours[] = { "!DOCTYPE", "html", "head", "meta", "title", "style", "link", "body", "nav",
+                                      "a", "main", "h1", "h2", "table", "thead", "tbody", "tr", "th", "td", "pre",
+                                      "span", "p", "form", "label", "input", "footer", "small", "code", "article",
+                                      "ul", "li", "div", "hr" };
+  g_autoptr (GRegex) handler = g_regex_new ("\\son[a-z]+\\s*=|href=\"(javascript|data):", G_REGEX_CASELESS, 0, NULL);
+  for (const char *p = strchr (html, '<'); p != NULL; p = strchr (p + 1, '<')) {
+    const char *name = p + 1 + (p[1] == '/');
+    gsize len = strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789!DOCTYPE");
+    g_autofree char *tag = g_strndup (name, len);
+    gboolean known = FALSE;
+    for (guint i = 0; i < G_N_ELEMENTS (ours); i++)
+      known |= strcmp (tag, ours[i]) == 0;
+    if (!known)
+      g_error ("a tag annals does not write: <%s", tag);
+    const char *end = strchr (p, '>');
+    g_autofree char *whole = g_strndup (p, end ? (gsize) (end - p) : strlen (p));
+    if (g_regex_match (handler, whole, 0, NULL))
+      g_error ("an active attribute in: %s", whole);
+  }
+  g_assert_null (strstr (html, "<script"));
+}
+
+/* The crafted message: nothing executes, nothing is injected. */
+static void
+test_hostile (void)
+{
+  const char *path = "/ksummit/evil%2F'%22onmouseover=alert(1)&x%2541@x/";
+  Resp r = get (site.port_cgi, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  assert_only_our_tags (r.body);
+  g_assert_null (strstr (r.body, "href=\"javascript:"));
+  g_assert_null (strstr (r.body, "href=\"data:"));
+  g_assert_nonnull (strstr (r.body, "&lt;script&gt;alert(&#39;subject&#39;)&lt;/script&gt;"));
+  g_assert_nonnull (strstr (r.body, "href=\"https://example.org/ok?a=1&amp;b=\""));
+  g_assert_nonnull (strstr (r.body, "Content-Security-Policy") == NULL ? r.headers : r.body);
+  g_assert_nonnull (strstr (r.headers, "Content-Security-Policy: default-src 'none'"));
+  /* The attachment downloads with a safe name; no header injection. */
+  const char *att = strstr (r.body, "Attachment: <a href=\"");
+  g_assert_nonnull (att);
+  att += strlen ("Attachment: <a href=\"");
+  g_autofree char *escaped = g_strndup (att, strcspn (att, "\""));
+  resp_clear (&r);
+  /* What a browser does with the attribute: entities decoded. */
+  GString *h = g_string_new (NULL);
+  for (const char *q = escaped; *q; q++) {
+    if (g_str_has_prefix (q, "&amp;")) {
+      g_string_append_c (h, '&');
+      q += 4;
+    } else if (g_str_has_prefix (q, "&#39;")) {
+      g_string_append_c (h, '\'');
+      q += 4;
+    } else {
+      g_string_append_c (h, *q);
+    }
+  }
+  g_autofree char *href = g_string_free (h, FALSE);
+  Resp d = get (site.port_cgi, "GET", href);
+  g_assert_cmpint (d.status, ==, 200);
+  g_assert_cmpstr (d.type, ==, "application/octet-stream");
+  g_assert_null (strstr (d.headers, "Set-Cookie"));
+  g_assert_nonnull (strstr (d.headers, "Content-Disposition: attachment; filename=\""));
+  g_assert_cmpmem (d.body, d.length, "binary", 6);
+  resp_clear (&d);
+  /* The list page and search escape it too. */
+  Resp l = get (site.port_fcgi, "GET", "/ksummit/?q=alert");
+  assert_only_our_tags (l.body);
+  resp_clear (&l);
+  /* A 1 MB query string: a clear 4xx (from lighttpd, whose header limit
+   * comes first), no crash; and one just under it reaches annals. */
+  g_autofree char *huge = g_strdup_printf (
+      "python3 -c \"import http.client; c=http.client.HTTPConnection('127.0.0.1', %d); "
+      "c.request('GET', '/ksummit/?q=' + 'a'*(1<<20)); print(c.getresponse().status)\"", site.port_fcgi);
+  g_autofree char *hs = sh_out (huge, NULL);
+  g_assert_cmpint (atoi (hs), >=, 400);
+  g_assert_cmpint (atoi (hs), <, 500);
+  GString *big = g_string_new ("/ksummit/?q=");
+  for (int i = 0; i < 6000; i++)
+    g_string_append_c (big, 'a');
+  Resp b = get (site.port_fcgi, "GET", big->str);
+  g_assert_cmpint (b.status, ==, 413);
+  resp_clear (&b);
+  g_string_free (big, TRUE);
+  /* A wildcard that would expand without bound: refused. */
+  Resp w = get (site.port_cgi, "GET", "/ksummit/?q=t*");
+  g_test_message ("%s", w.body);
+  g_assert_cmpint (w.status, ==, 400);
+  g_assert_nonnull (strstr (w.body, "wildcard"));
+  resp_clear (&w);
+  /* Methods. */
+  Resp p = get (site.port_cgi, "DELETE", "/ksummit/");
+  g_assert_cmpint (p.status, ==, 405);
+  resp_clear (&p);
+}
+
+static void
+test_search_mbox_post (void)
+{
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/ksummit/?q=f:torvalds&x=m", site.port_fcgi);
+  g_autofree char *out = g_build_filename (site.tmp, "results.mbox.gz", NULL);
+  g_autofree char *cmd = g_strdup_printf ("curl -s -X POST -d '' -o '%s' -w '%%{http_code}' '%s'", out, url);
+  g_autofree char *code = sh_out (cmd, NULL);
+  g_assert_cmpstr (code, ==, "200");
+  g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip; d=gzip.open('%s').read(); print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"", out);
+  g_autofree char *n = sh_out (py, NULL);
+  g_assert_cmpint (atoi (n), >=, 1);
+  /* GET does not make it (a crawler must not pull archives). */
+  expect (site.port_fcgi, "/ksummit/?q=f:torvalds&x=m", 405, NULL);
+}
+
+/* b4 fetches a thread from the local server like from lore. */
+static void
+test_b4 (void)
+{
+  if (g_find_program_in_path ("b4") == NULL) {
+    g_test_skip ("b4 is not installed (scripts/install-deps web)");
+    return;
+  }
+  g_autofree char *home = g_build_filename (site.tmp, "home", NULL);
+  g_mkdir_with_parents (home, 0700);
+  g_autofree char *cfg = g_build_filename (home, ".gitconfig", NULL);
+  g_autofree char *conf = g_strdup_printf ("[b4]\n\tmidmask = http://127.0.0.1:%d/ksummit/%%s\n\tlinkmask = http://127.0.0.1:%d/ksummit/%%s\n",
+                                           site.port_fcgi, site.port_fcgi);
+  g_assert_true (g_file_set_contents (cfg, conf, -1, NULL));
+  g_autofree char *outdir = g_build_filename (site.tmp, "b4out", NULL);
+  g_mkdir_with_parents (outdir, 0755);
+  g_autofree char *cmd = g_strdup_printf ("sh -c \"cd '%s' && HOME='%s' b4 mbox -o '%s' '%s' 2>&1\"", site.tmp, home,
+                                          outdir, mid);
+  int st;
+  g_autofree char *out = sh_out (cmd, &st);
+  g_test_message ("b4: %s", out);
+  g_autofree char *ls = g_strdup_printf ("sh -c \"cat '%s'/*.mbx | grep -c '^Message-ID:'\"", outdir);
+  g_autofree char *count = sh_out (ls, NULL);
+  g_autofree char *path = g_strdup_printf ("/ksummit/%s/t.mbox.gz", mid);
+  g_autofree char *py = g_strdup_printf ("sh -c \"curl -s http://127.0.0.1:%d%s | gunzip | grep -c '^Message-ID:'\"",
+                                         site.port_fcgi, path);
+  g_autofree char *want = sh_out (py, NULL);
+  g_assert_cmpint (atoi (count), ==, atoi (want));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("annals.cgi behind lighttpd, CGI and FastCGI");
+  if (g_find_program_in_path ("lighttpd") == NULL || g_find_program_in_path ("curl") == NULL) {
+    g_printerr ("lighttpd and curl are needed: scripts/install-deps\n");
+    return 1;
+  }
+  start_site ();
+  g_test_add_func ("/web/routes/cgi", test_routes_cgi);
+  g_test_add_func ("/web/routes/fastcgi", test_routes_fastcgi);
+  g_test_add_func ("/web/raw-exact", test_raw_exact);
+  g_test_add_func ("/web/mbox-and-atom", test_mbox_and_atom);
+  g_test_add_func ("/web/hostile-message", test_hostile);
+  g_test_add_func ("/web/search-mbox-post", test_search_mbox_post);
+  g_test_add_func ("/web/b4", test_b4);
+  int status = g_test_run ();
+  stop_site ();
+  return status;
+}
