@@ -439,6 +439,29 @@ test_b4 (void)
   g_assert_cmpint (atoi (count), ==, atoi (want));
 }
 
+/* Headless Chromium at 360 and 1280 px: headings, labels, no overflow,
+ * no script; screenshots kept as test artefacts. */
+static void
+test_browser (void)
+{
+  if (g_find_program_in_path ("chromium") == NULL) {
+    g_test_skip ("chromium is not installed (scripts/install-deps)");
+    return;
+  }
+  const char *art = g_getenv ("ANNALS_ARTIFACTS");
+  g_autofree char *outdir = g_build_filename (art ? art : site.tmp, "screenshots", NULL);
+  g_autofree char *script = source_path ("tests/browser-check.py");
+  g_autofree char *cmd = g_strdup_printf ("%s '%s' http://127.0.0.1:%d/ksummit/ 'http://127.0.0.1:%d/ksummit/%s/t/' "
+                                          "'http://127.0.0.1:%d/ksummit/%s/' 'http://127.0.0.1:%d/ksummit/?q=rust' "
+                                          "http://127.0.0.1:%d/",
+                                          script, outdir, site.port_fcgi, site.port_fcgi, mid, site.port_fcgi, mid,
+                                          site.port_fcgi, site.port_fcgi);
+  int st;
+  g_autofree char *out = sh_out (cmd, &st);
+  g_test_message ("%s", out);
+  g_assert_cmpint (st, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -456,6 +479,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/hostile-message", test_hostile);
   g_test_add_func ("/web/search-mbox-post", test_search_mbox_post);
   g_test_add_func ("/web/b4", test_b4);
+  g_test_add_func ("/web/browser", test_browser);
   int status = g_test_run ();
   stop_site ();
   return status;

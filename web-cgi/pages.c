@@ -26,6 +26,7 @@ static const char css[] =
   "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
   ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr th{text-align:left;padding-right:.6em;white-space:nowrap}"
   "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"
+  "h1{font-size:1.6em;line-height:1.25}h2{font-size:1.25em}@media (max-width:40em){h1{font-size:1.3em}}"
   "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
 
 typedef struct {
@@ -766,6 +767,9 @@ page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
   }
   g_autoptr (GString) s = g_string_new (NULL);
   page_start (c, s, *m->subject ? m->subject : "(thread)");
+  g_string_append (s, "<h1>");
+  esc (s, *m->subject ? m->subject : "(no subject)");
+  g_string_append_printf (s, " <small>(thread of %u)</small></h1>", t->hits->len);
   g_string_append_printf (s, "<p>%s view; <a href=\"../%s/\">%s view</a>", nested ? "Nested" : "Flat",
                           nested ? "T" : "t", nested ? "flat" : "nested");
   if (t->hits->len >= THREAD_MAX)

@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""Loads pages in headless Chromium at 360 and 1280 px wide and checks the
+DOM: a lang attribute, one h1, labelled inputs, no horizontal overflow, no
+script element.  Saves a screenshot of each page and width.
+
+usage: browser-check.py OUTDIR URL...   (prints one line per check; exit 1 on a failure)
+Driven over the DevTools protocol (python3-websocket), with Debian's
+chromium; no download of any browser.
+"""
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import websocket
+
+CHECK = r"""(() => {
+  const d = document, e = d.documentElement;
+  const inputs = [...d.querySelectorAll('input[type=search],input[type=text]')];
+  return JSON.stringify({
+    lang: e.getAttribute('lang') || '',
+    h1: d.querySelectorAll('h1').length,
+    scripts: d.querySelectorAll('script').length,
+    overflow: e.scrollWidth - window.innerWidth,
+    unlabelled: inputs.filter(i => !(i.id && d.querySelector('label[for="' + i.id + '"]'))).length,
+    title: d.title,
+  });
+})()"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def main():
+    outdir, urls = sys.argv[1], sys.argv[2:]
+    os.makedirs(outdir, exist_ok=True)
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="annals-chromium-")
+    browser = subprocess.Popen(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--user-data-dir=" + profile, "--remote-debugging-port=%d" % port, "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    failures = 0
+    try:
+        for _ in range(100):
+            try:
+                targets = json.load(urllib.request.urlopen("http://127.0.0.1:%d/json" % port))
+                page = [t for t in targets if t.get("type") == "page"][0]
+                break
+            except Exception:
+                time.sleep(0.1)
+        else:
+            print("FAIL chromium did not start")
+            return 1
+        ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30)
+        seq = [0]
+
+        def call(method, **params):
+            seq[0] += 1
+            ws.send(json.dumps({"id": seq[0], "method": method, "params": params}))
+            while True:
+                msg = json.loads(ws.recv())
+                if msg.get("id") == seq[0]:
+                    if "error" in msg:
+                        raise RuntimeError("%s: %s" % (method, msg["error"]))
+                    return msg.get("result", {})
+
+        call("Page.enable")
+        for width in (360, 1280):
+            call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=width < 500)
+            for i, url in enumerate(urls):
+                call("Page.navigate", url=url)
+                for _ in range(100):
+                    state = call("Runtime.evaluate", expression="document.readyState")["result"]["value"]
+                    if state == "complete":
+                        break
+                    time.sleep(0.05)
+                r = json.loads(call("Runtime.evaluate", expression=CHECK)["result"]["value"])
+                problems = []
+                if r["lang"] == "":
+                    problems.append("no lang attribute")
+                if r["h1"] != 1:
+                    problems.append("%d h1 headings" % r["h1"])
+                if r["scripts"]:
+                    problems.append("a script element")
+                if r["overflow"] > 0:
+                    problems.append("%d px of horizontal overflow" % r["overflow"])
+                if r["unlabelled"]:
+                    problems.append("an input without a label")
+                shot = call("Page.captureScreenshot", format="png")["data"]
+                name = os.path.join(outdir, "page%d-%dpx.png" % (i, width))
+                with open(name, "wb") as fh:
+                    fh.write(base64.b64decode(shot))
+                status = "FAIL" if problems else "ok"
+                failures += bool(problems)
+                print("%s %dpx %s %s %s" % (status, width, url, "; ".join(problems), name))
+        ws.close()
+    finally:
+        browser.terminate()
+        browser.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
