@@ -2,6 +2,7 @@
  * plain CGI and as FastCGI: every route, content types, exact raw bytes,
  * thread mbox.gz read by Python's mailbox, Atom parsed by feedparser,
  * and messages crafted to attack the reader. */
+#include "store.h"
 #include "test-run.h"
 #include "test-util.h"
 
@@ -124,6 +125,18 @@ start_site (void)
   g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
   assert_ok (run (site.root, "ingest", "ksummit", "--quiet", sample));
   assert_ok (run_full (site.root, evil, strlen (evil), NULL, "ingest", "ksummit", "--mda", NULL));
+  /* A redacted message, for the tombstone. */
+  assert_ok (run (site.root, "redact", "ksummit", "5", "--reason", "privacy request 2026-11"));
+  /* A second list that obfuscates addresses. */
+  assert_ok (run (site.root, "list-add", "hidden"));
+  g_autofree char *conf = g_build_filename (site.root, "annals.conf", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
+  g_autofree char *more = g_strconcat (text, "obfuscate=true\n", NULL);
+  g_assert_true (g_file_set_contents (conf, more, -1, NULL));
+  const char *plain = "Message-ID: <hidden1@x>\nFrom: Alice <alice@example.org>\nSubject: reach me\n\n"
+                      "write to bob@example.net\n";
+  assert_ok (run_full (site.root, plain, strlen (plain), NULL, "ingest", "hidden", "--mda", NULL));
   g_autofree char *serve = source_path ("scripts/serve");
   g_autofree char *cgi = g_build_filename (g_path_get_dirname (g_path_get_dirname (annals_bin ())), "web-cgi",
                                            "annals.cgi", NULL);
@@ -409,6 +422,39 @@ test_search_mbox_post (void)
   expect (site.port_fcgi, "/ksummit/?q=f:torvalds&x=m", 405, NULL);
 }
 
+static void
+test_tombstone_and_obfuscation (void)
+{
+  Run l = run (site.root, "ls", "ksummit", "--from", "5", "--to", "5");
+  g_assert_nonnull (strstr (l.out, "[redacted]"));
+  run_clear (&l);
+  /* The tombstone: the message page says when and why; raw is gone. */
+  g_autofree char *store = g_build_filename (site.root, "ksummit", "store", NULL);
+  g_autoptr (AnnalsStore) st = annals_store_open (store, NULL);
+  g_autoptr (AnnalsStoreMeta) meta = annals_store_read_meta (st, 5, NULL);
+  g_assert_nonnull (meta);
+  g_autofree char *seg = g_uri_escape_string (meta->message_id, "@", FALSE);
+  g_autofree char *page = g_strdup_printf ("/ksummit/%s/", seg);
+  Resp r = get (site.port_cgi, "GET", page);
+  g_assert_cmpint (r.status, ==, 410);
+  g_assert_nonnull (strstr (r.body, "This message was removed from the archive on "));
+  g_assert_nonnull (strstr (r.body, "Reason: privacy request 2026-11"));
+  resp_clear (&r);
+  g_autofree char *raw = g_strdup_printf ("/ksummit/%s/raw", seg);
+  expect (site.port_cgi, raw, 410, "text/html");
+  /* Obfuscated addresses on the list that asks for it. */
+  Resp o = get (site.port_fcgi, "GET", "/hidden/hidden1@x/");
+  g_assert_cmpint (o.status, ==, 200);
+  g_assert_null (strstr (o.body, "alice@example.org"));
+  g_assert_null (strstr (o.body, "bob@example.net"));
+  g_assert_nonnull (strstr (o.body, "alice@example\xe2\x80\xa2org"));
+  g_assert_nonnull (strstr (o.body, "bob@example\xe2\x80\xa2net"));
+  resp_clear (&o);
+  Resp k = get (site.port_fcgi, "GET", "/ksummit/20210422084527.u4otu3ccanckrjll@wittgenstein/");
+  g_assert_nonnull (strstr (k.body, "christian.brauner@ubuntu.com"));
+  resp_clear (&k);
+}
+
 /* b4 fetches a thread from the local server like from lore. */
 static void
 test_b4 (void)
@@ -479,6 +525,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/hostile-message", test_hostile);
   g_test_add_func ("/web/search-mbox-post", test_search_mbox_post);
   g_test_add_func ("/web/b4", test_b4);
+  g_test_add_func ("/web/tombstone-and-obfuscation", test_tombstone_and_obfuscation);
   g_test_add_func ("/web/browser", test_browser);
   int status = g_test_run ();
   stop_site ();

@@ -256,6 +256,33 @@ find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSumma
   return TRUE;
 }
 
+/* Not in the index (redacted, or not indexed yet): the store knows. */
+static gboolean
+find_in_store (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+{
+  AnnalsStore *st = store_of (c, list, NULL);
+  if (st == NULL)
+    return FALSE;
+  g_autoptr (GArray) found = annals_store_find_message_id (st, message_id, NULL);
+  if (found == NULL || found->len == 0)
+    return FALSE;
+  guint64 n = g_array_index (found, guint64, 0);
+  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (st, n, NULL);
+  if (m == NULL)
+    return FALSE;
+  memset (out, 0, sizeof *out);
+  out->list = g_strdup (list);
+  out->number = n;
+  out->date = m->date != ANNALS_NO_DATE ? m->date : m->receipt;
+  out->receipt = m->receipt;
+  out->thread = g_strdup ("");
+  out->message_id = g_strdup (m->message_id);
+  out->parent = g_strdup (m->in_reply_to ? m->in_reply_to : "");
+  out->from = g_strdup (m->from ? m->from : "");
+  out->subject = g_strdup (m->subject ? m->subject : "");
+  return TRUE;
+}
+
 static AnnalsQueryResults *
 thread_of (Ctx *c, const char *list, const char *thread)
 {
@@ -748,10 +775,14 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
 static void
 page_message (Ctx *c, AnnalsIndexSummary *m)
 {
+  AnnalsStoreRecord rec;
+  AnnalsStore *st = store_of (c, m->list, NULL);
+  if (st && annals_store_read_record (st, m->number, &rec, NULL) && rec.type != ANNALS_STORE_RECORD_MESSAGE)
+    annals_http_status (c->h, 410);
   g_autoptr (GString) s = g_string_new (NULL);
   page_start (c, s, *m->subject ? m->subject : "(no subject)");
   render_message (c, s, m, TRUE);
-  g_autoptr (AnnalsQueryResults) t = thread_of (c, m->list, m->thread);
+  g_autoptr (AnnalsQueryResults) t = *m->thread ? thread_of (c, m->list, m->thread) : NULL;
   if (t != NULL)
     render_thread_skeleton (c, s, m, t, FALSE);
   page_end (c, s);
@@ -1012,7 +1043,7 @@ route (Ctx *c)
     memmove (mid, mid + 1, strlen (mid));
   }
   AnnalsIndexSummary m;
-  if (!find_message (c, list, mid, &m)) {
+  if (!find_message (c, list, mid, &m) && !find_in_store (c, list, mid, &m)) {
     error_page (c, 404, "No message with that Message-ID in this list.");
     return;
   }
