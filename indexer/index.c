@@ -483,6 +483,10 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   if (!ok)
     xerror (error, err, "cannot write the index");
 
+  /* ANNALS_INDEX_COMMIT_EVERY: smaller batches, for the tests that kill
+   * an indexer half-way. */
+  const char *every = g_getenv ("ANNALS_INDEX_COMMIT_EVERY");
+  guint64 commit_every = every ? MAX (g_ascii_strtoull (every, NULL, 10), 1) : COMMIT_EVERY;
   /* Decoding and term generation run on every core; threads and writes
    * stay on this one, in store order. */
   guint cores = MAX (g_get_num_processors (), 1);
@@ -521,7 +525,7 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
     }
     ok = commit_prepared (&ix, p, stats, error);
     stats->total = n + 1;
-    if (ok && ((n + 1) % COMMIT_EVERY == 0 || n + 1 == count)) {
+    if (ok && ((n + 1) % commit_every == 0 || n + 1 == count)) {
       g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, n + 1);
       ok = (annals_xdb_set_metadata (ix.db, KEY_INDEXED, mark, &err) && annals_xdb_commit (ix.db, &err))
            || xerror (error, err, "cannot commit the index");

@@ -453,6 +453,84 @@ test_kill9 (Fixture *f, gconstpointer data)
   run_clear (&v);
 }
 
+/* "number=thread" lines from search --format json, newest first. */
+static char *
+thread_partition (const char *root)
+{
+  Run r = run (root, "search", "--format", "json", "-n", "100000", "d:..now");
+  g_assert_cmpint (r.status, ==, 0);
+  /* "number":N,...,"thread":"T": one result per line. */
+  g_auto (GStrv) rows = g_strsplit (r.out, "\n", -1);
+  GString *all = g_string_new (NULL);
+  for (char **row = rows; *row; row++) {
+    const char *num = strstr (*row, "\"number\":");
+    const char *th = strstr (*row, "\"thread\":\"");
+    if (num == NULL || th == NULL)
+      continue;
+    guint64 n = g_ascii_strtoull (num + 9, NULL, 10);
+    g_autofree char *tid = g_strndup (th + 10, strcspn (th + 10, "\""));
+    g_string_append_printf (all, "%" G_GUINT64_FORMAT "=%s\n", n, tid);
+  }
+  run_clear (&r);
+  return g_string_free (all, FALSE);
+}
+
+/* An indexer killed at random moments resumes from its last commit and
+ * ends with the same threads and results as a clean rebuild. */
+static void
+test_index_kill (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  GString *mbox = g_string_new (NULL);
+  for (guint i = 0; i < 1500; i++) {
+    g_autoptr (GString) m = g_string_new (NULL);
+    g_string_append_printf (m, "Message-ID: <k%u@x>\nSubject: topic %u\nFrom: a%u@example.org\n"
+                               "Date: Mon, 19 Apr 2021 10:%02u:00 +0000\n", i, i / 7, i % 13, i % 60);
+    if (i % 7 != 0)
+      g_string_append_printf (m, "In-Reply-To: <k%u@x>\nReferences: <k%u@x> <k%u@x>\n", i - 1, (i / 7) * 7, i - 1);
+    g_string_append_printf (m, "\nbody of %u, about routing %s\n", i, i % 2 ? "policy" : "budgets");
+    annals_mbox_append_mboxrd (mbox, NULL, "a@example.org", 1618826400 + i, (const guint8 *) m->str, m->len);
+  }
+  g_autofree char *path = write_tmp (f, "k.mbox", mbox->str, mbox->len);
+  g_string_free (mbox, TRUE);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", path));
+  g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "ANNALS_ROOT", f->root, TRUE);
+  env = g_environ_setenv (env, "ANNALS_INDEX_COMMIT_EVERY", "100", TRUE);
+  const char *argv[] = { annals_bin (), "index", "--quiet", NULL };
+  GRand *rand = g_rand_new_with_seed (99);
+  guint kills = 0;
+  for (guint round = 0; round < 200; round++) {
+    GPid pid;
+    g_autoptr (GError) error = NULL;
+    g_assert_true (g_spawn_async (NULL, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error));
+    g_usleep (g_rand_int_range (rand, 0, 250000));
+    kill (pid, SIGKILL);
+    int status;
+    waitpid (pid, &status, 0);
+    g_spawn_close_pid (pid);
+    if (WIFSIGNALED (status)) {
+      kills++;
+      continue;
+    }
+    g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+    break;
+  }
+  g_rand_free (rand);
+  g_test_message ("%u kills before the index finished", kills);
+  g_assert_cmpuint (kills, >, 0);
+  assert_ok (run (f->root, "index", "--quiet"));
+  g_autofree char *resumed = thread_partition (f->root);
+  Run c1 = run (f->root, "search", "--count", "routing policy");
+  assert_ok (run (f->root, "index", "--rebuild", "--quiet"));
+  g_autofree char *rebuilt = thread_partition (f->root);
+  Run c2 = run (f->root, "search", "--count", "routing policy");
+  g_assert_cmpstr (c1.out, ==, c2.out);
+  g_assert_cmpstr (c1.out, ==, "750\n");
+  g_assert_cmpstr (resumed, ==, rebuilt);
+  run_clear (&c1);
+  run_clear (&c2);
+}
+
 /* The whole shared corpus: ingest, export, byte for byte. */
 static void
 test_corpus (Fixture *f, gconstpointer data)
@@ -506,6 +584,7 @@ main (int argc, char **argv)
   ADD ("/cli/ingest/bad-input", test_bad_input);
   ADD ("/cli/ingest/full-disk", test_full_disk);
   ADD ("/cli/crash/kill9", test_kill9);
+  ADD ("/cli/crash/index-kill", test_index_kill);
   ADD ("/cli/corpus/export-roundtrip", test_corpus);
   return g_test_run ();
 }
