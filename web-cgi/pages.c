@@ -438,6 +438,48 @@ pager (Ctx *c, GString *s, guint64 offset, guint shown, guint64 count, const cha
 
 static void atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self);
 
+static gboolean
+gzip_sink (const guint8 *data, gsize length, gpointer user_data)
+{
+  return annals_http_write (user_data, data, length);
+}
+
+/* Streams the messages as mboxrd, gzip-compressed, as they are read. */
+static void
+mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
+{
+  annals_http_header (c->h, "Content-Type", "application/gzip");
+  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s.mbox.gz\"", name);
+  annals_http_header (c->h, "Content-Disposition", disp);
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  annals_http_begin (c->h);
+  if (c->h->head)
+    return;
+  AnnalsGzipWriter *gz = annals_gzip_writer_new (gzip_sink, c->h);
+  g_autoptr (GString) out = g_string_new (NULL);
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    AnnalsStore *st = store_of (c, m->list, NULL);
+    if (st == NULL)
+      continue;
+    g_autoptr (GBytes) raw = annals_store_read (st, m->number, NULL, NULL);
+    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (st, m->number, NULL) : NULL;
+    if (st != c->store)
+      annals_store_free (st);
+    if (meta == NULL)
+      continue;
+    gsize len;
+    const guint8 *d = g_bytes_get_data (raw, &len);
+    g_string_truncate (out, 0);
+    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
+                               d, len);
+    if (!annals_gzip_writer_write (gz, out->str, out->len))
+      break;
+  }
+  annals_gzip_writer_finish (gz);
+}
+
+
 static void
 page_list (Ctx *c)
 {
@@ -504,8 +546,7 @@ page_search (Ctx *c, const char *q)
     return;
   }
   if (mbox) {
-    extern void annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name);
-    annals_web_mbox_gz (c, r, "results");
+    mbox_gz (c, r, "results");
     return;
   }
   g_autoptr (GString) s = g_string_new (NULL);
@@ -520,48 +561,6 @@ page_search (Ctx *c, const char *q)
   summary_rows (c, s, r, relevance);
   pager (c, s, offset, r->hits->len, r->count, q, relevance);
   page_end (c, s);
-}
-
-static gboolean
-gzip_sink (const guint8 *data, gsize length, gpointer user_data)
-{
-  return annals_http_write (user_data, data, length);
-}
-
-/* Streams the messages as mboxrd, gzip-compressed, as they are read. */
-void annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name);
-void
-annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
-{
-  annals_http_header (c->h, "Content-Type", "application/gzip");
-  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s.mbox.gz\"", name);
-  annals_http_header (c->h, "Content-Disposition", disp);
-  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
-  annals_http_begin (c->h);
-  if (c->h->head)
-    return;
-  AnnalsGzipWriter *gz = annals_gzip_writer_new (gzip_sink, c->h);
-  g_autoptr (GString) out = g_string_new (NULL);
-  for (guint i = 0; i < r->hits->len; i++) {
-    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    AnnalsStore *st = store_of (c, m->list, NULL);
-    if (st == NULL)
-      continue;
-    g_autoptr (GBytes) raw = annals_store_read (st, m->number, NULL, NULL);
-    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (st, m->number, NULL) : NULL;
-    if (st != c->store)
-      annals_store_free (st);
-    if (meta == NULL)
-      continue;
-    gsize len;
-    const guint8 *d = g_bytes_get_data (raw, &len);
-    g_string_truncate (out, 0);
-    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
-                               d, len);
-    if (!annals_gzip_writer_write (gz, out->str, out->len))
-      break;
-  }
-  annals_gzip_writer_finish (gz);
 }
 
 static void
@@ -1004,8 +1003,8 @@ route (Ctx *c)
   for (char **l = lists; *l; l++)
     if (all || strcmp (*l, list) == 0)
       g_ptr_array_add (c->dirs, annals_config_list_dir (c->config, *l, NULL, NULL));
-  c->obfuscate = !all && g_key_file_get_boolean (annals_config_keyfile (c->config), g_strdup_printf ("list %s", list),
-                                                 "obfuscate", NULL);
+  g_autofree char *group = g_strdup_printf ("list %s", list);
+  c->obfuscate = !all && g_key_file_get_boolean (annals_config_keyfile (c->config), group, "obfuscate", NULL);
   if (n == 1) {
     g_autofree char *to = g_strdup_printf ("/%s/", list);
     redirect (c, to);
@@ -1068,7 +1067,7 @@ route (Ctx *c)
     if (t == NULL)
       error_page (c, 404, "No thread.");
     else
-      annals_web_mbox_gz (c, t, "thread");
+      mbox_gz (c, t, "thread");
   } else if (strcmp (action, "t.atom") == 0) {
     page_thread_atom (c, &m);
   } else if (strcmp (action, "proof") == 0) {
