@@ -218,6 +218,7 @@ test_mda (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   {
     g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (store, 1000, &error);
+    g_assert_nonnull (w);
     g_assert_no_error (error);
     assert_fails (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", "--lock-timeout", "1", NULL),
                   75, "locked by another writer");

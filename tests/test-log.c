@@ -17,7 +17,7 @@ typedef struct {
   char *vkey;   /* file holding the verifier key */
 } Fixture;
 
-static char *
+static char *G_GNUC_PRINTF (1, 2)
 sh (const char *fmt, ...)
 {
   va_list ap;
@@ -314,7 +314,6 @@ test_proof_survives (Fixture *f, gconstpointer data)
   g_autofree char *packdata = NULL;
   gsize packlen;
   g_assert_true (g_file_get_contents (pack, &packdata, &packlen, NULL));
-  g_autoptr (GString) m7 = test_util_message (7, 300);
   g_assert_null (g_strstr_len (packdata, (gssize) packlen, "Member 7 <member7@example.org>"));
 
   r = run (NULL, "verify-proof", proof, "--key", f->vkey, "--message", msg);

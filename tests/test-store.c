@@ -268,6 +268,7 @@ test_recover_unindexed (Fixture *f, gconstpointer data)
   {
     g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
     g_assert_no_error (error);
+    g_assert_nonnull (w);
   }
   g_assert_cmpuint (file_length (pack), ==, pack_len);
   check_all (f->dir, 8);

@@ -61,7 +61,6 @@ get (int port, const char *method, const char *path)
 {
   g_autofree char *body = g_build_filename (site.tmp, "body", NULL);
   g_autofree char *hdrs = g_build_filename (site.tmp, "headers", NULL);
-  g_autofree char *qpath = g_shell_quote (path);
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d%s", port, path);
   g_autofree char *qurl = g_shell_quote (url);
   if (strlen (url) > 65536) {

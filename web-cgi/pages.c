@@ -366,7 +366,6 @@ page_lists (Ctx *c)
   g_string_append (s, "<h2>Lists</h2><ul>");
   g_auto (GStrv) lists = annals_config_lists (c->config);
   for (char **l = lists; *l; l++) {
-    g_autoptr (GError) error = NULL;
     g_autofree char *dir = annals_config_list_dir (c->config, *l, "store", NULL);
     g_autoptr (AnnalsStore) st = dir ? annals_store_open (dir, NULL) : NULL;
     g_autofree char *desc = annals_config_list_get (c->config, *l, "description");
