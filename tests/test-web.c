@@ -18,6 +18,13 @@ typedef struct {
 
 static Site site;
 
+static gboolean
+have (const char *program)
+{
+  g_autofree char *path = g_find_program_in_path (program);
+  return path != NULL;
+}
+
 static char *
 source_path (const char *rel)
 {
@@ -71,10 +78,10 @@ get (int port, const char *method, const char *path)
     g_free (qurl);
     qurl = g_strdup_printf ("-K '%s'", cfg);
   }
-  g_autofree char *cmd = g_strdup_printf ("curl -s --path-as-is -g -X %s %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s",
-                                          method, strcmp (method, "HEAD") == 0 ? "-I" : "", hdrs, body, qurl);
-  if (strcmp (method, "HEAD") == 0)
-    cmd = g_strdup_printf ("curl -s --path-as-is -g -I -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", hdrs, body, qurl);
+  g_autofree char *cmd = strcmp (method, "HEAD") == 0
+    ? g_strdup_printf ("curl -s --path-as-is -g -I -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", hdrs, body, qurl)
+    : g_strdup_printf ("curl -s --path-as-is -g -X %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", method, hdrs,
+                       body, qurl);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   Resp r = { 0 };
@@ -137,8 +144,9 @@ start_site (void)
                       "write to bob@example.net\n";
   assert_ok (run_full (site.root, plain, strlen (plain), NULL, "ingest", "hidden", "--mda", NULL));
   g_autofree char *serve = source_path ("scripts/serve");
-  g_autofree char *cgi = g_build_filename (g_path_get_dirname (g_path_get_dirname (annals_bin ())), "web-cgi",
-                                           "annals.cgi", NULL);
+  g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
+  g_autofree char *build_dir = g_path_get_dirname (cli_dir);
+  g_autofree char *cgi = g_build_filename (build_dir, "web-cgi", "annals.cgi", NULL);
   g_setenv ("ANNALS_CGI", cgi, TRUE);
   site.port_cgi = 18000 + g_random_int_range (0, 20000);
   site.port_fcgi = site.port_cgi + 1;
@@ -175,6 +183,10 @@ stop_site (void)
   }
   g_usleep (200000);
   test_util_rm_rf (site.tmp);
+  g_free (site.run_cgi);
+  g_free (site.run_fcgi);
+  g_free (site.root);
+  g_free (site.tmp);
 }
 
 static const char mid[] = "20210422084527.u4otu3ccanckrjll@wittgenstein";
@@ -286,7 +298,7 @@ test_mbox_and_atom (void)
   g_test_message ("python mailbox read %s messages", out);
   g_assert_cmpint (atoi (out), >, 10);
   /* mutt reads it too, when present. */
-  if (g_find_program_in_path ("mutt") != NULL) {
+  if (have ("mutt")) {
     g_autofree char *mutt = g_strdup_printf ("sh -c \"TERM=dumb mutt -n -F /dev/null -R -f '%s/t.mbox' -e 'push q' "
                                              "</dev/null >/dev/null 2>&1; echo $?\"", site.tmp);
     g_autofree char *mo = sh_out (mutt, NULL);
@@ -458,7 +470,7 @@ test_tombstone_and_obfuscation (void)
 static void
 test_b4 (void)
 {
-  if (g_find_program_in_path ("b4") == NULL) {
+  if (!have ("b4")) {
     g_test_skip ("b4 is not installed (scripts/install-deps web)");
     return;
   }
@@ -489,7 +501,7 @@ test_b4 (void)
 static void
 test_browser (void)
 {
-  if (g_find_program_in_path ("chromium") == NULL) {
+  if (!have ("chromium")) {
     g_test_skip ("chromium is not installed (scripts/install-deps)");
     return;
   }
@@ -512,7 +524,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_summary ("annals.cgi behind lighttpd, CGI and FastCGI");
-  if (g_find_program_in_path ("lighttpd") == NULL || g_find_program_in_path ("curl") == NULL) {
+  if (!have ("lighttpd") || !have ("curl")) {
     g_printerr ("lighttpd and curl are needed: scripts/install-deps\n");
     return 1;
   }
