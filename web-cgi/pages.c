@@ -627,7 +627,9 @@ safe_name (const char *name, guint index)
     g_string_append_c (s, g_ascii_isalnum (*p) || *p == '.' || *p == '-' || *p == '_' ? *p : '_');
   if (s->len == 0 || s->str[0] == '.')
     g_string_prepend (s, "part");
-  g_string_prepend (s, g_strdup_printf ("%u-", index));
+  char number[16];
+  g_snprintf (number, sizeof number, "%u-", index);
+  g_string_prepend (s, number);
   return g_string_free (s, FALSE);
 }
 
