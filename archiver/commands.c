@@ -311,29 +311,12 @@ open_store (const char *cmd, const char *list)
 static gboolean
 resolve_id (AnnalsStore *store, const char *id, guint64 *number, GError **error)
 {
-  if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
-    *number = g_ascii_strtoull (id, NULL, 10);
-    return TRUE;
-  }
-  g_autofree char *bare = g_strdup (id);
-  if (bare[0] == '<' && bare[strlen (bare) - 1] == '>') {
-    bare[strlen (bare) - 1] = '\0';
-    memmove (bare, bare + 1, strlen (bare));
-  }
-  g_autoptr (GArray) found = annals_store_find_message_id (store, bare, error);
-  if (found == NULL)
+  guint copies;
+  if (!annals_store_resolve_id (store, id, number, &copies, error))
     return FALSE;
-  if (found->len == 0) {
-    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND, "no message with Message-ID <%s>", bare);
-    return FALSE;
-  }
-  if (found->len > 1) {
-    g_printerr ("annals: %u messages have Message-ID <%s>:", found->len, bare);
-    for (guint i = 0; i < found->len; i++)
-      g_printerr (" %" G_GUINT64_FORMAT, g_array_index (found, guint64, i));
-    g_printerr ("; showing the first (name one by number)\n");
-  }
-  *number = g_array_index (found, guint64, 0);
+  if (copies > 1)
+    g_printerr ("annals: %u messages have Message-ID %s; showing the first (number %" G_GUINT64_FORMAT
+                "; name the others by number)\n", copies, id, *number);
   return TRUE;
 }
 

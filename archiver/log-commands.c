@@ -120,26 +120,10 @@ annals_archiver_cmd_proof (int argc, char **argv)
     return 0;
   }
   guint64 number;
-  const char *id = argv[2];
-  if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
-    number = g_ascii_strtoull (id, NULL, 10);
-  } else {
-    g_autofree char *dir = annals_config_list_dir (config, argv[1], "store", &error);
-    g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, &error) : NULL;
-    if (store == NULL)
-      return annals_cmd_fail ("proof", error);
-    g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);
-    if (g_str_has_suffix (bare, ">"))
-      bare[strlen (bare) - 1] = '\0';
-    g_autoptr (GArray) found = annals_store_find_message_id (store, bare, &error);
-    if (found == NULL)
-      return annals_cmd_fail ("proof", error);
-    if (found->len == 0) {
-      g_printerr ("annals proof: no message with Message-ID <%s> in '%s'\n", bare, argv[1]);
-      return 1;
-    }
-    number = g_array_index (found, guint64, 0);
-  }
+  g_autofree char *dir = annals_config_list_dir (config, argv[1], "store", &error);
+  g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, &error) : NULL;
+  if (store == NULL || !annals_store_resolve_id (store, argv[2], &number, NULL, &error))
+    return annals_cmd_fail ("proof", error);
   if (number >= cp->size) {
     g_printerr ("annals proof: message %" G_GUINT64_FORMAT " is not in the log's last checkpoint (%" G_GUINT64_FORMAT
                 " entries); the next ingest adds it\n", number, cp->size);
@@ -496,22 +480,13 @@ annals_archiver_cmd_redact (int argc, char **argv)
     return annals_cmd_fail ("redact", error);
   AnnalsStore *store = annals_store_writer_reader (w);
   guint64 target;
-  const char *id = argv[2];
-  if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
-    target = g_ascii_strtoull (id, NULL, 10);
-  } else {
-    g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);
-    if (g_str_has_suffix (bare, ">"))
-      bare[strlen (bare) - 1] = '\0';
-    g_autoptr (GArray) found = annals_store_find_message_id (store, bare, &error);
-    if (found == NULL)
-      return annals_cmd_fail ("redact", error);
-    if (found->len != 1) {
-      g_printerr ("annals redact: %s message has Message-ID <%s>; name it by number ('annals ls %s')\n",
-                  found->len == 0 ? "no" : "more than one", bare, argv[1]);
-      return 1;
-    }
-    target = g_array_index (found, guint64, 0);
+  guint copies;
+  if (!annals_store_resolve_id (store, argv[2], &target, &copies, &error))
+    return annals_cmd_fail ("redact", error);
+  if (copies > 1) {
+    g_printerr ("annals redact: %u messages have Message-ID %s; name the one to redact by number ('annals ls %s')\n",
+                copies, argv[2], argv[1]);
+    return 1;
   }
   /* Log whatever the store has first, so the notice follows it. */
   if (!annals_tlog_sync (log, store, argv[1], key, &error))

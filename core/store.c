@@ -672,6 +672,31 @@ annals_store_find_message_id (AnnalsStore *store, const char *message_id, GError
   return out;
 }
 
+gboolean
+annals_store_resolve_id (AnnalsStore *store, const char *id, guint64 *number, guint *copies, GError **error)
+{
+  if (copies)
+    *copies = 1;
+  if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
+    *number = g_ascii_strtoull (id, NULL, 10);
+    return TRUE;
+  }
+  g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);
+  if (id[0] == '<' && g_str_has_suffix (bare, ">"))
+    bare[strlen (bare) - 1] = '\0';
+  g_autoptr (GArray) found = annals_store_find_message_id (store, bare, error);
+  if (found == NULL)
+    return FALSE;
+  if (found->len == 0) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND, "no message with Message-ID <%s>", bare);
+    return FALSE;
+  }
+  if (copies)
+    *copies = found->len;
+  *number = g_array_index (found, guint64, 0);
+  return TRUE;
+}
+
 /* --- Writing ------------------------------------------------------- */
 
 struct _AnnalsStoreWriter {

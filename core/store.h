@@ -140,6 +140,11 @@ AnnalsStoreMeta *annals_store_read_meta (AnnalsStore *store, guint64 number, GEr
  * first: a new array of guint64, empty when there is none. */
 GArray *annals_store_find_message_id (AnnalsStore *store, const char *message_id, GError **error);
 
+/* What a user typed for a message: its number, or its Message-ID with
+ * or without <>.  The first copy of a reused Message-ID; *copies (may be
+ * NULL) says how many there are.  NOT_FOUND when there is none. */
+gboolean annals_store_resolve_id (AnnalsStore *store, const char *id, guint64 *number, guint *copies, GError **error);
+
 /* Writing.  One writer at a time. */
 typedef struct _AnnalsStoreWriter AnnalsStoreWriter;
 

@@ -253,9 +253,8 @@ list_id_term (const char *list_id)
   return g_strconcat ("XL", low, NULL);
 }
 
-/* A Message-ID as a term: itself when it fits, else its hash. */
-static char *
-msgid_term (const char *message_id)
+char *
+annals_index_message_id_term (const char *message_id)
 {
   if (strlen (message_id) < 200)
     return g_strconcat ("Q", message_id, NULL);
@@ -362,7 +361,7 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   /* Quoted text: no positions (no phrases there), a third of the cost. */
   index_folded (doc, quoted->str, "XQ", FALSE);
 
-  g_autofree char *qterm = msgid_term (m->message_id);
+  g_autofree char *qterm = annals_index_message_id_term (m->message_id);
   annals_xdoc_add_term (doc, qterm);
   g_autofree char *lterm = list_id_term (m->list_id);
   if (lterm)

@@ -57,6 +57,10 @@ typedef struct {
 } AnnalsIndexSummary;
 
 void annals_index_summary_clear (AnnalsIndexSummary *s);
+
+/* The boolean term of a Message-ID: "Q<id>", or "Qsha256:<hex>" for ids
+ * too long to be a term.  New string. */
+char *annals_index_message_id_term (const char *message_id);
 gboolean annals_index_summary_parse (const char *data, gsize length, AnnalsIndexSummary *out);
 
 G_END_DECLS

@@ -298,6 +298,23 @@ annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guin
   SHIM_CATCH (error, FALSE)
 }
 
+static AnnalsXresults *
+collect (Xapian::MSet &m, bool exact)
+{
+  auto *r = g_new0 (AnnalsXresults, 1);
+  r->count = exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
+  r->hits = g_new0 (AnnalsXhit, m.size ());
+  for (auto it = m.begin (); it != m.end (); ++it) {
+    AnnalsXhit *h = &r->hits[r->n_hits++];
+    h->docid = *it;
+    h->percent = it.get_percent ();
+    std::string d = it.get_document ().get_data ();
+    h->data = g_strndup (d.data (), d.size ());
+    h->data_length = d.size ();
+  }
+  return r;
+}
+
 AnnalsXresults *
 annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gboolean exact_count, char **error)
 {
@@ -333,18 +350,7 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
       enq.set_collapse_key (ANNALS_XSLOT_THREAD);
     Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit,
                                    exact_count ? db->db->get_doccount () : 0);
-    auto *r = g_new0 (AnnalsXresults, 1);
-    r->count = exact_count ? m.get_matches_lower_bound () : m.get_matches_estimated ();
-    r->hits = g_new0 (AnnalsXhit, m.size ());
-    for (auto it = m.begin (); it != m.end (); ++it) {
-      AnnalsXhit *h = &r->hits[r->n_hits++];
-      h->docid = *it;
-      h->percent = it.get_percent ();
-      std::string d = it.get_document ().get_data ();
-      h->data = g_strndup (d.data (), d.size ());
-      h->data_length = d.size ();
-    }
-    return r;
+    return collect (m, exact_count);
   } catch (const Xapian::WildcardError &e) {
     set_error (error, "a wildcard matches too many terms (" + e.get_msg () + "): make it longer");
     return NULL;
@@ -353,23 +359,6 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
     return NULL;
   }
   SHIM_CATCH (error, nullptr)
-}
-
-static AnnalsXresults *
-collect (Xapian::MSet &m, bool exact)
-{
-  auto *r = g_new0 (AnnalsXresults, 1);
-  r->count = exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
-  r->hits = g_new0 (AnnalsXhit, m.size ());
-  for (auto it = m.begin (); it != m.end (); ++it) {
-    AnnalsXhit *h = &r->hits[r->n_hits++];
-    h->docid = *it;
-    h->percent = it.get_percent ();
-    std::string d = it.get_document ().get_data ();
-    h->data = g_strndup (d.data (), d.size ());
-    h->data_length = d.size ();
-  }
-  return r;
 }
 
 AnnalsXresults *

@@ -228,15 +228,6 @@ render_text (Ctx *c, GString *s, const char *text)
 
 /* --- Looking messages up -------------------------------------------- */
 
-static char *
-id_term (const char *message_id)
-{
-  if (strlen (message_id) < 200)
-    return g_strconcat ("Q", message_id, NULL);
-  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
-  return g_strconcat ("Qsha256:", h, NULL);
-}
-
 /* Finds message_id in list: its summary (from the index), or FALSE. */
 static gboolean
 find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
@@ -245,7 +236,7 @@ find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSumma
   if (dir == NULL)
     return FALSE;
   const char *dirs[] = { dir };
-  g_autofree char *term = id_term (message_id);
+  g_autofree char *term = annals_index_message_id_term (message_id);
   AnnalsQueryOptions o = { 0, 2, FALSE, FALSE, FALSE };
   g_autoptr (AnnalsQueryResults) r = annals_query_term (dirs, 1, term, &o, TRUE, NULL);
   if (r == NULL || r->hits->len == 0)
