@@ -7,7 +7,9 @@ import platform
 import resource
 import shutil
 import subprocess
+import re
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -76,3 +78,57 @@ def write_result(name, info, table):
     print(info)
     print(table)
     print("written to", os.path.relpath(out, TOP))
+
+
+LIGHTTPD_PI = """server.modules = ("mod_rewrite", "mod_setenv", "mod_cgi")
+server.bind = "127.0.0.1"
+server.port = %(port)d
+server.document-root = "%(run)s/htdocs"
+server.pid-file = "%(run)s/lighttpd.pid"
+server.errorlog = "%(run)s/error.log"
+server.http-parseopts = ("url-path-2f-decode" => "disable")
+setenv.add-environment = ("PI_CONFIG" => "%(config)s", "HOME" => "%(run)s", "PATH" => "/usr/bin:/bin")
+$HTTP["url"] !~ "^/public-inbox\\.cgi" { url.rewrite-once = ("^(.*)$" => "/public-inbox.cgi$1") }
+cgi.assign = (".cgi" => "/usr/bin/perl")
+"""
+
+
+def fast_import(mbox, gitdir):
+    data = open(mbox, "rb").read()
+    p = subprocess.Popen(["git", "--git-dir=" + gitdir, "fast-import", "--done", "--quiet"], stdin=subprocess.PIPE)
+    n = 0
+    for part in re.split(rb"(?:^|\n)From [^\n]*\n", data):
+        if not part:
+            continue
+        if part.endswith(b"\n\n"):
+            part = part[:-1]
+        msg = re.sub(rb"(?m)^>(>*From )", rb"\1", part)
+        n += 1
+        head = b"commit refs/heads/master\nmark :%d\nauthor a <a@example.org> %d +0000\ncommitter c <c@example.org> %d +0000\ndata 1\nm\n" % (n, 1600000000 + n, 1600000000 + n)
+        p.stdin.write(head + (b"from :%d\n" % (n - 1) if n > 1 else b"") + b"M 100644 inline m\ndata %d\n" % len(msg) + msg + b"\n")
+    p.stdin.write(b"done\n")
+    p.stdin.close()
+    p.wait()
+
+
+def wait_up(url):
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit("bench/web: %s did not come up" % url)
+
+
+def wrk(url, seconds):
+    out = subprocess.run(["wrk", "-t2", "-c2", "-d%ds" % seconds, "--latency", url], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def pct(p):
+        m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % p, out)
+        if not m:
+            return float("nan")
+        v = float(m.group(1))
+        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
