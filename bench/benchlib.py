@@ -132,3 +132,11 @@ def wrk(url, seconds):
         return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on now."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
