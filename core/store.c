@@ -1488,8 +1488,6 @@ annals_store_find_redaction (AnnalsStore *store, guint64 target, guint64 *notice
     return FALSE;
   if (f.found)
     *notice = f.notice;
-  if (error != NULL && *error == NULL && !f.found)
-    return FALSE;
   return f.found;
 }
 

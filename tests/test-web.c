@@ -471,7 +471,7 @@ static void
 test_b4 (void)
 {
   if (!have ("b4")) {
-    g_test_skip ("b4 is not installed (scripts/install-deps web)");
+    g_test_skip ("b4 is not installed (scripts/install-deps test)");
     return;
   }
   g_autofree char *home = g_build_filename (site.tmp, "home", NULL);
@@ -502,7 +502,7 @@ static void
 test_browser (void)
 {
   if (!have ("chromium")) {
-    g_test_skip ("chromium is not installed (scripts/install-deps)");
+    g_test_skip ("chromium is not installed (scripts/install-deps test)");
     return;
   }
   const char *art = g_getenv ("ANNALS_ARTIFACTS");
