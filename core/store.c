@@ -446,13 +446,15 @@ read_record_at (AnnalsStore *store, guint32 pack, guint64 offset, AnnalsStoreRec
   return TRUE;
 }
 
-gboolean
-annals_store_read_record (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error)
+/* Entry number's record header, checked to be that entry's; its payload
+ * CRC in *crc. */
+static gboolean
+read_numbered (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, guint32 *crc, GError **error)
 {
   Entry e;
-  guint32 type, crc;
+  guint32 type;
   if (!read_entry (store, number, &e, error)
-      || !read_record_at (store, e.pack, e.pack_offset, record, &type, &crc, error))
+      || !read_record_at (store, e.pack, e.pack_offset, record, &type, crc, error))
     return FALSE;
   if (!numbered_type (type) || record->number != number) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
@@ -461,6 +463,13 @@ annals_store_read_record (AnnalsStore *store, guint64 number, AnnalsStoreRecord 
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+annals_store_read_record (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error)
+{
+  guint32 crc;
+  return read_numbered (store, number, record, &crc, error);
 }
 
 /* Reads and inflates the payload of a record whose header is in r;
@@ -504,17 +513,11 @@ read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint32 payload_cr
 GBytes *
 annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error)
 {
-  Entry e;
   AnnalsStoreRecord r;
-  guint32 type, crc;
-  if (!read_entry (store, number, &e, error)
-      || !read_record_at (store, e.pack, e.pack_offset, &r, &type, &crc, error))
+  guint32 crc;
+  if (!read_numbered (store, number, &r, &crc, error))
     return NULL;
-  if (!numbered_type (type) || r.number != number) {
-    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
-                 "pack %u byte %" G_GUINT64_FORMAT ": expected message %" G_GUINT64_FORMAT, e.pack, e.pack_offset, number);
-    return NULL;
-  }
+  guint32 type = r.type;
   if (type == RECORD_REDACTED) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED, "message %" G_GUINT64_FORMAT " was redacted",
                  number);
@@ -1409,13 +1412,11 @@ parse_notice (const char *text, AnnalsStoreRedaction *out)
 gboolean
 annals_store_read_redaction (AnnalsStore *store, guint64 number, AnnalsStoreRedaction *out, GError **error)
 {
-  Entry e;
   AnnalsStoreRecord r;
-  guint32 type, crc;
-  if (!read_entry (store, number, &e, error)
-      || !read_record_at (store, e.pack, e.pack_offset, &r, &type, &crc, error))
+  guint32 crc;
+  if (!read_numbered (store, number, &r, &crc, error))
     return FALSE;
-  if (type != RECORD_REDACTION || r.number != number) {
+  if (r.type != ANNALS_STORE_RECORD_REDACTION) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND,
                  "entry %" G_GUINT64_FORMAT " is not a redaction notice", number);
     return FALSE;
