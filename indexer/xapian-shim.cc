@@ -190,6 +190,13 @@ annals_xdoc_index_text (AnnalsXdoc *doc, const char *text, const char *prefix, g
     }
   } catch (...) {
   }
+  // The generator holds a handle to the document, and Xapian's reference
+  // counts are not atomic: let go of it here, on the thread that indexed,
+  // before the document is handed to the writer thread.
+  try {
+    term_generator ().set_document (Xapian::Document ());
+  } catch (...) {
+  }
 }
 
 void

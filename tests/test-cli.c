@@ -70,12 +70,12 @@ test_help (Fixture *f, gconstpointer data)
   const char *cmds[] = { "init", "list-add", "lists", "ingest", "ls", "cat", "export" };
   for (guint i = 0; i < G_N_ELEMENTS (cmds); i++) {
     Run r = run (NULL, cmds[i], "--help");
-    g_assert_cmpint (r.status, ==, 0);
+    assert_status (r, 0);
     g_assert_nonnull (strstr (r.out, "Usage:"));
     run_clear (&r);
   }
   Run r = run (NULL, "--help");
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "ingest"));
   run_clear (&r);
   assert_fails (run (NULL, "frobnicate"), 64, "not a command");
@@ -96,7 +96,7 @@ test_init_and_lists (Fixture *f, gconstpointer data)
   assert_fails (run (f->root, "list-add", "policy"), 1, "exists already");
   assert_fails (run (f->root, "ingest", "nolist", "/dev/null"), 1, "no list 'nolist'");
   Run r = run (f->root, "lists");
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "policy\t0"));
   run_clear (&r);
 }
@@ -108,7 +108,7 @@ test_mbox_roundtrip (Fixture *f, gconstpointer data)
   g_autoptr (GString) mbox = make_mbox (0, 300, 800);
   g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
   Run r = run (f->root, "ingest", "policy", path);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "archived 300, duplicates skipped 0"));
   run_clear (&r);
   /* Again: everything is a duplicate. */
@@ -116,7 +116,7 @@ test_mbox_roundtrip (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (r.out, "archived 0, duplicates skipped 300"));
   run_clear (&r);
   r = run (f->root, "export", "policy");
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_cmpmem (r.out, r.out_len, mbox->str, mbox->len);
   run_clear (&r);
   /* A slice, cat by number and by Message-ID, ls. */
@@ -174,7 +174,7 @@ test_maildir (Fixture *f, gconstpointer data)
   write_file (tmpd, "1600000009.M1P1.host", "Message-ID: <tmp@x>\n\nnot delivered yet\n", 1600000009);
   write_file (sub, "1600000003.M1P1.host:2,", "Message-ID: <c@x>\nSubject: nested\n\nc\n", 1600000003);
   Run r = run (f->root, "ingest", "policy", "--maildir", md);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "archived 3,"));
   run_clear (&r);
   r = run (f->root, "ls", "policy");
@@ -196,7 +196,7 @@ test_mda (Fixture *f, gconstpointer data)
   make_archive (f, "policy");
   const char *msg = "Message-ID: <mda@x>\nSubject: delivered\n\nhello\n";
   Run r = run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_cmpstr (r.out, ==, "");
   run_clear (&r);
   /* A re-delivery is fine and stored once. */
@@ -281,7 +281,7 @@ test_bad_input (Fixture *f, gconstpointer data)
     g_autofree char *give = g_strdup_printf ("chown -R nobody '%s'", f->root);
     g_assert_cmpint (system (give), ==, 0);
     Run n = run_full (f->root, NULL, 0, &as_nobody, "ingest", "policy", secret, NULL);
-    g_assert_cmpint (n.status, ==, 1);
+    assert_status (n, 1);
     g_assert_true (strstr (n.err, "cannot open") != NULL && strstr (n.err, "secret.mbox") != NULL);
     g_assert_true (strstr (n.err, "Permission denied") != NULL);
     run_clear (&n);
@@ -291,7 +291,7 @@ test_bad_input (Fixture *f, gconstpointer data)
     g_autofree char *readable = write_tmp (f, "readable.mbox", "From x Mon Apr 19 15:28:51 2021\nSubject: s\n\n", 43);
     chmod (readable, 0644);
     n = run_full (f->root, NULL, 0, &as_nobody, "ingest", "policy", readable, NULL);
-    g_assert_cmpint (n.status, ==, 1);
+    assert_status (n, 1);
     g_assert_true (strstr (n.err, "Permission denied") != NULL);
     run_clear (&n);
   } else {
@@ -316,7 +316,7 @@ test_full_disk (Fixture *f, gconstpointer data)
   g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
   ChildLimits small = { 512 * 1024, 0 };
   Run r = run_full (f->root, NULL, 0, &small, "ingest", "policy", morep, NULL);
-  g_assert_cmpint (r.status, ==, 75);
+  assert_status (r, 75);
   g_assert_nonnull (strstr (r.err, "File too large"));
   g_assert_nonnull (strstr (r.err, "run the same command again"));
   run_clear (&r);
@@ -450,7 +450,7 @@ test_kill9 (Fixture *f, gconstpointer data)
   run_clear (&k);
   Run v = run (NULL, "verify", f->root, "--key", vkey);
   g_test_message ("%s", v.out);
-  g_assert_cmpint (v.status, ==, 0);
+  assert_status (v, 0);
   run_clear (&v);
 }
 
@@ -459,7 +459,7 @@ static char *
 thread_partition (const char *root)
 {
   Run r = run (root, "search", "--format", "json", "-n", "100000", "d:..now");
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   /* "number":N,...,"thread":"T": one result per line. */
   g_auto (GStrv) rows = g_strsplit (r.out, "\n", -1);
   GString *all = g_string_new (NULL);
@@ -558,7 +558,7 @@ test_corpus (Fixture *f, gconstpointer data)
     g_assert_cmpint (system (cmd), ==, 0);
     assert_ok (run (f->root, "list-add", list));
     Run r = run (f->root, "ingest", list, mbox);
-    g_assert_cmpint (r.status, ==, 0);
+    assert_status (r, 0);
     g_test_message ("%s", r.out);
     g_assert_nonnull (strstr (r.out, "duplicates skipped 0"));
     run_clear (&r);

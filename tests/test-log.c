@@ -49,7 +49,7 @@ ingest (Fixture *f, const char *list, guint from, guint n)
 {
   g_autoptr (GString) mbox = make_mbox (from, n);
   Run r = run_full (f->root, mbox->str, mbox->len, NULL, "ingest", list, "--quiet", NULL);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   run_clear (&r);
 }
 
@@ -65,7 +65,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   /* 600 messages: two full tiles and a partial one. */
   ingest (f, "policy", 0, 600);
   Run r = run (f->root, "key");
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_true (g_str_has_prefix (r.out, "archive.example.org+"));
   g_assert_true (g_file_set_contents (f->vkey, r.out, -1, NULL));
   run_clear (&r);
@@ -96,7 +96,7 @@ expect_failure (Fixture *f, const char *says)
 {
   Run r = verify_mirror (f, NULL);
   g_test_message ("%s%s", r.out, r.err);
-  g_assert_cmpint (r.status, ==, 1);
+  assert_status (r, 1);
   g_autofree char *all = g_strconcat (r.out, r.err, NULL);
   if (strstr (all, says) == NULL)
     g_error ("expected '%s' in: %s", says, all);
@@ -136,7 +136,7 @@ static void
 test_clean (Fixture *f, gconstpointer data)
 {
   Run r = verify_mirror (f, NULL);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "ok policy: 600 entries (600 messages, 0 redactions)"));
   run_clear (&r);
   /* The tiles are where C2SP tlog-tiles puts them. */
@@ -261,14 +261,14 @@ test_rollback (Fixture *f, gconstpointer data)
   ingest (f, "policy", 600, 50);
   g_autofree char *newer = g_build_filename (f->root, "policy", "log", "checkpoint", NULL);
   Run r = verify_mirror (f, newer);
-  g_assert_cmpint (r.status, ==, 1);
+  assert_status (r, 1);
   g_assert_nonnull (strstr (r.out, "rolled back"));
   run_clear (&r);
   /* The other way round is what auditors want to see. */
   g_autofree char *older = g_build_filename (f->tmp, "older-checkpoint", NULL);
   g_free (sh ("cp '%s/policy/log/checkpoint' '%s'", f->mirror, older));
   r = run (NULL, "verify", f->root, "--key", f->vkey, "--since", older);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "extends the old checkpoint"));
   run_clear (&r);
   /* A rewritten history: a log with other entries at the old size. */
@@ -280,7 +280,7 @@ test_rollback (Fixture *f, gconstpointer data)
   Run ir = run_full (rewritten, other->str, other->len, NULL, "ingest", "policy", "--quiet", NULL);
   run_clear (&ir);
   r = run (NULL, "verify", rewritten, "--key", f->vkey, "--since", older);
-  g_assert_cmpint (r.status, ==, 1);
+  assert_status (r, 1);
   g_assert_nonnull (strstr (r.out, "history was rewritten"));
   run_clear (&r);
 }
@@ -291,7 +291,7 @@ static void
 test_proof_survives (Fixture *f, gconstpointer data)
 {
   Run r = run (f->root, "proof", "policy", "42");
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_autofree char *proof = g_build_filename (f->tmp, "42.tlog-proof", NULL);
   g_assert_true (g_file_set_contents (proof, r.out, (gssize) r.out_len, NULL));
   g_test_message ("proof of %zu bytes", r.out_len);
@@ -305,7 +305,7 @@ test_proof_survives (Fixture *f, gconstpointer data)
   ingest (f, "policy", 600, 1000);
   assert_ok (run (f->root, "redact", "policy", "<msg7@example.org>", "--reason", "court order 12/2026"));
   r = run (f->root, "cat", "policy", "7");
-  g_assert_cmpint (r.status, ==, 1);
+  assert_status (r, 1);
   g_assert_nonnull (strstr (r.err, "was redacted on"));
   g_assert_nonnull (strstr (r.err, "court order 12/2026"));
   run_clear (&r);
@@ -317,14 +317,14 @@ test_proof_survives (Fixture *f, gconstpointer data)
   g_assert_null (g_strstr_len (packdata, (gssize) packlen, "Member 7 <member7@example.org>"));
 
   r = run (NULL, "verify-proof", proof, "--key", f->vkey, "--message", msg);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "byte for byte"));
   run_clear (&r);
   /* Another file is not the message. */
   assert_fails (run (NULL, "verify-proof", proof, "--key", f->vkey, "--message", f->vkey), 1, "NOT the logged message");
   /* The whole archive verifies and lists the redaction. */
   r = run (NULL, "verify", f->root, "--key", f->vkey, "--since", old_cp);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "message 7 was redacted on"));
   g_assert_nonnull (strstr (r.out, "1601 entries (1599 messages, 1 redactions)"));
   run_clear (&r);
@@ -334,7 +334,7 @@ test_proof_survives (Fixture *f, gconstpointer data)
   g_assert_true (g_file_set_contents (cons, r.out, (gssize) r.out_len, NULL));
   run_clear (&r);
   r = run (NULL, "verify-proof", cons, "--key", f->vkey, "--since", old_cp);
-  g_assert_cmpint (r.status, ==, 0);
+  assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "consistent"));
   run_clear (&r);
   /* Removing a message without a redaction entry is caught. */

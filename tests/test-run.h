@@ -115,6 +115,14 @@ assert_ok (Run r)
   run_clear (&r);
 }
 
+/* Checks an exit status without consuming r; on a mismatch the failure
+ * shows what annals printed on stderr (an ASan report, say). */
+#define assert_status(r, expected)                                                                  \
+  do {                                                                                              \
+    if ((r).status != (expected))                                                                   \
+      g_error ("annals exited %d, expected %d; its stderr:\n%s", (r).status, (expected), (r).err);  \
+  } while (0)
+
 static inline void
 assert_fails (Run r, int status, const char *says)
 {
