@@ -106,6 +106,19 @@ expect (int port, const char *path, int status, const char *type_prefix)
   resp_clear (&r);
 }
 
+/* A page's status, a text it must show and one it must not. */
+static void
+expect_text (int port, const char *path, int status, const char *has, const char *lacks)
+{
+  Resp r = get (port, "GET", path);
+  g_assert_cmpint (r.status, ==, status);
+  if (strstr (r.body, has) == NULL)
+    g_error ("%s: no '%s' in the page:\n%s", path, has, r.body);
+  if (strstr (r.body, lacks) != NULL)
+    g_error ("%s: '%s' should not be in the page", path, lacks);
+  resp_clear (&r);
+}
+
 static const char evil[] =
   "Message-ID: <evil/'\"onmouseover=alert(1)&x%41@x>\n"
   "From: \"<script>alert('name')</script>\" <evil@example.org>\n"
@@ -233,6 +246,14 @@ routes (int port)
   g_assert_cmpint (r.status, ==, 200);
   g_assert_null (strstr (r.body, "<html")); /* (curl -I writes the headers there) */
   resp_clear (&r);
+  /* /all/MESSAGE-ID/ (b4's and lei's way to ask lore) finds the list. */
+  g_autofree char *all = g_strdup_printf ("/all/%s/raw", mid);
+  r = get (port, "GET", all);
+  g_assert_cmpint (r.status, ==, 301);
+  g_autofree char *all_loc = g_strdup_printf ("Location: http://127.0.0.1:%d/ksummit/%s/raw", port, mid);
+  g_assert_nonnull (strstr (r.headers, all_loc));
+  resp_clear (&r);
+  expect (port, "/all/no-such-id@x/", 404, "text/html");
   /* Not found, clearly. */
   expect (port, "/nolist/", 404, "text/html");
   expect (port, "/ksummit/no-such-id@x/", 404, "text/html");
@@ -466,6 +487,39 @@ test_tombstone_and_obfuscation (void)
   resp_clear (&k);
 }
 
+/* FastCGI keeps rendered bodies: what it serves from its cache is what a
+ * fresh CGI process renders, and a redaction is never hidden by it. */
+static void
+test_fastcgi_body_cache (void)
+{
+  const char *msg = "Message-ID: <cache-canary@x>\nFrom: Carol <carol@example.org>\nSubject: canary\n"
+                    "Date: Tue, 6 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
+                    "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n"
+                    "the singing canary of the cache\n> quoted line\n--b\n"
+                    "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=c.bin\n\nxx\n--b--\n";
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", "ksummit", "--mda", NULL));
+  const char *pages[] = { "/ksummit/cache-canary@x/", "/ksummit/cache-canary@x/T/", "/ksummit/cache-canary@x/t/" };
+  for (guint i = 0; i < G_N_ELEMENTS (pages); i++) {
+    Resp fresh = get (site.port_cgi, "GET", pages[i]);
+    g_assert_cmpint (fresh.status, ==, 200);
+    g_assert_nonnull (strstr (fresh.body, "the singing canary of the cache"));
+    /* Two FastCGI processes: enough requests that each serves from its
+     * cache more than once. */
+    for (int k = 0; k < 6; k++) {
+      Resp r = get (site.port_fcgi, "GET", pages[i]);
+      g_assert_cmpint (r.status, ==, 200);
+      g_assert_cmpstr (r.body, ==, fresh.body);
+      resp_clear (&r);
+    }
+    resp_clear (&fresh);
+  }
+  assert_ok (run (site.root, "redact", "ksummit", "cache-canary@x", "--reason", "cache test"));
+  for (int k = 0; k < 6; k++) {
+    expect_text (site.port_fcgi, "/ksummit/cache-canary@x/", 410, "Reason: cache test", "canary of the cache");
+    expect_text (site.port_fcgi, "/ksummit/cache-canary@x/T/", 410, "Reason: cache test", "canary of the cache");
+  }
+}
+
 /* b4 fetches a thread from the local server like from lore. */
 static void
 test_b4 (void)
@@ -538,6 +592,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/b4", test_b4);
   g_test_add_func ("/web/tombstone-and-obfuscation", test_tombstone_and_obfuscation);
   g_test_add_func ("/web/browser", test_browser);
+  g_test_add_func ("/web/fastcgi-body-cache", test_fastcgi_body_cache);
   int status = g_test_run ();
   stop_site ();
   return status;

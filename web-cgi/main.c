@@ -102,7 +102,10 @@ main (int argc, char **argv)
     fflush (stdout);
     return 0;
   }
-  /* FastCGI: one process answers request after request. */
+  /* FastCGI: one process answers request after request, and keeps the
+   * message bodies it rendered (ANNALS_BODY_CACHE_MB, default 64). */
+  const char *mb = g_getenv ("ANNALS_BODY_CACHE_MB");
+  annals_web_set_body_cache ((gsize) (mb ? g_ascii_strtoull (mb, NULL, 10) : 64) * 1024 * 1024);
   FCGX_Init ();
   FCGX_Request req;
   FCGX_InitRequest (&req, 0, 0);

@@ -31,11 +31,12 @@ static const char css[] =
 
 typedef struct {
   AnnalsHttp *h;
+  const char *root;
   AnnalsConfig *config;
   const char *list;   /* NULL for the site, "all" across lists */
   char *list_dir;
   GPtrArray *dirs;    /* list folders searched (one, or all) */
-  AnnalsStore *store;
+  GHashTable *stores; /* list name -> AnnalsStore opened for this request */
   gboolean obfuscate;
 } Ctx;
 
@@ -170,12 +171,17 @@ error_page (Ctx *c, int status, const char *what)
 static AnnalsStore *
 store_of (Ctx *c, const char *list, GError **error)
 {
-  if (c->store != NULL && g_strcmp0 (list, c->list) == 0)
-    return c->store;
+  AnnalsStore *s = c->stores ? g_hash_table_lookup (c->stores, list) : NULL;
+  if (s != NULL)
+    return s;
   g_autofree char *dir = annals_config_list_dir (c->config, list, "store", error);
-  AnnalsStore *s = dir ? annals_store_open (dir, error) : NULL;
-  if (s != NULL && g_strcmp0 (list, c->list) == 0)
-    c->store = s;
+  s = dir ? annals_store_open (dir, error) : NULL;
+  if (s == NULL)
+    return NULL;
+  /* Kept until the request ends: an /all/ page reads from many lists. */
+  if (c->stores == NULL)
+    c->stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
+  g_hash_table_insert (c->stores, g_strdup (list), s);
   return s;
 }
 
@@ -454,8 +460,6 @@ mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
       continue;
     g_autoptr (GBytes) raw = annals_store_read (st, m->number, NULL, NULL);
     g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (st, m->number, NULL) : NULL;
-    if (st != c->store)
-      annals_store_free (st);
     if (meta == NULL)
       continue;
     gsize len;
@@ -676,18 +680,96 @@ render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQuery
   g_string_append (s, "</ul>");
 }
 
+/* Rendered bodies kept between requests by a persistent process.  A
+ * body never changes once archived; a redaction rewrites the record, so
+ * an entry is used only while the record still holds the same bytes
+ * (its type and SHA-256 are checked on every use, which costs a read of
+ * the record header instead of inflating, decoding and escaping). */
+typedef struct {
+  guint8 sha256[32];
+  char *html;
+  gsize len;
+} CachedBody;
+
+static GHashTable *body_cache;
+static gsize body_cache_bytes;
+static gsize body_cache_max;
+
+static void
+cached_body_free (CachedBody *b)
+{
+  g_free (b->html);
+  g_free (b);
+}
+
+void
+annals_web_set_body_cache (gsize max_bytes)
+{
+  body_cache_max = max_bytes;
+  g_clear_pointer (&body_cache, g_hash_table_unref);
+  body_cache_bytes = 0;
+  if (max_bytes > 0)
+    body_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cached_body_free);
+}
+
+/* The parts of a message: text in <pre>, attachments as links. */
+static void
+render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
+  gboolean have_plain = FALSE;
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text && !p->from_html)
+      have_plain = TRUE;
+  }
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text != NULL && !(p->from_html && have_plain)) {
+      if (p->from_html)
+        g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
+      g_string_append (s, "<pre>");
+      render_text (c, s, p->text);
+      g_string_append (s, "</pre>");
+    } else if (p->attachment || p->text == NULL) {
+      g_autofree char *name = safe_name (p->filename, i);
+      g_string_append (s, "<p>Attachment: <a href=\"");
+      esc (s, url);
+      esc (s, name);
+      g_string_append (s, "\" download>");
+      esc (s, p->filename ? p->filename : name);
+      g_string_append_printf (s, "</a> <span class=\"d\">(%s, %" G_GSIZE_FORMAT " bytes encoded)</span></p>",
+                              p->content_type, p->body_length);
+    }
+  }
+}
+
 static void
 render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
 {
   g_autoptr (GError) error = NULL;
   AnnalsStore *st = store_of (c, m->list, &error);
   g_autoptr (AnnalsStoreMeta) meta = st ? annals_store_read_meta (st, m->number, NULL) : NULL;
-  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, NULL, &error) : NULL;
+  AnnalsStoreRecord rec;
+  gboolean have = st != NULL && annals_store_read_record (st, m->number, &rec, &error)
+                  && rec.type == ANNALS_STORE_RECORD_MESSAGE;
   g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
+  g_autofree char *key = NULL;
+  CachedBody *cached = NULL;
+  if (have && body_cache != NULL) {
+    /* The URL is in the body's attachment links. */
+    key = g_strdup_printf ("%s\n%s\n%" G_GUINT64_FORMAT "\n%d", c->root, url, m->number, c->obfuscate);
+    cached = g_hash_table_lookup (body_cache, key);
+    if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) != 0)
+      cached = NULL;
+  }
+  g_autoptr (GBytes) raw = have && cached == NULL ? annals_store_read (st, m->number, NULL, &error) : NULL;
   g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
   esc (s, *m->subject ? m->subject : "(no subject)");
   g_string_append (s, heading ? "</h1>" : "</h2>");
-  if (raw == NULL) {
+  if (raw == NULL && cached == NULL) {
     /* A redacted message: a tombstone with the date and reason. */
     guint64 notice;
     AnnalsStoreRedaction red = { 0 };
@@ -732,32 +814,27 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   g_string_append (s, "t/#thread\">thread</a> <a href=\"");
   esc (s, url);
   g_string_append (s, "t.mbox.gz\">thread mbox.gz</a></nav>");
-  gsize len;
-  const guint8 *d = g_bytes_get_data (raw, &len);
-  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
-  gboolean have_plain = FALSE;
-  for (guint i = 0; i < parts->len; i++) {
-    AnnalsMimePart *p = parts->pdata[i];
-    if (p->text && !p->from_html)
-      have_plain = TRUE;
-  }
-  for (guint i = 0; i < parts->len; i++) {
-    AnnalsMimePart *p = parts->pdata[i];
-    if (p->text != NULL && !(p->from_html && have_plain)) {
-      if (p->from_html)
-        g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
-      g_string_append (s, "<pre>");
-      render_text (c, s, p->text);
-      g_string_append (s, "</pre>");
-    } else if (p->attachment || p->text == NULL) {
-      g_autofree char *name = safe_name (p->filename, i);
-      g_string_append (s, "<p>Attachment: <a href=\"");
-      esc (s, url);
-      esc (s, name);
-      g_string_append (s, "\" download>");
-      esc (s, p->filename ? p->filename : name);
-      g_string_append_printf (s, "</a> <span class=\"d\">(%s, %" G_GSIZE_FORMAT " bytes encoded)</span></p>",
-                              p->content_type, p->body_length);
+  if (cached != NULL) {
+    g_string_append_len (s, cached->html, (gssize) cached->len);
+  } else if (body_cache == NULL) {
+    render_body (c, s, raw, url);
+  } else {
+    gsize from = s->len;
+    render_body (c, s, raw, url);
+    gsize len = s->len - from;
+    if (body_cache_bytes + len > body_cache_max) {
+      /* Full: start over rather than track recency; bodies are cheap to
+       * render again and the cache refills with what is read now. */
+      g_hash_table_remove_all (body_cache);
+      body_cache_bytes = 0;
+    }
+    if (len <= body_cache_max / 4) {
+      CachedBody *b = g_new (CachedBody, 1);
+      memcpy (b->sha256, rec.sha256, 32);
+      b->html = g_memdup2 (s->str + from, len);
+      b->len = len;
+      g_hash_table_replace (body_cache, g_steal_pointer (&key), b);
+      body_cache_bytes += len;
     }
   }
   g_string_append (s, "</article>");
@@ -1011,7 +1088,25 @@ route (Ctx *c)
     return;
   }
   if (all) {
-    error_page (c, 404, "Messages live under their list: /LIST/MESSAGE-ID/.");
+    /* /all/MESSAGE-ID/... (b4 and lei ask lore this way): the list that
+     * has the message, first in the site's order. */
+    g_autofree char *amid = annals_http_unescape (seg[1], strlen (seg[1]));
+    if (amid != NULL && amid[0] == '<' && g_str_has_suffix (amid, ">")) {
+      amid[strlen (amid) - 1] = '\0';
+      memmove (amid, amid + 1, strlen (amid));
+    }
+    for (char **l = lists; amid != NULL && *amid != '\0' && *l; l++) {
+      AnnalsIndexSummary am;
+      if (find_message (c, *l, amid, &am) || find_in_store (c, *l, amid, &am)) {
+        annals_index_summary_clear (&am);
+        g_autofree char *enc = annals_http_escape_segment (amid);
+        g_autofree char *rest = n >= 3 ? g_strjoinv ("/", seg + 2) : g_strdup ("");
+        g_autofree char *to = g_strdup_printf ("/%s/%s/%s", *l, enc, rest);
+        redirect (c, to);
+        return;
+      }
+    }
+    error_page (c, 404, "No list here has a message with that Message-ID.");
     return;
   }
   if (n == 2 && strcmp (seg[1], "new.atom") == 0) {
@@ -1040,7 +1135,13 @@ route (Ctx *c)
   }
   const char *action = n >= 3 ? seg[2] : NULL;
   const char *after = n >= 4 ? seg[3] : NULL;
-  if (action == NULL) {
+  gboolean thread_page = action != NULL && (strcmp (action, "t") == 0 || strcmp (action, "T") == 0
+                                            || strcmp (action, "t.mbox.gz") == 0 || strcmp (action, "t.atom") == 0);
+  if (thread_page && *m.thread == '\0') {
+    /* Only in the store: redacted (its tombstone says so), or not
+     * indexed yet. */
+    page_message (c, &m);
+  } else if (action == NULL) {
     g_autofree char *enc = annals_http_escape_segment (mid);
     g_autofree char *to = g_strdup_printf ("/%s/%s/", list, enc);
     redirect (c, to);
@@ -1075,7 +1176,7 @@ route (Ctx *c)
 void
 annals_web_handle (AnnalsHttp *h, const char *root)
 {
-  Ctx c = { h };
+  Ctx c = { h, root };
   g_autoptr (GError) error = NULL;
   c.config = root ? annals_config_open (root, &error) : NULL;
   if (c.config == NULL) {
@@ -1088,6 +1189,7 @@ annals_web_handle (AnnalsHttp *h, const char *root)
   annals_http_begin (h);
   if (c.dirs)
     g_ptr_array_unref (c.dirs);
-  annals_store_free (c.store);
+  if (c.stores)
+    g_hash_table_unref (c.stores);
   annals_config_free (c.config);
 }

@@ -15,4 +15,9 @@ G_BEGIN_DECLS
 
 void annals_web_handle (AnnalsHttp *h, const char *root);
 
+/* A process that answers many requests (FastCGI) keeps rendered message
+ * bodies between them, up to max_bytes; 0 turns the cache off (the
+ * default: a plain CGI process answers once). */
+void annals_web_set_body_cache (gsize max_bytes);
+
 G_END_DECLS
