@@ -29,6 +29,14 @@ annals_archiver_after_write (void)
   return after_write;
 }
 
+static const AnnalsIndexFollowHooks *follow_hooks;
+
+void
+annals_archiver_set_index_follower (const AnnalsIndexFollowHooks *hooks)
+{
+  follow_hooks = hooks;
+}
+
 /* sysexits.h values the MDA mode speaks to the MTA. */
 #define EX_OK 0
 #define EX_USAGE 64
@@ -263,6 +271,12 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   if (!open_log (config, argv[1], &log, &key, &error))
     return annals_cmd_fail ("ingest", error);
   annals_ingest_set_log (in, log, key, argv[1]);
+  /* The index follows the ingest batch by batch, on the other core. */
+  AnnalsIndexFollower *follower = NULL;
+  if (!no_index && follow_hooks != NULL) {
+    follower = follow_hooks->start (config, argv[1], annals_store_writer_count (writer));
+    annals_ingest_set_on_commit (in, follow_hooks->committed, follower);
+  }
   gboolean ok = TRUE;
   if (argc == 2) {
     ok = annals_ingest_mbox (in, "-", STDIN_FILENO, variant, &error);
@@ -277,6 +291,8 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   const AnnalsIngestStats *stats = annals_ingest_stats (in);
   if (!quiet)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
+  /* Whatever happened, the index takes what was committed. */
+  gboolean indexed = follower == NULL || follow_hooks->finish (follower, quiet);
   if (!ok) {
     annals_cmd_fail ("ingest", error);
     if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE))
@@ -287,7 +303,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   if (!committed)
     return annals_cmd_fail ("ingest", commit_error);
   g_clear_pointer (&writer, annals_store_writer_free); /* readers see it all; the lock is free */
-  if (!no_index && after_write != NULL && !after_write (config, argv[1], quiet))
+  if (!indexed || (!no_index && follower == NULL && after_write != NULL && !after_write (config, argv[1], quiet)))
     return 1;
   return stats->rejected > 0 ? 1 : 0;
 }

@@ -17,6 +17,18 @@ typedef gboolean (*AnnalsAfterWrite) (AnnalsConfig *config, const char *list, gb
 void annals_archiver_set_after_write (AnnalsAfterWrite hook);
 AnnalsAfterWrite annals_archiver_after_write (void);
 
+/* Indexing beside a bulk ingest (unless --no-index): started once the
+ * store is open, told of every commit, finished after the last.  The
+ * program sets these to the indexer's; without them ingest falls back to
+ * the after-write update. */
+typedef struct _AnnalsIndexFollower AnnalsIndexFollower;
+typedef struct {
+  AnnalsIndexFollower *(*start) (AnnalsConfig *config, const char *list, guint64 committed);
+  void (*committed) (gpointer follower, guint64 count);
+  gboolean (*finish) (AnnalsIndexFollower *follower, gboolean quiet); /* prints why on failure */
+} AnnalsIndexFollowHooks;
+void annals_archiver_set_index_follower (const AnnalsIndexFollowHooks *hooks);
+
 int annals_archiver_cmd_init (int argc, char **argv);
 int annals_archiver_cmd_list_add (int argc, char **argv);
 int annals_archiver_cmd_lists (int argc, char **argv);

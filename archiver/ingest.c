@@ -24,7 +24,16 @@ struct _AnnalsIngest {
   const char *list;
   const char *source;     /* for messages: the file being read */
   guint64 source_index;   /* message number within the source, from 1 */
+  AnnalsIngestCommitted on_commit;
+  gpointer on_commit_ctx;
 };
+
+void
+annals_ingest_set_on_commit (AnnalsIngest *ingest, AnnalsIngestCommitted fn, gpointer ctx)
+{
+  ingest->on_commit = fn;
+  ingest->on_commit_ctx = ctx;
+}
 
 AnnalsIngest *
 annals_ingest_new (AnnalsStoreWriter *writer, gboolean progress)
@@ -83,6 +92,8 @@ annals_ingest_commit (AnnalsIngest *in, GError **error)
   in->stats.committed = in->stats.archived;
   in->pending = 0;
   in->pending_bytes = 0;
+  if (in->on_commit != NULL)
+    in->on_commit (in->on_commit_ctx, annals_store_writer_count (in->writer));
   /* The messages are safe; the log follows them (a failure here is made
    * good by the next commit, which appends whatever the log lacks). */
   if (in->log != NULL)

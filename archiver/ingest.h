@@ -59,6 +59,11 @@ gboolean annals_ingest_message (AnnalsIngest *ingest,
  * a checkpoint with key (both borrowed). */
 void annals_ingest_set_log (AnnalsIngest *ingest, AnnalsTlog *log, const AnnalsNoteKey *key, const char *list);
 
+/* After every commit, tell fn how many messages the store now holds,
+ * all of them durable (the indexer follows the ingest this way). */
+typedef void (*AnnalsIngestCommitted) (gpointer ctx, guint64 count);
+void annals_ingest_set_on_commit (AnnalsIngest *ingest, AnnalsIngestCommitted fn, gpointer ctx);
+
 /* Commits what is pending (and updates the log, if set). */
 gboolean annals_ingest_commit (AnnalsIngest *ingest, GError **error);
 

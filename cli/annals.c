@@ -52,6 +52,7 @@ main (int argc, char **argv)
   signal (SIGXFSZ, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
   annals_archiver_set_after_write (annals_indexer_after_write);
+  annals_archiver_set_index_follower (annals_indexer_follow_hooks ());
   if (argc < 2) {
     usage (stderr);
     return 64;

@@ -29,6 +29,14 @@ show_progress (gpointer ctx, const AnnalsIndexStats *stats, guint64 of)
   fflush (stderr);
 }
 
+static void
+print_stats (const char *list, const AnnalsIndexStats *stats, double secs)
+{
+  g_print ("%s: indexed %" G_GUINT64_FORMAT " messages (%.1f MB) in %.2f s, removed %" G_GUINT64_FORMAT
+           ", %" G_GUINT64_FORMAT " entries covered\n", list, stats->indexed, stats->bytes / 1e6, secs, stats->removed,
+           stats->total);
+}
+
 static gboolean
 update_list (AnnalsConfig *config, const char *list, gboolean rebuild, gboolean quiet)
 {
@@ -47,11 +55,8 @@ update_list (AnnalsConfig *config, const char *list, gboolean rebuild, gboolean 
     g_printerr ("annals index: %s: %s\n", list, error->message);
     return FALSE;
   }
-  double secs = (g_get_monotonic_time () - p.started) / 1e6;
   if (!quiet)
-    g_print ("%s: indexed %" G_GUINT64_FORMAT " messages (%.1f MB) in %.2f s, removed %" G_GUINT64_FORMAT
-             ", %" G_GUINT64_FORMAT " entries covered\n", list, stats.indexed, stats.bytes / 1e6, secs, stats.removed,
-             stats.total);
+    print_stats (list, &stats, (g_get_monotonic_time () - p.started) / 1e6);
   return TRUE;
 }
 
@@ -59,6 +64,97 @@ gboolean
 annals_indexer_after_write (AnnalsConfig *config, const char *list, gboolean quiet)
 {
   return update_list (config, list, FALSE, quiet);
+}
+
+/* The follower: a thread that indexes each batch the ingest commits. */
+struct _AnnalsIndexFollower {
+  char *list;
+  char *dir;
+  GThread *thread;
+  GMutex lock;
+  GCond more;
+  guint64 committed;
+  gboolean finished;
+  AnnalsIndexStats stats;
+  GError *error;
+  gint64 started;
+};
+
+static guint64
+follow_limit (gpointer ctx, guint64 have, gboolean *finished)
+{
+  AnnalsIndexFollower *f = ctx;
+  g_mutex_lock (&f->lock);
+  while (f->committed <= have && !f->finished)
+    g_cond_wait (&f->more, &f->lock);
+  guint64 committed = f->committed;
+  *finished = f->finished;
+  g_mutex_unlock (&f->lock);
+  return committed;
+}
+
+static gpointer
+follow_thread (gpointer data)
+{
+  AnnalsIndexFollower *f = data;
+  annals_index_follow (f->dir, f->list, follow_limit, f, &f->stats, &f->error);
+  return NULL;
+}
+
+static AnnalsIndexFollower *
+follow_start (AnnalsConfig *config, const char *list, guint64 committed)
+{
+  AnnalsIndexFollower *f = g_new0 (AnnalsIndexFollower, 1);
+  f->list = g_strdup (list);
+  f->dir = annals_config_list_dir (config, list, NULL, &f->error);
+  f->committed = committed;
+  f->started = g_get_monotonic_time ();
+  g_mutex_init (&f->lock);
+  g_cond_init (&f->more);
+  if (f->dir != NULL)
+    f->thread = g_thread_new ("index-follow", follow_thread, f);
+  return f;
+}
+
+static void
+follow_committed (gpointer follower, guint64 count)
+{
+  AnnalsIndexFollower *f = follower;
+  g_mutex_lock (&f->lock);
+  f->committed = count;
+  g_cond_signal (&f->more);
+  g_mutex_unlock (&f->lock);
+}
+
+static gboolean
+follow_finish (AnnalsIndexFollower *f, gboolean quiet)
+{
+  g_mutex_lock (&f->lock);
+  f->finished = TRUE;
+  g_cond_signal (&f->more);
+  g_mutex_unlock (&f->lock);
+  if (f->thread != NULL)
+    g_thread_join (f->thread);
+  gboolean ok = f->error == NULL;
+  if (!ok)
+    g_printerr ("annals index: %s: %s\n", f->list, f->error->message);
+  else if (!quiet)
+    print_stats (f->list, &f->stats, (g_get_monotonic_time () - f->started) / 1e6);
+  g_clear_error (&f->error);
+  g_mutex_clear (&f->lock);
+  g_cond_clear (&f->more);
+  g_free (f->list);
+  g_free (f->dir);
+  g_free (f);
+  return ok;
+}
+
+static const AnnalsIndexFollowHooks follow_hooks = { follow_start, follow_committed, follow_finish };
+
+const AnnalsIndexFollowHooks *
+annals_indexer_follow_hooks (void)
+{
+  return &follow_hooks;
 }
 
 int

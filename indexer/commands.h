@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config.h"
+#include "../archiver/commands.h"
 
 G_BEGIN_DECLS
 
@@ -11,5 +12,8 @@ int annals_indexer_cmd_index (int argc, char **argv);
 /* Brings list's index up to date, printing progress (unless quiet) and
  * errors.  An AnnalsAfterWrite. */
 gboolean annals_indexer_after_write (AnnalsConfig *config, const char *list, gboolean quiet);
+
+/* The index following a bulk ingest (see archiver/commands.h). */
+const AnnalsIndexFollowHooks *annals_indexer_follow_hooks (void);
 
 G_END_DECLS

@@ -459,12 +459,22 @@ rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
   return remove (path);
 }
 
+/* Commits the index with the number of store entries it covers. */
+static gboolean
+mark_indexed (Indexer *ix, guint64 covered, GError **error)
+{
+  char *err = NULL;
+  g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, covered);
+  return (annals_xdb_set_metadata (ix->db, KEY_INDEXED, mark, &err) && annals_xdb_commit (ix->db, &err))
+         || xerror (error, err, "cannot commit the index");
+}
+
 /* Messages prepared ahead of the one being written. */
 #define WINDOW 128
 
 static gboolean
-update (const char *index_dir, const char *store_dir, const char *list, AnnalsIndexProgress progress, gpointer ctx,
-        AnnalsIndexStats *stats, GError **error)
+update (const char *index_dir, const char *store_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
+        AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error)
 {
   g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
   if (store == NULL)
@@ -477,7 +487,8 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   ix.cache = cache;
   g_autofree char *done = annals_xdb_get_metadata (ix.db, KEY_INDEXED);
   guint64 start = done ? g_ascii_strtoull (done, NULL, 10) : 0;
-  guint64 count = annals_store_count (store);
+  gboolean finished = limit == NULL;
+  guint64 count = limit ? limit (limit_ctx, start, &finished) : annals_store_count (store);
   gboolean ok = annals_xdb_set_metadata (ix.db, KEY_VERSION, INDEX_VERSION, &err);
   if (!ok)
     xerror (error, err, "cannot write the index");
@@ -500,7 +511,13 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   GThreadPool *pool = g_thread_pool_new (prepare_task, NULL, (gint) cores, FALSE, NULL);
   Prepared *ring = g_new0 (Prepared, WINDOW);
   guint64 submitted = start;
-  for (guint64 n = start; ok && n < count; n++) {
+  guint64 marked = start;
+  for (guint64 n = start; ok; n++) {
+    /* Following a writer: wait for its next batch. */
+    while (n >= count && !finished)
+      count = limit (limit_ctx, n, &finished);
+    if (n >= count)
+      break;
     while (submitted < count && submitted < n + WINDOW) {
       Prepared *p = &ring[submitted % WINDOW];
       prepared_clear (p);
@@ -524,10 +541,9 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
     }
     ok = commit_prepared (&ix, p, stats, error);
     stats->total = n + 1;
-    if (ok && ((n + 1) % commit_every == 0 || n + 1 == count)) {
-      g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, n + 1);
-      ok = (annals_xdb_set_metadata (ix.db, KEY_INDEXED, mark, &err) && annals_xdb_commit (ix.db, &err))
-           || xerror (error, err, "cannot commit the index");
+    if (ok && (n + 1) % commit_every == 0) {
+      ok = mark_indexed (&ix, n + 1, error);
+      marked = n + 1;
     }
     if (progress && (n & 255) == 0)
       progress (ctx, stats, count);
@@ -540,8 +556,10 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   g_async_queue_unref (w.readers);
   g_mutex_clear (&w.lock);
   g_cond_clear (&w.cond);
-  if (ok && start == count) {
-    stats->total = count;
+  if (ok && stats->total > marked)
+    ok = mark_indexed (&ix, stats->total, error);
+  else if (ok) {
+    stats->total = MAX (stats->total, start);
     ok = annals_xdb_commit (ix.db, &err) || xerror (error, err, "cannot commit the index");
   }
   annals_xdb_close (ix.db);
@@ -558,12 +576,12 @@ annals_index_update (const char *list_dir, const char *list, gboolean rebuild, A
   g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
   g_autofree char *index_dir = g_build_filename (list_dir, "index", NULL);
   if (!rebuild)
-    return update (index_dir, store_dir, list, progress, ctx, stats, error);
+    return update (index_dir, store_dir, list, NULL, NULL, progress, ctx, stats, error);
   /* Build beside the old index and swap: searches go on meanwhile. */
   g_autofree char *fresh = g_build_filename (list_dir, "index.new", NULL);
   g_autofree char *old = g_build_filename (list_dir, "index.old", NULL);
   nftw (fresh, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  if (!update (fresh, store_dir, list, progress, ctx, stats, error))
+  if (!update (fresh, store_dir, list, NULL, NULL, progress, ctx, stats, error))
     return FALSE;
   nftw (old, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   if (g_file_test (index_dir, G_FILE_TEST_EXISTS) && g_rename (index_dir, old) != 0) {
@@ -579,4 +597,14 @@ annals_index_update (const char *list_dir, const char *list, gboolean rebuild, A
   }
   nftw (old, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   return TRUE;
+}
+
+gboolean
+annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
+                     AnnalsIndexStats *stats, GError **error)
+{
+  memset (stats, 0, sizeof *stats);
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
+  g_autofree char *index_dir = g_build_filename (list_dir, "index", NULL);
+  return update (index_dir, store_dir, list, limit, limit_ctx, NULL, NULL, stats, error);
 }

@@ -43,6 +43,17 @@ typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats
 gboolean annals_index_update (const char *list_dir, const char *list, gboolean rebuild,
                               AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error);
 
+/* How far a store being written may be indexed: blocks until more than
+ * `have` messages are committed or the writer has finished, and returns
+ * the number committed; *finished is set once no more will come. */
+typedef guint64 (*AnnalsIndexLimit) (gpointer ctx, guint64 have, gboolean *finished);
+
+/* annals_index_update while a writer in this process adds to the store:
+ * indexes each batch as the writer commits it, so ingest and index run
+ * side by side.  Only what the writer has committed is read. */
+gboolean annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
+                              AnnalsIndexStats *stats, GError **error);
+
 /* The document data fields, tab-separated, in this order. */
 typedef struct {
   char *list;

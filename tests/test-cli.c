@@ -444,6 +444,11 @@ test_kill9 (Fixture *f, gconstpointer data)
   for (guint i = 0; i < lists; i++) {
     g_autofree char *l = g_strdup_printf ("policy%u", i);
     assert_ok (run (f->root, "ingest", l, "--quiet", path));
+    /* The index followed each killed ingest; it has all, once. */
+    Run c = run (f->root, "search", "--list", l, "--count", "d:..now");
+    assert_status (c, 0);
+    g_assert_cmpstr (c.out, ==, "3000\n");
+    run_clear (&c);
   }
   Run k = run (f->root, "key");
   g_autofree char *vkey = g_strstrip (g_strdup (k.out));
