@@ -18,6 +18,20 @@ typedef struct {
 
 static Site site;
 
+/* The two lighttpd processes, stopped even when a failed assertion
+ * aborts the test program (kill() is safe in a signal handler). */
+static volatile pid_t server_pids[2];
+
+static void
+stop_servers_on_abort (int sig)
+{
+  for (guint i = 0; i < 2; i++)
+    if (server_pids[i] > 0)
+      kill (server_pids[i], SIGTERM);
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
+
 static gboolean
 have (const char *program)
 {
@@ -174,6 +188,15 @@ start_site (void)
                                          site.port_fcgi, site.run_fcgi);
   g_free (sh_out (c2, &st));
   g_assert_cmpint (st, ==, 0);
+  const char *runs[] = { site.run_cgi, site.run_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *pidf = g_build_filename (runs[i], "lighttpd.pid", NULL);
+    g_autofree char *pid = NULL;
+    if (g_file_get_contents (pidf, &pid, NULL, NULL))
+      server_pids[i] = atoi (pid);
+  }
+  signal (SIGABRT, stop_servers_on_abort);
+  signal (SIGTRAP, stop_servers_on_abort);
   for (int i = 0; i < 50; i++) {
     Resp r = get (site.port_fcgi, "GET", "/");
     gboolean up = r.status == 200;
