@@ -96,6 +96,18 @@ rfc2231_decode (const char *value, gboolean extended_first)
   return utf8;
 }
 
+/* Takes value and returns it as valid UTF-8: parameters can carry raw
+ * 8-bit bytes in any charset; invalid sequences become U+FFFD. */
+static char *
+valid_utf8 (char *value)
+{
+  if (g_utf8_validate (value, -1, NULL))
+    return value;
+  char *valid = g_utf8_make_valid (value, -1);
+  g_free (value);
+  return valid;
+}
+
 /* Joins RFC 2231 continuations (name*0, name*1*, ...) and decodes
  * encoded values; plain values get RFC 2047 decoding (what mailers do). */
 static void
@@ -105,7 +117,7 @@ add_param (GHashTable *params, GHashTable *pieces, const char *name, const char 
   const char *star = strchr (lname, '*');
   if (star == NULL) {
     if (!g_hash_table_contains (params, lname))
-      g_hash_table_insert (params, g_strdup (lname), annals_message_decode_header (value, strlen (value)));
+      g_hash_table_insert (params, g_strdup (lname), valid_utf8 (annals_message_decode_header (value, strlen (value))));
     return;
   }
   /* name*, name*N, name*N* */
@@ -151,7 +163,7 @@ finish_params (GHashTable *params, GHashTable *pieces)
         first_encoded = piece[0] == 1;
       g_string_append (joined, piece + 1);
     }
-    char *value = first_encoded ? rfc2231_decode (joined->str, TRUE) : g_strdup (joined->str);
+    char *value = valid_utf8 (first_encoded ? rfc2231_decode (joined->str, TRUE) : g_strdup (joined->str));
     g_string_free (joined, TRUE);
     g_hash_table_insert (params, g_strdup (k), value); /* wins over a plain name= */
   }
