@@ -505,6 +505,9 @@ test_tombstone_and_obfuscation (void)
   g_assert_nonnull (strstr (o.body, "alice@example\xe2\x80\xa2org"));
   g_assert_nonnull (strstr (o.body, "bob@example\xe2\x80\xa2net"));
   resp_clear (&o);
+  /* Across lists, each row keeps its own list's choice (page and Atom). */
+  expect_text (site.port_cgi, "/all/?q=s:reach", 200, "alice@example\xe2\x80\xa2org", "alice@example.org");
+  expect_text (site.port_fcgi, "/all/?q=s:reach&x=A", 200, "alice@example\xe2\x80\xa2org", "alice@example.org");
   Resp k = get (site.port_fcgi, "GET", "/ksummit/20210422084527.u4otu3ccanckrjll@wittgenstein/");
   g_assert_nonnull (strstr (k.body, "christian.brauner@ubuntu.com"));
   resp_clear (&k);

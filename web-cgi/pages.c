@@ -97,6 +97,25 @@ esc_obf (Ctx *c, GString *s, const char *t)
   annals_html_escape (s, o, -1);
 }
 
+/* Whether list shows addresses obfuscated (its `obfuscate` option). */
+static gboolean
+list_obfuscates (Ctx *c, const char *list)
+{
+  g_autofree char *group = g_strdup_printf ("list %s", list);
+  return g_key_file_get_boolean (annals_config_keyfile (c->config), group, "obfuscate", NULL);
+}
+
+/* A row from list: on /all/ pages each row follows its own list's choice. */
+static void
+esc_obf_in (Ctx *c, GString *s, const char *list, const char *t)
+{
+  gboolean keep = c->obfuscate;
+  if (c->list != NULL && strcmp (c->list, "all") == 0)
+    c->obfuscate = list_obfuscates (c, list);
+  esc_obf (c, s, t);
+  c->obfuscate = keep;
+}
+
 static char *
 msg_url (Ctx *c, const char *list, const char *message_id, const char *suffix)
 {
@@ -395,7 +414,7 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
     if (c->list && strcmp (c->list, "all") == 0)
       g_string_append_printf (s, " <span class=\"d\">[%s]</span>", m->list);
     g_string_append (s, "</td><td>");
-    esc_obf (c, s, m->from);
+    esc_obf_in (c, s, m->list, m->from);
     g_string_append (s, "</td>");
     if (relevance)
       g_string_append_printf (s, "<td class=\"d\">%d%%</td>", g_array_index (r->percent, int, i));
@@ -585,7 +604,7 @@ atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self)
     char when[32];
     iso_date (m->date, when, sizeof when);
     g_string_append (s, "\n<entry><author><name>");
-    esc_obf (c, s, *m->from ? m->from : "unknown");
+    esc_obf_in (c, s, m->list, *m->from ? m->from : "unknown");
     g_string_append (s, "</name></author><title>");
     esc (s, *m->subject ? m->subject : "(no subject)");
     g_string_append_printf (s, "</title><updated>%s</updated><link href=\"", when);
@@ -1072,8 +1091,7 @@ route (Ctx *c)
   for (char **l = lists; *l; l++)
     if (all || strcmp (*l, list) == 0)
       g_ptr_array_add (c->dirs, annals_config_list_dir (c->config, *l, NULL, NULL));
-  g_autofree char *group = g_strdup_printf ("list %s", list);
-  c->obfuscate = !all && g_key_file_get_boolean (annals_config_keyfile (c->config), group, "obfuscate", NULL);
+  c->obfuscate = !all && list_obfuscates (c, list);
   if (n == 1) {
     g_autofree char *to = g_strdup_printf ("/%s/", list);
     redirect (c, to);
