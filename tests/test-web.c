@@ -277,6 +277,7 @@ routes (int port)
   g_assert_nonnull (strstr (r.headers, all_loc));
   resp_clear (&r);
   expect (port, "/all/no-such-id@x/", 404, "text/html");
+  expect (port, "/all/bad%zzid/", 400, NULL);
   /* Not found, clearly. */
   expect (port, "/nolist/", 404, "text/html");
   expect (port, "/ksummit/no-such-id@x/", 404, "text/html");

@@ -63,11 +63,11 @@ iso_date (gint64 t, char *out, gsize n)
 /* Addresses shown with the dots of their domain as bullets, when the
  * list asks for it (not a lock, a speed bump for harvesters). */
 static char *
-obfuscate (Ctx *c, const char *text)
+obfuscate (gboolean on, const char *text)
 {
   if (text == NULL)
     return g_strdup ("");
-  if (!c->obfuscate)
+  if (!on)
     return g_strdup (text);
   GString *out = g_string_new (NULL);
   gboolean in_domain = FALSE;
@@ -91,9 +91,9 @@ esc (GString *s, const char *t)
 }
 
 static void
-esc_obf (Ctx *c, GString *s, const char *t)
+esc_obf (gboolean on, GString *s, const char *t)
 {
-  g_autofree char *o = obfuscate (c, t);
+  g_autofree char *o = obfuscate (on, t);
   annals_html_escape (s, o, -1);
 }
 
@@ -105,15 +105,12 @@ list_obfuscates (Ctx *c, const char *list)
   return g_key_file_get_boolean (annals_config_keyfile (c->config), group, "obfuscate", NULL);
 }
 
-/* A row from list: on /all/ pages each row follows its own list's choice. */
-static void
-esc_obf_in (Ctx *c, GString *s, const char *list, const char *t)
+/* Whether a row from list obfuscates: on /all/ pages each row follows
+ * its own list's choice. */
+static gboolean
+row_obfuscates (Ctx *c, const char *list)
 {
-  gboolean keep = c->obfuscate;
-  if (c->list != NULL && strcmp (c->list, "all") == 0)
-    c->obfuscate = list_obfuscates (c, list);
-  esc_obf (c, s, t);
-  c->obfuscate = keep;
+  return c->list != NULL && strcmp (c->list, "all") == 0 ? list_obfuscates (c, list) : c->obfuscate;
 }
 
 static char *
@@ -210,7 +207,7 @@ store_of (Ctx *c, const char *list, GError **error)
 static void
 render_text (Ctx *c, GString *s, const char *text)
 {
-  g_autofree char *obf = obfuscate (c, text);
+  g_autofree char *obf = obfuscate (c->obfuscate, text);
   const char *p = obf;
   while (*p) {
     const char *nl = strchr (p, '\n');
@@ -414,7 +411,7 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
     if (c->list && strcmp (c->list, "all") == 0)
       g_string_append_printf (s, " <span class=\"d\">[%s]</span>", m->list);
     g_string_append (s, "</td><td>");
-    esc_obf_in (c, s, m->list, m->from);
+    esc_obf (row_obfuscates (c, m->list), s, m->from);
     g_string_append (s, "</td>");
     if (relevance)
       g_string_append_printf (s, "<td class=\"d\">%d%%</td>", g_array_index (r->percent, int, i));
@@ -604,7 +601,7 @@ atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self)
     char when[32];
     iso_date (m->date, when, sizeof when);
     g_string_append (s, "\n<entry><author><name>");
-    esc_obf_in (c, s, m->list, *m->from ? m->from : "unknown");
+    esc_obf (row_obfuscates (c, m->list), s, *m->from ? m->from : "unknown");
     g_string_append (s, "</name></author><title>");
     esc (s, *m->subject ? m->subject : "(no subject)");
     g_string_append_printf (s, "</title><updated>%s</updated><link href=\"", when);
@@ -693,7 +690,7 @@ render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQuery
     g_string_append (s, "\">");
     esc (s, *m->subject ? m->subject : "(no subject)");
     g_string_append (s, "</a> ");
-    esc_obf (c, s, m->from);
+    esc_obf (c->obfuscate, s, m->from);
     g_string_append_printf (s, " <span class=\"d\">%.16s</span></li>", date);
   }
   g_string_append (s, "</ul>");
@@ -772,19 +769,21 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   AnnalsStore *st = store_of (c, m->list, &error);
   g_autoptr (AnnalsStoreMeta) meta = st ? annals_store_read_meta (st, m->number, NULL) : NULL;
   AnnalsStoreRecord rec;
-  gboolean have = st != NULL && annals_store_read_record (st, m->number, &rec, &error)
-                  && rec.type == ANNALS_STORE_RECORD_MESSAGE;
   g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
   g_autofree char *key = NULL;
   CachedBody *cached = NULL;
-  if (have && body_cache != NULL) {
+  /* With a cache, the record's header decides whether the body kept is
+   * still this message's; a miss (or no cache) reads the message, which
+   * also fails for a redacted one. */
+  if (st != NULL && body_cache != NULL && annals_store_read_record (st, m->number, &rec, NULL)
+      && rec.type == ANNALS_STORE_RECORD_MESSAGE) {
     /* The URL is in the body's attachment links. */
     key = g_strdup_printf ("%s\n%s\n%" G_GUINT64_FORMAT "\n%d", c->root, url, m->number, c->obfuscate);
     cached = g_hash_table_lookup (body_cache, key);
     if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) != 0)
       cached = NULL;
   }
-  g_autoptr (GBytes) raw = have && cached == NULL ? annals_store_read (st, m->number, NULL, &error) : NULL;
+  g_autoptr (GBytes) raw = st != NULL && cached == NULL ? annals_store_read (st, m->number, &rec, &error) : NULL;
   g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
   esc (s, *m->subject ? m->subject : "(no subject)");
   g_string_append (s, heading ? "</h1>" : "</h2>");
@@ -818,7 +817,7 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
       continue;
     g_string_append_printf (s, "<tr><th scope=\"row\">%s</th><td>", rows[i].name);
     if (i < 3)
-      esc_obf (c, s, rows[i].value);
+      esc_obf (c->obfuscate, s, rows[i].value);
     else
       esc (s, rows[i].value);
     g_string_append (s, "</td></tr>");
@@ -847,7 +846,7 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
       g_hash_table_remove_all (body_cache);
       body_cache_bytes = 0;
     }
-    if (len <= body_cache_max / 4) {
+    if (key != NULL && len <= body_cache_max / 4) {
       CachedBody *b = g_new (CachedBody, 1);
       memcpy (b->sha256, rec.sha256, 32);
       b->html = g_memdup2 (s->str + from, len);
@@ -1045,6 +1044,23 @@ page_log_file (Ctx *c, const char *rest)
   annals_http_write (c->h, data, len);
 }
 
+/* The Message-ID in a URL segment (percent-encoded, brackets tolerated:
+ * public-inbox sends ids without them), or NULL when it is not one. */
+static char *
+message_id_of (const char *segment)
+{
+  char *mid = annals_http_unescape (segment, strlen (segment));
+  if (mid == NULL || *mid == '\0' || strlen (mid) > 1000 || !g_utf8_validate (mid, -1, NULL)) {
+    g_free (mid);
+    return NULL;
+  }
+  if (mid[0] == '<' && g_str_has_suffix (mid, ">")) {
+    mid[strlen (mid) - 1] = '\0';
+    memmove (mid, mid + 1, strlen (mid));
+  }
+  return mid;
+}
+
 static void
 redirect (Ctx *c, const char *path)
 {
@@ -1108,12 +1124,12 @@ route (Ctx *c)
   if (all) {
     /* /all/MESSAGE-ID/... (b4 and lei ask lore this way): the list that
      * has the message, first in the site's order. */
-    g_autofree char *amid = annals_http_unescape (seg[1], strlen (seg[1]));
-    if (amid != NULL && amid[0] == '<' && g_str_has_suffix (amid, ">")) {
-      amid[strlen (amid) - 1] = '\0';
-      memmove (amid, amid + 1, strlen (amid));
+    g_autofree char *amid = message_id_of (seg[1]);
+    if (amid == NULL) {
+      error_page (c, 400, "That is not a valid Message-ID.");
+      return;
     }
-    for (char **l = lists; amid != NULL && *amid != '\0' && *l; l++) {
+    for (char **l = lists; *l; l++) {
       AnnalsIndexSummary am;
       if (find_message (c, *l, amid, &am) || find_in_store (c, *l, amid, &am)) {
         annals_index_summary_clear (&am);
@@ -1136,15 +1152,10 @@ route (Ctx *c)
     page_log_file (c, rest);
     return;
   }
-  g_autofree char *mid = annals_http_unescape (seg[1], strlen (seg[1]));
-  if (mid == NULL || *mid == '\0' || strlen (mid) > 1000 || !g_utf8_validate (mid, -1, NULL)) {
+  g_autofree char *mid = message_id_of (seg[1]);
+  if (mid == NULL) {
     error_page (c, 400, "That is not a valid Message-ID.");
     return;
-  }
-  /* Public-inbox sends <id> without brackets; tolerate them. */
-  if (mid[0] == '<' && g_str_has_suffix (mid, ">")) {
-    mid[strlen (mid) - 1] = '\0';
-    memmove (mid, mid + 1, strlen (mid));
   }
   AnnalsIndexSummary m;
   if (!find_message (c, list, mid, &m) && !find_in_store (c, list, mid, &m)) {
