@@ -451,6 +451,22 @@ test_redaction (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count (f, "zebra"), ==, 1);
 }
 
+/* Message-IDs of 200 bytes or more become a hashed term
+ * (doc/index-format.md): a Xapian term has room for 245 bytes. */
+static void
+test_message_id_term (Fixture *f, gconstpointer data)
+{
+  g_autofree char *short_id = g_strnfill (199, 'a');
+  g_autofree char *long_id = g_strnfill (200, 'a');
+  g_autofree char *t1 = annals_index_message_id_term (short_id);
+  g_autofree char *t2 = annals_index_message_id_term (long_id);
+  g_autofree char *want1 = g_strconcat ("Q", short_id, NULL);
+  g_autofree char *hex = g_compute_checksum_for_string (G_CHECKSUM_SHA256, long_id, -1);
+  g_autofree char *want2 = g_strconcat ("Qsha256:", hex, NULL);
+  g_assert_cmpstr (t1, ==, want1);
+  g_assert_cmpstr (t2, ==, want2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -464,6 +480,7 @@ main (int argc, char **argv)
   ADD ("/index/threads/arrival-order", test_arrival_order);
   ADD ("/index/incremental-and-rebuild", test_incremental);
   ADD ("/index/redaction", test_redaction);
+  ADD ("/index/message-id-term/threshold", test_message_id_term);
   ADD ("/search/query-language", test_query_language);
   return g_test_run ();
 }
