@@ -374,7 +374,8 @@ read_entry (AnnalsStore *store, guint64 number, Entry *e, GError **error)
     return FALSE;
   if (!entry_decode (buf, e)) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
-                 "'%s': entry for message %" G_GUINT64_FORMAT " fails its checksum (rebuild with 'annals repair')",
+                 "'%s': entry for message %" G_GUINT64_FORMAT " fails its checksum; rebuild offsets and meta "
+                 "from the packs as doc/store-format.md says ('Rebuilding offsets and meta')",
                  store->offsets_path, number);
     return FALSE;
   }
@@ -1037,7 +1038,9 @@ load_state (AnnalsStoreWriter *w, GError **error)
       Entry e;
       if (!entry_decode (buf + i * ENTRY_SIZE, &e)) {
         g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
-                     "'%s': entry %" G_GUINT64_FORMAT " fails its checksum", offsets_path, start + i);
+                     "'%s': entry %" G_GUINT64_FORMAT " fails its checksum; rebuild offsets and meta from the packs "
+                     "as doc/store-format.md says ('Rebuilding offsets and meta')",
+                     offsets_path, start + i);
         return FALSE;
       }
       g_hash_table_insert (w->by_msgid, (gpointer) (guintptr) e.msgid_hash, (gpointer) (guintptr) (start + i + 1));

@@ -297,6 +297,48 @@ test_corrupt_read (Fixture *f, gconstpointer data)
   assert_message (s, 0, first->str, first->len);
 }
 
+/* A damaged offsets entry older than any crash could reach: the error
+ * says how to rebuild offsets and meta, and doing what doc/store-format.md
+ * says ("Rebuilding offsets and meta") gives every message back. */
+static void
+test_rebuild_offsets (Fixture *f, gconstpointer data)
+{
+  const guint n = 1100; /* more than the writer checks on open */
+  fill (f->dir, 0, n);
+  g_autofree char *offsets = g_build_filename (f->dir, "offsets", NULL);
+  g_autofree char *meta = g_build_filename (f->dir, "meta", NULL);
+  int fd = open (offsets, O_RDWR);
+  guint8 b;
+  off_t at = 16 + 48 * 1 + 8;
+  g_assert_cmpint (pread (fd, &b, 1, at), ==, 1);
+  b ^= 0x40;
+  g_assert_cmpint (pwrite (fd, &b, 1, at), ==, 1);
+  close (fd);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStore) s = annals_store_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_null (annals_store_read (s, 1, NULL, &error));
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT);
+  g_test_message ("%s", error->message);
+  g_assert_null (strstr (error->message, "annals repair"));
+  g_assert_nonnull (strstr (error->message, "doc/store-format.md"));
+  g_clear_error (&error);
+  g_clear_pointer (&s, annals_store_free);
+  /* The writer does not repair it by itself ... */
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_null (w);
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT);
+  g_clear_error (&error);
+  /* ... but rebuilds both files from the packs once they are cut. */
+  g_assert_cmpint (truncate (offsets, 16), ==, 0);
+  g_assert_cmpint (truncate (meta, 16), ==, 0);
+  w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (annals_store_writer_recovered (w), ==, n);
+  g_clear_pointer (&w, annals_store_writer_free);
+  check_all (f->dir, n);
+}
+
 static void
 test_lock (Fixture *f, gconstpointer data)
 {
@@ -442,6 +484,7 @@ main (int argc, char **argv)
   ADD ("/store/recover/torn-tail", test_recover_torn);
   ADD ("/store/recover/unindexed-records", test_recover_unindexed);
   ADD ("/store/read/corrupt", test_corrupt_read);
+  ADD ("/store/rebuild/damaged-offsets", test_rebuild_offsets);
   ADD ("/store/lock/second-writer-waits-then-fails", test_lock);
   ADD ("/store/concurrent/reader-while-writing", test_concurrent_reader);
   ADD ("/store/no-space", test_no_space);
