@@ -74,22 +74,6 @@ fold_pieces (guint8 (*pieces)[ANNALS_HASH_SIZE], guint n, guint8 *out)
   memcpy (out, r, ANNALS_HASH_SIZE);
 }
 
-void
-annals_merkle_hash_array (const guint8 *hashes, gsize count, guint8 *out)
-{
-  guint8 pieces[16][ANNALS_HASH_SIZE];
-  guint n = 0;
-  gsize at = 0;
-  for (int bit = 8; bit >= 0; bit--) {
-    gsize group = (gsize) 1 << bit;
-    if (count & group) {
-      hash_perfect (hashes + at * ANNALS_HASH_SIZE, group, pieces[n++]);
-      at += group;
-    }
-  }
-  fold_pieces (pieces, n, out);
-}
-
 /* MTH of the perfect subtree of 2^j leaves starting at start (aligned). */
 static gboolean
 subtree_hash (AnnalsMerkleSource source, gpointer ctx, guint64 start, guint j, guint8 *out, GError **error)

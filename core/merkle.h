@@ -35,10 +35,6 @@ void annals_merkle_node_hash (const guint8 *left, const guint8 *right, guint8 *o
 /* MTH of an empty tree: SHA-256 of nothing. */
 void annals_merkle_empty_hash (guint8 *out);
 
-/* MTH(D[start : start + count]) of hashes given as an array (a tile):
- * used to hash a full tile into the level above, and by tests. */
-void annals_merkle_hash_array (const guint8 *hashes, gsize count, guint8 *out);
-
 /* The root of the tree of the first size leaves. */
 gboolean annals_merkle_root (AnnalsMerkleSource source, gpointer ctx, guint64 size, guint8 *out, GError **error);
 

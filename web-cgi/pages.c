@@ -34,7 +34,6 @@ typedef struct {
   const char *root;
   AnnalsConfig *config;
   const char *list;   /* NULL for the site, "all" across lists */
-  char *list_dir;
   GPtrArray *dirs;    /* list folders searched (one, or all) */
   GHashTable *stores; /* list name -> AnnalsStore opened for this request */
   gboolean obfuscate;
