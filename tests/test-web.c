@@ -76,9 +76,10 @@ resp_clear (Resp *r)
   g_free (r->headers);
 }
 
-/* curl, with the raw path (no normalisation). */
+/* curl, with the raw path (no normalisation); extra: more curl
+ * arguments, already shell-quoted (a header: -H 'Host: x'). */
 static Resp
-get (int port, const char *method, const char *path)
+get_with (int port, const char *method, const char *path, const char *extra)
 {
   g_autofree char *body = g_build_filename (site.tmp, "body", NULL);
   g_autofree char *hdrs = g_build_filename (site.tmp, "headers", NULL);
@@ -93,9 +94,10 @@ get (int port, const char *method, const char *path)
     qurl = g_strdup_printf ("-K '%s'", cfg);
   }
   g_autofree char *cmd = strcmp (method, "HEAD") == 0
-    ? g_strdup_printf ("curl -s --path-as-is -g -I -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", hdrs, body, qurl)
-    : g_strdup_printf ("curl -s --path-as-is -g -X %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", method, hdrs,
-                       body, qurl);
+    ? g_strdup_printf ("curl -s --path-as-is -g -I %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", extra, hdrs,
+                       body, qurl)
+    : g_strdup_printf ("curl -s --path-as-is -g -X %s %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", method,
+                       extra, hdrs, body, qurl);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   Resp r = { 0 };
@@ -108,6 +110,12 @@ get (int port, const char *method, const char *path)
     r.body = g_strdup ("");
   g_test_message ("%s %s -> %d %s (%zu bytes)", method, path, r.status, r.type, r.length);
   return r;
+}
+
+static Resp
+get (int port, const char *method, const char *path)
+{
+  return get_with (port, method, path, "");
 }
 
 static void
@@ -547,6 +555,108 @@ test_fastcgi_body_cache (void)
   }
 }
 
+/* A body must be in a response and another must not (gzip bodies are
+ * inflated first). */
+static void
+assert_serves (int port, const char *path, const char *has, const char *lacks)
+{
+  Resp r = get (port, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  g_autofree char *text = NULL;
+  if (g_str_has_suffix (path, ".gz")) {
+    g_autofree char *gz = g_build_filename (site.tmp, "serves.gz", NULL);
+    g_assert_true (g_file_set_contents (gz, r.body, (gssize) r.length, NULL));
+    g_autofree char *cmd = g_strdup_printf ("gzip -dc '%s'", gz);
+    text = sh_out (cmd, NULL);
+  } else {
+    text = g_strdup (r.body);
+  }
+  if (strstr (text, has) == NULL)
+    g_error ("%s: no '%s' in:\n%s", path, has, text);
+  if (strstr (text, lacks) != NULL)
+    g_error ("%s: '%s' should not be in:\n%s", path, lacks, text);
+  resp_clear (&r);
+}
+
+static void
+assert_body_is (int port, const char *path, const void *want, gsize want_len)
+{
+  Resp r = get (port, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  g_assert_cmpmem (r.body, r.length, want, want_len);
+  resp_clear (&r);
+}
+
+/* A later message that reuses a Message-ID (dated 1990, so it sorts
+ * first by Date:) never takes over the first copy's URLs; every copy
+ * has its own numbered address. */
+static void
+test_reused_id (void)
+{
+  const char *first = "Message-ID: <reused-first@x>\nFrom: Ann <ann@example.org>\nSubject: the original patch\n"
+                      "Date: Wed, 7 Jul 2021 10:00:00 +0000\n\nfirst copy body\n";
+  const char *later = "Message-ID: <reused-first@x>\nFrom: Mallory <m@example.org>\nSubject: impostor patch\n"
+                      "Date: Mon, 1 Jan 1990 00:00:00 +0000\n\nimpostor body\n";
+  const char *reply = "Message-ID: <reused-reply@x>\nIn-Reply-To: <reused-first@x>\nFrom: Bo <bo@example.org>\n"
+                      "Subject: Re: the original patch\nDate: Wed, 7 Jul 2021 11:00:00 +0000\n\nreply body\n";
+  assert_ok (run_full (site.root, first, strlen (first), NULL, "ingest", "ksummit", "--mda", NULL));
+  assert_ok (run_full (site.root, reply, strlen (reply), NULL, "ingest", "ksummit", "--mda", NULL));
+  assert_ok (run_full (site.root, later, strlen (later), NULL, "ingest", "ksummit", "--mda", NULL));
+  g_autofree char *store = g_build_filename (site.root, "ksummit", "store", NULL);
+  g_autoptr (AnnalsStore) st = annals_store_open (store, NULL);
+  g_autoptr (GArray) copies = annals_store_find_message_id (st, "reused-first@x", NULL);
+  g_assert_cmpuint (copies->len, ==, 2);
+  guint64 na = g_array_index (copies, guint64, 0), nb = g_array_index (copies, guint64, 1);
+  g_autofree char *sa = g_strdup_printf ("%" G_GUINT64_FORMAT, na);
+  g_autofree char *sb = g_strdup_printf ("%" G_GUINT64_FORMAT, nb);
+  Run pa = run (site.root, "proof", "ksummit", sa);
+  Run pb = run (site.root, "proof", "ksummit", sb);
+  assert_status (pa, 0);
+  assert_status (pb, 0);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < G_N_ELEMENTS (ports); i++) {
+    int port = ports[i];
+    assert_serves (port, "/ksummit/reused-first@x/", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/t/", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/T/", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/t.mbox.gz", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/t.atom", "the original patch", "impostor patch");
+    /* The reply hangs under the first copy. */
+    assert_serves (port, "/ksummit/reused-reply@x/t/", "first copy body", "impostor body");
+    assert_body_is (port, "/ksummit/reused-first@x/raw", first, strlen (first));
+    assert_body_is (port, "/ksummit/reused-first@x/proof", pa.out, pa.out_len);
+    Resp a = get (port, "GET", "/all/reused-first@x/raw");
+    g_assert_cmpint (a.status, ==, 301);
+    g_assert_nonnull (strstr (a.headers, "/ksummit/reused-first@x/raw\r\n"));
+    resp_clear (&a);
+    /* Every copy by number, byte for byte, with its proof. */
+    g_autofree char *ra = g_strdup_printf ("/ksummit/_/%s/raw", sa);
+    g_autofree char *rb = g_strdup_printf ("/ksummit/_/%s/raw", sb);
+    g_autofree char *page_b = g_strdup_printf ("/ksummit/_/%s/", sb);
+    g_autofree char *proof_b = g_strdup_printf ("/ksummit/_/%s/proof", sb);
+    assert_body_is (port, ra, first, strlen (first));
+    assert_body_is (port, rb, later, strlen (later));
+    assert_body_is (port, proof_b, pb.out, pb.out_len);
+    assert_serves (port, page_b, "impostor body", "first copy body");
+    /* The first copy's page links to the later one. */
+    g_autofree char *link = g_strdup_printf ("href=\"/ksummit/_/%s/\"", sb);
+    assert_serves (port, "/ksummit/reused-first@x/", link, "impostor body");
+    expect (port, "/ksummit/_/999999/", 404, "text/html");
+    expect (port, "/ksummit/_/x1/", 404, "text/html");
+  }
+  /* The CLI picks the first copy too. */
+  Run c = run (site.root, "cat", "ksummit", "<reused-first@x>");
+  assert_status (c, 0);
+  g_assert_cmpmem (c.out, c.out_len, first, strlen (first));
+  run_clear (&c);
+  Run p = run (site.root, "proof", "ksummit", "<reused-first@x>");
+  assert_status (p, 0);
+  g_assert_cmpmem (p.out, p.out_len, pa.out, pa.out_len);
+  run_clear (&p);
+  run_clear (&pa);
+  run_clear (&pb);
+}
+
 /* b4 fetches a thread from the local server like from lore. */
 static void
 test_b4 (void)
@@ -620,6 +730,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/tombstone-and-obfuscation", test_tombstone_and_obfuscation);
   g_test_add_func ("/web/browser", test_browser);
   g_test_add_func ("/web/fastcgi-body-cache", test_fastcgi_body_cache);
+  g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
   int status = g_test_run ();
   stop_site ();
   return status;

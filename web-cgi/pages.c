@@ -16,6 +16,7 @@
 #define PAGE_SIZE 25
 #define THREAD_MAX 1000
 #define SEARCH_MBOX_MAX 10000
+#define COPIES_MAX 100
 #define MAX_PATH 4096
 #define MAX_QUERY 4096
 
@@ -250,37 +251,53 @@ render_text (Ctx *c, GString *s, const char *text)
 
 /* --- Looking messages up -------------------------------------------- */
 
-/* Finds message_id in list: its summary (from the index), or FALSE. */
-static gboolean
-find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+static gint
+by_number (gconstpointer a, gconstpointer b)
+{
+  guint64 x = ((const AnnalsIndexSummary *) a)->number, y = ((const AnnalsIndexSummary *) b)->number;
+  return x < y ? -1 : x > y;
+}
+
+/* Every indexed copy of message_id in list, lowest number first, or
+ * NULL when the index has none. */
+static AnnalsQueryResults *
+indexed_copies (Ctx *c, const char *list, const char *message_id)
 {
   g_autofree char *dir = annals_config_list_dir (c->config, list, NULL, NULL);
   if (dir == NULL)
-    return FALSE;
+    return NULL;
   const char *dirs[] = { dir };
   g_autofree char *term = annals_index_message_id_term (message_id);
-  AnnalsQueryOptions o = { 0, 2, FALSE, FALSE, FALSE };
+  AnnalsQueryOptions o = { 0, COPIES_MAX, FALSE, FALSE, FALSE };
   g_autoptr (AnnalsQueryResults) r = annals_query_term (dirs, 1, term, &o, TRUE, NULL);
   if (r == NULL || r->hits->len == 0)
-    return FALSE;
-  /* The first copy of a reused Message-ID. */
-  *out = g_array_index (r->hits, AnnalsIndexSummary, 0);
-  g_array_remove_index (r->hits, 0);
-  return TRUE;
+    return NULL;
+  /* By number, not by Date: the sender writes Date:, the archive the
+   * numbers. */
+  g_array_sort (r->hits, by_number);
+  return g_steal_pointer (&r);
 }
 
-/* Not in the index (redacted, or not indexed yet): the store knows. */
+/* Moves the hit numbered n out of r into out. */
 static gboolean
-find_in_store (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+take_hit (AnnalsQueryResults *r, guint64 n, AnnalsIndexSummary *out)
+{
+  for (guint i = 0; r != NULL && i < r->hits->len; i++)
+    if (g_array_index (r->hits, AnnalsIndexSummary, i).number == n) {
+      *out = g_array_index (r->hits, AnnalsIndexSummary, i);
+      g_array_remove_index (r->hits, i);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* Message n from the store alone (redacted, or not indexed yet): no
+ * thread. */
+static gboolean
+summary_from_store (Ctx *c, const char *list, guint64 n, AnnalsIndexSummary *out)
 {
   AnnalsStore *st = store_of (c, list, NULL);
-  if (st == NULL)
-    return FALSE;
-  g_autoptr (GArray) found = annals_store_find_message_id (st, message_id, NULL);
-  if (found == NULL || found->len == 0)
-    return FALSE;
-  guint64 n = g_array_index (found, guint64, 0);
-  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (st, n, NULL);
+  g_autoptr (AnnalsStoreMeta) m = st && n < annals_store_count (st) ? annals_store_read_meta (st, n, NULL) : NULL;
   if (m == NULL)
     return FALSE;
   memset (out, 0, sizeof *out);
@@ -294,6 +311,64 @@ find_in_store (Ctx *c, const char *list, const char *message_id, AnnalsIndexSumm
   out->from = g_strdup (m->from ? m->from : "");
   out->subject = g_strdup (m->subject ? m->subject : "");
   return TRUE;
+}
+
+/* Whether message n of list is a later copy of a reused Message-ID. */
+static gboolean
+is_reuse (Ctx *c, const char *list, guint64 n)
+{
+  AnnalsStore *st = store_of (c, list, NULL);
+  AnnalsStoreRecord rec;
+  return st != NULL && annals_store_read_record (st, n, &rec, NULL) && (rec.flags & ANNALS_STORE_FLAG_REUSED_ID);
+}
+
+/* The first archived copy of message_id in list (the lowest number),
+ * whatever its Date: says.  The index answers; the store is asked when
+ * the index has no copy, or when its lowest is flagged as a reuse (the
+ * first copy was redacted, or is not indexed yet). */
+static gboolean
+find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+{
+  g_autoptr (AnnalsQueryResults) r = indexed_copies (c, list, message_id);
+  if (r != NULL && !is_reuse (c, list, g_array_index (r->hits, AnnalsIndexSummary, 0).number))
+    return take_hit (r, g_array_index (r->hits, AnnalsIndexSummary, 0).number, out);
+  AnnalsStore *st = store_of (c, list, NULL);
+  g_autoptr (GArray) found = st ? annals_store_find_message_id (st, message_id, NULL) : NULL;
+  if (found == NULL || found->len == 0)
+    return FALSE;
+  guint64 n = g_array_index (found, guint64, 0);
+  return take_hit (r, n, out) || summary_from_store (c, list, n, out);
+}
+
+/* Message number n of list (/LIST/_/N/), with its thread when indexed. */
+static gboolean
+find_number (Ctx *c, const char *list, guint64 n, AnnalsIndexSummary *out)
+{
+  AnnalsStore *st = store_of (c, list, NULL);
+  g_autoptr (AnnalsStoreMeta) m = st && n < annals_store_count (st) ? annals_store_read_meta (st, n, NULL) : NULL;
+  if (m == NULL)
+    return FALSE;
+  g_autoptr (AnnalsQueryResults) r = indexed_copies (c, list, m->message_id);
+  return take_hit (r, n, out) || summary_from_store (c, list, n, out);
+}
+
+/* Where message m lives, from the site's root: LIST/MSGID/ for the
+ * first copy of its Message-ID, LIST/_/N/ for a later one. */
+static char *
+message_path (Ctx *c, const AnnalsIndexSummary *m)
+{
+  if (is_reuse (c, m->list, m->number))
+    return g_strdup_printf ("%s/_/%" G_GUINT64_FORMAT "/", m->list, m->number);
+  g_autofree char *seg = annals_http_escape_segment (m->message_id);
+  return g_strdup_printf ("%s/%s/", m->list, seg);
+}
+
+/* message_path() as a link on the site. */
+static char *
+message_url (Ctx *c, const AnnalsIndexSummary *m)
+{
+  g_autofree char *path = message_path (c, m);
+  return g_strdup_printf ("%s/%s", c->h->prefix, path);
 }
 
 static AnnalsQueryResults *
@@ -313,8 +388,10 @@ thread_order (AnnalsQueryResults *t, GArray *depths)
   guint n = t->hits->len;
   g_autoptr (GHashTable) by_id = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < n; i++) {
+    /* A reused Message-ID names its first copy, whatever the dates. */
     AnnalsIndexSummary *s = &g_array_index (t->hits, AnnalsIndexSummary, i);
-    if (!g_hash_table_contains (by_id, s->message_id))
+    guint had = GPOINTER_TO_UINT (g_hash_table_lookup (by_id, s->message_id));
+    if (had == 0 || g_array_index (t->hits, AnnalsIndexSummary, had - 1).number > s->number)
       g_hash_table_insert (by_id, s->message_id, GUINT_TO_POINTER (i + 1));
   }
   g_autoptr (GPtrArray) children = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
@@ -402,7 +479,7 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
     char date[40];
     fmt_date (m->date, date, sizeof date);
-    g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
+    g_autofree char *url = message_url (c, m);
     g_string_append_printf (s, "<tr><td class=\"d\">%.10s</td><td><a href=\"", date);
     esc (s, url);
     g_string_append (s, "\">");
@@ -596,8 +673,8 @@ atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self)
   g_string_append_printf (s, "<updated>%s</updated>", updated);
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    g_autofree char *seg = annals_http_escape_segment (m->message_id);
-    g_autofree char *url = g_strdup_printf ("%s%s/%s/", c->h->base, m->list, seg);
+    g_autofree char *path = message_path (c, m);
+    g_autofree char *url = g_strdup_printf ("%s%s", c->h->base, path);
     char when[32];
     iso_date (m->date, when, sizeof when);
     g_string_append (s, "\n<entry><author><name>");
@@ -656,14 +733,14 @@ render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQuery
   g_string_append_printf (s, "<h2 id=\"thread\">Thread (%u messages)</h2><nav aria-label=\"thread\">", order->len);
   if (at != G_MAXUINT && at > 0) {
     AnnalsIndexSummary *p = &g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, at - 1));
-    g_autofree char *u = msg_url (c, p->list, p->message_id, NULL);
+    g_autofree char *u = message_url (c, p);
     g_string_append (s, "<a rel=\"prev\" href=\"");
     esc (s, u);
     g_string_append (s, "\">previous</a> ");
   }
   if (at != G_MAXUINT && at + 1 < order->len) {
     AnnalsIndexSummary *n = &g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, at + 1));
-    g_autofree char *u = msg_url (c, n->list, n->message_id, NULL);
+    g_autofree char *u = message_url (c, n);
     g_string_append (s, "<a rel=\"next\" href=\"");
     esc (s, u);
     g_string_append (s, "\">next</a> ");
@@ -684,7 +761,7 @@ render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQuery
     fmt_date (m->date, date, sizeof date);
     g_string_append_printf (s, "<li style=\"margin-left:%ume\"%s>", MIN (depth, 12),
                             m->number == cur->number ? " class=\"cur\" aria-current=\"page\"" : "");
-    g_autofree char *u = msg_url (c, m->list, m->message_id, NULL);
+    g_autofree char *u = message_url (c, m);
     g_string_append (s, "<a href=\"");
     esc (s, u);
     g_string_append (s, "\">");
@@ -769,7 +846,7 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   AnnalsStore *st = store_of (c, m->list, &error);
   g_autoptr (AnnalsStoreMeta) meta = st ? annals_store_read_meta (st, m->number, NULL) : NULL;
   AnnalsStoreRecord rec;
-  g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
+  g_autofree char *url = message_url (c, m);
   g_autofree char *key = NULL;
   CachedBody *cached = NULL;
   /* With a cache, the record's header decides whether the body kept is
@@ -858,6 +935,34 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   g_string_append (s, "</article>");
 }
 
+/* The other messages that carry m's Message-ID, each at its own
+ * address: a reused id must not hide what else was archived under it. */
+static void
+other_copies (Ctx *c, GString *s, AnnalsIndexSummary *m)
+{
+  g_autoptr (AnnalsQueryResults) r = indexed_copies (c, m->list, m->message_id);
+  if (r == NULL || r->hits->len < 2)
+    return;
+  g_string_append (s, "<section aria-label=\"copies\"><p>Other messages used this Message-ID:</p><ul>");
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *x = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    if (x->number == m->number)
+      continue;
+    char date[40];
+    fmt_date (x->receipt, date, sizeof date);
+    g_autofree char *u = message_url (c, x);
+    g_string_append_printf (s, "<li>%s message %" G_GUINT64_FORMAT ", received %s: <a href=\"",
+                            x->number < m->number ? "the first," : "later,", x->number, date);
+    esc (s, u);
+    g_string_append (s, "\">");
+    esc (s, *x->subject ? x->subject : "(no subject)");
+    g_string_append (s, "</a> ");
+    esc_obf (c->obfuscate, s, x->from);
+    g_string_append (s, "</li>");
+  }
+  g_string_append (s, "</ul></section>");
+}
+
 static void
 page_message (Ctx *c, AnnalsIndexSummary *m)
 {
@@ -868,6 +973,7 @@ page_message (Ctx *c, AnnalsIndexSummary *m)
   g_autoptr (GString) s = g_string_new (NULL);
   page_start (c, s, *m->subject ? m->subject : "(no subject)");
   render_message (c, s, m, TRUE);
+  other_copies (c, s, m);
   g_autoptr (AnnalsQueryResults) t = *m->thread ? thread_of (c, m->list, m->thread) : NULL;
   if (t != NULL)
     render_thread_skeleton (c, s, m, t, FALSE);
@@ -986,8 +1092,8 @@ page_thread_atom (Ctx *c, AnnalsIndexSummary *m)
     error_page (c, 404, "No thread.");
     return;
   }
-  g_autofree char *seg = annals_http_escape_segment (m->message_id);
-  g_autofree char *self = g_strdup_printf ("%s%s/%s/t.atom", c->h->base, m->list, seg);
+  g_autofree char *path = message_path (c, m);
+  g_autofree char *self = g_strdup_printf ("%s%st.atom", c->h->base, path);
   atom_feed (c, t, *m->subject ? m->subject : "(thread)", self);
 }
 
@@ -1071,6 +1177,46 @@ redirect (Ctx *c, const char *path)
   annals_http_print (c->h, "moved to %s\n", loc);
 }
 
+/* The pages of message m, at base ("/LIST/MSGID/" or "/LIST/_/N/"):
+ * action is the segment after it (NULL: none, "" the page), after the
+ * one after that. */
+static void
+serve_message (Ctx *c, AnnalsIndexSummary *m, const char *base, const char *action, const char *after)
+{
+  gboolean thread_page = action != NULL && (strcmp (action, "t") == 0 || strcmp (action, "T") == 0
+                                            || strcmp (action, "t.mbox.gz") == 0 || strcmp (action, "t.atom") == 0);
+  if (thread_page && *m->thread == '\0') {
+    /* Only in the store: redacted (its tombstone says so), or not
+     * indexed yet. */
+    page_message (c, m);
+  } else if (action == NULL) {
+    redirect (c, base);
+  } else if (*action == '\0') {
+    page_message (c, m);
+  } else if (strcmp (action, "raw") == 0) {
+    page_raw (c, m);
+  } else if ((strcmp (action, "t") == 0 || strcmp (action, "T") == 0) && after != NULL && *after == '\0') {
+    page_thread (c, m, action[0] == 't');
+  } else if (strcmp (action, "t") == 0 || strcmp (action, "T") == 0) {
+    g_autofree char *to = g_strdup_printf ("%s%s/", base, action);
+    redirect (c, to);
+  } else if (strcmp (action, "t.mbox.gz") == 0) {
+    g_autoptr (AnnalsQueryResults) t = thread_of (c, m->list, m->thread);
+    if (t == NULL)
+      error_page (c, 404, "No thread.");
+    else
+      mbox_gz (c, t, "thread");
+  } else if (strcmp (action, "t.atom") == 0) {
+    page_thread_atom (c, m);
+  } else if (strcmp (action, "proof") == 0) {
+    page_proof (c, m);
+  } else if (g_ascii_isdigit (action[0])) {
+    page_attachment (c, m, action);
+  } else {
+    error_page (c, 404, "No such page for this message.");
+  }
+}
+
 static void
 route (Ctx *c)
 {
@@ -1131,7 +1277,7 @@ route (Ctx *c)
     }
     for (char **l = lists; *l; l++) {
       AnnalsIndexSummary am;
-      if (find_message (c, *l, amid, &am) || find_in_store (c, *l, amid, &am)) {
+      if (find_message (c, *l, amid, &am)) {
         annals_index_summary_clear (&am);
         g_autofree char *enc = annals_http_escape_segment (amid);
         g_autofree char *rest = n >= 3 ? g_strjoinv ("/", seg + 2) : g_strdup ("");
@@ -1152,53 +1298,34 @@ route (Ctx *c)
     page_log_file (c, rest);
     return;
   }
+  if (strcmp (seg[1], "_") == 0) {
+    /* /LIST/_/N/...: message N, every copy of a reused Message-ID. */
+    g_auto (GStrv) nseg = g_strsplit (h->path + 1, "/", 5);
+    const char *num = nseg[2];
+    AnnalsIndexSummary m;
+    if (num == NULL || *num == '\0' || strlen (num) > 19 || strspn (num, "0123456789") != strlen (num)
+        || !find_number (c, list, g_ascii_strtoull (num, NULL, 10), &m)) {
+      error_page (c, 404, "No message with that number in this list.");
+      return;
+    }
+    g_autofree char *base = g_strdup_printf ("/%s/_/%s/", list, num);
+    serve_message (c, &m, base, nseg[3], nseg[3] ? nseg[4] : NULL);
+    annals_index_summary_clear (&m);
+    return;
+  }
   g_autofree char *mid = message_id_of (seg[1]);
   if (mid == NULL) {
     error_page (c, 400, "That is not a valid Message-ID.");
     return;
   }
   AnnalsIndexSummary m;
-  if (!find_message (c, list, mid, &m) && !find_in_store (c, list, mid, &m)) {
+  if (!find_message (c, list, mid, &m)) {
     error_page (c, 404, "No message with that Message-ID in this list.");
     return;
   }
-  const char *action = n >= 3 ? seg[2] : NULL;
-  const char *after = n >= 4 ? seg[3] : NULL;
-  gboolean thread_page = action != NULL && (strcmp (action, "t") == 0 || strcmp (action, "T") == 0
-                                            || strcmp (action, "t.mbox.gz") == 0 || strcmp (action, "t.atom") == 0);
-  if (thread_page && *m.thread == '\0') {
-    /* Only in the store: redacted (its tombstone says so), or not
-     * indexed yet. */
-    page_message (c, &m);
-  } else if (action == NULL) {
-    g_autofree char *enc = annals_http_escape_segment (mid);
-    g_autofree char *to = g_strdup_printf ("/%s/%s/", list, enc);
-    redirect (c, to);
-  } else if (*action == '\0') {
-    page_message (c, &m);
-  } else if (strcmp (action, "raw") == 0) {
-    page_raw (c, &m);
-  } else if ((strcmp (action, "t") == 0 || strcmp (action, "T") == 0) && after != NULL && *after == '\0') {
-    page_thread (c, &m, action[0] == 't');
-  } else if (strcmp (action, "t") == 0 || strcmp (action, "T") == 0) {
-    g_autofree char *enc = annals_http_escape_segment (mid);
-    g_autofree char *to = g_strdup_printf ("/%s/%s/%s/", list, enc, action);
-    redirect (c, to);
-  } else if (strcmp (action, "t.mbox.gz") == 0) {
-    g_autoptr (AnnalsQueryResults) t = thread_of (c, list, m.thread);
-    if (t == NULL)
-      error_page (c, 404, "No thread.");
-    else
-      mbox_gz (c, t, "thread");
-  } else if (strcmp (action, "t.atom") == 0) {
-    page_thread_atom (c, &m);
-  } else if (strcmp (action, "proof") == 0) {
-    page_proof (c, &m);
-  } else if (g_ascii_isdigit (action[0])) {
-    page_attachment (c, &m, action);
-  } else {
-    error_page (c, 404, "No such page for this message.");
-  }
+  g_autofree char *enc = annals_http_escape_segment (mid);
+  g_autofree char *base = g_strdup_printf ("/%s/%s/", list, enc);
+  serve_message (c, &m, base, n >= 3 ? seg[2] : NULL, n >= 4 ? seg[3] : NULL);
   annals_index_summary_clear (&m);
 }
 
