@@ -17,6 +17,10 @@
 #define THREAD_MAX 1000
 #define SEARCH_MBOX_MAX 10000
 #define COPIES_MAX 100
+/* What a redaction can change is cached briefly and revalidated (ETag),
+ * never kept as immutable: a cache then drops redacted bytes within
+ * minutes. */
+#define MESSAGE_CACHE "public, max-age=300"
 #define MAX_PATH 4096
 #define MAX_QUERY 4096
 
@@ -163,7 +167,26 @@ page_end (Ctx *c, GString *s)
   g_string_append (s, "</main><footer><small>annals: every message kept byte for byte; "
                       "<a href=\"https://c2sp.org/tlog-tiles\">transparency log</a> per list under <code>/LIST/log/</code>."
                       "</small></footer></body></html>\n");
+  if (c->h->status == 200 || c->h->status == 410) {
+    /* The page's own hash: whatever changes it (a reply, a redaction)
+     * changes the tag, and a client that has it gets 304. */
+    g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) s->str, s->len);
+    g_autofree char *etag = g_strdup_printf ("\"p-%.32s\"", sum);
+    if (annals_http_not_modified (c->h, etag))
+      return;
+  }
   annals_http_write (c->h, s->str, s->len);
+}
+
+/* A record's ETag: its SHA-256 and type (a redaction changes both), and
+ * which part of it (an attachment) is served. */
+static char *
+record_etag (const AnnalsStoreRecord *rec, const char *part)
+{
+  char hex[65];
+  for (int i = 0; i < 32; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", rec->sha256[i]);
+  return g_strdup_printf ("\"%s-%d%s%s\"", hex, (int) rec->type, *part ? "-" : "", part);
 }
 
 static void
@@ -1024,28 +1047,20 @@ page_raw (Ctx *c, AnnalsIndexSummary *m)
     error_page (c, 410, "This message was redacted; its hash stays in the transparency log.");
     return;
   }
-  char etag[70] = "\"";
-  for (int i = 0; i < 32; i++)
-    g_snprintf (etag + 1 + 2 * i, 3, "%02x", rec.sha256[i]);
-  strcat (etag, "\"");
+  g_autofree char *etag = record_etag (&rec, "");
   gsize len;
   const guint8 *d = g_bytes_get_data (raw, &len);
   annals_http_header (c->h, "Content-Type", g_utf8_validate ((const char *) d, (gssize) len, NULL)
                                               ? "text/plain; charset=utf-8" : "text/plain");
-  annals_http_header (c->h, "ETag", etag);
-  annals_http_header (c->h, "Cache-Control", "public, max-age=31536000, immutable");
+  annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
   char lm[64];
   time_t t = (time_t) rec.receipt;
   struct tm tm;
   if (gmtime_r (&t, &tm) && strftime (lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm))
     annals_http_header (c->h, "Last-Modified", lm);
-  const char *inm = annals_http_param (c->h, "\x01if-none-match");
-  if (inm != NULL && strcmp (inm, etag) == 0) {
-    annals_http_status (c->h, 304);
-    annals_http_begin (c->h);
+  if (annals_http_not_modified (c->h, etag))
     return;
-  }
   g_autofree char *clen = g_strdup_printf ("%" G_GSIZE_FORMAT, len);
   annals_http_header (c->h, "Content-Length", clen);
   annals_http_write (c->h, d, len);
@@ -1056,9 +1071,11 @@ page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
 {
   guint index = (guint) g_ascii_strtoull (seg, NULL, 10);
   AnnalsStore *st = store_of (c, m->list, NULL);
-  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, NULL, NULL) : NULL;
+  AnnalsStoreRecord rec;
+  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, &rec, NULL) : NULL;
   if (raw == NULL) {
-    error_page (c, 404, "No such attachment.");
+    error_page (c, st && annals_store_read_record (st, m->number, &rec, NULL) ? 410 : 404,
+                "No such attachment: the message was redacted, or is not in this archive.");
     return;
   }
   gsize len;
@@ -1080,7 +1097,10 @@ page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
   g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s\"", name + strcspn (name, "-") + 1);
   annals_http_header (c->h, "Content-Disposition", disp);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
-  annals_http_header (c->h, "Cache-Control", "public, max-age=31536000, immutable");
+  annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
+  g_autofree char *etag = record_etag (&rec, seg);
+  if (annals_http_not_modified (c->h, etag))
+    return;
   annals_http_write (c->h, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
 }
 
