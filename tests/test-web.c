@@ -159,6 +159,22 @@ static const char evil[] =
   "Content-Disposition: attachment; filename=\"<script>x.sh\r\nSet-Cookie: evil=1\"\n\nbinary\n"
   "--zz--\n";
 
+#define BASE_URL "http://archive.example/"
+
+/* Sets (or with NULL removes) [site] base-url in annals.conf. */
+static void
+set_base_url (const char *url)
+{
+  g_autofree char *conf = g_build_filename (site.root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) k = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (k, conf, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  if (url)
+    g_key_file_set_string (k, "site", "base-url", url);
+  else
+    g_key_file_remove_key (k, "site", "base-url", NULL);
+  g_assert_true (g_key_file_save_to_file (k, conf, NULL));
+}
+
 static void
 start_site (void)
 {
@@ -178,6 +194,9 @@ start_site (void)
   g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
   g_autofree char *more = g_strconcat (text, "obfuscate=true\n", NULL);
   g_assert_true (g_file_set_contents (conf, more, -1, NULL));
+  /* Where the site says it is served: absolute URLs use it, not the
+   * Host header (the servers below listen elsewhere). */
+  set_base_url (BASE_URL);
   const char *plain = "Message-ID: <hidden1@x>\nFrom: Alice <alice@example.org>\nSubject: reach me\n\n"
                       "write to bob@example.net\n";
   assert_ok (run_full (site.root, plain, strlen (plain), NULL, "ingest", "hidden", "--mda", NULL));
@@ -269,7 +288,7 @@ routes (int port)
   g_autofree char *bare = g_strdup_printf ("/ksummit/%s", mid);
   Resp r = get (port, "GET", bare);
   g_assert_cmpint (r.status, ==, 301);
-  g_autofree char *loc = g_strdup_printf ("Location: http://127.0.0.1:%d/ksummit/%s/", port, mid);
+  g_autofree char *loc = g_strdup_printf ("Location: " BASE_URL "ksummit/%s/", mid);
   g_assert_nonnull (strstr (r.headers, loc));
   resp_clear (&r);
   r = get (port, "HEAD", bare);
@@ -284,7 +303,7 @@ routes (int port)
   g_autofree char *all = g_strdup_printf ("/all/%s/raw", mid);
   r = get (port, "GET", all);
   g_assert_cmpint (r.status, ==, 301);
-  g_autofree char *all_loc = g_strdup_printf ("Location: http://127.0.0.1:%d/ksummit/%s/raw", port, mid);
+  g_autofree char *all_loc = g_strdup_printf ("Location: " BASE_URL "ksummit/%s/raw", mid);
   g_assert_nonnull (strstr (r.headers, all_loc));
   resp_clear (&r);
   expect (port, "/all/no-such-id@x/", 404, "text/html");
@@ -738,6 +757,52 @@ test_cache_etag (void)
     }
 }
 
+/* Absolute URLs come from [site] base-url when it is set: a forged
+ * Host header cannot poison a cached redirect or feed. */
+static void
+test_base_url_over_host (void)
+{
+  const char *forged = "-H 'Host: evil.example'";
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  g_autofree char *bare = g_strdup_printf ("/ksummit/%s", mid);
+  g_autofree char *tatom = g_strdup_printf ("/ksummit/%s/t.atom", mid);
+  const char *feeds[] = { "/ksummit/new.atom", tatom, "/ksummit/?q=rust&x=A", "/all/?q=rust&x=A" };
+  for (guint k = 0; k < 2; k++) {
+    Resp r = get_with (ports[k], "GET", bare, forged);
+    g_assert_cmpint (r.status, ==, 301);
+    g_autofree char *loc = header_of (&r, "Location");
+    g_autofree char *want = g_strdup_printf (BASE_URL "ksummit/%s/", mid);
+    g_assert_cmpstr (loc, ==, want);
+    resp_clear (&r);
+    Resp a = get_with (ports[k], "GET", "/all/reused-first@x/", forged);
+    g_assert_cmpint (a.status, ==, 301);
+    g_assert_null (strstr (a.headers, "evil.example"));
+    resp_clear (&a);
+    for (guint i = 0; i < G_N_ELEMENTS (feeds); i++) {
+      Resp f = get_with (ports[k], "GET", feeds[i], forged);
+      g_assert_cmpint (f.status, ==, 200);
+      g_assert_null (strstr (f.body, "evil.example"));
+      g_assert_nonnull (strstr (f.body, "<id>" BASE_URL));
+      resp_clear (&f);
+    }
+  }
+  /* Without base-url, the request's own host is all there is. */
+  set_base_url (NULL);
+  Resp r = get (site.port_cgi, "GET", bare);
+  g_autofree char *loc = header_of (&r, "Location");
+  g_autofree char *want = g_strdup_printf ("http://127.0.0.1:%d/ksummit/%s/", site.port_cgi, mid);
+  g_assert_cmpstr (loc, ==, want);
+  resp_clear (&r);
+  /* A base-url without its final slash is read as if it had it. */
+  set_base_url ("https://lists.example/archive");
+  Resp s = get (site.port_fcgi, "GET", bare);
+  g_autofree char *sloc = header_of (&s, "Location");
+  g_autofree char *swant = g_strdup_printf ("https://lists.example/archive/ksummit/%s/", mid);
+  g_assert_cmpstr (sloc, ==, swant);
+  resp_clear (&s);
+  set_base_url (BASE_URL);
+}
+
 /* b4 fetches a thread from the local server like from lore. */
 static void
 test_b4 (void)
@@ -746,6 +811,10 @@ test_b4 (void)
     g_test_skip ("b4 is not installed (scripts/install-deps test)");
     return;
   }
+  /* b4 follows redirects, which point at base-url: the site is served
+   * here for this test. */
+  g_autofree char *here = g_strdup_printf ("http://127.0.0.1:%d/", site.port_fcgi);
+  set_base_url (here);
   g_autofree char *home = g_build_filename (site.tmp, "home", NULL);
   g_mkdir_with_parents (home, 0700);
   g_autofree char *cfg = g_build_filename (home, ".gitconfig", NULL);
@@ -765,6 +834,7 @@ test_b4 (void)
   g_autofree char *py = g_strdup_printf ("sh -c \"curl -s http://127.0.0.1:%d%s | gunzip | grep -c '^Message-ID:'\"",
                                          site.port_fcgi, path);
   g_autofree char *want = sh_out (py, NULL);
+  set_base_url (BASE_URL);
   g_assert_cmpint (atoi (count), ==, atoi (want));
 }
 
@@ -813,6 +883,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/fastcgi-body-cache", test_fastcgi_body_cache);
   g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
+  g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);
   int status = g_test_run ();
   stop_site ();
   return status;

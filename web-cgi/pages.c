@@ -1361,6 +1361,14 @@ annals_web_handle (AnnalsHttp *h, const char *root)
     annals_http_print (h, "annals.cgi: %s\n", root ? error->message : "ANNALS_ROOT is not set in the web server's configuration");
     return;
   }
+  /* Absolute URLs (redirects, feeds) use where the site says it is
+   * served: the Host header is the client's to forge, and a forged one
+   * would reach whatever caches the answer. */
+  g_autofree char *base = g_key_file_get_string (annals_config_keyfile (c.config), "site", "base-url", NULL);
+  if (base != NULL && (g_str_has_prefix (base, "http://") || g_str_has_prefix (base, "https://"))) {
+    g_free (h->base);
+    h->base = g_str_has_suffix (base, "/") ? g_strdup (base) : g_strconcat (base, "/", NULL);
+  }
   route (&c);
   annals_http_begin (h);
   if (c.dirs)
