@@ -803,6 +803,92 @@ test_base_url_over_host (void)
   set_base_url (BASE_URL);
 }
 
+/* Sets (or with NULL removes) key in annals.conf's [web] group. */
+static void
+set_web_limit (const char *key, const char *value)
+{
+  g_autofree char *conf = g_build_filename (site.root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) k = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (k, conf, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  if (value)
+    g_key_file_set_string (k, "web", key, value);
+  else
+    g_key_file_remove_key (k, "web", key, NULL);
+  g_assert_true (g_key_file_save_to_file (k, conf, NULL));
+}
+
+/* POSTs a search for its mbox.gz: how many messages, and the headers. */
+static int
+search_mbox_count (const char *q, char **headers)
+{
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/ksummit/?q=%s&x=m", site.port_fcgi, q);
+  g_autofree char *out = g_build_filename (site.tmp, "limit.mbox.gz", NULL);
+  g_autofree char *hdrs = g_build_filename (site.tmp, "limit.headers", NULL);
+  g_autofree char *cmd = g_strdup_printf ("curl -s -X POST -d '' -D '%s' -o '%s' -w '%%{http_code}' '%s'", hdrs, out, url);
+  g_autofree char *code = sh_out (cmd, NULL);
+  g_assert_cmpstr (code, ==, "200");
+  g_assert_true (g_file_get_contents (hdrs, headers, NULL, NULL));
+  g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip; d=gzip.open('%s').read(); "
+                                         "print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"", out);
+  g_autofree char *n = sh_out (py, NULL);
+  return atoi (n);
+}
+
+/* One request's cost is bounded: the mbox.gz of a search (messages and
+ * bytes), the text of a message part, the size of a message shown. */
+static void
+test_limits (void)
+{
+  /* Defaults: a few thousand messages, nothing cut from a small search. */
+  char *h = NULL;
+  int all = search_mbox_count ("rust", &h);
+  g_assert_cmpint (all, >, 3);
+  g_assert_null (strstr (h, "X-Annals-Limit"));
+  g_free (h);
+  set_web_limit ("mbox-max-messages", "3");
+  g_assert_cmpint (search_mbox_count ("rust", &h), ==, 3);
+  g_assert_nonnull (strstr (h, "X-Annals-Limit: "));
+  g_free (h);
+  expect_text (site.port_cgi, "/ksummit/?q=rust", 200, "annals search --list ksummit --format mbox", "\x01");
+  set_web_limit ("mbox-max-messages", NULL);
+  /* Bytes: stops before the message that would pass the limit (one
+   * message always goes). */
+  set_web_limit ("mbox-max-bytes", "1");
+  g_assert_cmpint (search_mbox_count ("rust", &h), ==, 1);
+  g_free (h);
+  set_web_limit ("mbox-max-bytes", NULL);
+
+  /* A long text part is cut, with the way to the rest. */
+  GString *big = g_string_new ("Message-ID: <long-text@x>\nFrom: Eve <eve@example.org>\nSubject: long\n"
+                               "Date: Tue, 6 Jul 2021 10:00:00 +0000\n\nstart of the text\n");
+  while (big->len < 1536 * 1024)
+    g_string_append (big, "filler line of a very long message, to be cut on the web page\n");
+  g_string_append (big, "the very end of the text\n");
+  assert_ok (run_full (site.root, big->str, big->len, NULL, "ingest", "ksummit", "--mda", NULL));
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint k = 0; k < 2; k++) {
+    Resp r = get (ports[k], "GET", "/ksummit/long-text@x/");
+    g_assert_cmpint (r.status, ==, 200);
+    g_assert_nonnull (strstr (r.body, "start of the text"));
+    g_assert_null (strstr (r.body, "the very end of the text"));
+    g_assert_nonnull (strstr (r.body, "more bytes of this part are in the <a href=\"/ksummit/long-text@x/raw\">raw message</a>"));
+    g_assert_cmpuint (r.length, <, 1200 * 1024); /* the default: about 1 MB a part */
+    resp_clear (&r);
+    assert_body_is (ports[k], "/ksummit/long-text@x/raw", big->str, big->len);
+  }
+  set_web_limit ("text-max-bytes", "20");
+  expect_text (site.port_fcgi, "/ksummit/long-text@x/", 200, "start of the text", "filler line");
+  set_web_limit ("text-max-bytes", NULL);
+  /* A message over the size shown: headers and a link to its bytes. */
+  set_web_limit ("message-max-bytes", "1000");
+  for (guint k = 0; k < 2; k++) {
+    expect_text (ports[k], "/ksummit/long-text@x/", 200, "too large to show here", "start of the text");
+    expect_text (ports[k], "/ksummit/long-text@x/T/", 200, "too large to show here", "start of the text");
+  }
+  set_web_limit ("message-max-bytes", NULL);
+  g_string_free (big, TRUE);
+}
+
 /* b4 fetches a thread from the local server like from lore. */
 static void
 test_b4 (void)
@@ -884,6 +970,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
   g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);
+  g_test_add_func ("/web/limits", test_limits);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -15,7 +15,6 @@
 
 #define PAGE_SIZE 25
 #define THREAD_MAX 1000
-#define SEARCH_MBOX_MAX 10000
 #define COPIES_MAX 100
 /* What a redaction can change is cached briefly and revalidated (ETag),
  * never kept as immutable: a cache then drops redacted bytes within
@@ -223,6 +222,20 @@ store_of (Ctx *c, const char *list, GError **error)
     c->stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
   g_hash_table_insert (c->stores, g_strdup (list), s);
   return s;
+}
+
+/* What one request may cost ([web] in annals.conf, doc/urls.md). */
+#define MBOX_MAX_MESSAGES 2000
+#define MBOX_MAX_BYTES ((guint64) 64 * 1024 * 1024)
+#define TEXT_MAX_BYTES ((guint64) 1024 * 1024)
+#define MESSAGE_MAX_BYTES ((guint64) 16 * 1024 * 1024)
+
+static guint64
+web_limit (Ctx *c, const char *key, guint64 fallback)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 v = g_key_file_get_uint64 (annals_config_keyfile (c->config), "web", key, &error);
+  return error != NULL || v == 0 ? fallback : v;
 }
 
 /* --- Text rendering -------------------------------------------------- */
@@ -569,6 +582,7 @@ mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
     return;
   AnnalsGzipWriter *gz = annals_gzip_writer_new (gzip_sink, c->h);
   g_autoptr (GString) out = g_string_new (NULL);
+  guint64 max_bytes = web_limit (c, "mbox-max-bytes", MBOX_MAX_BYTES), bytes = 0;
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
     AnnalsStore *st = store_of (c, m->list, NULL);
@@ -580,6 +594,11 @@ mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
       continue;
     gsize len;
     const guint8 *d = g_bytes_get_data (raw, &len);
+    /* Bounded: stops before the message that would pass the limit
+     * (the first always goes). */
+    if (bytes > 0 && bytes + len > max_bytes)
+      break;
+    bytes += len;
     g_string_truncate (out, 0);
     annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
                                d, len);
@@ -635,7 +654,8 @@ page_search (Ctx *c, const char *q)
     return;
   }
   guint64 offset = offset_param (c);
-  AnnalsQueryOptions o = { mbox ? 0 : offset, mbox ? SEARCH_MBOX_MAX : PAGE_SIZE, relevance, FALSE, FALSE };
+  guint64 mbox_max = web_limit (c, "mbox-max-messages", MBOX_MAX_MESSAGES);
+  AnnalsQueryOptions o = { mbox ? 0 : offset, mbox ? mbox_max : PAGE_SIZE, relevance, FALSE, FALSE };
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (r == NULL) {
@@ -656,6 +676,11 @@ page_search (Ctx *c, const char *q)
     return;
   }
   if (mbox) {
+    if (r->count > r->hits->len) {
+      g_autofree char *note = g_strdup_printf ("the first %u of %" G_GUINT64_FORMAT " messages; annals search "
+                                               "--format mbox gives them all", r->hits->len, r->count);
+      annals_http_header (c->h, "X-Annals-Limit", note);
+    }
     mbox_gz (c, r, "results");
     return;
   }
@@ -667,7 +692,20 @@ page_search (Ctx *c, const char *q)
   g_string_append_printf (s, "; <a href=\"?q=%s%s\">%s</a>; <a href=\"?q=%s&amp;x=A\">Atom</a></p>", qe,
                           relevance ? "" : "&amp;r", relevance ? "newest first" : "best match first", qe);
   g_string_append_printf (s, "<form method=\"post\" action=\"?q=%s&amp;x=m\"><input type=\"submit\" "
-                             "value=\"download as mbox.gz\"></form>", qe);
+                             "value=\"download as mbox.gz\">", qe);
+  if (r->count > mbox_max) {
+    /* The way to the rest, runnable as shown. */
+    g_autofree char *quoted = g_shell_quote (q);
+    g_string_append_printf (s, " <small>(the first %" G_GUINT64_FORMAT " of these messages, at most %" G_GUINT64_FORMAT
+                               " MB; for all of them: <code>annals search",
+                            mbox_max, web_limit (c, "mbox-max-bytes", MBOX_MAX_BYTES) >> 20);
+    if (strcmp (c->list, "all") != 0)
+      g_string_append_printf (s, " --list %s", c->list);
+    g_string_append (s, " --format mbox ");
+    esc (s, quoted);
+    g_string_append (s, "</code>)</small>");
+  }
+  g_string_append (s, "</form>");
   summary_rows (c, s, r, relevance);
   pager (c, s, offset, r->hits->len, r->count, q, relevance);
   page_end (c, s);
@@ -841,14 +879,27 @@ render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
     if (p->text && !p->from_html)
       have_plain = TRUE;
   }
+  guint64 max = web_limit (c, "text-max-bytes", TEXT_MAX_BYTES);
   for (guint i = 0; i < parts->len; i++) {
     AnnalsMimePart *p = parts->pdata[i];
     if (p->text != NULL && !(p->from_html && have_plain)) {
       if (p->from_html)
         g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
       g_string_append (s, "<pre>");
-      render_text (c, s, p->text);
-      g_string_append (s, "</pre>");
+      gsize tlen = strlen (p->text);
+      if (tlen > max) {
+        /* Bounded: a page shows the start of a long part (cut on a
+         * character boundary), the raw message has it all. */
+        const char *cut = g_utf8_find_prev_char (p->text, p->text + max + 1);
+        g_autofree char *head = g_strndup (p->text, cut ? (gsize) (cut - p->text) : 0);
+        render_text (c, s, head);
+        g_string_append (s, "</pre><p class=\"d\">Cut here: more bytes of this part are in the <a href=\"");
+        esc (s, url);
+        g_string_append (s, "raw\">raw message</a>.</p>");
+      } else {
+        render_text (c, s, p->text);
+        g_string_append (s, "</pre>");
+      }
     } else if (p->attachment || p->text == NULL) {
       g_autofree char *name = safe_name (p->filename, i);
       g_string_append (s, "<p>Attachment: <a href=\"");
@@ -875,19 +926,25 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   /* With a cache, the record's header decides whether the body kept is
    * still this message's; a miss (or no cache) reads the message, which
    * also fails for a redacted one. */
-  if (st != NULL && body_cache != NULL && annals_store_read_record (st, m->number, &rec, NULL)
-      && rec.type == ANNALS_STORE_RECORD_MESSAGE) {
-    /* The URL is in the body's attachment links. */
-    key = g_strdup_printf ("%s\n%s\n%" G_GUINT64_FORMAT "\n%d", c->root, url, m->number, c->obfuscate);
+  gboolean have_record = st != NULL && annals_store_read_record (st, m->number, &rec, NULL);
+  /* Bounded: a message larger than this is not decoded for a page. */
+  gboolean too_large = have_record && rec.type == ANNALS_STORE_RECORD_MESSAGE
+                       && rec.raw_size > web_limit (c, "message-max-bytes", MESSAGE_MAX_BYTES);
+  if (have_record && !too_large && body_cache != NULL && rec.type == ANNALS_STORE_RECORD_MESSAGE) {
+    /* The URL is in the body's attachment links, the limit decides
+     * where the text is cut. */
+    key = g_strdup_printf ("%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%" G_GUINT64_FORMAT, c->root, url, m->number,
+                           c->obfuscate, web_limit (c, "text-max-bytes", TEXT_MAX_BYTES));
     cached = g_hash_table_lookup (body_cache, key);
     if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) != 0)
       cached = NULL;
   }
-  g_autoptr (GBytes) raw = st != NULL && cached == NULL ? annals_store_read (st, m->number, &rec, &error) : NULL;
+  g_autoptr (GBytes) raw = st != NULL && cached == NULL && !too_large ? annals_store_read (st, m->number, &rec, &error)
+                                                                       : NULL;
   g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
   esc (s, *m->subject ? m->subject : "(no subject)");
   g_string_append (s, heading ? "</h1>" : "</h2>");
-  if (raw == NULL && cached == NULL) {
+  if (raw == NULL && cached == NULL && !too_large) {
     /* A redacted message: a tombstone with the date and reason. */
     guint64 notice;
     AnnalsStoreRedaction red = { 0 };
@@ -932,7 +989,13 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   g_string_append (s, "t/#thread\">thread</a> <a href=\"");
   esc (s, url);
   g_string_append (s, "t.mbox.gz\">thread mbox.gz</a></nav>");
-  if (cached != NULL) {
+  if (too_large) {
+    g_string_append_printf (s, "<p class=\"tomb\" role=\"note\">This message is %" G_GUINT64_FORMAT
+                               " bytes, too large to show here: the <a href=\"", rec.raw_size);
+    esc (s, url);
+    g_string_append_printf (s, "raw\">raw message</a> has every byte (or <code>annals cat %s %" G_GUINT64_FORMAT
+                               "</code>).</p>", m->list, m->number);
+  } else if (cached != NULL) {
     g_string_append_len (s, cached->html, (gssize) cached->len);
   } else if (body_cache == NULL) {
     render_body (c, s, raw, url);
