@@ -50,7 +50,7 @@ annals_archiver_cmd_init (int argc, char **argv)
   const GOptionEntry entries[] = {
     { "name", 0, 0, G_OPTION_ARG_STRING, &name, "The site's name, shown on its pages", "NAME" },
     { "base-url", 0, 0, G_OPTION_ARG_STRING, &base_url,
-      "Where the site is served (default http://127.0.0.1:8080/); names the transparency logs", "URL" },
+      "The public address of the site: absolute links on the web, and the logs' names (unset by default)", "URL" },
     { NULL },
   };
   if (!annals_cmd_parse ("init", "",

@@ -71,7 +71,6 @@ annals_config_init (const char *root, const char *site_name, GError **error)
   g_key_file_set_comment (c->keyfile, NULL, NULL, " annals archive configuration (see doc/config.md)", NULL);
   g_key_file_set_integer (c->keyfile, "site", "version", 1);
   g_key_file_set_string (c->keyfile, "site", "name", site_name ? site_name : "annals");
-  g_key_file_set_string (c->keyfile, "site", "base-url", "http://127.0.0.1:8080/");
   if (!annals_config_save (c, error)) {
     annals_config_free (c);
     return NULL;

@@ -317,7 +317,11 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
 
   /* Thread ids: itself, then its references (newest 500), in-reply-to. */
   out->ids = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (out->ids, g_strdup (m->message_id));
+  /* A later copy of a reused Message-ID does not take the id's thread:
+   * the id belongs to its first copy, and a sender who reuses it must
+   * not join (or merge) that thread by doing so. */
+  if (!(m->flags & ANNALS_STORE_FLAG_REUSED_ID))
+    g_ptr_array_add (out->ids, g_strdup (m->message_id));
   const char *parent = NULL;
   g_auto (GStrv) refs = m->references ? g_strsplit (m->references, " ", -1) : NULL;
   guint nrefs = refs ? g_strv_length (refs) : 0;

@@ -6,6 +6,7 @@
 #include "test-run.h"
 #include "test-util.h"
 
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 
@@ -76,9 +77,10 @@ resp_clear (Resp *r)
   g_free (r->headers);
 }
 
-/* curl, with the raw path (no normalisation). */
+/* curl, with the raw path (no normalisation); extra: more curl
+ * arguments, already shell-quoted (a header: -H 'Host: x'). */
 static Resp
-get (int port, const char *method, const char *path)
+get_with (int port, const char *method, const char *path, const char *extra)
 {
   g_autofree char *body = g_build_filename (site.tmp, "body", NULL);
   g_autofree char *hdrs = g_build_filename (site.tmp, "headers", NULL);
@@ -93,9 +95,12 @@ get (int port, const char *method, const char *path)
     qurl = g_strdup_printf ("-K '%s'", cfg);
   }
   g_autofree char *cmd = strcmp (method, "HEAD") == 0
-    ? g_strdup_printf ("curl -s --path-as-is -g -I -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", hdrs, body, qurl)
-    : g_strdup_printf ("curl -s --path-as-is -g -X %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", method, hdrs,
-                       body, qurl);
+    ? g_strdup_printf ("curl -s --path-as-is -g -I %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", extra, hdrs,
+                       body, qurl)
+    : g_strdup_printf ("curl -s --path-as-is -g -X %s %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", method,
+                       extra, hdrs, body, qurl);
+  /* curl leaves the file alone when there is no body (a 304). */
+  g_unlink (body);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   Resp r = { 0 };
@@ -108,6 +113,12 @@ get (int port, const char *method, const char *path)
     r.body = g_strdup ("");
   g_test_message ("%s %s -> %d %s (%zu bytes)", method, path, r.status, r.type, r.length);
   return r;
+}
+
+static Resp
+get (int port, const char *method, const char *path)
+{
+  return get_with (port, method, path, "");
 }
 
 static void
@@ -148,6 +159,22 @@ static const char evil[] =
   "Content-Disposition: attachment; filename=\"<script>x.sh\r\nSet-Cookie: evil=1\"\n\nbinary\n"
   "--zz--\n";
 
+#define BASE_URL "http://archive.example/"
+
+/* Sets (or with NULL removes) [site] base-url in annals.conf. */
+static void
+set_base_url (const char *url)
+{
+  g_autofree char *conf = g_build_filename (site.root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) k = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (k, conf, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  if (url)
+    g_key_file_set_string (k, "site", "base-url", url);
+  else
+    g_key_file_remove_key (k, "site", "base-url", NULL);
+  g_assert_true (g_key_file_save_to_file (k, conf, NULL));
+}
+
 static void
 start_site (void)
 {
@@ -167,6 +194,9 @@ start_site (void)
   g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
   g_autofree char *more = g_strconcat (text, "obfuscate=true\n", NULL);
   g_assert_true (g_file_set_contents (conf, more, -1, NULL));
+  /* Where the site says it is served: absolute URLs use it, not the
+   * Host header (the servers below listen elsewhere). */
+  set_base_url (BASE_URL);
   const char *plain = "Message-ID: <hidden1@x>\nFrom: Alice <alice@example.org>\nSubject: reach me\n\n"
                       "write to bob@example.net\n";
   assert_ok (run_full (site.root, plain, strlen (plain), NULL, "ingest", "hidden", "--mda", NULL));
@@ -258,7 +288,7 @@ routes (int port)
   g_autofree char *bare = g_strdup_printf ("/ksummit/%s", mid);
   Resp r = get (port, "GET", bare);
   g_assert_cmpint (r.status, ==, 301);
-  g_autofree char *loc = g_strdup_printf ("Location: http://127.0.0.1:%d/ksummit/%s/", port, mid);
+  g_autofree char *loc = g_strdup_printf ("Location: " BASE_URL "ksummit/%s/", mid);
   g_assert_nonnull (strstr (r.headers, loc));
   resp_clear (&r);
   r = get (port, "HEAD", bare);
@@ -273,7 +303,7 @@ routes (int port)
   g_autofree char *all = g_strdup_printf ("/all/%s/raw", mid);
   r = get (port, "GET", all);
   g_assert_cmpint (r.status, ==, 301);
-  g_autofree char *all_loc = g_strdup_printf ("Location: http://127.0.0.1:%d/ksummit/%s/raw", port, mid);
+  g_autofree char *all_loc = g_strdup_printf ("Location: " BASE_URL "ksummit/%s/raw", mid);
   g_assert_nonnull (strstr (r.headers, all_loc));
   resp_clear (&r);
   expect (port, "/all/no-such-id@x/", 404, "text/html");
@@ -312,7 +342,7 @@ test_raw_exact (void)
   Run c = run (site.root, "cat", "ksummit", mid);
   g_assert_cmpmem (r.body, r.length, c.out, c.out_len);
   g_assert_nonnull (strstr (r.headers, "ETag: \""));
-  g_assert_nonnull (strstr (r.headers, "immutable"));
+  g_assert_null (strstr (r.headers, "immutable"));
   run_clear (&c);
   resp_clear (&r);
   /* The evil message's id has a '/': %2F in the URL reaches it. */
@@ -564,6 +594,318 @@ test_fastcgi_body_cache (void)
   }
 }
 
+/* A body must be in a response and another must not (gzip bodies are
+ * inflated first). */
+static void
+assert_serves (int port, const char *path, const char *has, const char *lacks)
+{
+  Resp r = get (port, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  g_autofree char *text = NULL;
+  if (g_str_has_suffix (path, ".gz")) {
+    g_autofree char *gz = g_build_filename (site.tmp, "serves.gz", NULL);
+    g_assert_true (g_file_set_contents (gz, r.body, (gssize) r.length, NULL));
+    g_autofree char *cmd = g_strdup_printf ("gzip -dc '%s'", gz);
+    text = sh_out (cmd, NULL);
+  } else {
+    text = g_strdup (r.body);
+  }
+  if (strstr (text, has) == NULL)
+    g_error ("%s: no '%s' in:\n%s", path, has, text);
+  if (strstr (text, lacks) != NULL)
+    g_error ("%s: '%s' should not be in:\n%s", path, lacks, text);
+  resp_clear (&r);
+}
+
+static void
+assert_body_is (int port, const char *path, const void *want, gsize want_len)
+{
+  Resp r = get (port, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  g_assert_cmpmem (r.body, r.length, want, want_len);
+  resp_clear (&r);
+}
+
+/* A later message that reuses a Message-ID (dated 1990, so it sorts
+ * first by Date:) never takes over the first copy's URLs; every copy
+ * has its own numbered address. */
+static void
+test_reused_id (void)
+{
+  const char *first = "Message-ID: <reused-first@x>\nFrom: Ann <ann@example.org>\nSubject: the original patch\n"
+                      "Date: Wed, 7 Jul 2021 10:00:00 +0000\n\nfirst copy body\n";
+  const char *later = "Message-ID: <reused-first@x>\nFrom: Mallory <m@example.org>\nSubject: impostor patch\n"
+                      "Date: Mon, 1 Jan 1990 00:00:00 +0000\n\nimpostor body\n";
+  const char *reply = "Message-ID: <reused-reply@x>\nIn-Reply-To: <reused-first@x>\nFrom: Bo <bo@example.org>\n"
+                      "Subject: Re: the original patch\nDate: Wed, 7 Jul 2021 11:00:00 +0000\n\nreply body\n";
+  assert_ok (run_full (site.root, first, strlen (first), NULL, "ingest", "ksummit", "--mda", NULL));
+  assert_ok (run_full (site.root, reply, strlen (reply), NULL, "ingest", "ksummit", "--mda", NULL));
+  assert_ok (run_full (site.root, later, strlen (later), NULL, "ingest", "ksummit", "--mda", NULL));
+  g_autofree char *store = g_build_filename (site.root, "ksummit", "store", NULL);
+  g_autoptr (AnnalsStore) st = annals_store_open (store, NULL);
+  g_autoptr (GArray) copies = annals_store_find_message_id (st, "reused-first@x", NULL);
+  g_assert_cmpuint (copies->len, ==, 2);
+  guint64 na = g_array_index (copies, guint64, 0), nb = g_array_index (copies, guint64, 1);
+  g_autofree char *sa = g_strdup_printf ("%" G_GUINT64_FORMAT, na);
+  g_autofree char *sb = g_strdup_printf ("%" G_GUINT64_FORMAT, nb);
+  Run pa = run (site.root, "proof", "ksummit", sa);
+  Run pb = run (site.root, "proof", "ksummit", sb);
+  assert_status (pa, 0);
+  assert_status (pb, 0);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < G_N_ELEMENTS (ports); i++) {
+    int port = ports[i];
+    assert_serves (port, "/ksummit/reused-first@x/", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/t/", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/T/", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/t.mbox.gz", "first copy body", "impostor body");
+    assert_serves (port, "/ksummit/reused-first@x/t.atom", "the original patch", "impostor patch");
+    /* The reply hangs under the first copy. */
+    assert_serves (port, "/ksummit/reused-reply@x/t/", "first copy body", "impostor body");
+    assert_body_is (port, "/ksummit/reused-first@x/raw", first, strlen (first));
+    assert_body_is (port, "/ksummit/reused-first@x/proof", pa.out, pa.out_len);
+    Resp a = get (port, "GET", "/all/reused-first@x/raw");
+    g_assert_cmpint (a.status, ==, 301);
+    g_assert_nonnull (strstr (a.headers, "/ksummit/reused-first@x/raw\r\n"));
+    resp_clear (&a);
+    /* Every copy by number, byte for byte, with its proof. */
+    g_autofree char *ra = g_strdup_printf ("/ksummit/_/%s/raw", sa);
+    g_autofree char *rb = g_strdup_printf ("/ksummit/_/%s/raw", sb);
+    g_autofree char *page_b = g_strdup_printf ("/ksummit/_/%s/", sb);
+    g_autofree char *proof_b = g_strdup_printf ("/ksummit/_/%s/proof", sb);
+    assert_body_is (port, ra, first, strlen (first));
+    assert_body_is (port, rb, later, strlen (later));
+    assert_body_is (port, proof_b, pb.out, pb.out_len);
+    assert_serves (port, page_b, "impostor body", "first copy body");
+    /* The first copy's page links to the later one. */
+    g_autofree char *link = g_strdup_printf ("href=\"/ksummit/_/%s/\"", sb);
+    assert_serves (port, "/ksummit/reused-first@x/", link, "impostor body");
+    expect (port, "/ksummit/_/999999/", 404, "text/html");
+    expect (port, "/ksummit/_/x1/", 404, "text/html");
+  }
+  /* The CLI picks the first copy too. */
+  Run c = run (site.root, "cat", "ksummit", "<reused-first@x>");
+  assert_status (c, 0);
+  g_assert_cmpmem (c.out, c.out_len, first, strlen (first));
+  run_clear (&c);
+  Run p = run (site.root, "proof", "ksummit", "<reused-first@x>");
+  assert_status (p, 0);
+  g_assert_cmpmem (p.out, p.out_len, pa.out, pa.out_len);
+  run_clear (&p);
+  run_clear (&pa);
+  run_clear (&pb);
+}
+
+/* A response header's value (first one), or NULL. */
+static char *
+header_of (const Resp *r, const char *name)
+{
+  g_autofree char *want = g_strdup_printf ("\n%s: ", name);
+  g_autofree char *all = g_strconcat ("\n", r->headers, NULL);
+  const char *p = strcasestr (all, want);
+  if (p == NULL)
+    return NULL;
+  p += strlen (want);
+  return g_strndup (p, strcspn (p, "\r\n"));
+}
+
+/* ETag and Cache-Control of a response a redaction can change, and a
+ * 304 when the client has it already. */
+static char *
+assert_revalidates (int port, const char *path)
+{
+  Resp r = get (port, "GET", path);
+  g_assert_cmpint (r.status, ==, 200);
+  char *etag = header_of (&r, "ETag");
+  g_autofree char *cc = header_of (&r, "Cache-Control");
+  if (etag == NULL || cc == NULL || strstr (cc, "immutable") != NULL || strstr (cc, "max-age=") == NULL)
+    g_error ("%s: ETag %s, Cache-Control %s", path, etag, cc);
+  g_assert_cmpint (atoi (strstr (cc, "max-age=") + 8), <=, 3600);
+  resp_clear (&r);
+  g_autofree char *arg = g_strdup_printf ("If-None-Match: %s", etag);
+  g_autofree char *qarg = g_shell_quote (arg);
+  g_autofree char *extra = g_strconcat ("-H ", qarg, NULL);
+  Resp n = get_with (port, "GET", path, extra);
+  g_assert_cmpint (n.status, ==, 304);
+  g_assert_cmpuint (n.length, ==, 0);
+  resp_clear (&n);
+  /* Another tag (or a list of others) gets the body. */
+  Resp o = get_with (port, "GET", path, "-H 'If-None-Match: \"x\", W/\"y\"'");
+  g_assert_cmpint (o.status, ==, 200);
+  resp_clear (&o);
+  return etag;
+}
+
+/* Message responses revalidate (ETag, 304) instead of being cached as
+ * immutable, so a redaction reaches caches within minutes. */
+static void
+test_cache_etag (void)
+{
+  const char *msg = "Message-ID: <etag-canary@x>\nFrom: Dee <dee@example.org>\nSubject: etag\n"
+                    "Date: Tue, 6 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
+                    "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nto be redacted\n--b\n"
+                    "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=e.bin\n\nxx\n--b--\n";
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", "ksummit", "--mda", NULL));
+  const char *paths[] = { "/ksummit/etag-canary@x/raw", "/ksummit/etag-canary@x/", "/ksummit/etag-canary@x/1-e.bin" };
+  char *before[G_N_ELEMENTS (paths)][2];
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    for (guint k = 0; k < 2; k++)
+      before[i][k] = assert_revalidates (ports[k], paths[i]);
+  /* Only the log's sealed tiles stay immutable. */
+  Resp t = get (site.port_cgi, "GET", "/ksummit/log/tile/0/000");
+  g_assert_nonnull (strstr (t.headers, "immutable"));
+  resp_clear (&t);
+  assert_ok (run (site.root, "redact", "ksummit", "etag-canary@x", "--reason", "etag test"));
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    for (guint k = 0; k < 2; k++) {
+      /* A cache revalidating what it kept gets the redaction, not 304. */
+      g_autofree char *arg = g_strdup_printf ("If-None-Match: %s", before[i][k]);
+      g_autofree char *qarg = g_shell_quote (arg);
+      g_autofree char *extra = g_strconcat ("-H ", qarg, NULL);
+      Resp r = get_with (ports[k], "GET", paths[i], extra);
+      g_assert_cmpint (r.status, !=, 304);
+      g_assert_cmpint (r.status, >=, 400);
+      g_autofree char *etag = header_of (&r, "ETag");
+      g_assert_cmpstr (etag, !=, before[i][k]);
+      g_assert_null (strstr (r.body, "to be redacted"));
+      resp_clear (&r);
+      g_free (before[i][k]);
+    }
+}
+
+/* Absolute URLs come from [site] base-url when it is set: a forged
+ * Host header cannot poison a cached redirect or feed. */
+static void
+test_base_url_over_host (void)
+{
+  const char *forged = "-H 'Host: evil.example'";
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  g_autofree char *bare = g_strdup_printf ("/ksummit/%s", mid);
+  g_autofree char *tatom = g_strdup_printf ("/ksummit/%s/t.atom", mid);
+  const char *feeds[] = { "/ksummit/new.atom", tatom, "/ksummit/?q=rust&x=A", "/all/?q=rust&x=A" };
+  for (guint k = 0; k < 2; k++) {
+    Resp r = get_with (ports[k], "GET", bare, forged);
+    g_assert_cmpint (r.status, ==, 301);
+    g_autofree char *loc = header_of (&r, "Location");
+    g_autofree char *want = g_strdup_printf (BASE_URL "ksummit/%s/", mid);
+    g_assert_cmpstr (loc, ==, want);
+    resp_clear (&r);
+    Resp a = get_with (ports[k], "GET", "/all/reused-first@x/", forged);
+    g_assert_cmpint (a.status, ==, 301);
+    g_assert_null (strstr (a.headers, "evil.example"));
+    resp_clear (&a);
+    for (guint i = 0; i < G_N_ELEMENTS (feeds); i++) {
+      Resp f = get_with (ports[k], "GET", feeds[i], forged);
+      g_assert_cmpint (f.status, ==, 200);
+      g_assert_null (strstr (f.body, "evil.example"));
+      g_assert_nonnull (strstr (f.body, "<id>" BASE_URL));
+      resp_clear (&f);
+    }
+  }
+  /* Without base-url, the request's own host is all there is. */
+  set_base_url (NULL);
+  Resp r = get (site.port_cgi, "GET", bare);
+  g_autofree char *loc = header_of (&r, "Location");
+  g_autofree char *want = g_strdup_printf ("http://127.0.0.1:%d/ksummit/%s/", site.port_cgi, mid);
+  g_assert_cmpstr (loc, ==, want);
+  resp_clear (&r);
+  /* A base-url without its final slash is read as if it had it. */
+  set_base_url ("https://lists.example/archive");
+  Resp s = get (site.port_fcgi, "GET", bare);
+  g_autofree char *sloc = header_of (&s, "Location");
+  g_autofree char *swant = g_strdup_printf ("https://lists.example/archive/ksummit/%s/", mid);
+  g_assert_cmpstr (sloc, ==, swant);
+  resp_clear (&s);
+  set_base_url (BASE_URL);
+}
+
+/* Sets (or with NULL removes) key in annals.conf's [web] group. */
+static void
+set_web_limit (const char *key, const char *value)
+{
+  g_autofree char *conf = g_build_filename (site.root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) k = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (k, conf, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  if (value)
+    g_key_file_set_string (k, "web", key, value);
+  else
+    g_key_file_remove_key (k, "web", key, NULL);
+  g_assert_true (g_key_file_save_to_file (k, conf, NULL));
+}
+
+/* POSTs a search for its mbox.gz: how many messages, and the headers. */
+static int
+search_mbox_count (const char *q, char **headers)
+{
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/ksummit/?q=%s&x=m", site.port_fcgi, q);
+  g_autofree char *out = g_build_filename (site.tmp, "limit.mbox.gz", NULL);
+  g_autofree char *hdrs = g_build_filename (site.tmp, "limit.headers", NULL);
+  g_autofree char *cmd = g_strdup_printf ("curl -s -X POST -d '' -D '%s' -o '%s' -w '%%{http_code}' '%s'", hdrs, out, url);
+  g_autofree char *code = sh_out (cmd, NULL);
+  g_assert_cmpstr (code, ==, "200");
+  g_assert_true (g_file_get_contents (hdrs, headers, NULL, NULL));
+  g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip; d=gzip.open('%s').read(); "
+                                         "print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"", out);
+  g_autofree char *n = sh_out (py, NULL);
+  return atoi (n);
+}
+
+/* One request's cost is bounded: the mbox.gz of a search (messages and
+ * bytes), the text of a message part, the size of a message shown. */
+static void
+test_limits (void)
+{
+  /* Defaults: a few thousand messages, nothing cut from a small search. */
+  char *h = NULL;
+  int all = search_mbox_count ("rust", &h);
+  g_assert_cmpint (all, >, 3);
+  g_assert_null (strstr (h, "X-Annals-Limit"));
+  g_free (h);
+  set_web_limit ("mbox-max-messages", "3");
+  g_assert_cmpint (search_mbox_count ("rust", &h), ==, 3);
+  g_assert_nonnull (strstr (h, "X-Annals-Limit: "));
+  g_free (h);
+  expect_text (site.port_cgi, "/ksummit/?q=rust", 200, "annals search --list ksummit --format mbox", "\x01");
+  set_web_limit ("mbox-max-messages", NULL);
+  /* Bytes: stops before the message that would pass the limit (one
+   * message always goes). */
+  set_web_limit ("mbox-max-bytes", "1");
+  g_assert_cmpint (search_mbox_count ("rust", &h), ==, 1);
+  g_free (h);
+  set_web_limit ("mbox-max-bytes", NULL);
+
+  /* A long text part is cut, with the way to the rest. */
+  GString *big = g_string_new ("Message-ID: <long-text@x>\nFrom: Eve <eve@example.org>\nSubject: long\n"
+                               "Date: Tue, 6 Jul 2021 10:00:00 +0000\n\nstart of the text\n");
+  while (big->len < 1536 * 1024)
+    g_string_append (big, "filler line of a very long message, to be cut on the web page\n");
+  g_string_append (big, "the very end of the text\n");
+  assert_ok (run_full (site.root, big->str, big->len, NULL, "ingest", "ksummit", "--mda", NULL));
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint k = 0; k < 2; k++) {
+    Resp r = get (ports[k], "GET", "/ksummit/long-text@x/");
+    g_assert_cmpint (r.status, ==, 200);
+    g_assert_nonnull (strstr (r.body, "start of the text"));
+    g_assert_null (strstr (r.body, "the very end of the text"));
+    g_assert_nonnull (strstr (r.body, "more bytes of this part are in the <a href=\"/ksummit/long-text@x/raw\">raw message</a>"));
+    g_assert_cmpuint (r.length, <, 1200 * 1024); /* the default: about 1 MB a part */
+    resp_clear (&r);
+    assert_body_is (ports[k], "/ksummit/long-text@x/raw", big->str, big->len);
+  }
+  set_web_limit ("text-max-bytes", "20");
+  expect_text (site.port_fcgi, "/ksummit/long-text@x/", 200, "start of the text", "filler line");
+  set_web_limit ("text-max-bytes", NULL);
+  /* A message over the size shown: headers and a link to its bytes. */
+  set_web_limit ("message-max-bytes", "1000");
+  for (guint k = 0; k < 2; k++) {
+    expect_text (ports[k], "/ksummit/long-text@x/", 200, "too large to show here", "start of the text");
+    expect_text (ports[k], "/ksummit/long-text@x/T/", 200, "too large to show here", "start of the text");
+  }
+  set_web_limit ("message-max-bytes", NULL);
+  g_string_free (big, TRUE);
+}
+
 /* b4 fetches a thread from the local server like from lore. */
 static void
 test_b4 (void)
@@ -572,6 +914,10 @@ test_b4 (void)
     g_test_skip ("b4 is not installed (scripts/install-deps test)");
     return;
   }
+  /* b4 follows redirects, which point at base-url: the site is served
+   * here for this test. */
+  g_autofree char *here = g_strdup_printf ("http://127.0.0.1:%d/", site.port_fcgi);
+  set_base_url (here);
   g_autofree char *home = g_build_filename (site.tmp, "home", NULL);
   g_mkdir_with_parents (home, 0700);
   g_autofree char *cfg = g_build_filename (home, ".gitconfig", NULL);
@@ -595,6 +941,7 @@ test_b4 (void)
   /* The thread has replies: a count of 0 on both sides means nothing
    * was fetched. */
   g_assert_cmpint (atoi (want), >, 1);
+  set_base_url (BASE_URL);
   g_assert_cmpint (atoi (count), ==, atoi (want));
 }
 
@@ -641,6 +988,10 @@ main (int argc, char **argv)
   g_test_add_func ("/web/tombstone-and-obfuscation", test_tombstone_and_obfuscation);
   g_test_add_func ("/web/browser", test_browser);
   g_test_add_func ("/web/fastcgi-body-cache", test_fastcgi_body_cache);
+  g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
+  g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
+  g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);
+  g_test_add_func ("/web/limits", test_limits);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -236,3 +236,26 @@ annals_http_print (AnnalsHttp *h, const char *format, ...)
   va_end (ap);
   annals_http_write (h, s, strlen (s));
 }
+
+gboolean
+annals_http_not_modified (AnnalsHttp *h, const char *etag)
+{
+  annals_http_header (h, "ETag", etag);
+  const char *inm = annals_http_param (h, "\x01if-none-match");
+  if (inm == NULL)
+    return FALSE;
+  /* A list of tags; weak comparison (RFC 9110 13.1.2). */
+  g_auto (GStrv) tags = g_strsplit (inm, ",", 64);
+  gboolean match = FALSE;
+  for (char **t = tags; *t && !match; t++) {
+    const char *tag = g_strstrip (*t);
+    if (g_str_has_prefix (tag, "W/"))
+      tag += 2;
+    match = strcmp (tag, "*") == 0 || strcmp (tag, etag) == 0;
+  }
+  if (!match)
+    return FALSE;
+  annals_http_status (h, 304);
+  annals_http_begin (h);
+  return TRUE;
+}

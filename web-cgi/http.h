@@ -46,6 +46,11 @@ void annals_http_begin (AnnalsHttp *h);
 gboolean annals_http_write (AnnalsHttp *h, const void *data, gsize length);
 void annals_http_print (AnnalsHttp *h, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
+/* Sets the response's ETag (a quoted strong tag) and, when the request's
+ * If-None-Match names it (or is *), answers 304 with no body: TRUE means
+ * the response is complete. */
+gboolean annals_http_not_modified (AnnalsHttp *h, const char *etag);
+
 /* HTML-escapes text (all of &<>"') into out. */
 void annals_html_escape (GString *out, const char *text, gssize length);
 /* Percent-decodes (NULL on a bad escape or a NUL byte). */

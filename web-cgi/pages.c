@@ -15,7 +15,11 @@
 
 #define PAGE_SIZE 25
 #define THREAD_MAX 1000
-#define SEARCH_MBOX_MAX 10000
+#define COPIES_MAX 100
+/* What a redaction can change is cached briefly and revalidated (ETag),
+ * never kept as immutable: a cache then drops redacted bytes within
+ * minutes. */
+#define MESSAGE_CACHE "public, max-age=300"
 #define MAX_PATH 4096
 #define MAX_QUERY 4096
 
@@ -161,7 +165,26 @@ page_end (Ctx *c, GString *s)
   g_string_append (s, "</main><footer><small>annals: every message kept byte for byte; "
                       "<a href=\"https://c2sp.org/tlog-tiles\">transparency log</a> per list under <code>/LIST/log/</code>."
                       "</small></footer></body></html>\n");
+  if (c->h->status == 200 || c->h->status == 410) {
+    /* The page's own hash: whatever changes it (a reply, a redaction)
+     * changes the tag, and a client that has it gets 304. */
+    g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) s->str, s->len);
+    g_autofree char *etag = g_strdup_printf ("\"p-%.32s\"", sum);
+    if (annals_http_not_modified (c->h, etag))
+      return;
+  }
   annals_http_write (c->h, s->str, s->len);
+}
+
+/* A record's ETag: its SHA-256 and type (a redaction changes both), and
+ * which part of it (an attachment) is served. */
+static char *
+record_etag (const AnnalsStoreRecord *rec, const char *part)
+{
+  char hex[65];
+  for (int i = 0; i < 32; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", rec->sha256[i]);
+  return g_strdup_printf ("\"%s-%d%s%s\"", hex, (int) rec->type, *part ? "-" : "", part);
 }
 
 static void
@@ -198,6 +221,20 @@ store_of (Ctx *c, const char *list, GError **error)
     c->stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
   g_hash_table_insert (c->stores, g_strdup (list), s);
   return s;
+}
+
+/* What one request may cost ([web] in annals.conf, doc/urls.md). */
+#define MBOX_MAX_MESSAGES 2000
+#define MBOX_MAX_BYTES ((guint64) 64 * 1024 * 1024)
+#define TEXT_MAX_BYTES ((guint64) 1024 * 1024)
+#define MESSAGE_MAX_BYTES ((guint64) 16 * 1024 * 1024)
+
+static guint64
+web_limit (Ctx *c, const char *key, guint64 fallback)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 v = g_key_file_get_uint64 (annals_config_keyfile (c->config), "web", key, &error);
+  return error != NULL || v == 0 ? fallback : v;
 }
 
 /* --- Text rendering -------------------------------------------------- */
@@ -249,37 +286,53 @@ render_text (Ctx *c, GString *s, const char *text)
 
 /* --- Looking messages up -------------------------------------------- */
 
-/* Finds message_id in list: its summary (from the index), or FALSE. */
-static gboolean
-find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+static gint
+by_number (gconstpointer a, gconstpointer b)
+{
+  guint64 x = ((const AnnalsIndexSummary *) a)->number, y = ((const AnnalsIndexSummary *) b)->number;
+  return x < y ? -1 : x > y;
+}
+
+/* Every indexed copy of message_id in list, lowest number first, or
+ * NULL when the index has none. */
+static AnnalsQueryResults *
+indexed_copies (Ctx *c, const char *list, const char *message_id)
 {
   g_autofree char *dir = annals_config_list_dir (c->config, list, NULL, NULL);
   if (dir == NULL)
-    return FALSE;
+    return NULL;
   const char *dirs[] = { dir };
   g_autofree char *term = annals_index_message_id_term (message_id);
-  AnnalsQueryOptions o = { 0, 2, FALSE, FALSE, FALSE };
+  AnnalsQueryOptions o = { 0, COPIES_MAX, FALSE, FALSE, FALSE };
   g_autoptr (AnnalsQueryResults) r = annals_query_term (dirs, 1, term, &o, TRUE, NULL);
   if (r == NULL || r->hits->len == 0)
-    return FALSE;
-  /* The first copy of a reused Message-ID. */
-  *out = g_array_index (r->hits, AnnalsIndexSummary, 0);
-  g_array_remove_index (r->hits, 0);
-  return TRUE;
+    return NULL;
+  /* By number, not by Date: the sender writes Date:, the archive the
+   * numbers. */
+  g_array_sort (r->hits, by_number);
+  return g_steal_pointer (&r);
 }
 
-/* Not in the index (redacted, or not indexed yet): the store knows. */
+/* Moves the hit numbered n out of r into out. */
 static gboolean
-find_in_store (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+take_hit (AnnalsQueryResults *r, guint64 n, AnnalsIndexSummary *out)
+{
+  for (guint i = 0; r != NULL && i < r->hits->len; i++)
+    if (g_array_index (r->hits, AnnalsIndexSummary, i).number == n) {
+      *out = g_array_index (r->hits, AnnalsIndexSummary, i);
+      g_array_remove_index (r->hits, i);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* Message n from the store alone (redacted, or not indexed yet): no
+ * thread. */
+static gboolean
+summary_from_store (Ctx *c, const char *list, guint64 n, AnnalsIndexSummary *out)
 {
   AnnalsStore *st = store_of (c, list, NULL);
-  if (st == NULL)
-    return FALSE;
-  g_autoptr (GArray) found = annals_store_find_message_id (st, message_id, NULL);
-  if (found == NULL || found->len == 0)
-    return FALSE;
-  guint64 n = g_array_index (found, guint64, 0);
-  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (st, n, NULL);
+  g_autoptr (AnnalsStoreMeta) m = st && n < annals_store_count (st) ? annals_store_read_meta (st, n, NULL) : NULL;
   if (m == NULL)
     return FALSE;
   memset (out, 0, sizeof *out);
@@ -293,6 +346,64 @@ find_in_store (Ctx *c, const char *list, const char *message_id, AnnalsIndexSumm
   out->from = g_strdup (m->from ? m->from : "");
   out->subject = g_strdup (m->subject ? m->subject : "");
   return TRUE;
+}
+
+/* Whether message n of list is a later copy of a reused Message-ID. */
+static gboolean
+is_reuse (Ctx *c, const char *list, guint64 n)
+{
+  AnnalsStore *st = store_of (c, list, NULL);
+  AnnalsStoreRecord rec;
+  return st != NULL && annals_store_read_record (st, n, &rec, NULL) && (rec.flags & ANNALS_STORE_FLAG_REUSED_ID);
+}
+
+/* The first archived copy of message_id in list (the lowest number),
+ * whatever its Date: says.  The index answers; the store is asked when
+ * the index has no copy, or when its lowest is flagged as a reuse (the
+ * first copy was redacted, or is not indexed yet). */
+static gboolean
+find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out)
+{
+  g_autoptr (AnnalsQueryResults) r = indexed_copies (c, list, message_id);
+  if (r != NULL && !is_reuse (c, list, g_array_index (r->hits, AnnalsIndexSummary, 0).number))
+    return take_hit (r, g_array_index (r->hits, AnnalsIndexSummary, 0).number, out);
+  AnnalsStore *st = store_of (c, list, NULL);
+  g_autoptr (GArray) found = st ? annals_store_find_message_id (st, message_id, NULL) : NULL;
+  if (found == NULL || found->len == 0)
+    return FALSE;
+  guint64 n = g_array_index (found, guint64, 0);
+  return take_hit (r, n, out) || summary_from_store (c, list, n, out);
+}
+
+/* Message number n of list (/LIST/_/N/), with its thread when indexed. */
+static gboolean
+find_number (Ctx *c, const char *list, guint64 n, AnnalsIndexSummary *out)
+{
+  AnnalsStore *st = store_of (c, list, NULL);
+  g_autoptr (AnnalsStoreMeta) m = st && n < annals_store_count (st) ? annals_store_read_meta (st, n, NULL) : NULL;
+  if (m == NULL)
+    return FALSE;
+  g_autoptr (AnnalsQueryResults) r = indexed_copies (c, list, m->message_id);
+  return take_hit (r, n, out) || summary_from_store (c, list, n, out);
+}
+
+/* Where message m lives, from the site's root: LIST/MSGID/ for the
+ * first copy of its Message-ID, LIST/_/N/ for a later one. */
+static char *
+message_path (Ctx *c, const AnnalsIndexSummary *m)
+{
+  if (is_reuse (c, m->list, m->number))
+    return g_strdup_printf ("%s/_/%" G_GUINT64_FORMAT "/", m->list, m->number);
+  g_autofree char *seg = annals_http_escape_segment (m->message_id);
+  return g_strdup_printf ("%s/%s/", m->list, seg);
+}
+
+/* message_path() as a link on the site. */
+static char *
+message_url (Ctx *c, const AnnalsIndexSummary *m)
+{
+  g_autofree char *path = message_path (c, m);
+  return g_strdup_printf ("%s/%s", c->h->prefix, path);
 }
 
 static AnnalsQueryResults *
@@ -312,8 +423,10 @@ thread_order (AnnalsQueryResults *t, GArray *depths)
   guint n = t->hits->len;
   g_autoptr (GHashTable) by_id = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < n; i++) {
+    /* A reused Message-ID names its first copy, whatever the dates. */
     AnnalsIndexSummary *s = &g_array_index (t->hits, AnnalsIndexSummary, i);
-    if (!g_hash_table_contains (by_id, s->message_id))
+    guint had = GPOINTER_TO_UINT (g_hash_table_lookup (by_id, s->message_id));
+    if (had == 0 || g_array_index (t->hits, AnnalsIndexSummary, had - 1).number > s->number)
       g_hash_table_insert (by_id, s->message_id, GUINT_TO_POINTER (i + 1));
   }
   g_autoptr (GPtrArray) children = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
@@ -401,7 +514,7 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
     char date[40];
     fmt_date (m->date, date, sizeof date);
-    g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
+    g_autofree char *url = message_url (c, m);
     g_string_append_printf (s, "<tr><td class=\"d\">%.10s</td><td><a href=\"", date);
     esc (s, url);
     g_string_append (s, "\">");
@@ -468,6 +581,7 @@ mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
     return;
   AnnalsGzipWriter *gz = annals_gzip_writer_new (gzip_sink, c->h);
   g_autoptr (GString) out = g_string_new (NULL);
+  guint64 max_bytes = web_limit (c, "mbox-max-bytes", MBOX_MAX_BYTES), bytes = 0;
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
     AnnalsStore *st = store_of (c, m->list, NULL);
@@ -479,6 +593,11 @@ mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
       continue;
     gsize len;
     const guint8 *d = g_bytes_get_data (raw, &len);
+    /* Bounded: stops before the message that would pass the limit
+     * (the first always goes). */
+    if (bytes > 0 && bytes + len > max_bytes)
+      break;
+    bytes += len;
     g_string_truncate (out, 0);
     annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
                                d, len);
@@ -534,7 +653,8 @@ page_search (Ctx *c, const char *q)
     return;
   }
   guint64 offset = offset_param (c);
-  AnnalsQueryOptions o = { mbox ? 0 : offset, mbox ? SEARCH_MBOX_MAX : PAGE_SIZE, relevance, FALSE, FALSE };
+  guint64 mbox_max = web_limit (c, "mbox-max-messages", MBOX_MAX_MESSAGES);
+  AnnalsQueryOptions o = { mbox ? 0 : offset, mbox ? mbox_max : PAGE_SIZE, relevance, FALSE, FALSE };
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (r == NULL) {
@@ -555,6 +675,11 @@ page_search (Ctx *c, const char *q)
     return;
   }
   if (mbox) {
+    if (r->count > r->hits->len) {
+      g_autofree char *note = g_strdup_printf ("the first %u of %" G_GUINT64_FORMAT " messages; annals search "
+                                               "--format mbox gives them all", r->hits->len, r->count);
+      annals_http_header (c->h, "X-Annals-Limit", note);
+    }
     mbox_gz (c, r, "results");
     return;
   }
@@ -566,7 +691,20 @@ page_search (Ctx *c, const char *q)
   g_string_append_printf (s, "; <a href=\"?q=%s%s\">%s</a>; <a href=\"?q=%s&amp;x=A\">Atom</a></p>", qe,
                           relevance ? "" : "&amp;r", relevance ? "newest first" : "best match first", qe);
   g_string_append_printf (s, "<form method=\"post\" action=\"?q=%s&amp;x=m\"><input type=\"submit\" "
-                             "value=\"download as mbox.gz\"></form>", qe);
+                             "value=\"download as mbox.gz\">", qe);
+  if (r->count > mbox_max) {
+    /* The way to the rest, runnable as shown. */
+    g_autofree char *quoted = g_shell_quote (q);
+    g_string_append_printf (s, " <small>(the first %" G_GUINT64_FORMAT " of these messages, at most %" G_GUINT64_FORMAT
+                               " MB; for all of them: <code>annals search",
+                            mbox_max, web_limit (c, "mbox-max-bytes", MBOX_MAX_BYTES) >> 20);
+    if (strcmp (c->list, "all") != 0)
+      g_string_append_printf (s, " --list %s", c->list);
+    g_string_append (s, " --format mbox ");
+    esc (s, quoted);
+    g_string_append (s, "</code>)</small>");
+  }
+  g_string_append (s, "</form>");
   summary_rows (c, s, r, relevance);
   pager (c, s, offset, r->hits->len, r->count, q, relevance);
   page_end (c, s);
@@ -595,8 +733,8 @@ atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self)
   g_string_append_printf (s, "<updated>%s</updated>", updated);
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    g_autofree char *seg = annals_http_escape_segment (m->message_id);
-    g_autofree char *url = g_strdup_printf ("%s%s/%s/", c->h->base, m->list, seg);
+    g_autofree char *path = message_path (c, m);
+    g_autofree char *url = g_strdup_printf ("%s%s", c->h->base, path);
     char when[32];
     iso_date (m->date, when, sizeof when);
     g_string_append (s, "\n<entry><author><name>");
@@ -655,14 +793,14 @@ render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQuery
   g_string_append_printf (s, "<h2 id=\"thread\">Thread (%u messages)</h2><nav aria-label=\"thread\">", order->len);
   if (at != G_MAXUINT && at > 0) {
     AnnalsIndexSummary *p = &g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, at - 1));
-    g_autofree char *u = msg_url (c, p->list, p->message_id, NULL);
+    g_autofree char *u = message_url (c, p);
     g_string_append (s, "<a rel=\"prev\" href=\"");
     esc (s, u);
     g_string_append (s, "\">previous</a> ");
   }
   if (at != G_MAXUINT && at + 1 < order->len) {
     AnnalsIndexSummary *n = &g_array_index (t->hits, AnnalsIndexSummary, g_array_index (order, guint, at + 1));
-    g_autofree char *u = msg_url (c, n->list, n->message_id, NULL);
+    g_autofree char *u = message_url (c, n);
     g_string_append (s, "<a rel=\"next\" href=\"");
     esc (s, u);
     g_string_append (s, "\">next</a> ");
@@ -683,7 +821,7 @@ render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQuery
     fmt_date (m->date, date, sizeof date);
     g_string_append_printf (s, "<li style=\"margin-left:%ume\"%s>", MIN (depth, 12),
                             m->number == cur->number ? " class=\"cur\" aria-current=\"page\"" : "");
-    g_autofree char *u = msg_url (c, m->list, m->message_id, NULL);
+    g_autofree char *u = message_url (c, m);
     g_string_append (s, "<a href=\"");
     esc (s, u);
     g_string_append (s, "\">");
@@ -740,14 +878,27 @@ render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
     if (p->text && !p->from_html)
       have_plain = TRUE;
   }
+  guint64 max = web_limit (c, "text-max-bytes", TEXT_MAX_BYTES);
   for (guint i = 0; i < parts->len; i++) {
     AnnalsMimePart *p = parts->pdata[i];
     if (p->text != NULL && !(p->from_html && have_plain)) {
       if (p->from_html)
         g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
       g_string_append (s, "<pre>");
-      render_text (c, s, p->text);
-      g_string_append (s, "</pre>");
+      gsize tlen = strlen (p->text);
+      if (tlen > max) {
+        /* Bounded: a page shows the start of a long part (cut on a
+         * character boundary), the raw message has it all. */
+        const char *cut = g_utf8_find_prev_char (p->text, p->text + max + 1);
+        g_autofree char *head = g_strndup (p->text, cut ? (gsize) (cut - p->text) : 0);
+        render_text (c, s, head);
+        g_string_append (s, "</pre><p class=\"d\">Cut here: more bytes of this part are in the <a href=\"");
+        esc (s, url);
+        g_string_append (s, "raw\">raw message</a>.</p>");
+      } else {
+        render_text (c, s, p->text);
+        g_string_append (s, "</pre>");
+      }
     } else if (p->attachment || p->text == NULL) {
       g_autofree char *name = safe_name (p->filename, i);
       g_string_append (s, "<p>Attachment: <a href=\"");
@@ -768,25 +919,31 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   AnnalsStore *st = store_of (c, m->list, &error);
   g_autoptr (AnnalsStoreMeta) meta = st ? annals_store_read_meta (st, m->number, NULL) : NULL;
   AnnalsStoreRecord rec;
-  g_autofree char *url = msg_url (c, m->list, m->message_id, NULL);
+  g_autofree char *url = message_url (c, m);
   g_autofree char *key = NULL;
   CachedBody *cached = NULL;
   /* With a cache, the record's header decides whether the body kept is
    * still this message's; a miss (or no cache) reads the message, which
    * also fails for a redacted one. */
-  if (st != NULL && body_cache != NULL && annals_store_read_record (st, m->number, &rec, NULL)
-      && rec.type == ANNALS_STORE_RECORD_MESSAGE) {
-    /* The URL is in the body's attachment links. */
-    key = g_strdup_printf ("%s\n%s\n%" G_GUINT64_FORMAT "\n%d", c->root, url, m->number, c->obfuscate);
+  gboolean have_record = st != NULL && annals_store_read_record (st, m->number, &rec, NULL);
+  /* Bounded: a message larger than this is not decoded for a page. */
+  gboolean too_large = have_record && rec.type == ANNALS_STORE_RECORD_MESSAGE
+                       && rec.raw_size > web_limit (c, "message-max-bytes", MESSAGE_MAX_BYTES);
+  if (have_record && !too_large && body_cache != NULL && rec.type == ANNALS_STORE_RECORD_MESSAGE) {
+    /* The URL is in the body's attachment links, the limit decides
+     * where the text is cut. */
+    key = g_strdup_printf ("%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%" G_GUINT64_FORMAT, c->root, url, m->number,
+                           c->obfuscate, web_limit (c, "text-max-bytes", TEXT_MAX_BYTES));
     cached = g_hash_table_lookup (body_cache, key);
     if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) != 0)
       cached = NULL;
   }
-  g_autoptr (GBytes) raw = st != NULL && cached == NULL ? annals_store_read (st, m->number, &rec, &error) : NULL;
+  g_autoptr (GBytes) raw = st != NULL && cached == NULL && !too_large ? annals_store_read (st, m->number, &rec, &error)
+                                                                       : NULL;
   g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
   esc (s, *m->subject ? m->subject : "(no subject)");
   g_string_append (s, heading ? "</h1>" : "</h2>");
-  if (raw == NULL && cached == NULL) {
+  if (raw == NULL && cached == NULL && !too_large) {
     /* A redacted message: a tombstone with the date and reason. */
     guint64 notice;
     AnnalsStoreRedaction red = { 0 };
@@ -831,7 +988,13 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   g_string_append (s, "t/#thread\">thread</a> <a href=\"");
   esc (s, url);
   g_string_append (s, "t.mbox.gz\">thread mbox.gz</a></nav>");
-  if (cached != NULL) {
+  if (too_large) {
+    g_string_append_printf (s, "<p class=\"tomb\" role=\"note\">This message is %" G_GUINT64_FORMAT
+                               " bytes, too large to show here: the <a href=\"", rec.raw_size);
+    esc (s, url);
+    g_string_append_printf (s, "raw\">raw message</a> has every byte (or <code>annals cat %s %" G_GUINT64_FORMAT
+                               "</code>).</p>", m->list, m->number);
+  } else if (cached != NULL) {
     g_string_append_len (s, cached->html, (gssize) cached->len);
   } else if (body_cache == NULL) {
     render_body (c, s, raw, url);
@@ -857,6 +1020,34 @@ render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
   g_string_append (s, "</article>");
 }
 
+/* The other messages that carry m's Message-ID, each at its own
+ * address: a reused id must not hide what else was archived under it. */
+static void
+other_copies (Ctx *c, GString *s, AnnalsIndexSummary *m)
+{
+  g_autoptr (AnnalsQueryResults) r = indexed_copies (c, m->list, m->message_id);
+  if (r == NULL || r->hits->len < 2)
+    return;
+  g_string_append (s, "<section aria-label=\"copies\"><p>Other messages used this Message-ID:</p><ul>");
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *x = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    if (x->number == m->number)
+      continue;
+    char date[40];
+    fmt_date (x->receipt, date, sizeof date);
+    g_autofree char *u = message_url (c, x);
+    g_string_append_printf (s, "<li>%s message %" G_GUINT64_FORMAT ", received %s: <a href=\"",
+                            x->number < m->number ? "the first," : "later,", x->number, date);
+    esc (s, u);
+    g_string_append (s, "\">");
+    esc (s, *x->subject ? x->subject : "(no subject)");
+    g_string_append (s, "</a> ");
+    esc_obf (c->obfuscate, s, x->from);
+    g_string_append (s, "</li>");
+  }
+  g_string_append (s, "</ul></section>");
+}
+
 static void
 page_message (Ctx *c, AnnalsIndexSummary *m)
 {
@@ -867,6 +1058,7 @@ page_message (Ctx *c, AnnalsIndexSummary *m)
   g_autoptr (GString) s = g_string_new (NULL);
   page_start (c, s, *m->subject ? m->subject : "(no subject)");
   render_message (c, s, m, TRUE);
+  other_copies (c, s, m);
   g_autoptr (AnnalsQueryResults) t = *m->thread ? thread_of (c, m->list, m->thread) : NULL;
   if (t != NULL)
     render_thread_skeleton (c, s, m, t, FALSE);
@@ -917,28 +1109,20 @@ page_raw (Ctx *c, AnnalsIndexSummary *m)
     error_page (c, 410, "This message was redacted; its hash stays in the transparency log.");
     return;
   }
-  char etag[70] = "\"";
-  for (int i = 0; i < 32; i++)
-    g_snprintf (etag + 1 + 2 * i, 3, "%02x", rec.sha256[i]);
-  strcat (etag, "\"");
+  g_autofree char *etag = record_etag (&rec, "");
   gsize len;
   const guint8 *d = g_bytes_get_data (raw, &len);
   annals_http_header (c->h, "Content-Type", g_utf8_validate ((const char *) d, (gssize) len, NULL)
                                               ? "text/plain; charset=utf-8" : "text/plain");
-  annals_http_header (c->h, "ETag", etag);
-  annals_http_header (c->h, "Cache-Control", "public, max-age=31536000, immutable");
+  annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
   char lm[64];
   time_t t = (time_t) rec.receipt;
   struct tm tm;
   if (gmtime_r (&t, &tm) && strftime (lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm))
     annals_http_header (c->h, "Last-Modified", lm);
-  const char *inm = annals_http_param (c->h, "\x01if-none-match");
-  if (inm != NULL && strcmp (inm, etag) == 0) {
-    annals_http_status (c->h, 304);
-    annals_http_begin (c->h);
+  if (annals_http_not_modified (c->h, etag))
     return;
-  }
   g_autofree char *clen = g_strdup_printf ("%" G_GSIZE_FORMAT, len);
   annals_http_header (c->h, "Content-Length", clen);
   annals_http_write (c->h, d, len);
@@ -949,9 +1133,11 @@ page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
 {
   guint index = (guint) g_ascii_strtoull (seg, NULL, 10);
   AnnalsStore *st = store_of (c, m->list, NULL);
-  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, NULL, NULL) : NULL;
+  AnnalsStoreRecord rec;
+  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, &rec, NULL) : NULL;
   if (raw == NULL) {
-    error_page (c, 404, "No such attachment.");
+    error_page (c, st && annals_store_read_record (st, m->number, &rec, NULL) ? 410 : 404,
+                "No such attachment: the message was redacted, or is not in this archive.");
     return;
   }
   gsize len;
@@ -973,7 +1159,10 @@ page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
   g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s\"", name + strcspn (name, "-") + 1);
   annals_http_header (c->h, "Content-Disposition", disp);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
-  annals_http_header (c->h, "Cache-Control", "public, max-age=31536000, immutable");
+  annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
+  g_autofree char *etag = record_etag (&rec, seg);
+  if (annals_http_not_modified (c->h, etag))
+    return;
   annals_http_write (c->h, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
 }
 
@@ -985,8 +1174,8 @@ page_thread_atom (Ctx *c, AnnalsIndexSummary *m)
     error_page (c, 404, "No thread.");
     return;
   }
-  g_autofree char *seg = annals_http_escape_segment (m->message_id);
-  g_autofree char *self = g_strdup_printf ("%s%s/%s/t.atom", c->h->base, m->list, seg);
+  g_autofree char *path = message_path (c, m);
+  g_autofree char *self = g_strdup_printf ("%s%st.atom", c->h->base, path);
   atom_feed (c, t, *m->subject ? m->subject : "(thread)", self);
 }
 
@@ -1070,6 +1259,46 @@ redirect (Ctx *c, const char *path)
   annals_http_print (c->h, "moved to %s\n", loc);
 }
 
+/* The pages of message m, at base ("/LIST/MSGID/" or "/LIST/_/N/"):
+ * action is the segment after it (NULL: none, "" the page), after the
+ * one after that. */
+static void
+serve_message (Ctx *c, AnnalsIndexSummary *m, const char *base, const char *action, const char *after)
+{
+  gboolean thread_page = action != NULL && (strcmp (action, "t") == 0 || strcmp (action, "T") == 0
+                                            || strcmp (action, "t.mbox.gz") == 0 || strcmp (action, "t.atom") == 0);
+  if (thread_page && *m->thread == '\0') {
+    /* Only in the store: redacted (its tombstone says so), or not
+     * indexed yet. */
+    page_message (c, m);
+  } else if (action == NULL) {
+    redirect (c, base);
+  } else if (*action == '\0') {
+    page_message (c, m);
+  } else if (strcmp (action, "raw") == 0) {
+    page_raw (c, m);
+  } else if ((strcmp (action, "t") == 0 || strcmp (action, "T") == 0) && after != NULL && *after == '\0') {
+    page_thread (c, m, action[0] == 't');
+  } else if (strcmp (action, "t") == 0 || strcmp (action, "T") == 0) {
+    g_autofree char *to = g_strdup_printf ("%s%s/", base, action);
+    redirect (c, to);
+  } else if (strcmp (action, "t.mbox.gz") == 0) {
+    g_autoptr (AnnalsQueryResults) t = thread_of (c, m->list, m->thread);
+    if (t == NULL)
+      error_page (c, 404, "No thread.");
+    else
+      mbox_gz (c, t, "thread");
+  } else if (strcmp (action, "t.atom") == 0) {
+    page_thread_atom (c, m);
+  } else if (strcmp (action, "proof") == 0) {
+    page_proof (c, m);
+  } else if (g_ascii_isdigit (action[0])) {
+    page_attachment (c, m, action);
+  } else {
+    error_page (c, 404, "No such page for this message.");
+  }
+}
+
 static void
 route (Ctx *c)
 {
@@ -1130,7 +1359,7 @@ route (Ctx *c)
     }
     for (char **l = lists; *l; l++) {
       AnnalsIndexSummary am;
-      if (find_message (c, *l, amid, &am) || find_in_store (c, *l, amid, &am)) {
+      if (find_message (c, *l, amid, &am)) {
         annals_index_summary_clear (&am);
         g_autofree char *enc = annals_http_escape_segment (amid);
         g_autofree char *rest = n >= 3 ? g_strjoinv ("/", seg + 2) : g_strdup ("");
@@ -1151,53 +1380,34 @@ route (Ctx *c)
     page_log_file (c, rest);
     return;
   }
+  if (strcmp (seg[1], "_") == 0) {
+    /* /LIST/_/N/...: message N, every copy of a reused Message-ID. */
+    g_auto (GStrv) nseg = g_strsplit (h->path + 1, "/", 5);
+    const char *num = nseg[2];
+    AnnalsIndexSummary m;
+    if (num == NULL || *num == '\0' || strlen (num) > 19 || strspn (num, "0123456789") != strlen (num)
+        || !find_number (c, list, g_ascii_strtoull (num, NULL, 10), &m)) {
+      error_page (c, 404, "No message with that number in this list.");
+      return;
+    }
+    g_autofree char *base = g_strdup_printf ("/%s/_/%s/", list, num);
+    serve_message (c, &m, base, nseg[3], nseg[3] ? nseg[4] : NULL);
+    annals_index_summary_clear (&m);
+    return;
+  }
   g_autofree char *mid = message_id_of (seg[1]);
   if (mid == NULL) {
     error_page (c, 400, "That is not a valid Message-ID.");
     return;
   }
   AnnalsIndexSummary m;
-  if (!find_message (c, list, mid, &m) && !find_in_store (c, list, mid, &m)) {
+  if (!find_message (c, list, mid, &m)) {
     error_page (c, 404, "No message with that Message-ID in this list.");
     return;
   }
-  const char *action = n >= 3 ? seg[2] : NULL;
-  const char *after = n >= 4 ? seg[3] : NULL;
-  gboolean thread_page = action != NULL && (strcmp (action, "t") == 0 || strcmp (action, "T") == 0
-                                            || strcmp (action, "t.mbox.gz") == 0 || strcmp (action, "t.atom") == 0);
-  if (thread_page && *m.thread == '\0') {
-    /* Only in the store: redacted (its tombstone says so), or not
-     * indexed yet. */
-    page_message (c, &m);
-  } else if (action == NULL) {
-    g_autofree char *enc = annals_http_escape_segment (mid);
-    g_autofree char *to = g_strdup_printf ("/%s/%s/", list, enc);
-    redirect (c, to);
-  } else if (*action == '\0') {
-    page_message (c, &m);
-  } else if (strcmp (action, "raw") == 0) {
-    page_raw (c, &m);
-  } else if ((strcmp (action, "t") == 0 || strcmp (action, "T") == 0) && after != NULL && *after == '\0') {
-    page_thread (c, &m, action[0] == 't');
-  } else if (strcmp (action, "t") == 0 || strcmp (action, "T") == 0) {
-    g_autofree char *enc = annals_http_escape_segment (mid);
-    g_autofree char *to = g_strdup_printf ("/%s/%s/%s/", list, enc, action);
-    redirect (c, to);
-  } else if (strcmp (action, "t.mbox.gz") == 0) {
-    g_autoptr (AnnalsQueryResults) t = thread_of (c, list, m.thread);
-    if (t == NULL)
-      error_page (c, 404, "No thread.");
-    else
-      mbox_gz (c, t, "thread");
-  } else if (strcmp (action, "t.atom") == 0) {
-    page_thread_atom (c, &m);
-  } else if (strcmp (action, "proof") == 0) {
-    page_proof (c, &m);
-  } else if (g_ascii_isdigit (action[0])) {
-    page_attachment (c, &m, action);
-  } else {
-    error_page (c, 404, "No such page for this message.");
-  }
+  g_autofree char *enc = annals_http_escape_segment (mid);
+  g_autofree char *base = g_strdup_printf ("/%s/%s/", list, enc);
+  serve_message (c, &m, base, n >= 3 ? seg[2] : NULL, n >= 4 ? seg[3] : NULL);
   annals_index_summary_clear (&m);
 }
 
@@ -1212,6 +1422,14 @@ annals_web_handle (AnnalsHttp *h, const char *root)
     annals_http_header (h, "Content-Type", "text/plain; charset=utf-8");
     annals_http_print (h, "annals.cgi: %s\n", root ? error->message : "ANNALS_ROOT is not set in the web server's configuration");
     return;
+  }
+  /* Absolute URLs (redirects, feeds) use where the site says it is
+   * served: the Host header is the client's to forge, and a forged one
+   * would reach whatever caches the answer. */
+  g_autofree char *base = g_key_file_get_string (annals_config_keyfile (c.config), "site", "base-url", NULL);
+  if (base != NULL && (g_str_has_prefix (base, "http://") || g_str_has_prefix (base, "https://"))) {
+    g_free (h->base);
+    h->base = g_str_has_suffix (base, "/") ? g_strdup (base) : g_strconcat (base, "/", NULL);
   }
   route (&c);
   annals_http_begin (h);
