@@ -82,6 +82,85 @@ test_help (Fixture *f, gconstpointer data)
   assert_fails (run (NULL, "ingest", "--bogus"), 64, "Unknown option");
 }
 
+/* Every command's --help names it once, after "annals":
+ * "annals ingest [OPTION…] NAME [PATH...]". */
+static void
+test_help_usage_line (Fixture *f, gconstpointer data)
+{
+  const char *cmds[] = { "init",  "list-add", "lists", "ingest", "ls",     "cat",          "export",
+                         "index", "search",   "key",   "proof",  "verify", "verify-proof", "redact" };
+  for (guint i = 0; i < G_N_ELEMENTS (cmds); i++) {
+    Run r = run (NULL, cmds[i], "--help");
+    assert_status (r, 0);
+    g_auto (GStrv) lines = g_strsplit (r.out, "\n", 3);
+    g_assert_cmpstr (lines[0], ==, "Usage:");
+    g_assert_nonnull (lines[1]);
+    g_test_message ("%s: %s", cmds[i], lines[1]);
+    g_autofree char *prefix = g_strdup_printf ("  annals %s [OPTION", cmds[i]);
+    if (!g_str_has_prefix (lines[1], prefix))
+      g_error ("usage line of '%s' is '%s', expected it to start with '%s'", cmds[i], lines[1], prefix);
+    /* The command name appears once: not again among the parameters. */
+    const char *params = strchr (lines[1] + strlen (prefix), ']');
+    g_assert_nonnull (params);
+    g_autofree char *word = g_strdup_printf (" %s", cmds[i]);
+    if (strstr (params, word) != NULL)
+      g_error ("usage line of '%s' names the command twice: '%s'", cmds[i], lines[1]);
+    g_assert_false (g_str_has_suffix (lines[1], " "));
+    run_clear (&r);
+  }
+}
+
+/* Global options go before the command as well as after it: the MTA line
+ * of the README, "annals --root DIR ingest policy --mda", must store the
+ * message and exit 0 (64 would bounce every list message). */
+static void
+test_global_options (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <mta@x>\nSubject: from the MTA\n\nhello\n";
+  Run r = run_full (NULL, msg, strlen (msg), NULL, "--root", f->root, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  g_autofree char *root_eq = g_strconcat ("--root=", f->root, NULL);
+  r = run (NULL, root_eq, "cat", "policy", "<mta@x>");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, msg);
+  run_clear (&r);
+  r = run (NULL, "-r", f->root, "ls", "policy");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "from the MTA"));
+  run_clear (&r);
+  /* After the command, as before; the later --root wins. */
+  r = run (NULL, "--root", "/nonexistent/annals", "lists", "--root", f->root);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "policy\t1"));
+  run_clear (&r);
+  /* A global --root beats $ANNALS_ROOT. */
+  r = run ("/nonexistent/annals", "--root", f->root, "lists");
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (NULL, "--version");
+  assert_status (r, 0);
+  g_assert_true (g_str_has_prefix (r.out, "annals "));
+  run_clear (&r);
+  r = run (NULL, "--root", f->root, "--version");
+  assert_status (r, 0);
+  g_assert_true (g_str_has_prefix (r.out, "annals "));
+  run_clear (&r);
+  r = run (NULL, "--root", f->root, "--help");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "Commands:"));
+  run_clear (&r);
+  /* "annals --help ingest" is the help of ingest. */
+  r = run (NULL, "--help", "ingest");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "--mda"));
+  run_clear (&r);
+  assert_fails (run (NULL, "--root"), 64, "--root needs a DIR");
+  assert_fails (run (NULL, "--root", f->root), 64, "no command");
+  assert_fails (run (NULL, "--bogus", "lists"), 64, "'--bogus' is not a global option");
+}
+
 static void
 test_init_and_lists (Fixture *f, gconstpointer data)
 {
@@ -585,6 +664,8 @@ main (int argc, char **argv)
   g_test_summary ("The annals command end to end: options, inputs, bad inputs, MDA, crashes, the corpus");
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/cli/help", test_help);
+  ADD ("/cli/help/usage-line", test_help_usage_line);
+  ADD ("/cli/global-options", test_global_options);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);
