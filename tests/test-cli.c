@@ -161,6 +161,37 @@ test_global_options (Fixture *f, gconstpointer data)
   assert_fails (run (NULL, "--bogus", "lists"), 64, "'--bogus' is not a global option");
 }
 
+/* A lost signing key must be restored, not replaced: a new key makes
+ * every published checkpoint and proof unverifiable. */
+static void
+test_key_missing (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <k@x>\nSubject: before\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  g_autofree char *key = g_build_filename (f->root, "keys", "site.key", NULL);
+  g_assert_cmpint (g_unlink (key), ==, 0);
+  const char *msg2 = "Message-ID: <k2@x>\nSubject: after\n\nhello\n";
+  Run runs[] = {
+    run (f->root, "key"),
+    run (f->root, "proof", "policy", "0"),
+    run (f->root, "redact", "policy", "0", "--reason", "test"),
+    run_full (f->root, msg2, strlen (msg2), NULL, "ingest", "policy", "--mda", NULL),
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (runs); i++) {
+    g_test_message ("stderr: %s", runs[i].err);
+    g_assert_nonnull (strstr (runs[i].err, "site.key"));
+    g_assert_nonnull (strstr (runs[i].err, "restore"));
+    g_assert_nonnull (strstr (runs[i].err, "backup"));
+    /* Generating is named only as what a new archive does. */
+    const char *gen = strstr (runs[i].err, "annals key --generate");
+    if (gen != NULL)
+      g_assert_nonnull (strstr (runs[i].err, "new archive"));
+    g_assert_null (strstr (runs[i].err, "create one with"));
+    run_clear (&runs[i]);
+  }
+}
+
 static void
 test_init_and_lists (Fixture *f, gconstpointer data)
 {
@@ -666,6 +697,7 @@ main (int argc, char **argv)
   ADD ("/cli/help", test_help);
   ADD ("/cli/help/usage-line", test_help_usage_line);
   ADD ("/cli/global-options", test_global_options);
+  ADD ("/cli/key/missing", test_key_missing);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);
