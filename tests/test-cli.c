@@ -192,6 +192,57 @@ test_key_missing (Fixture *f, gconstpointer data)
   }
 }
 
+/* Whether text holds a terminal control: a C0 byte other than the tab
+ * and newline ls separates with, DEL, or a C1 control (U+0080..U+009F). */
+static gboolean
+has_control (const char *text)
+{
+  for (const guchar *p = (const guchar *)text; *p != '\0'; p++) {
+    if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+      return TRUE;
+    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Nothing from mail or from a redaction reason reaches the terminal as a
+ * control character: ls shows it escaped. */
+static void
+test_ls_controls (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <ctl@x>\n"
+                    "From: =?utf-8?q?Bad=C2=9B2J_Guy?= <bad@example.org>\n"
+                    "Subject: =?utf-8?q?csi=C2=9B31m_here?=\n\nbody\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  const char *other = "Message-ID: <other@x>\nSubject: to redact\n\nbody\n";
+  assert_ok (run_full (f->root, other, strlen (other), NULL, "ingest", "policy", "--mda", NULL));
+  assert_ok (run (f->root, "redact", "policy", "1", "--reason", "court \033[2J\033]0;owned\007 order\nnext\tline"));
+  /* The message and the redaction notice (number 2). */
+  Run r = run (f->root, "ls", "policy", "--to", "0");
+  assert_status (r, 0);
+  g_test_message ("ls: %s", r.out);
+  g_assert_false (has_control (r.out));
+  g_assert_nonnull (strstr (r.out, "Bad\\u009b2J Guy"));
+  run_clear (&r);
+  r = run (f->root, "ls", "policy", "--from", "2");
+  assert_status (r, 0);
+  g_test_message ("ls: %s", r.out);
+  g_assert_false (has_control (r.out));
+  /* One line per message: the reason's newline and tab are escaped. */
+  g_assert_cmpint (strchr (r.out, '\n') - r.out, ==, (int)strlen (r.out) - 1);
+  g_assert_nonnull (strstr (r.out, "[redaction of 1] court"));
+  g_assert_nonnull (strstr (r.out, "owned"));
+  run_clear (&r);
+  /* cat says why the message is gone, escaped too. */
+  r = run (f->root, "cat", "policy", "1");
+  assert_status (r, 1);
+  g_assert_false (has_control (r.err));
+  g_assert_nonnull (strstr (r.err, "court"));
+  run_clear (&r);
+}
+
 static void
 test_init_and_lists (Fixture *f, gconstpointer data)
 {
@@ -698,6 +749,7 @@ main (int argc, char **argv)
   ADD ("/cli/help/usage-line", test_help_usage_line);
   ADD ("/cli/global-options", test_global_options);
   ADD ("/cli/key/missing", test_key_missing);
+  ADD ("/cli/ls/control-characters", test_ls_controls);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);
