@@ -243,6 +243,29 @@ test_ls_controls (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* A number too big for 64 bits is reported as given, not wrapped to
+ * another number; option numbers are range-checked too. */
+static void
+test_number_overflow (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <n@x>\nSubject: one\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  const char *big = "99999999999999999999999";
+  assert_fails (run (f->root, "cat", "policy", big), 1, "no message 99999999999999999999999");
+  assert_fails (run (f->root, "cat", "policy", "18446744073709551616"), 1, "no message 18446744073709551616");
+  assert_fails (run (f->root, "proof", "policy", big), 1, "no message 99999999999999999999999");
+  assert_fails (run (f->root, "redact", "policy", big, "--reason", "x"), 1, "no message 99999999999999999999999");
+  const char *opts[][3] = {
+    { "export", "--from", "policy" }, { "export", "--to", "policy" }, { "ls", "--from", "policy" },
+    { "ls", "--to", "policy" },       { "search", "-n", "x" },        { "proof", "--consistency", "policy" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (opts); i++)
+    assert_fails (run (f->root, opts[i][0], opts[i][2], opts[i][1], big), 64, "99999999999999999999999");
+  /* The largest number is still just a missing message. */
+  assert_fails (run (f->root, "cat", "policy", "18446744073709551615"), 1, "no message 18446744073709551615");
+}
+
 static void
 test_init_and_lists (Fixture *f, gconstpointer data)
 {
@@ -750,6 +773,7 @@ main (int argc, char **argv)
   ADD ("/cli/global-options", test_global_options);
   ADD ("/cli/key/missing", test_key_missing);
   ADD ("/cli/ls/control-characters", test_ls_controls);
+  ADD ("/cli/numbers/overflow", test_number_overflow);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);
