@@ -266,6 +266,37 @@ test_number_overflow (Fixture *f, gconstpointer data)
   assert_fails (run (f->root, "cat", "policy", "18446744073709551615"), 1, "no message 18446744073709551615");
 }
 
+/* A date outside what the index holds is a usage error that says so,
+ * not some other complaint about the query. */
+static void
+test_search_date_range (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <d@x>\nDate: Mon, 19 Apr 2021 15:28:51 +0000\nSubject: dated\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  const char *bad[]
+      = { "d:99999.years.ago",  "d:99999.years.ago..",  "d:..99999999999999999999.days.ago", "d:99999-01-01", "d:1969",
+          "d:0001-01-01..2021", "rt:100000.years.ago.." };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_test_message ("query %s", bad[i]);
+    Run r = run (f->root, "search", bad[i]);
+    assert_status (r, 64);
+    if (strstr (r.err, "out of range") == NULL || strstr (r.err, bad[i] + (bad[i][0] == 'r' ? 3 : 2)) == NULL)
+      g_error ("'%s': expected a 'date out of range' error quoting the query, got: %s", bad[i], r.err);
+    run_clear (&r);
+  }
+  Run r = run (f->root, "search", "d:2021-04..2021-05");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "dated"));
+  run_clear (&r);
+  r = run (f->root, "search", "d:1970..9999");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "dated"));
+  run_clear (&r);
+  /* Other query errors are usage errors too. */
+  assert_fails (run (f->root, "search", "d:2021-13-45"), 64, "cannot read the date range");
+}
+
 static void
 test_init_and_lists (Fixture *f, gconstpointer data)
 {
@@ -774,6 +805,7 @@ main (int argc, char **argv)
   ADD ("/cli/key/missing", test_key_missing);
   ADD ("/cli/ls/control-characters", test_ls_controls);
   ADD ("/cli/numbers/overflow", test_number_overflow);
+  ADD ("/cli/search/date-out-of-range", test_search_date_range);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);
