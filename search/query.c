@@ -122,7 +122,8 @@ parse_date (const char *s, gboolean upper, gint64 now, gint64 *out)
     next = annals_message_date_to_unix (m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1, 0, 0, 0, 0);
   else
     next = annals_message_date_to_unix (y + 1, 1, 1, 0, 0, 0, 0);
-  *out = next - 1;
+  /* The period that ends 9999 has no first second after it. */
+  *out = next == ANNALS_NO_DATE ? annals_message_date_to_unix (LAST_YEAR, 12, 31, 23, 59, 59, 0) : next - 1;
   return DATE_OK;
 }
 
