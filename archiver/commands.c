@@ -342,6 +342,39 @@ write_stdout (const void *data, gsize len)
   return fwrite (data, 1, len, stdout) == len;
 }
 
+/* text made safe for a terminal: control characters (C0, DEL, C1) and
+ * bytes that are not UTF-8 are written as escapes, so mail or a reason
+ * cannot move the cursor, retitle the window or split an ls line. */
+static char *
+escape_controls (const char *text)
+{
+  GString *out = g_string_new (NULL);
+  const char *p = text;
+  while (*p != '\0') {
+    gunichar c = g_utf8_get_char_validated (p, -1);
+    if (c == (gunichar)-1 || c == (gunichar)-2) {
+      g_string_append_printf (out, "\\x%02x", (guchar)*p);
+      p++;
+      continue;
+    }
+    const char *next = g_utf8_next_char (p);
+    if (c == '\n')
+      g_string_append (out, "\\n");
+    else if (c == '\t')
+      g_string_append (out, "\\t");
+    else if (c == '\r')
+      g_string_append (out, "\\r");
+    else if (c < 0x20 || c == 0x7f)
+      g_string_append_printf (out, "\\x%02x", c);
+    else if (c >= 0x80 && c <= 0x9f)
+      g_string_append_printf (out, "\\u%04x", c);
+    else
+      g_string_append_len (out, p, next - p);
+    p = next;
+  }
+  return g_string_free (out, FALSE);
+}
+
 int
 annals_archiver_cmd_cat (int argc, char **argv)
 {
@@ -366,8 +399,9 @@ annals_archiver_cmd_cat (int argc, char **argv)
         && annals_store_read_redaction (store, notice, &red, NULL)) {
       g_autoptr (GDateTime) when = g_date_time_new_from_unix_utc (red.time);
       g_autofree char *date = g_date_time_format (when, "%Y-%m-%d %H:%M UTC");
+      g_autofree char *reason = escape_controls (red.reason);
       g_printerr ("annals cat: message %" G_GUINT64_FORMAT " was redacted on %s (entry %" G_GUINT64_FORMAT "): %s\n",
-                  number, date, notice, red.reason);
+                  number, date, notice, reason);
       g_free (red.reason);
       return 1;
     }
@@ -452,9 +486,11 @@ annals_archiver_cmd_ls (int argc, char **argv)
     { NULL },
   };
   if (!annals_cmd_parse ("ls", "NAME",
-                      "Lists the list's messages: number, date (UTC), sender, subject, and flags\n"
-                      "(reused-id: Message-ID seen before with other content; unparsable; no-id).",
-                      entries, TRUE, &argc, &argv))
+                         "Lists the list's messages: number, date (UTC), sender, subject, and flags\n"
+                         "(reused-id: Message-ID seen before with other content; unparsable; no-id).\n"
+                         "A redaction notice shows the message it redacted and the reason.  Control\n"
+                         "characters are shown escaped (\\x1b, \\u009b, \\n).",
+                         entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
     return annals_cmd_usage ("ls", "give the list NAME");
@@ -485,8 +521,17 @@ annals_archiver_cmd_ls (int argc, char **argv)
       g_string_append (flags, " [no-id]");
     if (m->flags & ANNALS_STORE_FLAG_REDACTED)
       g_string_append (flags, " [redacted]");
-    g_print ("%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s\n", n, date, m->from ? m->from : "-",
-             m->subject ? m->subject : "(no subject)", flags->str);
+    /* A redaction notice shows what it redacted and why. */
+    g_autofree char *subject = NULL;
+    AnnalsStoreRedaction red;
+    if (g_str_has_prefix (m->message_id, "redaction.") && g_str_has_suffix (m->message_id, "@annals.invalid")
+        && annals_store_read_redaction (store, n, &red, NULL)) {
+      subject = g_strdup_printf ("[redaction of %" G_GUINT64_FORMAT "] %s", red.target, red.reason);
+      g_free (red.reason);
+    }
+    g_autofree char *sender = escape_controls (m->from ? m->from : "-");
+    g_autofree char *safe_subject = escape_controls (subject ? subject : m->subject ? m->subject : "(no subject)");
+    g_print ("%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s\n", n, date, sender, safe_subject, flags->str);
     g_string_free (flags, TRUE);
   }
   return 0;

@@ -40,7 +40,8 @@ annals_archiver_cmd_key (int argc, char **argv)
 {
   gboolean generate = FALSE;
   const GOptionEntry entries[] = {
-    { "generate", 0, 0, G_OPTION_ARG_NONE, &generate, "Create the site's signing key if it has none", NULL },
+    { "generate", 0, 0, G_OPTION_ARG_NONE, &generate,
+      "Create the site's signing key if it has none (a new archive only: restore a lost key from backup)", NULL },
     { NULL },
   };
   if (!annals_cmd_parse ("key", "", "Prints the verifier key of the site's transparency logs, to publish.", entries,
@@ -52,7 +53,10 @@ annals_archiver_cmd_key (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autofree char *path = annals_config_key_path (config);
   if (!generate && !g_file_test (path, G_FILE_TEST_EXISTS)) {
-    g_printerr ("annals key: no signing key at '%s'; create one with 'annals key --generate'\n", path);
+    /* A new key would orphan every published checkpoint and proof. */
+    g_printerr ("annals key: no signing key at '%s': restore it from your backup (a new key would make every "
+                "published checkpoint and proof unverifiable; 'annals key --generate' is only for a new archive)\n",
+                path);
     return 1;
   }
   g_autofree char *verifier = annals_config_ensure_key (config, &error);

@@ -2,6 +2,7 @@
 #include <glib.h>
 
 #include "archiver/commands.h"
+#include "cmdline.h"
 #include "indexer/commands.h"
 #include "search/commands.h"
 
@@ -36,9 +37,11 @@ static const Command commands[] = {
 static void
 usage (FILE *to)
 {
-  fprintf (to, "usage: annals COMMAND [OPTIONS] [ARGS]\n\n"
+  fprintf (to, "usage: annals [--root DIR] COMMAND [OPTIONS] [ARGS]\n"
+               "       annals --help [COMMAND] | --version\n\n"
                "A mailing-list archive: every message kept byte for byte.\n"
-               "The archive root comes from --root DIR or $ANNALS_ROOT.\n\nCommands:\n");
+               "The archive root comes from --root DIR (before or after the command)\n"
+               "or $ANNALS_ROOT.\n\nCommands:\n");
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     fprintf (to, "  %-13s %s\n", commands[i].name, commands[i].summary);
   fprintf (to, "\n'annals COMMAND --help' describes one command.\n");
@@ -53,22 +56,58 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   annals_archiver_set_after_write (annals_indexer_after_write);
   annals_archiver_set_index_follower (annals_indexer_follow_hooks ());
-  if (argc < 2) {
+  /* Global options before the command, as git and notmuch take them: the
+   * MTA line "annals --root DIR ingest LIST --mda" must not exit 64, which
+   * Postfix and Exim treat as a permanent failure. */
+  int first = 1;
+  gboolean help = FALSE;
+  for (; first < argc && argv[first][0] == '-'; first++) {
+    const char *a = argv[first];
+    if (strcmp (a, "--root") == 0 || strcmp (a, "-r") == 0) {
+      if (first + 1 >= argc) {
+        fprintf (stderr, "annals: %s needs a DIR (see 'annals --help')\n", a);
+        return 64;
+      }
+      annals_cmd_set_global_root (argv[++first]);
+    } else if (g_str_has_prefix (a, "--root=")) {
+      annals_cmd_set_global_root (a + strlen ("--root="));
+    } else if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
+      help = TRUE;
+    } else if (strcmp (a, "--version") == 0) {
+      printf ("annals %s\n", ANNALS_VERSION);
+      return 0;
+    } else {
+      fprintf (stderr, "annals: '%s' is not a global option (those are --root DIR, --help, --version)\n\n", a);
+      usage (stderr);
+      return 64;
+    }
+  }
+  if (first < argc && strcmp (argv[first], "help") == 0) {
+    help = TRUE;
+    first++;
+  }
+  if (first >= argc) {
+    if (help) {
+      usage (stdout);
+      return 0;
+    }
+    fprintf (stderr, "annals: no command given\n\n");
     usage (stderr);
     return 64;
   }
-  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0) {
-    usage (stdout);
-    return 0;
-  }
-  if (strcmp (argv[1], "--version") == 0) {
-    printf ("annals %s\n", ANNALS_VERSION);
-    return 0;
-  }
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    if (strcmp (argv[1], commands[i].name) == 0)
-      return commands[i].run (argc - 1, argv + 1);
-  fprintf (stderr, "annals: '%s' is not a command\n\n", argv[1]);
+    if (strcmp (argv[first], commands[i].name) == 0) {
+      /* The usage line of the command's --help says "annals CMD". */
+      g_autofree char *prgname = g_strconcat ("annals ", commands[i].name, NULL);
+      g_set_prgname (prgname);
+      if (help) {
+        char help_opt[] = "--help";
+        char *help_argv[] = { argv[first], help_opt, NULL };
+        return commands[i].run (2, help_argv);
+      }
+      return commands[i].run (argc - first, argv + first);
+    }
+  fprintf (stderr, "annals: '%s' is not a command\n\n", argv[first]);
   usage (stderr);
   return 64;
 }

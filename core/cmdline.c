@@ -2,6 +2,21 @@
 #include "cmdline.h"
 
 static char *root_option;
+/* Kept apart from root_option: GOption overwrites that without freeing. */
+static char *global_root;
+
+void
+annals_cmd_set_global_root (const char *dir)
+{
+  g_free (global_root);
+  global_root = g_strdup (dir);
+}
+
+static const char *
+root_given (void)
+{
+  return root_option != NULL ? root_option : global_root;
+}
 
 gboolean
 annals_cmd_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
@@ -11,8 +26,9 @@ annals_cmd_parse (const char *cmd, const char *params, const char *summary, cons
     { "root", 'r', 0, G_OPTION_ARG_FILENAME, &root_option, "Archive root (default: $ANNALS_ROOT)", "DIR" },
     { NULL },
   };
-  g_autofree char *title = g_strdup_printf ("%s %s", cmd, params);
-  g_autoptr (GOptionContext) ctx = g_option_context_new (title);
+  /* main sets the program name to "annals CMD", so the usage line reads
+   * "annals CMD [OPTION…] PARAMS" and names the command once. */
+  g_autoptr (GOptionContext) ctx = g_option_context_new (params != NULL && *params != '\0' ? params : NULL);
   g_option_context_set_summary (ctx, summary);
   if (with_root)
     g_option_context_add_main_entries (ctx, root_entry, NULL);
@@ -44,7 +60,7 @@ AnnalsConfig *
 annals_cmd_open_config (const char *cmd)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *root = annals_config_find_root (root_option, &error);
+  g_autofree char *root = annals_config_find_root (root_given (), &error);
   AnnalsConfig *config = root ? annals_config_open (root, &error) : NULL;
   if (config == NULL)
     annals_cmd_fail (cmd, error);
@@ -54,5 +70,5 @@ annals_cmd_open_config (const char *cmd)
 char *
 annals_cmd_find_root (GError **error)
 {
-  return annals_config_find_root (root_option, error);
+  return annals_config_find_root (root_given (), error);
 }

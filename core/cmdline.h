@@ -13,6 +13,9 @@ G_BEGIN_DECLS
  * returns FALSE on a usage error. */
 gboolean annals_cmd_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
                            gboolean with_root, int *argc, char ***argv);
+/* The root given before the command ("annals --root DIR CMD ..."); a
+ * --root after the command wins.  dir is copied. */
+void annals_cmd_set_global_root (const char *dir);
 /* Prints "annals CMD: message" and returns 1. */
 int annals_cmd_fail (const char *cmd, const GError *error);
 /* Prints a usage error and returns ANNALS_EX_USAGE. */

@@ -299,7 +299,10 @@ annals_config_load_key (AnnalsConfig *config, GError **error)
   g_autoptr (GError) local = NULL;
   if (!g_file_get_contents (path, &text, NULL, &local)) {
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
-                 "cannot read the signing key: %s (create one with 'annals key --generate')", local->message);
+                 "cannot read the signing key: %s; restore keys/site.key from your backup (a new key "
+                 "would make every published checkpoint and proof unverifiable; 'annals key --generate' "
+                 "is only for a new archive)",
+                 local->message);
     return NULL;
   }
   AnnalsNoteKey *k = annals_note_key_parse (text, &local);

@@ -682,7 +682,12 @@ annals_store_resolve_id (AnnalsStore *store, const char *id, guint64 *number, gu
   if (copies)
     *copies = 1;
   if (*id != '\0' && strspn (id, "0123456789") == strlen (id)) {
-    *number = g_ascii_strtoull (id, NULL, 10);
+    /* Checked: strtoull would turn a too-big number into another one. */
+    if (!g_ascii_string_to_unsigned (id, 10, 0, G_MAXUINT64, number, NULL)) {
+      g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND, "no message %s: the number is out of range",
+                   id);
+      return FALSE;
+    }
     return TRUE;
   }
   g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);

@@ -148,6 +148,11 @@ annals_search_cmd_search (int argc, char **argv)
   AnnalsQueryOptions o = { (guint64) offset, count ? 0 : (guint64) limit, relevance, threads, count };
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) dirs->pdata, dirs->len, query, &o, &error);
+  if (r == NULL && g_error_matches (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY)) {
+    /* A query that cannot run is the user's to fix: a usage error. */
+    annals_cmd_fail ("search", error);
+    return ANNALS_EX_USAGE;
+  }
   if (r == NULL)
     return annals_cmd_fail ("search", error);
   if (count) {

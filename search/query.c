@@ -47,55 +47,72 @@ static const struct {
   { "years", 365 * 86400 },
 };
 
+typedef enum { DATE_OK, DATE_UNREADABLE, DATE_OUT_OF_RANGE } DateParse;
+
+/* The index holds dates from 1970 to 9999: what lies outside cannot
+ * match, and computing it would overflow. */
+#define FIRST_YEAR 1970
+#define LAST_YEAR 9999
+
 /* Parses one end of a date range.  upper: the end of the named period. */
-static gboolean
+static DateParse
 parse_date (const char *s, gboolean upper, gint64 now, gint64 *out)
 {
   if (*s == '\0') {
     *out = upper ? G_GINT64_CONSTANT (99999999999) : 0;
-    return TRUE;
+    return DATE_OK;
   }
   gint64 day0 = now - now % 86400;
   if (strcmp (s, "now") == 0) {
     *out = now;
-    return TRUE;
+    return DATE_OK;
   }
   if (strcmp (s, "today") == 0 || strcmp (s, "yesterday") == 0) {
     gint64 start = day0 - (s[0] == 'y' ? 86400 : 0);
     *out = upper ? start + 86399 : start;
-    return TRUE;
+    return DATE_OK;
   }
-  guint64 n;
-  char unit[16];
-  int used = 0;
-  if (sscanf (s, "%" G_GUINT64_FORMAT ".%15[a-z].ago%n", &n, unit, &used) == 2 && s[used] == '\0' && n < 100000) {
+  /* N.unit.ago, N checked: sscanf would wrap a number too big. */
+  gsize digits = strspn (s, "0123456789");
+  const char *ago = g_str_has_suffix (s, ".ago") ? s + strlen (s) - strlen (".ago") : NULL;
+  if (digits > 0 && s[digits] == '.' && ago != NULL && ago > s + digits) {
+    g_autofree char *unit = g_strndup (s + digits + 1, (gsize) (ago - s - digits - 1));
     for (guint i = 0; i < G_N_ELEMENTS (units); i++)
       if (strcmp (unit, units[i].unit) == 0) {
+        g_autofree char *num = g_strndup (s, digits);
+        guint64 n;
+        if (!g_ascii_string_to_unsigned (num, 10, 0, G_MAXUINT64, &n, NULL) || n > (guint64) now / units[i].seconds)
+          return DATE_OUT_OF_RANGE;
         *out = now - (gint64) n * units[i].seconds;
-        return TRUE;
+        return DATE_OK;
       }
-    return FALSE;
+    return DATE_UNREADABLE;
   }
   int y = 0, m = 0, d = 0;
   gsize len = strlen (s);
   if (strspn (s, "0123456789-") != len)
-    return FALSE;
+    return DATE_UNREADABLE;
   if (len == 10 && sscanf (s, "%4d-%2d-%2d", &y, &m, &d) == 3) {
   } else if (len == 8 && s[4] != '-' && sscanf (s, "%4d%2d%2d", &y, &m, &d) == 3) {
   } else if (len == 7 && sscanf (s, "%4d-%2d", &y, &m) == 2) {
     d = 0;
   } else if (len == 4 && sscanf (s, "%4d", &y) == 1) {
     m = 0;
+  } else if (digits > 4 && (s[digits] == '\0' || s[digits] == '-')) {
+    return DATE_OUT_OF_RANGE; /* a year of five digits or more */
   } else {
-    return FALSE;
+    return DATE_UNREADABLE;
   }
+  /* Checked here: the date parser maps years below 1000 to 19xx/20xx. */
+  if (y < FIRST_YEAR || y > LAST_YEAR)
+    return DATE_OUT_OF_RANGE;
   int sm = m ? m : 1, sd = d ? d : 1;
   gint64 start = annals_message_date_to_unix (y, sm, sd, 0, 0, 0, 0);
   if (start == ANNALS_NO_DATE)
-    return FALSE;
+    return DATE_UNREADABLE;
   if (!upper) {
     *out = start;
-    return TRUE;
+    return DATE_OK;
   }
   /* The first second after the period, minus one. */
   gint64 next;
@@ -105,8 +122,9 @@ parse_date (const char *s, gboolean upper, gint64 now, gint64 *out)
     next = annals_message_date_to_unix (m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1, 0, 0, 0, 0);
   else
     next = annals_message_date_to_unix (y + 1, 1, 1, 0, 0, 0, 0);
-  *out = next - 1;
-  return TRUE;
+  /* The period that ends 9999 has no first second after it. */
+  *out = next == ANNALS_NO_DATE ? annals_message_date_to_unix (LAST_YEAR, 12, 31, 23, 59, 59, 0) : next - 1;
+  return DATE_OK;
 }
 
 /* Rewrites "d:X..Y" (or "rt:") into numbers for the range processor. */
@@ -117,7 +135,14 @@ rewrite_range (GString *out, const char *prefix, const char *spec, gint64 now, G
   g_autofree char *a = dots ? g_strndup (spec, (gsize) (dots - spec)) : g_strdup (spec);
   const char *b = dots ? dots + 2 : spec;
   gint64 lo, hi;
-  if (!parse_date (a, FALSE, now, &lo) || !parse_date (b, TRUE, now, &hi)) {
+  DateParse pa = parse_date (a, FALSE, now, &lo), pb = pa == DATE_OK ? parse_date (b, TRUE, now, &hi) : pa;
+  if (pa == DATE_OUT_OF_RANGE || pb == DATE_OUT_OF_RANGE) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+                 "date out of range in '%s%s': dates go from %d-01-01 to %d-12-31", prefix, spec, FIRST_YEAR,
+                 LAST_YEAR);
+    return FALSE;
+  }
+  if (pa != DATE_OK || pb != DATE_OK) {
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
                  "cannot read the date range '%s%s': use YYYY-MM-DD, YYYY-MM, YYYY, today, yesterday or "
                  "N.days.ago, with '..' between the ends (either may be left out)", prefix, spec);

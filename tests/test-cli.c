@@ -82,6 +82,221 @@ test_help (Fixture *f, gconstpointer data)
   assert_fails (run (NULL, "ingest", "--bogus"), 64, "Unknown option");
 }
 
+/* Every command's --help names it once, after "annals":
+ * "annals ingest [OPTION…] NAME [PATH...]". */
+static void
+test_help_usage_line (Fixture *f, gconstpointer data)
+{
+  const char *cmds[] = { "init",  "list-add", "lists", "ingest", "ls",     "cat",          "export",
+                         "index", "search",   "key",   "proof",  "verify", "verify-proof", "redact" };
+  for (guint i = 0; i < G_N_ELEMENTS (cmds); i++) {
+    Run r = run (NULL, cmds[i], "--help");
+    assert_status (r, 0);
+    g_auto (GStrv) lines = g_strsplit (r.out, "\n", 3);
+    g_assert_cmpstr (lines[0], ==, "Usage:");
+    g_assert_nonnull (lines[1]);
+    g_test_message ("%s: %s", cmds[i], lines[1]);
+    g_autofree char *prefix = g_strdup_printf ("  annals %s [OPTION", cmds[i]);
+    if (!g_str_has_prefix (lines[1], prefix))
+      g_error ("usage line of '%s' is '%s', expected it to start with '%s'", cmds[i], lines[1], prefix);
+    /* The command name appears once: not again among the parameters. */
+    const char *params = strchr (lines[1] + strlen (prefix), ']');
+    g_assert_nonnull (params);
+    g_autofree char *word = g_strdup_printf (" %s", cmds[i]);
+    if (strstr (params, word) != NULL)
+      g_error ("usage line of '%s' names the command twice: '%s'", cmds[i], lines[1]);
+    g_assert_false (g_str_has_suffix (lines[1], " "));
+    run_clear (&r);
+  }
+}
+
+/* Global options go before the command as well as after it: the MTA line
+ * of the README, "annals --root DIR ingest policy --mda", must store the
+ * message and exit 0 (64 would bounce every list message). */
+static void
+test_global_options (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <mta@x>\nSubject: from the MTA\n\nhello\n";
+  Run r = run_full (NULL, msg, strlen (msg), NULL, "--root", f->root, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  g_autofree char *root_eq = g_strconcat ("--root=", f->root, NULL);
+  r = run (NULL, root_eq, "cat", "policy", "<mta@x>");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, msg);
+  run_clear (&r);
+  r = run (NULL, "-r", f->root, "ls", "policy");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "from the MTA"));
+  run_clear (&r);
+  /* After the command, as before; the later --root wins. */
+  r = run (NULL, "--root", "/nonexistent/annals", "lists", "--root", f->root);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "policy\t1"));
+  run_clear (&r);
+  /* A global --root beats $ANNALS_ROOT. */
+  r = run ("/nonexistent/annals", "--root", f->root, "lists");
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (NULL, "--version");
+  assert_status (r, 0);
+  g_assert_true (g_str_has_prefix (r.out, "annals "));
+  run_clear (&r);
+  r = run (NULL, "--root", f->root, "--version");
+  assert_status (r, 0);
+  g_assert_true (g_str_has_prefix (r.out, "annals "));
+  run_clear (&r);
+  r = run (NULL, "--root", f->root, "--help");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "Commands:"));
+  run_clear (&r);
+  /* "annals --help ingest" is the help of ingest. */
+  r = run (NULL, "--help", "ingest");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "--mda"));
+  run_clear (&r);
+  assert_fails (run (NULL, "--root"), 64, "--root needs a DIR");
+  assert_fails (run (NULL, "--root", f->root), 64, "no command");
+  assert_fails (run (NULL, "--bogus", "lists"), 64, "'--bogus' is not a global option");
+}
+
+/* A lost signing key must be restored, not replaced: a new key makes
+ * every published checkpoint and proof unverifiable. */
+static void
+test_key_missing (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <k@x>\nSubject: before\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  g_autofree char *key = g_build_filename (f->root, "keys", "site.key", NULL);
+  g_assert_cmpint (g_unlink (key), ==, 0);
+  const char *msg2 = "Message-ID: <k2@x>\nSubject: after\n\nhello\n";
+  Run runs[] = {
+    run (f->root, "key"),
+    run (f->root, "proof", "policy", "0"),
+    run (f->root, "redact", "policy", "0", "--reason", "test"),
+    run_full (f->root, msg2, strlen (msg2), NULL, "ingest", "policy", "--mda", NULL),
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (runs); i++) {
+    g_test_message ("stderr: %s", runs[i].err);
+    g_assert_nonnull (strstr (runs[i].err, "site.key"));
+    g_assert_nonnull (strstr (runs[i].err, "restore"));
+    g_assert_nonnull (strstr (runs[i].err, "backup"));
+    /* Generating is named only as what a new archive does. */
+    const char *gen = strstr (runs[i].err, "annals key --generate");
+    if (gen != NULL)
+      g_assert_nonnull (strstr (runs[i].err, "new archive"));
+    g_assert_null (strstr (runs[i].err, "create one with"));
+    run_clear (&runs[i]);
+  }
+}
+
+/* Whether text holds a terminal control: a C0 byte other than the tab
+ * and newline ls separates with, DEL, or a C1 control (U+0080..U+009F). */
+static gboolean
+has_control (const char *text)
+{
+  for (const guchar *p = (const guchar *)text; *p != '\0'; p++) {
+    if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+      return TRUE;
+    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Nothing from mail or from a redaction reason reaches the terminal as a
+ * control character: ls shows it escaped. */
+static void
+test_ls_controls (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <ctl@x>\n"
+                    "From: =?utf-8?q?Bad=C2=9B2J_Guy?= <bad@example.org>\n"
+                    "Subject: =?utf-8?q?csi=C2=9B31m_here?=\n\nbody\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  const char *other = "Message-ID: <other@x>\nSubject: to redact\n\nbody\n";
+  assert_ok (run_full (f->root, other, strlen (other), NULL, "ingest", "policy", "--mda", NULL));
+  assert_ok (run (f->root, "redact", "policy", "1", "--reason", "court \033[2J\033]0;owned\007 order\nnext\tline"));
+  /* The message and the redaction notice (number 2). */
+  Run r = run (f->root, "ls", "policy", "--to", "0");
+  assert_status (r, 0);
+  g_test_message ("ls: %s", r.out);
+  g_assert_false (has_control (r.out));
+  g_assert_nonnull (strstr (r.out, "Bad\\u009b2J Guy"));
+  run_clear (&r);
+  r = run (f->root, "ls", "policy", "--from", "2");
+  assert_status (r, 0);
+  g_test_message ("ls: %s", r.out);
+  g_assert_false (has_control (r.out));
+  /* One line per message: the reason's newline and tab are escaped. */
+  g_assert_cmpint (strchr (r.out, '\n') - r.out, ==, (int)strlen (r.out) - 1);
+  g_assert_nonnull (strstr (r.out, "[redaction of 1] court"));
+  g_assert_nonnull (strstr (r.out, "owned"));
+  run_clear (&r);
+  /* cat says why the message is gone, escaped too. */
+  r = run (f->root, "cat", "policy", "1");
+  assert_status (r, 1);
+  g_assert_false (has_control (r.err));
+  g_assert_nonnull (strstr (r.err, "court"));
+  run_clear (&r);
+}
+
+/* A number too big for 64 bits is reported as given, not wrapped to
+ * another number; option numbers are range-checked too. */
+static void
+test_number_overflow (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <n@x>\nSubject: one\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  const char *big = "99999999999999999999999";
+  assert_fails (run (f->root, "cat", "policy", big), 1, "no message 99999999999999999999999");
+  assert_fails (run (f->root, "cat", "policy", "18446744073709551616"), 1, "no message 18446744073709551616");
+  assert_fails (run (f->root, "proof", "policy", big), 1, "no message 99999999999999999999999");
+  assert_fails (run (f->root, "redact", "policy", big, "--reason", "x"), 1, "no message 99999999999999999999999");
+  const char *opts[][3] = {
+    { "export", "--from", "policy" }, { "export", "--to", "policy" }, { "ls", "--from", "policy" },
+    { "ls", "--to", "policy" },       { "search", "-n", "x" },        { "proof", "--consistency", "policy" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (opts); i++)
+    assert_fails (run (f->root, opts[i][0], opts[i][2], opts[i][1], big), 64, "99999999999999999999999");
+  /* The largest number is still just a missing message. */
+  assert_fails (run (f->root, "cat", "policy", "18446744073709551615"), 1, "no message 18446744073709551615");
+}
+
+/* A date outside what the index holds is a usage error that says so,
+ * not some other complaint about the query. */
+static void
+test_search_date_range (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <d@x>\nDate: Mon, 19 Apr 2021 15:28:51 +0000\nSubject: dated\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  const char *bad[]
+      = { "d:99999.years.ago",  "d:99999.years.ago..",  "d:..99999999999999999999.days.ago", "d:99999-01-01", "d:1969",
+          "d:0001-01-01..2021", "rt:100000.years.ago.." };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_test_message ("query %s", bad[i]);
+    Run r = run (f->root, "search", bad[i]);
+    assert_status (r, 64);
+    if (strstr (r.err, "out of range") == NULL || strstr (r.err, bad[i] + (bad[i][0] == 'r' ? 3 : 2)) == NULL)
+      g_error ("'%s': expected a 'date out of range' error quoting the query, got: %s", bad[i], r.err);
+    run_clear (&r);
+  }
+  Run r = run (f->root, "search", "d:2021-04..2021-05");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "dated"));
+  run_clear (&r);
+  r = run (f->root, "search", "d:1970..9999");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "dated"));
+  run_clear (&r);
+  /* Other query errors are usage errors too. */
+  assert_fails (run (f->root, "search", "d:2021-13-45"), 64, "cannot read the date range");
+}
+
 static void
 test_init_and_lists (Fixture *f, gconstpointer data)
 {
@@ -599,6 +814,12 @@ main (int argc, char **argv)
   g_test_summary ("The annals command end to end: options, inputs, bad inputs, MDA, crashes, the corpus");
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/cli/help", test_help);
+  ADD ("/cli/help/usage-line", test_help_usage_line);
+  ADD ("/cli/global-options", test_global_options);
+  ADD ("/cli/key/missing", test_key_missing);
+  ADD ("/cli/ls/control-characters", test_ls_controls);
+  ADD ("/cli/numbers/overflow", test_number_overflow);
+  ADD ("/cli/search/date-out-of-range", test_search_date_range);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);
