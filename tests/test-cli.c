@@ -509,9 +509,11 @@ test_index_kill (Fixture *f, gconstpointer data)
     GPid pid;
     g_autoptr (GError) error = NULL;
     g_assert_true (g_spawn_async (NULL, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error));
-    /* Kills at growing delays (10, 20, 40 ms ... plus jitter): the first
-     * land while indexing, the last lets it finish. */
-    g_usleep ((10000u << MIN (round, 10)) + (guint) g_rand_int_range (rand, 0, 5000));
+    /* Kills at growing delays from 0 (0, 1, 2 ... 29 ms, then 30, 60,
+     * 120 ms ... plus jitter): the first land before or while the index
+     * is created, the next while indexing, the last lets it finish. */
+    guint delay = round < 30 ? round * 1000u : (30000u << MIN (round - 30, 10));
+    g_usleep (delay + (guint) g_rand_int_range (rand, 0, 1000));
     kill (pid, SIGKILL);
     int status;
     waitpid (pid, &status, 0);
@@ -539,6 +541,118 @@ test_index_kill (Fixture *f, gconstpointer data)
   run_clear (&c2);
 }
 
+static void
+assert_count (Fixture *f, const char *query, const char *want)
+{
+  Run r = run (f->root, "search", "--count", query);
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, want);
+  run_clear (&r);
+}
+
+/* Runs annals with ANNALS_INDEX_TEST_KILL=stage and checks that it died
+ * there (so the stage is reached and the kill is real). */
+static void
+run_killed_at (Fixture *f, const char *stage, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) annals_bin ());
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "ANNALS_ROOT", f->root, TRUE);
+  env = g_environ_setenv (env, "ANNALS_INDEX_TEST_KILL", stage, TRUE);
+  env = g_environ_setenv (env, "ANNALS_INDEX_COMMIT_EVERY", "7", TRUE);
+  int status;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                               NULL, NULL, NULL, NULL, &status, &error));
+  g_test_message ("annals %s killed at %s", args[0], stage);
+  g_assert_true (WIFSIGNALED (status));
+  g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+}
+
+/* thread_partition with each thread named by its oldest message: ids
+ * differ after a redaction (a rebuild does not give the redacted message
+ * a thread, the live index keeps ids stable), the threads do not. */
+static char *
+thread_groups (const char *root)
+{
+  g_autofree char *raw = thread_partition (root);
+  g_auto (GStrv) rows = g_strsplit (raw, "\n", -1);
+  g_autoptr (GHashTable) oldest = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (char **row = rows; *row && **row; row++) {
+    const char *eq = strchr (*row, '=');
+    guint64 n = g_ascii_strtoull (*row, NULL, 10);
+    gpointer have;
+    if (!g_hash_table_lookup_extended (oldest, eq + 1, NULL, &have) || n < GPOINTER_TO_SIZE (have))
+      g_hash_table_insert (oldest, g_strdup (eq + 1), GSIZE_TO_POINTER ((gsize) n));
+  }
+  GString *out = g_string_new (NULL);
+  for (char **row = rows; *row && **row; row++) {
+    const char *eq = strchr (*row, '=');
+    g_string_append_printf (out, "%.*s=%" G_GSIZE_FORMAT "\n", (int) (eq - *row), *row,
+                            GPOINTER_TO_SIZE (g_hash_table_lookup (oldest, eq + 1)));
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* The index after a kill and one more plain 'annals index': complete,
+ * and the same threads as a rebuild. */
+static void
+check_index_whole (Fixture *f, const char *count)
+{
+  Run r = run (f->root, "index", "--quiet");
+  assert_status (r, 0);
+  /* Nothing half-made: the kill left the old index or the new one. */
+  g_assert_null (strstr (r.err, "half-made"));
+  run_clear (&r);
+  assert_count (f, "d:..now", count);
+  g_autofree char *resumed = thread_groups (f->root);
+  assert_ok (run (f->root, "index", "--rebuild", "--quiet"));
+  g_autofree char *rebuilt = thread_groups (f->root);
+  g_assert_cmpstr (resumed, ==, rebuilt);
+  g_autofree char *fresh = g_build_filename (f->root, "policy", "index.new", NULL);
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+}
+
+/* A kill at every stage of an index's life, by the test hook: creation
+ * (before and after the first commit), an incremental commit, a rebuild
+ * (built beside, swapped in), the compaction after a redaction. */
+static void
+test_index_kill_stages (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 30, 300);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", path));
+  const char *index[] = { "index", "--quiet", NULL };
+  const char *rebuild[] = { "index", "--rebuild", "--quiet", NULL };
+  const char *stages[] = { "created", "committed" };
+  for (guint i = 0; i < G_N_ELEMENTS (stages); i++) {
+    g_autofree char *dir = g_build_filename (f->root, "policy", "index", NULL);
+    test_util_rm_rf (dir);
+    run_killed_at (f, stages[i], index);
+    check_index_whole (f, "30\n");
+  }
+  const char *rebuild_stages[] = { "created", "committed", "built", "swapped" };
+  for (guint i = 0; i < G_N_ELEMENTS (rebuild_stages); i++) {
+    run_killed_at (f, rebuild_stages[i], rebuild);
+    check_index_whole (f, "30\n");
+  }
+  /* A redaction's compaction, killed before and after the swap: the
+   * next run finishes it. */
+  g_autoptr (GString) more = make_mbox (30, 4, 300);
+  g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", morep));
+  const char *redact1[] = { "redact", "policy", "3", "--reason", "test", NULL };
+  run_killed_at (f, "built", redact1);
+  check_index_whole (f, "33\n");
+  const char *redact2[] = { "redact", "policy", "4", "--reason", "test", NULL };
+  run_killed_at (f, "swapped", redact2);
+  check_index_whole (f, "32\n");
+}
+
 /* What a kill inside Xapian's database creation leaves (seen on a busy
  * machine): index/ with a lock file and no revision file (iamglass).
  * Writers rebuild it from the store, saying so in one line; readers
@@ -551,15 +665,6 @@ make_half_made_index (Fixture *f, const char *list)
   g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
   g_autofree char *lock = g_build_filename (dir, "flintlock", NULL);
   g_assert_true (g_file_set_contents (lock, "", 0, NULL));
-}
-
-static void
-assert_count (Fixture *f, const char *query, const char *want)
-{
-  Run r = run (f->root, "search", "--count", query);
-  assert_status (r, 0);
-  g_assert_cmpstr (r.out, ==, want);
-  run_clear (&r);
 }
 
 static void
@@ -663,6 +768,7 @@ main (int argc, char **argv)
   ADD ("/cli/crash/kill9", test_kill9);
   ADD ("/cli/crash/index-kill", test_index_kill);
   ADD ("/cli/crash/index-half-made", test_index_half_made);
+  ADD ("/cli/crash/index-kill-stages", test_index_kill_stages);
   ADD ("/cli/corpus/export-roundtrip", test_corpus);
   return g_test_run ();
 }
