@@ -839,6 +839,24 @@ test_redact_no_residue (Fixture *f, gconstpointer data)
   /* The rest is still searchable and threads are unchanged. */
   assert_count (f, "d:..now", "60\n");
   assert_count (f, "qzvbodymarker", "0\n");
+
+  /* A redact killed before its fresh index is swapped in leaves the old
+   * one; running the same redact again finishes the job. */
+  const char *late = "From: <qzvlatemarker@example.org>\nSubject: late\nMessage-ID: <s2@example.org>\n"
+                     "Date: Mon, 19 Apr 2021 11:00:00 +0000\n\nqzvlatemarker\n";
+  assert_ok (run_full (f->root, late, strlen (late), NULL, "ingest", "policy", "--mda", NULL));
+  const char *redact[] = { "redact", "policy", "<s2@example.org>", "--reason", "again", NULL };
+  run_killed_at (f, "built", redact);
+  g_autofree char *kept = find_marker (index, "qzvlatemarker");
+  g_assert_nonnull (kept);
+  r = run (f->root, "redact", "policy", "<s2@example.org>", "--reason", "again");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "redacted already"));
+  run_clear (&r);
+  g_autofree char *left = find_marker (f->root, "qzvlatemarker");
+  if (left != NULL)
+    g_error ("'qzvlatemarker' is still in '%s' after the second redact", left);
+  assert_count (f, "d:..now", "60\n");
 }
 
 /* The whole shared corpus: ingest, export, byte for byte. */
