@@ -44,7 +44,8 @@ say_recreated (const char *list, const AnnalsIndexStats *stats)
 {
   if (stats->recreated)
     g_printerr ("annals index: %s: the index was half-made (a run killed while creating it) or damaged; "
-                "rebuilt it from the store\n", list);
+                "rebuilt it from the store\n",
+                list);
 }
 
 static gboolean

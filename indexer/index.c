@@ -513,8 +513,9 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   Indexer ix = { annals_xdb_open_writable (index_dir, FALSE, &why, &err), list, NULL };
   if (ix.db == NULL) {
     *damaged = why == ANNALS_XDB_DAMAGED;
-    return xerror (error, err, why == ANNALS_XDB_LOCKED ? "cannot open the index (another 'annals index' running?)"
-                                                        : "cannot open the index");
+    return xerror (error, err,
+                   why == ANNALS_XDB_LOCKED ? "cannot open the index (another 'annals index' running?)"
+                                            : "cannot open the index");
   }
   g_autoptr (GHashTable) cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   ix.cache = cache;
@@ -643,7 +644,8 @@ lock_index (const char *list_dir, const char *list, GError **error)
     if (errno == EWOULDBLOCK)
       g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_LOCKED,
                    "the index of '%s' is being written by another 'annals index' or ingest ('%s' is locked); "
-                   "run 'annals index %s' once it is done", list, path, list);
+                   "run 'annals index %s' once it is done",
+                   list, path, list);
     else
       io_error (error, "lock", path);
     close (fd);
@@ -734,9 +736,9 @@ scrub (const char *index_dir, const char *fresh, const char *list_dir, GError **
 /* The incremental update: the index is created beside and renamed in
  * when missing, and created again when half-made or damaged. */
 static gboolean
-update_in_place (const char *index_dir, const char *fresh, const char *store_dir, const char *list_dir, const char *list,
-                 AnnalsIndexLimit limit, gpointer limit_ctx, AnnalsIndexProgress progress, gpointer ctx,
-                 AnnalsIndexStats *stats, GError **error)
+update_in_place (const char *index_dir, const char *fresh, const char *store_dir, const char *list_dir,
+                 const char *list, AnnalsIndexLimit limit, gpointer limit_ctx, AnnalsIndexProgress progress,
+                 gpointer ctx, AnnalsIndexStats *stats, GError **error)
 {
   gboolean damaged = FALSE;
   /* A folder without a revision: a kill inside Xapian's creation of the
@@ -836,7 +838,8 @@ annals_index_reader_path (const char *list_dir, GError **error)
     g_autofree char *list = g_path_get_basename (list_dir);
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_NOT_READY,
                  "the index of '%s' is not ready (half-made by an index run that was killed); "
-                 "'annals index %s' rebuilds it from the store", list, list);
+                 "'annals index %s' rebuilds it from the store",
+                 list, list);
     return NULL;
   }
   return g_steal_pointer (&index_dir);
