@@ -721,6 +721,23 @@ bytes_hold (const char *data, gsize len, const char *marker)
   return memmem (data, len, marker, strlen (marker)) != NULL;
 }
 
+/* Little-endian fields at any alignment. */
+static guint32
+le32_at (const guint8 *p)
+{
+  guint32 v;
+  memcpy (&v, p, sizeof v);
+  return GUINT32_FROM_LE (v);
+}
+
+static guint64
+le64_at (const guint8 *p)
+{
+  guint64 v;
+  memcpy (&v, p, sizeof v);
+  return GUINT64_FROM_LE (v);
+}
+
 /* Whether a pack's message records hold marker once inflated (with the
  * dictionary they name), per doc/store-format.md. */
 static gboolean
@@ -729,11 +746,11 @@ pack_inflated_holds (const char *store, const char *data, gsize len, const char 
   const guint8 *d = (const guint8 *) data;
   gsize off = 32;
   while (off + 88 <= len) {
-    guint32 type = GUINT32_FROM_LE (*(const guint32 *) (d + off + 4));
-    guint64 raw = GUINT64_FROM_LE (*(const guint64 *) (d + off + 24));
-    guint32 stored = GUINT32_FROM_LE (*(const guint32 *) (d + off + 32));
-    guint32 dict_id = GUINT32_FROM_LE (*(const guint32 *) (d + off + 36));
-    guint32 env = GUINT32_FROM_LE (*(const guint32 *) (d + off + 80));
+    guint32 type = le32_at (d + off + 4);
+    guint64 raw = le64_at (d + off + 24);
+    guint32 stored = le32_at (d + off + 32);
+    guint32 dict_id = le32_at (d + off + 36);
+    guint32 env = le32_at (d + off + 80);
     gsize payload = off + 88 + env;
     g_assert_cmpuint (payload + stored, <=, len);
     if (type == 1) {
