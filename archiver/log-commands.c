@@ -458,7 +458,9 @@ annals_archiver_cmd_redact (int argc, char **argv)
   if (!annals_cmd_parse ("redact", "NAME ID",
                       "Removes message ID (number or Message-ID) of list NAME from the store, visibly:\n"
                       "a redaction entry with the reason goes into the log first, then the message's\n"
-                      "bytes are removed from its pack (rewritten).  Proofs issued before still verify.",
+                      "bytes are removed from its pack (rewritten), and the list's index is compacted into\n"
+                      "a fresh copy without them.  Proofs issued before still verify.  Run again after a\n"
+                      "crash, it finishes what is left.",
                       entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *r_owned = reason;
@@ -495,13 +497,22 @@ annals_archiver_cmd_redact (int argc, char **argv)
   /* Log whatever the store has first, so the notice follows it. */
   if (!annals_tlog_sync (log, store, argv[1], key, &error))
     return annals_cmd_fail ("redact", error);
-  RedactLog ctx = { log, w, argv[1], key };
-  guint64 notice;
-  if (!annals_store_writer_redact (w, target, reason, g_get_real_time () / G_USEC_PER_SEC, log_notice, &ctx, &notice,
-                                   &error))
+  AnnalsStoreRecord rec;
+  if (!annals_store_read_record (store, target, &rec, &error))
     return annals_cmd_fail ("redact", error);
-  g_print ("redacted message %" G_GUINT64_FORMAT " of '%s' (log entry %" G_GUINT64_FORMAT "): %s\n", target, argv[1],
-           notice, reason);
+  if (rec.type == ANNALS_STORE_RECORD_REDACTED) {
+    /* A rerun after a kill: the store is done, the index may not be. */
+    g_print ("message %" G_GUINT64_FORMAT " of '%s' is redacted already; checking that the index holds none of it\n",
+             target, argv[1]);
+  } else {
+    RedactLog ctx = { log, w, argv[1], key };
+    guint64 notice;
+    if (!annals_store_writer_redact (w, target, reason, g_get_real_time () / G_USEC_PER_SEC, log_notice, &ctx, &notice,
+                                     &error))
+      return annals_cmd_fail ("redact", error);
+    g_print ("redacted message %" G_GUINT64_FORMAT " of '%s' (log entry %" G_GUINT64_FORMAT "): %s\n", target,
+             argv[1], notice, reason);
+  }
   g_clear_pointer (&w, annals_store_writer_free);
   /* Out of the index too, if there is one. */
   g_autofree char *index_dir = annals_config_list_dir (config, argv[1], "index", NULL);

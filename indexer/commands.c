@@ -37,6 +37,17 @@ print_stats (const char *list, const AnnalsIndexStats *stats, double secs)
            stats->total);
 }
 
+/* Said even with --quiet: a full index run where an update was expected
+ * deserves one line. */
+static void
+say_recreated (const char *list, const AnnalsIndexStats *stats)
+{
+  if (stats->recreated)
+    g_printerr ("annals index: %s: the index was half-made (a run killed while creating it) or damaged; "
+                "rebuilt it from the store\n",
+                list);
+}
+
 static gboolean
 update_list (AnnalsConfig *config, const char *list, gboolean rebuild, gboolean quiet)
 {
@@ -51,6 +62,7 @@ update_list (AnnalsConfig *config, const char *list, gboolean rebuild, gboolean 
   gboolean ok = annals_index_update (dir, list, rebuild, show_progress, &p, &stats, &error);
   if (p.tty)
     fputs ("\r\033[K", stderr);
+  say_recreated (list, &stats);
   if (!ok) {
     g_printerr ("annals index: %s: %s\n", list, error->message);
     return FALSE;
@@ -136,6 +148,7 @@ follow_finish (AnnalsIndexFollower *f, gboolean quiet)
   if (f->thread != NULL)
     g_thread_join (f->thread);
   gboolean ok = f->error == NULL;
+  say_recreated (f->list, &f->stats);
   if (!ok)
     g_printerr ("annals index: %s: %s\n", f->list, f->error->message);
   else if (!quiet)

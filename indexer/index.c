@@ -6,22 +6,41 @@
 #include "xapian-shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK (annals_index_error, annals_index_error)
 
 #define KEY_INDEXED "annals:indexed"
 #define KEY_NEXT_THREAD "annals:next-thread"
 #define KEY_VERSION "annals:version"
+/* Set in the commit that deletes an indexed document (a redaction):
+ * its words are still in the database's freed blocks until the index is
+ * compacted into a fresh copy, which clears it. */
+#define KEY_SCRUB "annals:scrub"
 #define INDEX_VERSION "1"
 #define COMMIT_EVERY 10000
 /* References kept per message: the newest 500 (the chain's end). */
 #define MAX_REFERENCES 500
 /* Body text indexed per message; the rest of a huge message is not. */
 #define MAX_INDEXED_TEXT (1024 * 1024)
+
+/* ANNALS_INDEX_TEST_KILL=STAGE: the tests' hook to die by SIGKILL at a
+ * named stage (created, committed, built, swapped), where a kill at a
+ * random moment would rarely land. */
+static void
+test_kill_point (const char *stage)
+{
+  const char *at = g_getenv ("ANNALS_INDEX_TEST_KILL");
+  if (at != NULL && strcmp (at, stage) == 0)
+    raise (SIGKILL);
+}
 
 static gboolean
 xerror (GError **error, char *message, const char *what)
@@ -439,8 +458,14 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
 {
   char *err = NULL;
   if (p->type != ANNALS_STORE_RECORD_MESSAGE) {
+    gboolean existed;
+    if (!annals_xdb_delete (ix->db, p->redaction_target + 1, &existed, &err))
+      return xerror (error, err, "cannot remove a document");
     stats->removed++;
-    return annals_xdb_delete (ix->db, p->redaction_target + 1, &err) || xerror (error, err, "cannot remove a document");
+    /* Recorded with the deletion, so a kill before the scrub cannot
+     * forget it. */
+    return !existed || annals_xdb_set_metadata (ix->db, KEY_SCRUB, "1", &err)
+           || xerror (error, err, "cannot remove a document");
   }
   g_autofree char *tid = assign_thread (ix, p->ids, error);
   if (tid == NULL)
@@ -469,24 +494,33 @@ mark_indexed (Indexer *ix, guint64 covered, GError **error)
 {
   char *err = NULL;
   g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, covered);
-  return (annals_xdb_set_metadata (ix->db, KEY_INDEXED, mark, &err) && annals_xdb_commit (ix->db, &err))
-         || xerror (error, err, "cannot commit the index");
+  if (!annals_xdb_set_metadata (ix->db, KEY_INDEXED, mark, &err) || !annals_xdb_commit (ix->db, &err))
+    return xerror (error, err, "cannot commit the index");
+  test_kill_point ("committed");
+  return TRUE;
 }
 
 /* Messages prepared ahead of the one being written. */
 #define WINDOW 128
 
+/* Brings the existing database index_dir up to date.  *damaged: it could
+ * not be opened because it is not a whole database. */
 static gboolean
 update (const char *index_dir, const char *store_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
-        AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error)
+        AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, gboolean *damaged, GError **error)
 {
   g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
   if (store == NULL)
     return FALSE;
   char *err = NULL;
-  Indexer ix = { annals_xdb_open_writable (index_dir, &err), list, NULL };
-  if (ix.db == NULL)
-    return xerror (error, err, "cannot open the index (another 'annals index' running?)");
+  AnnalsXdbFailure why;
+  Indexer ix = { annals_xdb_open_writable (index_dir, FALSE, &why, &err), list, NULL };
+  if (ix.db == NULL) {
+    *damaged = why == ANNALS_XDB_DAMAGED;
+    return xerror (error, err,
+                   why == ANNALS_XDB_LOCKED ? "cannot open the index (another 'annals index' running?)"
+                                            : "cannot open the index");
+  }
   g_autoptr (GHashTable) cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   ix.cache = cache;
   g_autofree char *done = annals_xdb_get_metadata (ix.db, KEY_INDEXED);
@@ -566,9 +600,221 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
     stats->total = MAX (stats->total, start);
     ok = annals_xdb_commit (ix.db, &err) || xerror (error, err, "cannot commit the index");
   }
+  g_autofree char *scrub = annals_xdb_get_metadata (ix.db, KEY_SCRUB);
+  stats->scrub_pending = scrub != NULL;
   annals_xdb_close (ix.db);
   if (progress)
     progress (ctx, stats, count);
+  return ok;
+}
+
+static void
+remove_tree (const char *path)
+{
+  nftw (path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static gboolean
+io_error (GError **error, const char *what, const char *path)
+{
+  int e = errno;
+  g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot %s '%s': %s", what, path, g_strerror (e));
+  return FALSE;
+}
+
+/* Whether index_dir holds a database: Xapian writes its revision file
+ * (iamglass) last when it creates one. */
+static gboolean
+has_revision (const char *index_dir)
+{
+  g_autofree char *rev = g_build_filename (index_dir, "iamglass", NULL);
+  return g_file_test (rev, G_FILE_TEST_EXISTS);
+}
+
+/* The lock every writer of the list's index holds: under it, leftovers
+ * of killed runs (index.new, index.old) are nobody's work. */
+static int
+lock_index (const char *list_dir, const char *list, GError **error)
+{
+  g_autofree char *path = g_build_filename (list_dir, "index.lock", NULL);
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    io_error (error, "open", path);
+    return -1;
+  }
+  while (flock (fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK)
+      g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_LOCKED,
+                   "the index of '%s' is being written by another 'annals index' or ingest ('%s' is locked); "
+                   "run 'annals index %s' once it is done",
+                   list, path, list);
+    else
+      io_error (error, "lock", path);
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+static gboolean
+sync_dir (const char *dir, GError **error)
+{
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return io_error (error, "open", dir);
+  gboolean ok = fsync (fd) == 0 || io_error (error, "sync", dir);
+  close (fd);
+  return ok;
+}
+
+/* Puts the whole database fresh in place of index_dir, atomically: the
+ * two are exchanged (readers see the old or the new, never neither),
+ * then the old copy goes. */
+static gboolean
+install (const char *fresh, const char *index_dir, const char *list_dir, GError **error)
+{
+  if (renameat2 (AT_FDCWD, fresh, AT_FDCWD, index_dir, RENAME_EXCHANGE) == 0) {
+    test_kill_point ("swapped");
+    remove_tree (fresh);
+  } else if (errno == ENOENT && !g_file_test (index_dir, G_FILE_TEST_EXISTS)) {
+    if (g_rename (fresh, index_dir) != 0)
+      return io_error (error, "install the index as", index_dir);
+  } else if (errno == EINVAL || errno == ENOSYS) {
+    /* A file system without exchange: a kill between the renames leaves
+     * no index/, which the next run builds again. */
+    g_autofree char *old = g_build_filename (list_dir, "index.old", NULL);
+    if (g_rename (index_dir, old) != 0)
+      return io_error (error, "replace", index_dir);
+    if (g_rename (fresh, index_dir) != 0)
+      return io_error (error, "install the index as", index_dir);
+    remove_tree (old);
+  } else {
+    return io_error (error, "install the index as", index_dir);
+  }
+  return sync_dir (list_dir, error);
+}
+
+/* A new, empty database at path, committed once (so it has its
+ * revision file), for install(). */
+static gboolean
+create_empty (const char *path, GError **error)
+{
+  char *err = NULL;
+  AnnalsXdb *db = annals_xdb_open_writable (path, TRUE, NULL, &err);
+  if (db == NULL)
+    return xerror (error, err, "cannot create the index");
+  gboolean ok = (annals_xdb_set_metadata (db, KEY_VERSION, INDEX_VERSION, &err) && annals_xdb_commit (db, &err))
+                || xerror (error, err, "cannot create the index");
+  annals_xdb_close (db);
+  test_kill_point ("created");
+  return ok;
+}
+
+/* After a redaction: the index compacted into a fresh copy (live entries
+ * only, ids kept, threads untouched), swapped in.  A kill before the swap
+ * leaves the old index, still marked, for the next run. */
+static gboolean
+scrub (const char *index_dir, const char *fresh, const char *list_dir, GError **error)
+{
+  char *err = NULL;
+  const char *paths[] = { index_dir };
+  AnnalsXdb *db = annals_xdb_open_readonly (paths, 1, &err);
+  if (db == NULL)
+    return xerror (error, err, "cannot compact the index");
+  gboolean ok = annals_xdb_compact (db, fresh, &err) || xerror (error, err, "cannot compact the index");
+  annals_xdb_close (db);
+  if (!ok)
+    return FALSE;
+  db = annals_xdb_open_writable (fresh, FALSE, NULL, &err);
+  if (db == NULL)
+    return xerror (error, err, "cannot compact the index");
+  ok = (annals_xdb_set_metadata (db, KEY_SCRUB, "", &err) && annals_xdb_commit (db, &err))
+       || xerror (error, err, "cannot compact the index");
+  annals_xdb_close (db);
+  test_kill_point ("built");
+  return ok && install (fresh, index_dir, list_dir, error);
+}
+
+/* The incremental update: the index is created beside and renamed in
+ * when missing, and created again when half-made or damaged. */
+static gboolean
+update_in_place (const char *index_dir, const char *fresh, const char *store_dir, const char *list_dir,
+                 const char *list, AnnalsIndexLimit limit, gpointer limit_ctx, AnnalsIndexProgress progress,
+                 gpointer ctx, AnnalsIndexStats *stats, GError **error)
+{
+  gboolean damaged = FALSE;
+  /* A folder without a revision: a kill inside Xapian's creation of the
+   * database (before indexes were created beside and renamed). */
+  if (g_file_test (index_dir, G_FILE_TEST_EXISTS) && !has_revision (index_dir)) {
+    stats->recreated = TRUE;
+    remove_tree (index_dir);
+  }
+  if (!g_file_test (index_dir, G_FILE_TEST_EXISTS)
+      && (!create_empty (fresh, error) || !install (fresh, index_dir, list_dir, error)))
+    return FALSE;
+  g_autoptr (GError) local = NULL;
+  if (!update (index_dir, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, &local)) {
+    if (!damaged) {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+    /* Damaged beyond opening: the index is derived, so build it again. */
+    stats->recreated = TRUE;
+    remove_tree (index_dir);
+    if (!create_empty (fresh, error) || !install (fresh, index_dir, list_dir, error)
+        || !update (index_dir, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Everything a writer does, under the lock. */
+static gboolean
+write_locked (const char *list_dir, const char *list, gboolean rebuild, AnnalsIndexLimit limit, gpointer limit_ctx,
+              AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error)
+{
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
+  g_autofree char *index_dir = g_build_filename (list_dir, "index", NULL);
+  g_autofree char *fresh = g_build_filename (list_dir, "index.new", NULL);
+  g_autofree char *old = g_build_filename (list_dir, "index.old", NULL);
+  remove_tree (fresh);
+  remove_tree (old);
+  gboolean damaged = FALSE;
+  if (rebuild) {
+    /* Built beside the old index and swapped: searches go on meanwhile. */
+    if (!create_empty (fresh, error)
+        || !update (fresh, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
+      return FALSE;
+    test_kill_point ("built");
+    if (!install (fresh, index_dir, list_dir, error))
+      return FALSE;
+  } else {
+    if (!update_in_place (index_dir, fresh, store_dir, list_dir, list, limit, limit_ctx, progress, ctx, stats, error))
+      return FALSE;
+  }
+  /* A rebuild can meet a redaction the store has not finished (the
+   * notice is in, the message not yet erased) and delete a document too. */
+  if (stats->scrub_pending) {
+    if (!scrub (index_dir, fresh, list_dir, error))
+      return FALSE;
+    stats->scrub_pending = FALSE;
+    stats->scrubbed = TRUE;
+  }
+  return TRUE;
+}
+
+static gboolean
+write_index (const char *list_dir, const char *list, gboolean rebuild, AnnalsIndexLimit limit, gpointer limit_ctx,
+             AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error)
+{
+  memset (stats, 0, sizeof *stats);
+  int lock = lock_index (list_dir, list, error);
+  if (lock < 0)
+    return FALSE;
+  gboolean ok = write_locked (list_dir, list, rebuild, limit, limit_ctx, progress, ctx, stats, error);
+  close (lock);
   return ok;
 }
 
@@ -576,39 +822,29 @@ gboolean
 annals_index_update (const char *list_dir, const char *list, gboolean rebuild, AnnalsIndexProgress progress,
                      gpointer ctx, AnnalsIndexStats *stats, GError **error)
 {
-  memset (stats, 0, sizeof *stats);
-  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
-  g_autofree char *index_dir = g_build_filename (list_dir, "index", NULL);
-  if (!rebuild)
-    return update (index_dir, store_dir, list, NULL, NULL, progress, ctx, stats, error);
-  /* Build beside the old index and swap: searches go on meanwhile. */
-  g_autofree char *fresh = g_build_filename (list_dir, "index.new", NULL);
-  g_autofree char *old = g_build_filename (list_dir, "index.old", NULL);
-  nftw (fresh, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  if (!update (fresh, store_dir, list, NULL, NULL, progress, ctx, stats, error))
-    return FALSE;
-  nftw (old, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  if (g_file_test (index_dir, G_FILE_TEST_EXISTS) && g_rename (index_dir, old) != 0) {
-    int e = errno;
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot replace '%s': %s", index_dir,
-                 g_strerror (e));
-    return FALSE;
-  }
-  if (g_rename (fresh, index_dir) != 0) {
-    int e = errno;
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot install '%s': %s", fresh, g_strerror (e));
-    return FALSE;
-  }
-  nftw (old, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  return TRUE;
+  return write_index (list_dir, list, rebuild, NULL, NULL, progress, ctx, stats, error);
 }
 
 gboolean
 annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
                      AnnalsIndexStats *stats, GError **error)
 {
-  memset (stats, 0, sizeof *stats);
-  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
+  return write_index (list_dir, list, FALSE, limit, limit_ctx, NULL, NULL, stats, error);
+}
+
+char *
+annals_index_reader_path (const char *list_dir, GError **error)
+{
   g_autofree char *index_dir = g_build_filename (list_dir, "index", NULL);
-  return update (index_dir, store_dir, list, limit, limit_ctx, NULL, NULL, stats, error);
+  if (!g_file_test (index_dir, G_FILE_TEST_IS_DIR))
+    return NULL;
+  if (!has_revision (index_dir)) {
+    g_autofree char *list = g_path_get_basename (list_dir);
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_NOT_READY,
+                 "the index of '%s' is not ready (half-made by an index run that was killed); "
+                 "'annals index %s' rebuilds it from the store",
+                 list, list);
+    return NULL;
+  }
+  return g_steal_pointer (&index_dir);
 }

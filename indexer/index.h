@@ -28,6 +28,8 @@ typedef enum {
   ANNALS_INDEX_ERROR_XAPIAN, /* Xapian said no (locked, damaged, disk full) */
   ANNALS_INDEX_ERROR_STORE,  /* the store could not be read */
   ANNALS_INDEX_ERROR_QUERY,  /* a search that cannot run: syntax, wildcard, only NOT */
+  ANNALS_INDEX_ERROR_LOCKED,  /* another process is writing the index */
+  ANNALS_INDEX_ERROR_NOT_READY, /* the index is there but half-made: a writer rebuilds it */
 } AnnalsIndexError;
 
 typedef struct {
@@ -35,11 +37,21 @@ typedef struct {
   guint64 removed;  /* documents removed (redactions) */
   guint64 total;    /* store entries covered now */
   guint64 bytes;    /* raw bytes read */
+  gboolean recreated;     /* the index was half-made or damaged and is built again from the store */
+  gboolean scrub_pending; /* (internal) a redacted document's words wait in freed blocks */
+  gboolean scrubbed;      /* compacted into a fresh copy after a redaction */
 } AnnalsIndexStats;
 
 typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats, guint64 of);
 
-/* Brings list_dir/index up to date with list_dir/store (or rebuilds it). */
+/* Brings list_dir/index up to date with list_dir/store (or rebuilds it).
+ * Writers hold list_dir/index.lock (a second one fails with
+ * ANNALS_INDEX_ERROR_LOCKED).  A new database is created beside, in
+ * list_dir/index.new, and renamed into place, so a kill never leaves a
+ * half-made index/; one left by an older version, or a damaged one, is
+ * built again from the store (stats->recreated says so).  After a
+ * redaction removed an indexed document, the index is compacted into a
+ * fresh copy and swapped in, so none of its words stay on disk. */
 gboolean annals_index_update (const char *list_dir, const char *list, gboolean rebuild,
                               AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error);
 
@@ -53,6 +65,11 @@ typedef guint64 (*AnnalsIndexLimit) (gpointer ctx, guint64 have, gboolean *finis
  * side by side.  Only what the writer has committed is read. */
 gboolean annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
                               AnnalsIndexStats *stats, GError **error);
+
+/* The index folder of list_dir for readers: a new string; NULL without
+ * error when the list has no index yet; NULL with NOT_READY when it is
+ * half-made (the next writer rebuilds it). */
+char *annals_index_reader_path (const char *list_dir, GError **error);
 
 /* The document data fields, tab-separated, in this order. */
 typedef struct {

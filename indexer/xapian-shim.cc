@@ -78,14 +78,37 @@ set_error (char **error, const std::string &what)
 } // namespace
 
 AnnalsXdb *
-annals_xdb_open_writable (const char *path, char **error)
+annals_xdb_open_writable (const char *path, gboolean create, AnnalsXdbFailure *failure, char **error)
 {
+  AnnalsXdbFailure ignored;
+  AnnalsXdbFailure &why = failure ? *failure : ignored;
+  why = ANNALS_XDB_FAILED;
   try {
-    auto *w = new Xapian::WritableDatabase (path, Xapian::DB_CREATE_OR_OPEN);
+    // Never DB_CREATE_OR_OPEN: a kill inside the creation leaves a folder
+    // without its revision file, so callers create beside and rename.
+    auto *w = new Xapian::WritableDatabase (path, create ? Xapian::DB_CREATE : Xapian::DB_OPEN);
     AnnalsXdb *db = g_new0 (AnnalsXdb, 1);
     db->wdb = w;
     db->db = w;
     return db;
+  } catch (const Xapian::DatabaseLockError &e) {
+    why = ANNALS_XDB_LOCKED;
+    set_error (error, e.get_description ());
+    return nullptr;
+  } catch (const Xapian::DatabaseCorruptError &e) {
+    why = ANNALS_XDB_DAMAGED;
+    set_error (error, e.get_description ());
+    return nullptr;
+  } catch (const Xapian::DatabaseVersionError &e) {
+    why = ANNALS_XDB_DAMAGED;
+    set_error (error, e.get_description ());
+    return nullptr;
+  } catch (const Xapian::DatabaseNotFoundError &e) {
+    // "Couldn't detect type of database": the folder is there, its
+    // revision file is not.
+    why = create ? ANNALS_XDB_FAILED : ANNALS_XDB_DAMAGED;
+    set_error (error, e.get_description ());
+    return nullptr;
   }
   SHIM_CATCH (error, nullptr)
 }
@@ -263,12 +286,26 @@ annals_xdb_replace (AnnalsXdb *db, guint64 docid, AnnalsXdoc *doc, char **error)
 }
 
 gboolean
-annals_xdb_delete (AnnalsXdb *db, guint64 docid, char **error)
+annals_xdb_delete (AnnalsXdb *db, guint64 docid, gboolean *existed, char **error)
 {
+  if (existed)
+    *existed = FALSE;
   try {
     db->wdb->delete_document ((Xapian::docid) docid);
+    if (existed)
+      *existed = TRUE;
     return TRUE;
   } catch (const Xapian::DocNotFoundError &) {
+    return TRUE;
+  }
+  SHIM_CATCH (error, FALSE)
+}
+
+gboolean
+annals_xdb_compact (AnnalsXdb *db, const char *dest, char **error)
+{
+  try {
+    db->db->compact (dest, Xapian::DBCOMPACT_NO_RENUMBER);
     return TRUE;
   }
   SHIM_CATCH (error, FALSE)

@@ -22,8 +22,17 @@ enum {
   ANNALS_XSLOT_THREAD = 2,  /* thread id, string */
 };
 
-/* Opens (creating) a writable database. */
-AnnalsXdb *annals_xdb_open_writable (const char *path, char **error);
+/* Why opening failed, for the callers that act on it. */
+typedef enum {
+  ANNALS_XDB_FAILED,  /* anything else: permissions, disk, memory */
+  ANNALS_XDB_LOCKED,  /* another writer has it */
+  ANNALS_XDB_DAMAGED, /* not a database (no revision file), corrupt, or another format */
+} AnnalsXdbFailure;
+
+/* Opens a writable database: create makes a new one at path (which must
+ * not hold one), else it must exist.  *failure (may be NULL) says why on
+ * failure. */
+AnnalsXdb *annals_xdb_open_writable (const char *path, gboolean create, AnnalsXdbFailure *failure, char **error);
 /* Opens one or more databases read-only, searched as one. */
 AnnalsXdb *annals_xdb_open_readonly (const char *const *paths, guint count, char **error);
 void annals_xdb_close (AnnalsXdb *db);
@@ -49,7 +58,12 @@ void annals_xdoc_set_string (AnnalsXdoc *doc, guint slot, const char *value);
 void annals_xdoc_set_data (AnnalsXdoc *doc, const char *data, gsize length);
 
 gboolean annals_xdb_replace (AnnalsXdb *db, guint64 docid, AnnalsXdoc *doc, char **error);
-gboolean annals_xdb_delete (AnnalsXdb *db, guint64 docid, char **error);
+/* *existed (may be NULL): whether there was such a document. */
+gboolean annals_xdb_delete (AnnalsXdb *db, guint64 docid, gboolean *existed, char **error);
+/* Writes db's last committed revision as a new database at dest (which
+ * must not exist), live entries only, document ids kept: nothing of a
+ * deleted document survives in it, unlike in db's freed blocks. */
+gboolean annals_xdb_compact (AnnalsXdb *db, const char *dest, char **error);
 /* The stored document docid, or NULL (no such document). */
 AnnalsXdoc *annals_xdb_get (AnnalsXdb *db, guint64 docid, char **error);
 /* Document data, new. */

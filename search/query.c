@@ -348,11 +348,14 @@ open_indexes (const char *const *list_dirs, guint n_lists, GError **error)
 {
   g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < n_lists; i++) {
-    char *p = g_build_filename (list_dirs[i], "index", NULL);
-    if (g_file_test (p, G_FILE_TEST_IS_DIR))
+    GError *local = NULL;
+    char *p = annals_index_reader_path (list_dirs[i], &local);
+    if (local != NULL) {
+      g_propagate_error (error, local);
+      return NULL;
+    }
+    if (p != NULL)
       g_ptr_array_add (paths, p);
-    else
-      g_free (p);
   }
   if (paths->len == 0) {
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "no index to search: run 'annals index' first");

@@ -3,6 +3,7 @@
  * maildirs, and crashes (SIGKILL at random moments). */
 #include "mbox.h"
 #include "store.h"
+#include "zcodec.h"
 #include "test-util.h"
 #include "test-run.h"
 
@@ -738,9 +739,11 @@ test_index_kill (Fixture *f, gconstpointer data)
     GPid pid;
     g_autoptr (GError) error = NULL;
     g_assert_true (g_spawn_async (NULL, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error));
-    /* Kills at growing delays (10, 20, 40 ms ... plus jitter): the first
-     * land while indexing, the last lets it finish. */
-    g_usleep ((10000u << MIN (round, 10)) + (guint) g_rand_int_range (rand, 0, 5000));
+    /* Kills at growing delays from 0 (0, 1, 2 ... 29 ms, then 30, 60,
+     * 120 ms ... plus jitter): the first land before or while the index
+     * is created, the next while indexing, the last lets it finish. */
+    guint delay = round < 30 ? round * 1000u : (30000u << MIN (round - 30, 10));
+    g_usleep (delay + (guint) g_rand_int_range (rand, 0, 1000));
     kill (pid, SIGKILL);
     int status;
     waitpid (pid, &status, 0);
@@ -766,6 +769,340 @@ test_index_kill (Fixture *f, gconstpointer data)
   g_assert_cmpstr (resumed, ==, rebuilt);
   run_clear (&c1);
   run_clear (&c2);
+}
+
+static void
+assert_count (Fixture *f, const char *query, const char *want)
+{
+  Run r = run (f->root, "search", "--count", query);
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, want);
+  run_clear (&r);
+}
+
+/* Runs annals with ANNALS_INDEX_TEST_KILL=stage and checks that it died
+ * there (so the stage is reached and the kill is real). */
+static void
+run_killed_at (Fixture *f, const char *stage, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) annals_bin ());
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "ANNALS_ROOT", f->root, TRUE);
+  env = g_environ_setenv (env, "ANNALS_INDEX_TEST_KILL", stage, TRUE);
+  env = g_environ_setenv (env, "ANNALS_INDEX_COMMIT_EVERY", "7", TRUE);
+  int status;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                               NULL, NULL, NULL, NULL, &status, &error));
+  g_test_message ("annals %s killed at %s", args[0], stage);
+  g_assert_true (WIFSIGNALED (status));
+  g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+}
+
+/* thread_partition with each thread named by its oldest message: ids
+ * differ after a redaction (a rebuild does not give the redacted message
+ * a thread, the live index keeps ids stable), the threads do not. */
+static char *
+thread_groups (const char *root)
+{
+  g_autofree char *raw = thread_partition (root);
+  g_auto (GStrv) rows = g_strsplit (raw, "\n", -1);
+  g_autoptr (GHashTable) oldest = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (char **row = rows; *row && **row; row++) {
+    const char *eq = strchr (*row, '=');
+    guint64 n = g_ascii_strtoull (*row, NULL, 10);
+    gpointer have;
+    if (!g_hash_table_lookup_extended (oldest, eq + 1, NULL, &have) || n < GPOINTER_TO_SIZE (have))
+      g_hash_table_insert (oldest, g_strdup (eq + 1), GSIZE_TO_POINTER ((gsize) n));
+  }
+  GString *out = g_string_new (NULL);
+  for (char **row = rows; *row && **row; row++) {
+    const char *eq = strchr (*row, '=');
+    g_string_append_printf (out, "%.*s=%" G_GSIZE_FORMAT "\n", (int) (eq - *row), *row,
+                            GPOINTER_TO_SIZE (g_hash_table_lookup (oldest, eq + 1)));
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* The index after a kill and one more plain 'annals index': complete,
+ * and the same threads as a rebuild. */
+static void
+check_index_whole (Fixture *f, const char *count)
+{
+  Run r = run (f->root, "index", "--quiet");
+  assert_status (r, 0);
+  /* Nothing half-made: the kill left the old index or the new one. */
+  g_assert_null (strstr (r.err, "half-made"));
+  run_clear (&r);
+  assert_count (f, "d:..now", count);
+  g_autofree char *resumed = thread_groups (f->root);
+  assert_ok (run (f->root, "index", "--rebuild", "--quiet"));
+  g_autofree char *rebuilt = thread_groups (f->root);
+  g_assert_cmpstr (resumed, ==, rebuilt);
+  g_autofree char *fresh = g_build_filename (f->root, "policy", "index.new", NULL);
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+}
+
+/* A kill at every stage of an index's life, by the test hook: creation
+ * (before and after the first commit), an incremental commit, a rebuild
+ * (built beside, swapped in), the compaction after a redaction. */
+static void
+test_index_kill_stages (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 30, 300);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", path));
+  const char *index[] = { "index", "--quiet", NULL };
+  const char *rebuild[] = { "index", "--rebuild", "--quiet", NULL };
+  const char *stages[] = { "created", "committed" };
+  for (guint i = 0; i < G_N_ELEMENTS (stages); i++) {
+    g_autofree char *dir = g_build_filename (f->root, "policy", "index", NULL);
+    test_util_rm_rf (dir);
+    run_killed_at (f, stages[i], index);
+    check_index_whole (f, "30\n");
+  }
+  const char *rebuild_stages[] = { "created", "committed", "built", "swapped" };
+  for (guint i = 0; i < G_N_ELEMENTS (rebuild_stages); i++) {
+    run_killed_at (f, rebuild_stages[i], rebuild);
+    check_index_whole (f, "30\n");
+  }
+  /* A redaction's compaction, killed before and after the swap: the
+   * next run finishes it. */
+  g_autoptr (GString) more = make_mbox (30, 4, 300);
+  g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", morep));
+  const char *redact1[] = { "redact", "policy", "3", "--reason", "test", NULL };
+  run_killed_at (f, "built", redact1);
+  check_index_whole (f, "33\n");
+  const char *redact2[] = { "redact", "policy", "4", "--reason", "test", NULL };
+  run_killed_at (f, "swapped", redact2);
+  check_index_whole (f, "32\n");
+}
+
+/* What a kill inside Xapian's database creation leaves (seen on a busy
+ * machine): index/ with a lock file and no revision file (iamglass).
+ * Writers rebuild it from the store, saying so in one line; readers
+ * say the index is not ready instead of passing on Xapian's words. */
+static void
+make_half_made_index (Fixture *f, const char *list)
+{
+  g_autofree char *dir = g_build_filename (f->root, list, "index", NULL);
+  test_util_rm_rf (dir);
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_autofree char *lock = g_build_filename (dir, "flintlock", NULL);
+  g_assert_true (g_file_set_contents (lock, "", 0, NULL));
+}
+
+static void
+test_index_half_made (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 40, 300);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", path));
+  make_half_made_index (f, "policy");
+
+  /* A reader: a clear error naming the list and what to run. */
+  Run r = run (f->root, "search", "--count", "d:..now");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "'policy'"));
+  g_assert_nonnull (strstr (r.err, "annals index"));
+  g_assert_null (strstr (r.err, "iamglass"));
+  g_assert_null (strstr (r.err, "Error"));
+  run_clear (&r);
+
+  /* index: rebuilt, one line on stderr. */
+  r = run (f->root, "index", "--quiet");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.err, "rebuilt it from the store"));
+  g_auto (GStrv) lines = g_strsplit (r.err, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  run_clear (&r);
+  assert_count (f, "d:..now", "40\n");
+
+  /* ingest: the same, and the new messages are in too. */
+  make_half_made_index (f, "policy");
+  g_autoptr (GString) more = make_mbox (40, 10, 300);
+  g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
+  r = run (f->root, "ingest", "policy", "--quiet", morep);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.err, "rebuilt it from the store"));
+  run_clear (&r);
+  assert_count (f, "d:..now", "50\n");
+
+  /* An MDA delivery too. */
+  make_half_made_index (f, "policy");
+  const char *msg = "Message-ID: <late@x>\nSubject: late\nDate: Mon, 19 Apr 2021 10:00:00 +0000\n\nlate\n";
+  r = run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  assert_count (f, "d:..now", "51\n");
+}
+
+/* Whether the bytes of a file hold marker. */
+static gboolean
+bytes_hold (const char *data, gsize len, const char *marker)
+{
+  return memmem (data, len, marker, strlen (marker)) != NULL;
+}
+
+/* Little-endian fields at any alignment. */
+static guint32
+le32_at (const guint8 *p)
+{
+  guint32 v;
+  memcpy (&v, p, sizeof v);
+  return GUINT32_FROM_LE (v);
+}
+
+static guint64
+le64_at (const guint8 *p)
+{
+  guint64 v;
+  memcpy (&v, p, sizeof v);
+  return GUINT64_FROM_LE (v);
+}
+
+/* Whether a pack's message records hold marker once inflated (with the
+ * dictionary they name), per doc/store-format.md. */
+static gboolean
+pack_inflated_holds (const char *store, const char *data, gsize len, const char *marker)
+{
+  const guint8 *d = (const guint8 *) data;
+  gsize off = 32;
+  while (off + 88 <= len) {
+    guint32 type = le32_at (d + off + 4);
+    guint64 raw = le64_at (d + off + 24);
+    guint32 stored = le32_at (d + off + 32);
+    guint32 dict_id = le32_at (d + off + 36);
+    guint32 env = le32_at (d + off + 80);
+    gsize payload = off + 88 + env;
+    g_assert_cmpuint (payload + stored, <=, len);
+    if (type == 1) {
+      g_autoptr (GBytes) dict = NULL;
+      if (dict_id != 0) {
+        g_autofree char *name = g_strdup_printf ("%08u.zdict", dict_id);
+        g_autofree char *dpath = g_build_filename (store, "dict", name, NULL);
+        g_autofree char *zd = NULL;
+        gsize zdlen;
+        g_assert_true (g_file_get_contents (dpath, &zd, &zdlen, NULL));
+        g_assert_cmpuint (zdlen, >=, 20);
+        dict = g_bytes_new (zd + 20, zdlen - 20);
+      }
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) msg = annals_zcodec_inflate (d + payload, stored, raw, dict, &error);
+      g_assert_no_error (error);
+      gsize mlen;
+      const char *m = g_bytes_get_data (msg, &mlen);
+      if (bytes_hold (m, mlen, marker))
+        return TRUE;
+    }
+    off = payload + stored;
+  }
+  return FALSE;
+}
+
+/* The first file under root whose bytes (or whose pack records, inflated)
+ * hold marker, or NULL. */
+static char *
+find_marker (const char *root, const char *marker)
+{
+  g_autoptr (GPtrArray) todo = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (todo, g_strdup (root));
+  while (todo->len > 0) {
+    g_autofree char *dir = g_ptr_array_steal_index (todo, todo->len - 1);
+    g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+    g_assert_nonnull (d);
+    const char *name;
+    while ((name = g_dir_read_name (d)) != NULL) {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+        g_ptr_array_add (todo, g_steal_pointer (&path));
+        continue;
+      }
+      g_autofree char *data = NULL;
+      gsize len;
+      g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+      g_autofree char *packs = g_path_get_basename (dir);
+      g_autofree char *store = g_path_get_dirname (dir);
+      if (bytes_hold (data, len, marker)
+          || (strcmp (packs, "packs") == 0 && g_str_has_suffix (name, ".pack")
+              && pack_inflated_holds (store, data, len, marker)))
+        return g_steal_pointer (&path);
+    }
+  }
+  return NULL;
+}
+
+/* After 'annals redact' no byte of the message is left anywhere under the
+ * root: not in the index (Xapian keeps freed blocks), the store's packs
+ * (inflated too), meta, offsets, nor any leftover file. */
+static void
+test_redact_no_residue (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 40, 400);
+  const char *markers[] = { "qzvsubjmarker", "qzvsendermarker", "qzvbodymarker" };
+  GString *secret = g_string_new ("From: Whistle Blower <qzvsendermarker@example.org>\n"
+                                  "Subject: qzvsubjmarker plans\n"
+                                  "Message-ID: <s1@example.org>\n"
+                                  "Date: Mon, 19 Apr 2021 10:00:00 +0000\n\n");
+  for (guint i = 0; i < 50; i++)
+    g_string_append_printf (secret, "line %u: the qzvbodymarker is where the keys are\n", i);
+  annals_mbox_append_mboxrd (mbox, NULL, "qzvsendermarker@example.org", 1618846131, (const guint8 *) secret->str,
+                             secret->len);
+  g_string_free (secret, TRUE);
+  g_autoptr (GString) after = make_mbox (40, 20, 400);
+  g_string_append_len (mbox, after->str, (gssize) after->len);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", path));
+  g_test_message ("the secret is message 40");
+  assert_count (f, "qzvbodymarker", "1\n");
+
+  /* The check can fail: every marker is there before. */
+  g_autofree char *index = g_build_filename (f->root, "policy", "index", NULL);
+  g_autofree char *store = g_build_filename (f->root, "policy", "store", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (markers); i++) {
+    g_autofree char *in_index = find_marker (index, markers[i]);
+    g_autofree char *in_store = find_marker (store, markers[i]);
+    g_test_message ("before: %s in %s and %s", markers[i], in_index, in_store);
+    g_assert_nonnull (in_index);
+    g_assert_nonnull (in_store);
+  }
+
+  Run r = run (f->root, "redact", "policy", "40", "--reason", "leaked keys");
+  assert_status (r, 0);
+  run_clear (&r);
+  for (guint i = 0; i < G_N_ELEMENTS (markers); i++) {
+    g_autofree char *left = find_marker (f->root, markers[i]);
+    if (left != NULL)
+      g_error ("'%s' is still in '%s' after redact", markers[i], left);
+  }
+  /* The rest is still searchable and threads are unchanged. */
+  assert_count (f, "d:..now", "60\n");
+  assert_count (f, "qzvbodymarker", "0\n");
+
+  /* A redact killed before its fresh index is swapped in leaves the old
+   * one; running the same redact again finishes the job. */
+  const char *late = "From: <qzvlatemarker@example.org>\nSubject: late\nMessage-ID: <s2@example.org>\n"
+                     "Date: Mon, 19 Apr 2021 11:00:00 +0000\n\nqzvlatemarker\n";
+  assert_ok (run_full (f->root, late, strlen (late), NULL, "ingest", "policy", "--mda", NULL));
+  const char *redact[] = { "redact", "policy", "<s2@example.org>", "--reason", "again", NULL };
+  run_killed_at (f, "built", redact);
+  g_autofree char *kept = find_marker (index, "qzvlatemarker");
+  g_assert_nonnull (kept);
+  r = run (f->root, "redact", "policy", "<s2@example.org>", "--reason", "again");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "redacted already"));
+  run_clear (&r);
+  g_autofree char *left = find_marker (f->root, "qzvlatemarker");
+  if (left != NULL)
+    g_error ("'qzvlatemarker' is still in '%s' after the second redact", left);
+  assert_count (f, "d:..now", "60\n");
 }
 
 /* The whole shared corpus: ingest, export, byte for byte. */
@@ -829,6 +1166,9 @@ main (int argc, char **argv)
   ADD ("/cli/ingest/full-disk", test_full_disk);
   ADD ("/cli/crash/kill9", test_kill9);
   ADD ("/cli/crash/index-kill", test_index_kill);
+  ADD ("/cli/crash/index-half-made", test_index_half_made);
+  ADD ("/cli/crash/index-kill-stages", test_index_kill_stages);
+  ADD ("/cli/redact/no-residue", test_redact_no_residue);
   ADD ("/cli/corpus/export-roundtrip", test_corpus);
   return g_test_run ();
 }
