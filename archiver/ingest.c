@@ -156,6 +156,9 @@ annals_ingest_envelope_time (const char *envelope)
    * before the year: find the month and read from there. */
   if (envelope == NULL)
     return ANNALS_NO_DATE;
+  gint64 when;
+  if (annals_mbox_envelope_parse ((const guint8 *) envelope, strlen (envelope), &when))
+    return when;
   g_auto (GStrv) tok = g_strsplit_set (envelope, " \t", -1);
   guint n = g_strv_length (tok);
   for (guint i = 2; i + 2 < n; i++) {
