@@ -409,7 +409,13 @@ annals_mbox_append_mboxrd (GString *out,
                            const guint8 *raw,
                            gsize length)
 {
-  if (envelope != NULL && g_str_has_prefix (envelope, "From ")) {
+  /* A stored envelope is written again only when it reads as one, or
+   * the message would not split off on import. */
+  if (envelope != NULL && annals_mbox_envelope_parse ((const guint8 *) envelope, strlen (envelope), NULL)
+      && strpbrk (envelope, "\r\n") == NULL
+      /* A pipermail envelope would make the output read as pipermail,
+       * whose bodies are not unquoted. */
+      && annals_mbox_detect ((const guint8 *) envelope, strlen (envelope)) != ANNALS_MBOX_PIPERMAIL) {
     g_string_append (out, envelope);
   } else {
     /* asctime form in UTC, as mbox(5) has it. */

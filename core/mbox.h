@@ -74,7 +74,7 @@ gboolean annals_mbox_variant_from_name (const char *name, AnnalsMboxVariant *var
 GBytes *annals_mbox_unescape (AnnalsMboxVariant variant, const guint8 *body, gsize length);
 
 /* Appends one message to out as mboxrd: the From line (envelope if not
- * NULL, else made from sender and date), the quoted message, a final
+ * it reads as an envelope line, else made from sender and date), the quoted message, a final
  * newline if it lacks one, and the blank separator line. */
 void annals_mbox_append_mboxrd (GString *out,
                                 const char *envelope,

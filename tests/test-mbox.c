@@ -381,6 +381,40 @@ test_roundtrip (void)
   g_string_free (out, TRUE);
 }
 
+/* A stored envelope that is no envelope line (the first one of an
+ * import is not checked) is replaced on export, or the message would
+ * not split off again. */
+static void
+test_write_bad_envelope (void)
+{
+  GString *out = g_string_new (NULL);
+  const char *m = "Subject: x\n\nbody\n";
+  annals_mbox_append_mboxrd (out, "From somebody", "a@example.org", 1618846131, (const guint8 *) m, strlen (m));
+  annals_mbox_append_mboxrd (out, "From b@example.org Mon Apr 19 15:28:51 2021 +0000", NULL, 0, (const guint8 *) m,
+                             strlen (m));
+  annals_mbox_append_mboxrd (out, "From nobody at all", NULL, 0, (const guint8 *) m, strlen (m));
+  g_assert_cmpstr (out->str, ==,
+                   "From a@example.org Mon Apr 19 15:28:51 2021\nSubject: x\n\nbody\n\n"
+                   "From b@example.org Mon Apr 19 15:28:51 2021 +0000\nSubject: x\n\nbody\n\n"
+                   "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: x\n\nbody\n\n");
+  Split s;
+  split (out->str, out->len, ANNALS_MBOX_AUTO, 0, &s);
+  g_assert_cmpuint (s.bodies->len, ==, 3);
+  split_clear (&s);
+  /* A pipermail envelope first would make the export read as pipermail,
+   * which keeps the '>' of quoted body lines. */
+  g_string_truncate (out, 0);
+  const char *p = "From: alice at example.org (Alice)\n\nHi\n\nFrom the policies\n";
+  annals_mbox_append_mboxrd (out, "From alice at example.org  Tue Apr  6 10:02:03 2021", "alice@example.org",
+                             1617703323, (const guint8 *) p, strlen (p));
+  g_assert_true (g_str_has_prefix (out->str, "From alice@example.org Tue Apr  6 10:02:03 2021\n"));
+  split (out->str, out->len, ANNALS_MBOX_AUTO, 0, &s);
+  g_assert_cmpuint (s.bodies->len, ==, 1);
+  assert_body (&s, 0, p);
+  split_clear (&s);
+  g_string_free (out, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -398,5 +432,6 @@ main (int argc, char **argv)
   g_test_add_func ("/mbox/split/mboxo-generated", test_mboxo_generated);
   g_test_add_func ("/mbox/envelope/variants", test_envelope);
   g_test_add_func ("/mbox/write/roundtrip", test_roundtrip);
+  g_test_add_func ("/mbox/write/bad-envelope", test_write_bad_envelope);
   return g_test_run ();
 }
