@@ -213,15 +213,9 @@ annals_gzip_reader_read (AnnalsGzipReader *r, guint8 *buf, gsize length, GError 
       }
       r->member_end = FALSE;
     }
-    if (r->stream.avail_in == 0 && r->input_eof) {
-      g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
-                   "'%s' is truncated: the gzip stream ends early (after %" G_GUINT64_FORMAT " compressed bytes)",
-                   r->name, r->offset);
-      return -1;
-    }
-    uInt before = r->stream.avail_in;
+    uInt in_before = r->stream.avail_in, out_before = r->stream.avail_out;
     int rc = inflate (&r->stream, Z_NO_FLUSH);
-    r->offset += before - r->stream.avail_in;
+    r->offset += in_before - r->stream.avail_in;
     if (rc == Z_STREAM_END) {
       r->member_end = TRUE;
     } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
@@ -229,6 +223,13 @@ annals_gzip_reader_read (AnnalsGzipReader *r, guint8 *buf, gsize length, GError 
                    "'%s' is corrupt: the gzip stream does not inflate near compressed byte %" G_GUINT64_FORMAT
                    " (%s)",
                    r->name, r->offset, r->stream.msg ? r->stream.msg : "zlib error");
+      return -1;
+    } else if (r->input_eof && r->stream.avail_in == 0 && r->stream.avail_out == out_before) {
+      /* zlib may still hold output with no input left (a long match):
+       * only when it makes no progress at all is the stream cut short. */
+      g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
+                   "'%s' is truncated: the gzip stream ends early (after %" G_GUINT64_FORMAT " compressed bytes)",
+                   r->name, r->offset);
       return -1;
     }
   }
