@@ -223,35 +223,68 @@ test_gzip_memory (Fixture *f, gconstpointer data)
   g_assert_true (g_file_set_contents (path, gz->str, (gssize) gz->len, NULL));
   g_string_truncate (gz, 0);
 
-  const char *argv[] = { annals_bin (), "ingest", "policy", "--no-index", "--quiet", path, NULL };
+  /* The peak is measured by a fresh copy of this program (see
+   * peak_rss_main): a child forked straight from here would count this
+   * process's pages as its own. */
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_assert_nonnull (self);
+  const char *argv[] = { self, "--peak-rss", annals_bin (), "ingest", "policy", "--no-index", "--quiet", path, NULL };
   g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "ANNALS_ROOT", f->root, TRUE);
   /* Under ASan, freed memory waits in a quarantine (256 MB by default)
    * that would count against the bound: keep it small. */
   const char *asan_options = g_environ_getenv (env, "ASAN_OPTIONS");
   g_autofree char *asan = g_strdup_printf ("%s:quarantine_size_mb=8", asan_options ? asan_options : "");
   env = g_environ_setenv (env, "ASAN_OPTIONS", asan, TRUE);
-  GPid pid;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_async (NULL, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
-                                NULL, NULL, &pid, &error));
-  g_assert_no_error (error);
+  g_autofree char *out = NULL;
   int status;
-  struct rusage ru;
-  g_assert_cmpint (wait4 (pid, &status, 0, &ru), ==, pid);
-  g_assert_true (WIFEXITED (status));
-  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
-  gsize peak = (gsize) ru.ru_maxrss * 1024;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  gsize peak = (gsize) g_ascii_strtoull (out, NULL, 10);
   g_test_message ("%u messages, %zu bytes inflated, peak RSS %zu bytes", count, inflated, peak);
+  g_assert_cmpuint (peak, >, 0);
+#if defined(__SANITIZE_ADDRESS__)
+  /* ASan's shadow, redzones and allocator caches make RSS say little
+   * about the heap (a 14 MB baseline, 55 MB here): the bound is checked
+   * in the normal build; this one checks the streaming for memory errors. */
+  g_test_message ("ASan build: peak RSS not bounded here");
+#else
   g_assert_cmpuint (peak, <, inflated / 2);
+#endif
   g_autofree char *last = g_strdup_printf ("%u", count - 1);
   Run r = run (f->root, "cat", "policy", last);
   assert_status (r, 0);
   run_clear (&r);
 }
 
+/* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
+ * bytes and exits with its status. */
+static int
+peak_rss_main (char **argv)
+{
+  pid_t pid = fork ();
+  if (pid < 0)
+    return 99;
+  if (pid == 0) {
+    int null = open ("/dev/null", O_WRONLY);
+    dup2 (null, STDOUT_FILENO);
+    execv (argv[0], argv);
+    _exit (127);
+  }
+  int status;
+  struct rusage ru;
+  if (wait4 (pid, &status, 0, &ru) != pid)
+    return 99;
+  printf ("%ld\n", ru.ru_maxrss * 1024L);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 99;
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc > 2 && strcmp (argv[1], "--peak-rss") == 0)
+    return peak_rss_main (argv + 2);
   g_test_init (&argc, &argv, NULL);
   g_test_summary ("annals ingest on mbox input: pipermail, gzip files and streams, damaged gzip, memory");
   g_test_add ("/ingest/pipermail/archive", Fixture, NULL, fixture_setup, test_pipermail, fixture_teardown);
