@@ -224,8 +224,9 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   };
   if (!annals_cmd_parse ("ingest", "NAME [PATH...]",
                       "Archives mail into list NAME: mbox files (plain or gzip), maildirs, or one message\n"
-                      "on stdin from the MTA.  Without PATH, reads stdin (plain or gzip).  Identical re-deliveries are\n"
-                      "skipped; the same Message-ID with new content is kept and flagged.",
+                      "on stdin from the MTA.  Without PATH, reads an mbox (plain or gzip) from stdin.\n"
+                      "Identical re-deliveries are skipped; the same Message-ID with new content is kept\n"
+                      "and flagged.",
                       entries, TRUE, &argc, &argv))
     return mda ? EX_TEMPFAIL : EX_USAGE;
   g_autofree G_GNUC_UNUSED char *variant_owned = variant_name;

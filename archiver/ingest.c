@@ -368,7 +368,8 @@ annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVarian
       ok = ingest_mbox_stream (in, f, variant, error);
     } else if (st.st_size == 0) {
       ok = TRUE;
-    } else if (pread (f, magic, sizeof magic, 0) == (ssize_t) sizeof magic && annals_zcodec_is_gzip (magic, sizeof magic)) {
+    } else if (pread (f, magic, sizeof magic, 0) == (ssize_t) sizeof magic
+               && annals_zcodec_is_gzip (magic, sizeof magic)) {
       /* gzip by its content, whatever the name; inflated as a stream. */
       ok = ingest_mbox_stream (in, f, variant, error);
     } else {

@@ -426,7 +426,14 @@ annals_mbox_append_mboxrd (GString *out,
       if (gmtime_r (&t, &tm) != NULL)
         strftime (when, sizeof when, "%a %b %e %H:%M:%S %Y", &tm);
     }
+    gsize line = out->len;
     g_string_append_printf (out, "From %s %s", sender && *sender && !strpbrk (sender, " \t\r\n") ? sender : "MAILER-DAEMON", when);
+    /* A sender that spoils the line (an unbalanced quote): the line must
+     * read as an envelope, or the message would not split off. */
+    if (!annals_mbox_envelope_parse ((const guint8 *) out->str + line, out->len - line, NULL)) {
+      g_string_truncate (out, line);
+      g_string_append_printf (out, "From MAILER-DAEMON %s", when);
+    }
   }
   g_string_append_c (out, '\n');
   gsize line = 0;

@@ -383,7 +383,7 @@ test_roundtrip (void)
 
 /* A stored envelope that is no envelope line (the first one of an
  * import is not checked) is replaced on export, or the message would
- * not split off again. */
+ * not split off again; so is a sender that would spoil the new one. */
 static void
 test_write_bad_envelope (void)
 {
@@ -392,7 +392,7 @@ test_write_bad_envelope (void)
   annals_mbox_append_mboxrd (out, "From somebody", "a@example.org", 1618846131, (const guint8 *) m, strlen (m));
   annals_mbox_append_mboxrd (out, "From b@example.org Mon Apr 19 15:28:51 2021 +0000", NULL, 0, (const guint8 *) m,
                              strlen (m));
-  annals_mbox_append_mboxrd (out, "From nobody at all", NULL, 0, (const guint8 *) m, strlen (m));
+  annals_mbox_append_mboxrd (out, "From nobody at all", "\"odd", 0, (const guint8 *) m, strlen (m));
   g_assert_cmpstr (out->str, ==,
                    "From a@example.org Mon Apr 19 15:28:51 2021\nSubject: x\n\nbody\n\n"
                    "From b@example.org Mon Apr 19 15:28:51 2021 +0000\nSubject: x\n\nbody\n\n"
