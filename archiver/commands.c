@@ -8,6 +8,7 @@
 #include "message.h"
 #include "note.h"
 #include "tlog.h"
+#include "zcodec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -222,9 +223,10 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     { NULL },
   };
   if (!annals_cmd_parse ("ingest", "NAME [PATH...]",
-                      "Archives mail into list NAME: mbox files (plain or .gz), maildirs, or one message\n"
-                      "on stdin from the MTA.  Without PATH, reads stdin.  Identical re-deliveries are\n"
-                      "skipped; the same Message-ID with new content is kept and flagged.",
+                      "Archives mail into list NAME: mbox files (plain or gzip), maildirs, or one message\n"
+                      "on stdin from the MTA.  Without PATH, reads an mbox (plain or gzip) from stdin.\n"
+                      "Identical re-deliveries are skipped; the same Message-ID with new content is kept\n"
+                      "and flagged.",
                       entries, TRUE, &argc, &argv))
     return mda ? EX_TEMPFAIL : EX_USAGE;
   g_autofree G_GNUC_UNUSED char *variant_owned = variant_name;
@@ -298,6 +300,8 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE))
       g_printerr ("annals ingest: the %" G_GUINT64_FORMAT " messages archived before are safe; free space and run "
                   "the same command again (archived messages are skipped)\n", stats->committed);
+    if (g_error_matches (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT))
+      return EX_DATAERR; /* a damaged .gz: what came before it is kept */
     return g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE) ? EX_TEMPFAIL : 1;
   }
   if (!committed)

@@ -156,6 +156,9 @@ annals_ingest_envelope_time (const char *envelope)
    * before the year: find the month and read from there. */
   if (envelope == NULL)
     return ANNALS_NO_DATE;
+  gint64 when;
+  if (annals_mbox_envelope_parse ((const guint8 *) envelope, strlen (envelope), &when))
+    return when;
   g_auto (GStrv) tok = g_strsplit_set (envelope, " \t", -1);
   guint n = g_strv_length (tok);
   for (guint i = 2; i + 2 < n; i++) {
@@ -245,14 +248,54 @@ ingest_mbox_buffer (AnnalsIngest *in, const guint8 *buf, gsize length, AnnalsMbo
   return split_buffer (in, &splitter, buf, length, TRUE, &used, error);
 }
 
+/* Reads up to length bytes of input: from fd, or inflated from gz. */
+static gssize
+read_input (AnnalsIngest *in, int fd, AnnalsGzipReader *gz, guint8 *buf, gsize length, GError **error)
+{
+  if (gz != NULL)
+    return annals_gzip_reader_read (gz, buf, length, error);
+  ssize_t n;
+  do
+    n = read (fd, buf, length);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    int e = errno;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "cannot read '%s': %s", in->source, g_strerror (e));
+    return -1;
+  }
+  return n;
+}
+
+/* Reads fd as a stream in bounded memory (a chunk plus the message being
+ * split); a gzip stream, known by its magic bytes, is inflated on the
+ * way.  When it turns out damaged, the message it cuts off is dropped:
+ * the splitter only hands out a message once the next one starts. */
 static gboolean
 ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError **error)
 {
   g_autoptr (GByteArray) buf = g_byte_array_new ();
+  g_autoptr (AnnalsGzipReader) gz = NULL;
   AnnalsMboxSplitter splitter;
   gboolean started = FALSE;
   gsize start = 0; /* buf[0, start) is used */
   const gsize chunk = 1 << 20;
+
+  /* The first bytes tell gzip from plain mbox. */
+  guint8 magic[2];
+  gsize have = 0;
+  while (have < sizeof magic) {
+    gssize n = read_input (in, fd, NULL, magic + have, sizeof magic - have, error);
+    if (n < 0)
+      return FALSE;
+    if (n == 0)
+      break;
+    have += (gsize) n;
+  }
+  if (annals_zcodec_is_gzip (magic, have))
+    gz = annals_gzip_reader_new (fd, magic, have, in->source);
+  else
+    g_byte_array_append (buf, magic, (guint) have);
+
   for (;;) {
     if (start > 0 && start >= buf->len / 2) {
       g_byte_array_remove_range (buf, 0, (guint) start);
@@ -260,16 +303,19 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
     }
     gsize old = buf->len;
     g_byte_array_set_size (buf, (guint) (old + chunk));
-    ssize_t n;
-    do
-      n = read (fd, buf->data + old, chunk);
-    while (n < 0 && errno == EINTR);
+    g_autoptr (GError) read_error = NULL;
+    gssize n = read_input (in, fd, gz, buf->data + old, chunk, &read_error);
+    g_byte_array_set_size (buf, (guint) (old + (gsize) MAX (n, 0)));
     if (n < 0) {
-      int e = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "cannot read '%s': %s", in->source, g_strerror (e));
+      if (g_error_matches (read_error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT))
+        g_set_error (error, read_error->domain, read_error->code,
+                     "%s; the %" G_GUINT64_FORMAT " whole messages before the damage are archived, the one it cuts "
+                     "off is not: ingest a whole copy (what is archived already is skipped)",
+                     read_error->message, in->source_index);
+      else
+        g_propagate_error (error, g_steal_pointer (&read_error));
       return FALSE;
     }
-    g_byte_array_set_size (buf, (guint) (old + (gsize) n));
     gboolean eof = n == 0;
     if (!started) {
       if (!eof && buf->len < 64 * 1024)
@@ -302,13 +348,6 @@ annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVarian
   gboolean ok;
   if (strcmp (path, "-") == 0) {
     ok = ingest_mbox_stream (in, fd, variant, error);
-  } else if (g_str_has_suffix (path, ".gz")) {
-    g_autoptr (GBytes) data = annals_zcodec_read_gzip_file (path, (gsize) 8 << 30, error);
-    if (data == NULL)
-      return FALSE;
-    gsize len;
-    const guint8 *p = g_bytes_get_data (data, &len);
-    ok = ingest_mbox_buffer (in, p, len, variant, error);
   } else {
     int f = open (path, O_RDONLY | O_CLOEXEC);
     if (f < 0) {
@@ -317,6 +356,7 @@ annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVarian
       return FALSE;
     }
     struct stat st;
+    guint8 magic[2];
     if (fstat (f, &st) != 0 || !S_ISREG (st.st_mode)) {
       /* A pipe or device: read it as a stream. */
       if (S_ISDIR (st.st_mode)) {
@@ -328,6 +368,10 @@ annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVarian
       ok = ingest_mbox_stream (in, f, variant, error);
     } else if (st.st_size == 0) {
       ok = TRUE;
+    } else if (pread (f, magic, sizeof magic, 0) == (ssize_t) sizeof magic
+               && annals_zcodec_is_gzip (magic, sizeof magic)) {
+      /* gzip by its content, whatever the name; inflated as a stream. */
+      ok = ingest_mbox_stream (in, f, variant, error);
     } else {
       void *map = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, f, 0);
       if (map == MAP_FAILED) {

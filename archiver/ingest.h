@@ -34,7 +34,10 @@ AnnalsIngest *annals_ingest_new (AnnalsStoreWriter *writer, gboolean progress);
 void annals_ingest_free (AnnalsIngest *ingest);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsIngest, annals_ingest_free)
 
-/* Reads an mbox (plain or .gz) from path, or from fd when path is "-".
+/* Reads an mbox (plain or gzip, known by its magic bytes) from path, or
+ * from fd when path is "-"; gzip is inflated as a stream.  A damaged gzip
+ * fails with ANNALS_ZCODEC_ERROR_CORRUPT after the whole messages before
+ * the damage (the one it cuts off is dropped).
  * Fails when the input is not an mbox or on a store error; messages over
  * the size limit are skipped, counted and reported through the warning
  * log, and the run goes on. */

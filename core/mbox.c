@@ -21,6 +21,139 @@ header_shaped (const guint8 *p, gsize length)
   return i > 0 && i < length && p[i] == ':';
 }
 
+static const char *const day_names[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+static const char *const month_names[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+/* A three-letter name from names, followed by white space. */
+static int
+name_index (const char *s, const char *const *names, int n)
+{
+  if (strlen (s) < 4 || !g_ascii_isspace (s[3]))
+    return -1;
+  for (int k = 0; k < n; k++)
+    if (g_ascii_strncasecmp (s, names[k], 3) == 0)
+      return k;
+  return -1;
+}
+
+static const char *
+skip_space (const char *s)
+{
+  while (*s == ' ' || *s == '\t')
+    s++;
+  return s;
+}
+
+static const char *
+next_word (const char *s)
+{
+  while (*s != '\0' && *s != ' ' && *s != '\t')
+    s++;
+  return skip_space (s);
+}
+
+/* Reads 1 to max digits; returns the value or -1. */
+static int
+read_number (const char **s, int max)
+{
+  int v = 0, n = 0;
+  while (n < max && g_ascii_isdigit (**s)) {
+    v = v * 10 + (**s - '0');
+    (*s)++;
+    n++;
+  }
+  return n > 0 ? v : -1;
+}
+
+gboolean
+annals_mbox_envelope_parse (const guint8 *line, gsize length, gint64 *when)
+{
+  /* The same decision as mutt's is_from(): "From ", an optional sender
+   * (quotes and backslashes may hide spaces in it; pipermail writes
+   * "user at host"), then weekday, month, day, hh:mm[:ss], up to two
+   * zone words, and a two- or four-digit year.  Anything after the year
+   * (e.g. "remote from host") is ignored. */
+  char copy[1024];
+  if (length < 5 || length >= sizeof copy || memcmp (line, "From ", 5) != 0 || memchr (line, '\0', length) != NULL)
+    return FALSE;
+  memcpy (copy, line, length);
+  copy[length] = '\0';
+  const char *s = skip_space (copy + 5);
+  if (*s == '\0')
+    return FALSE;
+  if (name_index (s, day_names, 7) < 0) {
+    const char *p = s;
+    gboolean quoted = FALSE;
+    for (; *p != '\0' && (quoted || (*p != ' ' && *p != '\t')); p++) {
+      if (*p == '\\') {
+        if (*++p == '\0')
+          return FALSE;
+      } else if (*p == '"') {
+        quoted = !quoted;
+      }
+    }
+    if (quoted || *p == '\0')
+      return FALSE;
+    if (g_ascii_strncasecmp (p, " at ", 4) == 0) {
+      p = strchr (p + 4, ' ');
+      if (p == NULL)
+        return FALSE;
+    }
+    s = skip_space (p);
+    if (name_index (s, day_names, 7) < 0)
+      return FALSE;
+  }
+  s = next_word (s);
+  /* A local user named like a weekday: "From Mon Mon Apr ...". */
+  if (name_index (s, day_names, 7) >= 0)
+    s = next_word (s);
+  int month = name_index (s, month_names, 12);
+  if (month < 0)
+    return FALSE;
+  s = next_word (s);
+  int day = read_number (&s, 2);
+  if (day < 1 || day > 31 || (*s != ' ' && *s != '\t'))
+    return FALSE;
+  s = skip_space (s);
+  int hour = read_number (&s, 2);
+  if (hour < 0 || hour > 23 || *s++ != ':')
+    return FALSE;
+  int min = read_number (&s, 2);
+  if (min < 0 || min > 59)
+    return FALSE;
+  int sec = 0;
+  if (*s == ':') {
+    s++;
+    sec = read_number (&s, 2);
+    if (sec < 0 || sec > 60)
+      return FALSE;
+  }
+  if (*s != ' ' && *s != '\t')
+    return FALSE;
+  s = skip_space (s);
+  int zone = 0;
+  if (g_ascii_isalpha (*s) || *s == '+' || *s == '-') {
+    if (*s == '+' || *s == '-') {
+      const char *z = s + 1;
+      int v = read_number (&z, 4);
+      if (v >= 0 && z - s == 5)
+        zone = *s == '-' ? -v : v;
+    }
+    s = next_word (s);
+    /* Two zone words: "Wed Aug  2 00:39:12 MET DST 1995". */
+    if (g_ascii_isalpha (*s))
+      s = next_word (s);
+  }
+  const char *y = s;
+  int year = read_number (&s, 4);
+  if (year < 0 || (s - y != 2 && s - y != 4) || (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\r'))
+    return FALSE;
+  if (when != NULL)
+    *when = annals_message_date_to_unix (year, month + 1, day, hour, min, sec, zone);
+  return TRUE;
+}
+
 /* Content-Length of the header block [p, p+length), or -1. */
 static gssize
 content_length (const guint8 *p, gsize length)
@@ -151,7 +284,14 @@ annals_mbox_splitter_next (AnnalsMboxSplitter *s,
       break;
     gsize next_start = (gsize) (from_nl + 1 - buf);
     gsize next_end = next_nl ? (gsize) (next_nl - buf) : length;
-    if (!header_shaped (buf + next_start, next_end - next_start))
+    gsize from_end = (gsize) (from_nl - buf);
+    if (from_end > i + 1 && buf[from_end - 1] == '\r')
+      from_end--;
+    /* Body lines such as "From the policies" followed by
+     * "<https://...>:" are common in pipermail and careless mboxo: only
+     * a real envelope line separates. */
+    if (!annals_mbox_envelope_parse (buf + i + 1, from_end - i - 1, NULL)
+        || !header_shaped (buf + next_start, next_end - next_start))
       continue;
     gsize blank = i; /* where the blank line starts */
     if (i > body_start && buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'))
@@ -263,7 +403,13 @@ annals_mbox_append_mboxrd (GString *out,
                            const guint8 *raw,
                            gsize length)
 {
-  if (envelope != NULL && g_str_has_prefix (envelope, "From ")) {
+  /* A stored envelope is written again only when it reads as one, or
+   * the message would not split off on import. */
+  if (envelope != NULL && annals_mbox_envelope_parse ((const guint8 *) envelope, strlen (envelope), NULL)
+      && strpbrk (envelope, "\r\n") == NULL
+      /* A pipermail envelope would make the output read as pipermail,
+       * whose bodies are not unquoted. */
+      && annals_mbox_detect ((const guint8 *) envelope, strlen (envelope)) != ANNALS_MBOX_PIPERMAIL) {
     g_string_append (out, envelope);
   } else {
     /* asctime form in UTC, as mbox(5) has it. */
@@ -274,7 +420,14 @@ annals_mbox_append_mboxrd (GString *out,
       if (gmtime_r (&t, &tm) != NULL)
         strftime (when, sizeof when, "%a %b %e %H:%M:%S %Y", &tm);
     }
+    gsize line = out->len;
     g_string_append_printf (out, "From %s %s", sender && *sender && !strpbrk (sender, " \t\r\n") ? sender : "MAILER-DAEMON", when);
+    /* A sender that spoils the line (an unbalanced quote): the line must
+     * read as an envelope, or the message would not split off. */
+    if (!annals_mbox_envelope_parse ((const guint8 *) out->str + line, out->len - line, NULL)) {
+      g_string_truncate (out, line);
+      g_string_append_printf (out, "From MAILER-DAEMON %s", when);
+    }
   }
   g_string_append_c (out, '\n');
   gsize line = 0;

@@ -2,10 +2,11 @@
  *
  * The splitter works on a buffer that the caller fills: it returns one
  * message at a time, or asks for more data.  A separator is a "From "
- * line at the start of the input or after a blank line, followed by a
- * line shaped like a header field.  That one rule reads mboxrd, mboxo and
- * Mailman 2 pipermail text archives (whose bodies hold unescaped "From "
- * lines); mboxcl2 messages are cut by their Content-Length when it lands
+ * line at the start of the input or after a blank line that reads as an
+ * envelope ("From " sender asctime-date, see annals_mbox_envelope_parse),
+ * followed by a line shaped like a header field.  That one rule reads
+ * mboxrd, mboxo and Mailman 2 pipermail text archives (whose bodies hold
+ * unescaped "From " lines such as "From the minutes:"); mboxcl2 messages are cut by their Content-Length when it lands
  * on a separator.  The blank line before a separator belongs to the
  * separator, not to the message.
  */
@@ -53,6 +54,15 @@ AnnalsMboxStatus annals_mbox_splitter_next (AnnalsMboxSplitter *splitter,
                                             gboolean eof,
                                             AnnalsMboxSpan *span);
 
+/* Is line (length bytes, no line end) an mbox envelope line, "From "
+ * sender date, as mutt's is_from() decides?  The sender may be absent,
+ * quoted ("a b"@host), MAILER-DAEMON or pipermail's "user at host"; the
+ * date is asctime with optional seconds, up to two zone words (PST,
+ * +0000, MET DST) and a two- or four-digit year.  When it is, sets *when
+ * (may be NULL) to the date in seconds (a numeric zone applied, zone names
+ * ignored), or ANNALS_NO_DATE when the fields are out of range. */
+gboolean annals_mbox_envelope_parse (const guint8 *line, gsize length, gint64 *when);
+
 /* Guesses the variant from the start of an mbox. */
 AnnalsMboxVariant annals_mbox_detect (const guint8 *buf, gsize length);
 
@@ -63,7 +73,7 @@ gboolean annals_mbox_variant_from_name (const char *name, AnnalsMboxVariant *var
 GBytes *annals_mbox_unescape (AnnalsMboxVariant variant, const guint8 *body, gsize length);
 
 /* Appends one message to out as mboxrd: the From line (envelope if not
- * NULL, else made from sender and date), the quoted message, a final
+ * it reads as an envelope line, else made from sender and date), the quoted message, a final
  * newline if it lacks one, and the blank separator line. */
 void annals_mbox_append_mboxrd (GString *out,
                                 const char *envelope,

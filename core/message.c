@@ -288,6 +288,120 @@ take_fields (AnnalsMessageInfo *info, struct mailimf_fields *fields)
     info->message_id = g_steal_pointer (&loose_id);
 }
 
+/* The value of the first field called name in the header block, still
+ * folded, or NULL. */
+static char *
+raw_field (const char *block, gsize length, const char *name)
+{
+  gsize nlen = strlen (name);
+  gsize line = 0;
+  while (line < length) {
+    const char *nl = memchr (block + line, '\n', length - line);
+    gsize end = nl ? (gsize) (nl - block) + 1 : length;
+    if (end - line > nlen && g_ascii_strncasecmp (block + line, name, nlen) == 0) {
+      gsize v = line + nlen;
+      while (v < end && (block[v] == ' ' || block[v] == '\t'))
+        v++;
+      if (v < end && block[v] == ':') {
+        /* Continuation lines start with white space. */
+        while (end < length && (block[end] == ' ' || block[end] == '\t')) {
+          nl = memchr (block + end, '\n', length - end);
+          end = nl ? (gsize) (nl - block) + 1 : length;
+        }
+        return g_strndup (block + v + 1, end - v - 1);
+      }
+    }
+    line = end;
+  }
+  return NULL;
+}
+
+/* Reads "local at domain" from *p (white space around "at"), moving *p
+ * past it.  Returns "local@domain" or NULL. */
+static char *
+obfuscated_addr (const char **p)
+{
+  static const char specials[] = "()<>,;:\"[]\\@";
+  const char *s = *p;
+  while (g_ascii_isspace (*s))
+    s++;
+  const char *local = s;
+  while (*s > ' ' && *s < 127 && strchr (specials, *s) == NULL)
+    s++;
+  gsize llen = (gsize) (s - local);
+  if (llen == 0 || (*s != ' ' && *s != '\t'))
+    return NULL;
+  while (*s == ' ' || *s == '\t')
+    s++;
+  if (g_ascii_strncasecmp (s, "at", 2) != 0 || (s[2] != ' ' && s[2] != '\t'))
+    return NULL;
+  s += 2;
+  while (*s == ' ' || *s == '\t')
+    s++;
+  const char *domain = s;
+  while (*s > ' ' && *s < 127 && strchr (specials, *s) == NULL)
+    s++;
+  if (s == domain)
+    return NULL;
+  *p = s;
+  return g_strdup_printf ("%.*s@%.*s", (int) llen, local, (int) (s - domain), domain);
+}
+
+/* Mailman 2 (pipermail) archives obfuscate the sender: "user at host
+ * (Name)" or "Name <user at host>".  libetpan reads that as the address
+ * "useratexample.org"; this reads it back.  FALSE when value is not that
+ * form (it has an '@', say). */
+static gboolean
+pipermail_from (const char *value, char **from, char **from_addr)
+{
+  if (strchr (value, '@') != NULL)
+    return FALSE;
+  g_autofree char *flat = g_strdup (value);
+  for (char *c = flat; *c != '\0'; c++)
+    if (*c == '\r' || *c == '\n' || *c == '\t')
+      *c = ' ';
+  g_strstrip (flat);
+  g_autofree char *addr = NULL;
+  g_autofree char *name = NULL;
+  const char *lt = strchr (flat, '<');
+  if (lt != NULL) {
+    const char *p = lt + 1;
+    addr = obfuscated_addr (&p);
+    while (*p == ' ')
+      p++;
+    if (addr == NULL || *p != '>' || p[1] != '\0')
+      return FALSE;
+    name = g_strndup (flat, (gsize) (lt - flat));
+  } else {
+    const char *p = flat;
+    addr = obfuscated_addr (&p);
+    if (addr == NULL)
+      return FALSE;
+    while (*p == ' ')
+      p++;
+    if (*p == '(') {
+      const char *close = strrchr (p, ')');
+      if (close == NULL || close[1] != '\0')
+        return FALSE;
+      name = g_strndup (p + 1, (gsize) (close - p - 1));
+    } else if (*p != '\0') {
+      return FALSE;
+    }
+  }
+  if (name != NULL) {
+    g_strstrip (name);
+    gsize n = strlen (name);
+    if (n >= 2 && name[0] == '"' && name[n - 1] == '"') {
+      memmove (name, name + 1, n - 2);
+      name[n - 2] = '\0';
+    }
+  }
+  g_autofree char *decoded = name && *name ? annals_message_decode_header (name, strlen (name)) : NULL;
+  *from = decoded && *decoded ? g_strdup_printf ("%s <%s>", decoded, addr) : g_strdup (addr);
+  *from_addr = g_steal_pointer (&addr);
+  return TRUE;
+}
+
 /* True when the block starts with something shaped like a header field. */
 static gboolean
 looks_like_header (const char *p, gsize length)
@@ -330,6 +444,14 @@ annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_h
     } else {
       take_fields (info, fields);
       mailimf_fields_free (fields);
+      g_autofree char *raw_from = raw_field (copy, hlen, "From");
+      char *from = NULL, *from_addr = NULL;
+      if (raw_from != NULL && pipermail_from (raw_from, &from, &from_addr)) {
+        g_free (info->from);
+        g_free (info->from_addr);
+        info->from = from;
+        info->from_addr = from_addr;
+      }
     }
   }
   g_free (copy);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 G_DEFINE_QUARK (annals_zcodec_error, annals_zcodec_error)
@@ -122,41 +123,117 @@ annals_zcodec_crc32 (guint32 crc, const void *data, gsize length)
   return crc;
 }
 
-GBytes *
-annals_zcodec_read_gzip_file (const char *path, gsize max_bytes, GError **error)
+gboolean
+annals_zcodec_is_gzip (const guint8 *data, gsize length)
 {
-  gzFile f = gzopen (path, "rb");
-  if (f == NULL) {
+  return length >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+}
+
+struct _AnnalsGzipReader {
+  z_stream stream;
+  int fd;
+  char *name;
+  guint8 *in;          /* compressed input; stream.next_in points into it */
+  gsize in_size;
+  gboolean input_eof;
+  gboolean member_end; /* the last member ended; more input means another */
+  gboolean done;
+  guint64 offset;      /* compressed bytes consumed, for messages */
+};
+
+AnnalsGzipReader *
+annals_gzip_reader_new (int fd, const guint8 *head, gsize head_length, const char *name)
+{
+  AnnalsGzipReader *r = g_new0 (AnnalsGzipReader, 1);
+  r->fd = fd;
+  r->name = g_strdup (name);
+  r->in_size = MAX ((gsize) 256 * 1024, head_length);
+  r->in = g_malloc (r->in_size);
+  if (head_length > 0)
+    memcpy (r->in, head, head_length);
+  r->stream.next_in = r->in;
+  r->stream.avail_in = (uInt) head_length;
+  /* 15 + 16: a gzip wrapper only (the caller checked the magic). */
+  if (inflateInit2 (&r->stream, 15 + 16) != Z_OK)
+    g_error ("zlib: inflateInit2 failed (out of memory)");
+  return r;
+}
+
+void
+annals_gzip_reader_free (AnnalsGzipReader *reader)
+{
+  if (reader == NULL)
+    return;
+  inflateEnd (&reader->stream);
+  g_free (reader->in);
+  g_free (reader->name);
+  g_free (reader);
+}
+
+/* Refills the input buffer; FALSE on a read error. */
+static gboolean
+gzip_reader_fill (AnnalsGzipReader *r, GError **error)
+{
+  ssize_t n;
+  do
+    n = read (r->fd, r->in, r->in_size);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
     int e = errno;
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
-                 "cannot open '%s': %s", path, g_strerror (e));
-    return NULL;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "cannot read '%s': %s", r->name, g_strerror (e));
+    return FALSE;
   }
-  gzbuffer (f, 128 * 1024);
-  g_autoptr (GByteArray) buf = g_byte_array_new ();
-  guint8 chunk[65536];
-  for (;;) {
-    int n = gzread (f, chunk, sizeof chunk);
-    if (n < 0) {
-      int errnum;
-      const char *msg = gzerror (f, &errnum);
+  r->stream.next_in = r->in;
+  r->stream.avail_in = (uInt) n;
+  if (n == 0)
+    r->input_eof = TRUE;
+  return TRUE;
+}
+
+gssize
+annals_gzip_reader_read (AnnalsGzipReader *r, guint8 *buf, gsize length, GError **error)
+{
+  if (r->done || length == 0)
+    return 0;
+  length = MIN (length, (gsize) G_MAXUINT / 2);
+  r->stream.next_out = buf;
+  r->stream.avail_out = (uInt) length;
+  while (r->stream.avail_out == length) {
+    if (r->stream.avail_in == 0 && !r->input_eof && !gzip_reader_fill (r, error))
+      return -1;
+    if (r->member_end) {
+      /* After a whole member: the end, or the next member. */
+      if (r->stream.avail_in == 0) {
+        r->done = TRUE;
+        break;
+      }
+      if (inflateReset (&r->stream) != Z_OK) {
+        g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_FAILED, "zlib: inflateReset failed");
+        return -1;
+      }
+      r->member_end = FALSE;
+    }
+    uInt in_before = r->stream.avail_in, out_before = r->stream.avail_out;
+    int rc = inflate (&r->stream, Z_NO_FLUSH);
+    r->offset += in_before - r->stream.avail_in;
+    if (rc == Z_STREAM_END) {
+      r->member_end = TRUE;
+    } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
       g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
-                   "cannot read '%s': %s", path, errnum == Z_ERRNO ? g_strerror (errno) : msg);
-      gzclose (f);
-      return NULL;
+                   "'%s' is corrupt: the gzip stream does not inflate near compressed byte %" G_GUINT64_FORMAT
+                   " (%s)",
+                   r->name, r->offset, r->stream.msg ? r->stream.msg : "zlib error");
+      return -1;
+    } else if (r->input_eof && r->stream.avail_in == 0 && r->stream.avail_out == out_before) {
+      /* zlib may still hold output with no input left (a long match):
+       * only when it makes no progress at all is the stream cut short. */
+      g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
+                   "'%s' is truncated: the gzip stream ends early (after %" G_GUINT64_FORMAT " compressed bytes)",
+                   r->name, r->offset);
+      return -1;
     }
-    if (n == 0)
-      break;
-    if (buf->len + (gsize) n > max_bytes) {
-      g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_FAILED,
-                   "'%s' is larger than %" G_GSIZE_FORMAT " bytes after decompression", path, max_bytes);
-      gzclose (f);
-      return NULL;
-    }
-    g_byte_array_append (buf, chunk, (guint) n);
   }
-  gzclose (f);
-  return g_byte_array_free_to_bytes (g_steal_pointer (&buf));
+  return (gssize) (length - r->stream.avail_out);
 }
 
 struct _AnnalsGzipWriter {

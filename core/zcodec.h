@@ -2,7 +2,7 @@
  *
  * Every raw zlib call in annals lives in zcodec.c (git's git-zlib.c rule):
  * store records are zlib streams, optionally primed with a preset
- * dictionary (deflateSetDictionary), and gzip input files are read here.
+ * dictionary (deflateSetDictionary), and gzip input is streamed here.
  * An AnnalsDeflater keeps one z_stream and resets it per message, which
  * avoids zlib's allocation of its window for every small mail.
  */
@@ -45,11 +45,24 @@ GBytes *annals_zcodec_inflate (const guint8 *data,
 
 guint32 annals_zcodec_crc32 (guint32 crc, const void *data, gsize length);
 
-/* Reads a whole gzip (or plain, gzip's transparent mode) file, at most
- * max_bytes after decompression.  Returns a new GBytes owned by the caller. */
-GBytes *annals_zcodec_read_gzip_file (const char *path,
-                                      gsize max_bytes,
-                                      GError **error);
+/* True when data starts with gzip's magic bytes (1f 8b). */
+gboolean annals_zcodec_is_gzip (const guint8 *data, gsize length);
+
+/* A streaming gzip reader over a file descriptor, for input of any size
+ * in bounded memory.  Concatenated gzip members read as one stream.  A
+ * stream that ends before its trailer, or does not inflate, fails with
+ * ANNALS_ZCODEC_ERROR_CORRUPT and a message that names the input. */
+typedef struct _AnnalsGzipReader AnnalsGzipReader;
+
+/* fd: borrowed, read from its current offset.  head: bytes already read
+ * from fd (may be NULL), inflated first.  name: for error messages. */
+AnnalsGzipReader *annals_gzip_reader_new (int fd, const guint8 *head, gsize head_length, const char *name);
+void annals_gzip_reader_free (AnnalsGzipReader *reader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsGzipReader, annals_gzip_reader_free)
+
+/* Inflates up to length bytes into buf.  Returns how many (0 only at the
+ * end of the stream), or -1 with error set. */
+gssize annals_gzip_reader_read (AnnalsGzipReader *reader, guint8 *buf, gsize length, GError **error);
 
 /* A gzip writer for streamed downloads (mbox.gz): call write as data is
  * produced; each call hands compressed bytes to sink. */

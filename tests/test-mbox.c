@@ -47,6 +47,12 @@ split (const char *input, gsize length, AnnalsMboxVariant variant, gsize chunk, 
 }
 
 static void
+test_string_free (GString *s)
+{
+  g_string_free (s, TRUE);
+}
+
+static void
 assert_body (Split *s, guint i, const char *expected)
 {
   g_assert_cmpuint (i, <, s->bodies->len);
@@ -191,6 +197,166 @@ test_chunked (void)
   g_string_free (in, TRUE);
 }
 
+/* Envelope lines as real MTAs, mutt and pipermail write them, and body
+ * lines that start with "From " but are no envelope. */
+static void
+test_envelope (void)
+{
+  static const struct {
+    const char *line;
+    gboolean envelope;
+    gint64 when; /* checked when envelope */
+  } cases[] = {
+    { "From alice@example.org Tue Apr 6 10:02:03 2021", TRUE, 1617703323 },
+    { "From alice at example.org  Tue Apr  6 10:02:03 2021", TRUE, 1617703323 },
+    { "From MAILER-DAEMON Tue Apr  6 10:02:03 2021", TRUE, 1617703323 },
+    { "From alice@example.org Tue Apr  6 10:02:03 2021 +0000", TRUE, 1617703323 },
+    { "From alice@example.org Tue Apr  6 12:02:03 +0200 2021", TRUE, 1617703323 },
+    { "From alice@example.org Tue Apr  6 10:02:03 PST 2021", TRUE, 1617703323 },
+    { "From xxxx@example.fr Tue Apr  6 10:02:03 MET DST 2021", TRUE, 1617703323 },
+    { "From alice@example.org Tue Apr  6 10:02 2021", TRUE, 1617703320 },
+    { "From alice@example.org Tue Apr  6 10:02:03 21", TRUE, 1617703323 },
+    { "From alice@example.org Mon Apr  6 10:02:03 98", TRUE, 891856923 },
+    { "From \"john doe\"@example.org Tue Apr  6 10:02:03 2021", TRUE, 1617703323 },
+    { "From john\\ doe@example.org Tue Apr  6 10:02:03 2021", TRUE, 1617703323 },
+    { "From  Tue Apr  6 10:02:03 2021", TRUE, 1617703323 },
+    { "From Mon Tue Apr  6 10:02:03 2021", TRUE, 1617703323 },
+    { "From alice@example.org Tue Apr  6 10:02:03 2021 remote from uucp", TRUE, 1617703323 },
+    { "From the project policies", FALSE, 0 },
+    { "From 2019 onwards: Tue Apr 6 10:02:03 2021", FALSE, 0 },
+    { "From Monday to Friday, Apr 6 10:02 2021", FALSE, 0 },
+    { "From alice@example.org", FALSE, 0 },
+    { "From alice@example.org Tue Apr  6 2021", FALSE, 0 },
+    { "From alice@example.org Tue Apr  6 10:02:03", FALSE, 0 },
+    { "From alice@example.org Tue Foo  6 10:02:03 2021", FALSE, 0 },
+    { "From alice@example.org Tue Apr 32 10:02:03 2021", FALSE, 0 },
+    { "From alice@example.org Tue Apr  6 25:02:03 2021", FALSE, 0 },
+    { "From alice@example.org Tue Apr  6 10:02:03 20211", FALSE, 0 },
+    { "From \"unterminated@example.org Tue Apr  6 10:02:03 2021", FALSE, 0 },
+    { "From me at Tue", FALSE, 0 },
+    { "From ", FALSE, 0 },
+    { ">From alice@example.org Tue Apr 6 10:02:03 2021", FALSE, 0 },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    g_test_message ("case %u: %s", k, cases[k].line);
+    gint64 when = 0;
+    g_assert_cmpint (annals_mbox_envelope_parse ((const guint8 *) cases[k].line, strlen (cases[k].line), &when), ==,
+                     cases[k].envelope);
+    if (cases[k].envelope)
+      g_assert_cmpint (when, ==, cases[k].when);
+  }
+}
+
+/* One generated message: body lines that start with "From " after blank
+ * lines, some followed by header-shaped lines, as Mailman 2 archives
+ * hold them. */
+static GString *
+policy_message (guint i)
+{
+  GString *m = g_string_new (NULL);
+  g_string_append_printf (m,
+                          "From: member%u at example.org (Member %u)\n"
+                          "Date: Tue, 06 Apr 2021 10:%02u:03 +0000\n"
+                          "Subject: [policy] topic %u\n"
+                          "Message-ID: <policy%u@example.org>\n"
+                          "\n"
+                          "Hello,\n\n"
+                          "From the project policies\n"
+                          "<https://example.org/policies.html>:\n\n"
+                          "From: the minutes of meeting %u\n\n"
+                          "From 2019 onwards: we meet monthly\n"
+                          "Note: this is a body line\n\n"
+                          "From time to time\n"
+                          "Subject: more body\n",
+                          i, i, i % 60, i, i, i);
+  if (i % 3 == 0)
+    g_string_append (m, "\nFrom alice@example.org\nX: not an envelope (no date)\n");
+  if (i % 4 == 0)
+    g_string_append (m, "\n\n"); /* blank lines at the end belong to the message */
+  return m;
+}
+
+/* Envelope line kind (0..4) for message i, in the shapes MTAs write. */
+static char *
+envelope_line (guint kind, guint i)
+{
+  switch (kind % 5) {
+  case 0:
+    return g_strdup_printf ("From member%u at example.org  Tue Apr  6 10:02:03 2021", i);
+  case 1:
+    return g_strdup_printf ("From member%u@example.org Tue Apr 6 10:02:03 2021", i);
+  case 2:
+    return g_strdup ("From MAILER-DAEMON Tue Apr  6 10:02:03 2021 +0000");
+  case 3:
+    return g_strdup_printf ("From \"member %u\"@example.org Tue Apr  6 10:02:03 PST 2021", i);
+  default:
+    return g_strdup_printf ("From member%u@example.org Tue Apr  6 10:02 21", i);
+  }
+}
+
+/* Splits archive with variant, whole and in chunks; every message must
+ * come back as generated. */
+static void
+assert_split_matches (const GString *archive, AnnalsMboxVariant variant, GPtrArray *messages)
+{
+  for (gsize chunk = 0; chunk < 5000; chunk = chunk ? chunk * 7 : 13) {
+    g_test_message ("variant %s, chunk %zu", annals_mbox_variant_name (variant), chunk);
+    Split s;
+    g_assert_cmpint (split (archive->str, archive->len, variant, chunk, &s), ==, ANNALS_MBOX_END);
+    g_assert_cmpuint (s.bodies->len, ==, messages->len);
+    for (guint i = 0; i < messages->len; i++) {
+      const GString *m = messages->pdata[i];
+      gsize len;
+      const char *data = g_bytes_get_data (s.bodies->pdata[i], &len);
+      g_assert_cmpmem (data, len, m->str, m->len);
+    }
+    split_clear (&s);
+  }
+}
+
+/* A Mailman 2 text archive: envelopes "user at host", no quoting at all. */
+static void
+test_pipermail_generated (void)
+{
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) test_string_free);
+  g_autoptr (GString) archive = g_string_new (NULL);
+  for (guint i = 0; i < 200; i++) {
+    GString *m = policy_message (i);
+    g_autofree char *envelope = i % 2 ? envelope_line (0, i)
+                                      : g_strdup_printf ("From member%u at example.org  Mon Apr 19 15:28:51 2021", i);
+    g_string_append_printf (archive, "%s\n", envelope);
+    g_string_append_len (archive, m->str, (gssize) m->len);
+    g_string_append_c (archive, '\n');
+    g_ptr_array_add (messages, m);
+  }
+  g_assert_cmpint (annals_mbox_detect ((const guint8 *) archive->str, archive->len), ==, ANNALS_MBOX_PIPERMAIL);
+  assert_split_matches (archive, ANNALS_MBOX_AUTO, messages);
+  assert_split_matches (archive, ANNALS_MBOX_PIPERMAIL, messages);
+}
+
+/* A mboxo file from a careless writer: some body "From " lines quoted as
+ * ">From ", others not; envelopes in every shape MTAs write. */
+static void
+test_mboxo_generated (void)
+{
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) test_string_free);
+  g_autoptr (GString) archive = g_string_new (NULL);
+  for (guint i = 0; i < 200; i++) {
+    GString *m = policy_message (i);
+    g_string_append (m, "\nFrom here on, quoted by the writer\n");
+    g_autofree char *envelope = envelope_line (i + 1, i);
+    g_string_append_printf (archive, "%s\n", envelope);
+    /* The writer quoted only "From here" lines. */
+    g_auto (GStrv) parts = g_strsplit (m->str, "\nFrom here", -1);
+    g_autofree char *written = g_strjoinv ("\n>From here", parts);
+    g_string_append (archive, written);
+    g_string_append_c (archive, '\n');
+    g_ptr_array_add (messages, m);
+  }
+  assert_split_matches (archive, ANNALS_MBOX_O, messages);
+  assert_split_matches (archive, ANNALS_MBOX_AUTO, messages);
+}
+
 /* mboxrd written by annals reads back to the same bytes. */
 static void
 test_roundtrip (void)
@@ -215,6 +381,40 @@ test_roundtrip (void)
   g_string_free (out, TRUE);
 }
 
+/* A stored envelope that is no envelope line (the first one of an
+ * import is not checked) is replaced on export, or the message would
+ * not split off again; so is a sender that would spoil the new one. */
+static void
+test_write_bad_envelope (void)
+{
+  GString *out = g_string_new (NULL);
+  const char *m = "Subject: x\n\nbody\n";
+  annals_mbox_append_mboxrd (out, "From somebody", "a@example.org", 1618846131, (const guint8 *) m, strlen (m));
+  annals_mbox_append_mboxrd (out, "From b@example.org Mon Apr 19 15:28:51 2021 +0000", NULL, 0, (const guint8 *) m,
+                             strlen (m));
+  annals_mbox_append_mboxrd (out, "From nobody at all", "\"odd", 0, (const guint8 *) m, strlen (m));
+  g_assert_cmpstr (out->str, ==,
+                   "From a@example.org Mon Apr 19 15:28:51 2021\nSubject: x\n\nbody\n\n"
+                   "From b@example.org Mon Apr 19 15:28:51 2021 +0000\nSubject: x\n\nbody\n\n"
+                   "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: x\n\nbody\n\n");
+  Split s;
+  split (out->str, out->len, ANNALS_MBOX_AUTO, 0, &s);
+  g_assert_cmpuint (s.bodies->len, ==, 3);
+  split_clear (&s);
+  /* A pipermail envelope first would make the export read as pipermail,
+   * which keeps the '>' of quoted body lines. */
+  g_string_truncate (out, 0);
+  const char *p = "From: alice at example.org (Alice)\n\nHi\n\nFrom the policies\n";
+  annals_mbox_append_mboxrd (out, "From alice at example.org  Tue Apr  6 10:02:03 2021", "alice@example.org",
+                             1617703323, (const guint8 *) p, strlen (p));
+  g_assert_true (g_str_has_prefix (out->str, "From alice@example.org Tue Apr  6 10:02:03 2021\n"));
+  split (out->str, out->len, ANNALS_MBOX_AUTO, 0, &s);
+  g_assert_cmpuint (s.bodies->len, ==, 1);
+  assert_body (&s, 0, p);
+  split_clear (&s);
+  g_string_free (out, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -228,6 +428,10 @@ main (int argc, char **argv)
   g_test_add_func ("/mbox/split/no-final-newline", test_no_final_newline);
   g_test_add_func ("/mbox/split/not-mbox", test_not_mbox);
   g_test_add_func ("/mbox/split/chunked", test_chunked);
+  g_test_add_func ("/mbox/split/pipermail-generated", test_pipermail_generated);
+  g_test_add_func ("/mbox/split/mboxo-generated", test_mboxo_generated);
+  g_test_add_func ("/mbox/envelope/variants", test_envelope);
   g_test_add_func ("/mbox/write/roundtrip", test_roundtrip);
+  g_test_add_func ("/mbox/write/bad-envelope", test_write_bad_envelope);
   return g_test_run ();
 }

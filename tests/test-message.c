@@ -136,6 +136,35 @@ test_bad_message_id (void)
   g_assert_nonnull (strstr (j->message_id, "brackets"));
 }
 
+/* Mailman 2 (pipermail) archives obfuscate the sender as "user at host"
+ * with the name in a comment; the address and name are read back. */
+static void
+test_pipermail_from (void)
+{
+  static const struct {
+    const char *field;
+    const char *from;
+    const char *addr;
+  } cases[] = {
+    { "From: alice at example.org (Alice Liddell)\n", "Alice Liddell <alice@example.org>", "alice@example.org" },
+    { "From: bob at lists.example.org\n", "bob@lists.example.org", "bob@lists.example.org" },
+    { "From:   carol.x at example.org   (=?utf-8?q?Ren=C3=A9?=\n Dupont)\n", "René Dupont <carol.x@example.org>",
+      "carol.x@example.org" },
+    { "From: Dave <dave at example.org>\n", "Dave <dave@example.org>", "dave@example.org" },
+    /* Not obfuscated: left to the RFC 5322 parser. */
+    { "From: Erin <erin@example.org>\n", "Erin <erin@example.org>", "erin@example.org" },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    g_test_message ("case %u: %s", k, cases[k].field);
+    g_autofree char *raw = g_strconcat (cases[k].field, "Subject: s\nMessage-ID: <p@x>\n\nbody\n", NULL);
+    g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+    g_assert_false (i->unparsable);
+    g_assert_cmpstr (i->from, ==, cases[k].from);
+    g_assert_cmpstr (i->from_addr, ==, cases[k].addr);
+    g_assert_cmpstr (i->subject, ==, "s");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -148,6 +177,7 @@ main (int argc, char **argv)
   g_test_add_func ("/message/parse/many-headers", test_many_headers);
   g_test_add_func ("/message/parse/crlf", test_crlf_headers);
   g_test_add_func ("/message/parse/bad-message-id", test_bad_message_id);
+  g_test_add_func ("/message/parse/pipermail-from", test_pipermail_from);
   g_test_add_func ("/message/date/to-unix", test_dates);
   return g_test_run ();
 }
