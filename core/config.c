@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <sodium.h>
 #include <string.h>
 
 G_DEFINE_QUARK (annals_config_error, annals_config_error)
@@ -278,7 +279,7 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
   gboolean ok = write (fd, line, strlen (line)) == (ssize_t) strlen (line) && fsync (fd) == 0;
   int e = errno;
   close (fd);
-  memset (line, 0, strlen (line));
+  sodium_memzero (line, strlen (line));
   if (!ok) {
     g_unlink (path);
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot write '%s': %s", path, g_strerror (e));
@@ -306,7 +307,7 @@ annals_config_load_key (AnnalsConfig *config, GError **error)
     return NULL;
   }
   AnnalsNoteKey *k = annals_note_key_parse (text, &local);
-  memset (text, 0, strlen (text));
+  sodium_memzero (text, strlen (text));
   if (k == NULL || !k->has_secret) {
     annals_note_key_free (k);
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "'%s' is not a signing key%s%s", path,
