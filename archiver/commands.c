@@ -145,7 +145,13 @@ open_log (AnnalsConfig *config, const char *list, AnnalsTlog **log, AnnalsNoteKe
   g_autofree char *dir = annals_config_list_dir (config, list, "log", error);
   g_autofree char *origin = annals_config_log_origin (config, list);
   *log = dir ? annals_tlog_open (dir, origin, error) : NULL;
-  return *log != NULL;
+  if (*log == NULL)
+    return FALSE;
+  /* Every list checkpoint is followed by the site's. */
+  g_autofree char *site_origin = annals_config_site_origin (config);
+  g_auto (GStrv) lists = annals_config_lists (config);
+  annals_tlog_set_site (*log, annals_config_root (config), site_origin, (const char *const *) lists);
+  return TRUE;
 }
 
 static int
