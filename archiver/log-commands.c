@@ -513,7 +513,8 @@ annals_archiver_cmd_verify (int argc, char **argv)
              use_old ? ", extends the old checkpoint" : named_old ? ", extends the old site checkpoint" : "",
              stats.failures);
     if (stats.unlogged > 0)
-      g_print ("note %s: %" G_GUINT64_FORMAT " stored entries are newer than the checkpoint\n", list, stats.unlogged);
+      g_print ("note %s: %" G_GUINT64_FORMAT " stored entries are newer than the checkpoint (sound records, not yet "
+               "proven by the log; the next write logs them)\n", list, stats.unlogged);
   }
   /* Lists the site vouched for that the mirror lacks. */
   for (guint s = 0; s < 2; s++) {

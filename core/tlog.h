@@ -153,7 +153,7 @@ typedef struct {
   guint64 redactions;
   guint64 failures;
   guint64 bytes;      /* message bytes hashed */
-  guint64 unlogged;   /* store entries past the checkpoint */
+  guint64 unlogged;   /* store entries past the checkpoint whose records are sound */
 } AnnalsTlogVerifyStats;
 
 /* A size and root the log must extend: named by what, e.g. "the site

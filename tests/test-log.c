@@ -522,6 +522,53 @@ test_site_missing (Fixture *f, gconstpointer data)
   expect_in (run (NULL, "verify", f->root, "--key", f->vkey), 0, "ok policy: 600 entries");
 }
 
+/* Store entries past the checkpoint must at least be sound records:
+ * garbage appended to offsets fails, naming the file and the first bad
+ * entry; a valid message the log has not caught up with passes. */
+static void
+test_unlogged_garbage (Fixture *f, gconstpointer data)
+{
+  g_autofree char *offsets = mirror_path (f, "store/offsets");
+  g_autofree char *orig = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (offsets, &orig, &len, NULL));
+  /* Bytes that are no entry at all. */
+  GString *s = g_string_new_len (orig, (gssize) len);
+  for (guint i = 0; i < 48 * 100; i++)
+    g_string_append_c (s, (char) (i * 131 + 7));
+  g_assert_true (g_file_set_contents (offsets, s->str, (gssize) s->len, NULL));
+  g_string_free (s, TRUE);
+  expect_failure (f, "store/offsets: entry 600 (past the checkpoint)");
+  /* Well-formed entries that point at a record already logged. */
+  s = g_string_new_len (orig, (gssize) len);
+  for (guint i = 0; i < 3; i++)
+    g_string_append_len (s, orig + len - 48, 48);
+  g_assert_true (g_file_set_contents (offsets, s->str, (gssize) s->len, NULL));
+  g_string_free (s, TRUE);
+  expect_failure (f, "store/offsets: entry 600 (past the checkpoint)");
+}
+
+static void
+test_unlogged_valid (Fixture *f, gconstpointer data)
+{
+  /* The live store has a message the mirror's log does not. */
+  ingest (f, "policy", 600, 1);
+  g_autofree char *store = mirror_path (f, "store");
+  test_util_rm_rf (store);
+  g_free (sh ("cp -a '%s/policy/store' '%s'", f->root, store));
+  Run r = verify_mirror (f, NULL);
+  g_test_message ("%s", r.out);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "ok policy: 600 entries"));
+  g_assert_nonnull (strstr (r.out, "note policy: 1 stored entries are newer than the checkpoint"));
+  run_clear (&r);
+  /* The same message damaged in its pack. */
+  AnnalsStoreRecord rec = record_of (f, 600);
+  g_autofree char *pack = mirror_path (f, "store/packs/00000000.pack");
+  flip_byte (pack, (goffset) rec.offset + 88 + 10);
+  expect_failure (f, "entry 600 (past the checkpoint)");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -539,6 +586,8 @@ main (int argc, char **argv)
   ADD ("/log/tamper/rollback-and-rewrite", test_rollback);
   ADD ("/log/proof/survives-growth-and-redaction", test_proof_survives);
   ADD ("/log/bad-input", test_bad_input);
+  ADD ("/log/verify/unlogged-garbage", test_unlogged_garbage);
+  ADD ("/log/verify/unlogged-valid", test_unlogged_valid);
   ADD ("/log/site/list-deleted", test_site_list_deleted);
   ADD ("/log/site/rolled-back", test_site_rolled_back);
   ADD ("/log/site/since", test_site_since);
