@@ -197,6 +197,9 @@ struct _AnnalsTlog {
   char *site_root;
   char *site_origin;
   char **site_lists;
+  /* a write failed half-way (disk full): the state in memory may be ahead
+   * of the files, so the next sync starts again from the checkpoint */
+  gboolean stale;
 };
 
 /* A write that failed: NO_SPACE when the disk (or a file size limit) is
@@ -396,6 +399,56 @@ note_text (const char *note)
   return end ? g_strndup (note, (gsize) (end - note)) : NULL;
 }
 
+/* Sets the log's state to its last checkpoint on disk (empty when none). */
+static gboolean
+load_state (AnnalsTlog *log, GError **error)
+{
+  const char *dir = log->dir;
+  annals_merkle_frontier_init (&log->frontier);
+  g_ptr_array_set_size (log->bundle, 0);
+  g_autofree char *cp = NULL;
+  gsize cplen;
+  g_autofree char *cppath = g_build_filename (dir, "checkpoint", NULL);
+  if (!g_file_get_contents (cppath, &cp, &cplen, NULL))
+    return TRUE; /* a new log */
+  g_autofree char *text = note_text (cp);
+  AnnalsCheckpoint c;
+  if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
+    if (text == NULL)
+      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "'%s' is not a signed checkpoint", cppath);
+    return FALSE;
+  }
+  guint64 n = c.size;
+  annals_checkpoint_clear (&c);
+  for (guint level = 0; level < 8; level++) {
+    guint w = (guint) ((n >> (ANNALS_TILE_HEIGHT * level)) & 0xff);
+    if (w == 0)
+      continue;
+    g_autofree char *rel = annals_merkle_tile_path ((int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w);
+    g_autofree char *data = NULL;
+    gsize len;
+    if (!read_tile_at_width (dir, (int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w, &data, &len, error))
+      return FALSE;
+    if (len != w * ANNALS_HASH_SIZE) {
+      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "tile '%s' has %zu bytes, expected %u", rel,
+                   len, w * ANNALS_HASH_SIZE);
+      return FALSE;
+    }
+    memcpy (log->frontier.partial[level], data, len);
+    log->frontier.widths[level] = w;
+  }
+  log->frontier.size = n;
+  guint w = (guint) (n & 0xff);
+  if (w > 0) {
+    g_autofree char *data = NULL;
+    gsize len;
+    if (!read_tile_at_width (dir, -1, n >> ANNALS_TILE_HEIGHT, w, &data, &len, error)
+        || !parse_bundle ((guint8 *) data, len, w, log->bundle, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 AnnalsTlog *
 annals_tlog_open (const char *dir, const char *origin, GError **error)
 {
@@ -408,47 +461,8 @@ annals_tlog_open (const char *dir, const char *origin, GError **error)
   log->dir = g_strdup (dir);
   log->origin = g_strdup (origin);
   log->bundle = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  annals_merkle_frontier_init (&log->frontier);
-  g_autofree char *cp = NULL;
-  gsize cplen;
-  g_autofree char *cppath = g_build_filename (dir, "checkpoint", NULL);
-  if (!g_file_get_contents (cppath, &cp, &cplen, NULL))
-    return g_steal_pointer (&log); /* a new log */
-  g_autofree char *text = note_text (cp);
-  AnnalsCheckpoint c;
-  if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
-    if (text == NULL)
-      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "'%s' is not a signed checkpoint", cppath);
+  if (!load_state (log, error))
     return NULL;
-  }
-  guint64 n = c.size;
-  annals_checkpoint_clear (&c);
-  for (guint level = 0; level < 8; level++) {
-    guint w = (guint) ((n >> (ANNALS_TILE_HEIGHT * level)) & 0xff);
-    if (w == 0)
-      continue;
-    g_autofree char *rel = annals_merkle_tile_path ((int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w);
-    g_autofree char *data = NULL;
-    gsize len;
-    if (!read_tile_at_width (dir, (int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w, &data, &len, error))
-      return NULL;
-    if (len != w * ANNALS_HASH_SIZE) {
-      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "tile '%s' has %zu bytes, expected %u", rel,
-                   len, w * ANNALS_HASH_SIZE);
-      return NULL;
-    }
-    memcpy (log->frontier.partial[level], data, len);
-    log->frontier.widths[level] = w;
-  }
-  log->frontier.size = n;
-  guint w = (guint) (n & 0xff);
-  if (w > 0) {
-    g_autofree char *data = NULL;
-    gsize len;
-    if (!read_tile_at_width (dir, -1, n >> ANNALS_TILE_HEIGHT, w, &data, &len, error)
-        || !parse_bundle ((guint8 *) data, len, w, log->bundle, error))
-      return NULL;
-  }
   return g_steal_pointer (&log);
 }
 
@@ -528,8 +542,26 @@ annals_tlog_publish (AnnalsTlog *log, const AnnalsNoteKey *key, GError **error)
                                       error);
 }
 
+static gboolean sync_entries (AnnalsTlog *log, AnnalsStore *store, const char *list, const AnnalsNoteKey *key,
+                              GError **error);
+
 gboolean
 annals_tlog_sync (AnnalsTlog *log, AnnalsStore *store, const char *list, const AnnalsNoteKey *key, GError **error)
+{
+  if (log->stale) {
+    if (!load_state (log, error))
+      return FALSE;
+    log->stale = FALSE;
+  }
+  if (!sync_entries (log, store, list, key, error)) {
+    log->stale = TRUE;
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+sync_entries (AnnalsTlog *log, AnnalsStore *store, const char *list, const AnnalsNoteKey *key, GError **error)
 {
   guint64 count = annals_store_count (store);
   guint64 start = annals_tlog_size (log);

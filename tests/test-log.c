@@ -8,6 +8,7 @@
 #include "test-util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <string.h>
 
 typedef struct {
@@ -569,6 +570,69 @@ test_unlogged_valid (Fixture *f, gconstpointer data)
   expect_failure (f, "entry 600 (past the checkpoint)");
 }
 
+static goffset
+file_size (const char *root, const char *rel)
+{
+  g_autofree char *path = g_build_filename (root, rel, NULL);
+  struct stat st;
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_size;
+}
+
+/* A full disk while the log is written, after the store committed: the
+ * file size limit stands in for it (as in test-cli's full-disk case).
+ * Long, compressible Message-IDs make the entry bundle the largest file
+ * written, so the limit hits the log and not the store. */
+static void
+test_full_disk_log (Fixture *f, gconstpointer data)
+{
+  GString *mbox = g_string_new (NULL);
+  g_autofree char *pad = g_strnfill (2000, 'a');
+  for (guint i = 0; i < 200; i++) {
+    g_autofree char *m = g_strdup_printf ("Message-ID: <%s.%u@example.org>\n\nbody %u\n", pad, i, i);
+    annals_mbox_append_mboxrd (mbox, NULL, "member@example.org", 1618846131 + i, (const guint8 *) m, strlen (m));
+  }
+  g_autofree char *path = g_build_filename (f->tmp, "long-ids.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
+  g_string_free (mbox, TRUE);
+  /* Without a limit first: how large each file gets. */
+  g_autofree char *dry = g_build_filename (f->tmp, "dry", NULL);
+  assert_ok (run (dry, "init"));
+  assert_ok (run (dry, "list-add", "full"));
+  assert_ok (run (dry, "ingest", "full", "--quiet", "--no-index", path));
+  goffset store_max = MAX (file_size (dry, "full/store/meta"), file_size (dry, "full/store/packs/00000000.pack"));
+  store_max = MAX (store_max, file_size (dry, "full/store/offsets"));
+  goffset bundle = file_size (dry, "full/log/tile/entries/000.p/200");
+  g_test_message ("largest store file %" G_GOFFSET_FORMAT " bytes, entry bundle %" G_GOFFSET_FORMAT, store_max, bundle);
+  g_assert_cmpint (bundle, >, store_max + 2000);
+
+  assert_ok (run (f->root, "list-add", "full"));
+  ChildLimits limit = { (rlim_t) (store_max + (bundle - store_max) / 2), 0 };
+  Run r = run_full (f->root, NULL, 0, &limit, "ingest", "full", "--no-index", path, NULL);
+  assert_status (r, 75);
+  g_assert_nonnull (strstr (r.err, "transparency log"));
+  g_assert_nonnull (strstr (r.err, "File too large"));
+  g_assert_nonnull (strstr (r.err, "the 200 messages archived before are safe; free space and run the same command again"));
+  run_clear (&r);
+  /* The store holds them all, consistently; the log has not caught up. */
+  r = run (f->root, "lists");
+  g_assert_nonnull (strstr (r.out, "full\t200\t"));
+  run_clear (&r);
+  g_autofree char *cp = g_build_filename (f->root, "full", "log", "checkpoint", NULL);
+  g_assert_false (g_file_test (cp, G_FILE_TEST_EXISTS));
+  /* With room again, the same command finishes the job. */
+  r = run (f->root, "ingest", "full", "--no-index", path);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 0, duplicates skipped 200"));
+  run_clear (&r);
+  r = run (NULL, "verify", f->root, "--key", f->vkey);
+  g_test_message ("%s", r.out);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "ok full: 200 entries (200 messages, 0 redactions)"));
+  g_assert_null (strstr (r.out, "newer than the checkpoint"));
+  run_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -588,6 +652,7 @@ main (int argc, char **argv)
   ADD ("/log/bad-input", test_bad_input);
   ADD ("/log/verify/unlogged-garbage", test_unlogged_garbage);
   ADD ("/log/verify/unlogged-valid", test_unlogged_valid);
+  ADD ("/log/ingest/full-disk", test_full_disk_log);
   ADD ("/log/site/list-deleted", test_site_list_deleted);
   ADD ("/log/site/rolled-back", test_site_rolled_back);
   ADD ("/log/site/since", test_site_since);
