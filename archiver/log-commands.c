@@ -443,8 +443,15 @@ annals_archiver_cmd_verify (int argc, char **argv)
   guint64 failures = 0;
   /* The site checkpoint says which lists a root has. */
   AnnalsTlogSite site = { 0 };
+  g_autofree char *site_path = g_build_filename (argv[1], ANNALS_TLOG_SITE_CHECKPOINT, NULL);
+  if (is_root && lists->len == 0 && !g_file_test (site_path, G_FILE_TEST_EXISTS)) {
+    g_printerr ("annals verify: no list with a log (LIST/log/checkpoint) in '%s'\n", argv[1]);
+    annals_checkpoint_clear (&old_cp);
+    annals_tlog_site_clear (&old_site);
+    return 1;
+  }
   if (is_root) {
-    g_autofree char *path = g_build_filename (argv[1], ANNALS_TLOG_SITE_CHECKPOINT, NULL);
+    const char *path = site_path;
     g_autofree char *text = NULL;
     gsize len;
     g_autoptr (GError) serr = NULL;
@@ -461,12 +468,6 @@ annals_archiver_cmd_verify (int argc, char **argv)
     } else {
       g_print ("ok site checkpoint: %u lists (%s)\n", site.lists->len, site.origin);
     }
-  }
-  if (lists->len == 0 && site.lists == NULL) {
-    g_printerr ("annals verify: no list with a log (LIST/log/checkpoint) in '%s'\n", argv[1]);
-    annals_checkpoint_clear (&old_cp);
-    annals_tlog_site_clear (&old_site);
-    return 1;
   }
   gboolean since_used = since == NULL || old_site.lists != NULL;
   g_autoptr (GHashTable) present = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
