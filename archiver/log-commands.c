@@ -466,7 +466,8 @@ annals_archiver_cmd_verify (int argc, char **argv)
       g_print ("FAIL: site checkpoint '%s': %s\n", path, serr->message);
       failures++;
     } else {
-      g_print ("ok site checkpoint: %u lists (%s)\n", site.lists->len, site.origin);
+      /* Not an "ok LIST:" line: scripts read those as lists. */
+      g_print ("note: the signed site checkpoint names %u lists (%s)\n", site.lists->len, site.origin);
     }
   }
   gboolean since_used = since == NULL || old_site.lists != NULL;

@@ -426,7 +426,7 @@ test_site_list_deleted (Fixture *f, gconstpointer data)
   Run r = verify_mirror (f, NULL);
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "ok other: 10 entries"));
-  g_assert_nonnull (strstr (r.out, "site checkpoint: 2 lists"));
+  g_assert_nonnull (strstr (r.out, "note: the signed site checkpoint names 2 lists (archive.example.org/log)"));
   run_clear (&r);
   /* The site checkpoint names every list's origin, size and root. */
   g_autofree char *text = NULL;
