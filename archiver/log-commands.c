@@ -361,7 +361,8 @@ load_site (const char *text, gsize length, const AnnalsNoteKey *key, AnnalsTlogS
   }
   for (guint i = 0; i < out->lists->len; i++) {
     const AnnalsCheckpoint *c = &g_array_index (out->lists, AnnalsCheckpoint, i);
-    if (annals_tlog_site_list_name (out, c) == NULL) {
+    const char *name = annals_tlog_site_list_name (out, c);
+    if (name == NULL || !annals_config_list_name_valid (name)) {
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
                    "it names log '%s', which is not one of '%s''s lists", c->origin, out->origin);
       annals_tlog_site_clear (out);

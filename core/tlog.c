@@ -675,7 +675,7 @@ annals_tlog_site_publish (const char *root, const char *site_origin, const char 
   GString *s = g_string_new (NULL);
   g_string_append_printf (s, "%s/log\n" SITE_MAGIC "\n", site_origin);
   gboolean ok = TRUE;
-  for (const char *const *l = lists; ok && *l; l++) {
+  for (const char *const *l = lists; ok && l != NULL && *l; l++) {
     g_autofree char *path = g_build_filename (root, *l, "log", "checkpoint", NULL);
     g_autofree char *note = NULL;
     if (!g_file_get_contents (path, &note, NULL, NULL))
