@@ -146,7 +146,13 @@ open_log (AnnalsConfig *config, const char *list, AnnalsTlog **log, AnnalsNoteKe
   g_autofree char *dir = annals_config_list_dir (config, list, "log", error);
   g_autofree char *origin = annals_config_log_origin (config, list);
   *log = dir ? annals_tlog_open (dir, origin, error) : NULL;
-  return *log != NULL;
+  if (*log == NULL)
+    return FALSE;
+  /* Every list checkpoint is followed by the site's. */
+  g_autofree char *site_origin = annals_config_site_origin (config);
+  g_auto (GStrv) lists = annals_config_lists (config);
+  annals_tlog_set_site (*log, annals_config_root (config), site_origin, (const char *const *) lists);
+  return TRUE;
 }
 
 static int
@@ -295,17 +301,19 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
   /* Whatever happened, the index takes what was committed. */
   gboolean indexed = follower == NULL || follow_hooks->finish (follower, quiet);
-  if (!ok) {
-    annals_cmd_fail ("ingest", error);
-    if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE))
+  /* A full disk, whether the store or the log hit it, is temporary. */
+  GError *failed = !ok ? error : !committed ? commit_error : NULL;
+  if (failed != NULL) {
+    annals_cmd_fail ("ingest", failed);
+    gboolean full = g_error_matches (failed, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE)
+                    || g_error_matches (failed, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_NO_SPACE);
+    if (full)
       g_printerr ("annals ingest: the %" G_GUINT64_FORMAT " messages archived before are safe; free space and run "
                   "the same command again (archived messages are skipped)\n", stats->committed);
-    if (g_error_matches (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT))
+    if (g_error_matches (failed, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT))
       return EX_DATAERR; /* a damaged .gz: what came before it is kept */
-    return g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE) ? EX_TEMPFAIL : 1;
+    return full ? EX_TEMPFAIL : 1;
   }
-  if (!committed)
-    return annals_cmd_fail ("ingest", commit_error);
   g_clear_pointer (&writer, annals_store_writer_free); /* readers see it all; the lock is free */
   if (!indexed || (!no_index && follower == NULL && after_write != NULL && !after_write (config, argv[1], quiet)))
     return 1;

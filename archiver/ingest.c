@@ -96,8 +96,11 @@ annals_ingest_commit (AnnalsIngest *in, GError **error)
     in->on_commit (in->on_commit_ctx, annals_store_writer_count (in->writer));
   /* The messages are safe; the log follows them (a failure here is made
    * good by the next commit, which appends whatever the log lacks). */
-  if (in->log != NULL)
-    return annals_tlog_sync (in->log, annals_store_writer_reader (in->writer), in->list, in->key, error);
+  if (in->log != NULL
+      && !annals_tlog_sync (in->log, annals_store_writer_reader (in->writer), in->list, in->key, error)) {
+    g_prefix_error (error, "messages stored, but the transparency log of '%s' is not updated: ", in->list);
+    return FALSE;
+  }
   return TRUE;
 }
 

@@ -337,21 +337,65 @@ verify_report (gpointer ctx, gboolean failure, const char *message, const Annals
     g_print ("note %s: %s\n", v->list, message);
 }
 
+/* The entry for list in site (NULL: none, or no site). */
+static const AnnalsCheckpoint *
+site_entry (const AnnalsTlogSite *site, const char *list)
+{
+  for (guint i = 0; site->lists != NULL && i < site->lists->len; i++) {
+    const AnnalsCheckpoint *c = &g_array_index (site->lists, AnnalsCheckpoint, i);
+    if (g_strcmp0 (annals_tlog_site_list_name (site, c), list) == 0)
+      return c;
+  }
+  return NULL;
+}
+
+/* Reads and checks a site checkpoint: signed by key, for key's site, every
+ * entry a list of it. */
+static gboolean
+load_site (const char *text, gsize length, const AnnalsNoteKey *key, AnnalsTlogSite *out, GError **error)
+{
+  g_autofree char *body = annals_note_open (text, length, key, error);
+  if (body == NULL || !annals_tlog_site_parse (body, out, error))
+    return FALSE;
+  if (!origin_of_key (out->origin, key) || !g_str_has_suffix (out->origin, "/log")) {
+    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
+                 "its origin '%s' is not '%s/log', the site checkpoint of key '%s'", out->origin, key->name, key->name);
+    annals_tlog_site_clear (out);
+    return FALSE;
+  }
+  for (guint i = 0; i < out->lists->len; i++) {
+    const AnnalsCheckpoint *c = &g_array_index (out->lists, AnnalsCheckpoint, i);
+    const char *name = annals_tlog_site_list_name (out, c);
+    if (name == NULL || !annals_config_list_name_valid (name)) {
+      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
+                   "it names log '%s', which is not one of '%s''s lists", c->origin, out->origin);
+      annals_tlog_site_clear (out);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 int
 annals_archiver_cmd_verify (int argc, char **argv)
 {
   char *key_arg = NULL, *since = NULL;
+  gboolean no_site = FALSE;
   const GOptionEntry entries[] = {
     { "key", 0, 0, G_OPTION_ARG_STRING, &key_arg, "The logs' verifier key (the string, or a file holding it)", "VKEY" },
     { "since", 0, 0, G_OPTION_ARG_FILENAME, &since,
-      "A checkpoint seen before: check that the log now extends it (no rollback, no rewrite)", "OLD_CHECKPOINT_FILE" },
+      "A list or site checkpoint seen before: check that the logs now extend it (no rollback, no rewrite)",
+      "OLD_CHECKPOINT_FILE" },
+    { "no-site-checkpoint", 0, 0, G_OPTION_ARG_NONE, &no_site,
+      "PATH is a root written before site checkpoints (log format 1): check its lists without one", NULL },
     { NULL },
   };
   if (!annals_cmd_parse ("verify", "PATH",
                       "Checks a mirror offline: PATH is a copy of an archive root or of one list's folder.\n"
                       "Every stored message must hash to its log entry, the entries to the tiles, the tiles\n"
-                      "to the signed checkpoint; redactions are listed with their reasons.  Names every\n"
-                      "failure and exits 1 if there is any.",
+                      "to the signed checkpoint; redactions are listed with their reasons.  A root's site\n"
+                      "checkpoint (log/site-checkpoint) must name every list, none missing or rolled back.\n"
+                      "Names every failure and exits 1 if there is any.",
                       entries, FALSE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *k_owned = key_arg, *s_owned = since;
@@ -364,11 +408,18 @@ annals_archiver_cmd_verify (int argc, char **argv)
   g_autofree char *old = NULL;
   gsize old_len = 0;
   AnnalsCheckpoint old_cp = { 0 };
+  AnnalsTlogSite old_site = { 0 };
   if (since != NULL) {
     if (!g_file_get_contents (since, &old, &old_len, &error))
       return annals_cmd_fail ("verify", error);
     g_autofree char *t = annals_note_open (old, old_len, key, &error);
-    if (t == NULL || !annals_checkpoint_parse (t, &old_cp, &error)) {
+    if (t != NULL && annals_tlog_site_parse (t, &old_site, NULL)) {
+      annals_tlog_site_clear (&old_site);
+      if (!load_site (old, old_len, key, &old_site, &error)) {
+        g_printerr ("annals verify: old site checkpoint '%s': %s\n", since, error->message);
+        return 1;
+      }
+    } else if (t == NULL || !annals_checkpoint_parse (t, &old_cp, &error)) {
       g_printerr ("annals verify: old checkpoint '%s': %s\n", since, error->message);
       return 1;
     }
@@ -376,12 +427,16 @@ annals_archiver_cmd_verify (int argc, char **argv)
   /* One list's folder, or a root with list folders. */
   g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *own = g_build_filename (argv[1], "log", "checkpoint", NULL);
-  if (g_file_test (own, G_FILE_TEST_EXISTS)) {
+  gboolean is_root = !g_file_test (own, G_FILE_TEST_EXISTS);
+  if (!is_root) {
     g_ptr_array_add (lists, g_strdup (argv[1]));
   } else {
     g_autoptr (GDir) d = g_dir_open (argv[1], 0, &error);
-    if (d == NULL)
+    if (d == NULL) {
+      annals_checkpoint_clear (&old_cp);
+      annals_tlog_site_clear (&old_site);
       return annals_cmd_fail ("verify", error);
+    }
     const char *name;
     while ((name = g_dir_read_name (d)) != NULL) {
       g_autofree char *cp = g_build_filename (argv[1], name, "log", "checkpoint", NULL);
@@ -389,25 +444,66 @@ annals_archiver_cmd_verify (int argc, char **argv)
         g_ptr_array_add (lists, g_build_filename (argv[1], name, NULL));
     }
     g_ptr_array_sort (lists, compare_paths);
-    if (lists->len == 0) {
-      g_printerr ("annals verify: no list with a log (LIST/log/checkpoint) in '%s'\n", argv[1]);
-      annals_checkpoint_clear (&old_cp);
-      return 1;
-    }
   }
   guint64 failures = 0;
-  gboolean since_used = since == NULL;
+  /* The site checkpoint says which lists a root has. */
+  AnnalsTlogSite site = { 0 };
+  g_autofree char *site_path = g_build_filename (argv[1], ANNALS_TLOG_SITE_CHECKPOINT, NULL);
+  if (is_root && lists->len == 0 && !g_file_test (site_path, G_FILE_TEST_EXISTS)) {
+    g_printerr ("annals verify: no list with a log (LIST/log/checkpoint) in '%s'\n", argv[1]);
+    annals_checkpoint_clear (&old_cp);
+    annals_tlog_site_clear (&old_site);
+    return 1;
+  }
+  if (is_root) {
+    const char *path = site_path;
+    g_autofree char *text = NULL;
+    gsize len;
+    g_autoptr (GError) serr = NULL;
+    if (!g_file_get_contents (path, &text, &len, NULL)) {
+      if (!no_site) {
+        g_print ("FAIL: no site checkpoint '%s', so nothing proves which lists the root has: a root written "
+                 "before log format 2 gets one with its next ingest; pass --no-site-checkpoint to check its "
+                 "lists without one\n", path);
+        failures++;
+      }
+    } else if (!load_site (text, len, key, &site, &serr)) {
+      g_print ("FAIL: site checkpoint '%s': %s\n", path, serr->message);
+      failures++;
+    } else {
+      /* Not an "ok LIST:" line: scripts read those as lists. */
+      g_print ("note: the signed site checkpoint names %u lists (%s)\n", site.lists->len, site.origin);
+    }
+  }
+  gboolean since_used = since == NULL || old_site.lists != NULL;
+  g_autoptr (GHashTable) present = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; i < lists->len; i++) {
     g_autofree char *list = g_path_get_basename (lists->pdata[i]);
+    g_hash_table_add (present, g_strdup (list));
     VerifyReport rep = { isatty (STDERR_FILENO), list, 0 };
     AnnalsTlogVerifyStats stats;
     g_autofree char *suffix = g_strconcat ("/", list, NULL);
-    gboolean use_old = since != NULL && g_str_has_suffix (old_cp.origin, suffix);
+    gboolean use_old = old_cp.origin != NULL && g_str_has_suffix (old_cp.origin, suffix);
     since_used |= use_old;
+    /* The sizes and roots this log must extend. */
+    AnnalsTlogPrefix prefixes[2];
+    guint n_prefixes = 0;
+    const AnnalsCheckpoint *named = site.lists ? site_entry (&site, list) : NULL;
+    const AnnalsCheckpoint *named_old = old_site.lists ? site_entry (&old_site, list) : NULL;
+    if (named != NULL) {
+      prefixes[n_prefixes] = (AnnalsTlogPrefix) { "the site checkpoint", named->size, { 0 } };
+      memcpy (prefixes[n_prefixes++].root, named->root, 32);
+    } else if (site.lists != NULL) {
+      g_print ("note %s: not named in the site checkpoint (a list added after it was signed?)\n", list);
+    }
+    if (named_old != NULL) {
+      prefixes[n_prefixes] = (AnnalsTlogPrefix) { "the old site checkpoint", named_old->size, { 0 } };
+      memcpy (prefixes[n_prefixes++].root, named_old->root, 32);
+    }
     g_autoptr (GError) verr = NULL;
     gint64 t0 = g_get_monotonic_time ();
     gboolean ran = annals_tlog_verify (lists->pdata[i], list, key, use_old ? old : NULL, use_old ? old_len : 0,
-                                       verify_report, &rep, &stats, &verr);
+                                       prefixes, n_prefixes, verify_report, &rep, &stats, &verr);
     if (rep.tty)
       fputs ("\r\033[K", stderr);
     if (!ran) {
@@ -420,16 +516,34 @@ annals_archiver_cmd_verify (int argc, char **argv)
     g_print ("%s %s: %" G_GUINT64_FORMAT " entries (%" G_GUINT64_FORMAT " messages, %" G_GUINT64_FORMAT
              " redactions), %.1f MB in %.2f s (%.0f MB/s)%s, %" G_GUINT64_FORMAT " failures\n",
              stats.failures ? "FAIL" : "ok", list, stats.entries, stats.messages, stats.redactions, stats.bytes / 1e6,
-             secs, stats.bytes / 1e6 / MAX (secs, 1e-6), use_old ? ", extends the old checkpoint" : "",
+             secs, stats.bytes / 1e6 / MAX (secs, 1e-6),
+             use_old ? ", extends the old checkpoint" : named_old ? ", extends the old site checkpoint" : "",
              stats.failures);
     if (stats.unlogged > 0)
-      g_print ("note %s: %" G_GUINT64_FORMAT " stored entries are newer than the checkpoint\n", list, stats.unlogged);
+      g_print ("note %s: %" G_GUINT64_FORMAT " stored entries are newer than the checkpoint (sound records, not yet "
+               "proven by the log; the next write logs them)\n", list, stats.unlogged);
+  }
+  /* Lists the site vouched for that the mirror lacks. */
+  for (guint s = 0; s < 2; s++) {
+    const AnnalsTlogSite *which = s == 0 ? &site : &old_site;
+    for (guint i = 0; which->lists != NULL && i < which->lists->len; i++) {
+      const AnnalsCheckpoint *c = &g_array_index (which->lists, AnnalsCheckpoint, i);
+      const char *name = annals_tlog_site_list_name (which, c);
+      if (g_hash_table_contains (present, name))
+        continue;
+      g_print ("FAIL %s: named in the %ssite checkpoint (%" G_GUINT64_FORMAT " entries) but missing from '%s' "
+               "(no %s/log/checkpoint)\n", name, s == 0 ? "" : "old ", c->size, argv[1], name);
+      failures++;
+      g_hash_table_add (present, g_strdup (name)); /* once is enough */
+    }
   }
   if (!since_used) {
     g_print ("FAIL: the old checkpoint is for '%s', which is not in '%s'\n", old_cp.origin, argv[1]);
     failures++;
   }
   annals_checkpoint_clear (&old_cp);
+  annals_tlog_site_clear (&site);
+  annals_tlog_site_clear (&old_site);
   return failures > 0 ? 1 : 0;
 }
 
@@ -484,6 +598,9 @@ annals_archiver_cmd_redact (int argc, char **argv)
   g_autoptr (AnnalsTlog) log = annals_tlog_open (log_dir, origin, &error);
   if (log == NULL)
     return annals_cmd_fail ("redact", error);
+  g_autofree char *site_origin = annals_config_site_origin (config);
+  g_auto (GStrv) all_lists = annals_config_lists (config);
+  annals_tlog_set_site (log, annals_config_root (config), site_origin, (const char *const *) all_lists);
   AnnalsStore *store = annals_store_writer_reader (w);
   guint64 target;
   guint copies;

@@ -2,8 +2,11 @@
 #include "tlog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK (annals_tlog_error, annals_tlog_error)
 
@@ -190,23 +193,70 @@ struct _AnnalsTlog {
   char *origin;
   AnnalsMerkleFrontier frontier;
   GPtrArray *bundle; /* GBytes: entries of the partial bundle */
+  /* the site checkpoint to rewrite after each checkpoint (root NULL: none) */
+  char *site_root;
+  char *site_origin;
+  char **site_lists;
+  /* a write failed half-way (disk full): the state in memory may be ahead
+   * of the files, so the next sync starts again from the checkpoint */
+  gboolean stale;
 };
 
+/* A write that failed: NO_SPACE when the disk (or a file size limit) is
+ * full, so that callers can say "free space and run again". */
+static gboolean
+set_write_error (GError **error, int errnum, const char *what, const char *path)
+{
+  gboolean full = errnum == ENOSPC || errnum == EFBIG || errnum == EDQUOT;
+  g_set_error (error, ANNALS_TLOG_ERROR, full ? ANNALS_TLOG_ERROR_NO_SPACE : ANNALS_TLOG_ERROR_IO,
+               "cannot %s '%s': %s", what, path, g_strerror (errnum));
+  return FALSE;
+}
+
+/* Writes dir/rel whole or not at all: temp file, fsync, rename, fsync of
+ * the folder.  One writer at a time (the store's or the site's lock), so
+ * the temp name is fixed and a crash leaves at most one behind. */
 static gboolean
 write_file (const char *dir, const char *rel, const void *data, gsize len, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, rel, NULL);
   g_autofree char *parent = g_path_get_dirname (path);
-  if (g_mkdir_with_parents (parent, 0755) != 0) {
-    int e = errno;
-    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_IO, "cannot create '%s': %s", parent, g_strerror (e));
-    return FALSE;
+  if (g_mkdir_with_parents (parent, 0755) != 0)
+    return set_write_error (error, errno, "create", parent);
+  g_autofree char *tmp = g_strconcat (path, ".tmp", NULL);
+  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return set_write_error (error, errno, "create", tmp);
+  const guint8 *p = data;
+  gsize left = len;
+  while (left > 0) {
+    ssize_t n = write (fd, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : ENOSPC;
+      close (fd);
+      g_unlink (tmp);
+      return set_write_error (error, e, "write", tmp);
+    }
+    p += n;
+    left -= (gsize) n;
   }
-  g_autoptr (GError) local = NULL;
-  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                 0644, &local)) {
-    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_IO, "%s", local->message);
-    return FALSE;
+  if (fsync (fd) != 0 || close (fd) != 0) {
+    int e = errno;
+    close (fd);
+    g_unlink (tmp);
+    return set_write_error (error, e, "write", tmp);
+  }
+  if (rename (tmp, path) != 0) {
+    int e = errno;
+    g_unlink (tmp);
+    return set_write_error (error, e, "rename into place", path);
+  }
+  int dfd = open (parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync (dfd);
+    close (dfd);
   }
   return TRUE;
 }
@@ -349,6 +399,56 @@ note_text (const char *note)
   return end ? g_strndup (note, (gsize) (end - note)) : NULL;
 }
 
+/* Sets the log's state to its last checkpoint on disk (empty when none). */
+static gboolean
+load_state (AnnalsTlog *log, GError **error)
+{
+  const char *dir = log->dir;
+  annals_merkle_frontier_init (&log->frontier);
+  g_ptr_array_set_size (log->bundle, 0);
+  g_autofree char *cp = NULL;
+  gsize cplen;
+  g_autofree char *cppath = g_build_filename (dir, "checkpoint", NULL);
+  if (!g_file_get_contents (cppath, &cp, &cplen, NULL))
+    return TRUE; /* a new log */
+  g_autofree char *text = note_text (cp);
+  AnnalsCheckpoint c;
+  if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
+    if (text == NULL)
+      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "'%s' is not a signed checkpoint", cppath);
+    return FALSE;
+  }
+  guint64 n = c.size;
+  annals_checkpoint_clear (&c);
+  for (guint level = 0; level < 8; level++) {
+    guint w = (guint) ((n >> (ANNALS_TILE_HEIGHT * level)) & 0xff);
+    if (w == 0)
+      continue;
+    g_autofree char *rel = annals_merkle_tile_path ((int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w);
+    g_autofree char *data = NULL;
+    gsize len;
+    if (!read_tile_at_width (dir, (int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w, &data, &len, error))
+      return FALSE;
+    if (len != w * ANNALS_HASH_SIZE) {
+      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "tile '%s' has %zu bytes, expected %u", rel,
+                   len, w * ANNALS_HASH_SIZE);
+      return FALSE;
+    }
+    memcpy (log->frontier.partial[level], data, len);
+    log->frontier.widths[level] = w;
+  }
+  log->frontier.size = n;
+  guint w = (guint) (n & 0xff);
+  if (w > 0) {
+    g_autofree char *data = NULL;
+    gsize len;
+    if (!read_tile_at_width (dir, -1, n >> ANNALS_TILE_HEIGHT, w, &data, &len, error)
+        || !parse_bundle ((guint8 *) data, len, w, log->bundle, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 AnnalsTlog *
 annals_tlog_open (const char *dir, const char *origin, GError **error)
 {
@@ -361,47 +461,8 @@ annals_tlog_open (const char *dir, const char *origin, GError **error)
   log->dir = g_strdup (dir);
   log->origin = g_strdup (origin);
   log->bundle = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  annals_merkle_frontier_init (&log->frontier);
-  g_autofree char *cp = NULL;
-  gsize cplen;
-  g_autofree char *cppath = g_build_filename (dir, "checkpoint", NULL);
-  if (!g_file_get_contents (cppath, &cp, &cplen, NULL))
-    return g_steal_pointer (&log); /* a new log */
-  g_autofree char *text = note_text (cp);
-  AnnalsCheckpoint c;
-  if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
-    if (text == NULL)
-      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "'%s' is not a signed checkpoint", cppath);
+  if (!load_state (log, error))
     return NULL;
-  }
-  guint64 n = c.size;
-  annals_checkpoint_clear (&c);
-  for (guint level = 0; level < 8; level++) {
-    guint w = (guint) ((n >> (ANNALS_TILE_HEIGHT * level)) & 0xff);
-    if (w == 0)
-      continue;
-    g_autofree char *rel = annals_merkle_tile_path ((int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w);
-    g_autofree char *data = NULL;
-    gsize len;
-    if (!read_tile_at_width (dir, (int) level, n >> (ANNALS_TILE_HEIGHT * (level + 1)), w, &data, &len, error))
-      return NULL;
-    if (len != w * ANNALS_HASH_SIZE) {
-      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "tile '%s' has %zu bytes, expected %u", rel,
-                   len, w * ANNALS_HASH_SIZE);
-      return NULL;
-    }
-    memcpy (log->frontier.partial[level], data, len);
-    log->frontier.widths[level] = w;
-  }
-  log->frontier.size = n;
-  guint w = (guint) (n & 0xff);
-  if (w > 0) {
-    g_autofree char *data = NULL;
-    gsize len;
-    if (!read_tile_at_width (dir, -1, n >> ANNALS_TILE_HEIGHT, w, &data, &len, error)
-        || !parse_bundle ((guint8 *) data, len, w, log->bundle, error))
-      return NULL;
-  }
   return g_steal_pointer (&log);
 }
 
@@ -412,9 +473,23 @@ annals_tlog_free (AnnalsTlog *log)
     return;
   g_free (log->dir);
   g_free (log->origin);
+  g_free (log->site_root);
+  g_free (log->site_origin);
+  g_strfreev (log->site_lists);
   if (log->bundle)
     g_ptr_array_unref (log->bundle);
   g_free (log);
+}
+
+void
+annals_tlog_set_site (AnnalsTlog *log, const char *root, const char *site_origin, const char *const *lists)
+{
+  g_free (log->site_root);
+  g_free (log->site_origin);
+  g_strfreev (log->site_lists);
+  log->site_root = g_strdup (root);
+  log->site_origin = g_strdup (site_origin);
+  log->site_lists = g_strdupv ((char **) lists);
 }
 
 guint64
@@ -460,11 +535,33 @@ annals_tlog_publish (AnnalsTlog *log, const AnnalsNoteKey *key, GError **error)
   annals_merkle_frontier_root (&log->frontier, root);
   g_autofree char *text = annals_checkpoint_format (log->origin, n, root);
   g_autofree char *note = annals_note_sign (key, text);
-  return write_file (log->dir, "checkpoint", note, strlen (note), error);
+  if (!write_file (log->dir, "checkpoint", note, strlen (note), error))
+    return FALSE;
+  return log->site_root == NULL
+         || annals_tlog_site_publish (log->site_root, log->site_origin, (const char *const *) log->site_lists, key,
+                                      error);
 }
+
+static gboolean sync_entries (AnnalsTlog *log, AnnalsStore *store, const char *list, const AnnalsNoteKey *key,
+                              GError **error);
 
 gboolean
 annals_tlog_sync (AnnalsTlog *log, AnnalsStore *store, const char *list, const AnnalsNoteKey *key, GError **error)
+{
+  if (log->stale) {
+    if (!load_state (log, error))
+      return FALSE;
+    log->stale = FALSE;
+  }
+  if (!sync_entries (log, store, list, key, error)) {
+    log->stale = TRUE;
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+sync_entries (AnnalsTlog *log, AnnalsStore *store, const char *list, const AnnalsNoteKey *key, GError **error)
 {
   guint64 count = annals_store_count (store);
   guint64 start = annals_tlog_size (log);
@@ -484,9 +581,124 @@ annals_tlog_sync (AnnalsTlog *log, AnnalsStore *store, const char *list, const A
       return FALSE;
   }
   g_autofree char *cp = g_build_filename (log->dir, "checkpoint", NULL);
-  if (count == start && g_file_test (cp, G_FILE_TEST_EXISTS))
-    return TRUE;
+  if (count == start && g_file_test (cp, G_FILE_TEST_EXISTS)) {
+    /* A root from before site checkpoints gets one with its next write. */
+    if (log->site_root == NULL)
+      return TRUE;
+    g_autofree char *site = g_build_filename (log->site_root, ANNALS_TLOG_SITE_CHECKPOINT, NULL);
+    if (g_file_test (site, G_FILE_TEST_EXISTS))
+      return TRUE;
+    return annals_tlog_site_publish (log->site_root, log->site_origin, (const char *const *) log->site_lists, key,
+                                     error);
+  }
   return annals_tlog_publish (log, key, error);
+}
+
+/* --- The site checkpoint ------------------------------------------- */
+
+#define SITE_MAGIC "annals-site-checkpoint/2"
+
+void
+annals_tlog_site_clear (AnnalsTlogSite *site)
+{
+  g_clear_pointer (&site->origin, g_free);
+  if (site->lists != NULL) {
+    for (guint i = 0; i < site->lists->len; i++)
+      annals_checkpoint_clear (&g_array_index (site->lists, AnnalsCheckpoint, i));
+    g_clear_pointer (&site->lists, g_array_unref);
+  }
+}
+
+gboolean
+annals_tlog_site_parse (const char *text, AnnalsTlogSite *out, GError **error)
+{
+  memset (out, 0, sizeof *out);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint n = g_strv_length (lines);
+  if (n < 3 || lines[0][0] == '\0' || strcmp (lines[1], SITE_MAGIC) != 0 || lines[n - 1][0] != '\0') {
+    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED,
+                 "not a site checkpoint (origin, then '" SITE_MAGIC "')");
+    return FALSE;
+  }
+  out->origin = g_strdup (lines[0]);
+  out->lists = g_array_new (FALSE, TRUE, sizeof (AnnalsCheckpoint));
+  for (guint i = 2; i + 1 < n; i++) {
+    g_auto (GStrv) f = g_strsplit (lines[i], " ", -1);
+    AnnalsCheckpoint c = { 0 };
+    gsize rlen = 0;
+    g_autofree guint8 *root = g_strv_length (f) == 3 && strlen (f[2]) == 44 ? g_base64_decode (f[2], &rlen) : NULL;
+    if (rlen != 32 || f[0][0] == '\0' || !parse_u64 (f[1], &c.size)) {
+      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED,
+                   "site checkpoint line %u is not '<list origin> <size> <base64 root>'", i + 1);
+      annals_tlog_site_clear (out);
+      return FALSE;
+    }
+    c.origin = g_strdup (f[0]);
+    memcpy (c.root, root, 32);
+    g_array_append_val (out->lists, c);
+  }
+  return TRUE;
+}
+
+const char *
+annals_tlog_site_list_name (const AnnalsTlogSite *site, const AnnalsCheckpoint *entry)
+{
+  if (!g_str_has_suffix (site->origin, "/log"))
+    return NULL;
+  gsize prefix = strlen (site->origin) - 3; /* "<site origin>/" */
+  if (strncmp (entry->origin, site->origin, prefix) != 0)
+    return NULL;
+  const char *name = entry->origin + prefix;
+  return *name != '\0' && strchr (name, '/') == NULL ? name : NULL;
+}
+
+gboolean
+annals_tlog_site_publish (const char *root, const char *site_origin, const char *const *lists,
+                          const AnnalsNoteKey *key, GError **error)
+{
+  g_autofree char *dir = g_build_filename (root, "log", NULL);
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    return set_write_error (error, errno, "create", dir);
+  /* Lists are written under their own locks: this one makes each rewrite
+   * read every list's newest checkpoint, so none goes back. */
+  g_autofree char *lock = g_build_filename (dir, "lock", NULL);
+  int fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return set_write_error (error, errno, "create", lock);
+  while (flock (fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      int e = errno;
+      close (fd);
+      return set_write_error (error, e, "lock", lock);
+    }
+  }
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "%s/log\n" SITE_MAGIC "\n", site_origin);
+  gboolean ok = TRUE;
+  for (const char *const *l = lists; ok && l != NULL && *l; l++) {
+    g_autofree char *path = g_build_filename (root, *l, "log", "checkpoint", NULL);
+    g_autofree char *note = NULL;
+    if (!g_file_get_contents (path, &note, NULL, NULL))
+      continue; /* no log yet */
+    g_autofree char *text = note_text (note);
+    AnnalsCheckpoint c;
+    if (text == NULL || !annals_checkpoint_parse (text, &c, NULL)) {
+      g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED,
+                   "'%s' is not a signed checkpoint; run 'annals verify' on the root", path);
+      ok = FALSE;
+      break;
+    }
+    g_autofree char *b = g_base64_encode (c.root, 32);
+    g_string_append_printf (s, "%s %" G_GUINT64_FORMAT " %s\n", c.origin, c.size, b);
+    annals_checkpoint_clear (&c);
+  }
+  g_autofree char *text = g_string_free (s, FALSE);
+  if (ok) {
+    g_autofree char *note = annals_note_sign (key, text);
+    ok = write_file (root, ANNALS_TLOG_SITE_CHECKPOINT, note, strlen (note), error);
+  }
+  close (fd); /* and the lock with it */
+  return ok;
 }
 
 /* --- Reading ------------------------------------------------------- */
@@ -896,10 +1108,65 @@ check_redaction (VerifyCtx *v, AnnalsStore *store, const AnnalsTlogEntry *e, GHa
   g_free (red.reason);
 }
 
+/* Store entries past the checkpoint are not proven by the log yet, but
+ * must at least be sound records, in order: else anything appended to
+ * offsets would pass as "not logged yet".  Stops at the first bad one. */
+static guint64
+check_unlogged (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64 from, guint64 to)
+{
+  AnnalsStoreRecord prev = { 0 };
+  gboolean have_prev = from > 0 && annals_store_read_record (store, from - 1, &prev, NULL);
+  for (guint64 i = from; i < to; i++) {
+    AnnalsStoreRecord r;
+    g_autoptr (GError) error = NULL;
+    gboolean good = annals_store_read_record (store, i, &r, &error);
+    if (good && have_prev && (r.pack < prev.pack || (r.pack == prev.pack && r.offset <= prev.offset))) {
+      g_set_error (&error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
+                   "its record (pack %u byte %" G_GUINT64_FORMAT ") is not after entry %" G_GUINT64_FORMAT "'s",
+                   r.pack, r.offset, i - 1);
+      good = FALSE;
+    }
+    if (good && r.type == ANNALS_STORE_RECORD_MESSAGE) {
+      g_autoptr (GBytes) raw = annals_store_read (store, i, NULL, &error);
+      guint8 sha[32];
+      gsize dlen = 32;
+      if (raw == NULL) {
+        good = FALSE;
+      } else {
+        g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
+        gsize len;
+        const guint8 *d = g_bytes_get_data (raw, &len);
+        g_checksum_update (c, d, (gssize) len);
+        g_checksum_get_digest (c, sha, &dlen);
+        if (len != r.raw_size || memcmp (sha, r.sha256, 32) != 0) {
+          g_set_error (&error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
+                       "its bytes do not match the SHA-256 in its record");
+          good = FALSE;
+        }
+      }
+    } else if (good && r.type == ANNALS_STORE_RECORD_REDACTION) {
+      AnnalsStoreRedaction red;
+      good = annals_store_read_redaction (store, i, &red, &error);
+      if (good)
+        g_free (red.reason);
+    }
+    if (!good) {
+      g_autofree char *offsets = g_build_filename (store_dir, "offsets", NULL);
+      fail (v, "%s: entry %" G_GUINT64_FORMAT " (past the checkpoint) is not a sound store record: %s (%" G_GUINT64_FORMAT
+            " entries from it on not checked)",
+            offsets, i, error->message, to - i);
+      return i - from;
+    }
+    prev = r;
+    have_prev = TRUE;
+  }
+  return to - from;
+}
+
 gboolean
 annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey *key, const char *old_note,
-                    gsize old_length, AnnalsTlogReport report, gpointer ctx, AnnalsTlogVerifyStats *stats,
-                    GError **error)
+                    gsize old_length, const AnnalsTlogPrefix *prefixes, guint n_prefixes, AnnalsTlogReport report,
+                    gpointer ctx, AnnalsTlogVerifyStats *stats, GError **error)
 {
   memset (stats, 0, sizeof *stats);
   g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
@@ -953,6 +1220,15 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
     if (memcmp (empty, old.root, 32) != 0)
       fail (&v, "the old checkpoint's root is not that of an empty log");
   }
+  for (guint p = 0; p < n_prefixes; p++) {
+    AnnalsHash empty;
+    annals_merkle_empty_hash (empty);
+    if (prefixes[p].size > cp->size)
+      fail (&v, "rolled back: %s has %" G_GUINT64_FORMAT " entries, this log only %" G_GUINT64_FORMAT,
+            prefixes[p].what, prefixes[p].size, cp->size);
+    else if (prefixes[p].size == 0 && memcmp (empty, prefixes[p].root, 32) != 0)
+      fail (&v, "%s names an empty log with a root that is not an empty log's", prefixes[p].what);
+  }
   gboolean ok = TRUE;
   for (guint64 i = 0; i < cp->size; i++) {
     g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, i, error);
@@ -992,6 +1268,15 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
         fail (&v, "the old checkpoint (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
               old.size);
     }
+    for (guint p = 0; p < n_prefixes; p++) {
+      if (i + 1 != prefixes[p].size)
+        continue;
+      AnnalsHash r;
+      annals_merkle_frontier_root (f, r);
+      if (memcmp (r, prefixes[p].root, 32) != 0)
+        fail (&v, "%s (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
+              prefixes[p].what, prefixes[p].size);
+    }
     if ((i & 255) == 255)
       report (ctx, FALSE, NULL, stats);
   }
@@ -1017,7 +1302,8 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       if (!g_hash_table_contains (tombstones, k) && n < cp->size)
         fail (&v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
     }
-    stats->unlogged = stored > cp->size ? stored - cp->size : 0;
+    if (stored > cp->size)
+      stats->unlogged = check_unlogged (&v, store, store_dir, cp->size, stored);
     report (ctx, FALSE, NULL, stats);
   }
   g_free (f);

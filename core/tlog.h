@@ -11,6 +11,11 @@
  * store has and the log has not, then signs a checkpoint.  The checkpoint
  * is written last (temp file, fsync, rename), so after a crash the log is
  * its last checkpoint plus files the next sync rewrites.
+ *
+ * The site checkpoint (ROOT/log/site-checkpoint) is one signed note that
+ * names every list's log origin, size and root hash, so that a mirror
+ * cannot drop a whole list or roll one back unnoticed.  It is rewritten
+ * after every list checkpoint (annals_tlog_set_site()).
  */
 #pragma once
 
@@ -27,6 +32,7 @@ typedef enum {
   ANNALS_TLOG_ERROR_MALFORMED, /* an entry, tile, proof or checkpoint that does not parse */
   ANNALS_TLOG_ERROR_MISMATCH,  /* parses, but does not agree with what it should prove */
   ANNALS_TLOG_ERROR_IO,
+  ANNALS_TLOG_ERROR_NO_SPACE,  /* disk full or file size limit: free space and write again */
 } AnnalsTlogError;
 
 typedef enum {
@@ -64,6 +70,11 @@ AnnalsTlog *annals_tlog_open (const char *dir, const char *origin, GError **erro
 void annals_tlog_free (AnnalsTlog *log);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsTlog, annals_tlog_free)
 
+/* After each checkpoint, also rewrite root's site checkpoint from the
+ * checkpoints of lists (NULL-terminated; those without a log yet are
+ * left out), signed as "<site_origin>/log".  Strings are copied. */
+void annals_tlog_set_site (AnnalsTlog *log, const char *root, const char *site_origin, const char *const *lists);
+
 guint64 annals_tlog_size (AnnalsTlog *log);
 gboolean annals_tlog_append (AnnalsTlog *log, GBytes *entry, GError **error);
 /* Writes the partial tiles and bundle for the current size and a new
@@ -73,6 +84,26 @@ gboolean annals_tlog_publish (AnnalsTlog *log, const AnnalsNoteKey *key, GError 
 /* Appends every store entry the log lacks and publishes (if any). */
 gboolean annals_tlog_sync (AnnalsTlog *log, AnnalsStore *store, const char *list, const AnnalsNoteKey *key,
                            GError **error);
+
+/* The site checkpoint: ROOT/ANNALS_TLOG_SITE_CHECKPOINT, a signed note
+ * "<site origin>/log", the version line, then "<list origin> <size>
+ * <base64 root>" per list. */
+#define ANNALS_TLOG_SITE_CHECKPOINT "log/site-checkpoint"
+
+typedef struct {
+  char *origin; /* "<site origin>/log" */
+  GArray *lists; /* AnnalsCheckpoint, one per list, in the note's order */
+} AnnalsTlogSite;
+
+void annals_tlog_site_clear (AnnalsTlogSite *site);
+/* Parses the note text (as annals_note_open returns it). */
+gboolean annals_tlog_site_parse (const char *text, AnnalsTlogSite *out, GError **error);
+/* The list name of an entry of site (its origin's last part), or NULL
+ * when the origin is not "<site origin>/<list>": owned by the entry. */
+const char *annals_tlog_site_list_name (const AnnalsTlogSite *site, const AnnalsCheckpoint *entry);
+/* Rewrites root's site checkpoint now (see annals_tlog_set_site()). */
+gboolean annals_tlog_site_publish (const char *root, const char *site_origin, const char *const *lists,
+                                   const AnnalsNoteKey *key, GError **error);
 
 /* Reading a log's files (a live log or a mirror). */
 typedef struct _AnnalsTlogReader AnnalsTlogReader;
@@ -122,8 +153,16 @@ typedef struct {
   guint64 redactions;
   guint64 failures;
   guint64 bytes;      /* message bytes hashed */
-  guint64 unlogged;   /* store entries past the checkpoint */
+  guint64 unlogged;   /* store entries past the checkpoint whose records are sound */
 } AnnalsTlogVerifyStats;
+
+/* A size and root the log must extend: named by what, e.g. "the site
+ * checkpoint". */
+typedef struct {
+  const char *what;
+  guint64 size;
+  guint8 root[32];
+} AnnalsTlogPrefix;
 
 /* failure TRUE: a problem (named in message); FALSE with a message: a
  * fact to show (a redaction); FALSE with NULL: progress (see stats). */
@@ -132,9 +171,12 @@ typedef void (*AnnalsTlogReport) (gpointer ctx, gboolean failure, const char *me
 
 /* Returns FALSE with error when verification cannot run at all (no
  * checkpoint, bad signature, rolled back); problems with single messages
- * or tiles go to report and count in stats->failures. */
+ * or tiles, a log that does not extend one of prefixes, and store entries
+ * past the checkpoint that fail their record checks go to report and
+ * count in stats->failures. */
 gboolean annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey *key,
-                             const char *old_note, gsize old_length, AnnalsTlogReport report, gpointer ctx,
-                             AnnalsTlogVerifyStats *stats, GError **error);
+                             const char *old_note, gsize old_length, const AnnalsTlogPrefix *prefixes,
+                             guint n_prefixes, AnnalsTlogReport report, gpointer ctx, AnnalsTlogVerifyStats *stats,
+                             GError **error);
 
 G_END_DECLS

@@ -1,6 +1,6 @@
 /* Fuzz target: the parsers of what auditors feed annals: signed notes
- * and checkpoints, .tlog-proof and consistency proofs, log entries and
- * keys.  None may crash, and what parses must be what was given. */
+ * and checkpoints, site checkpoints, .tlog-proof and consistency proofs,
+ * log entries and keys.  None may crash, and what parses must be what was given. */
 #include "note.h"
 #include "tlog.h"
 
@@ -27,6 +27,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (annals_checkpoint_parse (text, &c, NULL)) {
     g_assert_nonnull (c.origin);
     annals_checkpoint_clear (&c);
+  }
+  /* Site checkpoints are parsed once their signature verifies. */
+  AnnalsTlogSite site;
+  if (annals_tlog_site_parse (opened ? opened : text, &site, NULL)) {
+    g_assert_nonnull (site.origin);
+    for (guint i = 0; i < site.lists->len; i++)
+      (void) annals_tlog_site_list_name (&site, &g_array_index (site.lists, AnnalsCheckpoint, i));
+    annals_tlog_site_clear (&site);
   }
   AnnalsTlogProof p;
   if (annals_tlog_proof_parse ((const char *) data, size, &p, NULL)) {

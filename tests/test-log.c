@@ -8,6 +8,7 @@
 #include "test-util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <string.h>
 
 typedef struct {
@@ -392,6 +393,246 @@ test_bad_input (Fixture *f, gconstpointer data)
   assert_fails (run (f->root, "proof", "policy", "--consistency", "100000"), 1, "larger than the tree");
 }
 
+/* Re-copies the live root to the mirror. */
+static void
+remirror (Fixture *f)
+{
+  test_util_rm_rf (f->mirror);
+  g_free (sh ("cp -a '%s' '%s'", f->root, f->mirror));
+}
+
+static void
+expect_in (Run r, int status, const char *says)
+{
+  g_autofree char *all = g_strconcat (r.out, r.err, NULL);
+  g_test_message ("%s", all);
+  assert_status (r, status);
+  if (strstr (all, says) == NULL)
+    g_error ("expected '%s' in: %s", says, all);
+  run_clear (&r);
+}
+
+/* A mirror without a whole list folder fails, naming the list; a list
+ * the site checkpoint does not name is reported. */
+static void
+test_site_list_deleted (Fixture *f, gconstpointer data)
+{
+  g_autofree char *site = g_build_filename (f->tmp, "site-checkpoint-1", NULL);
+  g_free (sh ("cp '%s/log/site-checkpoint' '%s'", f->root, site));
+  assert_ok (run (f->root, "list-add", "other"));
+  ingest (f, "other", 0, 10);
+  remirror (f);
+  /* Untouched, it passes. */
+  Run r = verify_mirror (f, NULL);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "ok other: 10 entries"));
+  g_assert_nonnull (strstr (r.out, "note: the signed site checkpoint names 2 lists (archive.example.org/log)"));
+  run_clear (&r);
+  /* The site checkpoint names every list's origin, size and root. */
+  g_autofree char *text = NULL;
+  g_autofree char *sitepath = g_build_filename (f->mirror, "log", "site-checkpoint", NULL);
+  g_assert_true (g_file_get_contents (sitepath, &text, NULL, NULL));
+  g_assert_true (g_str_has_prefix (text, "archive.example.org/log\nannals-site-checkpoint/2\n"));
+  g_assert_nonnull (strstr (text, "\narchive.example.org/policy 600 "));
+  g_assert_nonnull (strstr (text, "\narchive.example.org/other 10 "));
+  /* A list the (older) site checkpoint does not name: reported. */
+  g_free (sh ("cp '%s' '%s'", site, sitepath));
+  expect_in (verify_mirror (f, NULL), 0, "note other: not named in the site checkpoint");
+  /* A list folder deleted from the mirror. */
+  remirror (f);
+  g_autofree char *other = g_build_filename (f->mirror, "other", NULL);
+  test_util_rm_rf (other);
+  expect_in (verify_mirror (f, NULL), 1, "FAIL other: named in the site checkpoint (10 entries) but missing");
+  /* Every list deleted. */
+  g_autofree char *policy = g_build_filename (f->mirror, "policy", NULL);
+  test_util_rm_rf (policy);
+  expect_in (verify_mirror (f, NULL), 1, "FAIL policy: named in the site checkpoint (600 entries) but missing");
+}
+
+/* A list's log replaced by an older copy: the site checkpoint catches it. */
+static void
+test_site_rolled_back (Fixture *f, gconstpointer data)
+{
+  g_autofree char *old_log = g_build_filename (f->tmp, "old-log", NULL);
+  g_free (sh ("cp -a '%s/policy/log' '%s'", f->root, old_log));
+  ingest (f, "policy", 600, 50);
+  remirror (f);
+  expect_in (verify_mirror (f, NULL), 0, "ok policy: 650 entries");
+  g_autofree char *log = mirror_path (f, "log");
+  test_util_rm_rf (log);
+  g_free (sh ("cp -a '%s' '%s'", old_log, log));
+  expect_in (verify_mirror (f, NULL), 1, "FAIL policy: rolled back: the site checkpoint has 650 entries");
+  /* A log of another history at the same size. */
+  g_autofree char *rewritten = g_build_filename (f->tmp, "rewritten", NULL);
+  assert_ok (run (rewritten, "init", "--base-url", "https://archive.example.org/"));
+  g_free (sh ("cp '%s/keys/site.key' '%s/keys/site.key'", f->root, rewritten));
+  assert_ok (run (rewritten, "list-add", "policy"));
+  g_autoptr (GString) other = make_mbox (1000, 650);
+  Run ir = run_full (rewritten, other->str, other->len, NULL, "ingest", "policy", "--quiet", "--no-index", NULL);
+  run_clear (&ir);
+  g_autofree char *mpolicy = g_build_filename (f->mirror, "policy", NULL);
+  test_util_rm_rf (mpolicy);
+  g_free (sh ("cp -a '%s/policy' '%s'", rewritten, f->mirror));
+  expect_in (verify_mirror (f, NULL), 1, "FAIL policy: the site checkpoint (650 entries) is not a prefix of this log");
+}
+
+/* --since an older site checkpoint checks every list it names. */
+static void
+test_site_since (Fixture *f, gconstpointer data)
+{
+  assert_ok (run (f->root, "list-add", "other"));
+  ingest (f, "other", 0, 10);
+  g_autofree char *old = g_build_filename (f->tmp, "old-site-checkpoint", NULL);
+  g_free (sh ("cp '%s/log/site-checkpoint' '%s'", f->root, old));
+  ingest (f, "policy", 600, 20);
+  ingest (f, "other", 10, 5);
+  expect_in (run (NULL, "verify", f->root, "--key", f->vkey, "--since", old), 0,
+             "ok other: 15 entries (15 messages, 0 redactions)");
+  Run r = run (NULL, "verify", f->root, "--key", f->vkey, "--since", old);
+  g_assert_nonnull (strstr (r.out, "policy: 620 entries"));
+  g_assert_nonnull (strstr (r.out, "extends the old site checkpoint"));
+  run_clear (&r);
+  /* The mirror is older than the old site checkpoint: rolled back. */
+  expect_in (run (NULL, "verify", f->mirror, "--key", f->vkey, "--since", old), 1,
+             "FAIL other: named in the old site checkpoint (10 entries) but missing");
+}
+
+/* A root written before site checkpoints: verify says so and fails,
+ * unless told it is one; the next write creates it. */
+static void
+test_site_missing (Fixture *f, gconstpointer data)
+{
+  g_autofree char *sitepath = g_build_filename (f->mirror, "log", "site-checkpoint", NULL);
+  g_assert_cmpint (g_unlink (sitepath), ==, 0);
+  expect_in (verify_mirror (f, NULL), 1, "no site checkpoint");
+  expect_in (run (NULL, "verify", f->mirror, "--key", f->vkey, "--no-site-checkpoint"), 0, "ok policy: 600 entries");
+  /* A signature by another key. */
+  g_autofree char *livesite = g_build_filename (f->root, "log", "site-checkpoint", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (livesite, &text, NULL, NULL));
+  *strstr (text, "\n\n") = '\0';
+  g_autofree char *body = g_strconcat (text, "\n", NULL);
+  g_autoptr (AnnalsNoteKey) other = annals_note_key_generate ("archive.example.org", NULL);
+  g_autofree char *note = annals_note_sign (other, body);
+  g_assert_true (g_file_set_contents (sitepath, note, -1, NULL));
+  expect_in (verify_mirror (f, NULL), 1, "FAIL: site checkpoint");
+  /* An old root gets one with its next write. */
+  g_assert_cmpint (g_unlink (livesite), ==, 0);
+  ingest (f, "policy", 0, 1); /* a duplicate: nothing new for the list's log */
+  g_assert_true (g_file_test (livesite, G_FILE_TEST_EXISTS));
+  expect_in (run (NULL, "verify", f->root, "--key", f->vkey), 0, "ok policy: 600 entries");
+}
+
+/* Store entries past the checkpoint must at least be sound records:
+ * garbage appended to offsets fails, naming the file and the first bad
+ * entry; a valid message the log has not caught up with passes. */
+static void
+test_unlogged_garbage (Fixture *f, gconstpointer data)
+{
+  g_autofree char *offsets = mirror_path (f, "store/offsets");
+  g_autofree char *orig = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (offsets, &orig, &len, NULL));
+  /* Bytes that are no entry at all. */
+  GString *s = g_string_new_len (orig, (gssize) len);
+  for (guint i = 0; i < 48 * 100; i++)
+    g_string_append_c (s, (char) (i * 131 + 7));
+  g_assert_true (g_file_set_contents (offsets, s->str, (gssize) s->len, NULL));
+  g_string_free (s, TRUE);
+  expect_failure (f, "store/offsets: entry 600 (past the checkpoint)");
+  /* Well-formed entries that point at a record already logged. */
+  s = g_string_new_len (orig, (gssize) len);
+  for (guint i = 0; i < 3; i++)
+    g_string_append_len (s, orig + len - 48, 48);
+  g_assert_true (g_file_set_contents (offsets, s->str, (gssize) s->len, NULL));
+  g_string_free (s, TRUE);
+  expect_failure (f, "store/offsets: entry 600 (past the checkpoint)");
+}
+
+static void
+test_unlogged_valid (Fixture *f, gconstpointer data)
+{
+  /* The live store has a message the mirror's log does not. */
+  ingest (f, "policy", 600, 1);
+  g_autofree char *store = mirror_path (f, "store");
+  test_util_rm_rf (store);
+  g_free (sh ("cp -a '%s/policy/store' '%s'", f->root, store));
+  Run r = verify_mirror (f, NULL);
+  g_test_message ("%s", r.out);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "ok policy: 600 entries"));
+  g_assert_nonnull (strstr (r.out, "note policy: 1 stored entries are newer than the checkpoint"));
+  run_clear (&r);
+  /* The same message damaged in its pack. */
+  AnnalsStoreRecord rec = record_of (f, 600);
+  g_autofree char *pack = mirror_path (f, "store/packs/00000000.pack");
+  flip_byte (pack, (goffset) rec.offset + 88 + 10);
+  expect_failure (f, "entry 600 (past the checkpoint)");
+}
+
+static goffset
+file_size (const char *root, const char *rel)
+{
+  g_autofree char *path = g_build_filename (root, rel, NULL);
+  struct stat st;
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_size;
+}
+
+/* A full disk while the log is written, after the store committed: the
+ * file size limit stands in for it (as in test-cli's full-disk case).
+ * Long, compressible Message-IDs make the entry bundle the largest file
+ * written, so the limit hits the log and not the store. */
+static void
+test_full_disk_log (Fixture *f, gconstpointer data)
+{
+  GString *mbox = g_string_new (NULL);
+  g_autofree char *pad = g_strnfill (2000, 'a');
+  for (guint i = 0; i < 200; i++) {
+    g_autofree char *m = g_strdup_printf ("Message-ID: <%s.%u@example.org>\n\nbody %u\n", pad, i, i);
+    annals_mbox_append_mboxrd (mbox, NULL, "member@example.org", 1618846131 + i, (const guint8 *) m, strlen (m));
+  }
+  g_autofree char *path = g_build_filename (f->tmp, "long-ids.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
+  g_string_free (mbox, TRUE);
+  /* Without a limit first: how large each file gets. */
+  g_autofree char *dry = g_build_filename (f->tmp, "dry", NULL);
+  assert_ok (run (dry, "init"));
+  assert_ok (run (dry, "list-add", "full"));
+  assert_ok (run (dry, "ingest", "full", "--quiet", "--no-index", path));
+  goffset store_max = MAX (file_size (dry, "full/store/meta"), file_size (dry, "full/store/packs/00000000.pack"));
+  store_max = MAX (store_max, file_size (dry, "full/store/offsets"));
+  goffset bundle = file_size (dry, "full/log/tile/entries/000.p/200");
+  g_test_message ("largest store file %" G_GOFFSET_FORMAT " bytes, entry bundle %" G_GOFFSET_FORMAT, store_max, bundle);
+  g_assert_cmpint (bundle, >, store_max + 2000);
+
+  assert_ok (run (f->root, "list-add", "full"));
+  ChildLimits limit = { (rlim_t) (store_max + (bundle - store_max) / 2), 0 };
+  Run r = run_full (f->root, NULL, 0, &limit, "ingest", "full", "--no-index", path, NULL);
+  assert_status (r, 75);
+  g_assert_nonnull (strstr (r.err, "transparency log"));
+  g_assert_nonnull (strstr (r.err, "File too large"));
+  g_assert_nonnull (strstr (r.err, "the 200 messages archived before are safe; free space and run the same command again"));
+  run_clear (&r);
+  /* The store holds them all, consistently; the log has not caught up. */
+  r = run (f->root, "lists");
+  g_assert_nonnull (strstr (r.out, "full\t200\t"));
+  run_clear (&r);
+  g_autofree char *cp = g_build_filename (f->root, "full", "log", "checkpoint", NULL);
+  g_assert_false (g_file_test (cp, G_FILE_TEST_EXISTS));
+  /* With room again, the same command finishes the job. */
+  r = run (f->root, "ingest", "full", "--no-index", path);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 0, duplicates skipped 200"));
+  run_clear (&r);
+  r = run (NULL, "verify", f->root, "--key", f->vkey);
+  g_test_message ("%s", r.out);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "ok full: 200 entries (200 messages, 0 redactions)"));
+  g_assert_null (strstr (r.out, "newer than the checkpoint"));
+  run_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -409,5 +650,12 @@ main (int argc, char **argv)
   ADD ("/log/tamper/rollback-and-rewrite", test_rollback);
   ADD ("/log/proof/survives-growth-and-redaction", test_proof_survives);
   ADD ("/log/bad-input", test_bad_input);
+  ADD ("/log/verify/unlogged-garbage", test_unlogged_garbage);
+  ADD ("/log/verify/unlogged-valid", test_unlogged_valid);
+  ADD ("/log/ingest/full-disk", test_full_disk_log);
+  ADD ("/log/site/list-deleted", test_site_list_deleted);
+  ADD ("/log/site/rolled-back", test_site_rolled_back);
+  ADD ("/log/site/since", test_site_since);
+  ADD ("/log/site/missing", test_site_missing);
   return g_test_run ();
 }
