@@ -117,6 +117,12 @@ annals_config_free (AnnalsConfig *config)
   g_free (config);
 }
 
+const char *
+annals_config_root (AnnalsConfig *config)
+{
+  return config->root;
+}
+
 GKeyFile *
 annals_config_keyfile (AnnalsConfig *config)
 {

@@ -35,6 +35,7 @@ void annals_config_free (AnnalsConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsConfig, annals_config_free)
 
 /* Owned by the config. */
+const char *annals_config_root (AnnalsConfig *config);
 GKeyFile *annals_config_keyfile (AnnalsConfig *config);
 
 /* List names: 1 to 64 of [a-z0-9._-], starting with a letter or digit,
