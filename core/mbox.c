@@ -344,6 +344,12 @@ annals_mbox_detect (const guint8 *buf, gsize length)
 
 static const char *const variant_names[] = { "auto", "mboxrd", "mboxo", "mboxcl2", "pipermail" };
 
+const char *
+annals_mbox_variant_name (AnnalsMboxVariant variant)
+{
+  return variant <= ANNALS_MBOX_PIPERMAIL ? variant_names[variant] : "?";
+}
+
 gboolean
 annals_mbox_variant_from_name (const char *name, AnnalsMboxVariant *variant)
 {

@@ -66,6 +66,7 @@ gboolean annals_mbox_envelope_parse (const guint8 *line, gsize length, gint64 *w
 /* Guesses the variant from the start of an mbox. */
 AnnalsMboxVariant annals_mbox_detect (const guint8 *buf, gsize length);
 
+const char *annals_mbox_variant_name (AnnalsMboxVariant variant);
 gboolean annals_mbox_variant_from_name (const char *name, AnnalsMboxVariant *variant);
 
 /* Undoes the variant's From quoting.  Returns a new GBytes owned by the
