@@ -7,7 +7,8 @@
  * Each command runs with `sh -c`, one shell per block, in a temporary
  * folder that holds what the lines name (an archive root in place of
  * /srv/annals, old-archive.mbox, ~/Maildir/policy, message, big.mbox.xz,
- * my-copy.eml, $VKEY, yesterdays-checkpoint) with `annals` on PATH as the
+ * my-copy.eml, 2021-April.txt.gz, $VKEY, yesterdays-checkpoint,
+ * yesterdays-site-checkpoint) with `annals` on PATH as the
  * built binary.  Exported variables carry over from block to block, as in
  * one terminal.  Every command must exit 0, or N when its comment says
  * "exits N".  A command that cannot run here is on the exemption list
@@ -321,6 +322,19 @@ session_setup (Session *s)
   }
   put (s, "big.mbox", big->str, (gssize)big->len);
   sh_ok (s, "xz -z big.mbox");
+  /* A Mailman 2 month, gzip'd, as pipermail publishes it. */
+  put (s, "2021-April.txt",
+       "From alice at example.org  Tue Apr  6 10:02:03 2021\n"
+       "From: alice at example.org (Alice Liddell)\n"
+       "Date: Tue, 06 Apr 2021 10:02:03 +0000\n"
+       "Subject: [policy] Budget\n"
+       "Message-ID: <pipermail-1@example.org>\n"
+       "\n"
+       "From the project policies:\n"
+       "<https://example.org/policies.html>\n"
+       "\n",
+       -1);
+  sh_ok (s, "gzip 2021-April.txt");
   put (s, "message", doc_message, -1);
   put (s, "my-copy.eml", doc_message, -1);
   put (s, "mta-delivery.eml", mta_delivery, -1);
@@ -490,6 +504,11 @@ prepare_derived (Session *s)
   gsize len;
   if (!g_file_test (old, G_FILE_TEST_EXISTS) && g_file_get_contents (cp, &text, &len, NULL))
     put (s, "yesterdays-checkpoint", text, (gssize)len);
+  g_autofree char *site_cp = g_build_filename (s->root, "log", "site-checkpoint", NULL);
+  g_autofree char *old_site = in_tmp (s, "yesterdays-site-checkpoint");
+  g_autofree char *site_text = NULL;
+  if (!g_file_test (old_site, G_FILE_TEST_EXISTS) && g_file_get_contents (site_cp, &site_text, &len, NULL))
+    put (s, "yesterdays-site-checkpoint", site_text, (gssize)len);
 }
 
 static void
