@@ -1,0 +1,107 @@
+/* web: what the pages of annals.cgi share (private to web-cgi/).
+ *
+ * One request is a Ctx: the response, the site's configuration, the list
+ * it is about and the stores it opened.  The pages are split by what
+ * they show, each file with its own part of the site:
+ *
+ *   frame.c         the page frame (head, navigation, footer, ETag),
+ *                   escaping, dates, error pages, [web] limits
+ *   lookup.c        finding a message by Message-ID or number, its URL
+ *   list-view.c     the site's lists, a list's newest threads, search
+ *   thread-view.c   thread order, the skeleton, /t/ and /T/
+ *   message-view.c  one message (rendered bodies cached), raw, attachments
+ *   feed.c          Atom feeds and mbox.gz downloads
+ *   logfiles.c      the transparency log's files and proofs
+ *   router.c        URL to page (doc/urls.md), annals_web_handle()
+ *
+ * Strings returned by the functions below are the caller's to free.
+ */
+#pragma once
+
+#include "config.h"
+#include "http.h"
+#include "message.h"
+#include "query.h"
+#include "store.h"
+
+G_BEGIN_DECLS
+
+#define PAGE_SIZE 25
+#define THREAD_MAX 1000
+#define COPIES_MAX 100
+/* What a redaction can change is cached briefly and revalidated (ETag),
+ * never kept as immutable: a cache then drops redacted bytes within
+ * minutes. */
+#define MESSAGE_CACHE "public, max-age=300"
+#define MAX_PATH 4096
+#define MAX_QUERY 4096
+
+/* What one request may cost ([web] in annals.conf, doc/urls.md). */
+#define MBOX_MAX_MESSAGES 2000
+#define MBOX_MAX_BYTES ((guint64)64 * 1024 * 1024)
+#define TEXT_MAX_BYTES ((guint64)1024 * 1024)
+#define MESSAGE_MAX_BYTES ((guint64)16 * 1024 * 1024)
+
+typedef struct {
+  AnnalsHttp *h;
+  const char *root;
+  AnnalsConfig *config;
+  const char *list;   /* NULL for the site, "all" across lists */
+  GPtrArray *dirs;    /* list folders searched (one, or all) */
+  GHashTable *stores; /* list name -> AnnalsStore opened for this request */
+  gboolean obfuscate;
+} Ctx;
+
+/* frame.c */
+void annals_web_fmt_date (gint64 t, char *out, gsize n);
+void annals_web_iso_date (gint64 t, char *out, gsize n);
+char *annals_web_obfuscate (gboolean on, const char *text);
+void annals_web_esc (GString *s, const char *t);
+void annals_web_esc_obf (gboolean on, GString *s, const char *t);
+gboolean annals_web_list_obfuscates (Ctx *c, const char *list);
+gboolean annals_web_row_obfuscates (Ctx *c, const char *list);
+char *annals_web_msg_url (Ctx *c, const char *list, const char *message_id, const char *suffix);
+void annals_web_page_start (Ctx *c, GString *s, const char *title);
+void annals_web_search_form (Ctx *c, GString *s, const char *value);
+/* Ends the page and sends it (or 304 when the client has it). */
+void annals_web_page_end (Ctx *c, GString *s);
+void annals_web_error_page (Ctx *c, int status, const char *what);
+/* The list's store, opened once per request and owned by c. */
+AnnalsStore *annals_web_store_of (Ctx *c, const char *list, GError **error);
+guint64 annals_web_limit (Ctx *c, const char *key, guint64 fallback);
+
+/* lookup.c */
+AnnalsQueryResults *annals_web_indexed_copies (Ctx *c, const char *list, const char *message_id);
+gboolean annals_web_find_message (Ctx *c, const char *list, const char *message_id, AnnalsIndexSummary *out);
+gboolean annals_web_find_number (Ctx *c, const char *list, guint64 n, AnnalsIndexSummary *out);
+char *annals_web_message_path (Ctx *c, const AnnalsIndexSummary *m);
+char *annals_web_message_url (Ctx *c, const AnnalsIndexSummary *m);
+
+/* list-view.c */
+void annals_web_page_lists (Ctx *c);
+void annals_web_page_list (Ctx *c);
+void annals_web_page_search (Ctx *c, const char *q);
+
+/* thread-view.c */
+AnnalsQueryResults *annals_web_thread_of (Ctx *c, const char *list, const char *thread);
+void annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQueryResults *t,
+                                        gboolean full);
+void annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested);
+
+/* message-view.c */
+void annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading);
+void annals_web_page_message (Ctx *c, AnnalsIndexSummary *m);
+void annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m);
+void annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg);
+
+/* feed.c */
+void annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name);
+void annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self);
+void annals_web_page_new_atom (Ctx *c);
+void annals_web_page_thread_atom (Ctx *c, AnnalsIndexSummary *m);
+
+/* logfiles.c */
+void annals_web_page_proof (Ctx *c, AnnalsIndexSummary *m);
+void annals_web_page_log_file (Ctx *c, const char *rest);
+
+G_END_DECLS
