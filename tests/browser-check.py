@@ -4,6 +4,8 @@ DOM: a lang attribute, one h1, labelled inputs, no horizontal overflow, no
 script element.  Saves a screenshot of each page and width.
 
 usage: browser-check.py OUTDIR URL...   (prints one line per check; exit 1 on a failure)
+A URL ending in #nested must show a thread whose replies are measured to
+sit to the right of their parents (every page is checked when it has any).
 Driven over the DevTools protocol (python3-websocket), with Debian's
 chromium; no download of any browser.
 """
@@ -30,6 +32,24 @@ CHECK = r"""(() => {
     overflow: e.scrollWidth - window.innerWidth,
     unlabelled: inputs.filter(i => !(i.id && d.querySelector('label[for="' + i.id + '"]'))).length,
     title: d.title,
+    nesting: (() => {
+      // Each reply (data-depth N, up to the indent cap) must sit to the
+      // right of its parent, the nearest row before it at depth N-1.
+      const rows = [...d.querySelectorAll('[data-depth]')];
+      let pairs = 0, flat = 0;
+      rows.forEach((r, i) => {
+        const depth = +r.dataset.depth;
+        if (depth < 1 || depth > 8) return;
+        for (let j = i - 1; j >= 0; j--) {
+          if (+rows[j].dataset.depth === depth - 1 && rows[j].parentNode === r.parentNode) {
+            pairs++;
+            if (r.getBoundingClientRect().left <= rows[j].getBoundingClientRect().left) flat++;
+            break;
+          }
+        }
+      });
+      return {pairs, flat};
+    })(),
   });
 })()"""
 
@@ -97,6 +117,10 @@ def main():
                     problems.append("a script element")
                 if r["overflow"] > 0:
                     problems.append("%d px of horizontal overflow" % r["overflow"])
+                if r["nesting"]["flat"]:
+                    problems.append("%d replies not to the right of their parent" % r["nesting"]["flat"])
+                if url.endswith("#nested") and r["nesting"]["pairs"] == 0:
+                    problems.append("no nested replies to measure")
                 if r["unlabelled"]:
                     problems.append("an input without a label")
                 shot = call("Page.captureScreenshot", format="png")["data"]

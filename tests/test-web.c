@@ -175,6 +175,56 @@ set_base_url (const char *url)
   g_assert_true (g_key_file_save_to_file (k, conf, NULL));
 }
 
+/* One message of the crafted list, as mboxrd: the From_ line's time is
+ * its receipt. */
+static void
+craft_add (GString *mbox, const char *id, const char *parent, const char *from, const char *subject, gint64 date,
+           gint64 receipt, const char *body)
+{
+  g_autoptr (GDateTime) r = g_date_time_new_from_unix_utc (receipt);
+  g_autoptr (GDateTime) d = g_date_time_new_from_unix_utc (date);
+  g_autofree char *envelope = g_date_time_format (r, "%a %b %e %H:%M:%S %Y");
+  g_autofree char *sent = g_date_time_format (d, "%a, %d %b %Y %H:%M:%S +0000");
+  g_string_append_printf (mbox, "From craft@example.org %s\nMessage-ID: <%s>\nFrom: %s\nSubject: %s\nDate: %s\n", envelope,
+                          id, from, subject, sent);
+  if (parent != NULL)
+    g_string_append_printf (mbox, "In-Reply-To: <%s>\nReferences: <%s>\n", parent, parent);
+  g_string_append_printf (mbox, "\n%s\n\n", body);
+}
+
+#define MARCH_2021 G_GINT64_CONSTANT (1614592800) /* 2021-03-01 10:00 UTC */
+
+/* The list "craft": a thread of 153 messages nesting 12 deep, replies
+ * to a message never archived, a Date: in 2028 on a 2021 message, and
+ * messages in March and April 2021. */
+static void
+craft_list (void)
+{
+  assert_ok (run (site.root, "list-add", "craft", "--address", "craft@example.org", "--description", "Crafted threads"));
+  g_autoptr (GString) mbox = g_string_new (NULL);
+  for (int k = 0; k < 153; k++) {
+    g_autofree char *id = g_strdup_printf ("long%d@craft", k);
+    g_autofree char *parent = k == 0 ? NULL : g_strdup_printf ("long%d@craft", k <= 12 ? k - 1 : 0);
+    g_autofree char *from = g_strdup_printf ("Writer Number%d <writer%d@example.org>", k % 5, k % 5);
+    g_autofree char *body = g_strdup_printf ("body of long message %d.", k);
+    craft_add (mbox, id, parent, from, k == 0 ? "Long thread" : "Re: Long thread", MARCH_2021 + 60 * k,
+               MARCH_2021 + 60 * k + 5, body);
+  }
+  gint64 april = MARCH_2021 + 40 * 86400;
+  craft_add (mbox, "orphan1@craft", "never-archived@elsewhere", "Orphan One <o1@example.org>", "Re: lost start", april,
+             april + 5, "first reply to a message this archive never had.");
+  craft_add (mbox, "orphan2@craft", "never-archived@elsewhere", "Orphan Two <o2@example.org>", "Re: lost start",
+             april + 60, april + 65, "second reply to it.");
+  craft_add (mbox, "april@craft", NULL, "April Writer <april@example.org>", "April news", april + 86400, april + 86405,
+             "news of April.");
+  /* Sent "in 2028", received in April 2021. */
+  craft_add (mbox, "future@craft", NULL, "Clock Skew <skew@example.org>", "From the future",
+             G_GINT64_CONSTANT (1830297600), april + 2 * 86400, "my clock is wrong.");
+  g_autofree char *path = g_build_filename (site.tmp, "craft.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
+  assert_ok (run (site.root, "ingest", "craft", "--quiet", path));
+}
+
 static void
 start_site (void)
 {
@@ -200,6 +250,7 @@ start_site (void)
   const char *plain = "Message-ID: <hidden1@x>\nFrom: Alice <alice@example.org>\nSubject: reach me\n\n"
                       "write to bob@example.net\n";
   assert_ok (run_full (site.root, plain, strlen (plain), NULL, "ingest", "hidden", "--mda", NULL));
+  craft_list ();
   g_autofree char *serve = source_path ("scripts/serve");
   g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
   g_autofree char *build_dir = g_path_get_dirname (cli_dir);
@@ -959,13 +1010,84 @@ test_browser (void)
   g_autofree char *script = source_path ("tests/browser-check.py");
   g_autofree char *cmd = g_strdup_printf ("%s '%s' http://127.0.0.1:%d/ksummit/ 'http://127.0.0.1:%d/ksummit/%s/t/' "
                                           "'http://127.0.0.1:%d/ksummit/%s/' 'http://127.0.0.1:%d/ksummit/?q=rust' "
-                                          "http://127.0.0.1:%d/",
+                                          "http://127.0.0.1:%d/ http://127.0.0.1:%d/craft/long0@craft/t/#nested "
+                                          "http://127.0.0.1:%d/craft/long5@craft/#nested",
                                           script, outdir, site.port_fcgi, site.port_fcgi, mid, site.port_fcgi, mid,
-                                          site.port_fcgi, site.port_fcgi);
+                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   g_test_message ("%s", out);
   g_assert_cmpint (st, ==, 0);
+}
+
+/* Replies sit to the right of their parent (em, not the "me" typo),
+ * and past 8 levels the depth is written as a number. */
+static void
+test_thread_nesting (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp r = get (ports[i], "GET", "/craft/long0@craft/t/");
+    g_assert_cmpint (r.status, ==, 200);
+    g_assert_null (strstr (r.body, "me\""));
+    g_assert_nonnull (strstr (r.body, "class=\"n1\""));
+    g_assert_nonnull (strstr (r.body, "class=\"n8\""));
+    g_assert_nonnull (strstr (r.body, "depth 12"));
+    resp_clear (&r);
+    Resp m = get (ports[i], "GET", "/craft/long3@craft/");
+    g_assert_nonnull (strstr (m.body, "class=\"n3"));
+    resp_clear (&m);
+  }
+}
+
+/* A parent never archived is a placeholder with its replies under it,
+ * and its address explains itself instead of answering 404. */
+static void
+test_thread_ghost (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp t = get (ports[i], "GET", "/craft/orphan1@craft/t/");
+    g_assert_cmpint (t.status, ==, 200);
+    const char *ghost = strstr (t.body, "never-archived@elsewhere");
+    g_assert_nonnull (ghost);
+    g_assert_nonnull (strstr (t.body, "not in this archive"));
+    /* The replies come after it, one level in. */
+    g_assert_nonnull (strstr (ghost, "data-depth=\"1\""));
+    resp_clear (&t);
+    Resp m = get (ports[i], "GET", "/craft/orphan2@craft/");
+    g_assert_nonnull (strstr (m.body, "href=\"/craft/never-archived@elsewhere/\">parent</a>"));
+    resp_clear (&m);
+    Resp g = get (ports[i], "GET", "/craft/never-archived@elsewhere/");
+    g_assert_cmpint (g.status, ==, 200);
+    g_assert_nonnull (strstr (g.body, "not in this archive"));
+    g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan1@craft/\""));
+    g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan2@craft/\""));
+    resp_clear (&g);
+    /* An id nobody archived or referenced is still unknown. */
+    expect (ports[i], "/craft/nobody-said-this@x/", 404, "text/html");
+  }
+}
+
+/* A thread longer than a page of bodies says which messages it shows
+ * and links to the rest; every body is on one of its pages. */
+static void
+test_thread_long (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp a = get (ports[i], "GET", "/craft/long0@craft/t/");
+    g_assert_nonnull (strstr (a.body, "messages 1-100 of 153"));
+    g_assert_nonnull (strstr (a.body, "href=\"?o=100\""));
+    g_assert_nonnull (strstr (a.body, "body of long message 0."));
+    resp_clear (&a);
+    Resp b = get (ports[i], "GET", "/craft/long0@craft/t/?o=100");
+    g_assert_cmpint (b.status, ==, 200);
+    g_assert_nonnull (strstr (b.body, "messages 101-153 of 153"));
+    g_assert_nonnull (strstr (b.body, "body of long message 152."));
+    g_assert_null (strstr (b.body, "body of long message 0."));
+    resp_clear (&b);
+  }
 }
 
 int
@@ -992,6 +1114,9 @@ main (int argc, char **argv)
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
   g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);
   g_test_add_func ("/web/limits", test_limits);
+  g_test_add_func ("/web/thread/nesting", test_thread_nesting);
+  g_test_add_func ("/web/thread/ghost", test_thread_ghost);
+  g_test_add_func ("/web/thread/long", test_thread_long);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -11,6 +11,11 @@ static const char css[] =
   "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
   ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr th{text-align:left;padding-right:.6em;white-space:nowrap}"
   "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"
+  /* Thread indent, one class per level (thread-view.c caps it at 8). */
+  ".n1{margin-left:1em}.n2{margin-left:2em}.n3{margin-left:3em}.n4{margin-left:4em}.n5{margin-left:5em}"
+  ".n6{margin-left:6em}.n7{margin-left:7em}.n8{margin-left:8em}.ghost{border-left:3px solid #999;padding-left:.5em}"
+  "@media (max-width:40em){.n1{margin-left:.5em}.n2{margin-left:1em}.n3{margin-left:1.5em}.n4{margin-left:2em}"
+  ".n5{margin-left:2.5em}.n6{margin-left:3em}.n7{margin-left:3.5em}.n8{margin-left:4em}}"
   "h1{font-size:1.6em;line-height:1.25}h2{font-size:1.25em}@media (max-width:40em){h1{font-size:1.3em}}"
   "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
 

@@ -173,12 +173,13 @@ route (Ctx *c)
     return;
   }
   AnnalsIndexSummary m;
-  if (!annals_web_find_message (c, list, mid, &m)) {
-    annals_web_error_page (c, 404, "No message with that Message-ID in this list.");
-    return;
-  }
   g_autofree char *enc = annals_http_escape_segment (mid);
   g_autofree char *base = g_strdup_printf ("/%s/%s/", list, enc);
+  if (!annals_web_find_message (c, list, mid, &m)) {
+    if (n < 3 || !annals_web_page_ghost (c, list, mid, seg[2][0] == '\0'))
+      annals_web_error_page (c, 404, "No message with that Message-ID in this list.");
+    return;
+  }
   serve_message (c, &m, base, n >= 3 ? seg[2] : NULL, n >= 4 ? seg[3] : NULL);
   annals_index_summary_clear (&m);
 }

@@ -87,6 +87,10 @@ AnnalsQueryResults *annals_web_thread_of (Ctx *c, const char *list, const char *
 void annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQueryResults *t,
                                         gboolean full);
 void annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested);
+/* The page of a Message-ID that messages name but the archive never
+ * had (200 for the page, 404 with the same links for anything under
+ * it); FALSE when nothing names it. */
+gboolean annals_web_page_ghost (Ctx *c, const char *list, const char *message_id, gboolean page);
 
 /* message-view.c */
 void annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading);
