@@ -54,6 +54,10 @@ typedef guint64 (*AnnalsIndexLimit) (gpointer ctx, guint64 have, gboolean *finis
 gboolean annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
                               AnnalsIndexStats *stats, GError **error);
 
+/* How far after its receipt a Date: is still taken as the date it was
+ * sent (sorting, d:); later ones are the sender's claim. */
+#define ANNALS_INDEX_DATE_SLACK 86400
+
 /* The document data fields, tab-separated, in this order. */
 typedef struct {
   char *list;

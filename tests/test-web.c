@@ -183,7 +183,7 @@ craft_add (GString *mbox, const char *id, const char *parent, const char *from, 
 {
   g_autoptr (GDateTime) r = g_date_time_new_from_unix_utc (receipt);
   g_autoptr (GDateTime) d = g_date_time_new_from_unix_utc (date);
-  g_autofree char *envelope = g_date_time_format (r, "%a %b %e %H:%M:%S %Y");
+  g_autofree char *envelope = g_date_time_format (r, "%a %b %d %H:%M:%S %Y");
   g_autofree char *sent = g_date_time_format (d, "%a, %d %b %Y %H:%M:%S +0000");
   g_string_append_printf (mbox, "From craft@example.org %s\nMessage-ID: <%s>\nFrom: %s\nSubject: %s\nDate: %s\n", envelope,
                           id, from, subject, sent);
@@ -217,9 +217,9 @@ craft_list (void)
              april + 60, april + 65, "second reply to it.");
   craft_add (mbox, "april@craft", NULL, "April Writer <april@example.org>", "April news", april + 86400, april + 86405,
              "news of April.");
-  /* Sent "in 2028", received in April 2021. */
+  /* Sent "in 2028", received in April 2021 before the April news. */
   craft_add (mbox, "future@craft", NULL, "Clock Skew <skew@example.org>", "From the future",
-             G_GINT64_CONSTANT (1830297600), april + 2 * 86400, "my clock is wrong.");
+             G_GINT64_CONSTANT (1830297600), april - 86400, "my clock is wrong.");
   g_autofree char *path = g_build_filename (site.tmp, "craft.mbox", NULL);
   g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
   assert_ok (run (site.root, "ingest", "craft", "--quiet", path));
@@ -1090,6 +1090,77 @@ test_thread_long (void)
   }
 }
 
+/* Pipermail's archive index: months with counts on the list page, a
+ * page per year and per month, each month as mbox.gz. */
+static void
+test_months (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp l = get (ports[i], "GET", "/craft/");
+    g_assert_nonnull (strstr (l.body, "href=\"/craft/2021-03/\""));
+    g_assert_nonnull (strstr (l.body, "(153)"));
+    g_assert_nonnull (strstr (l.body, "href=\"/craft/2021-04/\""));
+    g_assert_nonnull (strstr (l.body, "(4)"));
+    resp_clear (&l);
+    Resp y = get (ports[i], "GET", "/craft/2021/");
+    g_assert_cmpint (y.status, ==, 200);
+    g_assert_nonnull (strstr (y.body, "href=\"/craft/2021-04/\""));
+    g_assert_nonnull (strstr (y.body, "href=\"/craft/2021-04.mbox.gz\""));
+    resp_clear (&y);
+    Resp m = get (ports[i], "GET", "/craft/2021-04/");
+    g_assert_cmpint (m.status, ==, 200);
+    g_assert_nonnull (strstr (m.body, "April news"));
+    g_assert_nonnull (strstr (m.body, "Re: lost start"));
+    g_assert_nonnull (strstr (m.body, "From the future"));
+    g_assert_null (strstr (m.body, "Long thread"));
+    g_assert_nonnull (strstr (m.body, "href=\"/craft/2021-04.mbox.gz\""));
+    resp_clear (&m);
+    expect (ports[i], "/craft/2021-13/", 404, "text/html");
+    expect (ports[i], "/craft/1999-01/", 200, "text/html");
+  }
+  g_autofree char *out = g_build_filename (site.tmp, "month.mbox.gz", NULL);
+  g_autofree char *cmd = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/craft/2021-04.mbox.gz", out, site.port_fcgi);
+  g_free (sh_out (cmd, NULL));
+  g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip, mailbox; open('%s.x','wb').write(gzip.open('%s').read()); "
+                                         "print(len(mailbox.mbox('%s.x')))\"", out, out, out);
+  g_autofree char *n = sh_out (py, NULL);
+  g_assert_cmpint (atoi (n), ==, 4);
+}
+
+/* A thread row: subject, starter's name, replies, participants, last
+ * message; names stand alone on narrow screens. */
+static void
+test_thread_rows (void)
+{
+  Resp m = get (site.port_cgi, "GET", "/craft/2021-03/");
+  const char *row = strstr (m.body, "Long thread");
+  g_assert_nonnull (row);
+  g_assert_nonnull (strstr (row, "Writer Number0"));
+  g_assert_nonnull (strstr (row, "<td class=\"c\">152</td>"));
+  g_assert_nonnull (strstr (row, "<td class=\"c\">5</td>"));
+  g_assert_nonnull (strstr (row, "2021-03-01"));
+  g_assert_nonnull (strstr (m.body, "class=\"ad\""));
+  resp_clear (&m);
+  Resp l = get (site.port_fcgi, "GET", "/craft/");
+  g_assert_nonnull (strstr (l.body, "<th scope=\"col\">Participants</th>"));
+  resp_clear (&l);
+}
+
+/* A Date: years after the receipt does not pin its thread on top, and
+ * is shown as the sender's claim. */
+static void
+test_future_date (void)
+{
+  Resp l = get (site.port_fcgi, "GET", "/craft/");
+  const char *news = strstr (l.body, "April news"), *future = strstr (l.body, "From the future");
+  g_assert_nonnull (news);
+  g_assert_nonnull (future);
+  g_assert_true (news < future);
+  resp_clear (&l);
+  expect_text (site.port_cgi, "/craft/future@craft/", 200, "claimed by the sender", "\x01");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1117,6 +1188,9 @@ main (int argc, char **argv)
   g_test_add_func ("/web/thread/nesting", test_thread_nesting);
   g_test_add_func ("/web/thread/ghost", test_thread_ghost);
   g_test_add_func ("/web/thread/long", test_thread_long);
+  g_test_add_func ("/web/list/months", test_months);
+  g_test_add_func ("/web/list/thread-rows", test_thread_rows);
+  g_test_add_func ("/web/list/future-date", test_future_date);
   int status = g_test_run ();
   stop_site ();
   return status;

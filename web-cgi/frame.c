@@ -16,6 +16,7 @@ static const char css[] =
   ".n6{margin-left:6em}.n7{margin-left:7em}.n8{margin-left:8em}.ghost{border-left:3px solid #999;padding-left:.5em}"
   "@media (max-width:40em){.n1{margin-left:.5em}.n2{margin-left:1em}.n3{margin-left:1.5em}.n4{margin-left:2em}"
   ".n5{margin-left:2.5em}.n6{margin-left:3em}.n7{margin-left:3.5em}.n8{margin-left:4em}}"
+  ".c{text-align:right}@media (max-width:40em){.ad{display:none}}"
   "h1{font-size:1.6em;line-height:1.25}h2{font-size:1.25em}@media (max-width:40em){h1{font-size:1.3em}}"
   "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
 
@@ -26,6 +27,24 @@ annals_web_fmt_date (gint64 t, char *out, gsize n)
   struct tm tm;
   if (t == ANNALS_NO_DATE || gmtime_r (&tt, &tm) == NULL || strftime (out, n, "%Y-%m-%d %H:%M UTC", &tm) == 0)
     g_strlcpy (out, "-", n);
+}
+
+gint64
+annals_web_sort_date (const AnnalsIndexSummary *m)
+{
+  return m->date != ANNALS_NO_DATE && m->date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : m->date;
+}
+
+void
+annals_web_date_cell (GString *s, const AnnalsIndexSummary *m, int width)
+{
+  char when[40];
+  annals_web_fmt_date (annals_web_sort_date (m), when, sizeof when);
+  g_string_append_printf (s, "%.*s", width, when);
+  if (annals_web_sort_date (m) != m->date) {
+    annals_web_fmt_date (m->date, when, sizeof when);
+    g_string_append_printf (s, " <small>(received; its Date: says %.10s, claimed by the sender)</small>", when);
+  }
 }
 
 void

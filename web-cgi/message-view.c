@@ -194,11 +194,16 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   char sent[40], received[40];
   annals_web_fmt_date (m->date, sent, sizeof sent);
   annals_web_fmt_date (m->receipt, received, sizeof received);
+  /* A Date: far after the receipt is the sender's clock: said so, and
+   * not what the lists sort by. */
+  g_autofree char *claimed = annals_web_sort_date (m) != m->date
+                               ? g_strdup_printf ("%s (claimed by the sender: later than the archive received it)", sent)
+                               : NULL;
   g_string_append (s, "<table class=\"hdr\">");
   struct {
     const char *name, *value;
   } rows[] = { { "From", meta ? meta->from : m->from }, { "To", meta ? meta->to : NULL }, { "Cc", meta ? meta->cc : NULL },
-               { "Date", sent }, { "Received", received }, { "Message-ID", m->message_id },
+               { "Date", claimed ? claimed : sent }, { "Received", received }, { "Message-ID", m->message_id },
                { "List-Id", meta ? meta->list_id : NULL } };
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
     if (rows[i].value == NULL || !*rows[i].value)

@@ -2,6 +2,7 @@
 #include "web.h"
 #include "pages.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The Message-ID in a URL segment (percent-encoded, brackets tolerated:
@@ -141,6 +142,31 @@ route (Ctx *c)
       }
     }
     annals_web_error_page (c, 404, "No list here has a message with that Message-ID.");
+    return;
+  }
+  static GRegex *date_re;
+  if (date_re == NULL)
+    date_re = g_regex_new ("^([0-9]{4})(-([0-9]{2})(\\.mbox\\.gz)?)?$", G_REGEX_OPTIMIZE, 0, NULL);
+  g_autoptr (GMatchInfo) dm = NULL;
+  if (g_regex_match (date_re, seg[1], 0, &dm)) {
+    /* /LIST/YYYY/, /LIST/YYYY-MM/, /LIST/YYYY-MM.mbox.gz */
+    g_autofree char *ys = g_match_info_fetch (dm, 1);
+    g_autofree char *ms = g_match_info_fetch (dm, 3);
+    g_autofree char *gz = g_match_info_fetch (dm, 4);
+    int year = atoi (ys), month = ms && *ms ? atoi (ms) : 0;
+    gboolean mbox = gz && *gz;
+    if (year < 1970 || (ms && *ms && (month < 1 || month > 12)) || n > 3 || (n == 3 && (mbox || seg[2][0] != '\0'))) {
+      annals_web_error_page (c, 404, "No such page: months are /LIST/YYYY-MM/ (01 to 12), years /LIST/YYYY/.");
+    } else if (mbox) {
+      annals_web_month_mbox (c, year, month);
+    } else if (n == 2) {
+      g_autofree char *to = g_strdup_printf ("/%s/%s/", list, seg[1]);
+      redirect (c, to);
+    } else if (month == 0) {
+      annals_web_page_year (c, year);
+    } else {
+      annals_web_page_month (c, year, month);
+    }
     return;
   }
   if (n == 2 && strcmp (seg[1], "new.atom") == 0) {

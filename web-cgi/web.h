@@ -54,6 +54,13 @@ typedef struct {
 
 /* frame.c */
 void annals_web_fmt_date (gint64 t, char *out, gsize n);
+/* When m was sent, as far as the archive believes it: its Date:, or
+ * the receipt time when Date: is more than a day later (the index sorts
+ * by the same). */
+gint64 annals_web_sort_date (const AnnalsIndexSummary *m);
+/* That date (its first width characters), and the Date: as the sender's
+ * claim when it is not believed. */
+void annals_web_date_cell (GString *s, const AnnalsIndexSummary *m, int width);
 void annals_web_iso_date (gint64 t, char *out, gsize n);
 char *annals_web_obfuscate (gboolean on, const char *text);
 void annals_web_esc (GString *s, const char *t);
@@ -81,6 +88,10 @@ char *annals_web_message_url (Ctx *c, const AnnalsIndexSummary *m);
 void annals_web_page_lists (Ctx *c);
 void annals_web_page_list (Ctx *c);
 void annals_web_page_search (Ctx *c, const char *q);
+/* /LIST/YYYY/, /LIST/YYYY-MM/ and /LIST/YYYY-MM.mbox.gz, by receipt time. */
+void annals_web_page_year (Ctx *c, int year);
+void annals_web_page_month (Ctx *c, int year, int month);
+void annals_web_month_mbox (Ctx *c, int year, int month);
 
 /* thread-view.c */
 AnnalsQueryResults *annals_web_thread_of (Ctx *c, const char *list, const char *thread);
