@@ -1161,6 +1161,49 @@ test_future_date (void)
   expect_text (site.port_cgi, "/craft/future@craft/", 200, "claimed by the sender", "\x01");
 }
 
+/* A message page says how to answer on the list, where it has an
+ * address (public-inbox's mailto: with In-Reply-To and the subject). */
+static void
+test_reply_link (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    expect_text (ports[i], "/craft/orphan1@craft/", 200,
+                 "href=\"mailto:craft@example.org?In-Reply-To=%3Corphan1%40craft%3E&amp;subject=Re%3A%20lost%20start\"",
+                 "\x01");
+    expect_text (ports[i], "/craft/april@craft/", 200, "subject=Re%3A%20April%20news\"", "\x01");
+    /* ksummit has no address in annals.conf: no link to nowhere. */
+    g_autofree char *page = g_strdup_printf ("/ksummit/%s/", mid);
+    expect_text (ports[i], page, 200, "<h1>", "mailto:");
+  }
+}
+
+/* Feeds: each entry carries the message's text, escaped; /all/new.atom
+ * has the newest across lists.  Read by feedparser. */
+static void
+test_feed_content (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *fp = g_strdup_printf (
+        "/usr/bin/python3 -c \"import feedparser; f=feedparser.parse('http://127.0.0.1:%d/craft/new.atom'); "
+        "assert not f.bozo, f.bozo_exception; "
+        "e=[x for x in f.entries if x.title == 'April news'][0]; assert 'news of April.' in e.content[0].value, e; "
+        "a=feedparser.parse('http://127.0.0.1:%d/all/new.atom'); assert not a.bozo, a.bozo_exception; "
+        "links=' '.join(x.link for x in a.entries); assert '/hidden/' in links and '/ksummit/' in links and len(a.entries) == 25, links; "
+        "print('ok')\"", ports[i], ports[i]);
+    int st;
+    g_autofree char *out = sh_out (fp, &st);
+    g_assert_cmpint (st, ==, 0);
+    expect (ports[i], "/all/new.atom", 200, "application/atom+xml");
+  }
+  /* Escaped: the hostile body is text in the feed, never markup. */
+  Resp a = get (site.port_fcgi, "GET", "/ksummit/?q=s:alert&x=A");
+  g_assert_nonnull (strstr (a.body, "<content type=\"text\">&lt;script&gt;alert("));
+  g_assert_null (strstr (a.body, "<script>"));
+  resp_clear (&a);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1191,6 +1234,8 @@ main (int argc, char **argv)
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);
   g_test_add_func ("/web/list/future-date", test_future_date);
+  g_test_add_func ("/web/message/reply-link", test_reply_link);
+  g_test_add_func ("/web/feed/content-and-all", test_feed_content);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -85,7 +85,15 @@ annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const ch
     annals_web_esc (s, url);
     g_string_append (s, "\"/><id>");
     annals_web_esc (s, url);
-    g_string_append (s, "</id></entry>");
+    g_string_append (s, "</id>");
+    /* The text, escaped, so a feed reader shows the message. */
+    g_autofree char *text = annals_web_message_text (c, m, FEED_TEXT_MAX);
+    if (text != NULL) {
+      g_string_append (s, "<content type=\"text\">");
+      annals_web_esc (s, text);
+      g_string_append (s, "</content>");
+    }
+    g_string_append (s, "</entry>");
   }
   g_string_append (s, "\n</feed>\n");
   annals_http_write (c->h, s->str, s->len);
@@ -95,7 +103,8 @@ void
 annals_web_page_new_atom (Ctx *c)
 {
   AnnalsQueryOptions o = { 0, PAGE_SIZE, FALSE, FALSE, FALSE };
-  g_autofree char *term = g_strconcat ("K", c->list, NULL);
+  gboolean all = strcmp (c->list, "all") == 0;
+  g_autofree char *term = all ? g_strdup ("") : g_strconcat ("K", c->list, NULL);
   g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
                                                          FALSE, NULL);
   if (r == NULL) {
@@ -103,7 +112,7 @@ annals_web_page_new_atom (Ctx *c)
     return;
   }
   g_autofree char *self = g_strdup_printf ("%s%s/new.atom", c->h->base, c->list);
-  annals_web_atom_feed (c, r, c->list, self);
+  annals_web_atom_feed (c, r, all ? "newest across lists" : c->list, self);
 }
 
 void

@@ -144,6 +144,65 @@ render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
   }
 }
 
+/* How to answer on the list, as public-inbox shows it: a mailto: with
+ * In-Reply-To and the subject, where the list has an address
+ * ([list NAME] address in annals.conf). */
+static void
+reply_link (Ctx *c, GString *s, const AnnalsIndexSummary *m)
+{
+  g_autofree char *address = annals_config_list_get (c->config, m->list, "address");
+  if (address == NULL || *address == '\0')
+    return;
+  g_autofree char *irt = g_strdup_printf ("<%s>", m->message_id);
+  g_autofree char *subject = g_ascii_strncasecmp (m->subject, "re:", 3) == 0 ? g_strdup (m->subject)
+                                                                              : g_strconcat ("Re: ", m->subject, NULL);
+  g_autofree char *to = g_uri_escape_string (address, "@", FALSE);
+  g_autofree char *irt_e = g_uri_escape_string (irt, NULL, FALSE);
+  g_autofree char *subject_e = g_uri_escape_string (subject, NULL, FALSE);
+  g_autofree char *href = g_strdup_printf ("mailto:%s?In-Reply-To=%s&subject=%s", to, irt_e, subject_e);
+  g_string_append (s, " <a href=\"");
+  annals_web_esc (s, href);
+  g_string_append (s, "\">reply on the list</a>");
+}
+
+/* The text of message m for a feed (new string, at most max bytes, cut
+ * on a character), or NULL when it cannot be read (redacted). */
+char *
+annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
+{
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  AnnalsStoreRecord rec;
+  if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE
+      || rec.raw_size > annals_web_limit (c, "message-max-bytes", MESSAGE_MAX_BYTES))
+    return NULL;
+  g_autoptr (GBytes) raw = annals_store_read (st, m->number, &rec, NULL);
+  if (raw == NULL)
+    return NULL;
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
+  gboolean have_plain = FALSE;
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    have_plain |= p->text != NULL && !p->from_html;
+  }
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; i < parts->len && out->len < max; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text == NULL || (p->from_html && have_plain))
+      continue;
+    if (out->len > 0)
+      g_string_append (out, "\n");
+    g_string_append (out, p->text);
+  }
+  if (out->len > max) {
+    const char *cut = g_utf8_find_prev_char (out->str, out->str + max + 1);
+    g_string_truncate (out, cut ? (gsize) (cut - out->str) : 0);
+  }
+  g_autofree char *text = g_string_free (out, FALSE);
+  return annals_web_obfuscate (annals_web_row_obfuscates (c, m->list), text);
+}
+
 void
 annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
 {
@@ -224,7 +283,9 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   annals_web_esc (s, url);
   g_string_append (s, "t/#thread\">thread</a> <a href=\"");
   annals_web_esc (s, url);
-  g_string_append (s, "t.mbox.gz\">thread mbox.gz</a></nav>");
+  g_string_append (s, "t.mbox.gz\">thread mbox.gz</a>");
+  reply_link (c, s, m);
+  g_string_append (s, "</nav>");
   if (too_large) {
     g_string_append_printf (s, "<p class=\"tomb\" role=\"note\">This message is %" G_GUINT64_FORMAT
                                " bytes, too large to show here: the <a href=\"", rec.raw_size);

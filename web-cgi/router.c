@@ -122,6 +122,10 @@ route (Ctx *c)
       annals_web_page_list (c);
     return;
   }
+  if (n == 2 && strcmp (seg[1], "new.atom") == 0) {
+    annals_web_page_new_atom (c);
+    return;
+  }
   if (all) {
     /* /all/MESSAGE-ID/... (b4 and lei ask lore this way): the list that
      * has the message, first in the site's order. */
@@ -167,10 +171,6 @@ route (Ctx *c)
     } else {
       annals_web_page_month (c, year, month);
     }
-    return;
-  }
-  if (n == 2 && strcmp (seg[1], "new.atom") == 0) {
-    annals_web_page_new_atom (c);
     return;
   }
   if (strcmp (seg[1], "log") == 0 && n >= 3) {

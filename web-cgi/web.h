@@ -35,6 +35,8 @@ G_BEGIN_DECLS
 #define MESSAGE_CACHE "public, max-age=300"
 #define MAX_PATH 4096
 #define MAX_QUERY 4096
+/* Text of one message in a feed entry. */
+#define FEED_TEXT_MAX ((gsize) 64 * 1024)
 
 /* What one request may cost ([web] in annals.conf, doc/urls.md). */
 #define MBOX_MAX_MESSAGES 2000
@@ -105,6 +107,7 @@ gboolean annals_web_page_ghost (Ctx *c, const char *list, const char *message_id
 
 /* message-view.c */
 void annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading);
+char *annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max);
 void annals_web_page_message (Ctx *c, AnnalsIndexSummary *m);
 void annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m);
 void annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg);
