@@ -1204,6 +1204,40 @@ test_feed_content (void)
   resp_clear (&a);
 }
 
+/* The about pages publish the verifier key and each log's origin, and
+ * the commands they show verify a message as written. */
+static void
+test_about (void)
+{
+  Run k = run (site.root, "key");
+  g_assert_cmpint (k.status, ==, 0);
+  g_autofree char *vkey = g_strstrip (g_strdup (k.out));
+  run_clear (&k);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    expect_text (ports[i], "/about/", 200, vkey, "\x01");
+    expect_text (ports[i], "/about/", 200, "href=\"/craft/about/\"", "\x01");
+    Resp a = get (ports[i], "GET", "/craft/about/");
+    g_assert_cmpint (a.status, ==, 200);
+    g_assert_nonnull (strstr (a.body, vkey));
+    g_assert_nonnull (strstr (a.body, "href=\"/craft/log/checkpoint\""));
+    g_assert_nonnull (strstr (a.body, "annals verify-proof message.tlog-proof --key"));
+    g_assert_nonnull (strstr (a.body, "annals verify "));
+    resp_clear (&a);
+  }
+  /* Run what the page says, with what the site serves. */
+  g_autofree char *proof = g_build_filename (site.tmp, "message.tlog-proof", NULL);
+  g_autofree char *eml = g_build_filename (site.tmp, "message.eml", NULL);
+  g_autofree char *c1 = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/proof", proof, site.port_cgi, mid);
+  g_autofree char *c2 = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/raw", eml, site.port_cgi, mid);
+  g_free (sh_out (c1, NULL));
+  g_free (sh_out (c2, NULL));
+  Run v = run (site.root, "verify-proof", proof, "--key", vkey, "--message", eml);
+  g_test_message ("%s%s", v.out, v.err);
+  g_assert_cmpint (v.status, ==, 0);
+  run_clear (&v);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1236,6 +1270,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/list/future-date", test_future_date);
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);
+  g_test_add_func ("/web/about", test_about);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -7,7 +7,7 @@
 static const char css[] =
   "body{font:16px/1.45 sans-serif;margin:0 auto;max-width:60em;padding:0 .6em;color:#111;background:#fff}"
   "pre{white-space:pre-wrap;overflow-wrap:anywhere;font:14px/1.4 monospace}"
-  ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}ul{padding-left:1.2em}"
+  ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}footer{font-size:.9em}ul{padding-left:1.2em}"
   "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
   ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr th{text-align:left;padding-right:.6em;white-space:nowrap}"
   "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"
@@ -155,9 +155,10 @@ annals_web_search_form (Ctx *c, GString *s, const char *value)
 void
 annals_web_page_end (Ctx *c, GString *s)
 {
-  g_string_append (s, "</main><footer><small>annals: every message kept byte for byte; "
-                      "<a href=\"https://c2sp.org/tlog-tiles\">transparency log</a> per list under <code>/LIST/log/</code>."
-                      "</small></footer></body></html>\n");
+  g_string_append_printf (s, "</main><footer>annals: every message kept byte for byte; "
+                             "<a href=\"https://c2sp.org/tlog-tiles\">transparency log</a> per list under "
+                             "<code>/LIST/log/</code>; <a href=\"%s/about/\">how to verify</a>.</footer></body></html>\n",
+                          c->h->prefix);
   if (c->h->status == 200 || c->h->status == 410) {
     /* The page's own hash: whatever changes it (a reply, a redaction)
      * changes the tag, and a client that has it gets 304. */

@@ -93,6 +93,10 @@ route (Ctx *c)
     annals_web_page_lists (c);
     return;
   }
+  if (strcmp (h->path, "/about/") == 0) {
+    annals_web_page_about (c, NULL);
+    return;
+  }
   /* Segments, still percent-encoded. */
   g_auto (GStrv) seg = g_strsplit (h->path + 1, "/", 4);
   guint n = g_strv_length (seg);
@@ -171,6 +175,10 @@ route (Ctx *c)
     } else {
       annals_web_page_month (c, year, month);
     }
+    return;
+  }
+  if (strcmp (seg[1], "about") == 0 && n == 3 && seg[2][0] == '\0') {
+    annals_web_page_about (c, list);
     return;
   }
   if (strcmp (seg[1], "log") == 0 && n >= 3) {

@@ -12,6 +12,7 @@
  *   message-view.c  one message (rendered bodies cached), raw, attachments
  *   feed.c          Atom feeds and mbox.gz downloads
  *   logfiles.c      the transparency log's files and proofs
+ *   about.c         what the archive promises, its key, how to verify
  *   router.c        URL to page (doc/urls.md), annals_web_handle()
  *
  * Strings returned by the functions below are the caller's to free.
@@ -117,6 +118,9 @@ void annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name);
 void annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self);
 void annals_web_page_new_atom (Ctx *c);
 void annals_web_page_thread_atom (Ctx *c, AnnalsIndexSummary *m);
+
+/* about.c: /about/ (list NULL) and /LIST/about/. */
+void annals_web_page_about (Ctx *c, const char *list);
 
 /* logfiles.c */
 void annals_web_page_proof (Ctx *c, AnnalsIndexSummary *m);
