@@ -7,7 +7,7 @@
 static const char css[] =
   "body{font:16px/1.45 sans-serif;margin:0 auto;max-width:60em;padding:0 .6em;color:#111;background:#fff}"
   "pre{white-space:pre-wrap;overflow-wrap:anywhere;font:14px/1.4 monospace}"
-  ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}footer{font-size:.9em}ul{padding-left:1.2em}"
+  ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}footer,small{font-size:.9em}ul{padding-left:1.2em}"
   "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
   ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr th{text-align:left;padding-right:.6em;white-space:nowrap}"
   "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"

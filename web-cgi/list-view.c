@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+static void from_cell (Ctx *c, GString *s, const char *list, const char *from);
+
 void
 annals_web_page_lists (Ctx *c)
 {
@@ -48,7 +50,7 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
     if (c->list && strcmp (c->list, "all") == 0)
       g_string_append_printf (s, " <span class=\"d\">[%s]</span>", m->list);
     g_string_append (s, "</td><td>");
-    annals_web_esc_obf (annals_web_row_obfuscates (c, m->list), s, m->from);
+    from_cell (c, s, m->list, m->from);
     g_string_append (s, "</td>");
     if (relevance)
       g_string_append_printf (s, "<td class=\"d\">%d%%</td>", g_array_index (r->percent, int, i));
