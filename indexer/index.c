@@ -392,7 +392,12 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   g_autofree char *kterm = g_strconcat ("K", list, NULL);
   annals_xdoc_add_term (doc, kterm);
   gint64 date = m->date != ANNALS_NO_DATE ? m->date : m->receipt;
-  annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) date);
+  /* A Date: more than a day after the receipt is the sender's clock, not
+   * when it was sent: sorting by it would pin the message on top of its
+   * list for years.  The sort value is then the receipt; the summary
+   * keeps the claim. */
+  gint64 sort_date = date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : date;
+  annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) sort_date);
   annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
   out->summary_head = g_strdup_printf ("%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", list,
                                        number, date, m->receipt);

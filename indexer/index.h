@@ -71,6 +71,10 @@ gboolean annals_index_follow (const char *list_dir, const char *list, AnnalsInde
  * half-made (the next writer rebuilds it). */
 char *annals_index_reader_path (const char *list_dir, GError **error);
 
+/* How far after its receipt a Date: is still taken as the date it was
+ * sent (sorting, d:); later ones are the sender's claim. */
+#define ANNALS_INDEX_DATE_SLACK 86400
+
 /* The document data fields, tab-separated, in this order. */
 typedef struct {
   char *list;

@@ -437,3 +437,26 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
   }
   return convert (xr);
 }
+
+/* Threading state (doc/index-format.md): "t:" + 32 hex of SHA-256(id)
+ * names the id's thread, "a:" + thread the one it merged into. */
+char *
+annals_query_thread_id (const char *list_dir, const char *message_id, GError **error)
+{
+  AnnalsXdb *db = open_indexes (&list_dir, 1, error);
+  if (db == NULL)
+    return NULL;
+  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  g_autofree char *key = g_strdup_printf ("t:%.32s", h);
+  char *tid = annals_xdb_get_metadata (db, key);
+  for (int i = 0; tid != NULL && i < 64; i++) {
+    g_autofree char *alias = g_strdup_printf ("a:%s", tid);
+    char *next = annals_xdb_get_metadata (db, alias);
+    if (next == NULL)
+      break;
+    g_free (tid);
+    tid = next;
+  }
+  annals_xdb_close (db);
+  return tid;
+}

@@ -53,4 +53,10 @@ AnnalsQueryResults *annals_query_run (const char *const *list_dirs, guint n_list
 AnnalsQueryResults *annals_query_term (const char *const *list_dirs, guint n_lists, const char *term,
                                        const AnnalsQueryOptions *options, gboolean oldest_first, GError **error);
 
+/* The thread of a Message-ID that a message of list_dir has or names
+ * in References/In-Reply-To (a ghost: the index keeps both).  New
+ * string; NULL when the index does not know the id (error unset) or
+ * cannot be read (error set). */
+char *annals_query_thread_id (const char *list_dir, const char *message_id, GError **error);
+
 G_END_DECLS

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Loads pages in headless Chromium at 360 and 1280 px wide and checks the
-DOM: a lang attribute, one h1, labelled inputs, no horizontal overflow, no
-script element.  Saves a screenshot of each page and width.
+DOM: a lang attribute, a viewport meta, one h1, labelled inputs, no
+horizontal overflow, no text under 14 px, no script element.  Saves a screenshot of each page and width.
 
 usage: browser-check.py OUTDIR URL...   (prints one line per check; exit 1 on a failure)
+A URL ending in #nested must show a thread whose replies are measured to
+sit to the right of their parents (every page is checked when it has any).
 Driven over the DevTools protocol (python3-websocket), with Debian's
 chromium; no download of any browser.
 """
@@ -30,6 +32,36 @@ CHECK = r"""(() => {
     overflow: e.scrollWidth - window.innerWidth,
     unlabelled: inputs.filter(i => !(i.id && d.querySelector('label[for="' + i.id + '"]'))).length,
     title: d.title,
+    viewport: !!d.querySelector('meta[name=viewport]'),
+    small: (() => {
+      // Text smaller than 14 px: elements with text of their own.
+      const out = [];
+      for (const el of d.body.querySelectorAll('*')) {
+        if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+        if (!el.getClientRects().length) continue;
+        const size = parseFloat(getComputedStyle(el).fontSize);
+        if (size < 14) out.push(el.tagName.toLowerCase() + (el.className ? '.' + el.className : '') + ' ' + size + 'px');
+      }
+      return out;
+    })(),
+    nesting: (() => {
+      // Each reply (data-depth N, up to the indent cap) must sit to the
+      // right of its parent, the nearest row before it at depth N-1.
+      const rows = [...d.querySelectorAll('[data-depth]')];
+      let pairs = 0, flat = 0;
+      rows.forEach((r, i) => {
+        const depth = +r.dataset.depth;
+        if (depth < 1 || depth > 8) return;
+        for (let j = i - 1; j >= 0; j--) {
+          if (+rows[j].dataset.depth === depth - 1 && rows[j].parentNode === r.parentNode) {
+            pairs++;
+            if (r.getBoundingClientRect().left <= rows[j].getBoundingClientRect().left) flat++;
+            break;
+          }
+        }
+      });
+      return {pairs, flat};
+    })(),
   });
 })()"""
 
@@ -97,6 +129,14 @@ def main():
                     problems.append("a script element")
                 if r["overflow"] > 0:
                     problems.append("%d px of horizontal overflow" % r["overflow"])
+                if r["nesting"]["flat"]:
+                    problems.append("%d replies not to the right of their parent" % r["nesting"]["flat"])
+                if url.endswith("#nested") and r["nesting"]["pairs"] == 0:
+                    problems.append("no nested replies to measure")
+                if not r["viewport"]:
+                    problems.append("no viewport meta")
+                if r["small"]:
+                    problems.append("text under 14 px: " + ", ".join(sorted(set(r["small"]))[:5]))
                 if r["unlabelled"]:
                     problems.append("an input without a label")
                 shot = call("Page.captureScreenshot", format="png")["data"]

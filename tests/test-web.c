@@ -175,12 +175,82 @@ set_base_url (const char *url)
   g_assert_true (g_key_file_save_to_file (k, conf, NULL));
 }
 
+/* One message of the crafted list, as mboxrd: the From_ line's time is
+ * its receipt. */
+static void
+craft_add (GString *mbox, const char *id, const char *parent, const char *from, const char *subject, gint64 date,
+           gint64 receipt, const char *body)
+{
+  g_autoptr (GDateTime) r = g_date_time_new_from_unix_utc (receipt);
+  g_autoptr (GDateTime) d = g_date_time_new_from_unix_utc (date);
+  g_autofree char *envelope = g_date_time_format (r, "%a %b %d %H:%M:%S %Y");
+  g_autofree char *sent = g_date_time_format (d, "%a, %d %b %Y %H:%M:%S +0000");
+  g_string_append_printf (mbox, "From craft@example.org %s\nMessage-ID: <%s>\nFrom: %s\nSubject: %s\nDate: %s\n", envelope,
+                          id, from, subject, sent);
+  if (parent != NULL)
+    g_string_append_printf (mbox, "In-Reply-To: <%s>\nReferences: <%s>\n", parent, parent);
+  g_string_append_printf (mbox, "\n%s\n\n", body);
+}
+
+#define MARCH_2021 G_GINT64_CONSTANT (1614592800) /* 2021-03-01 10:00 UTC */
+
+/* The list "craft": a thread of 153 messages nesting 12 deep, replies
+ * to a message never archived, a Date: in 2028 on a 2021 message, and
+ * messages in March and April 2021, a patch series with long lines. */
+static void
+craft_list (void)
+{
+  assert_ok (run (site.root, "list-add", "craft", "--address", "craft@example.org", "--description", "Crafted threads"));
+  g_autoptr (GString) mbox = g_string_new (NULL);
+  for (int k = 0; k < 153; k++) {
+    g_autofree char *id = g_strdup_printf ("long%d@craft", k);
+    g_autofree char *parent = k == 0 ? NULL : g_strdup_printf ("long%d@craft", k <= 12 ? k - 1 : 0);
+    g_autofree char *from = g_strdup_printf ("Writer Number%d <writer%d@example.org>", k % 5, k % 5);
+    g_autofree char *body = g_strdup_printf ("body of long message %d.", k);
+    craft_add (mbox, id, parent, from, k == 0 ? "Long thread" : "Re: Long thread", MARCH_2021 + 60 * k,
+               MARCH_2021 + 60 * k + 5, body);
+  }
+  gint64 april = MARCH_2021 + 40 * 86400;
+  craft_add (mbox, "orphan1@craft", "never-archived@elsewhere", "Orphan One <o1@example.org>", "Re: lost start", april,
+             april + 5, "first reply to a message this archive never had.");
+  craft_add (mbox, "orphan2@craft", "never-archived@elsewhere", "Orphan Two <o2@example.org>", "Re: lost start",
+             april + 60, april + 65, "second reply to it.");
+  craft_add (mbox, "april@craft", NULL, "April Writer <april@example.org>", "April news", april + 86400, april + 86405,
+             "news of April.");
+  /* Sent "in 2028", received in April 2021 before the April news. */
+  craft_add (mbox, "future@craft", NULL, "Clock Skew <skew@example.org>", "From the future",
+             G_GINT64_CONSTANT (1830297600), april - 86400, "my clock is wrong.");
+  /* A patch series: long subjects, paths and diff lines. */
+  for (int k = 0; k <= 3; k++) {
+    g_autofree char *id = g_strdup_printf ("series%d@craft", k);
+    g_autofree char *subject = g_strdup_printf ("[PATCH v3 %d/3] drivers/net/ethernet/mellanox/mlx5/core/"
+                                                "en_accel_ktls_rx_resync_handler.c: fix", k);
+    const char *body = "Signed-off-by: Some Developer <some.developer@example.org>\n---\n"
+                       " drivers/net/ethernet/mellanox/mlx5/core/en_accel/ktls_rx_resync_handler_and_more.c | 12 ++++++------\n"
+                       "-\tstatic_assert(sizeof(struct mlx5e_ktls_rx_resync_ctx_with_a_long_name) == MLX5E_KTLS_RX_RESYNC_CTX_SIZE_X);\n";
+    craft_add (mbox, id, k ? "series0@craft" : NULL, "Some Developer <some.developer@example.org>", subject,
+               april + 3 * 86400 + k, april + 3 * 86400 + k + 5, body);
+  }
+  g_autofree char *path = g_build_filename (site.tmp, "craft.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
+  assert_ok (run (site.root, "ingest", "craft", "--quiet", path));
+}
+
 static void
 start_site (void)
 {
   site.tmp = test_util_tmpdir ();
   site.root = g_build_filename (site.tmp, "root", NULL);
   assert_ok (run (site.root, "init", "--name", "Test <site>"));
+  /* The logs' origin stays the key's name when base-url changes below
+   * (the about page's commands are run against them). */
+  {
+    g_autofree char *conf0 = g_build_filename (site.root, "annals.conf", NULL);
+    g_autoptr (GKeyFile) k0 = g_key_file_new ();
+    g_assert_true (g_key_file_load_from_file (k0, conf0, G_KEY_FILE_KEEP_COMMENTS, NULL));
+    g_key_file_set_string (k0, "site", "origin", "127.0.0.1:8080");
+    g_assert_true (g_key_file_save_to_file (k0, conf0, NULL));
+  }
   assert_ok (run (site.root, "list-add", "ksummit", "--description", "Maintainers summit"));
   g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
   assert_ok (run (site.root, "ingest", "ksummit", "--quiet", sample));
@@ -200,6 +270,7 @@ start_site (void)
   const char *plain = "Message-ID: <hidden1@x>\nFrom: Alice <alice@example.org>\nSubject: reach me\n\n"
                       "write to bob@example.net\n";
   assert_ok (run_full (site.root, plain, strlen (plain), NULL, "ingest", "hidden", "--mda", NULL));
+  craft_list ();
   g_autofree char *serve = source_path ("scripts/serve");
   g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
   g_autofree char *build_dir = g_path_get_dirname (cli_dir);
@@ -959,13 +1030,239 @@ test_browser (void)
   g_autofree char *script = source_path ("tests/browser-check.py");
   g_autofree char *cmd = g_strdup_printf ("%s '%s' http://127.0.0.1:%d/ksummit/ 'http://127.0.0.1:%d/ksummit/%s/t/' "
                                           "'http://127.0.0.1:%d/ksummit/%s/' 'http://127.0.0.1:%d/ksummit/?q=rust' "
-                                          "http://127.0.0.1:%d/",
+                                          "http://127.0.0.1:%d/ http://127.0.0.1:%d/craft/long0@craft/t/#nested "
+                                          "http://127.0.0.1:%d/craft/long5@craft/#nested http://127.0.0.1:%d/craft/ "
+                                          "http://127.0.0.1:%d/craft/2021-04/ http://127.0.0.1:%d/craft/2021/ "
+                                          "http://127.0.0.1:%d/craft/series0@craft/t/ http://127.0.0.1:%d/craft/series2@craft/ "
+                                          "http://127.0.0.1:%d/craft/never-archived@elsewhere/ "
+                                          "http://127.0.0.1:%d/about/ http://127.0.0.1:%d/craft/about/ "
+                                          "http://127.0.0.1:%d/craft/future@craft/",
                                           script, outdir, site.port_fcgi, site.port_fcgi, mid, site.port_fcgi, mid,
-                                          site.port_fcgi, site.port_fcgi);
+                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
+                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
+                                          site.port_fcgi, site.port_fcgi, site.port_fcgi);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   g_test_message ("%s", out);
   g_assert_cmpint (st, ==, 0);
+}
+
+/* Replies sit to the right of their parent (em, not the "me" typo),
+ * and past 8 levels the depth is written as a number. */
+static void
+test_thread_nesting (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp r = get (ports[i], "GET", "/craft/long0@craft/t/");
+    g_assert_cmpint (r.status, ==, 200);
+    g_assert_null (strstr (r.body, "me\""));
+    g_assert_nonnull (strstr (r.body, "class=\"n1\""));
+    g_assert_nonnull (strstr (r.body, "class=\"n8\""));
+    g_assert_nonnull (strstr (r.body, "depth 12"));
+    resp_clear (&r);
+    Resp m = get (ports[i], "GET", "/craft/long3@craft/");
+    g_assert_nonnull (strstr (m.body, "class=\"n3"));
+    resp_clear (&m);
+  }
+}
+
+/* A parent never archived is a placeholder with its replies under it,
+ * and its address explains itself instead of answering 404. */
+static void
+test_thread_ghost (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp t = get (ports[i], "GET", "/craft/orphan1@craft/t/");
+    g_assert_cmpint (t.status, ==, 200);
+    const char *ghost = strstr (t.body, "never-archived@elsewhere");
+    g_assert_nonnull (ghost);
+    g_assert_nonnull (strstr (t.body, "not in this archive"));
+    /* The replies come after it, one level in. */
+    g_assert_nonnull (strstr (ghost, "data-depth=\"1\""));
+    resp_clear (&t);
+    Resp m = get (ports[i], "GET", "/craft/orphan2@craft/");
+    g_assert_nonnull (strstr (m.body, "href=\"/craft/never-archived@elsewhere/\">parent</a>"));
+    resp_clear (&m);
+    Resp g = get (ports[i], "GET", "/craft/never-archived@elsewhere/");
+    g_assert_cmpint (g.status, ==, 200);
+    g_assert_nonnull (strstr (g.body, "not in this archive"));
+    g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan1@craft/\""));
+    g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan2@craft/\""));
+    resp_clear (&g);
+    /* An id nobody archived or referenced is still unknown. */
+    expect (ports[i], "/craft/nobody-said-this@x/", 404, "text/html");
+  }
+}
+
+/* A thread longer than a page of bodies says which messages it shows
+ * and links to the rest; every body is on one of its pages. */
+static void
+test_thread_long (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp a = get (ports[i], "GET", "/craft/long0@craft/t/");
+    g_assert_nonnull (strstr (a.body, "messages 1-100 of 153"));
+    g_assert_nonnull (strstr (a.body, "href=\"?o=100\""));
+    g_assert_nonnull (strstr (a.body, "body of long message 0."));
+    resp_clear (&a);
+    Resp b = get (ports[i], "GET", "/craft/long0@craft/t/?o=100");
+    g_assert_cmpint (b.status, ==, 200);
+    g_assert_nonnull (strstr (b.body, "messages 101-153 of 153"));
+    g_assert_nonnull (strstr (b.body, "body of long message 152."));
+    g_assert_null (strstr (b.body, "body of long message 0."));
+    resp_clear (&b);
+  }
+}
+
+/* Pipermail's archive index: months with counts on the list page, a
+ * page per year and per month, each month as mbox.gz. */
+static void
+test_months (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp l = get (ports[i], "GET", "/craft/");
+    g_assert_nonnull (strstr (l.body, "href=\"/craft/2021-03/\""));
+    g_assert_nonnull (strstr (l.body, "(153)"));
+    g_assert_nonnull (strstr (l.body, "href=\"/craft/2021-04/\""));
+    g_assert_nonnull (strstr (l.body, "(8)"));
+    resp_clear (&l);
+    Resp y = get (ports[i], "GET", "/craft/2021/");
+    g_assert_cmpint (y.status, ==, 200);
+    g_assert_nonnull (strstr (y.body, "href=\"/craft/2021-04/\""));
+    g_assert_nonnull (strstr (y.body, "href=\"/craft/2021-04.mbox.gz\""));
+    resp_clear (&y);
+    Resp m = get (ports[i], "GET", "/craft/2021-04/");
+    g_assert_cmpint (m.status, ==, 200);
+    g_assert_nonnull (strstr (m.body, "April news"));
+    g_assert_nonnull (strstr (m.body, "Re: lost start"));
+    g_assert_nonnull (strstr (m.body, "From the future"));
+    g_assert_null (strstr (m.body, "Long thread"));
+    g_assert_nonnull (strstr (m.body, "href=\"/craft/2021-04.mbox.gz\""));
+    resp_clear (&m);
+    expect (ports[i], "/craft/2021-13/", 404, "text/html");
+    expect (ports[i], "/craft/1999-01/", 200, "text/html");
+  }
+  g_autofree char *out = g_build_filename (site.tmp, "month.mbox.gz", NULL);
+  g_autofree char *cmd = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/craft/2021-04.mbox.gz", out, site.port_fcgi);
+  g_free (sh_out (cmd, NULL));
+  g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip, mailbox; open('%s.x','wb').write(gzip.open('%s').read()); "
+                                         "print(len(mailbox.mbox('%s.x')))\"", out, out, out);
+  g_autofree char *n = sh_out (py, NULL);
+  g_assert_cmpint (atoi (n), ==, 8);
+}
+
+/* A thread row: subject, starter's name, replies, participants, last
+ * message; names stand alone on narrow screens. */
+static void
+test_thread_rows (void)
+{
+  Resp m = get (site.port_cgi, "GET", "/craft/2021-03/");
+  const char *row = strstr (m.body, "Long thread");
+  g_assert_nonnull (row);
+  g_assert_nonnull (strstr (row, "Writer Number0"));
+  g_assert_nonnull (strstr (row, "<td class=\"c\">152</td>"));
+  g_assert_nonnull (strstr (row, "<td class=\"c\">5</td>"));
+  g_assert_nonnull (strstr (row, "2021-03-01"));
+  g_assert_nonnull (strstr (m.body, "class=\"ad\""));
+  resp_clear (&m);
+  Resp l = get (site.port_fcgi, "GET", "/craft/");
+  g_assert_nonnull (strstr (l.body, "<th scope=\"col\">Participants</th>"));
+  resp_clear (&l);
+}
+
+/* A Date: years after the receipt does not pin its thread on top, and
+ * is shown as the sender's claim. */
+static void
+test_future_date (void)
+{
+  Resp l = get (site.port_fcgi, "GET", "/craft/");
+  const char *news = strstr (l.body, "April news"), *future = strstr (l.body, "From the future");
+  g_assert_nonnull (news);
+  g_assert_nonnull (future);
+  g_assert_true (news < future);
+  resp_clear (&l);
+  expect_text (site.port_cgi, "/craft/future@craft/", 200, "claimed by the sender", "\x01");
+}
+
+/* A message page says how to answer on the list, where it has an
+ * address (public-inbox's mailto: with In-Reply-To and the subject). */
+static void
+test_reply_link (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    expect_text (ports[i], "/craft/orphan1@craft/", 200,
+                 "href=\"mailto:craft@example.org?In-Reply-To=%3Corphan1%40craft%3E&amp;subject=Re%3A%20lost%20start\"",
+                 "\x01");
+    expect_text (ports[i], "/craft/april@craft/", 200, "subject=Re%3A%20April%20news\"", "\x01");
+    /* ksummit has no address in annals.conf: no link to nowhere. */
+    g_autofree char *page = g_strdup_printf ("/ksummit/%s/", mid);
+    expect_text (ports[i], page, 200, "<h1>", "mailto:");
+  }
+}
+
+/* Feeds: each entry carries the message's text, escaped; /all/new.atom
+ * has the newest across lists.  Read by feedparser. */
+static void
+test_feed_content (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *fp = g_strdup_printf (
+        "/usr/bin/python3 -c \"import feedparser; f=feedparser.parse('http://127.0.0.1:%d/craft/new.atom'); "
+        "assert not f.bozo, f.bozo_exception; "
+        "e=[x for x in f.entries if x.title == 'April news'][0]; assert 'news of April.' in e.content[0].value, e; "
+        "a=feedparser.parse('http://127.0.0.1:%d/all/new.atom'); assert not a.bozo, a.bozo_exception; "
+        "links=' '.join(x.link for x in a.entries); assert '/hidden/' in links and '/ksummit/' in links and len(a.entries) == 25, links; "
+        "print('ok')\"", ports[i], ports[i]);
+    int st;
+    g_autofree char *out = sh_out (fp, &st);
+    g_assert_cmpint (st, ==, 0);
+    expect (ports[i], "/all/new.atom", 200, "application/atom+xml");
+  }
+  /* Escaped: the hostile body is text in the feed, never markup. */
+  Resp a = get (site.port_fcgi, "GET", "/ksummit/?q=s:alert&x=A");
+  g_assert_nonnull (strstr (a.body, "<content type=\"text\">&lt;script&gt;alert("));
+  g_assert_null (strstr (a.body, "<script>"));
+  resp_clear (&a);
+}
+
+/* The about pages publish the verifier key and each log's origin, and
+ * the commands they show verify a message as written. */
+static void
+test_about (void)
+{
+  Run k = run (site.root, "key");
+  g_assert_cmpint (k.status, ==, 0);
+  g_autofree char *vkey = g_strstrip (g_strdup (k.out));
+  run_clear (&k);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    expect_text (ports[i], "/about/", 200, vkey, "\x01");
+    expect_text (ports[i], "/about/", 200, "href=\"/craft/about/\"", "\x01");
+    Resp a = get (ports[i], "GET", "/craft/about/");
+    g_assert_cmpint (a.status, ==, 200);
+    g_assert_nonnull (strstr (a.body, vkey));
+    g_assert_nonnull (strstr (a.body, "href=\"/craft/log/checkpoint\""));
+    g_assert_nonnull (strstr (a.body, "annals verify-proof message.tlog-proof --key"));
+    g_assert_nonnull (strstr (a.body, "annals verify "));
+    resp_clear (&a);
+  }
+  /* Run what the page says, with what the site serves. */
+  g_autofree char *proof = g_build_filename (site.tmp, "message.tlog-proof", NULL);
+  g_autofree char *eml = g_build_filename (site.tmp, "message.eml", NULL);
+  g_autofree char *c1 = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/proof", proof, site.port_cgi, mid);
+  g_autofree char *c2 = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/raw", eml, site.port_cgi, mid);
+  g_free (sh_out (c1, NULL));
+  g_free (sh_out (c2, NULL));
+  Run v = run (site.root, "verify-proof", proof, "--key", vkey, "--message", eml);
+  g_test_message ("%s%s", v.out, v.err);
+  g_assert_cmpint (v.status, ==, 0);
+  run_clear (&v);
 }
 
 int
@@ -992,6 +1289,15 @@ main (int argc, char **argv)
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
   g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);
   g_test_add_func ("/web/limits", test_limits);
+  g_test_add_func ("/web/thread/nesting", test_thread_nesting);
+  g_test_add_func ("/web/thread/ghost", test_thread_ghost);
+  g_test_add_func ("/web/thread/long", test_thread_long);
+  g_test_add_func ("/web/list/months", test_months);
+  g_test_add_func ("/web/list/thread-rows", test_thread_rows);
+  g_test_add_func ("/web/list/future-date", test_future_date);
+  g_test_add_func ("/web/message/reply-link", test_reply_link);
+  g_test_add_func ("/web/feed/content-and-all", test_feed_content);
+  g_test_add_func ("/web/about", test_about);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -5,7 +5,8 @@
  * nested and flat, raw messages, thread mbox.gz, Atom feeds, search, the
  * transparency log's files and proofs, attachments.  Every byte that
  * comes from a message is HTML-escaped; HTML parts are shown as text;
- * no JavaScript.
+ * no JavaScript.  The pages live in the files of web-cgi/ (web.h says which file
+ * has what).
  */
 #pragma once
 

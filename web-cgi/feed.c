@@ -1,0 +1,129 @@
+/* feed: Atom feeds and mbox.gz downloads; see web.h. */
+#include "web.h"
+#include "mbox.h"
+#include "zcodec.h"
+
+#include <string.h>
+
+static gboolean
+gzip_sink (const guint8 *data, gsize length, gpointer user_data)
+{
+  return annals_http_write (user_data, data, length);
+}
+
+/* Streams the messages as mboxrd, gzip-compressed, as they are read. */
+void
+annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
+{
+  annals_http_header (c->h, "Content-Type", "application/gzip");
+  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s.mbox.gz\"", name);
+  annals_http_header (c->h, "Content-Disposition", disp);
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  annals_http_begin (c->h);
+  if (c->h->head)
+    return;
+  AnnalsGzipWriter *gz = annals_gzip_writer_new (gzip_sink, c->h);
+  g_autoptr (GString) out = g_string_new (NULL);
+  guint64 max_bytes = annals_web_limit (c, "mbox-max-bytes", MBOX_MAX_BYTES), bytes = 0;
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+    if (st == NULL)
+      continue;
+    g_autoptr (GBytes) raw = annals_store_read (st, m->number, NULL, NULL);
+    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (st, m->number, NULL) : NULL;
+    if (meta == NULL)
+      continue;
+    gsize len;
+    const guint8 *d = g_bytes_get_data (raw, &len);
+    /* Bounded: stops before the message that would pass the limit
+     * (the first always goes). */
+    if (bytes > 0 && bytes + len > max_bytes)
+      break;
+    bytes += len;
+    g_string_truncate (out, 0);
+    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
+                               d, len);
+    if (!annals_gzip_writer_write (gz, out->str, out->len))
+      break;
+  }
+  annals_gzip_writer_finish (gz);
+}
+
+void
+annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const char *self)
+{
+  annals_http_header (c->h, "Content-Type", "application/atom+xml; charset=utf-8");
+  annals_http_header (c->h, "Cache-Control", "public, max-age=60");
+  g_autoptr (GString) s = g_string_new ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
+  g_string_append (s, "<title>");
+  annals_web_esc (s, title);
+  g_string_append (s, "</title>");
+  g_autofree char *home = g_strdup_printf ("%s%s/", c->h->base, c->list);
+  g_string_append (s, "<link rel=\"alternate\" type=\"text/html\" href=\"");
+  annals_web_esc (s, home);
+  g_string_append (s, "\"/><id>");
+  annals_web_esc (s, self ? self : home);
+  g_string_append (s, "</id>");
+  char updated[32];
+  gint64 newest = 0;
+  for (guint i = 0; i < r->hits->len; i++)
+    newest = MAX (newest, g_array_index (r->hits, AnnalsIndexSummary, i).receipt);
+  annals_web_iso_date (newest, updated, sizeof updated);
+  g_string_append_printf (s, "<updated>%s</updated>", updated);
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    g_autofree char *path = annals_web_message_path (c, m);
+    g_autofree char *url = g_strdup_printf ("%s%s", c->h->base, path);
+    char when[32];
+    annals_web_iso_date (m->date, when, sizeof when);
+    g_string_append (s, "\n<entry><author><name>");
+    annals_web_esc_obf (annals_web_row_obfuscates (c, m->list), s, *m->from ? m->from : "unknown");
+    g_string_append (s, "</name></author><title>");
+    annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
+    g_string_append_printf (s, "</title><updated>%s</updated><link href=\"", when);
+    annals_web_esc (s, url);
+    g_string_append (s, "\"/><id>");
+    annals_web_esc (s, url);
+    g_string_append (s, "</id>");
+    /* The text, escaped, so a feed reader shows the message. */
+    g_autofree char *text = annals_web_message_text (c, m, FEED_TEXT_MAX);
+    if (text != NULL) {
+      g_string_append (s, "<content type=\"text\">");
+      annals_web_esc (s, text);
+      g_string_append (s, "</content>");
+    }
+    g_string_append (s, "</entry>");
+  }
+  g_string_append (s, "\n</feed>\n");
+  annals_http_write (c->h, s->str, s->len);
+}
+
+void
+annals_web_page_new_atom (Ctx *c)
+{
+  AnnalsQueryOptions o = { 0, PAGE_SIZE, FALSE, FALSE, FALSE };
+  gboolean all = strcmp (c->list, "all") == 0;
+  g_autofree char *term = all ? g_strdup ("") : g_strconcat ("K", c->list, NULL);
+  g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
+                                                         FALSE, NULL);
+  if (r == NULL) {
+    annals_web_error_page (c, 404, "This list has no index yet.");
+    return;
+  }
+  g_autofree char *self = g_strdup_printf ("%s%s/new.atom", c->h->base, c->list);
+  annals_web_atom_feed (c, r, all ? "newest across lists" : c->list, self);
+}
+
+void
+annals_web_page_thread_atom (Ctx *c, AnnalsIndexSummary *m)
+{
+  g_autoptr (AnnalsQueryResults) t = annals_web_thread_of (c, m->list, m->thread);
+  if (t == NULL) {
+    annals_web_error_page (c, 404, "No thread.");
+    return;
+  }
+  g_autofree char *path = annals_web_message_path (c, m);
+  g_autofree char *self = g_strdup_printf ("%s%st.atom", c->h->base, path);
+  annals_web_atom_feed (c, t, *m->subject ? m->subject : "(thread)", self);
+}

@@ -1,0 +1,443 @@
+/* message-view: one message, its raw bytes and attachments; see web.h. */
+#include "web.h"
+#include "mime.h"
+#include "pages.h"
+
+#include <string.h>
+
+/* Escapes a body; quoted lines dimmed, http(s) links made clickable. */
+static void
+render_text (Ctx *c, GString *s, const char *text)
+{
+  g_autofree char *obf = annals_web_obfuscate (c->obfuscate, text);
+  const char *p = obf;
+  while (*p) {
+    const char *nl = strchr (p, '\n');
+    gsize len = nl ? (gsize) (nl - p) : strlen (p);
+    const char *q = p;
+    while (q < p + len && *q == ' ')
+      q++;
+    gboolean quoted = q < p + len && *q == '>';
+    if (quoted)
+      g_string_append (s, "<span class=\"q\">");
+    const char *cur = p;
+    const char *end = p + len;
+    while (cur < end) {
+      const char *http = g_strstr_len (cur, end - cur, "http");
+      if (http == NULL || !(g_str_has_prefix (http, "http://") || g_str_has_prefix (http, "https://"))) {
+        gsize upto = http ? (gsize) (http - cur) + 4 : (gsize) (end - cur);
+        annals_html_escape (s, cur, (gssize) upto);
+        cur += upto;
+        continue;
+      }
+      annals_html_escape (s, cur, http - cur);
+      const char *u = http;
+      while (u < end && (g_ascii_isalnum (*u) || strchr ("-._~:/?#[]@!$&'()*+,;=%", *u)))
+        u++;
+      while (u > http && strchr (".,;:!?)'", u[-1]))
+        u--; /* trailing punctuation is the sentence's */
+      g_string_append (s, "<a href=\"");
+      annals_html_escape (s, http, u - http);
+      g_string_append (s, "\" rel=\"nofollow noreferrer\">");
+      annals_html_escape (s, http, u - http);
+      g_string_append (s, "</a>");
+      cur = u;
+    }
+    if (quoted)
+      g_string_append (s, "</span>");
+    g_string_append_c (s, '\n');
+    p = nl ? nl + 1 : p + len;
+  }
+}
+
+/* Attachment file names for URLs and Content-Disposition. */
+static char *
+safe_name (const char *name, guint index)
+{
+  GString *s = g_string_new (NULL);
+  for (const char *p = name ? name : ""; *p && s->len < 100; p++)
+    g_string_append_c (s, g_ascii_isalnum (*p) || *p == '.' || *p == '-' || *p == '_' ? *p : '_');
+  if (s->len == 0 || s->str[0] == '.')
+    g_string_prepend (s, "part");
+  char number[16];
+  g_snprintf (number, sizeof number, "%u-", index);
+  g_string_prepend (s, number);
+  return g_string_free (s, FALSE);
+}
+
+/* Rendered bodies kept between requests by a persistent process.  A
+ * body never changes once archived; a redaction rewrites the record, so
+ * an entry is used only while the record still holds the same bytes
+ * (its type and SHA-256 are checked on every use, which costs a read of
+ * the record header instead of inflating, decoding and escaping). */
+typedef struct {
+  guint8 sha256[32];
+  char *html;
+  gsize len;
+} CachedBody;
+
+static GHashTable *body_cache;
+static gsize body_cache_bytes;
+static gsize body_cache_max;
+
+static void
+cached_body_free (CachedBody *b)
+{
+  g_free (b->html);
+  g_free (b);
+}
+
+void
+annals_web_set_body_cache (gsize max_bytes)
+{
+  body_cache_max = max_bytes;
+  g_clear_pointer (&body_cache, g_hash_table_unref);
+  body_cache_bytes = 0;
+  if (max_bytes > 0)
+    body_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cached_body_free);
+}
+
+/* The parts of a message: text in <pre>, attachments as links. */
+static void
+render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
+  gboolean have_plain = FALSE;
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text && !p->from_html)
+      have_plain = TRUE;
+  }
+  guint64 max = annals_web_limit (c, "text-max-bytes", TEXT_MAX_BYTES);
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text != NULL && !(p->from_html && have_plain)) {
+      if (p->from_html)
+        g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
+      g_string_append (s, "<pre>");
+      gsize tlen = strlen (p->text);
+      if (tlen > max) {
+        /* Bounded: a page shows the start of a long part (cut on a
+         * character boundary), the raw message has it all. */
+        const char *cut = g_utf8_find_prev_char (p->text, p->text + max + 1);
+        g_autofree char *head = g_strndup (p->text, cut ? (gsize) (cut - p->text) : 0);
+        render_text (c, s, head);
+        g_string_append (s, "</pre><p class=\"d\">Cut here: more bytes of this part are in the <a href=\"");
+        annals_web_esc (s, url);
+        g_string_append (s, "raw\">raw message</a>.</p>");
+      } else {
+        render_text (c, s, p->text);
+        g_string_append (s, "</pre>");
+      }
+    } else if (p->attachment || p->text == NULL) {
+      g_autofree char *name = safe_name (p->filename, i);
+      g_string_append (s, "<p>Attachment: <a href=\"");
+      annals_web_esc (s, url);
+      annals_web_esc (s, name);
+      g_string_append (s, "\" download>");
+      annals_web_esc (s, p->filename ? p->filename : name);
+      g_string_append_printf (s, "</a> <span class=\"d\">(%s, %" G_GSIZE_FORMAT " bytes encoded)</span></p>",
+                              p->content_type, p->body_length);
+    }
+  }
+}
+
+/* How to answer on the list, as public-inbox shows it: a mailto: with
+ * In-Reply-To and the subject, where the list has an address
+ * ([list NAME] address in annals.conf). */
+static void
+reply_link (Ctx *c, GString *s, const AnnalsIndexSummary *m)
+{
+  g_autofree char *address = annals_config_list_get (c->config, m->list, "address");
+  if (address == NULL || *address == '\0')
+    return;
+  g_autofree char *irt = g_strdup_printf ("<%s>", m->message_id);
+  g_autofree char *subject = g_ascii_strncasecmp (m->subject, "re:", 3) == 0 ? g_strdup (m->subject)
+                                                                              : g_strconcat ("Re: ", m->subject, NULL);
+  g_autofree char *to = g_uri_escape_string (address, "@", FALSE);
+  g_autofree char *irt_e = g_uri_escape_string (irt, NULL, FALSE);
+  g_autofree char *subject_e = g_uri_escape_string (subject, NULL, FALSE);
+  g_autofree char *href = g_strdup_printf ("mailto:%s?In-Reply-To=%s&subject=%s", to, irt_e, subject_e);
+  g_string_append (s, " <a href=\"");
+  annals_web_esc (s, href);
+  g_string_append (s, "\">reply on the list</a>");
+}
+
+/* The text of message m for a feed (new string, at most max bytes, cut
+ * on a character), or NULL when it cannot be read (redacted). */
+char *
+annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
+{
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  AnnalsStoreRecord rec;
+  if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE
+      || rec.raw_size > annals_web_limit (c, "message-max-bytes", MESSAGE_MAX_BYTES))
+    return NULL;
+  g_autoptr (GBytes) raw = annals_store_read (st, m->number, &rec, NULL);
+  if (raw == NULL)
+    return NULL;
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
+  gboolean have_plain = FALSE;
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    have_plain |= p->text != NULL && !p->from_html;
+  }
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; i < parts->len && out->len < max; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    if (p->text == NULL || (p->from_html && have_plain))
+      continue;
+    if (out->len > 0)
+      g_string_append (out, "\n");
+    g_string_append (out, p->text);
+  }
+  if (out->len > max) {
+    const char *cut = g_utf8_find_prev_char (out->str, out->str + max + 1);
+    g_string_truncate (out, cut ? (gsize) (cut - out->str) : 0);
+  }
+  g_autofree char *text = g_string_free (out, FALSE);
+  return annals_web_obfuscate (annals_web_row_obfuscates (c, m->list), text);
+}
+
+void
+annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
+{
+  g_autoptr (GError) error = NULL;
+  AnnalsStore *st = annals_web_store_of (c, m->list, &error);
+  g_autoptr (AnnalsStoreMeta) meta = st ? annals_store_read_meta (st, m->number, NULL) : NULL;
+  AnnalsStoreRecord rec;
+  g_autofree char *url = annals_web_message_url (c, m);
+  g_autofree char *key = NULL;
+  CachedBody *cached = NULL;
+  /* With a cache, the record's header decides whether the body kept is
+   * still this message's; a miss (or no cache) reads the message, which
+   * also fails for a redacted one. */
+  gboolean have_record = st != NULL && annals_store_read_record (st, m->number, &rec, NULL);
+  /* Bounded: a message larger than this is not decoded for a page. */
+  gboolean too_large = have_record && rec.type == ANNALS_STORE_RECORD_MESSAGE
+                       && rec.raw_size > annals_web_limit (c, "message-max-bytes", MESSAGE_MAX_BYTES);
+  if (have_record && !too_large && body_cache != NULL && rec.type == ANNALS_STORE_RECORD_MESSAGE) {
+    /* The URL is in the body's attachment links, the limit decides
+     * where the text is cut. */
+    key = g_strdup_printf ("%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%" G_GUINT64_FORMAT, c->root, url, m->number,
+                           c->obfuscate, annals_web_limit (c, "text-max-bytes", TEXT_MAX_BYTES));
+    cached = g_hash_table_lookup (body_cache, key);
+    if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) != 0)
+      cached = NULL;
+  }
+  g_autoptr (GBytes) raw = st != NULL && cached == NULL && !too_large ? annals_store_read (st, m->number, &rec, &error)
+                                                                       : NULL;
+  g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
+  annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
+  g_string_append (s, heading ? "</h1>" : "</h2>");
+  if (raw == NULL && cached == NULL && !too_large) {
+    /* A redacted message: a tombstone with the date and reason. */
+    guint64 notice;
+    AnnalsStoreRedaction red = { 0 };
+    g_string_append (s, "<p class=\"tomb\" role=\"note\">This message was removed from the archive");
+    if (st && annals_store_find_redaction (st, m->number, &notice, NULL)
+        && annals_store_read_redaction (st, notice, &red, NULL)) {
+      char when[40];
+      annals_web_fmt_date (red.time, when, sizeof when);
+      g_string_append_printf (s, " on %s (log entry %" G_GUINT64_FORMAT "). Reason: ", when, notice);
+      annals_web_esc (s, red.reason);
+      g_free (red.reason);
+    }
+    g_string_append (s, ". Its hash stays in the transparency log.</p></article>");
+    return;
+  }
+  char sent[40], received[40];
+  annals_web_fmt_date (m->date, sent, sizeof sent);
+  annals_web_fmt_date (m->receipt, received, sizeof received);
+  /* A Date: far after the receipt is the sender's clock: said so, and
+   * not what the lists sort by. */
+  g_autofree char *claimed = annals_web_sort_date (m) != m->date
+                               ? g_strdup_printf ("%s (claimed by the sender: later than the archive received it)", sent)
+                               : NULL;
+  g_string_append (s, "<table class=\"hdr\">");
+  struct {
+    const char *name, *value;
+  } rows[] = { { "From", meta ? meta->from : m->from }, { "To", meta ? meta->to : NULL }, { "Cc", meta ? meta->cc : NULL },
+               { "Date", claimed ? claimed : sent }, { "Received", received }, { "Message-ID", m->message_id },
+               { "List-Id", meta ? meta->list_id : NULL } };
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
+    if (rows[i].value == NULL || !*rows[i].value)
+      continue;
+    g_string_append_printf (s, "<tr><th scope=\"row\">%s</th><td>", rows[i].name);
+    if (i < 3)
+      annals_web_esc_obf (c->obfuscate, s, rows[i].value);
+    else
+      annals_web_esc (s, rows[i].value);
+    g_string_append (s, "</td></tr>");
+  }
+  g_string_append (s, "</table><nav aria-label=\"message\">");
+  g_string_append (s, "<a href=\"");
+  annals_web_esc (s, url);
+  g_string_append (s, "raw\">raw</a> <a href=\"");
+  annals_web_esc (s, url);
+  g_string_append (s, "proof\">proof</a> <a href=\"");
+  annals_web_esc (s, url);
+  g_string_append (s, "t/#thread\">thread</a> <a href=\"");
+  annals_web_esc (s, url);
+  g_string_append (s, "t.mbox.gz\">thread mbox.gz</a>");
+  reply_link (c, s, m);
+  g_string_append (s, "</nav>");
+  if (too_large) {
+    g_string_append_printf (s, "<p class=\"tomb\" role=\"note\">This message is %" G_GUINT64_FORMAT
+                               " bytes, too large to show here: the <a href=\"", rec.raw_size);
+    annals_web_esc (s, url);
+    g_string_append_printf (s, "raw\">raw message</a> has every byte (or <code>annals cat %s %" G_GUINT64_FORMAT
+                               "</code>).</p>", m->list, m->number);
+  } else if (cached != NULL) {
+    g_string_append_len (s, cached->html, (gssize) cached->len);
+  } else if (body_cache == NULL) {
+    render_body (c, s, raw, url);
+  } else {
+    gsize from = s->len;
+    render_body (c, s, raw, url);
+    gsize len = s->len - from;
+    if (body_cache_bytes + len > body_cache_max) {
+      /* Full: start over rather than track recency; bodies are cheap to
+       * render again and the cache refills with what is read now. */
+      g_hash_table_remove_all (body_cache);
+      body_cache_bytes = 0;
+    }
+    if (key != NULL && len <= body_cache_max / 4) {
+      CachedBody *b = g_new (CachedBody, 1);
+      memcpy (b->sha256, rec.sha256, 32);
+      b->html = g_memdup2 (s->str + from, len);
+      b->len = len;
+      g_hash_table_replace (body_cache, g_steal_pointer (&key), b);
+      body_cache_bytes += len;
+    }
+  }
+  g_string_append (s, "</article>");
+}
+
+/* The other messages that carry m's Message-ID, each at its own
+ * address: a reused id must not hide what else was archived under it. */
+static void
+other_copies (Ctx *c, GString *s, AnnalsIndexSummary *m)
+{
+  g_autoptr (AnnalsQueryResults) r = annals_web_indexed_copies (c, m->list, m->message_id);
+  if (r == NULL || r->hits->len < 2)
+    return;
+  g_string_append (s, "<section aria-label=\"copies\"><p>Other messages used this Message-ID:</p><ul>");
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *x = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    if (x->number == m->number)
+      continue;
+    char date[40];
+    annals_web_fmt_date (x->receipt, date, sizeof date);
+    g_autofree char *u = annals_web_message_url (c, x);
+    g_string_append_printf (s, "<li>%s message %" G_GUINT64_FORMAT ", received %s: <a href=\"",
+                            x->number < m->number ? "the first," : "later,", x->number, date);
+    annals_web_esc (s, u);
+    g_string_append (s, "\">");
+    annals_web_esc (s, *x->subject ? x->subject : "(no subject)");
+    g_string_append (s, "</a> ");
+    annals_web_esc_obf (c->obfuscate, s, x->from);
+    g_string_append (s, "</li>");
+  }
+  g_string_append (s, "</ul></section>");
+}
+
+void
+annals_web_page_message (Ctx *c, AnnalsIndexSummary *m)
+{
+  AnnalsStoreRecord rec;
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  if (st && annals_store_read_record (st, m->number, &rec, NULL) && rec.type != ANNALS_STORE_RECORD_MESSAGE)
+    annals_http_status (c->h, 410);
+  g_autoptr (GString) s = g_string_new (NULL);
+  annals_web_page_start (c, s, *m->subject ? m->subject : "(no subject)");
+  annals_web_render_message (c, s, m, TRUE);
+  other_copies (c, s, m);
+  g_autoptr (AnnalsQueryResults) t = *m->thread ? annals_web_thread_of (c, m->list, m->thread) : NULL;
+  if (t != NULL)
+    annals_web_render_thread_skeleton (c, s, m, t, FALSE);
+  annals_web_page_end (c, s);
+}
+
+/* A record's ETag: its SHA-256 and type (a redaction changes both), and
+ * which part of it (an attachment) is served. */
+static char *
+record_etag (const AnnalsStoreRecord *rec, const char *part)
+{
+  char hex[65];
+  for (int i = 0; i < 32; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", rec->sha256[i]);
+  return g_strdup_printf ("\"%s-%d%s%s\"", hex, (int) rec->type, *part ? "-" : "", part);
+}
+
+void
+annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m)
+{
+  g_autoptr (GError) error = NULL;
+  AnnalsStore *st = annals_web_store_of (c, m->list, &error);
+  AnnalsStoreRecord rec;
+  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, &rec, &error) : NULL;
+  if (raw == NULL) {
+    annals_web_error_page (c, 410, "This message was redacted; its hash stays in the transparency log.");
+    return;
+  }
+  g_autofree char *etag = record_etag (&rec, "");
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  annals_http_header (c->h, "Content-Type", g_utf8_validate ((const char *) d, (gssize) len, NULL)
+                                              ? "text/plain; charset=utf-8" : "text/plain");
+  annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  char lm[64];
+  time_t t = (time_t) rec.receipt;
+  struct tm tm;
+  if (gmtime_r (&t, &tm) && strftime (lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+    annals_http_header (c->h, "Last-Modified", lm);
+  if (annals_http_not_modified (c->h, etag))
+    return;
+  g_autofree char *clen = g_strdup_printf ("%" G_GSIZE_FORMAT, len);
+  annals_http_header (c->h, "Content-Length", clen);
+  annals_http_write (c->h, d, len);
+}
+
+void
+annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
+{
+  guint index = (guint) g_ascii_strtoull (seg, NULL, 10);
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  AnnalsStoreRecord rec;
+  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, &rec, NULL) : NULL;
+  if (raw == NULL) {
+    annals_web_error_page (c, st && annals_store_read_record (st, m->number, &rec, NULL) ? 410 : 404,
+                "No such attachment: the message was redacted, or is not in this archive.");
+    return;
+  }
+  gsize len;
+  const guint8 *d = g_bytes_get_data (raw, &len);
+  g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
+  if (index >= parts->len) {
+    annals_web_error_page (c, 404, "No such attachment.");
+    return;
+  }
+  AnnalsMimePart *p = parts->pdata[index];
+  g_autofree char *name = safe_name (p->filename, index);
+  if (strcmp (name, seg) != 0) {
+    annals_web_error_page (c, 404, "No such attachment.");
+    return;
+  }
+  g_autoptr (GBytes) body = annals_mime_part_decode (p);
+  /* Never rendered by the browser: a download, whatever it claims to be. */
+  annals_http_header (c->h, "Content-Type", "application/octet-stream");
+  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s\"", name + strcspn (name, "-") + 1);
+  annals_http_header (c->h, "Content-Disposition", disp);
+  annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
+  annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
+  g_autofree char *etag = record_etag (&rec, seg);
+  if (annals_http_not_modified (c->h, etag))
+    return;
+  annals_http_write (c->h, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
