@@ -270,6 +270,14 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
     return NULL;
   }
   g_autofree char *name = annals_config_site_origin (config);
+  /* The key speaks for this origin only: pin it, so that a base-url set
+   * later cannot rename the logs away from their key. */
+  g_autofree char *pinned = g_key_file_get_string (config->keyfile, "site", "origin", NULL);
+  if (pinned == NULL || *pinned == '\0') {
+    g_key_file_set_string (config->keyfile, "site", "origin", name);
+    if (!annals_config_save (config, error))
+      return NULL;
+  }
   g_autoptr (AnnalsNoteKey) k = annals_note_key_generate (name, error);
   if (k == NULL)
     return NULL;

@@ -633,6 +633,46 @@ test_full_disk_log (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* The key is named for the site origin when it is created; setting or
+ * changing base-url later must not rename the logs (their checkpoints
+ * would no longer match the key). */
+static void
+test_origin_pinned (Fixture *f, gconstpointer data)
+{
+  g_autofree char *root = g_build_filename (f->tmp, "late-base-url", NULL);
+  assert_ok (run (root, "init"));
+  assert_ok (run (root, "list-add", "policy"));
+  g_autofree char *conf = g_build_filename (root, "annals.conf", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_data (kf, text, (gsize) -1, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  g_key_file_set_string (kf, "site", "base-url", "https://lists.example.net/");
+  g_assert_true (g_key_file_save_to_file (kf, conf, NULL));
+  g_autoptr (GString) mbox = make_mbox (0, 5);
+  Run r = run_full (root, mbox->str, mbox->len, NULL, "ingest", "policy", "--quiet", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (root, "key");
+  assert_status (r, 0);
+  g_autofree char *vkey = g_build_filename (f->tmp, "late.vkey", NULL);
+  g_assert_true (g_file_set_contents (vkey, r.out, -1, NULL));
+  run_clear (&r);
+  r = run (root, "proof", "policy", "3");
+  assert_status (r, 0);
+  g_autofree char *proof = g_build_filename (f->tmp, "late.tlog-proof", NULL);
+  g_assert_true (g_file_set_contents (proof, r.out, (gssize) r.out_len, NULL));
+  run_clear (&r);
+  r = run (NULL, "verify-proof", proof, "--key", vkey);
+  g_test_message ("%s%s", r.out, r.err);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (NULL, "verify", root, "--key", vkey);
+  g_test_message ("%s%s", r.out, r.err);
+  assert_status (r, 0);
+  run_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -657,5 +697,6 @@ main (int argc, char **argv)
   ADD ("/log/site/rolled-back", test_site_rolled_back);
   ADD ("/log/site/since", test_site_since);
   ADD ("/log/site/missing", test_site_missing);
+  ADD ("/log/origin/pinned-at-init", test_origin_pinned);
   return g_test_run ();
 }
