@@ -76,23 +76,17 @@ annals_store_record_decode (const guint8 in[RECORD_HEADER_SIZE], AnnalsStoreReco
 guint64
 annals_store_msgid_hash (const char *message_id)
 {
-  guint8 digest[32];
-  gsize len = sizeof digest;
-  g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
-  g_checksum_update (c, (const guchar *) message_id, (gssize) strlen (message_id));
-  g_checksum_get_digest (c, digest, &len);
+  guint8 digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256 (digest, (const guint8 *) message_id, strlen (message_id));
   return get64 (digest);
 }
 
 void
 annals_store_sha256 (const guint8 *data, gsize len, guint8 out[32], char hex[65])
 {
-  g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
-  g_checksum_update (c, data, (gssize) len);
-  gsize dlen = 32;
-  g_checksum_get_digest (c, out, &dlen);
-  for (int i = 0; i < 32; i++)
-    g_snprintf (hex + 2 * i, 3, "%02x", out[i]);
+  crypto_hash_sha256 (out, data, len);
+  if (hex != NULL)
+    sodium_bin2hex (hex, 65, out, 32);
 }
 
 void

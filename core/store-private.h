@@ -114,6 +114,8 @@ G_GNUC_INTERNAL GByteArray *annals_store_meta_encode (guint64 number, guint32 fl
 /* A new AnnalsStoreMeta, or NULL when p is not a whole meta record. */
 G_GNUC_INTERNAL AnnalsStoreMeta *annals_store_meta_decode (const guint8 *p, gsize len);
 G_GNUC_INTERNAL guint64 annals_store_msgid_hash (const char *message_id);
+/* SHA-256 (libsodium) of data into out and, if hex is not NULL, as
+ * lowercase hex into hex. */
 G_GNUC_INTERNAL void annals_store_sha256 (const guint8 *data, gsize len, guint8 out[32], char hex[65]);
 
 /* --- Files (store-read.c) ------------------------------------------- */

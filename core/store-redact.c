@@ -206,10 +206,7 @@ erase_message (AnnalsStoreWriter *w, guint64 target, GError **error)
     guint32 scrc;
     if (annals_store_record_decode (seal, &sr, &scrc) == RECORD_SEAL) {
       guint8 digest[32];
-      gsize dlen = 32;
-      g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
-      g_checksum_update (c, (const guchar *) data, (gssize) (len - RECORD_HEADER_SIZE - 32));
-      g_checksum_get_digest (c, digest, &dlen);
+      annals_store_sha256 ((const guint8 *) data, len - RECORD_HEADER_SIZE - 32, digest, NULL);
       memcpy (seal + RECORD_HEADER_SIZE, digest, 32);
       annals_store_record_encode (seal, RECORD_SEAL, &sr, annals_zcodec_crc32 (0, digest, 32));
     }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -304,19 +305,19 @@ annals_store_writer_commit (AnnalsStoreWriter *w, GError **error)
 static gboolean
 seal_pack (AnnalsStoreWriter *w, GError **error)
 {
-  g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
+  crypto_hash_sha256_state c;
+  crypto_hash_sha256_init (&c);
   g_autofree guint8 *buf = g_malloc (1 << 20);
   for (guint64 off = 0; off < w->pack_size;) {
     gsize n = (gsize) MIN ((guint64) 1 << 20, w->pack_size - off);
     if (!annals_store_pread_all (w->pack_fd, buf, n, off, w->pack_path, error))
       return FALSE;
-    g_checksum_update (c, buf, (gssize) n);
+    crypto_hash_sha256_update (&c, buf, n);
     off += n;
   }
   AnnalsStoreRecord r = { .number = w->pack_records, .stored_size = 32 };
-  gsize dlen = 32;
   guint8 digest[32];
-  g_checksum_get_digest (c, digest, &dlen);
+  crypto_hash_sha256_final (&c, digest);
   guint8 rec[RECORD_HEADER_SIZE + 32];
   annals_store_record_encode (rec, RECORD_SEAL, &r, annals_zcodec_crc32 (0, digest, 32));
   memcpy (rec + RECORD_HEADER_SIZE, digest, 32);
