@@ -229,6 +229,29 @@ typedef struct {
   GError *error;
 } FinishRedactions;
 
+/* Are all three steps of redacting target on disk: the tombstone, the
+ * scrubbed meta, the offsets flag?  A crash can fall between any two, and
+ * a power cut can keep a later write and lose an earlier one. */
+static gboolean
+redaction_done (AnnalsStore *store, guint64 target, gboolean *done, GError **error)
+{
+  Entry e;
+  AnnalsStoreRecord r;
+  *done = FALSE;
+  if (!annals_store_read_entry (store, target, &e, error) || !annals_store_read_record (store, target, &r, error))
+    return FALSE;
+  if (r.type != ANNALS_STORE_RECORD_REDACTED || !(r.flags & ANNALS_STORE_FLAG_REDACTED)
+      || !(e.flags & ANNALS_STORE_FLAG_REDACTED))
+    return TRUE;
+  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, target, error);
+  if (m == NULL)
+    return FALSE;
+  *done = (m->flags & ANNALS_STORE_FLAG_REDACTED) && m->date == ANNALS_NO_DATE && m->envelope == NULL
+          && m->in_reply_to == NULL && m->references == NULL && m->from == NULL && m->from_addr == NULL
+          && m->to == NULL && m->cc == NULL && m->subject == NULL && m->list_id == NULL;
+  return TRUE;
+}
+
 static gboolean
 finish_one (guint64 number, gpointer data)
 {
@@ -237,12 +260,10 @@ finish_one (guint64 number, gpointer data)
   if (!annals_store_read_redaction (f->w->reader, number, &red, &f->error))
     return FALSE;
   g_free (red.reason);
-  AnnalsStoreRecord r;
-  if (!annals_store_read_record (f->w->reader, red.target, &r, &f->error))
+  gboolean done;
+  if (!redaction_done (f->w->reader, red.target, &done, &f->error))
     return FALSE;
-  if (r.type == ANNALS_STORE_RECORD_REDACTED && (r.flags & ANNALS_STORE_FLAG_REDACTED))
-    return TRUE;
-  return erase_message (f->w, red.target, &f->error);
+  return done || erase_message (f->w, red.target, &f->error);
 }
 
 /* Completes redactions a crash interrupted after their notice. */
