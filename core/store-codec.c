@@ -107,8 +107,8 @@ annals_store_meta_free (AnnalsStoreMeta *meta)
   g_free (meta);
 }
 
-static void
-meta_slots (AnnalsStoreMeta *m, char **slots[META_STRINGS])
+void
+annals_store_meta_slots (AnnalsStoreMeta *m, char **slots[META_STRINGS])
 {
   char **all[META_STRINGS] = {
     &m->envelope, &m->message_id, &m->in_reply_to, &m->references, &m->from,
@@ -119,23 +119,20 @@ meta_slots (AnnalsStoreMeta *m, char **slots[META_STRINGS])
 
 /* Meta record: u32 body length, u32 body CRC, body: u64 number, i64 date,
  * i64 receipt, u32 flags, u32 string count, then each string as u32
- * length + bytes (length 0: absent). */
+ * length + bytes (length 0: absent).  The count is 10, or 11 when an
+ * eleventh string of zero bytes pads a scrubbed record to its old length. */
 GByteArray *
-annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt, const char *envelope,
-                          const AnnalsMessageInfo *info)
+annals_store_meta_encode_fields (guint64 number, guint32 flags, gint64 date, gint64 receipt,
+                                 const char *const strings[META_STRINGS], gsize pad_to)
 {
-  const char *strings[META_STRINGS] = {
-    envelope, info->message_id, info->in_reply_to, info->references, info->from,
-    info->from_addr, info->to, info->cc, info->subject, info->list_id,
-  };
-  GByteArray *b = g_byte_array_sized_new (256);
+  GByteArray *b = g_byte_array_sized_new (MAX (pad_to, 256));
   guint8 fixed[8 + 36];
   memset (fixed, 0, 8);
   put64 (fixed + 8, number);
-  put64 (fixed + 16, (guint64) info->date);
+  put64 (fixed + 16, (guint64) date);
   put64 (fixed + 24, (guint64) receipt);
   put32 (fixed + 32, flags);
-  put32 (fixed + 36, META_STRINGS);
+  put32 (fixed + 36, pad_to > 0 ? META_STRINGS + 1 : META_STRINGS);
   g_byte_array_append (b, fixed, 40);
   for (guint i = 0; i < META_STRINGS; i++) {
     guint32 len = strings[i] ? (guint32) MIN (strlen (strings[i]), 65535) : 0;
@@ -145,9 +142,29 @@ annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt, const c
     if (len > 0)
       g_byte_array_append (b, (const guint8 *) strings[i], len);
   }
+  if (pad_to > 0) {
+    g_assert (pad_to >= b->len + 4);
+    guint8 l[4];
+    put32 (l, (guint32) (pad_to - b->len - 4));
+    g_byte_array_append (b, l, 4);
+    gsize at = b->len;
+    g_byte_array_set_size (b, (guint) pad_to);
+    memset (b->data + at, 0, pad_to - at);
+  }
   put32 (b->data, b->len - 8);
   put32 (b->data + 4, annals_zcodec_crc32 (0, b->data + 8, b->len - 8));
   return b;
+}
+
+GByteArray *
+annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt, const char *envelope,
+                          const AnnalsMessageInfo *info)
+{
+  const char *strings[META_STRINGS] = {
+    envelope, info->message_id, info->in_reply_to, info->references, info->from,
+    info->from_addr, info->to, info->cc, info->subject, info->list_id,
+  };
+  return annals_store_meta_encode_fields (number, flags, info->date, receipt, strings, 0);
 }
 
 AnnalsStoreMeta *
@@ -162,7 +179,11 @@ annals_store_meta_decode (const guint8 *p, gsize len)
   m->flags = get32 (p + 32);
   guint32 n = get32 (p + 36);
   char **slots[META_STRINGS];
-  meta_slots (m, slots);
+  annals_store_meta_slots (m, slots);
+  /* Only what the encoder writes is accepted: the count, every length,
+   * strings without NUL, the padding zero, no bytes after the last string. */
+  if (n != META_STRINGS && n != META_STRINGS + 1)
+    goto bad;
   gsize pos = 40;
   for (guint32 i = 0; i < n; i++) {
     if (pos + 4 > len)
@@ -171,11 +192,19 @@ annals_store_meta_decode (const guint8 *p, gsize len)
     pos += 4;
     if (pos + sl > len)
       goto bad;
-    if (i < META_STRINGS && sl > 0)
-      *slots[i] = g_strndup ((const char *) p + pos, sl);
+    if (i < META_STRINGS) {
+      if (sl > 65535 || memchr (p + pos, 0, sl) != NULL)
+        goto bad;
+      if (sl > 0)
+        *slots[i] = g_strndup ((const char *) p + pos, sl);
+    } else {
+      for (guint32 j = 0; j < sl; j++)
+        if (p[pos + j] != 0)
+          goto bad;
+    }
     pos += sl;
   }
-  if (m->message_id == NULL)
+  if (pos != len || m->message_id == NULL)
     goto bad;
   return m;
 bad:

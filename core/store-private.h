@@ -108,11 +108,21 @@ G_GNUC_INTERNAL void annals_store_record_encode (guint8 out[RECORD_HEADER_SIZE],
 /* Returns the record type, or 0 when the header is not a whole record header. */
 G_GNUC_INTERNAL guint32 annals_store_record_decode (const guint8 in[RECORD_HEADER_SIZE], AnnalsStoreRecord *r,
                                                     guint32 *payload_crc);
-/* A new meta record, to free with g_byte_array_unref(). */
+/* A new meta record of the ten strings (meta order: envelope, Message-ID,
+ * In-Reply-To, References, From, its address, To, Cc, Subject, List-Id);
+ * pad_to: 0, or the length to reach with an eleventh string of zero bytes
+ * (at least 4 more than the record without it). */
+G_GNUC_INTERNAL GByteArray *annals_store_meta_encode_fields (guint64 number, guint32 flags, gint64 date,
+                                                             gint64 receipt, const char *const strings[META_STRINGS],
+                                                             gsize pad_to);
+/* The same for a parsed message; free with g_byte_array_unref(). */
 G_GNUC_INTERNAL GByteArray *annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt,
                                                       const char *envelope, const AnnalsMessageInfo *info);
-/* A new AnnalsStoreMeta, or NULL when p is not a whole meta record. */
+/* A new AnnalsStoreMeta, or NULL when p is not a whole meta record as
+ * the encoder writes it. */
 G_GNUC_INTERNAL AnnalsStoreMeta *annals_store_meta_decode (const guint8 *p, gsize len);
+/* Pointers to meta's ten string fields, in meta order. */
+G_GNUC_INTERNAL void annals_store_meta_slots (AnnalsStoreMeta *m, char **slots[META_STRINGS]);
 G_GNUC_INTERNAL guint64 annals_store_msgid_hash (const char *message_id);
 /* SHA-256 (libsodium) of data into out and, if hex is not NULL, as
  * lowercase hex into hex. */
