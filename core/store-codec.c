@@ -167,6 +167,30 @@ annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt, const c
   return annals_store_meta_encode_fields (number, flags, info->date, receipt, strings, 0);
 }
 
+GByteArray *
+annals_store_meta_encode_scrubbed (guint64 number, guint32 flags, gint64 receipt, const char *message_id, gsize total)
+{
+  const gsize fixed = 40 + META_STRINGS * 4; /* the record with every string absent */
+  if (total <= fixed)
+    return NULL;
+  gsize room = total - fixed;
+  gsize idlen = MIN (strlen (message_id), room);
+  gsize pad_to = 0;
+  g_autofree char *id = NULL;
+  if (idlen < room) {
+    if (room - idlen >= 4 || room > 4) {
+      /* The rest is an eleventh string, whose length takes 4 bytes. */
+      idlen = MIN (idlen, room - 4);
+      pad_to = total;
+    }
+    /* else no room for both: the id is padded with spaces to fill it. */
+  }
+  id = g_strnfill (pad_to > 0 ? idlen : room, ' ');
+  memcpy (id, message_id, idlen);
+  const char *strings[META_STRINGS] = { NULL, id };
+  return annals_store_meta_encode_fields (number, flags, ANNALS_NO_DATE, receipt, strings, pad_to);
+}
+
 AnnalsStoreMeta *
 annals_store_meta_decode (const guint8 *p, gsize len)
 {

@@ -115,6 +115,11 @@ G_GNUC_INTERNAL guint32 annals_store_record_decode (const guint8 in[RECORD_HEADE
 G_GNUC_INTERNAL GByteArray *annals_store_meta_encode_fields (guint64 number, guint32 flags, gint64 date,
                                                              gint64 receipt, const char *const strings[META_STRINGS],
                                                              gsize pad_to);
+/* The scrubbed form (Redaction in doc/store-format.md) of a meta record
+ * of total bytes: every string absent but the Message-ID, cut to fit;
+ * NULL when total is too small for any record. */
+G_GNUC_INTERNAL GByteArray *annals_store_meta_encode_scrubbed (guint64 number, guint32 flags, gint64 receipt,
+                                                               const char *message_id, gsize total);
 /* The same for a parsed message; free with g_byte_array_unref(). */
 G_GNUC_INTERNAL GByteArray *annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt,
                                                       const char *envelope, const AnnalsMessageInfo *info);

@@ -121,27 +121,14 @@ scrub_meta (AnnalsStoreWriter *w, guint64 number, const Entry *e, GError **error
   if (old == NULL)
     return FALSE;
   gsize total = (gsize) e->meta_length + 8;
-  g_autofree guint8 *buf = g_malloc0 (total);
-  gsize idlen = MIN (strlen (old->message_id), total - 8 - 40 - 11 * 4);
-  put64 (buf + 8, number);
-  put64 (buf + 16, (guint64) ANNALS_NO_DATE);
-  put64 (buf + 24, (guint64) old->receipt);
-  put32 (buf + 32, e->flags | ANNALS_STORE_FLAG_REDACTED);
-  put32 (buf + 36, META_STRINGS + 1); /* the last string pads to the old length */
-  gsize pos = 40;
-  for (guint i = 0; i < META_STRINGS; i++) {
-    guint32 l = i == 1 ? (guint32) idlen : 0;
-    put32 (buf + pos, l);
-    pos += 4;
-    if (l > 0) {
-      memcpy (buf + pos, old->message_id, l);
-      pos += l;
-    }
+  g_autoptr (GByteArray) rec
+      = annals_store_meta_encode_scrubbed (number, e->flags | ANNALS_STORE_FLAG_REDACTED, old->receipt, old->message_id, total);
+  if (rec == NULL) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
+                 "'%s': record of message %" G_GUINT64_FORMAT " is too short to be a meta record", meta_path, number);
+    return FALSE;
   }
-  put32 (buf + pos, (guint32) (total - pos - 4));
-  put32 (buf, (guint32) (total - 8));
-  put32 (buf + 4, annals_zcodec_crc32 (0, buf + 8, total - 8));
-  if (!annals_store_pwrite_all (w->meta_fd, buf, total, e->meta_offset, meta_path, error))
+  if (!annals_store_pwrite_all (w->meta_fd, rec->data, rec->len, e->meta_offset, meta_path, error))
     return FALSE;
   Entry ne = *e;
   ne.flags |= ANNALS_STORE_FLAG_REDACTED;

@@ -688,6 +688,40 @@ test_redact_crash (Fixture *f, gconstpointer data)
   }
 }
 
+/* A message with a short Message-ID and no other header field has a meta
+ * record too small for the usual scrubbed form: the scrub stays inside
+ * the record and the Message-ID still reads back. */
+static void
+test_redact_small_meta (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  const char *msgs[] = { "Message-ID: <ab@x>\n\nbody\n", "Message-ID: <abcdefgh@x>\n\nbody\n",
+                         "Message-ID: <abcdef@x>\nSubject: s\n\nbody\n" };
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (msgs); i++)
+    add (w, msgs[i], strlen (msgs[i]), ANNALS_STORE_ADDED);
+  g_assert_true (annals_store_writer_commit (w, &error));
+  for (guint i = 0; i < G_N_ELEMENTS (msgs); i++) {
+    g_test_message ("message %u: %s", i, msgs[i]);
+    guint64 notice;
+    g_assert_true (annals_store_writer_redact (w, i, "test", 1, NULL, NULL, &notice, &error));
+    g_assert_no_error (error);
+    g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (annals_store_writer_reader (w), i, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (m->message_id);
+    g_assert_null (m->subject);
+    g_assert_true (m->flags & ANNALS_STORE_FLAG_REDACTED);
+  }
+  /* The next message's meta is untouched. */
+  g_clear_pointer (&w, annals_store_writer_free);
+  w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  g_autoptr (AnnalsStoreMeta) n = annals_store_read_meta (annals_store_writer_reader (w), 3, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (n->message_id, ==, "redaction.3@annals.invalid");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -705,6 +739,7 @@ main (int argc, char **argv)
   ADD ("/store/concurrent/reader-while-writing", test_concurrent_reader);
   ADD ("/store/no-space", test_no_space);
   ADD ("/store/open/not-a-store", test_not_a_store);
+  ADD ("/store/redact/small-meta", test_redact_small_meta);
   static const struct {
     const char *name;
     RedactCrash c;
