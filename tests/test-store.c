@@ -1,5 +1,6 @@
-/* Tests for core/store.c: byte-exact storage, dedupe, packs, dictionaries,
- * crash recovery, locking, concurrent readers and a full disk. */
+/* Tests for core/store-*.c: byte-exact storage, dedupe, packs, dictionaries,
+ * crash recovery, locking, concurrent readers, a full disk, and redactions
+ * a crash interrupted. */
 #include "store.h"
 #include "message.h"
 #include "test-util.h"
@@ -483,11 +484,249 @@ test_not_a_store (Fixture *f, gconstpointer data)
   g_test_message ("%s", error->message);
 }
 
+/* Redaction, interrupted.  Steps after the committed notice: the pack
+ * rewrite (tombstone), the meta scrub, the offsets flag.  What a crash
+ * leaves at each point is made by redacting and then putting back the
+ * old bytes of the files the later steps had not reached yet (the notice,
+ * appended past their old ends, stays).  The next writer must finish the
+ * redaction, and no byte of the message may be left in any file. */
+typedef enum {
+  CRASH_BEFORE_PACK,  /* notice committed, nothing removed */
+  CRASH_AFTER_PACK,   /* tombstone written, meta and offsets old */
+  CRASH_AFTER_META,   /* meta scrubbed, offsets entry without flag 8 */
+  CRASH_FLAG_NO_META, /* a power cut kept the offsets write, lost the meta one */
+  CRASH_AFTER_FLAG,   /* everything written, not committed */
+} CrashPoint;
+
+typedef struct {
+  CrashPoint point;
+  gboolean sealed; /* the message is in a sealed pack */
+} RedactCrash;
+
+#define CANARY_SUBJECT "canary-subject-5d1f"
+#define CANARY_SENDER "canary-sender-9a3c"
+#define CANARY_BODY "canary-body-e72b"
+
+/* A message whose body is mostly random bytes: zlib keeps it in stored
+ * blocks, so its words are in the pack as they are, for the grep. */
+static GString *
+canary_message (void)
+{
+  GString *m = g_string_new ("From: Canary <" CANARY_SENDER "@example.org>\nTo: policy@example.org\n"
+                             "Subject: " CANARY_SUBJECT "\nMessage-ID: <canary@example.org>\n"
+                             "Date: Mon, 19 Apr 2021 15:28:51 +0000\n\n");
+  GRand *rand = g_rand_new_with_seed (7);
+  for (guint i = 0; i < 4096; i++)
+    g_string_append_c (m, (char) g_rand_int_range (rand, 0, 256));
+  g_string_append (m, "\n" CANARY_BODY "\n");
+  for (guint i = 0; i < 4096; i++)
+    g_string_append_c (m, (char) g_rand_int_range (rand, 0, 256));
+  g_rand_free (rand);
+  return m;
+}
+
+/* Files under dir (relative path -> contents). */
+static void
+snapshot (GHashTable *out, const char *dir, const char *rel)
+{
+  g_autofree char *path = rel ? g_build_filename (dir, rel, NULL) : g_strdup (dir);
+  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+    g_assert_nonnull (d);
+    for (const char *n; (n = g_dir_read_name (d)) != NULL;) {
+      g_autofree char *sub = rel ? g_build_filename (rel, n, NULL) : g_strdup (n);
+      snapshot (out, dir, sub);
+    }
+    return;
+  }
+  char *data;
+  gsize len;
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  g_hash_table_insert (out, g_strdup (rel), g_bytes_new_take (data, len));
+}
+
+/* Writes back the first bytes of the file as they were in before. */
+static void
+restore_prefix (const char *dir, GHashTable *before, const char *rel)
+{
+  GBytes *old = g_hash_table_lookup (before, rel);
+  g_assert_nonnull (old);
+  g_autofree char *path = g_build_filename (dir, rel, NULL);
+  struct stat st;
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  g_assert_cmpint (chmod (path, 0644), ==, 0);
+  int fd = open (path, O_WRONLY);
+  g_assert_cmpint (fd, >=, 0);
+  gsize len;
+  const void *d = g_bytes_get_data (old, &len);
+  g_assert_cmpint (pwrite (fd, d, len, 0), ==, (ssize_t) len);
+  close (fd);
+  g_assert_cmpint (chmod (path, st.st_mode & 07777), ==, 0);
+}
+
+static gboolean
+store_has (GHashTable *files, const char *needle, const char **where)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, files);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    gsize len;
+    const void *d = g_bytes_get_data (v, &len);
+    if (memmem (d, len, needle, strlen (needle)) != NULL) {
+      *where = k;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+static guint32
+offsets_flags (const char *dir, guint64 number)
+{
+  g_autofree char *path = g_build_filename (dir, "offsets", NULL);
+  g_autofree char *data = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  g_assert_cmpuint (len, >=, 16 + (number + 1) * 48);
+  guint32 v;
+  memcpy (&v, data + 16 + number * 48 + 4, 4);
+  return GUINT32_FROM_LE (v);
+}
+
+static void
+test_redact_crash (Fixture *f, gconstpointer data)
+{
+  const RedactCrash *c = data;
+  g_test_message ("crash point %d, %s pack", c->point, c->sealed ? "sealed" : "current");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) canary = canary_message ();
+  const guint64 target = 3;
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+    g_assert_no_error (error);
+    if (c->sealed)
+      annals_store_writer_set_pack_limit (w, 12 * 1024);
+    for (guint i = 0; i < 12; i++) {
+      g_autoptr (GString) m = i == target ? g_string_new_len (canary->str, canary->len) : test_util_message (i, 500);
+      g_assert_cmpuint (add (w, m->str, m->len, ANNALS_STORE_ADDED), ==, i);
+    }
+    g_assert_true (annals_store_writer_commit (w, &error));
+    AnnalsStoreRecord t, last;
+    g_assert_true (annals_store_read_record (annals_store_writer_reader (w), target, &t, &error));
+    g_assert_true (annals_store_read_record (annals_store_writer_reader (w), 11, &last, &error));
+    g_assert_cmpint (t.pack < last.pack, ==, c->sealed);
+  }
+  g_autoptr (GHashTable) before = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  snapshot (before, f->dir, NULL);
+  const char *where;
+  /* The test can fail: every word is in the store before. */
+  g_assert_true (store_has (before, CANARY_SUBJECT, &where));
+  g_assert_true (store_has (before, CANARY_SENDER, &where));
+  g_assert_true (store_has (before, CANARY_BODY, &where));
+  g_assert_cmpstr (where, !=, "meta");
+  guint64 notice;
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+    g_assert_no_error (error);
+    g_assert_true (annals_store_writer_redact (w, target, "test", 1800000000, NULL, NULL, &notice, &error));
+    g_assert_no_error (error);
+  }
+  /* Undo what the crash stopped from happening. */
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init (&it, before);
+  while (g_hash_table_iter_next (&it, &k, NULL)) {
+    gboolean pack = g_str_has_prefix (k, "packs/");
+    gboolean meta = g_str_equal (k, "meta"), offsets = g_str_equal (k, "offsets");
+    if ((pack && c->point == CRASH_BEFORE_PACK)
+        || (meta && (c->point == CRASH_BEFORE_PACK || c->point == CRASH_AFTER_PACK || c->point == CRASH_FLAG_NO_META))
+        || (offsets && c->point <= CRASH_AFTER_META))
+      restore_prefix (f->dir, before, k);
+  }
+  /* The next writer finishes the redaction. */
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (annals_store_writer_count (w), ==, 13);
+  }
+  g_autoptr (AnnalsStore) s = annals_store_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_autoptr (GBytes) gone = annals_store_read (s, target, NULL, &error);
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED);
+  g_clear_error (&error);
+  AnnalsStoreRecord r;
+  g_assert_true (annals_store_read_record (s, target, &r, &error));
+  g_assert_cmpint (r.type, ==, ANNALS_STORE_RECORD_REDACTED);
+  g_assert_true (r.flags & ANNALS_STORE_FLAG_REDACTED);
+  g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (s, target, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (m->message_id, ==, "canary@example.org");
+  g_assert_null (m->from);
+  g_assert_null (m->from_addr);
+  g_assert_null (m->subject);
+  g_assert_null (m->to);
+  g_assert_cmpint (m->date, ==, ANNALS_NO_DATE);
+  g_assert_true (m->flags & ANNALS_STORE_FLAG_REDACTED);
+  g_assert_true (offsets_flags (f->dir, target) & ANNALS_STORE_FLAG_REDACTED);
+  guint64 found;
+  g_assert_true (annals_store_find_redaction (s, target, &found, &error));
+  g_assert_cmpuint (found, ==, notice);
+  for (guint i = 0; i < 12; i++) {
+    if (i == target)
+      continue;
+    g_autoptr (GString) other = test_util_message (i, 500);
+    assert_message (s, i, other->str, other->len);
+  }
+  g_autoptr (GHashTable) after = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  snapshot (after, f->dir, NULL);
+  const char *words[] = { CANARY_SUBJECT, CANARY_SENDER, CANARY_BODY };
+  for (guint i = 0; i < G_N_ELEMENTS (words); i++) {
+    if (store_has (after, words[i], &where))
+      g_test_message ("'%s' is still in %s", words[i], where);
+    g_assert_false (store_has (after, words[i], &where));
+  }
+}
+
+/* A message with a short Message-ID and no other header field has a meta
+ * record too small for the usual scrubbed form: the scrub stays inside
+ * the record and the Message-ID still reads back. */
+static void
+test_redact_small_meta (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  const char *msgs[] = { "Message-ID: <ab@x>\n\nbody\n", "Message-ID: <abcdefgh@x>\n\nbody\n",
+                         "Message-ID: <abcdef@x>\nSubject: s\n\nbody\n" };
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (msgs); i++)
+    add (w, msgs[i], strlen (msgs[i]), ANNALS_STORE_ADDED);
+  g_assert_true (annals_store_writer_commit (w, &error));
+  for (guint i = 0; i < G_N_ELEMENTS (msgs); i++) {
+    g_test_message ("message %u: %s", i, msgs[i]);
+    guint64 notice;
+    g_assert_true (annals_store_writer_redact (w, i, "test", 1, NULL, NULL, &notice, &error));
+    g_assert_no_error (error);
+    g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (annals_store_writer_reader (w), i, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (m->message_id);
+    g_assert_null (m->subject);
+    g_assert_true (m->flags & ANNALS_STORE_FLAG_REDACTED);
+  }
+  /* The next message's meta is untouched. */
+  g_clear_pointer (&w, annals_store_writer_free);
+  w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  g_autoptr (AnnalsStoreMeta) n = annals_store_read_meta (annals_store_writer_reader (w), 3, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (n->message_id, ==, "redaction.3@annals.invalid");
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_summary ("The store: exact bytes, dedupe, packs, recovery, locking, readers, full disk");
+  g_test_summary ("The store: exact bytes, dedupe, packs, recovery, locking, readers, full disk, redaction crashes");
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/store/roundtrip", test_roundtrip);
   ADD ("/store/dedupe", test_dedupe);
@@ -500,5 +739,19 @@ main (int argc, char **argv)
   ADD ("/store/concurrent/reader-while-writing", test_concurrent_reader);
   ADD ("/store/no-space", test_no_space);
   ADD ("/store/open/not-a-store", test_not_a_store);
+  ADD ("/store/redact/small-meta", test_redact_small_meta);
+  static const struct {
+    const char *name;
+    RedactCrash c;
+  } crashes[] = {
+    { "before-pack", { CRASH_BEFORE_PACK, FALSE } },   { "after-pack", { CRASH_AFTER_PACK, FALSE } },
+    { "after-meta", { CRASH_AFTER_META, FALSE } },     { "flag-without-meta", { CRASH_FLAG_NO_META, FALSE } },
+    { "after-flag", { CRASH_AFTER_FLAG, FALSE } },     { "sealed/before-pack", { CRASH_BEFORE_PACK, TRUE } },
+    { "sealed/after-pack", { CRASH_AFTER_PACK, TRUE } }, { "sealed/after-meta", { CRASH_AFTER_META, TRUE } },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (crashes); i++) {
+    g_autofree char *path = g_strdup_printf ("/store/redact/crash/%s", crashes[i].name);
+    g_test_add (path, Fixture, &crashes[i].c, fixture_setup, test_redact_crash, fixture_teardown);
+  }
   return g_test_run ();
 }
