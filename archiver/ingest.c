@@ -1,7 +1,7 @@
 /* ingest: see ingest.h. */
-#include "ingest.h"
-#include "message.h"
-#include "zcodec.h"
+#include "archiver/ingest.h"
+#include "core/message.h"
+#include "core/zcodec.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,9 +8,9 @@
  */
 #pragma once
 
-#include "mbox.h"
-#include "store.h"
-#include "tlog.h"
+#include "core/mbox.h"
+#include "core/store.h"
+#include "core/tlog.h"
 
 G_BEGIN_DECLS
 

@@ -1,10 +1,10 @@
 /* annals: the command-line entry point; dispatches to subcommands. */
 #include <glib.h>
 
-#include "archiver/commands.h"
-#include "cmdline.h"
-#include "indexer/commands.h"
-#include "search/commands.h"
+#include "cli/archive-commands.h"
+#include "cli/cmdline.h"
+#include "cli/index-commands.h"
+#include "cli/search-commands.h"
 
 #include <locale.h>
 #include <signal.h>

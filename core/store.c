@@ -1,8 +1,8 @@
 /* store: see store.h and doc/store-format.md. */
-#include "store.h"
-#include "message.h"
-#include "zcodec.h"
-#include "zdict.h"
+#include "core/store.h"
+#include "core/message.h"
+#include "core/zcodec.h"
+#include "core/zdict.h"
 
 #include <errno.h>
 #include <sodium.h>

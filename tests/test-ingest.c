@@ -1,10 +1,10 @@
 /* End-to-end tests of `annals ingest` over mbox input: Mailman 2
  * (pipermail) archives, gzip files and gzip on stdin, damaged gzip, and
  * the memory a large gzip takes. */
-#include "mbox.h"
-#include "zcodec.h"
-#include "test-util.h"
-#include "test-run.h"
+#include "core/mbox.h"
+#include "core/zcodec.h"
+#include "tests/test-util.h"
+#include "tests/test-run.h"
 
 #include <fcntl.h>
 #include <string.h>

@@ -1,14 +1,14 @@
 /* pages: see pages.h and doc/urls.md. */
-#include "pages.h"
-#include "config.h"
-#include "mbox.h"
-#include "merkle.h"
-#include "message.h"
-#include "mime.h"
-#include "query.h"
-#include "store.h"
-#include "tlog.h"
-#include "zcodec.h"
+#include "web-cgi/pages.h"
+#include "core/config.h"
+#include "core/mbox.h"
+#include "core/merkle.h"
+#include "core/message.h"
+#include "core/mime.h"
+#include "search/query.h"
+#include "core/store.h"
+#include "core/tlog.h"
+#include "core/zcodec.h"
 
 #include <string.h>
 #include <time.h>

@@ -9,7 +9,7 @@
  */
 #pragma once
 
-#include "http.h"
+#include "web-cgi/http.h"
 
 G_BEGIN_DECLS
 

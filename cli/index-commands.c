@@ -1,7 +1,7 @@
 /* commands: see commands.h. */
-#include "commands.h"
-#include "cmdline.h"
-#include "index.h"
+#include "cli/index-commands.h"
+#include "cli/cmdline.h"
+#include "indexer/index.h"
 
 #include <stdio.h>
 #include <unistd.h>

@@ -1,14 +1,14 @@
 /* commands: see commands.h. */
 #include <glib.h>
 
-#include "commands.h"
-#include "cmdline.h"
-#include "config.h"
-#include "ingest.h"
-#include "message.h"
-#include "note.h"
-#include "tlog.h"
-#include "zcodec.h"
+#include "cli/archive-commands.h"
+#include "cli/cmdline.h"
+#include "core/config.h"
+#include "archiver/ingest.h"
+#include "core/message.h"
+#include "core/note.h"
+#include "core/tlog.h"
+#include "core/zcodec.h"
 
 #include <errno.h>
 #include <stdio.h>

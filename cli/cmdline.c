@@ -1,5 +1,5 @@
 /* cmdline: see cmdline.h. */
-#include "cmdline.h"
+#include "cli/cmdline.h"
 
 static char *root_option;
 /* Kept apart from root_option: GOption overwrites that without freeing. */

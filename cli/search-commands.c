@@ -1,10 +1,10 @@
 /* commands: annals search. */
-#include "commands.h"
-#include "cmdline.h"
-#include "mbox.h"
-#include "message.h"
-#include "query.h"
-#include "store.h"
+#include "cli/search-commands.h"
+#include "cli/cmdline.h"
+#include "core/mbox.h"
+#include "core/message.h"
+#include "search/query.h"
+#include "core/store.h"
 
 #include <stdio.h>
 #include <string.h>

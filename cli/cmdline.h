@@ -3,7 +3,7 @@
  * "annals CMD: what went wrong". */
 #pragma once
 
-#include "config.h"
+#include "core/config.h"
 
 G_BEGIN_DECLS
 

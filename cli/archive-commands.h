@@ -6,7 +6,7 @@
  */
 #pragma once
 
-#include "config.h"
+#include "core/config.h"
 
 G_BEGIN_DECLS
 

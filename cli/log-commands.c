@@ -2,12 +2,12 @@
  * verify-proof, redact).  See commands.h. */
 #include <glib.h>
 
-#include "commands.h"
-#include "cmdline.h"
-#include "config.h"
-#include "note.h"
-#include "store.h"
-#include "tlog.h"
+#include "cli/archive-commands.h"
+#include "cli/cmdline.h"
+#include "core/config.h"
+#include "core/note.h"
+#include "core/store.h"
+#include "core/tlog.h"
 
 #include <stdio.h>
 #include <string.h>

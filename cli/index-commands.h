@@ -2,8 +2,8 @@
  * archiver runs after it writes (see archiver/commands.h). */
 #pragma once
 
-#include "config.h"
-#include "../archiver/commands.h"
+#include "core/config.h"
+#include "cli/archive-commands.h"
 
 G_BEGIN_DECLS
 
