@@ -29,17 +29,17 @@ typedef struct {
 } AnnalsIndexFollowHooks;
 void annals_archiver_set_index_follower (const AnnalsIndexFollowHooks *hooks);
 
-int annals_archiver_cmd_init (int argc, char **argv);
-int annals_archiver_cmd_list_add (int argc, char **argv);
-int annals_archiver_cmd_lists (int argc, char **argv);
-int annals_archiver_cmd_ingest (int argc, char **argv);
-int annals_archiver_cmd_cat (int argc, char **argv);
-int annals_archiver_cmd_export (int argc, char **argv);
-int annals_archiver_cmd_ls (int argc, char **argv);
-int annals_archiver_cmd_key (int argc, char **argv);
-int annals_archiver_cmd_proof (int argc, char **argv);
-int annals_archiver_cmd_verify (int argc, char **argv);
-int annals_archiver_cmd_verify_proof (int argc, char **argv);
-int annals_archiver_cmd_redact (int argc, char **argv);
+int annals_cli_init (int argc, char **argv);
+int annals_cli_list_add (int argc, char **argv);
+int annals_cli_lists (int argc, char **argv);
+int annals_cli_ingest (int argc, char **argv);
+int annals_cli_cat (int argc, char **argv);
+int annals_cli_export (int argc, char **argv);
+int annals_cli_ls (int argc, char **argv);
+int annals_cli_key (int argc, char **argv);
+int annals_cli_proof (int argc, char **argv);
+int annals_cli_verify (int argc, char **argv);
+int annals_cli_verify_proof (int argc, char **argv);
+int annals_cli_redact (int argc, char **argv);
 
 G_END_DECLS

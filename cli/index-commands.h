@@ -7,13 +7,13 @@
 
 G_BEGIN_DECLS
 
-int annals_indexer_cmd_index (int argc, char **argv);
+int annals_cli_index (int argc, char **argv);
 
 /* Brings list's index up to date, printing progress (unless quiet) and
  * errors.  An AnnalsAfterWrite. */
-gboolean annals_indexer_after_write (AnnalsConfig *config, const char *list, gboolean quiet);
+gboolean annals_cli_index_after_write (AnnalsConfig *config, const char *list, gboolean quiet);
 
 /* The index following a bulk ingest (see archiver/commands.h). */
-const AnnalsIndexFollowHooks *annals_indexer_follow_hooks (void);
+const AnnalsIndexFollowHooks *annals_cli_index_follow_hooks (void);
 
 G_END_DECLS

@@ -5,6 +5,6 @@
 
 G_BEGIN_DECLS
 
-int annals_search_cmd_search (int argc, char **argv);
+int annals_cli_search (int argc, char **argv);
 
 G_END_DECLS
