@@ -4,6 +4,7 @@
 #include "cli/archive-commands.h"
 #include "cli/cmdline.h"
 #include "cli/index-commands.h"
+#include "cli/log-commands.h"
 #include "cli/search-commands.h"
 
 #include <locale.h>
@@ -54,8 +55,6 @@ main (int argc, char **argv)
   /* A file size limit must give EFBIG and a clear message, not a kill. */
   signal (SIGXFSZ, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
-  annals_archiver_set_after_write (annals_cli_index_after_write);
-  annals_archiver_set_index_follower (annals_cli_index_follow_hooks ());
   /* Global options before the command, as git and notmuch take them: the
    * MTA line "annals --root DIR ingest LIST --mda" must not exit 64, which
    * Postfix and Exim treat as a permanent failure. */

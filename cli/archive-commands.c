@@ -1,8 +1,9 @@
-/* commands: see commands.h. */
+/* archive-commands: see archive-commands.h. */
 #include <glib.h>
 
 #include "cli/archive-commands.h"
 #include "cli/cmdline.h"
+#include "cli/index-commands.h"
 #include "core/config.h"
 #include "archiver/ingest.h"
 #include "core/message.h"
@@ -15,28 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static AnnalsAfterWrite after_write;
-
-void
-annals_archiver_set_after_write (AnnalsAfterWrite hook)
-{
-  after_write = hook;
-}
-
-AnnalsAfterWrite
-annals_archiver_after_write (void)
-{
-  return after_write;
-}
-
-static const AnnalsIndexFollowHooks *follow_hooks;
-
-void
-annals_archiver_set_index_follower (const AnnalsIndexFollowHooks *hooks)
-{
-  follow_hooks = hooks;
-}
 
 /* sysexits.h values the MDA mode speaks to the MTA. */
 #define EX_OK 0
@@ -261,8 +240,8 @@ annals_cli_ingest (int argc, char **argv)
   if (mda) {
     int status = ingest_mda (config, argv[1], store_dir, timeout_ms);
     /* The message is safe: an index failure is only a warning here. */
-    if (status == EX_OK && !no_index && after_write != NULL)
-      after_write (config, argv[1], TRUE);
+    if (status == EX_OK && !no_index)
+      annals_cli_index_update (config, argv[1], TRUE);
     return status;
   }
 
@@ -281,9 +260,9 @@ annals_cli_ingest (int argc, char **argv)
   annals_ingest_set_log (in, log, key, argv[1]);
   /* The index follows the ingest batch by batch, on the other core. */
   AnnalsIndexFollower *follower = NULL;
-  if (!no_index && follow_hooks != NULL) {
-    follower = follow_hooks->start (config, argv[1], annals_store_writer_count (writer));
-    annals_ingest_set_on_commit (in, follow_hooks->committed, follower);
+  if (!no_index) {
+    follower = annals_cli_index_follow_start (config, argv[1], annals_store_writer_count (writer));
+    annals_ingest_set_on_commit (in, annals_cli_index_follow_committed, follower);
   }
   gboolean ok = TRUE;
   if (argc == 2) {
@@ -300,7 +279,7 @@ annals_cli_ingest (int argc, char **argv)
   if (!quiet)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
   /* Whatever happened, the index takes what was committed. */
-  gboolean indexed = follower == NULL || follow_hooks->finish (follower, quiet);
+  gboolean indexed = follower == NULL || annals_cli_index_follow_finish (follower, quiet);
   /* A full disk, whether the store or the log hit it, is temporary. */
   GError *failed = !ok ? error : !committed ? commit_error : NULL;
   if (failed != NULL) {
@@ -315,7 +294,7 @@ annals_cli_ingest (int argc, char **argv)
     return full ? EX_TEMPFAIL : 1;
   }
   g_clear_pointer (&writer, annals_store_writer_free); /* readers see it all; the lock is free */
-  if (!indexed || (!no_index && follower == NULL && after_write != NULL && !after_write (config, argv[1], quiet)))
+  if (!indexed)
     return 1;
   return stats->rejected > 0 ? 1 : 0;
 }

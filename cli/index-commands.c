@@ -1,4 +1,4 @@
-/* commands: see commands.h. */
+/* index-commands: see index-commands.h. */
 #include "cli/index-commands.h"
 #include "cli/cmdline.h"
 #include "indexer/index.h"
@@ -73,7 +73,7 @@ update_list (AnnalsConfig *config, const char *list, gboolean rebuild, gboolean 
 }
 
 gboolean
-annals_cli_index_after_write (AnnalsConfig *config, const char *list, gboolean quiet)
+annals_cli_index_update (AnnalsConfig *config, const char *list, gboolean quiet)
 {
   return update_list (config, list, FALSE, quiet);
 }
@@ -113,8 +113,8 @@ follow_thread (gpointer data)
   return NULL;
 }
 
-static AnnalsIndexFollower *
-follow_start (AnnalsConfig *config, const char *list, guint64 committed)
+AnnalsIndexFollower *
+annals_cli_index_follow_start (AnnalsConfig *config, const char *list, guint64 committed)
 {
   AnnalsIndexFollower *f = g_new0 (AnnalsIndexFollower, 1);
   f->list = g_strdup (list);
@@ -128,8 +128,8 @@ follow_start (AnnalsConfig *config, const char *list, guint64 committed)
   return f;
 }
 
-static void
-follow_committed (gpointer follower, guint64 count)
+void
+annals_cli_index_follow_committed (gpointer follower, guint64 count)
 {
   AnnalsIndexFollower *f = follower;
   g_mutex_lock (&f->lock);
@@ -138,8 +138,8 @@ follow_committed (gpointer follower, guint64 count)
   g_mutex_unlock (&f->lock);
 }
 
-static gboolean
-follow_finish (AnnalsIndexFollower *f, gboolean quiet)
+gboolean
+annals_cli_index_follow_finish (AnnalsIndexFollower *f, gboolean quiet)
 {
   g_mutex_lock (&f->lock);
   f->finished = TRUE;
@@ -160,14 +160,6 @@ follow_finish (AnnalsIndexFollower *f, gboolean quiet)
   g_free (f->dir);
   g_free (f);
   return ok;
-}
-
-static const AnnalsIndexFollowHooks follow_hooks = { follow_start, follow_committed, follow_finish };
-
-const AnnalsIndexFollowHooks *
-annals_cli_index_follow_hooks (void)
-{
-  return &follow_hooks;
 }
 
 int

@@ -1,9 +1,10 @@
 /* log-commands: the transparency log's subcommands (key, proof, verify,
- * verify-proof, redact).  See commands.h. */
+ * verify-proof, redact).  See log-commands.h. */
 #include <glib.h>
 
-#include "cli/archive-commands.h"
 #include "cli/cmdline.h"
+#include "cli/index-commands.h"
+#include "cli/log-commands.h"
 #include "core/config.h"
 #include "core/note.h"
 #include "core/store.h"
@@ -633,8 +634,7 @@ annals_cli_redact (int argc, char **argv)
   g_clear_pointer (&w, annals_store_writer_free);
   /* Out of the index too, if there is one. */
   g_autofree char *index_dir = annals_config_list_dir (config, argv[1], "index", NULL);
-  if (annals_archiver_after_write () != NULL && index_dir && g_file_test (index_dir, G_FILE_TEST_IS_DIR)
-      && !annals_archiver_after_write () (config, argv[1], TRUE))
+  if (index_dir && g_file_test (index_dir, G_FILE_TEST_IS_DIR) && !annals_cli_index_update (config, argv[1], TRUE))
     return 1;
   return 0;
 }

@@ -1,4 +1,4 @@
-/* commands: annals search. */
+/* search-commands: annals search. */
 #include "cli/search-commands.h"
 #include "cli/cmdline.h"
 #include "core/mbox.h"

@@ -1,4 +1,4 @@
-/* commands: the search subcommand. */
+/* search-commands: the search subcommand. */
 #pragma once
 
 #include <glib.h>
