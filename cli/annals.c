@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 typedef struct {
   const char *name;
@@ -56,7 +57,7 @@ main (int argc, char **argv)
   signal (SIGXFSZ, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
   /* Global options before the command, as git and notmuch take them: the
-   * MTA line "annals --root DIR ingest LIST --mda" must not exit 64, which
+   * MTA line "annals --root DIR ingest LIST --mda" must not exit 64 (EX_USAGE), which
    * Postfix and Exim treat as a permanent failure. */
   int first = 1;
   gboolean help = FALSE;
@@ -65,7 +66,7 @@ main (int argc, char **argv)
     if (strcmp (a, "--root") == 0 || strcmp (a, "-r") == 0) {
       if (first + 1 >= argc) {
         fprintf (stderr, "annals: %s needs a DIR (see 'annals --help')\n", a);
-        return 64;
+        return EX_USAGE;
       }
       annals_cli_set_global_root (argv[++first]);
     } else if (g_str_has_prefix (a, "--root=")) {
@@ -78,7 +79,7 @@ main (int argc, char **argv)
     } else {
       fprintf (stderr, "annals: '%s' is not a global option (those are --root DIR, --help, --version)\n\n", a);
       usage (stderr);
-      return 64;
+      return EX_USAGE;
     }
   }
   if (first < argc && strcmp (argv[first], "help") == 0) {
@@ -92,7 +93,7 @@ main (int argc, char **argv)
     }
     fprintf (stderr, "annals: no command given\n\n");
     usage (stderr);
-    return 64;
+    return EX_USAGE;
   }
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (argv[first], commands[i].name) == 0) {
@@ -108,5 +109,5 @@ main (int argc, char **argv)
     }
   fprintf (stderr, "annals: '%s' is not a command\n\n", argv[first]);
   usage (stderr);
-  return 64;
+  return EX_USAGE;
 }

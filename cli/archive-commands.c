@@ -14,14 +14,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
-
-/* sysexits.h values the MDA mode speaks to the MTA. */
-#define EX_OK 0
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_TEMPFAIL 75
 
 int
 annals_cli_init (int argc, char **argv)

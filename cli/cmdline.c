@@ -1,6 +1,8 @@
 /* cmdline: see cmdline.h. */
 #include "cli/cmdline.h"
 
+#include <sysexits.h>
+
 static char *root_option;
 /* Kept apart from root_option: GOption overwrites that without freeing. */
 static char *global_root;
@@ -53,7 +55,7 @@ int
 annals_cli_usage (const char *cmd, const char *what)
 {
   g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, what, cmd);
-  return ANNALS_EX_USAGE;
+  return EX_USAGE;
 }
 
 AnnalsConfig *

@@ -1,13 +1,15 @@
 /* cmdline: what every annals subcommand does the same way: option
  * parsing with --help, the archive root, and error messages of the form
- * "annals CMD: what went wrong". */
+ * "annals CMD: what went wrong".
+ *
+ * Exit codes: 0, 1 for a failure, and sysexits.h's EX_* (and only those
+ * names) where a caller acts on the kind: EX_USAGE (64), EX_DATAERR (65),
+ * EX_TEMPFAIL (75, the MTA retries). */
 #pragma once
 
 #include "core/config.h"
 
 G_BEGIN_DECLS
-
-#define ANNALS_EX_USAGE 64
 
 /* Parses options (adding --root when with_root); prints the error and
  * returns FALSE on a usage error. */
@@ -18,7 +20,7 @@ gboolean annals_cli_parse (const char *cmd, const char *params, const char *summ
 void annals_cli_set_global_root (const char *dir);
 /* Prints "annals CMD: message" and returns 1. */
 int annals_cli_fail (const char *cmd, const GError *error);
-/* Prints a usage error and returns ANNALS_EX_USAGE. */
+/* Prints a usage error and returns EX_USAGE. */
 int annals_cli_usage (const char *cmd, const char *what);
 /* The root named by --root or $ANNALS_ROOT (new), or NULL with error. */
 char *annals_cli_find_root (GError **error);

@@ -4,6 +4,7 @@
 #include "indexer/index.h"
 
 #include <stdio.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 typedef struct {
@@ -176,7 +177,7 @@ annals_cli_index (int argc, char **argv)
                          "Updates the search index of the lists named (all lists by default) with what their\n"
                          "stores hold and it does not: incremental and resumable.  'annals ingest' runs it.",
                          entries, TRUE, &argc, &argv))
-    return ANNALS_EX_USAGE;
+    return EX_USAGE;
   g_autoptr (AnnalsConfig) config = annals_cli_open_config ("index");
   if (config == NULL)
     return 1;

@@ -12,9 +12,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
-
-#define EX_USAGE 64
 
 /* A verifier key: the string itself, or a file that holds it. */
 static AnnalsNoteKey *

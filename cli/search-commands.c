@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 
 static void
@@ -120,7 +121,7 @@ annals_cli_search (int argc, char **argv)
                          "ranges (d:2024-01-01..2024-06-30, d:30.days.ago..), \"phrases\", AND OR NOT + -,\n"
                          "word* (see doc/search.md).",
                          entries, TRUE, &argc, &argv))
-    return ANNALS_EX_USAGE;
+    return EX_USAGE;
   g_auto (GStrv) G_GNUC_UNUSED owned_lists = lists;
   g_autofree G_GNUC_UNUSED char *owned_format = format;
   if (argc < 2)
@@ -151,7 +152,7 @@ annals_cli_search (int argc, char **argv)
   if (r == NULL && g_error_matches (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY)) {
     /* A query that cannot run is the user's to fix: a usage error. */
     annals_cli_fail ("search", error);
-    return ANNALS_EX_USAGE;
+    return EX_USAGE;
   }
   if (r == NULL)
     return annals_cli_fail ("search", error);
