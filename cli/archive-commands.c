@@ -109,6 +109,48 @@ print_summary (const char *list, const AnnalsIngestStats *s, double secs)
   g_print (" (%.1f MB in %.2f s)\n", s->bytes / 1e6, secs);
 }
 
+/* What the ingest library reports, said by the program: progress on a
+ * terminal (at most four times a second), warnings always. */
+typedef struct {
+  gboolean tty;
+  gint64 started; /* monotonic µs */
+  gint64 last;
+} IngestReport;
+
+static void
+ingest_progress (gpointer ctx, const AnnalsIngestStats *s, gboolean done)
+{
+  IngestReport *r = ctx;
+  if (!r->tty)
+    return;
+  gint64 now = g_get_monotonic_time ();
+  if (!done && now - r->last < 250000)
+    return;
+  r->last = now;
+  double secs = MAX ((now - r->started) / 1e6, 1e-3);
+  fprintf (stderr,
+           "\r\033[Kingest: %" G_GUINT64_FORMAT " archived, %" G_GUINT64_FORMAT " duplicates, %.1f MB (%.1f MB/s)",
+           s->archived, s->duplicates, s->bytes / 1e6, s->bytes / 1e6 / secs);
+  fflush (stderr);
+}
+
+static void
+ingest_warning (gpointer ctx, const char *message)
+{
+  IngestReport *r = ctx;
+  /* On its own line, not after the progress. */
+  g_printerr ("%sannals ingest: warning: %s\n", r->tty && r->last != 0 ? "\r\033[K" : "", message);
+}
+
+/* Clears the progress line before the summary and errors. */
+static void
+ingest_report_end (IngestReport *r)
+{
+  if (r->tty && r->last != 0)
+    fputs ("\r\033[K", stderr);
+  r->last = 0;
+}
+
 /* --mda: exactly one message on stdin; sysexits for the MTA. */
 /* Opens list's log and the site key for an ingest. */
 static gboolean
@@ -161,7 +203,9 @@ ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint
     g_printerr ("annals ingest: %s\n", error->message);
     return EX_TEMPFAIL;
   }
-  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, FALSE);
+  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer);
+  IngestReport report = { FALSE, 0, 0 };
+  annals_ingest_set_reporter (in, NULL, ingest_warning, &report);
   g_autoptr (AnnalsTlog) log = NULL;
   g_autoptr (AnnalsNoteKey) key = NULL;
   if (!open_log (config, list, &log, &key, &error)) {
@@ -247,7 +291,9 @@ annals_cli_ingest (int argc, char **argv)
   if (annals_store_writer_recovered (writer) > 0 && !quiet)
     g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
                 argv[1], annals_store_writer_recovered (writer));
-  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, !quiet && isatty (STDERR_FILENO));
+  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer);
+  IngestReport report = { !quiet && isatty (STDERR_FILENO), g_get_monotonic_time (), 0 };
+  annals_ingest_set_reporter (in, ingest_progress, ingest_warning, &report);
   g_autoptr (AnnalsTlog) log = NULL;
   g_autoptr (AnnalsNoteKey) key = NULL;
   if (!open_log (config, argv[1], &log, &key, &error))
@@ -271,6 +317,7 @@ annals_cli_ingest (int argc, char **argv)
   g_autoptr (GError) commit_error = NULL;
   gboolean committed = annals_ingest_commit (in, &commit_error);
   const AnnalsIngestStats *stats = annals_ingest_stats (in);
+  ingest_report_end (&report);
   if (!quiet)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
   /* Whatever happened, the index takes what was committed. */
