@@ -1,7 +1,7 @@
 /* ingest: see ingest.h. */
-#include "ingest.h"
-#include "message.h"
-#include "zcodec.h"
+#include "archiver/ingest.h"
+#include "core/message.h"
+#include "core/zcodec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +16,9 @@ struct _AnnalsIngest {
   AnnalsIngestStats stats;
   guint pending;          /* archived since the last commit */
   guint64 pending_bytes;
-  gboolean progress;
-  gint64 started;         /* monotonic µs */
-  gint64 last_progress;
+  AnnalsIngestProgress progress;
+  AnnalsIngestWarning warning;
+  gpointer report_ctx;
   AnnalsTlog *log;
   const AnnalsNoteKey *key;
   const char *list;
@@ -35,23 +35,28 @@ annals_ingest_set_on_commit (AnnalsIngest *ingest, AnnalsIngestCommitted fn, gpo
   ingest->on_commit_ctx = ctx;
 }
 
+void
+annals_ingest_set_reporter (AnnalsIngest *ingest,
+                            AnnalsIngestProgress progress,
+                            AnnalsIngestWarning warning,
+                            gpointer ctx)
+{
+  ingest->progress = progress;
+  ingest->warning = warning;
+  ingest->report_ctx = ctx;
+}
+
 AnnalsIngest *
-annals_ingest_new (AnnalsStoreWriter *writer, gboolean progress)
+annals_ingest_new (AnnalsStoreWriter *writer)
 {
   AnnalsIngest *in = g_new0 (AnnalsIngest, 1);
   in->writer = writer;
-  in->progress = progress;
-  in->started = g_get_monotonic_time ();
   return in;
 }
 
 void
 annals_ingest_free (AnnalsIngest *ingest)
 {
-  if (ingest == NULL)
-    return;
-  if (ingest->progress && ingest->last_progress != 0)
-    fputs ("\r\033[K", stderr);
   g_free (ingest);
 }
 
@@ -62,18 +67,22 @@ annals_ingest_stats (AnnalsIngest *ingest)
 }
 
 static void
-show_progress (AnnalsIngest *in, gboolean force)
+show_progress (AnnalsIngest *in, gboolean done)
 {
-  if (!in->progress)
+  if (in->progress != NULL)
+    in->progress (in->report_ctx, &in->stats, done);
+}
+
+static G_GNUC_PRINTF (2, 3) void
+warn_skipped (AnnalsIngest *in, const char *format, ...)
+{
+  if (in->warning == NULL)
     return;
-  gint64 now = g_get_monotonic_time ();
-  if (!force && now - in->last_progress < 250000)
-    return;
-  in->last_progress = now;
-  double secs = MAX ((now - in->started) / 1e6, 1e-3);
-  fprintf (stderr, "\r\033[Kingest: %" G_GUINT64_FORMAT " archived, %" G_GUINT64_FORMAT " duplicates, %.1f MB (%.1f MB/s)",
-           in->stats.archived, in->stats.duplicates, in->stats.bytes / 1e6, in->stats.bytes / 1e6 / secs);
-  fflush (stderr);
+  va_list ap;
+  va_start (ap, format);
+  g_autofree char *message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  in->warning (in->report_ctx, message);
 }
 
 void
@@ -119,8 +128,8 @@ annals_ingest_message (AnnalsIngest *in,
   g_autoptr (GError) local = NULL;
   if (!annals_store_writer_add (in->writer, raw, length, receipt, envelope, &result, &local)) {
     if (g_error_matches (local, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_TOO_LARGE)) {
-      g_warning ("%s: message %" G_GUINT64_FORMAT " not archived: %s", in->source ? in->source : "input",
-                 in->source_index, local->message);
+      warn_skipped (in, "%s: message %" G_GUINT64_FORMAT " not archived: %s", in->source ? in->source : "input",
+                    in->source_index, local->message);
       in->stats.rejected++;
       return TRUE;
     }
@@ -224,8 +233,8 @@ split_buffer (AnnalsIngest *in,
     in->source_index++;
     if (span.body_length > ANNALS_STORE_MAX_MESSAGE) {
       in->stats.bytes += span.body_length;
-      g_warning ("%s: message %" G_GUINT64_FORMAT " not archived: %" G_GSIZE_FORMAT " bytes is over the limit",
-                 in->source, in->source_index, span.body_length);
+      warn_skipped (in, "%s: message %" G_GUINT64_FORMAT " not archived: %" G_GSIZE_FORMAT " bytes is over the limit",
+                    in->source, in->source_index, span.body_length);
       in->stats.rejected++;
       *used += span.consumed;
       continue;

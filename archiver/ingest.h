@@ -2,15 +2,16 @@
  *
  * An AnnalsIngest wraps one store writer for the length of a run: it
  * splits the input, archives each message, commits in batches (every
- * ANNALS_INGEST_BATCH messages, and at the end), counts what happened
- * and, on a terminal, shows progress.  Only messages counted after a
- * successful commit are acknowledged.
+ * ANNALS_INGEST_BATCH messages, and at the end) and counts what
+ * happened; progress and warnings go to the caller's reporter, never to a
+ * terminal.  Only messages counted after a successful commit are
+ * acknowledged.
  */
 #pragma once
 
-#include "mbox.h"
-#include "store.h"
-#include "tlog.h"
+#include "core/mbox.h"
+#include "core/store.h"
+#include "core/tlog.h"
 
 G_BEGIN_DECLS
 
@@ -28,9 +29,8 @@ typedef struct {
 
 typedef struct _AnnalsIngest AnnalsIngest;
 
-/* writer: borrowed, must outlive the ingest.  progress: show progress on
- * stderr (the caller decides, e.g. when stderr is a terminal). */
-AnnalsIngest *annals_ingest_new (AnnalsStoreWriter *writer, gboolean progress);
+/* writer: borrowed, must outlive the ingest. */
+AnnalsIngest *annals_ingest_new (AnnalsStoreWriter *writer);
 void annals_ingest_free (AnnalsIngest *ingest);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsIngest, annals_ingest_free)
 
@@ -39,8 +39,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsIngest, annals_ingest_free)
  * fails with ANNALS_ZCODEC_ERROR_CORRUPT after the whole messages before
  * the damage (the one it cuts off is dropped).
  * Fails when the input is not an mbox or on a store error; messages over
- * the size limit are skipped, counted and reported through the warning
- * log, and the run goes on. */
+ * the size limit are skipped, counted and told to the reporter's warning,
+ * and the run goes on. */
 gboolean annals_ingest_mbox (AnnalsIngest *ingest,
                              const char *path,
                              int fd,
@@ -66,6 +66,17 @@ void annals_ingest_set_log (AnnalsIngest *ingest, AnnalsTlog *log, const AnnalsN
  * all of them durable (the indexer follows the ingest this way). */
 typedef void (*AnnalsIngestCommitted) (gpointer ctx, guint64 count);
 void annals_ingest_set_on_commit (AnnalsIngest *ingest, AnnalsIngestCommitted fn, gpointer ctx);
+
+/* What the ingest tells its caller.  progress: after every message, and
+ * with done TRUE at the end of each input (the caller decides how often
+ * to show it).  warning: a message was skipped, and why ("FILE: message
+ * N not archived: ..."); the run goes on.  Either may be NULL. */
+typedef void (*AnnalsIngestProgress) (gpointer ctx, const AnnalsIngestStats *stats, gboolean done);
+typedef void (*AnnalsIngestWarning) (gpointer ctx, const char *message);
+void annals_ingest_set_reporter (AnnalsIngest *ingest,
+                                 AnnalsIngestProgress progress,
+                                 AnnalsIngestWarning warning,
+                                 gpointer ctx);
 
 /* Commits what is pending (and updates the log, if set). */
 gboolean annals_ingest_commit (AnnalsIngest *ingest, GError **error);

@@ -1,7 +1,7 @@
 /* search-latency: in-process search latency of annals, for bench/index.
  * usage: search-latency RUNS LIST_DIR... -- QUERY...
  * Prints one line per query: p50 and p95 in microseconds and the count. */
-#include "query.h"
+#include "search/query.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,15 +1,17 @@
 /* annals: the command-line entry point; dispatches to subcommands. */
 #include <glib.h>
 
-#include "archiver/commands.h"
-#include "cmdline.h"
-#include "indexer/commands.h"
-#include "search/commands.h"
+#include "cli/archive-commands.h"
+#include "cli/cmdline.h"
+#include "cli/index-commands.h"
+#include "cli/log-commands.h"
+#include "cli/search-commands.h"
 
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 typedef struct {
   const char *name;
@@ -18,20 +20,20 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
-  { "init", annals_archiver_cmd_init, "create an archive root" },
-  { "list-add", annals_archiver_cmd_list_add, "add a list" },
-  { "lists", annals_archiver_cmd_lists, "show the lists and their message counts" },
-  { "ingest", annals_archiver_cmd_ingest, "archive mail (mbox, maildir, or one message from the MTA)" },
-  { "ls", annals_archiver_cmd_ls, "list a list's messages" },
-  { "cat", annals_archiver_cmd_cat, "write one message's exact bytes" },
-  { "export", annals_archiver_cmd_export, "write a list's messages as mboxrd" },
-  { "index", annals_indexer_cmd_index, "update the search index (ingest runs it)" },
-  { "search", annals_search_cmd_search, "search the archive" },
-  { "key", annals_archiver_cmd_key, "print the transparency logs' verifier key" },
-  { "proof", annals_archiver_cmd_proof, "print a message's .tlog-proof, or a consistency proof" },
-  { "verify", annals_archiver_cmd_verify, "check a mirror of the archive offline" },
-  { "verify-proof", annals_archiver_cmd_verify_proof, "check a .tlog-proof (and a message) offline" },
-  { "redact", annals_archiver_cmd_redact, "remove a message visibly, with a reason in the log" },
+  { "init", annals_cli_init, "create an archive root" },
+  { "list-add", annals_cli_list_add, "add a list" },
+  { "lists", annals_cli_lists, "show the lists and their message counts" },
+  { "ingest", annals_cli_ingest, "archive mail (mbox, maildir, or one message from the MTA)" },
+  { "ls", annals_cli_ls, "list a list's messages" },
+  { "cat", annals_cli_cat, "write one message's exact bytes" },
+  { "export", annals_cli_export, "write a list's messages as mboxrd" },
+  { "index", annals_cli_index, "update the search index (ingest runs it)" },
+  { "search", annals_cli_search, "search the archive" },
+  { "key", annals_cli_key, "print the transparency logs' verifier key" },
+  { "proof", annals_cli_proof, "print a message's .tlog-proof, or a consistency proof" },
+  { "verify", annals_cli_verify, "check a mirror of the archive offline" },
+  { "verify-proof", annals_cli_verify_proof, "check a .tlog-proof (and a message) offline" },
+  { "redact", annals_cli_redact, "remove a message visibly, with a reason in the log" },
 };
 
 static void
@@ -54,10 +56,8 @@ main (int argc, char **argv)
   /* A file size limit must give EFBIG and a clear message, not a kill. */
   signal (SIGXFSZ, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
-  annals_archiver_set_after_write (annals_indexer_after_write);
-  annals_archiver_set_index_follower (annals_indexer_follow_hooks ());
   /* Global options before the command, as git and notmuch take them: the
-   * MTA line "annals --root DIR ingest LIST --mda" must not exit 64, which
+   * MTA line "annals --root DIR ingest LIST --mda" must not exit 64 (EX_USAGE), which
    * Postfix and Exim treat as a permanent failure. */
   int first = 1;
   gboolean help = FALSE;
@@ -66,11 +66,11 @@ main (int argc, char **argv)
     if (strcmp (a, "--root") == 0 || strcmp (a, "-r") == 0) {
       if (first + 1 >= argc) {
         fprintf (stderr, "annals: %s needs a DIR (see 'annals --help')\n", a);
-        return 64;
+        return EX_USAGE;
       }
-      annals_cmd_set_global_root (argv[++first]);
+      annals_cli_set_global_root (argv[++first]);
     } else if (g_str_has_prefix (a, "--root=")) {
-      annals_cmd_set_global_root (a + strlen ("--root="));
+      annals_cli_set_global_root (a + strlen ("--root="));
     } else if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
       help = TRUE;
     } else if (strcmp (a, "--version") == 0) {
@@ -79,7 +79,7 @@ main (int argc, char **argv)
     } else {
       fprintf (stderr, "annals: '%s' is not a global option (those are --root DIR, --help, --version)\n\n", a);
       usage (stderr);
-      return 64;
+      return EX_USAGE;
     }
   }
   if (first < argc && strcmp (argv[first], "help") == 0) {
@@ -93,7 +93,7 @@ main (int argc, char **argv)
     }
     fprintf (stderr, "annals: no command given\n\n");
     usage (stderr);
-    return 64;
+    return EX_USAGE;
   }
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (argv[first], commands[i].name) == 0) {
@@ -109,5 +109,5 @@ main (int argc, char **argv)
     }
   fprintf (stderr, "annals: '%s' is not a command\n\n", argv[first]);
   usage (stderr);
-  return 64;
+  return EX_USAGE;
 }

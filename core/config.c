@@ -1,6 +1,6 @@
 /* config: see config.h. */
-#include "config.h"
-#include "note.h"
+#include "core/config.h"
+#include "core/note.h"
 
 #include <fcntl.h>
 #include <unistd.h>

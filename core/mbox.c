@@ -1,6 +1,6 @@
 /* mbox: see mbox.h. */
-#include "mbox.h"
-#include "message.h"
+#include "core/mbox.h"
+#include "core/message.h"
 
 #include <string.h>
 #include <time.h>

@@ -1,5 +1,5 @@
 /* merkle: see merkle.h. */
-#include "merkle.h"
+#include "core/merkle.h"
 
 #include <sodium.h>
 #include <string.h>

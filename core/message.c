@@ -1,5 +1,5 @@
 /* message: see message.h. */
-#include "message.h"
+#include "core/message.h"
 
 #include <libetpan/libetpan.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* mime: see mime.h. */
-#include "mime.h"
-#include "message.h"
+#include "core/mime.h"
+#include "core/message.h"
 
 #include <libetpan/libetpan.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* note: see note.h. */
-#include "note.h"
+#include "core/note.h"
 
 #include <sodium.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* store codecs: the byte layout of offsets entries, record headers and
  * meta records (doc/store-format.md), without any I/O. */
-#include "store-private.h"
-#include "zcodec.h"
+#include "core/store-private.h"
+#include "core/zcodec.h"
 
 #include <sodium.h>
 #include <string.h>

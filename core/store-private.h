@@ -11,9 +11,9 @@
  * functions below. */
 #pragma once
 
-#include "message.h"
-#include "store.h"
-#include "zcodec.h"
+#include "core/message.h"
+#include "core/store.h"
+#include "core/zcodec.h"
 
 #include <string.h>
 

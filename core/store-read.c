@@ -1,7 +1,7 @@
 /* store reader: opening a store, reading entries, records, payloads and
  * meta, and the one scan over offsets; the file helpers all parts use. */
-#include "store-private.h"
-#include "zcodec.h"
+#include "core/store-private.h"
+#include "core/zcodec.h"
 
 #include <errno.h>
 #include <fcntl.h>

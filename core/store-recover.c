@@ -1,6 +1,6 @@
 /* store recovery: the writer checks the tail a crash may have torn and
  * re-indexes whole records found in the packs past the last entry. */
-#include "store-private.h"
+#include "core/store-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>

@@ -1,7 +1,7 @@
 /* store redaction: notices, tombstones, scrubbed meta, and finishing a
  * redaction a crash interrupted. */
-#include "store-private.h"
-#include "zcodec.h"
+#include "core/store-private.h"
+#include "core/zcodec.h"
 
 #include <sodium.h>
 #include <stdio.h>

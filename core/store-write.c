@@ -1,8 +1,8 @@
 /* store writer: the lock, appending records with their meta and offsets
  * entries, commits, sealing packs, dictionaries. */
-#include "store-private.h"
-#include "zcodec.h"
-#include "zdict.h"
+#include "core/store-private.h"
+#include "core/zcodec.h"
+#include "core/zdict.h"
 
 #include <errno.h>
 #include <fcntl.h>

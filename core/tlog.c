@@ -1,5 +1,5 @@
 /* tlog: see tlog.h and doc/log-format.md. */
-#include "tlog.h"
+#include "core/tlog.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -19,9 +19,9 @@
  */
 #pragma once
 
-#include "merkle.h"
-#include "note.h"
-#include "store.h"
+#include "core/merkle.h"
+#include "core/note.h"
+#include "core/store.h"
 
 G_BEGIN_DECLS
 

@@ -1,5 +1,5 @@
 /* zcodec: see zcodec.h. */
-#include "zcodec.h"
+#include "core/zcodec.h"
 
 #include <errno.h>
 #include <string.h>

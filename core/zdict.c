@@ -1,5 +1,5 @@
 /* zdict: see zdict.h. */
-#include "zdict.h"
+#include "core/zdict.h"
 
 #include <string.h>
 

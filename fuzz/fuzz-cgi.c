@@ -2,8 +2,8 @@
  * REQUEST_URI and QUERY_STRING on the first three lines, a POST body
  * after; it is answered against a small archive made once.  No crash,
  * and an answer always starts with a Status line. */
-#include "pages.h"
-#include "store.h"
+#include "web-cgi/pages.h"
+#include "core/store.h"
 
 #include <ftw.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Fuzz target: header parsing with libetpan never crashes, and every
  * string it yields is valid UTF-8. */
-#include "message.h"
+#include "core/message.h"
 
 #include <stdint.h>
 

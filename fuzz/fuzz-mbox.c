@@ -1,6 +1,6 @@
 /* Fuzz target: the mbox splitter, every variant, whole and in pieces;
  * and mboxrd written by annals must split back to the same messages. */
-#include "mbox.h"
+#include "core/mbox.h"
 
 #include <stdint.h>
 #include <string.h>

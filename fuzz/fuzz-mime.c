@@ -1,6 +1,6 @@
 /* Fuzz target: MIME decoding (the iterative walk, transfer encodings,
  * charsets, HTML): no crash, and all text is valid UTF-8. */
-#include "mime.h"
+#include "core/mime.h"
 
 #include <stdint.h>
 

@@ -1,9 +1,9 @@
 /* Fuzz target: the query language, from the raw string to Xapian's
  * parser and a search of a small index: no crash, every refusal is a
  * clear error. */
-#include "index.h"
-#include "query.h"
-#include "store.h"
+#include "indexer/index.h"
+#include "search/query.h"
+#include "core/store.h"
 
 #include <ftw.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * The input is decoded as an offsets entry, a record header and a meta
  * record; whatever decodes must encode back to the same bytes, so a
  * decoder never accepts what the encoder cannot write. */
-#include "store-private.h"
+#include "core/store-private.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Fuzz target: the store round trip (systemd's fuzz-compress pattern).
  * The input is cut into messages at 0xff bytes; each is archived and
  * must read back byte for byte, and a re-add must be a duplicate. */
-#include "store.h"
+#include "core/store.h"
 
 #include <ftw.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* Fuzz target: the parsers of what auditors feed annals: signed notes
  * and checkpoints, site checkpoints, .tlog-proof and consistency proofs,
  * log entries and keys.  None may crash, and what parses must be what was given. */
-#include "note.h"
-#include "tlog.h"
+#include "core/note.h"
+#include "core/tlog.h"
 
 #include <stdint.h>
 #include <string.h>

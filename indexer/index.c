@@ -1,9 +1,9 @@
 /* index: see index.h. */
-#include "index.h"
-#include "message.h"
-#include "mime.h"
-#include "store.h"
-#include "xapian-shim.h"
+#include "indexer/index.h"
+#include "core/message.h"
+#include "core/mime.h"
+#include "core/store.h"
+#include "indexer/xapian-shim.h"
 
 #include <errno.h>
 #include <fcntl.h>

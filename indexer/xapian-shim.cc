@@ -1,7 +1,7 @@
 // xapian-shim: see xapian-shim.h.  Every entry point catches
 // Xapian::Error, std::exception and anything else: nothing is thrown
 // across the C boundary.
-#include "xapian-shim.h"
+#include "indexer/xapian-shim.h"
 
 #include <xapian.h>
 

@@ -1,7 +1,7 @@
 /* query: see query.h. */
-#include "query.h"
-#include "message.h"
-#include "mime.h"
+#include "search/query.h"
+#include "core/message.h"
+#include "core/mime.h"
 
 #include <stdio.h>
 #include <string.h>

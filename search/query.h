@@ -11,8 +11,8 @@
  */
 #pragma once
 
-#include "index.h"
-#include "xapian-shim.h"
+#include "indexer/index.h"
+#include "indexer/xapian-shim.h"
 
 G_BEGIN_DECLS
 

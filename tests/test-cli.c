@@ -1,11 +1,11 @@
 /* End-to-end tests of the annals program: the real binary, real files.
  * Covers the command line, every kind of bad input, MDA exit codes,
  * maildirs, and crashes (SIGKILL at random moments). */
-#include "mbox.h"
-#include "store.h"
-#include "zcodec.h"
-#include "test-util.h"
-#include "test-run.h"
+#include "core/mbox.h"
+#include "core/store.h"
+#include "core/zcodec.h"
+#include "tests/test-util.h"
+#include "tests/test-run.h"
 
 #include <fcntl.h>
 #include <pwd.h>

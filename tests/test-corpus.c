@@ -1,13 +1,13 @@
 /* The index on the shared corpus: every message decodes and indexes
  * (under ASan in CI), threads and search results are the same after
  * --rebuild and when the corpus arrives in ten slices. */
-#include "index.h"
-#include "mbox.h"
-#include "query.h"
-#include "store.h"
-#include "test-run.h"
-#include "test-util.h"
-#include "xapian-shim.h"
+#include "indexer/index.h"
+#include "core/mbox.h"
+#include "search/query.h"
+#include "core/store.h"
+#include "tests/test-run.h"
+#include "tests/test-util.h"
+#include "indexer/xapian-shim.h"
 
 #include <string.h>
 

@@ -14,9 +14,9 @@
  * "exits N".  A command that cannot run here is on the exemption list
  * below, with the reason; an exemption that matches no doc line fails the
  * test, so the list stays short and true. */
-#include "mbox.h"
-#include "test-util.h"
-#include "test-run.h"
+#include "core/mbox.h"
+#include "tests/test-util.h"
+#include "tests/test-run.h"
 
 #include <fcntl.h>
 #include <arpa/inet.h>

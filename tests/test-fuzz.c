@@ -3,7 +3,7 @@
  * folder, it lists it when it runs, so a crasher dropped into
  * fuzz/seeds/<target>/ is replayed by the next test run, without a
  * reconfigure. */
-#include "test-util.h"
+#include "tests/test-util.h"
 
 #include <string.h>
 #include <sys/wait.h>

@@ -2,11 +2,11 @@
  * parents, merges, loops, long chains, duplicate Message-IDs, arrival
  * order), incremental indexing, redaction, and every query prefix and
  * operator, stemming, accent folding and refusals. */
-#include "index.h"
-#include "query.h"
-#include "store.h"
-#include "test-util.h"
-#include "xapian-shim.h"
+#include "indexer/index.h"
+#include "search/query.h"
+#include "core/store.h"
+#include "tests/test-util.h"
+#include "indexer/xapian-shim.h"
 
 #include <string.h>
 

@@ -1,11 +1,11 @@
 /* End-to-end tests of the transparency log: verify a mirror, catch and
  * name every kind of tampering, proofs that outlive growth and
  * redaction, and bad input to the log commands. */
-#include "mbox.h"
-#include "note.h"
-#include "store.h"
-#include "test-run.h"
-#include "test-util.h"
+#include "core/mbox.h"
+#include "core/note.h"
+#include "core/store.h"
+#include "tests/test-run.h"
+#include "tests/test-util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

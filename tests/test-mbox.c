@@ -1,6 +1,6 @@
 /* Tests for core/mbox.c: splitting every variant, quoting both ways. */
-#include "mbox.h"
-#include "message.h"
+#include "core/mbox.h"
+#include "core/message.h"
 
 #include <string.h>
 

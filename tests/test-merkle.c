@@ -1,8 +1,8 @@
 /* Tests for core/merkle.c and core/note.c: RFC 6962/9162 vectors, every
  * tree size to 1,000 against a plain recursive reference, tile paths and
  * tile boundaries, signed notes and checkpoints. */
-#include "merkle.h"
-#include "note.h"
+#include "core/merkle.h"
+#include "core/note.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Tests for core/message.c: header fields parsed with libetpan. */
-#include "message.h"
+#include "core/message.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* Tests for core/mime.c: the MIME walk, transfer encodings, charsets,
  * HTML, file names, quoting, accent folding, and hostile nesting. */
-#include "mime.h"
+#include "core/mime.h"
 
 #include <string.h>
 

@@ -1,9 +1,9 @@
 /* Tests for core/store-*.c: byte-exact storage, dedupe, packs, dictionaries,
  * crash recovery, locking, concurrent readers, a full disk, and redactions
  * a crash interrupted. */
-#include "store.h"
-#include "message.h"
-#include "test-util.h"
+#include "core/store.h"
+#include "core/message.h"
+#include "tests/test-util.h"
 
 #include <errno.h>
 #include <fcntl.h>

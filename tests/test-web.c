@@ -2,9 +2,9 @@
  * plain CGI and as FastCGI: every route, content types, exact raw bytes,
  * thread mbox.gz read by Python's mailbox, Atom parsed by feedparser,
  * and messages crafted to attack the reader. */
-#include "store.h"
-#include "test-run.h"
-#include "test-util.h"
+#include "core/store.h"
+#include "tests/test-run.h"
+#include "tests/test-util.h"
 
 #include <glib/gstdio.h>
 #include <signal.h>

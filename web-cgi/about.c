@@ -1,6 +1,6 @@
 /* about: what the archive promises, its verifier key and log origins,
  * and the commands that check it; see web.h. */
-#include "web.h"
+#include "web-cgi/web.h"
 
 #include <string.h>
 

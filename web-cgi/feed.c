@@ -1,7 +1,7 @@
 /* feed: Atom feeds and mbox.gz downloads; see web.h. */
-#include "web.h"
-#include "mbox.h"
-#include "zcodec.h"
+#include "web-cgi/web.h"
+#include "core/mbox.h"
+#include "core/zcodec.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* frame: the page frame, escaping, dates, error pages, limits; see web.h. */
-#include "web.h"
+#include "web-cgi/web.h"
 
 #include <string.h>
 #include <time.h>

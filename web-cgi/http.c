@@ -1,5 +1,5 @@
 /* http: see http.h. */
-#include "http.h"
+#include "web-cgi/http.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* list-view: the lists, a list's newest threads, search; see web.h. */
-#include "web.h"
+#include "web-cgi/web.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* logfiles: the transparency log's files and proofs; see web.h. */
-#include "web.h"
-#include "merkle.h"
-#include "tlog.h"
+#include "web-cgi/web.h"
+#include "core/merkle.h"
+#include "core/tlog.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* lookup: finding messages by Message-ID or number, and their URLs; see web.h. */
-#include "web.h"
+#include "web-cgi/web.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
 #include <fcgiapp.h>
 #include <glib.h>
 
-#include "pages.h"
+#include "web-cgi/pages.h"
 
 #include <signal.h>
 #include <stdio.h>

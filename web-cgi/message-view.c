@@ -1,7 +1,7 @@
 /* message-view: one message, its raw bytes and attachments; see web.h. */
-#include "web.h"
-#include "mime.h"
-#include "pages.h"
+#include "web-cgi/web.h"
+#include "core/mime.h"
+#include "web-cgi/pages.h"
 
 #include <string.h>
 

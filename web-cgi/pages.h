@@ -10,7 +10,7 @@
  */
 #pragma once
 
-#include "http.h"
+#include "web-cgi/http.h"
 
 G_BEGIN_DECLS
 

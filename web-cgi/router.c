@@ -1,6 +1,6 @@
 /* router: URL to page (doc/urls.md); see web.h. */
-#include "web.h"
-#include "pages.h"
+#include "web-cgi/web.h"
+#include "web-cgi/pages.h"
 
 #include <stdlib.h>
 #include <string.h>

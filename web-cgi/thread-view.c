@@ -1,5 +1,5 @@
 /* thread-view: thread order, the thread skeleton, /t/ and /T/; see web.h. */
-#include "web.h"
+#include "web-cgi/web.h"
 
 #include <string.h>
 

@@ -19,11 +19,11 @@
  */
 #pragma once
 
-#include "config.h"
-#include "http.h"
-#include "message.h"
-#include "query.h"
-#include "store.h"
+#include "core/config.h"
+#include "web-cgi/http.h"
+#include "core/message.h"
+#include "search/query.h"
+#include "core/store.h"
 
 G_BEGIN_DECLS
 

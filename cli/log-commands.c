@@ -1,19 +1,19 @@
 /* log-commands: the transparency log's subcommands (key, proof, verify,
- * verify-proof, redact).  See commands.h. */
+ * verify-proof, redact).  See log-commands.h. */
 #include <glib.h>
 
-#include "commands.h"
-#include "cmdline.h"
-#include "config.h"
-#include "note.h"
-#include "store.h"
-#include "tlog.h"
+#include "cli/cmdline.h"
+#include "cli/index-commands.h"
+#include "cli/log-commands.h"
+#include "core/config.h"
+#include "core/note.h"
+#include "core/store.h"
+#include "core/tlog.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
-
-#define EX_USAGE 64
 
 /* A verifier key: the string itself, or a file that holds it. */
 static AnnalsNoteKey *
@@ -36,7 +36,7 @@ load_verifier (const char *arg, GError **error)
 }
 
 int
-annals_archiver_cmd_key (int argc, char **argv)
+annals_cli_key (int argc, char **argv)
 {
   gboolean generate = FALSE;
   const GOptionEntry entries[] = {
@@ -44,10 +44,10 @@ annals_archiver_cmd_key (int argc, char **argv)
       "Create the site's signing key if it has none (a new archive only: restore a lost key from backup)", NULL },
     { NULL },
   };
-  if (!annals_cmd_parse ("key", "", "Prints the verifier key of the site's transparency logs, to publish.", entries,
+  if (!annals_cli_parse ("key", "", "Prints the verifier key of the site's transparency logs, to publish.", entries,
                       TRUE, &argc, &argv))
     return EX_USAGE;
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("key");
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("key");
   if (config == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
@@ -61,7 +61,7 @@ annals_archiver_cmd_key (int argc, char **argv)
   }
   g_autofree char *verifier = annals_config_ensure_key (config, &error);
   if (verifier == NULL)
-    return annals_cmd_fail ("key", error);
+    return annals_cli_fail ("key", error);
   g_print ("%s\n", verifier);
   return 0;
 }
@@ -73,7 +73,7 @@ open_own_log (const char *cmd, AnnalsConfig *config, const char *list, AnnalsNot
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsNoteKey) key = annals_config_load_key (config, &error);
   if (key == NULL) {
-    annals_cmd_fail (cmd, error);
+    annals_cli_fail (cmd, error);
     return NULL;
   }
   g_autofree char *dir = annals_config_list_dir (config, list, "log", &error);
@@ -88,7 +88,7 @@ open_own_log (const char *cmd, AnnalsConfig *config, const char *list, AnnalsNot
 }
 
 int
-annals_archiver_cmd_proof (int argc, char **argv)
+annals_cli_proof (int argc, char **argv)
 {
   gint64 old_size = -1;
   const GOptionEntry entries[] = {
@@ -96,7 +96,7 @@ annals_archiver_cmd_proof (int argc, char **argv)
       "Print a consistency proof from the log at OLD_SIZE entries to now", "OLD_SIZE" },
     { NULL },
   };
-  if (!annals_cmd_parse ("proof", "NAME [ID]",
+  if (!annals_cli_parse ("proof", "NAME [ID]",
                       "Prints a C2SP .tlog-proof for message ID (number or Message-ID) of list NAME:\n"
                       "its log entry, inclusion hashes and the signed checkpoint, checkable offline\n"
                       "with 'annals verify-proof'.  With --consistency, a proof that the log at\n"
@@ -104,8 +104,8 @@ annals_archiver_cmd_proof (int argc, char **argv)
                       entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != (old_size >= 0 ? 2 : 3))
-    return annals_cmd_usage ("proof", old_size >= 0 ? "give the list NAME only" : "give the list NAME and a message ID");
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("proof");
+    return annals_cli_usage ("proof", old_size >= 0 ? "give the list NAME only" : "give the list NAME and a message ID");
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("proof");
   if (config == NULL)
     return 1;
   g_autoptr (AnnalsTlogReader) r = open_own_log ("proof", config, argv[1], NULL);
@@ -118,7 +118,7 @@ annals_archiver_cmd_proof (int argc, char **argv)
   if (old_size >= 0) {
     g_autoptr (GArray) proof = annals_merkle_consistency_proof (source, ctx, (guint64) old_size, cp->size, &error);
     if (proof == NULL)
-      return annals_cmd_fail ("proof", error);
+      return annals_cli_fail ("proof", error);
     g_autofree char *text = annals_tlog_consistency_format ((guint64) old_size, proof, annals_tlog_reader_note (r));
     fputs (text, stdout);
     return 0;
@@ -127,7 +127,7 @@ annals_archiver_cmd_proof (int argc, char **argv)
   g_autofree char *dir = annals_config_list_dir (config, argv[1], "store", &error);
   g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, &error) : NULL;
   if (store == NULL || !annals_store_resolve_id (store, argv[2], &number, NULL, &error))
-    return annals_cmd_fail ("proof", error);
+    return annals_cli_fail ("proof", error);
   if (number >= cp->size) {
     g_printerr ("annals proof: message %" G_GUINT64_FORMAT " is not in the log's last checkpoint (%" G_GUINT64_FORMAT
                 " entries); the next ingest adds it\n", number, cp->size);
@@ -136,7 +136,7 @@ annals_archiver_cmd_proof (int argc, char **argv)
   g_autoptr (GBytes) entry = annals_tlog_reader_entry (r, number, &error);
   g_autoptr (GArray) proof = entry ? annals_merkle_inclusion_proof (source, ctx, number, cp->size, &error) : NULL;
   if (proof == NULL)
-    return annals_cmd_fail ("proof", error);
+    return annals_cli_fail ("proof", error);
   g_autofree char *text = annals_tlog_proof_format (entry, number, proof, annals_tlog_reader_note (r));
   fputs (text, stdout);
   return 0;
@@ -165,7 +165,7 @@ sha256_file (const char *path, guint8 out[32], guint64 *size, GError **error)
 }
 
 int
-annals_archiver_cmd_verify_proof (int argc, char **argv)
+annals_cli_verify_proof (int argc, char **argv)
 {
   char *key_arg = NULL, *message = NULL, *since = NULL, *origin = NULL;
   const GOptionEntry entries[] = {
@@ -178,7 +178,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
       "For a consistency proof: the old checkpoint it proves consistent", "OLD_CHECKPOINT" },
     { NULL },
   };
-  if (!annals_cmd_parse ("verify-proof", "FILE",
+  if (!annals_cli_parse ("verify-proof", "FILE",
                       "Checks a .tlog-proof offline: the checkpoint's signature, and that the logged\n"
                       "entry is in the tree the checkpoint signs.  With --message, also that the file\n"
                       "is the logged message.  Also checks 'annals proof --consistency' output\n"
@@ -187,36 +187,36 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *k_owned = key_arg, *m_owned = message, *s_owned = since, *o_owned = origin;
   if (argc != 2 || key_arg == NULL)
-    return annals_cmd_usage ("verify-proof", "give a proof FILE and --key VKEY");
+    return annals_cli_usage ("verify-proof", "give a proof FILE and --key VKEY");
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsNoteKey) key = load_verifier (key_arg, &error);
   if (key == NULL)
-    return annals_cmd_fail ("verify-proof", error);
+    return annals_cli_fail ("verify-proof", error);
   g_autofree char *text = NULL;
   gsize len;
   if (!g_file_get_contents (argv[1], &text, &len, &error))
-    return annals_cmd_fail ("verify-proof", error);
+    return annals_cli_fail ("verify-proof", error);
 
   if (g_str_has_prefix (text, "annals/consistency-proof@v1\n")) {
     guint64 old_size;
     g_autoptr (GArray) hashes = NULL;
     g_autofree char *note = NULL;
     if (!annals_tlog_consistency_parse (text, len, &old_size, &hashes, &note, &error))
-      return annals_cmd_fail ("verify-proof", error);
+      return annals_cli_fail ("verify-proof", error);
     if (since == NULL)
-      return annals_cmd_usage ("verify-proof", "a consistency proof needs the old checkpoint: --since FILE");
+      return annals_cli_usage ("verify-proof", "a consistency proof needs the old checkpoint: --since FILE");
     g_autofree char *old_text = NULL;
     gsize old_len;
     if (!g_file_get_contents (since, &old_text, &old_len, &error))
-      return annals_cmd_fail ("verify-proof", error);
+      return annals_cli_fail ("verify-proof", error);
     g_autofree char *nt = annals_note_open (note, strlen (note), key, &error);
     g_autofree char *ot = nt ? annals_note_open (old_text, old_len, key, &error) : NULL;
     AnnalsCheckpoint now, old;
     if (ot == NULL || !annals_checkpoint_parse (nt, &now, &error))
-      return annals_cmd_fail ("verify-proof", error);
+      return annals_cli_fail ("verify-proof", error);
     if (!annals_checkpoint_parse (ot, &old, &error)) {
       annals_checkpoint_clear (&now);
-      return annals_cmd_fail ("verify-proof", error);
+      return annals_cli_fail ("verify-proof", error);
     }
     gboolean ok = strcmp (now.origin, old.origin) == 0 && old.size == old_size
                   && annals_merkle_verify_consistency (old.size, now.size, old.root, now.root,
@@ -234,13 +234,13 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
 
   AnnalsTlogProof p;
   if (!annals_tlog_proof_parse (text, len, &p, &error))
-    return annals_cmd_fail ("verify-proof", error);
+    return annals_cli_fail ("verify-proof", error);
   int status = 1;
   AnnalsCheckpoint cp = { 0 };
   AnnalsTlogEntry e = { 0 };
   g_autofree char *cptext = annals_note_open (p.checkpoint, strlen (p.checkpoint), key, &error);
   if (cptext == NULL || !annals_checkpoint_parse (cptext, &cp, &error)) {
-    annals_cmd_fail ("verify-proof", error);
+    annals_cli_fail ("verify-proof", error);
     goto done;
   }
   if (!origin_of_key (cp.origin, key)) {
@@ -268,7 +268,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
   }
   if (!annals_tlog_entry_parse (ed, elen, &e, &error) || e.index != p.index) {
     if (error)
-      annals_cmd_fail ("verify-proof", error);
+      annals_cli_fail ("verify-proof", error);
     else
       g_printerr ("annals verify-proof: the entry names index %" G_GUINT64_FORMAT ", the proof %" G_GUINT64_FORMAT "\n",
                   e.index, p.index);
@@ -278,7 +278,7 @@ annals_archiver_cmd_verify_proof (int argc, char **argv)
     guint8 sha[32];
     guint64 size;
     if (!sha256_file (message, sha, &size, &error)) {
-      annals_cmd_fail ("verify-proof", error);
+      annals_cli_fail ("verify-proof", error);
       goto done;
     }
     if (e.type != ANNALS_TLOG_ENTRY_MESSAGE || size != e.size || memcmp (sha, e.sha256, 32) != 0) {
@@ -377,7 +377,7 @@ load_site (const char *text, gsize length, const AnnalsNoteKey *key, AnnalsTlogS
 }
 
 int
-annals_archiver_cmd_verify (int argc, char **argv)
+annals_cli_verify (int argc, char **argv)
 {
   char *key_arg = NULL, *since = NULL;
   gboolean no_site = FALSE;
@@ -390,7 +390,7 @@ annals_archiver_cmd_verify (int argc, char **argv)
       "PATH is a root written before site checkpoints (log format 1): check its lists without one", NULL },
     { NULL },
   };
-  if (!annals_cmd_parse ("verify", "PATH",
+  if (!annals_cli_parse ("verify", "PATH",
                       "Checks a mirror offline: PATH is a copy of an archive root or of one list's folder.\n"
                       "Every stored message must hash to its log entry, the entries to the tiles, the tiles\n"
                       "to the signed checkpoint; redactions are listed with their reasons.  A root's site\n"
@@ -400,18 +400,18 @@ annals_archiver_cmd_verify (int argc, char **argv)
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *k_owned = key_arg, *s_owned = since;
   if (argc != 2 || key_arg == NULL)
-    return annals_cmd_usage ("verify", "give a PATH and --key VKEY");
+    return annals_cli_usage ("verify", "give a PATH and --key VKEY");
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsNoteKey) key = load_verifier (key_arg, &error);
   if (key == NULL)
-    return annals_cmd_fail ("verify", error);
+    return annals_cli_fail ("verify", error);
   g_autofree char *old = NULL;
   gsize old_len = 0;
   AnnalsCheckpoint old_cp = { 0 };
   AnnalsTlogSite old_site = { 0 };
   if (since != NULL) {
     if (!g_file_get_contents (since, &old, &old_len, &error))
-      return annals_cmd_fail ("verify", error);
+      return annals_cli_fail ("verify", error);
     g_autofree char *t = annals_note_open (old, old_len, key, &error);
     if (t != NULL && annals_tlog_site_parse (t, &old_site, NULL)) {
       annals_tlog_site_clear (&old_site);
@@ -435,7 +435,7 @@ annals_archiver_cmd_verify (int argc, char **argv)
     if (d == NULL) {
       annals_checkpoint_clear (&old_cp);
       annals_tlog_site_clear (&old_site);
-      return annals_cmd_fail ("verify", error);
+      return annals_cli_fail ("verify", error);
     }
     const char *name;
     while ((name = g_dir_read_name (d)) != NULL) {
@@ -562,14 +562,14 @@ log_notice (gpointer ctx, GError **error)
 }
 
 int
-annals_archiver_cmd_redact (int argc, char **argv)
+annals_cli_redact (int argc, char **argv)
 {
   char *reason = NULL;
   const GOptionEntry entries[] = {
     { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, "Why (public: it goes into the log)", "TEXT" },
     { NULL },
   };
-  if (!annals_cmd_parse ("redact", "NAME ID",
+  if (!annals_cli_parse ("redact", "NAME ID",
                       "Removes message ID (number or Message-ID) of list NAME from the store, visibly:\n"
                       "a redaction entry with the reason goes into the log first, then the message's\n"
                       "bytes are removed from its pack (rewritten), and the list's index is compacted into\n"
@@ -579,25 +579,25 @@ annals_archiver_cmd_redact (int argc, char **argv)
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *r_owned = reason;
   if (argc != 3 || reason == NULL || *reason == '\0')
-    return annals_cmd_usage ("redact", "give the list NAME, a message ID and --reason TEXT");
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("redact");
+    return annals_cli_usage ("redact", "give the list NAME, a message ID and --reason TEXT");
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("redact");
   if (config == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
   g_autofree char *store_dir = annals_config_list_dir (config, argv[1], "store", &error);
   g_autofree char *log_dir = annals_config_list_dir (config, argv[1], "log", NULL);
   if (store_dir == NULL)
-    return annals_cmd_fail ("redact", error);
+    return annals_cli_fail ("redact", error);
   g_autoptr (AnnalsNoteKey) key = annals_config_load_key (config, &error);
   if (key == NULL)
-    return annals_cmd_fail ("redact", error);
+    return annals_cli_fail ("redact", error);
   g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (store_dir, 30000, &error);
   if (w == NULL)
-    return annals_cmd_fail ("redact", error);
+    return annals_cli_fail ("redact", error);
   g_autofree char *origin = annals_config_log_origin (config, argv[1]);
   g_autoptr (AnnalsTlog) log = annals_tlog_open (log_dir, origin, &error);
   if (log == NULL)
-    return annals_cmd_fail ("redact", error);
+    return annals_cli_fail ("redact", error);
   g_autofree char *site_origin = annals_config_site_origin (config);
   g_auto (GStrv) all_lists = annals_config_lists (config);
   annals_tlog_set_site (log, annals_config_root (config), site_origin, (const char *const *) all_lists);
@@ -605,7 +605,7 @@ annals_archiver_cmd_redact (int argc, char **argv)
   guint64 target;
   guint copies;
   if (!annals_store_resolve_id (store, argv[2], &target, &copies, &error))
-    return annals_cmd_fail ("redact", error);
+    return annals_cli_fail ("redact", error);
   if (copies > 1) {
     g_printerr ("annals redact: %u messages have Message-ID %s; name the one to redact by number ('annals ls %s')\n",
                 copies, argv[2], argv[1]);
@@ -613,10 +613,10 @@ annals_archiver_cmd_redact (int argc, char **argv)
   }
   /* Log whatever the store has first, so the notice follows it. */
   if (!annals_tlog_sync (log, store, argv[1], key, &error))
-    return annals_cmd_fail ("redact", error);
+    return annals_cli_fail ("redact", error);
   AnnalsStoreRecord rec;
   if (!annals_store_read_record (store, target, &rec, &error))
-    return annals_cmd_fail ("redact", error);
+    return annals_cli_fail ("redact", error);
   if (rec.type == ANNALS_STORE_RECORD_REDACTED) {
     /* A rerun after a kill: the store is done, the index may not be. */
     g_print ("message %" G_GUINT64_FORMAT " of '%s' is redacted already; checking that the index holds none of it\n",
@@ -626,15 +626,14 @@ annals_archiver_cmd_redact (int argc, char **argv)
     guint64 notice;
     if (!annals_store_writer_redact (w, target, reason, g_get_real_time () / G_USEC_PER_SEC, log_notice, &ctx, &notice,
                                      &error))
-      return annals_cmd_fail ("redact", error);
+      return annals_cli_fail ("redact", error);
     g_print ("redacted message %" G_GUINT64_FORMAT " of '%s' (log entry %" G_GUINT64_FORMAT "): %s\n", target,
              argv[1], notice, reason);
   }
   g_clear_pointer (&w, annals_store_writer_free);
   /* Out of the index too, if there is one. */
   g_autofree char *index_dir = annals_config_list_dir (config, argv[1], "index", NULL);
-  if (annals_archiver_after_write () != NULL && index_dir && g_file_test (index_dir, G_FILE_TEST_IS_DIR)
-      && !annals_archiver_after_write () (config, argv[1], TRUE))
+  if (index_dir && g_file_test (index_dir, G_FILE_TEST_IS_DIR) && !annals_cli_index_update (config, argv[1], TRUE))
     return 1;
   return 0;
 }

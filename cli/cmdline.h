@@ -1,28 +1,30 @@
 /* cmdline: what every annals subcommand does the same way: option
  * parsing with --help, the archive root, and error messages of the form
- * "annals CMD: what went wrong". */
+ * "annals CMD: what went wrong".
+ *
+ * Exit codes: 0, 1 for a failure, and sysexits.h's EX_* (and only those
+ * names) where a caller acts on the kind: EX_USAGE (64), EX_DATAERR (65),
+ * EX_TEMPFAIL (75, the MTA retries). */
 #pragma once
 
-#include "config.h"
+#include "core/config.h"
 
 G_BEGIN_DECLS
 
-#define ANNALS_EX_USAGE 64
-
 /* Parses options (adding --root when with_root); prints the error and
  * returns FALSE on a usage error. */
-gboolean annals_cmd_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
+gboolean annals_cli_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
                            gboolean with_root, int *argc, char ***argv);
 /* The root given before the command ("annals --root DIR CMD ..."); a
  * --root after the command wins.  dir is copied. */
-void annals_cmd_set_global_root (const char *dir);
+void annals_cli_set_global_root (const char *dir);
 /* Prints "annals CMD: message" and returns 1. */
-int annals_cmd_fail (const char *cmd, const GError *error);
-/* Prints a usage error and returns ANNALS_EX_USAGE. */
-int annals_cmd_usage (const char *cmd, const char *what);
+int annals_cli_fail (const char *cmd, const GError *error);
+/* Prints a usage error and returns EX_USAGE. */
+int annals_cli_usage (const char *cmd, const char *what);
 /* The root named by --root or $ANNALS_ROOT (new), or NULL with error. */
-char *annals_cmd_find_root (GError **error);
+char *annals_cli_find_root (GError **error);
 /* The archive named by --root or $ANNALS_ROOT, or NULL after printing why. */
-AnnalsConfig *annals_cmd_open_config (const char *cmd);
+AnnalsConfig *annals_cli_open_config (const char *cmd);
 
 G_END_DECLS

@@ -1,51 +1,25 @@
-/* commands: see commands.h. */
+/* archive-commands: see archive-commands.h. */
 #include <glib.h>
 
-#include "commands.h"
-#include "cmdline.h"
-#include "config.h"
-#include "ingest.h"
-#include "message.h"
-#include "note.h"
-#include "tlog.h"
-#include "zcodec.h"
+#include "cli/archive-commands.h"
+#include "cli/cmdline.h"
+#include "cli/index-commands.h"
+#include "core/config.h"
+#include "archiver/ingest.h"
+#include "core/message.h"
+#include "core/note.h"
+#include "core/tlog.h"
+#include "core/zcodec.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
-static AnnalsAfterWrite after_write;
-
-void
-annals_archiver_set_after_write (AnnalsAfterWrite hook)
-{
-  after_write = hook;
-}
-
-AnnalsAfterWrite
-annals_archiver_after_write (void)
-{
-  return after_write;
-}
-
-static const AnnalsIndexFollowHooks *follow_hooks;
-
-void
-annals_archiver_set_index_follower (const AnnalsIndexFollowHooks *hooks)
-{
-  follow_hooks = hooks;
-}
-
-/* sysexits.h values the MDA mode speaks to the MTA. */
-#define EX_OK 0
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_TEMPFAIL 75
-
 int
-annals_archiver_cmd_init (int argc, char **argv)
+annals_cli_init (int argc, char **argv)
 {
   char *name = NULL, *base_url = NULL;
   const GOptionEntry entries[] = {
@@ -54,34 +28,34 @@ annals_archiver_cmd_init (int argc, char **argv)
       "The public address of the site: absolute links on the web, and the logs' names (unset by default)", "URL" },
     { NULL },
   };
-  if (!annals_cmd_parse ("init", "",
+  if (!annals_cli_parse ("init", "",
                       "Creates an archive root: the folder, its annals.conf, and the site's signing key\n"
                       "(keys/site.key, mode 0600) for the transparency logs' checkpoints.",
                       entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *base_owned = base_url;
   g_autoptr (GError) error = NULL;
-  g_autofree char *root = annals_cmd_find_root (&error);
+  g_autofree char *root = annals_cli_find_root (&error);
   if (root == NULL)
-    return annals_cmd_fail ("init", error);
+    return annals_cli_fail ("init", error);
   g_autoptr (AnnalsConfig) config = annals_config_init (root, name, &error);
   g_free (name);
   if (config == NULL)
-    return annals_cmd_fail ("init", error);
+    return annals_cli_fail ("init", error);
   if (base_url != NULL) {
     g_key_file_set_string (annals_config_keyfile (config), "site", "base-url", base_url);
     if (!annals_config_save (config, &error))
-      return annals_cmd_fail ("init", error);
+      return annals_cli_fail ("init", error);
   }
   g_autofree char *verifier = annals_config_ensure_key (config, &error);
   if (verifier == NULL)
-    return annals_cmd_fail ("init", error);
+    return annals_cli_fail ("init", error);
   g_print ("created archive root '%s'\nlog verifier key (publish it): %s\n", root, verifier);
   return 0;
 }
 
 int
-annals_archiver_cmd_list_add (int argc, char **argv)
+annals_cli_list_add (int argc, char **argv)
 {
   char *address = NULL, *description = NULL;
   const GOptionEntry entries[] = {
@@ -89,11 +63,11 @@ annals_archiver_cmd_list_add (int argc, char **argv)
     { "description", 0, 0, G_OPTION_ARG_STRING, &description, "One line on what the list is for", "D" },
     { NULL },
   };
-  if (!annals_cmd_parse ("list-add", "NAME", "Adds a list to the archive.", entries, TRUE, &argc, &argv))
+  if (!annals_cli_parse ("list-add", "NAME", "Adds a list to the archive.", entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
-    return annals_cmd_usage ("list-add", "give exactly one list NAME");
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("list-add");
+    return annals_cli_usage ("list-add", "give exactly one list NAME");
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("list-add");
   if (config == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
@@ -101,17 +75,17 @@ annals_archiver_cmd_list_add (int argc, char **argv)
   g_free (address);
   g_free (description);
   if (!ok)
-    return annals_cmd_fail ("list-add", error);
+    return annals_cli_fail ("list-add", error);
   g_print ("added list '%s'\n", argv[1]);
   return 0;
 }
 
 int
-annals_archiver_cmd_lists (int argc, char **argv)
+annals_cli_lists (int argc, char **argv)
 {
-  if (!annals_cmd_parse ("lists", "", "Lists the archive's lists with their message counts.", NULL, TRUE, &argc, &argv))
+  if (!annals_cli_parse ("lists", "", "Lists the archive's lists with their message counts.", NULL, TRUE, &argc, &argv))
     return EX_USAGE;
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("lists");
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("lists");
   if (config == NULL)
     return 1;
   g_auto (GStrv) lists = annals_config_lists (config);
@@ -133,6 +107,48 @@ print_summary (const char *list, const AnnalsIngestStats *s, double secs)
   if (s->rejected > 0)
     g_print (", too large and not archived %" G_GUINT64_FORMAT, s->rejected);
   g_print (" (%.1f MB in %.2f s)\n", s->bytes / 1e6, secs);
+}
+
+/* What the ingest library reports, said by the program: progress on a
+ * terminal (at most four times a second), warnings always. */
+typedef struct {
+  gboolean tty;
+  gint64 started; /* monotonic µs */
+  gint64 last;
+} IngestReport;
+
+static void
+ingest_progress (gpointer ctx, const AnnalsIngestStats *s, gboolean done)
+{
+  IngestReport *r = ctx;
+  if (!r->tty)
+    return;
+  gint64 now = g_get_monotonic_time ();
+  if (!done && now - r->last < 250000)
+    return;
+  r->last = now;
+  double secs = MAX ((now - r->started) / 1e6, 1e-3);
+  fprintf (stderr,
+           "\r\033[Kingest: %" G_GUINT64_FORMAT " archived, %" G_GUINT64_FORMAT " duplicates, %.1f MB (%.1f MB/s)",
+           s->archived, s->duplicates, s->bytes / 1e6, s->bytes / 1e6 / secs);
+  fflush (stderr);
+}
+
+static void
+ingest_warning (gpointer ctx, const char *message)
+{
+  IngestReport *r = ctx;
+  /* On its own line, not after the progress. */
+  g_printerr ("%sannals ingest: warning: %s\n", r->tty && r->last != 0 ? "\r\033[K" : "", message);
+}
+
+/* Clears the progress line before the summary and errors. */
+static void
+ingest_report_end (IngestReport *r)
+{
+  if (r->tty && r->last != 0)
+    fputs ("\r\033[K", stderr);
+  r->last = 0;
 }
 
 /* --mda: exactly one message on stdin; sysexits for the MTA. */
@@ -187,7 +203,9 @@ ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint
     g_printerr ("annals ingest: %s\n", error->message);
     return EX_TEMPFAIL;
   }
-  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, FALSE);
+  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer);
+  IngestReport report = { FALSE, 0, 0 };
+  annals_ingest_set_reporter (in, NULL, ingest_warning, &report);
   g_autoptr (AnnalsTlog) log = NULL;
   g_autoptr (AnnalsNoteKey) key = NULL;
   if (!open_log (config, list, &log, &key, &error)) {
@@ -210,7 +228,7 @@ ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint
 }
 
 int
-annals_archiver_cmd_ingest (int argc, char **argv)
+annals_cli_ingest (int argc, char **argv)
 {
   gboolean mbox = FALSE, maildir = FALSE, mda = FALSE, quiet = FALSE, no_index = FALSE;
   char *variant_name = NULL;
@@ -228,7 +246,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     { "no-index", 0, 0, G_OPTION_ARG_NONE, &no_index, "Do not update the search index afterwards", NULL },
     { NULL },
   };
-  if (!annals_cmd_parse ("ingest", "NAME [PATH...]",
+  if (!annals_cli_parse ("ingest", "NAME [PATH...]",
                       "Archives mail into list NAME: mbox files (plain or gzip), maildirs, or one message\n"
                       "on stdin from the MTA.  Without PATH, reads an mbox (plain or gzip) from stdin.\n"
                       "Identical re-deliveries are skipped; the same Message-ID with new content is kept\n"
@@ -237,53 +255,55 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     return mda ? EX_TEMPFAIL : EX_USAGE;
   g_autofree G_GNUC_UNUSED char *variant_owned = variant_name;
   if ((int) mbox + (int) maildir + (int) mda > 1)
-    return annals_cmd_usage ("ingest", "choose one of --mbox, --maildir and --mda");
+    return annals_cli_usage ("ingest", "choose one of --mbox, --maildir and --mda");
   if (argc < 2)
-    return annals_cmd_usage ("ingest", "give the list NAME");
+    return annals_cli_usage ("ingest", "give the list NAME");
   AnnalsMboxVariant variant = ANNALS_MBOX_AUTO;
   if (variant_name != NULL && !annals_mbox_variant_from_name (variant_name, &variant))
-    return annals_cmd_usage ("ingest", "--format takes auto, mboxrd, mboxo, mboxcl2 or pipermail");
+    return annals_cli_usage ("ingest", "--format takes auto, mboxrd, mboxo, mboxcl2 or pipermail");
   if (mda && argc > 2)
-    return annals_cmd_usage ("ingest", "--mda reads one message from stdin and takes no PATH");
+    return annals_cli_usage ("ingest", "--mda reads one message from stdin and takes no PATH");
   if (maildir && argc < 3)
-    return annals_cmd_usage ("ingest", "--maildir needs a PATH");
+    return annals_cli_usage ("ingest", "--maildir needs a PATH");
 
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("ingest");
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("ingest");
   if (config == NULL)
     return mda ? EX_TEMPFAIL : 1;
   g_autoptr (GError) error = NULL;
   g_autofree char *store_dir = annals_config_list_dir (config, argv[1], "store", &error);
   if (store_dir == NULL) {
-    annals_cmd_fail ("ingest", error);
+    annals_cli_fail ("ingest", error);
     return mda ? EX_TEMPFAIL : 1;
   }
   guint timeout_ms = (guint) (lock_timeout >= 0 ? lock_timeout : (mda ? 300 : 30)) * 1000;
   if (mda) {
     int status = ingest_mda (config, argv[1], store_dir, timeout_ms);
     /* The message is safe: an index failure is only a warning here. */
-    if (status == EX_OK && !no_index && after_write != NULL)
-      after_write (config, argv[1], TRUE);
+    if (status == EX_OK && !no_index)
+      annals_cli_index_update (config, argv[1], TRUE);
     return status;
   }
 
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (AnnalsStoreWriter) writer = annals_store_writer_open (store_dir, timeout_ms, &error);
   if (writer == NULL)
-    return annals_cmd_fail ("ingest", error);
+    return annals_cli_fail ("ingest", error);
   if (annals_store_writer_recovered (writer) > 0 && !quiet)
     g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
                 argv[1], annals_store_writer_recovered (writer));
-  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, !quiet && isatty (STDERR_FILENO));
+  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer);
+  IngestReport report = { !quiet && isatty (STDERR_FILENO), g_get_monotonic_time (), 0 };
+  annals_ingest_set_reporter (in, ingest_progress, ingest_warning, &report);
   g_autoptr (AnnalsTlog) log = NULL;
   g_autoptr (AnnalsNoteKey) key = NULL;
   if (!open_log (config, argv[1], &log, &key, &error))
-    return annals_cmd_fail ("ingest", error);
+    return annals_cli_fail ("ingest", error);
   annals_ingest_set_log (in, log, key, argv[1]);
   /* The index follows the ingest batch by batch, on the other core. */
   AnnalsIndexFollower *follower = NULL;
-  if (!no_index && follow_hooks != NULL) {
-    follower = follow_hooks->start (config, argv[1], annals_store_writer_count (writer));
-    annals_ingest_set_on_commit (in, follow_hooks->committed, follower);
+  if (!no_index) {
+    follower = annals_cli_index_follow_start (config, argv[1], annals_store_writer_count (writer));
+    annals_ingest_set_on_commit (in, annals_cli_index_follow_committed, follower);
   }
   gboolean ok = TRUE;
   if (argc == 2) {
@@ -297,14 +317,15 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   g_autoptr (GError) commit_error = NULL;
   gboolean committed = annals_ingest_commit (in, &commit_error);
   const AnnalsIngestStats *stats = annals_ingest_stats (in);
+  ingest_report_end (&report);
   if (!quiet)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
   /* Whatever happened, the index takes what was committed. */
-  gboolean indexed = follower == NULL || follow_hooks->finish (follower, quiet);
+  gboolean indexed = follower == NULL || annals_cli_index_follow_finish (follower, quiet);
   /* A full disk, whether the store or the log hit it, is temporary. */
   GError *failed = !ok ? error : !committed ? commit_error : NULL;
   if (failed != NULL) {
-    annals_cmd_fail ("ingest", failed);
+    annals_cli_fail ("ingest", failed);
     gboolean full = g_error_matches (failed, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE)
                     || g_error_matches (failed, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_NO_SPACE);
     if (full)
@@ -315,7 +336,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
     return full ? EX_TEMPFAIL : 1;
   }
   g_clear_pointer (&writer, annals_store_writer_free); /* readers see it all; the lock is free */
-  if (!indexed || (!no_index && follower == NULL && after_write != NULL && !after_write (config, argv[1], quiet)))
+  if (!indexed)
     return 1;
   return stats->rejected > 0 ? 1 : 0;
 }
@@ -324,14 +345,14 @@ annals_archiver_cmd_ingest (int argc, char **argv)
 static AnnalsStore *
 open_store (const char *cmd, const char *list)
 {
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config (cmd);
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config (cmd);
   if (config == NULL)
     return NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = annals_config_list_dir (config, list, "store", &error);
   AnnalsStore *store = dir ? annals_store_open (dir, &error) : NULL;
   if (store == NULL)
-    annals_cmd_fail (cmd, error);
+    annals_cli_fail (cmd, error);
   return store;
 }
 
@@ -388,20 +409,20 @@ escape_controls (const char *text)
 }
 
 int
-annals_archiver_cmd_cat (int argc, char **argv)
+annals_cli_cat (int argc, char **argv)
 {
-  if (!annals_cmd_parse ("cat", "NAME ID", "Writes one message's exact bytes; ID is its number or its Message-ID.",
+  if (!annals_cli_parse ("cat", "NAME ID", "Writes one message's exact bytes; ID is its number or its Message-ID.",
                       NULL, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 3)
-    return annals_cmd_usage ("cat", "give the list NAME and a message ID");
+    return annals_cli_usage ("cat", "give the list NAME and a message ID");
   g_autoptr (AnnalsStore) store = open_store ("cat", argv[1]);
   if (store == NULL)
     return 1;
   g_autoptr (GError) error = NULL;
   guint64 number;
   if (!resolve_id (store, argv[2], &number, &error))
-    return annals_cmd_fail ("cat", error);
+    return annals_cli_fail ("cat", error);
   g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, &error);
   if (raw == NULL) {
     guint64 notice;
@@ -417,7 +438,7 @@ annals_archiver_cmd_cat (int argc, char **argv)
       g_free (red.reason);
       return 1;
     }
-    return annals_cmd_fail ("cat", error);
+    return annals_cli_fail ("cat", error);
   }
   gsize len;
   const void *data = g_bytes_get_data (raw, &len);
@@ -432,7 +453,7 @@ static gboolean
 parse_range (const char *cmd, gint64 from, gint64 to, guint64 count, guint64 *first, guint64 *end)
 {
   if (from < 0 || (to < -1)) {
-    annals_cmd_usage (cmd, "--from and --to take message numbers (0 or more)");
+    annals_cli_usage (cmd, "--from and --to take message numbers (0 or more)");
     return FALSE;
   }
   *first = (guint64) from;
@@ -441,7 +462,7 @@ parse_range (const char *cmd, gint64 from, gint64 to, guint64 count, guint64 *fi
 }
 
 int
-annals_archiver_cmd_export (int argc, char **argv)
+annals_cli_export (int argc, char **argv)
 {
   gint64 from = 0, to = -1;
   const GOptionEntry entries[] = {
@@ -449,11 +470,11 @@ annals_archiver_cmd_export (int argc, char **argv)
     { "to", 0, 0, G_OPTION_ARG_INT64, &to, "Last message number, included (default: the newest)", "N" },
     { NULL },
   };
-  if (!annals_cmd_parse ("export", "NAME", "Writes the list's messages as mboxrd to stdout, in archive order.", entries,
+  if (!annals_cli_parse ("export", "NAME", "Writes the list's messages as mboxrd to stdout, in archive order.", entries,
                       TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
-    return annals_cmd_usage ("export", "give the list NAME");
+    return annals_cli_usage ("export", "give the list NAME");
   g_autoptr (AnnalsStore) store = open_store ("export", argv[1]);
   if (store == NULL)
     return 1;
@@ -468,7 +489,7 @@ annals_archiver_cmd_export (int argc, char **argv)
       continue; /* redacted messages and redaction notices are not mail */
     g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (store, n, &error) : NULL;
     if (meta == NULL)
-      return annals_cmd_fail ("export", error);
+      return annals_cli_fail ("export", error);
     gsize len;
     const guint8 *data = g_bytes_get_data (raw, &len);
     annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
@@ -489,7 +510,7 @@ annals_archiver_cmd_export (int argc, char **argv)
 }
 
 int
-annals_archiver_cmd_ls (int argc, char **argv)
+annals_cli_ls (int argc, char **argv)
 {
   gint64 from = 0, to = -1;
   const GOptionEntry entries[] = {
@@ -497,7 +518,7 @@ annals_archiver_cmd_ls (int argc, char **argv)
     { "to", 0, 0, G_OPTION_ARG_INT64, &to, "Last message number, included (default: the newest)", "N" },
     { NULL },
   };
-  if (!annals_cmd_parse ("ls", "NAME",
+  if (!annals_cli_parse ("ls", "NAME",
                          "Lists the list's messages: number, date (UTC), sender, subject, and flags\n"
                          "(reused-id: Message-ID seen before with other content; unparsable; no-id).\n"
                          "A redaction notice shows the message it redacted and the reason.  Control\n"
@@ -505,7 +526,7 @@ annals_archiver_cmd_ls (int argc, char **argv)
                          entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
-    return annals_cmd_usage ("ls", "give the list NAME");
+    return annals_cli_usage ("ls", "give the list NAME");
   g_autoptr (AnnalsStore) store = open_store ("ls", argv[1]);
   if (store == NULL)
     return 1;
@@ -516,7 +537,7 @@ annals_archiver_cmd_ls (int argc, char **argv)
     g_autoptr (GError) error = NULL;
     g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, n, &error);
     if (m == NULL)
-      return annals_cmd_fail ("ls", error);
+      return annals_cli_fail ("ls", error);
     char date[32] = "-";
     if (m->date != ANNALS_NO_DATE) {
       time_t t = (time_t) m->date;

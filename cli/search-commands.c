@@ -1,13 +1,14 @@
-/* commands: annals search. */
-#include "commands.h"
-#include "cmdline.h"
-#include "mbox.h"
-#include "message.h"
-#include "query.h"
-#include "store.h"
+/* search-commands: annals search. */
+#include "cli/search-commands.h"
+#include "cli/cmdline.h"
+#include "core/mbox.h"
+#include "core/message.h"
+#include "search/query.h"
+#include "core/store.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 
 static void
@@ -80,7 +81,7 @@ print_mbox (AnnalsConfig *config, const AnnalsQueryResults *r)
       g_autofree char *dir = annals_config_list_dir (config, s->list, "store", &error);
       store = dir ? annals_store_open (dir, &error) : NULL;
       if (store == NULL)
-        return annals_cmd_fail ("search", error);
+        return annals_cli_fail ("search", error);
       g_hash_table_insert (stores, g_strdup (s->list), store);
     }
     g_autoptr (GBytes) raw = annals_store_read (store, s->number, NULL, &error);
@@ -97,7 +98,7 @@ print_mbox (AnnalsConfig *config, const AnnalsQueryResults *r)
 }
 
 int
-annals_search_cmd_search (int argc, char **argv)
+annals_cli_search (int argc, char **argv)
 {
   char **lists = NULL, *format = NULL;
   gboolean all = FALSE, count = FALSE, relevance = FALSE, threads = FALSE;
@@ -113,25 +114,25 @@ annals_search_cmd_search (int argc, char **argv)
     { "threads", 't', 0, G_OPTION_ARG_NONE, &threads, "One result per thread", NULL },
     { NULL },
   };
-  if (!annals_cmd_parse ("search", "QUERY...",
+  if (!annals_cli_parse ("search", "QUERY...",
                          "Searches the archive with the public-inbox query language: s: subject, f: from,\n"
                          "t: to, c: cc, tc:, a: any address, b: body, bs: subject+body, nq: new text,\n"
                          "q: quoted text, n: attachment name, l: List-Id, m: Message-ID, d: and rt: date\n"
                          "ranges (d:2024-01-01..2024-06-30, d:30.days.ago..), \"phrases\", AND OR NOT + -,\n"
                          "word* (see doc/search.md).",
                          entries, TRUE, &argc, &argv))
-    return ANNALS_EX_USAGE;
+    return EX_USAGE;
   g_auto (GStrv) G_GNUC_UNUSED owned_lists = lists;
   g_autofree G_GNUC_UNUSED char *owned_format = format;
   if (argc < 2)
-    return annals_cmd_usage ("search", "give a QUERY");
+    return annals_cli_usage ("search", "give a QUERY");
   if (format && strcmp (format, "text") && strcmp (format, "json") && strcmp (format, "mbox"))
-    return annals_cmd_usage ("search", "--format takes text, json or mbox");
+    return annals_cli_usage ("search", "--format takes text, json or mbox");
   if (limit < 0 || offset < 0 || limit > 100000)
-    return annals_cmd_usage ("search", "--limit takes 0 to 100000, --offset 0 or more");
+    return annals_cli_usage ("search", "--limit takes 0 to 100000, --offset 0 or more");
   if (all && lists)
-    return annals_cmd_usage ("search", "give --list or --all, not both");
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("search");
+    return annals_cli_usage ("search", "give --list or --all, not both");
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("search");
   if (config == NULL)
     return 1;
   g_auto (GStrv) every = annals_config_lists (config);
@@ -141,7 +142,7 @@ annals_search_cmd_search (int argc, char **argv)
     g_autoptr (GError) error = NULL;
     char *dir = annals_config_list_dir (config, *n, NULL, &error);
     if (dir == NULL)
-      return annals_cmd_fail ("search", error);
+      return annals_cli_fail ("search", error);
     g_ptr_array_add (dirs, dir);
   }
   g_autofree char *query = g_strjoinv (" ", argv + 1);
@@ -150,11 +151,11 @@ annals_search_cmd_search (int argc, char **argv)
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) dirs->pdata, dirs->len, query, &o, &error);
   if (r == NULL && g_error_matches (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY)) {
     /* A query that cannot run is the user's to fix: a usage error. */
-    annals_cmd_fail ("search", error);
-    return ANNALS_EX_USAGE;
+    annals_cli_fail ("search", error);
+    return EX_USAGE;
   }
   if (r == NULL)
-    return annals_cmd_fail ("search", error);
+    return annals_cli_fail ("search", error);
   if (count) {
     g_print ("%" G_GUINT64_FORMAT "\n", r->count);
     return 0;

@@ -1,12 +1,14 @@
 /* cmdline: see cmdline.h. */
-#include "cmdline.h"
+#include "cli/cmdline.h"
+
+#include <sysexits.h>
 
 static char *root_option;
 /* Kept apart from root_option: GOption overwrites that without freeing. */
 static char *global_root;
 
 void
-annals_cmd_set_global_root (const char *dir)
+annals_cli_set_global_root (const char *dir)
 {
   g_free (global_root);
   global_root = g_strdup (dir);
@@ -19,7 +21,7 @@ root_given (void)
 }
 
 gboolean
-annals_cmd_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
+annals_cli_parse (const char *cmd, const char *params, const char *summary, const GOptionEntry *entries,
                   gboolean with_root, int *argc, char ***argv)
 {
   const GOptionEntry root_entry[] = {
@@ -43,32 +45,32 @@ annals_cmd_parse (const char *cmd, const char *params, const char *summary, cons
 }
 
 int
-annals_cmd_fail (const char *cmd, const GError *error)
+annals_cli_fail (const char *cmd, const GError *error)
 {
   g_printerr ("annals %s: %s\n", cmd, error->message);
   return 1;
 }
 
 int
-annals_cmd_usage (const char *cmd, const char *what)
+annals_cli_usage (const char *cmd, const char *what)
 {
   g_printerr ("annals %s: %s (see 'annals %s --help')\n", cmd, what, cmd);
-  return ANNALS_EX_USAGE;
+  return EX_USAGE;
 }
 
 AnnalsConfig *
-annals_cmd_open_config (const char *cmd)
+annals_cli_open_config (const char *cmd)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *root = annals_config_find_root (root_given (), &error);
   AnnalsConfig *config = root ? annals_config_open (root, &error) : NULL;
   if (config == NULL)
-    annals_cmd_fail (cmd, error);
+    annals_cli_fail (cmd, error);
   return config;
 }
 
 char *
-annals_cmd_find_root (GError **error)
+annals_cli_find_root (GError **error)
 {
   return annals_config_find_root (root_given (), error);
 }

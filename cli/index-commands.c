@@ -1,9 +1,10 @@
-/* commands: see commands.h. */
-#include "commands.h"
-#include "cmdline.h"
-#include "index.h"
+/* index-commands: see index-commands.h. */
+#include "cli/index-commands.h"
+#include "cli/cmdline.h"
+#include "indexer/index.h"
 
 #include <stdio.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 typedef struct {
@@ -54,7 +55,7 @@ update_list (AnnalsConfig *config, const char *list, gboolean rebuild, gboolean 
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = annals_config_list_dir (config, list, NULL, &error);
   if (dir == NULL) {
-    annals_cmd_fail ("index", error);
+    annals_cli_fail ("index", error);
     return FALSE;
   }
   Progress p = { list, !quiet && isatty (STDERR_FILENO), g_get_monotonic_time (), 0 };
@@ -73,7 +74,7 @@ update_list (AnnalsConfig *config, const char *list, gboolean rebuild, gboolean 
 }
 
 gboolean
-annals_indexer_after_write (AnnalsConfig *config, const char *list, gboolean quiet)
+annals_cli_index_update (AnnalsConfig *config, const char *list, gboolean quiet)
 {
   return update_list (config, list, FALSE, quiet);
 }
@@ -113,8 +114,8 @@ follow_thread (gpointer data)
   return NULL;
 }
 
-static AnnalsIndexFollower *
-follow_start (AnnalsConfig *config, const char *list, guint64 committed)
+AnnalsIndexFollower *
+annals_cli_index_follow_start (AnnalsConfig *config, const char *list, guint64 committed)
 {
   AnnalsIndexFollower *f = g_new0 (AnnalsIndexFollower, 1);
   f->list = g_strdup (list);
@@ -128,8 +129,8 @@ follow_start (AnnalsConfig *config, const char *list, guint64 committed)
   return f;
 }
 
-static void
-follow_committed (gpointer follower, guint64 count)
+void
+annals_cli_index_follow_committed (gpointer follower, guint64 count)
 {
   AnnalsIndexFollower *f = follower;
   g_mutex_lock (&f->lock);
@@ -138,8 +139,8 @@ follow_committed (gpointer follower, guint64 count)
   g_mutex_unlock (&f->lock);
 }
 
-static gboolean
-follow_finish (AnnalsIndexFollower *f, gboolean quiet)
+gboolean
+annals_cli_index_follow_finish (AnnalsIndexFollower *f, gboolean quiet)
 {
   g_mutex_lock (&f->lock);
   f->finished = TRUE;
@@ -162,16 +163,8 @@ follow_finish (AnnalsIndexFollower *f, gboolean quiet)
   return ok;
 }
 
-static const AnnalsIndexFollowHooks follow_hooks = { follow_start, follow_committed, follow_finish };
-
-const AnnalsIndexFollowHooks *
-annals_indexer_follow_hooks (void)
-{
-  return &follow_hooks;
-}
-
 int
-annals_indexer_cmd_index (int argc, char **argv)
+annals_cli_index (int argc, char **argv)
 {
   gboolean rebuild = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
@@ -180,12 +173,12 @@ annals_indexer_cmd_index (int argc, char **argv)
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress and no summary", NULL },
     { NULL },
   };
-  if (!annals_cmd_parse ("index", "[NAME...]",
+  if (!annals_cli_parse ("index", "[NAME...]",
                          "Updates the search index of the lists named (all lists by default) with what their\n"
                          "stores hold and it does not: incremental and resumable.  'annals ingest' runs it.",
                          entries, TRUE, &argc, &argv))
-    return ANNALS_EX_USAGE;
-  g_autoptr (AnnalsConfig) config = annals_cmd_open_config ("index");
+    return EX_USAGE;
+  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("index");
   if (config == NULL)
     return 1;
   g_auto (GStrv) all = annals_config_lists (config);
