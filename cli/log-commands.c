@@ -10,6 +10,7 @@
 #include "core/store.h"
 #include "core/tlog.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -156,10 +157,7 @@ sha256_file (const char *path, guint8 out[32], guint64 *size, GError **error)
   g_autoptr (GMappedFile) map = g_mapped_file_new (path, FALSE, error);
   if (map == NULL)
     return FALSE;
-  g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
-  g_checksum_update (c, (const guchar *) g_mapped_file_get_contents (map), (gssize) g_mapped_file_get_length (map));
-  gsize len = 32;
-  g_checksum_get_digest (c, out, &len);
+  crypto_hash_sha256 (out, (const guchar *) g_mapped_file_get_contents (map), g_mapped_file_get_length (map));
   *size = g_mapped_file_get_length (map);
   return TRUE;
 }
