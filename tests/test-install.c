@@ -38,8 +38,7 @@ sh (const char *cmd)
   return g_steal_pointer (&out);
 }
 
-static char *
-sh_quote_printf (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+static char *sh_quote_printf (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 
 static char *
 sh_quote_printf (const char *fmt, ...)
@@ -57,7 +56,8 @@ static void
 expect_page (int port, const char *path, const char *has)
 {
   g_autofree char *cmd = g_strdup_printf ("curl -s --retry 20 --retry-connrefused --retry-delay 1 -o - "
-                                          "-w '\\n%%{http_code}' http://127.0.0.1:%d%s", port, path);
+                                          "-w '\\n%%{http_code}' http://127.0.0.1:%d%s",
+                                          port, path);
   g_autofree char *out = sh (cmd);
   g_test_message ("%s", out);
   g_assert_true (g_str_has_suffix (out, "\n200"));
@@ -91,8 +91,8 @@ test_install (void)
   g_assert_nonnull (prefix_opt);
   g_assert_nonnull (src);
   g_autofree char *lighttpd = g_find_program_in_path ("lighttpd");
-  g_autofree char *lighttpd_sbin = g_file_test ("/usr/sbin/lighttpd", G_FILE_TEST_IS_EXECUTABLE)
-                                     ? g_strdup ("/usr/sbin/lighttpd") : NULL;
+  g_autofree char *lighttpd_sbin
+      = g_file_test ("/usr/sbin/lighttpd", G_FILE_TEST_IS_EXECUTABLE) ? g_strdup ("/usr/sbin/lighttpd") : NULL;
   g_autofree char *curl = g_find_program_in_path ("curl");
   if ((lighttpd == NULL && lighttpd_sbin == NULL) || curl == NULL) {
     g_test_skip ("needs lighttpd and curl: scripts/install-deps test");
@@ -123,7 +123,7 @@ test_install (void)
   for (guint i = 1; i <= 3; i++) {
     g_autoptr (GString) m = test_util_message (i, 200);
     g_string_append (mbox, "From member@example.org Mon Apr 19 15:28:51 2021\n");
-    g_string_append_len (mbox, m->str, (gssize) m->len);
+    g_string_append_len (mbox, m->str, (gssize)m->len);
     g_string_append_c (mbox, '\n');
   }
   assert_ok (run_full (root, mbox->str, mbox->len, NULL, "ingest", "policy", "--quiet", NULL));
@@ -135,8 +135,8 @@ test_install (void)
   /* scripts/serve --prefix: the installed annals.cgi, as CGI. */
   g_unsetenv ("ANNALS_CGI");
   g_autofree char *run_cgi = g_build_filename (tmp, "run-cgi", NULL);
-  g_autofree char *serve = g_strdup_printf ("'%s/scripts/serve' '%s' --prefix '%s' --port %d --background --run-dir '%s'",
-                                            src, root, prefix, port, run_cgi);
+  g_autofree char *serve = g_strdup_printf (
+      "'%s/scripts/serve' '%s' --prefix '%s' --port %d --background --run-dir '%s'", src, root, prefix, port, run_cgi);
   g_free (sh (serve));
   server_pid = read_pid (run_cgi);
   g_autofree char *link = g_build_filename (run_cgi, "htdocs", "annals.cgi", NULL);

@@ -237,7 +237,7 @@ test_conf_keys (void)
         g_autofree char *key = g_match_info_fetch (m, 2);
         const char *group = key_reads[k].group ? key_reads[k].group : g;
         g_autofree char *what = g_strdup_printf ("[%s] %s", *group ? group : "*", key);
-        g_test_message ("%s reads %s", (char *) files->pdata[i], what);
+        g_test_message ("%s reads %s", (char *)files->pdata[i], what);
         found++;
         gboolean ok;
         if (*group == '\0') {
@@ -254,7 +254,7 @@ test_conf_keys (void)
           ok = section_has_item (s, key, NULL);
         }
         if (!ok)
-          g_string_append_printf (missing, "%s (read in %s)\n", what, (char *) files->pdata[i]);
+          g_string_append_printf (missing, "%s (read in %s)\n", what, (char *)files->pdata[i]);
       }
     }
   }
@@ -276,8 +276,8 @@ check_environment (const char *page_file, const char *dir)
   g_autofree char *env = page_section (page, "# ENVIRONMENT");
   g_assert_nonnull (env);
   g_autoptr (GPtrArray) files = program_sources ();
-  g_autoptr (GRegex) re = g_regex_new ("(?:getenv|FCGX_GetParam|param)\\s*\\(\\s*(?:source\\s*,\\s*)?\"([A-Z][A-Z0-9_]*)\"",
-                                       0, 0, NULL);
+  g_autoptr (GRegex) re
+      = g_regex_new ("(?:getenv|FCGX_GetParam|param)\\s*\\(\\s*(?:source\\s*,\\s*)?\"([A-Z][A-Z0-9_]*)\"", 0, 0, NULL);
   GString *missing = g_string_new (NULL);
   guint found = 0;
   for (guint i = 0; i < files->len; i++) {

@@ -22,7 +22,7 @@ sh_in (const char *dir, const char *cmd)
   g_autoptr (GError) error = NULL;
   g_test_message ("(in %s) $ %s", dir, cmd);
   const char *argv[] = { "sh", "-c", cmd, NULL };
-  g_assert_true (g_spawn_sync (dir, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error));
+  g_assert_true (g_spawn_sync (dir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error));
   g_assert_no_error (error);
   if (!g_spawn_check_wait_status (status, NULL))
     g_error ("'%s' failed:\n%s%s", cmd, out, err);
@@ -49,7 +49,8 @@ test_package (void)
   /* The source without build folders or git: what a release tarball has. */
   g_autofree char *copy = g_strdup_printf ("tar -C '%s' --exclude='./build*' --exclude=./.git --exclude='./obj-*' "
                                            "--exclude=./debian/annals --exclude=./debian/.debhelper -cf - . "
-                                           "| tar -C '%s' -xf -", src, tree);
+                                           "| tar -C '%s' -xf -",
+                                           src, tree);
   g_free (sh_in (tmp, copy));
   g_autofree char *log = sh_in (tree, "DEB_BUILD_OPTIONS='nocheck parallel=2' dpkg-buildpackage -us -uc -b");
   g_test_message ("%s", log);
