@@ -148,6 +148,74 @@ open_log (AnnalsConfig *config, const char *list, AnnalsTlog **log, AnnalsNoteKe
   return *log != NULL;
 }
 
+AnnalsIngestRun *
+annals_archiver_ingest_run_open (AnnalsConfig *config,
+                                 const char *list,
+                                 guint lock_timeout_ms,
+                                 gboolean progress,
+                                 gboolean no_index,
+                                 GError **error)
+{
+  g_autofree char *store_dir = annals_config_list_dir (config, list, "store", error);
+  if (store_dir == NULL)
+    return NULL;
+  g_autoptr (AnnalsIngestRun) run = g_new0 (AnnalsIngestRun, 1);
+  run->config = config;
+  run->list = g_strdup (list);
+  run->no_index = no_index;
+  run->writer = annals_store_writer_open (store_dir, lock_timeout_ms, error);
+  if (run->writer == NULL)
+    return NULL;
+  run->ingest = annals_ingest_new (run->writer, progress);
+  if (!open_log (config, list, &run->log, &run->key, error))
+    return NULL;
+  annals_ingest_set_log (run->ingest, run->log, run->key, list);
+  /* The index follows the ingest batch by batch, on the other core. */
+  if (!no_index && follow_hooks != NULL) {
+    run->follower = follow_hooks->start (config, list, annals_store_writer_count (run->writer));
+    annals_ingest_set_on_commit (run->ingest, follow_hooks->committed, run->follower);
+    run->followed = TRUE;
+  }
+  return g_steal_pointer (&run);
+}
+
+gboolean
+annals_archiver_ingest_run_finish_index (AnnalsIngestRun *run, gboolean quiet)
+{
+  if (run->follower == NULL)
+    return TRUE;
+  AnnalsIndexFollower *follower = g_steal_pointer (&run->follower);
+  return follow_hooks->finish (follower, quiet);
+}
+
+gboolean
+annals_archiver_ingest_run_close (AnnalsIngestRun *run, gboolean quiet)
+{
+  gboolean indexed = annals_archiver_ingest_run_finish_index (run, quiet);
+  g_clear_pointer (&run->ingest, annals_ingest_free);
+  g_clear_pointer (&run->writer, annals_store_writer_free); /* readers see it all; the lock is free */
+  if (!indexed)
+    return FALSE;
+  if (!run->no_index && !run->followed && after_write != NULL)
+    return after_write (run->config, run->list, quiet);
+  return TRUE;
+}
+
+void
+annals_archiver_ingest_run_free (AnnalsIngestRun *run)
+{
+  if (run == NULL)
+    return;
+  if (run->follower != NULL)
+    follow_hooks->finish (g_steal_pointer (&run->follower), TRUE);
+  g_clear_pointer (&run->ingest, annals_ingest_free);
+  g_clear_pointer (&run->writer, annals_store_writer_free);
+  g_clear_pointer (&run->log, annals_tlog_free);
+  g_clear_pointer (&run->key, annals_note_key_free);
+  g_free (run->list);
+  g_free (run);
+}
+
 static int
 ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint lock_timeout_ms)
 {
@@ -259,24 +327,14 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   }
 
   gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (AnnalsStoreWriter) writer = annals_store_writer_open (store_dir, timeout_ms, &error);
-  if (writer == NULL)
+  g_autoptr (AnnalsIngestRun) run = annals_archiver_ingest_run_open (config, argv[1], timeout_ms,
+                                                                     !quiet && isatty (STDERR_FILENO), no_index, &error);
+  if (run == NULL)
     return annals_cmd_fail ("ingest", error);
-  if (annals_store_writer_recovered (writer) > 0 && !quiet)
+  if (annals_store_writer_recovered (run->writer) > 0 && !quiet)
     g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
-                argv[1], annals_store_writer_recovered (writer));
-  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer, !quiet && isatty (STDERR_FILENO));
-  g_autoptr (AnnalsTlog) log = NULL;
-  g_autoptr (AnnalsNoteKey) key = NULL;
-  if (!open_log (config, argv[1], &log, &key, &error))
-    return annals_cmd_fail ("ingest", error);
-  annals_ingest_set_log (in, log, key, argv[1]);
-  /* The index follows the ingest batch by batch, on the other core. */
-  AnnalsIndexFollower *follower = NULL;
-  if (!no_index && follow_hooks != NULL) {
-    follower = follow_hooks->start (config, argv[1], annals_store_writer_count (writer));
-    annals_ingest_set_on_commit (in, follow_hooks->committed, follower);
-  }
+                argv[1], annals_store_writer_recovered (run->writer));
+  AnnalsIngest *in = run->ingest;
   gboolean ok = TRUE;
   if (argc == 2) {
     ok = annals_ingest_mbox (in, "-", STDIN_FILENO, variant, &error);
@@ -292,7 +350,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   if (!quiet)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
   /* Whatever happened, the index takes what was committed. */
-  gboolean indexed = follower == NULL || follow_hooks->finish (follower, quiet);
+  gboolean indexed = annals_archiver_ingest_run_finish_index (run, quiet);
   if (!ok) {
     annals_cmd_fail ("ingest", error);
     if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE))
@@ -302,8 +360,7 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   }
   if (!committed)
     return annals_cmd_fail ("ingest", commit_error);
-  g_clear_pointer (&writer, annals_store_writer_free); /* readers see it all; the lock is free */
-  if (!indexed || (!no_index && follower == NULL && after_write != NULL && !after_write (config, argv[1], quiet)))
+  if (!indexed || !annals_archiver_ingest_run_close (run, quiet))
     return 1;
   return stats->rejected > 0 ? 1 : 0;
 }

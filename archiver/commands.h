@@ -7,6 +7,8 @@
 #pragma once
 
 #include "config.h"
+#include "ingest.h"
+#include "note.h"
 
 G_BEGIN_DECLS
 
@@ -28,6 +30,36 @@ typedef struct {
   gboolean (*finish) (AnnalsIndexFollower *follower, gboolean quiet); /* prints why on failure */
 } AnnalsIndexFollowHooks;
 void annals_archiver_set_index_follower (const AnnalsIndexFollowHooks *hooks);
+
+/* One ingest into a list, set up the way `annals ingest` does it: the
+ * store writer (holding the list's lock), the transparency log and the
+ * index follower.  Other feeders (pull) use it so that every message goes
+ * the same way.  Fields are owned by the run; the config is borrowed. */
+typedef struct {
+  AnnalsConfig *config;
+  char *list;
+  AnnalsStoreWriter *writer;
+  AnnalsIngest *ingest;
+  AnnalsTlog *log;
+  AnnalsNoteKey *key;
+  AnnalsIndexFollower *follower;
+  gboolean followed; /* a follower was started (the index needs no catch-up) */
+  gboolean no_index;
+} AnnalsIngestRun;
+AnnalsIngestRun *annals_archiver_ingest_run_open (AnnalsConfig *config,
+                                                  const char *list,
+                                                  guint lock_timeout_ms,
+                                                  gboolean progress,
+                                                  gboolean no_index,
+                                                  GError **error);
+/* Lets the index take what was committed; FALSE after printing why. */
+gboolean annals_archiver_ingest_run_finish_index (AnnalsIngestRun *run, gboolean quiet);
+/* Finishes the index, releases the store's lock, and brings the index up
+ * to date if no follower ran.  FALSE after printing why (the messages are
+ * stored all the same).  Commit before: what is pending is dropped. */
+gboolean annals_archiver_ingest_run_close (AnnalsIngestRun *run, gboolean quiet);
+void annals_archiver_ingest_run_free (AnnalsIngestRun *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsIngestRun, annals_archiver_ingest_run_free)
 
 int annals_archiver_cmd_init (int argc, char **argv);
 int annals_archiver_cmd_list_add (int argc, char **argv);

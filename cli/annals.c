@@ -2,6 +2,7 @@
 #include <glib.h>
 
 #include "archiver/commands.h"
+#include "cli/pull.h"
 #include "indexer/commands.h"
 #include "search/commands.h"
 
@@ -21,6 +22,7 @@ static const Command commands[] = {
   { "list-add", annals_archiver_cmd_list_add, "add a list" },
   { "lists", annals_archiver_cmd_lists, "show the lists and their message counts" },
   { "ingest", annals_archiver_cmd_ingest, "archive mail (mbox, maildir, or one message from the MTA)" },
+  { "pull", annals_cli_pull, "archive what is new in an IMAP mailbox or an NNTP group" },
   { "ls", annals_archiver_cmd_ls, "list a list's messages" },
   { "cat", annals_archiver_cmd_cat, "write one message's exact bytes" },
   { "export", annals_archiver_cmd_export, "write a list's messages as mboxrd" },

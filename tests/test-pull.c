@@ -1,0 +1,449 @@
+/* End-to-end tests of "annals pull" against real servers the tests
+ * start: Dovecot (IMAP, IMAPS, STARTTLS) as an unprivileged instance
+ * over a generated maildir, and public-inbox-nntpd over a v2 inbox.
+ *
+ * Servers run in the foreground as children that get SIGTERM when the
+ * test process dies (PR_SET_PDEATHSIG), so an assertion that aborts
+ * still stops them; the fixtures' teardown stops them otherwise. */
+#include "test-run.h"
+#include "test-util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#define PASSWORD "s3cret-Pa55"
+
+typedef struct {
+  char *dir;      /* the fixture's temp folder */
+  char *root;     /* the archive */
+  GPid server;    /* Dovecot's or nntpd's master, or 0 */
+  guint16 port;   /* plain IMAP or NNTP */
+  guint16 tls_port;
+  char *maildir;  /* the user's INBOX (IMAP) */
+  char *ca;       /* the test CA's certificate (PEM) */
+  char *other_ca; /* a CA that signed nothing the server has */
+  uid_t mail_uid;
+  gid_t mail_gid;
+} Fixture;
+
+static guint16
+free_port (void)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+  socklen_t len = sizeof a;
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
+  close (fd);
+  return ntohs (a.sin_port);
+}
+
+static gboolean
+port_open (guint16 port)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  gboolean ok = connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
+  close (fd);
+  return ok;
+}
+
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* Runs a helper program (certtool, public-inbox-*) with env_extra
+ * (name, value pairs) added, asserting it succeeds. */
+static void
+run_tool (const char *const *env_extra, const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  va_list ap;
+  va_start (ap, first);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_auto (GStrv) env = g_get_environ ();
+  for (const char *const *e = env_extra; e != NULL && *e != NULL; e += 2)
+    env = g_environ_setenv (env, e[0], e[1], TRUE);
+  g_autofree char *out = NULL, *err = NULL;
+  int status;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("%s failed: %s%s", first, out, err);
+}
+
+static void
+write_file (const char *path, const char *text, int mode)
+{
+  g_autoptr (GError) error = NULL;
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (chmod (path, mode), ==, 0);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->dir = test_util_tmpdir ();
+  g_assert_cmpint (chmod (f->dir, 0755), ==, 0);
+  f->root = g_build_filename (f->dir, "root", NULL);
+  assert_ok (run (f->root, "init", "--name", "Pull test"));
+  assert_ok (run (f->root, "list-add", "policy"));
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  if (f->server != 0) {
+    kill (f->server, SIGTERM);
+    waitpid (f->server, NULL, 0);
+    g_spawn_close_pid (f->server);
+  }
+  test_util_rm_rf (f->dir);
+  g_free (f->dir);
+  g_free (f->root);
+  g_free (f->maildir);
+  g_free (f->ca);
+  g_free (f->other_ca);
+}
+
+/* A program in PATH or in /usr/sbin (where Debian puts dovecot). */
+static char *
+find_program (const char *name)
+{
+  char *path = g_find_program_in_path (name);
+  if (path == NULL)
+    path = g_build_filename ("/usr/sbin", name, NULL);
+  if (!g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
+    g_error ("%s is not installed: run scripts/install-deps test", name);
+  return path;
+}
+
+/* Starts argv as the fixture's server and waits until port answers. */
+static void
+start_server (Fixture *f, char **argv, char **env, guint16 port, const char *log)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_async (f->dir, argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                die_with_parent, NULL, &f->server, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < 600 && !port_open (port); i++) {
+    if (waitpid (f->server, NULL, WNOHANG) == f->server) {
+      f->server = 0;
+      g_autofree char *text = NULL;
+      g_file_get_contents (log, &text, NULL, NULL);
+      g_error ("%s exited at start: %s", argv[0], text ? text : "(no log)");
+    }
+    g_usleep (50000);
+  }
+  g_assert_true (port_open (port));
+}
+
+/* A test CA and a server certificate for 127.0.0.1 and localhost, made
+ * with certtool; and a second CA that signed nothing. */
+static void
+make_certificates (Fixture *f)
+{
+  const char *names[] = { "ca", "other-ca", "server" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *key = g_strdup_printf ("%s/%s.key", f->dir, names[i]);
+    run_tool (NULL, "certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", key, NULL);
+  }
+  g_autofree char *ca_tmpl = g_build_filename (f->dir, "ca.tmpl", NULL);
+  write_file (ca_tmpl, "cn = annals test CA\nca\ncert_signing_key\nexpiration_days = 30\n", 0644);
+  g_autofree char *srv_tmpl = g_build_filename (f->dir, "server.tmpl", NULL);
+  write_file (srv_tmpl,
+              "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nsigning_key\n"
+              "encryption_key\nexpiration_days = 30\n", 0644);
+  f->ca = g_build_filename (f->dir, "ca.pem", NULL);
+  f->other_ca = g_build_filename (f->dir, "other-ca.pem", NULL);
+  g_autofree char *ca_key = g_build_filename (f->dir, "ca.key", NULL);
+  g_autofree char *other_key = g_build_filename (f->dir, "other-ca.key", NULL);
+  g_autofree char *srv_key = g_build_filename (f->dir, "server.key", NULL);
+  g_autofree char *srv_pem = g_build_filename (f->dir, "server.pem", NULL);
+  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", ca_key, "--template", ca_tmpl,
+            "--outfile", f->ca, NULL);
+  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", other_key, "--template", ca_tmpl,
+            "--outfile", f->other_ca, NULL);
+  run_tool (NULL, "certtool", "--generate-certificate", "--load-privkey", srv_key, "--load-ca-certificate",
+            f->ca, "--load-ca-privkey", ca_key, "--template", srv_tmpl, "--outfile", srv_pem, NULL);
+  chmod (srv_key, 0644); /* Dovecot's config process reads it as itself */
+}
+
+/* Writes message i of the test mail into the maildir as a new message. */
+static GString *
+deliver (Fixture *f, guint i)
+{
+  GString *m = test_util_message (i, 200 + (i * 97) % 3000);
+  g_autofree char *name = g_strdup_printf ("%s/new/%u.%06u.test", f->maildir, 1700000000 + i, i);
+  g_autofree char *tmp = g_strdup_printf ("%s/tmp/%u.%06u.test", f->maildir, 1700000000 + i, i);
+  g_autoptr (GError) error = NULL;
+  g_file_set_contents (tmp, m->str, (gssize) m->len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (chown (tmp, f->mail_uid, f->mail_gid), ==, 0);
+  g_assert_cmpint (rename (tmp, name), ==, 0);
+  return m;
+}
+
+/* Dovecot: an instance of its own (base_dir, state, log in the temp
+ * folder), IMAP on 127.0.0.1:port, IMAPS on tls_port, STARTTLS offered,
+ * user "test" with PASSWORD from a passwd-file, mail in a maildir. */
+static void
+start_dovecot (Fixture *f)
+{
+  make_certificates (f);
+  if (getuid () == 0) {
+    struct passwd *pw = getpwnam ("nobody");
+    g_assert_nonnull (pw);
+    f->mail_uid = pw->pw_uid;
+    f->mail_gid = pw->pw_gid;
+  } else {
+    f->mail_uid = getuid ();
+    f->mail_gid = getgid ();
+  }
+  struct passwd *user = getpwuid (f->mail_uid);
+  g_assert_nonnull (user);
+  f->port = free_port ();
+  f->tls_port = free_port ();
+  g_autofree char *home = g_build_filename (f->dir, "mail", NULL);
+  f->maildir = g_build_filename (home, "Maildir", NULL);
+  const char *subs[] = { "cur", "new", "tmp" };
+  for (guint i = 0; i < G_N_ELEMENTS (subs); i++) {
+    g_autofree char *d = g_build_filename (f->maildir, subs[i], NULL);
+    g_assert_cmpint (g_mkdir_with_parents (d, 0700), ==, 0);
+    g_assert_cmpint (chown (d, f->mail_uid, f->mail_gid), ==, 0);
+  }
+  g_assert_cmpint (chown (f->maildir, f->mail_uid, f->mail_gid), ==, 0);
+  g_assert_cmpint (chown (home, f->mail_uid, f->mail_gid), ==, 0);
+  g_autofree char *passwd = g_build_filename (f->dir, "passwd", NULL);
+  write_file (passwd, "test:{PLAIN}" PASSWORD "\n", 0644);
+  g_autofree char *conf = g_build_filename (f->dir, "dovecot.conf", NULL);
+  g_autofree char *log = g_build_filename (f->dir, "dovecot.log", NULL);
+  g_autofree char *text = g_strdup_printf (
+      "base_dir = %1$s/run\n"
+      "state_dir = %1$s/state\n"
+      "instance_name = annals-test-%2$u\n"
+      "log_path = %1$s/dovecot.log\n"
+      "protocols = imap\n"
+      "listen = 127.0.0.1\n"
+      "ssl = yes\n"
+      "ssl_cert = <%1$s/server.pem\n"
+      "ssl_key = <%1$s/server.key\n"
+      "disable_plaintext_auth = no\n"
+      "auth_mechanisms = plain\n"
+      "default_internal_user = %3$s\n"
+      "default_login_user = %3$s\n"
+      "first_valid_uid = 0\n"
+      "mail_location = maildir:%1$s/mail/Maildir\n"
+      "passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%%u %1$s/passwd\n}\n"
+      "userdb {\n  driver = static\n  args = uid=%4$u gid=%5$u home=%1$s/mail\n}\n"
+      "service imap-login {\n  chroot =\n"
+      "  inet_listener imap {\n    port = %2$u\n  }\n"
+      "  inet_listener imaps {\n    port = %6$u\n    ssl = yes\n  }\n}\n"
+      "service anvil {\n  chroot =\n}\n",
+      f->dir, f->port, user->pw_name, f->mail_uid, f->mail_gid, f->tls_port);
+  write_file (conf, text, 0644);
+  g_autofree char *dovecot = find_program ("dovecot");
+  char *argv[] = { dovecot, "-F", "-c", conf, NULL };
+  start_server (f, argv, NULL, f->port, log);
+  g_assert_true (port_open (f->tls_port));
+}
+
+/* Runs annals pull with the password in the environment. */
+#define pull(f, ...) pull_full ((f), PASSWORD, __VA_ARGS__, NULL)
+
+static Run
+pull_full (Fixture *f, const char *password, const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) annals_bin ());
+  g_ptr_array_add (argv, "pull");
+  va_list ap;
+  va_start (ap, first);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_auto (GStrv) env = g_get_environ ();
+  env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
+  env = password ? g_environ_setenv (env, "ANNALS_PULL_PASSWORD", password, TRUE)
+                 : g_environ_unsetenv (env, "ANNALS_PULL_PASSWORD");
+  Run r = { 0 };
+  int status;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &r.out, &r.err, &status, &error);
+  g_assert_no_error (error);
+  r.status = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  g_test_message ("annals pull %s -> %d: %s%s", first, r.status, r.out, r.err);
+  /* The password never shows. */
+  g_assert_null (strstr (r.err, PASSWORD));
+  g_assert_null (strstr (r.out, PASSWORD));
+  return r;
+}
+
+static char *
+imap_url (Fixture *f, const char *scheme, const char *host, guint16 port, const char *mailbox)
+{
+  return g_strdup_printf ("%s://test@%s:%u/%s", scheme, host, port, mailbox);
+}
+
+static guint64
+store_count (Fixture *f)
+{
+  Run r = run (f->root, "lists");
+  assert_status (r, 0);
+  g_assert_true (g_str_has_prefix (r.out, "policy\t"));
+  guint64 n = g_ascii_strtoull (r.out + strlen ("policy\t"), NULL, 10);
+  run_clear (&r);
+  return n;
+}
+
+/* Every message in sent is stored, byte for byte, once. */
+static void
+assert_stored (Fixture *f, GPtrArray *sent)
+{
+  g_assert_cmpuint (store_count (f), ==, sent->len);
+  for (guint i = 0; i < sent->len; i++) {
+    GString *m = g_ptr_array_index (sent, i);
+    const char *id = strstr (m->str, "Message-ID: ") + 12;
+    g_autofree char *msgid = g_strndup (id, strcspn (id, "\n"));
+    Run r = run (f->root, "cat", "policy", msgid);
+    assert_status (r, 0);
+    g_assert_cmpmem (r.out, r.out_len, m->str, m->len);
+    run_clear (&r);
+  }
+}
+
+static void
+free_gstring (gpointer s)
+{
+  g_string_free (s, TRUE);
+}
+
+static GPtrArray *
+deliver_many (Fixture *f, guint from, guint count, GPtrArray *sent)
+{
+  for (guint i = from; i < from + count; i++)
+    g_ptr_array_add (sent, deliver (f, i));
+  return sent;
+}
+
+static void
+test_imap_fetch (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("IMAP: every message arrives byte for byte; a second run fetches nothing; a third only what is new");
+  start_dovecot (f);
+  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
+  deliver_many (f, 0, 20, sent);
+  g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
+  Run r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "pulled 20"));
+  run_clear (&r);
+  assert_stored (f, sent);
+
+  r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "nothing new"));
+  run_clear (&r);
+  g_assert_cmpuint (store_count (f), ==, 20);
+
+  deliver_many (f, 20, 3, sent);
+  r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "pulled 3 "));
+  g_assert_nonnull (strstr (r.out, "duplicates skipped 0"));
+  run_clear (&r);
+  assert_stored (f, sent);
+  /* The log and the index took them, as with ingest. */
+  r = run (f->root, "search", "--list", "policy", "s:topic");
+  assert_status (r, 0);
+  run_clear (&r);
+}
+
+static void
+test_imap_uidvalidity (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("IMAP: a recreated mailbox (new UIDVALIDITY) is fetched again, with a warning, nothing stored twice");
+  start_dovecot (f);
+  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
+  deliver_many (f, 0, 5, sent);
+  g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
+  assert_ok (pull (f, "policy", url));
+  /* Recreate the mailbox: Dovecot forgets its UIDs and hands out a new
+   * UIDVALIDITY (unique, by its dovecot-uidvalidity file, which stays). */
+  g_autoptr (GDir) d = g_dir_open (f->maildir, 0, NULL);
+  for (const char *n; (n = g_dir_read_name (d)) != NULL;)
+    if (g_str_has_prefix (n, "dovecot-uidlist") || g_str_has_prefix (n, "dovecot.index")) {
+      g_autofree char *p = g_build_filename (f->maildir, n, NULL);
+      g_assert_cmpint (unlink (p), ==, 0);
+    }
+  deliver_many (f, 5, 2, sent);
+  Run r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.err, "UIDVALIDITY"));
+  g_assert_nonnull (strstr (r.out, "pulled 7"));
+  g_assert_nonnull (strstr (r.out, "duplicates skipped 5"));
+  run_clear (&r);
+  assert_stored (f, sent);
+}
+
+static void
+test_imap_errors (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("IMAP: wrong password (77), unknown mailbox (66), password in the URL (65), nothing stored");
+  start_dovecot (f);
+  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
+  deliver_many (f, 0, 2, sent);
+  g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
+  Run r = pull_full (f, "wrong", "policy", url, NULL);
+  assert_status (r, 77);
+  g_assert_nonnull (strstr (r.err, "refused the login of user 'test'"));
+  g_assert_nonnull (strstr (r.err, "127.0.0.1"));
+  run_clear (&r);
+  g_autofree char *nobox = imap_url (f, "imap", "127.0.0.1", f->port, "no-such-box");
+  r = pull (f, "policy", nobox);
+  assert_status (r, 66);
+  g_assert_nonnull (strstr (r.err, "'no-such-box'"));
+  run_clear (&r);
+  g_autofree char *with_password = g_strdup_printf ("imap://test:" PASSWORD "@127.0.0.1:%u/INBOX", f->port);
+  Run p = run (f->root, "pull", "policy", with_password);
+  assert_fails (p, 65, "credentials file");
+  r = pull_full (f, NULL, "policy", url, NULL);
+  assert_status (r, 77);
+  g_assert_nonnull (strstr (r.err, "no password"));
+  run_clear (&r);
+  g_assert_cmpuint (store_count (f), ==, 0);
+
+  /* A credentials file must be 0600. */
+  g_autofree char *cred = g_build_filename (f->dir, "cred", NULL);
+  write_file (cred, PASSWORD "\n", 0644);
+  r = pull_full (f, NULL, "policy", "--credentials", cred, url, NULL);
+  assert_status (r, 77);
+  g_assert_nonnull (strstr (r.err, "chmod 600"));
+  run_clear (&r);
+  g_assert_cmpint (chmod (cred, 0600), ==, 0);
+  assert_ok (pull_full (f, NULL, "policy", "--credentials", cred, url, NULL));
+  assert_stored (f, sent);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/pull/imap/fetch", Fixture, NULL, fixture_setup, test_imap_fetch, fixture_teardown);
+  g_test_add ("/pull/imap/uidvalidity", Fixture, NULL, fixture_setup, test_imap_uidvalidity, fixture_teardown);
+  g_test_add ("/pull/imap/errors", Fixture, NULL, fixture_setup, test_imap_errors, fixture_teardown);
+  return g_test_run ();
+}
