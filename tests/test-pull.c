@@ -84,6 +84,12 @@ run_tool (const char *const *env_extra, const char *first, ...)
 }
 
 static void
+free_gstring (gpointer s)
+{
+  g_string_free (s, TRUE);
+}
+
+static void
 write_file (const char *path, const char *text, int mode)
 {
   g_autoptr (GError) error = NULL;
@@ -325,12 +331,6 @@ assert_stored (Fixture *f, GPtrArray *sent)
   }
 }
 
-static void
-free_gstring (gpointer s)
-{
-  g_string_free (s, TRUE);
-}
-
 static GPtrArray *
 deliver_many (Fixture *f, guint from, guint count, GPtrArray *sent)
 {
@@ -438,6 +438,112 @@ test_imap_errors (Fixture *f, gconstpointer data)
   assert_stored (f, sent);
 }
 
+/* public-inbox: a v2 inbox "policy" (newsgroup inbox.policy) with count
+ * messages delivered by public-inbox-mda, served by public-inbox-nntpd
+ * on 127.0.0.1:port (NNTP) and tls_port (NNTPS, the test CA's
+ * certificate).  Returns the messages as delivered. */
+static GPtrArray *
+start_nntpd (Fixture *f, guint count)
+{
+  make_certificates (f);
+  g_autofree char *pi_config = g_build_filename (f->dir, "pi-config", NULL);
+  g_autofree char *inbox = g_build_filename (f->dir, "inbox", NULL);
+  const char *env[] = { "PI_CONFIG", pi_config, "HOME", f->dir, "ORIGINAL_RECIPIENT", "policy@example.org", NULL };
+  run_tool (env, "public-inbox-init", "-V2", "policy", inbox, "http://example.org/policy", "policy@example.org", NULL);
+  run_tool (env, "git", "config", "-f", pi_config, "publicinbox.policy.newsgroup", "inbox.policy", NULL);
+  run_tool (env, "git", "config", "-f", pi_config, "publicinboxmda.spamcheck", "none", NULL);
+  GPtrArray *sent = g_ptr_array_new_with_free_func (free_gstring);
+  for (guint i = 0; i < count; i++) {
+    GString *m = test_util_message (i, 200 + (i * 97) % 3000);
+    g_autofree char *path = g_strdup_printf ("%s/msg%u", f->dir, i);
+    write_file (path, m->str, 0644);
+    run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
+    g_ptr_array_add (sent, m);
+  }
+  f->port = free_port ();
+  f->tls_port = free_port ();
+  g_autofree char *plain = g_strdup_printf ("127.0.0.1:%u", f->port);
+  g_autofree char *tls = g_strdup_printf ("nntps://127.0.0.1:%u", f->tls_port);
+  g_autofree char *cert = g_build_filename (f->dir, "server.pem", NULL);
+  g_autofree char *key = g_build_filename (f->dir, "server.key", NULL);
+  g_autofree char *log = g_build_filename (f->dir, "nntpd.log", NULL);
+  g_autofree char *nntpd = find_program ("public-inbox-nntpd");
+  g_auto (GStrv) server_env = g_get_environ ();
+  server_env = g_environ_setenv (server_env, "PI_CONFIG", pi_config, TRUE);
+  server_env = g_environ_setenv (server_env, "HOME", f->dir, TRUE);
+  char *argv[] = { nntpd, "-W0", "-l", plain, "-l", tls, "--cert", cert, "--key", key, "--stderr", log, NULL };
+  start_server (f, argv, server_env, f->port, log);
+  return sent;
+}
+
+/* Article n of inbox.policy as the server sends it, read with a few
+ * lines of NNTP here: dot-unstuffed, CRLF as LF. */
+static GString *
+nntp_article (Fixture *f, guint n)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (f->port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+  FILE *in = fdopen (dup (fd), "r");
+  char line[8192];
+  g_assert_nonnull (fgets (line, sizeof line, in)); /* greeting */
+  /* One command at a time: public-inbox-nntpd does not pipeline. */
+  const char *group = "GROUP inbox.policy\r\n";
+  g_assert_cmpint (write (fd, group, strlen (group)), ==, (gssize) strlen (group));
+  g_assert_nonnull (fgets (line, sizeof line, in));
+  g_assert_true (g_str_has_prefix (line, "211 "));
+  g_autofree char *cmd = g_strdup_printf ("ARTICLE %u\r\n", n);
+  g_assert_cmpint (write (fd, cmd, strlen (cmd)), ==, (gssize) strlen (cmd));
+  g_assert_nonnull (fgets (line, sizeof line, in));
+  g_assert_true (g_str_has_prefix (line, "220 "));
+  GString *art = g_string_new (NULL);
+  while (fgets (line, sizeof line, in) != NULL && strcmp (line, ".\r\n") != 0) {
+    g_assert_true (g_str_has_suffix (line, "\r\n"));
+    line[strlen (line) - 2] = '\0';
+    g_string_append_printf (art, "%s\n", line[0] == '.' ? line + 1 : line);
+  }
+  fclose (in);
+  close (fd);
+  return art;
+}
+
+static void
+test_nntp_fetch (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("NNTP: every article arrives as the server sends it; a second run fetches nothing; errors");
+  g_autoptr (GPtrArray) sent = start_nntpd (f, 12);
+  g_autofree char *url = g_strdup_printf ("nntp://127.0.0.1:%u/inbox.policy", f->port);
+  Run r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "pulled 12"));
+  run_clear (&r);
+  g_assert_cmpuint (store_count (f), ==, 12);
+  for (guint i = 0; i < sent->len; i++) {
+    GString *m = g_ptr_array_index (sent, i);
+    g_autoptr (GString) served = nntp_article (f, i + 1);
+    const char *id = strstr (served->str, "Message-ID: ") + 12;
+    g_autofree char *msgid = g_strndup (id, strcspn (id, "\n"));
+    Run c = run (f->root, "cat", "policy", msgid);
+    assert_status (c, 0);
+    g_assert_cmpmem (c.out, c.out_len, served->str, served->len);
+    /* The body is the one delivered (the server adds headers only). */
+    const char *body = strstr (m->str, "\n\n");
+    g_assert_true (g_str_has_suffix (c.out, body));
+    run_clear (&c);
+  }
+  r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "nothing new"));
+  run_clear (&r);
+  g_assert_cmpuint (store_count (f), ==, 12);
+
+  g_autofree char *nogroup = g_strdup_printf ("nntp://127.0.0.1:%u/inbox.nope", f->port);
+  r = pull (f, "policy", nogroup);
+  assert_status (r, 66);
+  g_assert_nonnull (strstr (r.err, "'inbox.nope'"));
+  run_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -445,5 +551,6 @@ main (int argc, char **argv)
   g_test_add ("/pull/imap/fetch", Fixture, NULL, fixture_setup, test_imap_fetch, fixture_teardown);
   g_test_add ("/pull/imap/uidvalidity", Fixture, NULL, fixture_setup, test_imap_uidvalidity, fixture_teardown);
   g_test_add ("/pull/imap/errors", Fixture, NULL, fixture_setup, test_imap_errors, fixture_teardown);
+  g_test_add ("/pull/nntp/fetch", Fixture, NULL, fixture_setup, test_nntp_fetch, fixture_teardown);
   return g_test_run ();
 }
