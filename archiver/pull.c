@@ -337,13 +337,22 @@ typedef struct {
   gnutls_certificate_credentials_t creds;
 } TlsLow;
 
+/* GNUTLS_E_AGAIN means a timeout (SO_RCVTIMEO) when the socket said so,
+ * and otherwise a record with no data (a TLS 1.3 session ticket): read on. */
+static gboolean
+tls_retry (ssize_t n)
+{
+  return n == GNUTLS_E_INTERRUPTED || (n == GNUTLS_E_AGAIN && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
 static ssize_t
 tls_read (mailstream_low *s, void *buf, size_t count)
 {
   TlsLow *t = s->data;
   for (;;) {
+    errno = 0;
     ssize_t n = gnutls_record_recv (t->session, buf, count);
-    if (n == GNUTLS_E_INTERRUPTED)
+    if (tls_retry (n))
       continue;
     if (n == GNUTLS_E_PREMATURE_TERMINATION)
       return 0;
@@ -356,8 +365,9 @@ tls_write (mailstream_low *s, const void *buf, size_t count)
 {
   TlsLow *t = s->data;
   for (;;) {
+    errno = 0;
     ssize_t n = gnutls_record_send (t->session, buf, count);
-    if (n == GNUTLS_E_INTERRUPTED)
+    if (tls_retry (n))
       continue;
     return n < 0 ? -1 : n;
   }
@@ -547,8 +557,8 @@ imap_fail (AnnalsPull *pull, int r, const char *doing, GError **error)
   if (r == MAILIMAP_ERROR_STREAM)
     g_set_error (error, ANNALS_PULL_ERROR, code, "connection to %s lost while %s; run again later", w, doing);
   else
-    g_set_error (error, ANNALS_PULL_ERROR, code, "%s: the server refused %s (error %d%s%s)", w, doing, r,
-                 said ? ": " : "", said ? said : "");
+    g_set_error (error, ANNALS_PULL_ERROR, code, "%s: failed %s (libetpan error %d; the server said: %s)", w, doing,
+                 r, said ? said : "nothing");
   annals_pull_disconnect (pull);
   return FALSE;
 }
@@ -566,11 +576,11 @@ imap_connect (AnnalsPull *pull, GError **error)
   }
   int r = mailimap_connect (pull->imap, s);
   if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED)
-    return imap_fail (pull, r, "the connection", error);
+    return imap_fail (pull, r, "reading its greeting", error);
   if (pull->starttls) {
     r = mailimap_starttls (pull->imap);
     if (r != MAILIMAP_NO_ERROR)
-      return imap_fail (pull, r, "STARTTLS", error);
+      return imap_fail (pull, r, "switching to TLS (STARTTLS)", error);
     mailstream_low *plain = mailstream_get_low (pull->imap->imap_stream);
     int fd = mailstream_low_get_fd (plain);
     mailstream_low *low = tls_open (pull, fd, error);
@@ -593,7 +603,7 @@ imap_connect (AnnalsPull *pull, GError **error)
       return FALSE;
     }
     if (r != MAILIMAP_NO_ERROR)
-      return imap_fail (pull, r, "the login", error);
+      return imap_fail (pull, r, "logging in", error);
   } else if (pull->imap->imap_state != MAILIMAP_STATE_AUTHENTICATED) {
     g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
                  "no password for user '%s' on %s: give a credentials file (--credentials FILE, or "
@@ -614,7 +624,7 @@ imap_connect (AnnalsPull *pull, GError **error)
     return FALSE;
   }
   if (r != MAILIMAP_NO_ERROR)
-    return imap_fail (pull, r, "EXAMINE", error);
+    return imap_fail (pull, r, "opening the mailbox (EXAMINE)", error);
   guint64 uidvalidity = pull->imap->imap_selection_info->sel_uidvalidity;
   if (pull->uidvalidity != 0 && uidvalidity != pull->uidvalidity) {
     g_ptr_array_add (pull->warnings,
@@ -645,7 +655,7 @@ imap_check (AnnalsPull *pull, guint64 *count, GError **error)
   mailimap_fetch_type_free (type);
   mailimap_set_free (set);
   if (r != MAILIMAP_NO_ERROR)
-    return imap_fail (pull, r, "UID FETCH", error);
+    return imap_fail (pull, r, "listing new messages (UID FETCH)", error);
   for (clistiter *i = clist_begin (result); i != NULL; i = clist_next (i)) {
     struct mailimap_msg_att *att = clist_content (i);
     guint32 uid = 0, size = 0;
@@ -831,9 +841,8 @@ nntp_fail (AnnalsPull *pull, int r, const char *doing, GError **error)
                  "connection to %s lost while %s; run again later", w, doing);
   else
     g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_UNAVAILABLE,
-                 "%s: the server refused %s (error %d%s%s)", w, doing, r,
-                 pull->nntp && pull->nntp->nntp_response ? ": " : "",
-                 pull->nntp && pull->nntp->nntp_response ? pull->nntp->nntp_response : "");
+                 "%s: failed %s (libetpan error %d; the server said: %s)", w, doing, r,
+                 pull->nntp && pull->nntp->nntp_response ? pull->nntp->nntp_response : "nothing");
   annals_pull_disconnect (pull);
   return FALSE;
 }
@@ -858,7 +867,7 @@ nntp_group (AnnalsPull *pull, GError **error)
     return FALSE;
   }
   if (r != NEWSNNTP_NO_ERROR)
-    return nntp_fail (pull, r, "GROUP", error);
+    return nntp_fail (pull, r, "opening the group (GROUP)", error);
   pull->group_first = info->grp_first;
   pull->group_last = info->grp_last;
   newsnntp_group_free (info);
@@ -878,7 +887,7 @@ nntp_connect (AnnalsPull *pull, GError **error)
   }
   int r = newsnntp_connect (pull->nntp, s);
   if (r != NEWSNNTP_NO_ERROR && r != NEWSNNTP_ERROR_POSTING_NOT_ALLOWED)
-    return nntp_fail (pull, r, "the connection", error);
+    return nntp_fail (pull, r, "reading its greeting", error);
   newsnntp_mode_reader (pull->nntp); /* some servers need it, others refuse it: either is fine */
   if (pull->url->user != NULL) {
     if (pull->password == NULL) {
@@ -1030,16 +1039,16 @@ annals_pull_wait (AnnalsPull *pull, guint seconds, GError **error)
   if (!pull->has_idle) {
     wait_fd (pull, -1, (gint64) seconds * 1000);
     int r = mailimap_noop (pull->imap); /* brings the EXISTS count up to date */
-    return r == MAILIMAP_NO_ERROR || imap_fail (pull, r, "NOOP", error);
+    return r == MAILIMAP_NO_ERROR || imap_fail (pull, r, "polling (NOOP)", error);
   }
   int r = mailimap_idle (pull->imap);
   if (r != MAILIMAP_NO_ERROR)
-    return imap_fail (pull, r, "IDLE", error);
+    return imap_fail (pull, r, "waiting for mail (IDLE)", error);
   /* Servers drop an IDLE after 30 minutes: end it well before. */
   gint64 ms = (gint64) MIN (seconds, 25 * 60) * 1000;
   wait_fd (pull, mailimap_idle_get_fd (pull->imap), ms);
   r = mailimap_idle_done (pull->imap);
   if (r != MAILIMAP_NO_ERROR)
-    return imap_fail (pull, r, "IDLE", error);
+    return imap_fail (pull, r, "waiting for mail (IDLE)", error);
   return TRUE;
 }

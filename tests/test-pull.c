@@ -156,8 +156,9 @@ start_server (Fixture *f, char **argv, char **env, guint16 port, const char *log
   g_assert_true (port_open (port));
 }
 
-/* A test CA and a server certificate for 127.0.0.1 and localhost, made
- * with certtool; and a second CA that signed nothing. */
+/* A test CA and a server certificate for the name localhost (not for
+ * 127.0.0.1, so that the name check can fail), made with certtool; and
+ * a second CA that signed nothing. */
 static void
 make_certificates (Fixture *f)
 {
@@ -170,7 +171,7 @@ make_certificates (Fixture *f)
   write_file (ca_tmpl, "cn = annals test CA\nca\ncert_signing_key\nexpiration_days = 30\n", 0644);
   g_autofree char *srv_tmpl = g_build_filename (f->dir, "server.tmpl", NULL);
   write_file (srv_tmpl,
-              "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nsigning_key\n"
+              "cn = localhost\ndns_name = localhost\ntls_www_server\nsigning_key\n"
               "encryption_key\nexpiration_days = 30\n", 0644);
   f->ca = g_build_filename (f->dir, "ca.pem", NULL);
   f->other_ca = g_build_filename (f->dir, "other-ca.pem", NULL);
@@ -263,7 +264,8 @@ start_dovecot (Fixture *f)
   g_autofree char *dovecot = find_program ("dovecot");
   char *argv[] = { dovecot, "-F", "-c", conf, NULL };
   start_server (f, argv, NULL, f->port, log);
-  g_assert_true (port_open (f->tls_port));
+  for (int i = 0; i < 600 && !port_open (f->tls_port); i++)
+    g_usleep (50000);
 }
 
 /* Runs annals pull with the password in the environment. */
@@ -473,6 +475,8 @@ start_nntpd (Fixture *f, guint count)
   server_env = g_environ_setenv (server_env, "HOME", f->dir, TRUE);
   char *argv[] = { nntpd, "-W0", "-l", plain, "-l", tls, "--cert", cert, "--key", key, "--stderr", log, NULL };
   start_server (f, argv, server_env, f->port, log);
+  for (int i = 0; i < 600 && !port_open (f->tls_port); i++)
+    g_usleep (50000);
   return sent;
 }
 
@@ -544,6 +548,58 @@ test_nntp_fetch (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+static void
+test_tls (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("TLS: IMAPS, STARTTLS and NNTPS need a trusted certificate for the host's name; --ca-file");
+  start_dovecot (f);
+  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
+  deliver_many (f, 0, 3, sent);
+  g_autofree char *imaps = imap_url (f, "imaps", "localhost", f->tls_port, "INBOX");
+  /* The system's CAs do not know the test CA. */
+  Run r = pull (f, "policy", imaps);
+  assert_status (r, 69);
+  g_assert_nonnull (strstr (r.err, "not trusted"));
+  g_assert_nonnull (strstr (r.err, "--ca-file"));
+  run_clear (&r);
+  r = pull (f, "policy", "--ca-file", f->other_ca, imaps);
+  assert_status (r, 69);
+  g_assert_nonnull (strstr (r.err, "not trusted"));
+  run_clear (&r);
+  /* The right CA, the wrong name. */
+  g_autofree char *by_ip = imap_url (f, "imaps", "127.0.0.1", f->tls_port, "INBOX");
+  r = pull (f, "policy", "--ca-file", f->ca, by_ip);
+  assert_status (r, 69);
+  g_assert_nonnull (strstr (r.err, "not trusted"));
+  run_clear (&r);
+  /* STARTTLS checks the same way. */
+  g_autofree char *plain = imap_url (f, "imap", "localhost", f->port, "INBOX");
+  r = pull (f, "policy", "--starttls", plain);
+  assert_status (r, 69);
+  run_clear (&r);
+  g_assert_cmpuint (store_count (f), ==, 0);
+
+  assert_ok (pull (f, "policy", "--ca-file", f->ca, imaps));
+  assert_stored (f, sent);
+  deliver_many (f, 3, 2, sent);
+  assert_ok (pull (f, "policy", "--ca-file", f->ca, "--starttls", plain));
+  assert_stored (f, sent);
+}
+
+static void
+test_nntps (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("NNTPS: an untrusted certificate fails (69), --ca-file succeeds");
+  g_autoptr (GPtrArray) sent = start_nntpd (f, 3);
+  g_autofree char *url = g_strdup_printf ("nntps://localhost:%u/inbox.policy", f->tls_port);
+  Run r = pull (f, "policy", url);
+  assert_status (r, 69);
+  g_assert_nonnull (strstr (r.err, "not trusted"));
+  run_clear (&r);
+  assert_ok (pull (f, "policy", "--ca-file", f->ca, url));
+  g_assert_cmpuint (store_count (f), ==, 3);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -552,5 +608,7 @@ main (int argc, char **argv)
   g_test_add ("/pull/imap/uidvalidity", Fixture, NULL, fixture_setup, test_imap_uidvalidity, fixture_teardown);
   g_test_add ("/pull/imap/errors", Fixture, NULL, fixture_setup, test_imap_errors, fixture_teardown);
   g_test_add ("/pull/nntp/fetch", Fixture, NULL, fixture_setup, test_nntp_fetch, fixture_teardown);
+  g_test_add ("/pull/tls/imap", Fixture, NULL, fixture_setup, test_tls, fixture_teardown);
+  g_test_add ("/pull/tls/nntp", Fixture, NULL, fixture_setup, test_nntps, fixture_teardown);
   return g_test_run ();
 }
