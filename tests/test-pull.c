@@ -600,6 +600,112 @@ test_nntps (Fixture *f, gconstpointer data)
   g_assert_cmpuint (store_count (f), ==, 3);
 }
 
+/* Starts annals pull --watch ... in the background, output to files in
+ * the fixture's folder; the child gets SIGKILL if the test dies. */
+static void
+kill_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static GPid
+spawn_pull (Fixture *f, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, "sh");
+  g_ptr_array_add (argv, "-c");
+  g_ptr_array_add (argv, "exec \"$0\" pull \"$@\" > pull.out 2> pull.err");
+  g_ptr_array_add (argv, (gpointer) annals_bin ());
+  for (const char *const *a = args; *a != NULL; a++)
+    g_ptr_array_add (argv, (gpointer) *a);
+  g_ptr_array_add (argv, NULL);
+  g_auto (GStrv) env = g_get_environ ();
+  env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
+  env = g_environ_setenv (env, "ANNALS_PULL_PASSWORD", PASSWORD, TRUE);
+  GPid pid;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_async (f->dir, (char **) argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                                kill_with_parent, NULL, &pid, &error));
+  g_assert_no_error (error);
+  return pid;
+}
+
+static char *
+read_text (Fixture *f, const char *name)
+{
+  g_autofree char *path = g_build_filename (f->dir, name, NULL);
+  char *text = NULL;
+  g_file_get_contents (path, &text, NULL, NULL);
+  return text ? text : g_strdup ("");
+}
+
+/* Waits (bounded) for the store to hold count messages. */
+static void
+wait_for_count (Fixture *f, guint64 count)
+{
+  for (int i = 0; i < 1200 && store_count (f) < count; i++)
+    g_usleep (100000);
+  g_assert_cmpuint (store_count (f), ==, count);
+}
+
+/* Stops a background pull with sig; returns its exit status. */
+static int
+stop_pull (GPid pid, int sig)
+{
+  kill (pid, sig);
+  int status;
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+static void
+test_imap_watch (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("--watch: IDLE picks up a message delivered after the start; SIGTERM stops it with status 0");
+  start_dovecot (f);
+  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
+  deliver_many (f, 0, 4, sent);
+  g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
+  /* An interval of an hour: only IDLE can bring the new message in time. */
+  const char *args[] = { "policy", url, "--watch", "--interval", "3600", NULL };
+  GPid pid = spawn_pull (f, args);
+  wait_for_count (f, 4);
+  deliver_many (f, 4, 1, sent);
+  wait_for_count (f, 5);
+  deliver_many (f, 5, 2, sent);
+  wait_for_count (f, 7);
+  int status = stop_pull (pid, SIGTERM);
+  g_autofree char *err = read_text (f, "pull.err");
+  g_test_message ("pull --watch: %s", err);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (err, "stopped"));
+  assert_stored (f, sent);
+  Run r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "nothing new"));
+  run_clear (&r);
+}
+
+static void
+test_nntp_watch (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("--watch on NNTP polls every --interval seconds; SIGINT stops it with status 0");
+  g_autoptr (GPtrArray) sent = start_nntpd (f, 3);
+  g_autofree char *url = g_strdup_printf ("nntp://127.0.0.1:%u/inbox.policy", f->port);
+  const char *args[] = { "policy", url, "--watch", "--interval", "1", NULL };
+  GPid pid = spawn_pull (f, args);
+  wait_for_count (f, 3);
+  g_autofree char *pi_config = g_build_filename (f->dir, "pi-config", NULL);
+  const char *env[] = { "PI_CONFIG", pi_config, "HOME", f->dir, "ORIGINAL_RECIPIENT", "policy@example.org", NULL };
+  g_autoptr (GString) m = test_util_message (100, 500);
+  g_autofree char *path = g_build_filename (f->dir, "msg100", NULL);
+  write_file (path, m->str, 0644);
+  run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
+  wait_for_count (f, 4);
+  g_assert_cmpint (stop_pull (pid, SIGINT), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -610,5 +716,7 @@ main (int argc, char **argv)
   g_test_add ("/pull/nntp/fetch", Fixture, NULL, fixture_setup, test_nntp_fetch, fixture_teardown);
   g_test_add ("/pull/tls/imap", Fixture, NULL, fixture_setup, test_tls, fixture_teardown);
   g_test_add ("/pull/tls/nntp", Fixture, NULL, fixture_setup, test_nntps, fixture_teardown);
+  g_test_add ("/pull/watch/imap-idle", Fixture, NULL, fixture_setup, test_imap_watch, fixture_teardown);
+  g_test_add ("/pull/watch/nntp-poll", Fixture, NULL, fixture_setup, test_nntp_watch, fixture_teardown);
   return g_test_run ();
 }
