@@ -706,6 +706,41 @@ test_nntp_watch (Fixture *f, gconstpointer data)
   g_assert_cmpint (stop_pull (pid, SIGINT), ==, 0);
 }
 
+static void
+test_kill_resume (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("SIGKILL at random points, then a run to the end: every message stored once, at most one "
+                  "batch fetched again");
+  start_dovecot (f);
+  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
+  deliver_many (f, 0, 800, sent);
+  g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
+  const char *args[] = { "policy", url, NULL };
+  guint64 before = 0;
+  for (int round = 0; round < 4; round++) {
+    GPid pid = spawn_pull (f, args);
+    guint delay = (guint) g_test_rand_int_range (20, 400);
+    g_usleep (delay * 1000);
+    int status = stop_pull (pid, SIGKILL);
+    guint64 now = store_count (f);
+    g_test_message ("round %d: killed after %u ms (status %d), %" G_GUINT64_FORMAT " stored", round, delay, status, now);
+    g_assert_cmpuint (now, >=, before);
+    before = now;
+  }
+  Run r = pull (f, "policy", url);
+  assert_status (r, 0);
+  /* Only the batch between a commit and its saved position comes again. */
+  const char *dup = strstr (r.out, "duplicates skipped ");
+  if (dup != NULL)
+    g_assert_cmpuint (g_ascii_strtoull (dup + strlen ("duplicates skipped "), NULL, 10), <=, 64);
+  run_clear (&r);
+  assert_stored (f, sent);
+  r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "nothing new"));
+  run_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -718,5 +753,6 @@ main (int argc, char **argv)
   g_test_add ("/pull/tls/nntp", Fixture, NULL, fixture_setup, test_nntps, fixture_teardown);
   g_test_add ("/pull/watch/imap-idle", Fixture, NULL, fixture_setup, test_imap_watch, fixture_teardown);
   g_test_add ("/pull/watch/nntp-poll", Fixture, NULL, fixture_setup, test_nntp_watch, fixture_teardown);
+  g_test_add ("/pull/imap/kill-resume", Fixture, NULL, fixture_setup, test_kill_resume, fixture_teardown);
   return g_test_run ();
 }
