@@ -556,6 +556,11 @@ imap_fail (AnnalsPull *pull, int r, const char *doing, GError **error)
                                                                        : ANNALS_PULL_ERROR_UNAVAILABLE;
   if (r == MAILIMAP_ERROR_STREAM)
     g_set_error (error, ANNALS_PULL_ERROR, code, "connection to %s lost while %s; run again later", w, doing);
+  else if (r == MAILIMAP_ERROR_PARSE)
+    /* libetpan says PARSE when the stream ends inside an answer too. */
+    g_set_error (error, ANNALS_PULL_ERROR, code,
+                 "connection to %s lost, or its answer unreadable, while %s; nothing of it is stored; run again later",
+                 w, doing);
   else
     g_set_error (error, ANNALS_PULL_ERROR, code, "%s: failed %s (libetpan error %d; the server said: %s)", w, doing,
                  r, said ? said : "nothing");

@@ -741,6 +741,117 @@ test_kill_resume (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* A scripted IMAP server on a thread, for what real servers do not do
+ * on demand: truncate a message, or drop the connection in the middle
+ * of a fetch.  It serves message 1 whole; message 2 either with fewer
+ * bytes than its RFC822.SIZE says (truncate) or not at all, closing the
+ * connection after message 1 (drop). */
+typedef struct {
+  int listen_fd;
+  gboolean truncate;
+  const char *msg1, *msg2; /* CRLF */
+} FakeImap;
+
+static void
+fake_send (int fd, const char *text)
+{
+  gsize len = strlen (text);
+  if (write (fd, text, len) != (gssize) len) {
+    /* the client went away: the test's assertions tell */
+  }
+}
+
+static gpointer
+fake_imap_serve (gpointer data)
+{
+  FakeImap *fake = data;
+  int fd = accept (fake->listen_fd, NULL, NULL);
+  if (fd < 0)
+    return NULL;
+  FILE *in = fdopen (dup (fd), "r");
+  fake_send (fd, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\r\n");
+  char line[4096];
+  while (fgets (line, sizeof line, in) != NULL) {
+    char tag[64] = "";
+    sscanf (line, "%63s", tag);
+    g_autofree char *upper = g_ascii_strup (line, -1);
+    g_autofree char *reply = NULL;
+    if (strstr (upper, " LOGOUT")) {
+      reply = g_strdup_printf ("* BYE bye\r\n%s OK done\r\n", tag);
+      fake_send (fd, reply);
+      break;
+    } else if (strstr (upper, " EXAMINE")) {
+      reply = g_strdup_printf ("* 2 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 3] n\r\n"
+                               "%s OK [READ-ONLY] done\r\n", tag);
+    } else if (strstr (upper, "BODY.PEEK")) {
+      g_autofree char *m1 = g_strdup_printf ("* 1 FETCH (UID 1 RFC822.SIZE %zu BODY[] {%zu}\r\n%s)\r\n",
+                                             strlen (fake->msg1), strlen (fake->msg1), fake->msg1);
+      fake_send (fd, m1);
+      if (!fake->truncate)
+        break; /* the server goes away mid-fetch */
+      gsize cut = strlen (fake->msg2) / 2;
+      g_autofree char *m2 = g_strdup_printf ("* 2 FETCH (UID 2 RFC822.SIZE %zu BODY[] {%zu}\r\n%.*s)\r\n",
+                                             strlen (fake->msg2), cut, (int) cut, fake->msg2);
+      fake_send (fd, m2);
+      reply = g_strdup_printf ("%s OK done\r\n", tag);
+    } else if (strstr (upper, " FETCH")) {
+      reply = g_strdup_printf ("* 1 FETCH (UID 1 RFC822.SIZE %zu)\r\n* 2 FETCH (UID 2 RFC822.SIZE %zu)\r\n"
+                               "%s OK done\r\n", strlen (fake->msg1), strlen (fake->msg2), tag);
+    } else if (strstr (upper, " CAPABILITY")) {
+      reply = g_strdup_printf ("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n%s OK done\r\n", tag);
+    } else {
+      reply = g_strdup_printf ("%s OK done\r\n", tag);
+    }
+    fake_send (fd, reply);
+  }
+  fclose (in);
+  close (fd);
+  return NULL;
+}
+
+static void
+test_imap_broken_server (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("a truncated message (75) is not stored, the whole ones before it are; a server gone mid-fetch "
+                  "(75) leaves nothing half-stored");
+  const char *msg1 = "From: a@example.org\r\nMessage-ID: <one@example.org>\r\nSubject: one\r\n\r\nfirst\r\n";
+  const char *msg2 = "From: b@example.org\r\nMessage-ID: <two@example.org>\r\nSubject: two\r\n\r\nsecond\r\n";
+  for (int truncate = 1; truncate >= 0; truncate--) {
+    FakeImap fake = { .truncate = truncate, .msg1 = msg1, .msg2 = msg2 };
+    fake.listen_fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    g_assert_cmpint (bind (fake.listen_fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+    socklen_t len = sizeof a;
+    g_assert_cmpint (getsockname (fake.listen_fd, (struct sockaddr *) &a, &len), ==, 0);
+    g_assert_cmpint (listen (fake.listen_fd, 4), ==, 0);
+    GThread *server = g_thread_new ("fake-imap", fake_imap_serve, &fake);
+    g_autofree char *url = imap_url (f, "imap", "127.0.0.1", ntohs (a.sin_port), "INBOX");
+    g_autofree char *root = g_strdup_printf ("%s/root-%d", f->dir, truncate);
+    g_free (f->root);
+    f->root = g_steal_pointer (&root);
+    assert_ok (run (f->root, "init", "--name", "Pull test"));
+    assert_ok (run (f->root, "list-add", "policy"));
+    Run r = pull (f, "policy", url);
+    g_thread_join (server);
+    close (fake.listen_fd);
+    assert_status (r, 75);
+    if (truncate) {
+      g_assert_nonnull (strstr (r.err, "truncated"));
+      g_assert_nonnull (strstr (r.err, "UID 2"));
+      g_assert_nonnull (strstr (r.err, "'INBOX' on 127.0.0.1"));
+      g_assert_cmpuint (store_count (f), ==, 1);
+      Run c = run (f->root, "cat", "policy", "<one@example.org>");
+      assert_status (c, 0);
+      g_assert_cmpstr (c.out, ==, "From: a@example.org\nMessage-ID: <one@example.org>\nSubject: one\n\nfirst\n");
+      run_clear (&c);
+    } else {
+      g_assert_nonnull (strstr (r.err, "lost"));
+      g_assert_cmpuint (store_count (f), ==, 0);
+    }
+    run_clear (&r);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -754,5 +865,6 @@ main (int argc, char **argv)
   g_test_add ("/pull/watch/imap-idle", Fixture, NULL, fixture_setup, test_imap_watch, fixture_teardown);
   g_test_add ("/pull/watch/nntp-poll", Fixture, NULL, fixture_setup, test_nntp_watch, fixture_teardown);
   g_test_add ("/pull/imap/kill-resume", Fixture, NULL, fixture_setup, test_kill_resume, fixture_teardown);
+  g_test_add ("/pull/imap/broken-server", Fixture, NULL, fixture_setup, test_imap_broken_server, fixture_teardown);
   return g_test_run ();
 }
