@@ -435,8 +435,24 @@ test_imap_errors (Fixture *f, gconstpointer data)
   assert_status (r, 77);
   g_assert_nonnull (strstr (r.err, "chmod 600"));
   run_clear (&r);
-  g_assert_cmpint (chmod (cred, 0600), ==, 0);
-  assert_ok (pull_full (f, NULL, "policy", "--credentials", cred, url, NULL));
+  /* --watch reports a wrong password at once instead of retrying. */
+  r = pull_full (f, "wrong", "policy", "--watch", url, NULL);
+  assert_status (r, 77);
+  run_clear (&r);
+  /* The list's pull-credentials in annals.conf, relative to ROOT. */
+  g_autofree char *conf = g_build_filename (f->root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (kf, conf, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  g_key_file_set_string (kf, "list policy", "pull-credentials", "policy.pass");
+  g_assert_true (g_key_file_save_to_file (kf, conf, NULL));
+  g_autofree char *pass = g_build_filename (f->root, "policy.pass", NULL);
+  write_file (pass, PASSWORD "\n", 0640);
+  r = pull_full (f, NULL, "policy", url, NULL);
+  assert_status (r, 77);
+  g_assert_nonnull (strstr (r.err, "policy.pass"));
+  run_clear (&r);
+  g_assert_cmpint (chmod (pass, 0600), ==, 0);
+  assert_ok (pull_full (f, NULL, "policy", url, NULL));
   assert_stored (f, sent);
 }
 
