@@ -186,7 +186,7 @@ annals_cli_pull (int argc, char **argv)
                          "Each run fetches only what came after the last one (its position is kept in\n"
                          "ROOT/NAME/pull/).  The password never goes in the URL: see --credentials.\n"
                          "Exit status: 0 done, 65 bad URL, 66 no such mailbox or group, 68 unknown host,\n"
-                         "69 cannot connect or TLS failed, 75 try again later, 77 login refused.",
+                         "69 cannot connect or TLS failed, 75 try again later, 77 login refused, 78 no such list.",
                          entries, TRUE, &argc, &argv))
     return ANNALS_EX_USAGE;
   g_autofree char *credentials_owned = credentials;
