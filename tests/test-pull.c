@@ -27,6 +27,7 @@ typedef struct {
   char *maildir;  /* the user's INBOX (IMAP) */
   char *ca;       /* the test CA's certificate (PEM) */
   char *other_ca; /* a CA that signed nothing the server has */
+  const char *dovecot_extra; /* more lines for dovecot.conf */
   uid_t mail_uid;
   gid_t mail_gid;
 } Fixture;
@@ -258,8 +259,9 @@ start_dovecot (Fixture *f)
       "service imap-login {\n  chroot =\n"
       "  inet_listener imap {\n    port = %2$u\n  }\n"
       "  inet_listener imaps {\n    port = %6$u\n    ssl = yes\n  }\n}\n"
-      "service anvil {\n  chroot =\n}\n",
-      f->dir, f->port, user->pw_name, f->mail_uid, f->mail_gid, f->tls_port);
+      "service anvil {\n  chroot =\n}\n%7$s",
+      f->dir, f->port, user->pw_name, f->mail_uid, f->mail_gid, f->tls_port,
+      f->dovecot_extra ? f->dovecot_extra : "");
   write_file (conf, text, 0644);
   g_autofree char *dovecot = find_program ("dovecot");
   char *argv[] = { dovecot, "-F", "-c", conf, NULL };
@@ -456,6 +458,8 @@ test_imap_errors (Fixture *f, gconstpointer data)
   assert_stored (f, sent);
 }
 
+static void restart_nntpd (Fixture *f);
+
 /* public-inbox: a v2 inbox "policy" (newsgroup inbox.policy) with count
  * messages delivered by public-inbox-mda, served by public-inbox-nntpd
  * on 127.0.0.1:port (NNTP) and tls_port (NNTPS, the test CA's
@@ -480,6 +484,15 @@ start_nntpd (Fixture *f, guint count)
   }
   f->port = free_port ();
   f->tls_port = free_port ();
+  restart_nntpd (f);
+  return sent;
+}
+
+/* (Re)starts public-inbox-nntpd on the fixture's ports. */
+static void
+restart_nntpd (Fixture *f)
+{
+  g_autofree char *pi_config = g_build_filename (f->dir, "pi-config", NULL);
   g_autofree char *plain = g_strdup_printf ("127.0.0.1:%u", f->port);
   g_autofree char *tls = g_strdup_printf ("nntps://127.0.0.1:%u", f->tls_port);
   g_autofree char *cert = g_build_filename (f->dir, "server.pem", NULL);
@@ -493,7 +506,6 @@ start_nntpd (Fixture *f, guint count)
   start_server (f, argv, server_env, f->port, log);
   for (int i = 0; i < 600 && !port_open (f->tls_port); i++)
     g_usleep (50000);
-  return sent;
 }
 
 /* Article n of inbox.policy as the server sends it, read with a few
@@ -704,9 +716,28 @@ test_imap_watch (Fixture *f, gconstpointer data)
 }
 
 static void
+test_imap_watch_poll (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("--watch on a server without IDLE polls (NOOP) every --interval seconds");
+  f->dovecot_extra = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN\n";
+  start_dovecot (f);
+  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
+  deliver_many (f, 0, 2, sent);
+  g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
+  const char *args[] = { "policy", url, "--watch", "--interval", "1", NULL };
+  GPid pid = spawn_pull (f, args);
+  wait_for_count (f, 2);
+  deliver_many (f, 2, 1, sent);
+  wait_for_count (f, 3);
+  g_assert_cmpint (stop_pull (pid, SIGTERM), ==, 0);
+  assert_stored (f, sent);
+}
+
+static void
 test_nntp_watch (Fixture *f, gconstpointer data)
 {
-  g_test_summary ("--watch on NNTP polls every --interval seconds; SIGINT stops it with status 0");
+  g_test_summary ("--watch on NNTP polls every --interval seconds, backs off while the server is away; SIGINT "
+                  "stops it with status 0");
   g_autoptr (GPtrArray) sent = start_nntpd (f, 3);
   g_autofree char *url = g_strdup_printf ("nntp://127.0.0.1:%u/inbox.policy", f->port);
   const char *args[] = { "policy", url, "--watch", "--interval", "1", NULL };
@@ -719,6 +750,27 @@ test_nntp_watch (Fixture *f, gconstpointer data)
   write_file (path, m->str, 0644);
   run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
   wait_for_count (f, 4);
+
+  /* The server goes away: the watch backs off and tries again, and
+   * takes up where it was once the server is back. */
+  kill (f->server, SIGTERM);
+  waitpid (f->server, NULL, 0);
+  g_spawn_close_pid (f->server);
+  f->server = 0;
+  for (int i = 0; i < 600; i++) {
+    g_autofree char *err = read_text (f, "pull.err");
+    if (strstr (err, "trying again") != NULL)
+      break;
+    g_usleep (100000);
+  }
+  g_autofree char *err = read_text (f, "pull.err");
+  g_assert_nonnull (strstr (err, "trying again"));
+  g_autoptr (GString) m2 = test_util_message (101, 500);
+  g_autofree char *path2 = g_build_filename (f->dir, "msg101", NULL);
+  write_file (path2, m2->str, 0644);
+  run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path2, NULL);
+  restart_nntpd (f);
+  wait_for_count (f, 5);
   g_assert_cmpint (stop_pull (pid, SIGINT), ==, 0);
 }
 
@@ -879,6 +931,7 @@ main (int argc, char **argv)
   g_test_add ("/pull/tls/imap", Fixture, NULL, fixture_setup, test_tls, fixture_teardown);
   g_test_add ("/pull/tls/nntp", Fixture, NULL, fixture_setup, test_nntps, fixture_teardown);
   g_test_add ("/pull/watch/imap-idle", Fixture, NULL, fixture_setup, test_imap_watch, fixture_teardown);
+  g_test_add ("/pull/watch/imap-poll", Fixture, NULL, fixture_setup, test_imap_watch_poll, fixture_teardown);
   g_test_add ("/pull/watch/nntp-poll", Fixture, NULL, fixture_setup, test_nntp_watch, fixture_teardown);
   g_test_add ("/pull/imap/kill-resume", Fixture, NULL, fixture_setup, test_kill_resume, fixture_teardown);
   g_test_add ("/pull/imap/broken-server", Fixture, NULL, fixture_setup, test_imap_broken_server, fixture_teardown);
