@@ -465,27 +465,45 @@ static void restart_nntpd (Fixture *f);
  * on 127.0.0.1:port (NNTP) and tls_port (NNTPS, the test CA's
  * certificate).  Returns the messages as delivered. */
 static GPtrArray *
-start_nntpd (Fixture *f, guint count)
+make_inbox (Fixture *f, guint from, guint count)
 {
-  make_certificates (f);
   g_autofree char *pi_config = g_build_filename (f->dir, "pi-config", NULL);
   g_autofree char *inbox = g_build_filename (f->dir, "inbox", NULL);
+  test_util_rm_rf (inbox);
+  unlink (pi_config);
   const char *env[] = { "PI_CONFIG", pi_config, "HOME", f->dir, "ORIGINAL_RECIPIENT", "policy@example.org", NULL };
   run_tool (env, "public-inbox-init", "-V2", "policy", inbox, "http://example.org/policy", "policy@example.org", NULL);
   run_tool (env, "git", "config", "-f", pi_config, "publicinbox.policy.newsgroup", "inbox.policy", NULL);
   run_tool (env, "git", "config", "-f", pi_config, "publicinboxmda.spamcheck", "none", NULL);
   GPtrArray *sent = g_ptr_array_new_with_free_func (free_gstring);
-  for (guint i = 0; i < count; i++) {
+  for (guint i = from; i < from + count; i++) {
     GString *m = test_util_message (i, 200 + (i * 97) % 3000);
     g_autofree char *path = g_strdup_printf ("%s/msg%u", f->dir, i);
     write_file (path, m->str, 0644);
     run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
     g_ptr_array_add (sent, m);
   }
+  return sent;
+}
+
+static GPtrArray *
+start_nntpd (Fixture *f, guint count)
+{
+  make_certificates (f);
+  GPtrArray *sent = make_inbox (f, 0, count);
   f->port = free_port ();
   f->tls_port = free_port ();
   restart_nntpd (f);
   return sent;
+}
+
+static void
+stop_server (Fixture *f)
+{
+  kill (f->server, SIGTERM);
+  waitpid (f->server, NULL, 0);
+  g_spawn_close_pid (f->server);
+  f->server = 0;
 }
 
 /* (Re)starts public-inbox-nntpd on the fixture's ports. */
@@ -753,10 +771,7 @@ test_nntp_watch (Fixture *f, gconstpointer data)
 
   /* The server goes away: the watch backs off and tries again, and
    * takes up where it was once the server is back. */
-  kill (f->server, SIGTERM);
-  waitpid (f->server, NULL, 0);
-  g_spawn_close_pid (f->server);
-  f->server = 0;
+  stop_server (f);
   for (int i = 0; i < 600; i++) {
     g_autofree char *err = read_text (f, "pull.err");
     if (strstr (err, "trying again") != NULL)
@@ -920,6 +935,26 @@ test_imap_broken_server (Fixture *f, gconstpointer data)
   }
 }
 
+static void
+test_nntp_renumbered (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("NNTP: a group whose numbers went backwards (rebuilt) is fetched again with a warning");
+  g_autoptr (GPtrArray) sent = start_nntpd (f, 6);
+  g_autofree char *url = g_strdup_printf ("nntp://127.0.0.1:%u/inbox.policy", f->port);
+  assert_ok (pull (f, "policy", url));
+  /* The group is rebuilt from scratch with other mail: 1 and 2 again. */
+  stop_server (f);
+  g_autoptr (GPtrArray) again = make_inbox (f, 40, 2);
+  restart_nntpd (f);
+  Run r = pull (f, "policy", url);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.err, "went backwards"));
+  g_assert_nonnull (strstr (r.out, "pulled 2"));
+  g_assert_nonnull (strstr (r.out, "archived 2"));
+  run_clear (&r);
+  g_assert_cmpuint (store_count (f), ==, 8);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -928,6 +963,7 @@ main (int argc, char **argv)
   g_test_add ("/pull/imap/uidvalidity", Fixture, NULL, fixture_setup, test_imap_uidvalidity, fixture_teardown);
   g_test_add ("/pull/imap/errors", Fixture, NULL, fixture_setup, test_imap_errors, fixture_teardown);
   g_test_add ("/pull/nntp/fetch", Fixture, NULL, fixture_setup, test_nntp_fetch, fixture_teardown);
+  g_test_add ("/pull/nntp/renumbered", Fixture, NULL, fixture_setup, test_nntp_renumbered, fixture_teardown);
   g_test_add ("/pull/tls/imap", Fixture, NULL, fixture_setup, test_tls, fixture_teardown);
   g_test_add ("/pull/tls/nntp", Fixture, NULL, fixture_setup, test_nntps, fixture_teardown);
   g_test_add ("/pull/watch/imap-idle", Fixture, NULL, fixture_setup, test_imap_watch, fixture_teardown);
