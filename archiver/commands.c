@@ -148,6 +148,18 @@ open_log (AnnalsConfig *config, const char *list, AnnalsTlog **log, AnnalsNoteKe
   return *log != NULL;
 }
 
+/* After each store commit: the feeder first (pull saves its position),
+ * then the index follower. */
+static void
+run_committed (gpointer ctx, guint64 count)
+{
+  AnnalsIngestRun *run = ctx;
+  if (run->on_commit != NULL)
+    run->on_commit (run->on_commit_ctx, count);
+  if (run->follower != NULL)
+    follow_hooks->committed (run->follower, count);
+}
+
 AnnalsIngestRun *
 annals_archiver_ingest_run_open (AnnalsConfig *config,
                                  const char *list,
@@ -173,10 +185,17 @@ annals_archiver_ingest_run_open (AnnalsConfig *config,
   /* The index follows the ingest batch by batch, on the other core. */
   if (!no_index && follow_hooks != NULL) {
     run->follower = follow_hooks->start (config, list, annals_store_writer_count (run->writer));
-    annals_ingest_set_on_commit (run->ingest, follow_hooks->committed, run->follower);
     run->followed = TRUE;
   }
+  annals_ingest_set_on_commit (run->ingest, run_committed, run);
   return g_steal_pointer (&run);
+}
+
+void
+annals_archiver_ingest_run_set_on_commit (AnnalsIngestRun *run, AnnalsIngestCommitted fn, gpointer ctx)
+{
+  run->on_commit = fn;
+  run->on_commit_ctx = ctx;
 }
 
 gboolean

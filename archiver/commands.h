@@ -45,6 +45,8 @@ typedef struct {
   AnnalsIndexFollower *follower;
   gboolean followed; /* a follower was started (the index needs no catch-up) */
   gboolean no_index;
+  AnnalsIngestCommitted on_commit;
+  gpointer on_commit_ctx;
 } AnnalsIngestRun;
 AnnalsIngestRun *annals_archiver_ingest_run_open (AnnalsConfig *config,
                                                   const char *list,
@@ -52,6 +54,9 @@ AnnalsIngestRun *annals_archiver_ingest_run_open (AnnalsConfig *config,
                                                   gboolean progress,
                                                   gboolean no_index,
                                                   GError **error);
+/* Calls fn right after each store commit, before the index follower
+ * and the log (the run owns the ingest's own on-commit slot). */
+void annals_archiver_ingest_run_set_on_commit (AnnalsIngestRun *run, AnnalsIngestCommitted fn, gpointer ctx);
 /* Lets the index take what was committed; FALSE after printing why. */
 gboolean annals_archiver_ingest_run_finish_index (AnnalsIngestRun *run, gboolean quiet);
 /* Finishes the index, releases the store's lock, and brings the index up

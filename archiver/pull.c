@@ -42,6 +42,7 @@ struct _AnnalsPull {
    * mailbox's UIDVALIDITY. */
   guint64 last;
   guint64 uidvalidity;
+  guint64 committing; /* the last of the batch being committed, or 0 */
 
   /* What annals_pull_check found: UIDs (IMAP) or the range of article
    * numbers (NNTP) to fetch, with sizes for IMAP. */
@@ -732,12 +733,35 @@ store_batch (AnnalsPull *pull, AnnalsIngest *ingest, GArray *batch, guint64 *fet
     if (!annals_ingest_message (ingest, data, len, ANNALS_NO_DATE, NULL, error))
       return FALSE;
   }
-  if (!annals_ingest_commit (ingest, error))
+  guint64 last = g_array_index (batch, Fetched, batch->len - 1).uid;
+  pull->committing = last;
+  gboolean ok = annals_ingest_commit (ingest, error);
+  pull->committing = 0;
+  /* The store took the batch even when the log or the index did not. */
+  if (pull->last != last && annals_ingest_stats (ingest)->committed == annals_ingest_stats (ingest)->archived) {
+    pull->last = last;
+    g_autoptr (GError) state_error = NULL;
+    if (!state_save (pull, ok ? error : &state_error))
+      return FALSE;
+  }
+  if (!ok)
     return FALSE;
   *fetched += batch->len;
-  pull->last = g_array_index (batch, Fetched, batch->len - 1).uid;
   g_array_set_size (batch, 0);
-  return state_save (pull, error);
+  return TRUE;
+}
+
+void
+annals_pull_committed (gpointer data, guint64 count)
+{
+  AnnalsPull *pull = data;
+  if (pull->committing == 0)
+    return;
+  guint64 previous = pull->last;
+  pull->last = pull->committing;
+  /* A failure here is reported by the save that follows the commit. */
+  if (!state_save (pull, NULL))
+    pull->last = previous;
 }
 
 static gboolean

@@ -8,8 +8,8 @@
  * UIDVALIDITY, NNTP article numbers.
  *
  * Fetched messages go into an AnnalsIngest (dedupe, log, index) batch by
- * batch; after each batch is committed, the position is written to the
- * state file (write, fsync, rename, fsync the folder).  A kill at any
+ * batch; once the store has committed a batch, the position is written to
+ * the state file (write, fsync, rename, fsync the folder).  A kill at any
  * moment thus loses nothing: at worst the last batch is fetched again and
  * the store skips it as duplicates.
  *
@@ -95,6 +95,13 @@ gboolean annals_pull_check (AnnalsPull *pull, guint64 *count, GError **error);
  * handed to ingest.  Stops early, without error, once cancel_fd is
  * readable (what was fetched is committed and its position saved). */
 gboolean annals_pull_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **error);
+
+/* An AnnalsIngestCommitted for the ingest given to annals_pull_fetch:
+ * saves the position as soon as the store has committed a batch, before
+ * the log and the index catch up, so that a kill in between does not
+ * make the next run fetch the batch again.  (annals_pull_fetch saves it
+ * after the commit anyway; this only narrows the window.) */
+void annals_pull_committed (gpointer pull, guint64 count);
 
 /* Waits up to seconds for new mail: IMAP IDLE where the server has it,
  * else a plain wait.  Returns early when cancel_fd becomes readable. */

@@ -143,6 +143,7 @@ pull_round (AnnalsPull *pull, AnnalsConfig *config, const char *list, const char
   g_autoptr (AnnalsIngestRun) run = annals_archiver_ingest_run_open (config, list, lock_timeout_ms, FALSE, no_index, error);
   if (run == NULL)
     return FALSE;
+  annals_archiver_ingest_run_set_on_commit (run, annals_pull_committed, pull);
   guint64 fetched = 0;
   gboolean ok = annals_pull_fetch (pull, run->ingest, &fetched, error);
   /* Whatever was committed is kept, and the index takes it. */
