@@ -379,9 +379,10 @@ annals_archiver_cmd_ingest (int argc, char **argv)
   }
   if (!committed)
     return annals_cmd_fail ("ingest", commit_error);
+  gboolean rejected = stats->rejected > 0; /* the stats go with the run */
   if (!indexed || !annals_archiver_ingest_run_close (run, quiet))
     return 1;
-  return stats->rejected > 0 ? 1 : 0;
+  return rejected ? 1 : 0;
 }
 
 /* Opens list NAME's store for reading. */
