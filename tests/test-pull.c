@@ -424,6 +424,10 @@ test_imap_errors (Fixture *f, gconstpointer data)
   g_autofree char *with_password = g_strdup_printf ("imap://test:" PASSWORD "@127.0.0.1:%u/INBOX", f->port);
   Run p = run (f->root, "pull", "policy", with_password);
   assert_fails (p, 65, "credentials file");
+  r = pull (f, "no-such-list", url);
+  assert_status (r, 78);
+  g_assert_nonnull (strstr (r.err, "no-such-list"));
+  run_clear (&r);
   r = pull_full (f, NULL, "policy", url, NULL);
   assert_status (r, 77);
   g_assert_nonnull (strstr (r.err, "no password"));
