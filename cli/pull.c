@@ -221,8 +221,8 @@ annals_cli_pull (int argc, char **argv)
   /* Loopback is the one place a password in clear does not travel. */
   if (password != NULL && !url->tls && !starttls && strcmp (url->host, "127.0.0.1") != 0
       && strcmp (url->host, "localhost") != 0 && strcmp (url->host, "[::1]") != 0 && strcmp (url->host, "::1") != 0)
-    g_printerr ("annals pull: %s: warning: the password goes to %s unencrypted: use %s or --starttls\n", list,
-                url->host, url->protocol == ANNALS_PULL_IMAP ? "imaps://" : "nntps://");
+    g_printerr ("annals pull: %s: warning: the password goes to %s unencrypted: use %s\n", list, url->host,
+                url->protocol == ANNALS_PULL_IMAP ? "imaps:// or --starttls" : "nntps://");
   if (!catch_stop_signals ()) {
     g_printerr ("annals pull: cannot make a pipe: %s\n", g_strerror (errno));
     return EX_SOFTWARE;
