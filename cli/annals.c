@@ -5,6 +5,7 @@
 #include "cli/cmdline.h"
 #include "cli/index-commands.h"
 #include "cli/log-commands.h"
+#include "cli/pull.h"
 #include "cli/search-commands.h"
 
 #include <locale.h>
@@ -24,6 +25,7 @@ static const Command commands[] = {
   { "list-add", annals_cli_list_add, "add a list" },
   { "lists", annals_cli_lists, "show the lists and their message counts" },
   { "ingest", annals_cli_ingest, "archive mail (mbox, maildir, or one message from the MTA)" },
+  { "pull", annals_cli_pull, "archive what is new in an IMAP mailbox or an NNTP group" },
   { "ls", annals_cli_ls, "list a list's messages" },
   { "cat", annals_cli_cat, "write one message's exact bytes" },
   { "export", annals_cli_export, "write a list's messages as mboxrd" },

@@ -4,6 +4,7 @@
 #include "cli/archive-commands.h"
 #include "cli/cmdline.h"
 #include "cli/index-commands.h"
+#include "cli/ingest-run.h"
 #include "core/config.h"
 #include "archiver/ingest.h"
 #include "core/message.h"
@@ -152,25 +153,6 @@ ingest_report_end (IngestReport *r)
 }
 
 /* --mda: exactly one message on stdin; sysexits for the MTA. */
-/* Opens list's log and the site key for an ingest. */
-static gboolean
-open_log (AnnalsConfig *config, const char *list, AnnalsTlog **log, AnnalsNoteKey **key, GError **error)
-{
-  *key = annals_config_load_key (config, error);
-  if (*key == NULL)
-    return FALSE;
-  g_autofree char *dir = annals_config_list_dir (config, list, "log", error);
-  g_autofree char *origin = annals_config_log_origin (config, list);
-  *log = dir ? annals_tlog_open (dir, origin, error) : NULL;
-  if (*log == NULL)
-    return FALSE;
-  /* Every list checkpoint is followed by the site's. */
-  g_autofree char *site_origin = annals_config_site_origin (config);
-  g_auto (GStrv) lists = annals_config_lists (config);
-  annals_tlog_set_site (*log, annals_config_root (config), site_origin, (const char *const *) lists);
-  return TRUE;
-}
-
 static int
 ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint lock_timeout_ms)
 {
@@ -208,7 +190,7 @@ ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint
   annals_ingest_set_reporter (in, NULL, ingest_warning, &report);
   g_autoptr (AnnalsTlog) log = NULL;
   g_autoptr (AnnalsNoteKey) key = NULL;
-  if (!open_log (config, list, &log, &key, &error)) {
+  if (!annals_cli_open_log (config, list, &log, &key, &error)) {
     /* The message still goes in; the log catches up at the next delivery. */
     g_printerr ("annals ingest: warning: the transparency log is not updated: %s\n", error->message);
     g_clear_error (&error);
@@ -285,26 +267,15 @@ annals_cli_ingest (int argc, char **argv)
   }
 
   gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (AnnalsStoreWriter) writer = annals_store_writer_open (store_dir, timeout_ms, &error);
-  if (writer == NULL)
+  g_autoptr (AnnalsIngestRun) run = annals_cli_ingest_run_open (config, argv[1], timeout_ms, no_index, &error);
+  if (run == NULL)
     return annals_cli_fail ("ingest", error);
-  if (annals_store_writer_recovered (writer) > 0 && !quiet)
+  if (annals_store_writer_recovered (run->writer) > 0 && !quiet)
     g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
-                argv[1], annals_store_writer_recovered (writer));
-  g_autoptr (AnnalsIngest) in = annals_ingest_new (writer);
+                argv[1], annals_store_writer_recovered (run->writer));
+  AnnalsIngest *in = run->ingest;
   IngestReport report = { !quiet && isatty (STDERR_FILENO), g_get_monotonic_time (), 0 };
   annals_ingest_set_reporter (in, ingest_progress, ingest_warning, &report);
-  g_autoptr (AnnalsTlog) log = NULL;
-  g_autoptr (AnnalsNoteKey) key = NULL;
-  if (!open_log (config, argv[1], &log, &key, &error))
-    return annals_cli_fail ("ingest", error);
-  annals_ingest_set_log (in, log, key, argv[1]);
-  /* The index follows the ingest batch by batch, on the other core. */
-  AnnalsIndexFollower *follower = NULL;
-  if (!no_index) {
-    follower = annals_cli_index_follow_start (config, argv[1], annals_store_writer_count (writer));
-    annals_ingest_set_on_commit (in, annals_cli_index_follow_committed, follower);
-  }
   gboolean ok = TRUE;
   if (argc == 2) {
     ok = annals_ingest_mbox (in, "-", STDIN_FILENO, variant, &error);
@@ -321,7 +292,7 @@ annals_cli_ingest (int argc, char **argv)
   if (!quiet)
     print_summary (argv[1], stats, (g_get_monotonic_time () - t0) / 1e6);
   /* Whatever happened, the index takes what was committed. */
-  gboolean indexed = follower == NULL || annals_cli_index_follow_finish (follower, quiet);
+  gboolean indexed = annals_cli_ingest_run_finish_index (run, quiet);
   /* A full disk, whether the store or the log hit it, is temporary. */
   GError *failed = !ok ? error : !committed ? commit_error : NULL;
   if (failed != NULL) {
@@ -335,10 +306,10 @@ annals_cli_ingest (int argc, char **argv)
       return EX_DATAERR; /* a damaged .gz: what came before it is kept */
     return full ? EX_TEMPFAIL : 1;
   }
-  g_clear_pointer (&writer, annals_store_writer_free); /* readers see it all; the lock is free */
-  if (!indexed)
+  gboolean rejected = stats->rejected > 0; /* the stats go with the run */
+  if (!annals_cli_ingest_run_close (run, quiet) || !indexed)
     return 1;
-  return stats->rejected > 0 ? 1 : 0;
+  return rejected ? 1 : 0;
 }
 
 /* Opens list NAME's store for reading. */

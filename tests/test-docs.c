@@ -39,6 +39,10 @@ static const struct {
   { "README.md", "./scripts/test", "runs the whole test suite, this test included" },
   /* A synopsis: the brackets mark optional parts, it is no command line. */
   { "doc/search.md", "annals search [--list NAME]", "synopsis, not a command line" },
+  /* Their hosts are examples; test-pull runs the same commands against
+   * servers it starts. */
+  { "README.md", "annals pull ",
+    "needs an IMAP or NNTP server (test-pull runs them against Dovecot and public-inbox-nntpd)" },
 };
 
 /* Absolute paths in the docs and what stands for them here (under the
