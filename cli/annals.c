@@ -2,6 +2,7 @@
 #include <glib.h>
 
 #include "archiver/commands.h"
+#include "cli/mirror.h"
 #include "cmdline.h"
 #include "indexer/commands.h"
 #include "search/commands.h"
@@ -32,6 +33,7 @@ static const Command commands[] = {
   { "verify", annals_archiver_cmd_verify, "check a mirror of the archive offline" },
   { "verify-proof", annals_archiver_cmd_verify_proof, "check a .tlog-proof (and a message) offline" },
   { "redact", annals_archiver_cmd_redact, "remove a message visibly, with a reason in the log" },
+  { "mirror", annals_cli_cmd_mirror, "copy and verify another annals site over HTTP" },
 };
 
 static void
