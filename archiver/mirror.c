@@ -518,6 +518,36 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
       g_prefix_error (error, "%s: ", list);
       return FALSE;
     }
+    /* Consistency first, from the tiles alone: when they give the
+     * signed root but no proof from the mirror's checkpoint, the origin
+     * rewrote its history, and nothing more is fetched.  (Tiles that do
+     * not give the root are named by the verification below.) */
+    if (old_size > 0) {
+      gpointer sctx;
+      AnnalsMerkleSource src = annals_tlog_reader_source (r, &sctx);
+      AnnalsHash root;
+      AnnalsCheckpoint oc = { 0 };
+      g_autofree char *ot = annals_note_open (old_note, old_len, m->key, NULL);
+      g_autoptr (GArray) proof = NULL;
+      if (ot != NULL && annals_checkpoint_parse (ot, &oc, NULL)
+          && annals_merkle_root (src, sctx, size, root, NULL)
+          && memcmp (root, annals_tlog_reader_checkpoint (r)->root, 32) == 0) {
+        proof = annals_merkle_consistency_proof (src, sctx, old_size, size, NULL);
+        if (proof == NULL
+            || !annals_merkle_verify_consistency (old_size, size, oc.root, root, (const guint8 *) proof->data,
+                                                  proof->len)) {
+          annals_checkpoint_clear (&oc);
+          g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
+                       "%s: refused '%s%s': the log at %" G_GUINT64_FORMAT " entries does not extend the mirror's "
+                       "checkpoint (%" G_GUINT64_FORMAT " entries): the old checkpoint is not a prefix of this log: "
+                       "history was rewritten; the mirror keeps its last verified state",
+                       list, m->base, cp_rel, size, old_size);
+          rm_rf (stage);
+          return FALSE;
+        }
+      }
+      annals_checkpoint_clear (&oc);
+    }
     for (guint64 i = old_size; i < size; i++) {
       g_autoptr (GBytes) eb = annals_tlog_reader_entry (r, i, error);
       AnnalsTlogEntry e;

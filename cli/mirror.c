@@ -5,6 +5,7 @@
 #include "cli/mirror.h"
 #include "cmdline.h"
 #include "archiver/mirror.h"
+#include "indexer/index.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,7 +41,8 @@ annals_cli_cmd_mirror (int argc, char **argv)
                          "Redactions on the origin are followed (the bytes go here too).  A run that is\n"
                          "killed or cut off resumes its downloads; one that does not verify changes nothing\n"
                          "and exits 1.  Exit 75: the origin could not be reached (run it again later).\n"
-                         "Afterwards 'annals --root DIR index' and scripts/serve DIR serve the copy.",
+                         "Lists indexed in DIR are indexed as they are copied (run 'annals --root DIR index'\n"
+                         "once to start); scripts/serve DIR serves the copy.",
                          entries, FALSE, &argc, &argv))
     return ANNALS_EX_USAGE;
   g_autofree G_GNUC_UNUSED char *l_owned = list, *k_owned = key_arg;
@@ -60,6 +62,25 @@ annals_cli_cmd_mirror (int argc, char **argv)
   if (!annals_mirror_run (&o, &stats, &error)) {
     annals_cmd_fail ("mirror", error);
     return g_error_matches (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_NETWORK) ? EX_TEMPFAIL : 1;
+  }
+  /* A list already indexed here is kept up to date, as ingest does:
+   * above all, a redaction followed must leave none of the message's
+   * words in the index. */
+  g_autoptr (AnnalsConfig) config = annals_config_open (argv[2], &error);
+  g_auto (GStrv) lists = config ? annals_config_lists (config) : NULL;
+  for (char **l = lists; l && *l; l++) {
+    g_autofree char *dir = g_build_filename (argv[2], *l, NULL);
+    g_autofree char *index = g_build_filename (dir, "index", NULL);
+    if ((list != NULL && strcmp (list, *l) != 0) || !g_file_test (index, G_FILE_TEST_IS_DIR))
+      continue;
+    AnnalsIndexStats is;
+    if (!annals_index_update (dir, *l, FALSE, NULL, NULL, &is, &error)) {
+      g_printerr ("annals mirror: %s: the copy is verified, but its index could not be updated: %s; run 'annals "
+                  "--root %s index %s'\n",
+                  *l, error->message, argv[2], *l);
+      return 1;
+    }
+    g_print ("%s: indexed %" G_GUINT64_FORMAT " messages, removed %" G_GUINT64_FORMAT "\n", *l, is.indexed, is.removed);
   }
   g_print ("mirrored %u list%s from %s: %" G_GUINT64_FORMAT " new entries (%" G_GUINT64_FORMAT
            " redactions followed), %.1f MB fetched\n",

@@ -309,6 +309,7 @@ test_pull_follow (Fixture *f, gconstpointer data)
   assert_verifies (f, NULL);
   assert_same_messages (f, "alpha");
   assert_same_messages (f, "beta");
+  assert_ok (run (f->mirror, "index"));
   /* The same again: nothing new, nothing fetched but checkpoints. */
   r = run (NULL, "mirror", f->url, f->mirror);
   assert_status (r, 0);
@@ -333,6 +334,16 @@ test_pull_follow (Fixture *f, gconstpointer data)
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "alpha: message 3 was redacted on the origin: privacy request 2026-12"));
   g_assert_nonnull (strstr (r.out, "(1 redactions followed)"));
+  /* The index here follows, and keeps none of the message. */
+  g_assert_nonnull (strstr (r.out, "alpha: indexed 20 messages, removed 1"));
+  run_clear (&r);
+  r = run (f->mirror, "search", "--list", "alpha", "m:msg3@example.org");
+  assert_status (r, 0);
+  g_assert_null (strstr (r.out, "msg3@"));
+  run_clear (&r);
+  r = run (f->mirror, "search", "--list", "alpha", "m:msg4@example.org");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "topic 1"));
   run_clear (&r);
   assert_verifies (f, "message 3 was redacted on");
   assert_same_messages (f, "alpha");
@@ -350,7 +361,7 @@ test_pull_follow (Fixture *f, gconstpointer data)
   }
   g_autofree char *staged = g_build_filename (f->mirror, ".mirror", "alpha", NULL);
   g_assert_false (g_file_test (staged, G_FILE_TEST_EXISTS));
-  /* The copy can be indexed and searched. */
+  /* The copy is indexed and searched. */
   assert_ok (run (f->mirror, "index"));
   r = run (f->mirror, "search", "--list", "beta", "s:two");
   assert_status (r, 0);
@@ -426,6 +437,43 @@ test_refuse_tampered (Fixture *f, gconstpointer data)
   assert_ok (run (NULL, "mirror", f->url, f->mirror));
   assert_verifies (f, NULL);
   assert_same_messages (f, "alpha");
+}
+
+/* Removes list's store and log on the origin and writes messages
+ * first..last-1 there instead: a new history signed by the same key. */
+static void
+origin_rewrite (Fixture *f, const char *list, guint first, guint last)
+{
+  g_autofree char *store = g_build_filename (f->origin, list, "store", NULL);
+  g_autofree char *log = g_build_filename (f->origin, list, "log", NULL);
+  test_util_rm_rf (store);
+  test_util_rm_rf (log);
+  origin_add (f, list, first, last, 16 * 1024);
+}
+
+static void
+test_refuse_rewritten (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("a log rolled back or with another history is refused (the old checkpoint must be a prefix of "
+                  "the new one), and so is a list the site no longer names");
+  g_autofree char *k = vkey (f);
+  assert_ok (run (NULL, "mirror", f->url, f->mirror, "--key", k));
+  origin_rewrite (f, "alpha", 100, 130);
+  assert_fails (run (NULL, "mirror", f->url, f->mirror), 1, "rolled back to 30 entries, the mirror has 40");
+  origin_rewrite (f, "alpha", 100, 150);
+  assert_fails (run (NULL, "mirror", f->url, f->mirror), 1, "is not a prefix of this log: history was rewritten");
+  assert_verifies (f, NULL);
+  g_assert_cmpuint (count_of (f->mirror, "alpha"), ==, 40);
+  /* One list alone (--list) is checked the same way. */
+  assert_fails (run (NULL, "mirror", f->url, f->mirror, "--list", "alpha"), 1, "history was rewritten");
+  g_autofree char *one = g_build_filename (f->tmp, "one", NULL);
+  assert_ok (run (NULL, "mirror", f->url, one, "--list", "beta", "--key", k));
+  g_autofree char *beta = g_build_filename (one, "beta", NULL);
+  Run r = run (NULL, "verify", beta, "--key", k);
+  assert_status (r, 0);
+  run_clear (&r);
+  g_autofree char *alpha = g_build_filename (one, "alpha", NULL);
+  g_assert_false (g_file_test (alpha, G_FILE_TEST_EXISTS));
 }
 
 static double
@@ -506,6 +554,7 @@ main (int argc, char **argv)
   g_test_add ("/mirror/web/files", Fixture, NULL, fixture_set_up, test_web_files, fixture_tear_down);
   g_test_add ("/mirror/pull/follow", Fixture, NULL, fixture_set_up, test_pull_follow, fixture_tear_down);
   g_test_add ("/mirror/refuse/tampered", Fixture, NULL, fixture_set_up, test_refuse_tampered, fixture_tear_down);
+  g_test_add ("/mirror/refuse/rewritten", Fixture, NULL, fixture_set_up, test_refuse_rewritten, fixture_tear_down);
   g_test_add ("/mirror/resume/after-kill", Fixture, NULL, fixture_set_up, test_resume_after_kill, fixture_tear_down);
   return g_test_run ();
 }
