@@ -49,11 +49,11 @@ typedef struct {
 } AnnalsMirrorOptions;
 
 typedef struct {
-  guint lists;          /* lists mirrored */
-  guint lists_updated;  /* of those, with new entries */
-  guint64 entries;      /* log entries new in this run */
-  guint64 redactions;   /* of those, redactions followed */
-  guint64 bytes;        /* bytes downloaded */
+  guint lists;         /* lists mirrored */
+  guint lists_updated; /* of those, with new entries */
+  guint64 entries;     /* log entries new in this run */
+  guint64 redactions;  /* of those, redactions followed */
+  guint64 bytes;       /* bytes downloaded */
 } AnnalsMirrorStats;
 
 /* Mirrors the site (or one list) at options->url into options->root.

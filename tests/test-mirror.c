@@ -8,15 +8,18 @@
 #include "test-util.h"
 #include "tlog.h"
 
+#include <arpa/inet.h>
 #include <glib/gstdio.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
   char *tmp;
-  char *origin;  /* the origin's root */
-  char *mirror;  /* the mirror's root */
+  char *origin; /* the origin's root */
+  char *mirror; /* the mirror's root */
   char *url;
   GPid server;
   int port;
@@ -54,6 +57,20 @@ sh_out (const char *cmd, int *status)
   return g_steal_pointer (&out);
 }
 
+/* A port nobody listens on now: the kernel's choice for port 0. */
+static int
+free_port (void)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  g_assert_cmpint (fd, >=, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof a;
+  g_assert_cmpint (bind (fd, (struct sockaddr *)&a, sizeof a), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *)&a, &len), ==, 0);
+  close (fd);
+  return ntohs (a.sin_port);
+}
+
 /* Starts lighttpd on root from web-cgi/lighttpd.conf.in, sending at
  * most kbps KB/s per connection when kbps > 0. */
 static void
@@ -71,7 +88,7 @@ server_start (Fixture *f, const char *root, int kbps)
   g_autofree char *in = source_path ("web-cgi/lighttpd.conf.in");
   g_autofree char *conf = NULL;
   g_assert_true (g_file_get_contents (in, &conf, NULL, NULL));
-  f->port = 20000 + g_random_int_range (0, 20000);
+  f->port = free_port ();
   g_autofree char *port = g_strdup_printf ("%d", f->port);
   const char *subst[][2] = { { "@PORT@", port }, { "@RUNDIR@", run_dir }, { "@ROOT@", root },
                              { "@CGI@", cgi },   { "@EXT@", "cgi" },      { "@MODE@", "cgi" } };
@@ -133,7 +150,7 @@ origin_add (Fixture *f, const char *list, guint first, guint last, guint64 pack_
   for (guint i = first; i < last; i++) {
     GString *m = test_util_message (i, 3000);
     AnnalsStoreAddResult res;
-    g_assert_true (annals_store_writer_add (w, (const guint8 *) m->str, m->len, 1618846131 + i, NULL, &res, &error));
+    g_assert_true (annals_store_writer_add (w, (const guint8 *)m->str, m->len, 1618846131 + i, NULL, &res, &error));
     g_string_free (m, TRUE);
   }
   g_assert_true (annals_store_writer_commit (w, &error));
@@ -144,7 +161,7 @@ origin_add (Fixture *f, const char *list, guint first, guint last, guint64 pack_
   g_auto (GStrv) lists = annals_config_lists (config);
   g_autoptr (AnnalsTlog) log = annals_tlog_open (log_dir, origin, &error);
   g_assert_no_error (error);
-  annals_tlog_set_site (log, f->origin, site_origin, (const char *const *) lists);
+  annals_tlog_set_site (log, f->origin, site_origin, (const char *const *)lists);
   g_assert_true (annals_tlog_sync (log, annals_store_writer_reader (w), list, key, &error));
   g_assert_no_error (error);
   annals_note_key_free (key);
@@ -244,17 +261,23 @@ test_web_files (Fixture *f, gconstpointer data)
     const char *path;
     const char *code;
   } cases[] = {
-    { "alpha/store/FORMAT", "200" },          { "alpha/store/offsets", "200" },
-    { "alpha/store/meta", "200" },            { "alpha/store/packs/00000000.pack", "200" },
-    { "log/site-checkpoint", "200" },         { "about/vkey", "200" },
-    { "alpha/store/lock", "404" },            { "alpha/store/packs/00000000.pack.tmp", "404" },
-    { "alpha/store/../../keys/site.key", "404" }, { "alpha/store/packs/../../../keys/site.key", "404" },
-    { "alpha/index/", "404" },                { "log/lock", "404" },
+    { "alpha/store/FORMAT", "200" },
+    { "alpha/store/offsets", "200" },
+    { "alpha/store/meta", "200" },
+    { "alpha/store/packs/00000000.pack", "200" },
+    { "log/site-checkpoint", "200" },
+    { "about/vkey", "200" },
+    { "alpha/store/lock", "404" },
+    { "alpha/store/packs/00000000.pack.tmp", "404" },
+    { "alpha/store/../../keys/site.key", "404" },
+    { "alpha/store/packs/../../../keys/site.key", "404" },
+    { "alpha/index/", "404" },
+    { "log/lock", "404" },
     { "alpha/store/dict/99999999.zdict", "404" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-    g_autofree char *cmd = g_strdup_printf ("curl -s --path-as-is -o /dev/null -w %%{http_code} %s%s", f->url,
-                                            cases[i].path);
+    g_autofree char *cmd
+        = g_strdup_printf ("curl -s --path-as-is -o /dev/null -w %%{http_code} %s%s", f->url, cases[i].path);
     g_autofree char *code = sh_out (cmd, NULL);
     g_test_message ("%s -> %s", cases[i].path, code);
     g_assert_cmpstr (code, ==, cases[i].code);
@@ -273,8 +296,8 @@ test_web_files (Fixture *f, gconstpointer data)
   gsize len;
   g_autofree char *bytes = read_file (last, &len);
   g_autofree char *body_path = g_build_filename (f->tmp, "body", NULL);
-  g_autofree char *rcmd = g_strdup_printf ("curl -s -D - -o %s -r 10- %salpha/store/packs/%08u.pack", body_path, f->url,
-                                           packs - 1);
+  g_autofree char *rcmd
+      = g_strdup_printf ("curl -s -D - -o %s -r 10- %salpha/store/packs/%08u.pack", body_path, f->url, packs - 1);
   g_autofree char *resp = sh_out (rcmd, NULL);
   g_autofree char *cr = g_strdup_printf ("Content-Range: bytes 10-%zu/%zu", len - 1, len);
   g_assert_nonnull (strstr (resp, " 206"));
@@ -288,8 +311,8 @@ test_web_files (Fixture *f, gconstpointer data)
   g_autofree char *sealed = sh_out (scmd, NULL);
   g_assert_nonnull (strstr (sealed, "max-age=3600"));
   g_assert_null (strstr (sealed, "immutable"));
-  g_autofree char *past = g_strdup_printf ("curl -s -o /dev/null -w %%{http_code} -r %zu- %salpha/store/packs/%08u.pack",
-                                           len, f->url, packs - 1);
+  g_autofree char *past = g_strdup_printf (
+      "curl -s -o /dev/null -w %%{http_code} -r %zu- %salpha/store/packs/%08u.pack", len, f->url, packs - 1);
   g_autofree char *code = sh_out (past, NULL);
   g_assert_cmpstr (code, ==, "416");
 }
@@ -378,7 +401,7 @@ flip_byte (const char *path, gsize at)
   g_assert_cmpuint (at, <, len);
   d[at] ^= 0x20;
   g_chmod (path, 0644);
-  g_assert_true (g_file_set_contents (path, d, (gssize) len, NULL));
+  g_assert_true (g_file_set_contents (path, d, (gssize)len, NULL));
 }
 
 static void
@@ -413,7 +436,7 @@ test_refuse_tampered (Fixture *f, gconstpointer data)
   g_autofree char *now = read_file (cp_path, &now_len);
   g_assert_cmpmem (now, now_len, cp, cp_len);
   assert_verifies (f, NULL);
-  g_assert_true (g_file_set_contents (victim, orig, (gssize) vlen, NULL));
+  g_assert_true (g_file_set_contents (victim, orig, (gssize)vlen, NULL));
   g_chmod (victim, 0444);
 
   /* A rewritten tile (the new partial level-0 tile). */
@@ -431,7 +454,7 @@ test_refuse_tampered (Fixture *f, gconstpointer data)
   now = read_file (cp_path, &now_len);
   g_assert_cmpmem (now, now_len, cp, cp_len);
   assert_verifies (f, NULL);
-  g_assert_true (g_file_set_contents (tile, torig, (gssize) tlen, NULL));
+  g_assert_true (g_file_set_contents (tile, torig, (gssize)tlen, NULL));
 
   /* Made good again on the origin, the mirror takes it. */
   assert_ok (run (NULL, "mirror", f->url, f->mirror));
@@ -495,7 +518,7 @@ test_resume_after_kill (Fixture *f, gconstpointer data)
   g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
   assert_ok (run (f->origin, "ingest", "beta", "--quiet", sample));
   server_stop (f);
-  server_start (f, f->origin, 64);
+  server_start (f, f->origin, 128);
   g_autofree char *argv0 = g_strdup (annals_bin ());
   char *argv[] = { argv0, "mirror", f->url, f->mirror, NULL };
   GPid pid;
@@ -507,7 +530,7 @@ test_resume_after_kill (Fixture *f, gconstpointer data)
   struct stat st, lst;
   g_assert_cmpint (stat (live_pack, &lst), ==, 0);
   gboolean seen = FALSE;
-  /* Until half of the new bytes are staged (the server sends 64 KB/s). */
+  /* Until half of the new bytes are staged (the server sends 128 KB/s). */
   for (int i = 0; i < 1200 && !seen; i++) {
     seen = stat (part, &st) == 0 && st.st_size > lst.st_size + 350 * 1024;
     if (!seen)
@@ -520,7 +543,7 @@ test_resume_after_kill (Fixture *f, gconstpointer data)
   g_spawn_close_pid (pid);
   g_assert_true (WIFSIGNALED (status));
   g_assert_cmpint (stat (part, &st), ==, 0);
-  g_test_message ("killed with %" G_GUINT64_FORMAT " bytes of the pack staged", (guint64) st.st_size);
+  g_test_message ("killed with %" G_GUINT64_FORMAT " bytes of the pack staged", (guint64)st.st_size);
   /* Its last verified state is whole. */
   assert_verifies (f, NULL);
   g_assert_cmpuint (count_of (f->mirror, "beta"), ==, 1);
@@ -534,7 +557,7 @@ test_resume_after_kill (Fixture *f, gconstpointer data)
   g_assert_cmpint (stat (opack, &ost), ==, 0);
   double mb = fetched_mb (r.out);
   g_test_message ("resumed run fetched %.1f MB of a %.2f MB pack", mb, ost.st_size / 1e6);
-  g_assert_cmpfloat (mb, <, (double) (ost.st_size - (st.st_size - lst.st_size)) / 1e6 + 0.1);
+  g_assert_cmpfloat (mb, <, (double)(ost.st_size - (st.st_size - lst.st_size)) / 1e6 + 0.1);
   run_clear (&r);
   g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
   assert_verifies (f, NULL);
