@@ -497,6 +497,9 @@ test_refuse_rewritten (Fixture *f, gconstpointer data)
   run_clear (&r);
   g_autofree char *alpha = g_build_filename (one, "alpha", NULL);
   g_assert_false (g_file_test (alpha, G_FILE_TEST_EXISTS));
+  /* An origin that does not answer: try again later (EX_TEMPFAIL). */
+  server_stop (f);
+  assert_fails (run (NULL, "mirror", f->url, one, "--list", "beta"), 75, "cannot fetch");
 }
 
 static double
