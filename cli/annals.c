@@ -5,6 +5,7 @@
 #include "cli/cmdline.h"
 #include "cli/index-commands.h"
 #include "cli/log-commands.h"
+#include "cli/mirror.h"
 #include "cli/pull.h"
 #include "cli/search-commands.h"
 
@@ -36,6 +37,7 @@ static const Command commands[] = {
   { "verify", annals_cli_verify, "check a mirror of the archive offline" },
   { "verify-proof", annals_cli_verify_proof, "check a .tlog-proof (and a message) offline" },
   { "redact", annals_cli_redact, "remove a message visibly, with a reason in the log" },
+  { "mirror", annals_cli_mirror, "copy and verify another annals site over HTTP" },
 };
 
 static void

@@ -47,7 +47,7 @@ static const struct {
 
 /* Absolute paths in the docs and what stands for them here (under the
  * temporary folder). */
-static const char *const doc_paths[] = { "/srv/annals", "/mirror/of/root" };
+static const char *const doc_paths[] = { "/srv/annals", "/mirror/of/root", "/srv/mirror" };
 
 typedef struct {
   guint line;    /* line number in the file, 1-based */
@@ -240,6 +240,7 @@ typedef struct {
   GStrv env;
   GArray *server_pids; /* lighttpd started by serve lines */
   guint serves;
+  int serve_port; /* the block's last serve line's port: stands for 8080 in its URLs */
   GString *failures;
 } Session;
 
@@ -424,6 +425,12 @@ rewrite (Session *s, const char *text, Serve *serve)
     g_free (t);
     t = g_steal_pointer (&next);
   }
+  if (s->serve_port > 0 && strstr (t, "scripts/serve ") == NULL) {
+    g_autofree char *to = g_strdup_printf ("127.0.0.1:%d", s->serve_port);
+    g_autofree char *next = replace_all (t, "127.0.0.1:8080", to);
+    g_free (t);
+    t = g_steal_pointer (&next);
+  }
   const char *rel = g_str_has_prefix (t, "./") ? t + 2 : t;
   if (g_str_has_prefix (rel, "scripts/") || g_str_has_prefix (rel, "bench/")) {
     char *abs = g_build_filename (s->src, rel, NULL);
@@ -432,6 +439,7 @@ rewrite (Session *s, const char *text, Serve *serve)
   }
   if (strstr (t, "scripts/serve ") != NULL) {
     serve->port = free_port ();
+    s->serve_port = serve->port;
     serve->run_dir = g_strdup_printf ("%s/serve-%u", s->tmp, s->serves++);
     /* Drop a trailing comment so the options added below count. */
     char *hash = strstr (t, " #");
@@ -531,6 +539,7 @@ run_block (Session *s, const DocBlock *b)
     g_string_append_printf (script, "%s\necho \"%u $?\" >> \"$ANNALS_DOC_STATUS\"\n", cmd, i);
     to_run++;
   }
+  s->serve_port = 0;
   if (to_run == 0)
     return;
   g_string_append (script, "env -0 > \"$ANNALS_DOC_ENV\"\n");

@@ -196,6 +196,7 @@ reason (int status)
 {
   switch (status) {
   case 200: return "OK";
+  case 206: return "Partial Content";
   case 301: return "Moved Permanently";
   case 304: return "Not Modified";
   case 400: return "Bad Request";
@@ -204,6 +205,7 @@ reason (int status)
   case 410: return "Gone";
   case 413: return "Payload Too Large";
   case 414: return "URI Too Long";
+  case 416: return "Range Not Satisfiable";
   default: return status >= 500 ? "Internal Server Error" : "Error";
   }
 }

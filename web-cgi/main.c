@@ -40,12 +40,14 @@ fcgi_write (gpointer sink, const void *data, gsize length)
   return FCGX_PutStr (data, (int) length, sink) == (int) length;
 }
 
-/* If-None-Match reaches pages through a reserved parameter name. */
+/* If-None-Match and Range reach pages through reserved parameter names. */
 static void
-conditional (AnnalsHttp *h, const char *inm)
+conditional (AnnalsHttp *h, const char *inm, const char *range)
 {
   if (inm != NULL)
     g_hash_table_insert (h->params, g_strdup ("\x01if-none-match"), g_strdup (inm));
+  if (range != NULL)
+    g_hash_table_insert (h->params, g_strdup ("\x01range"), g_strdup (range));
 }
 
 static char *
@@ -96,7 +98,7 @@ main (int argc, char **argv)
     g_autofree char *post = read_post (stdin_get, NULL, g_getenv ("CONTENT_LENGTH"), &plen);
     AnnalsHttp h;
     annals_http_init (&h, cgi_param, NULL, post, plen, stdout_write, NULL);
-    conditional (&h, g_getenv ("HTTP_IF_NONE_MATCH"));
+    conditional (&h, g_getenv ("HTTP_IF_NONE_MATCH"), g_getenv ("HTTP_RANGE"));
     annals_web_handle (&h, root);
     annals_http_clear (&h);
     fflush (stdout);
@@ -117,7 +119,7 @@ main (int argc, char **argv)
     g_autofree char *post = read_post (fcgi_get, req.in, FCGX_GetParam ("CONTENT_LENGTH", req.envp), &plen);
     AnnalsHttp h;
     annals_http_init (&h, fcgi_param, &req, post, plen, fcgi_write, req.out);
-    conditional (&h, FCGX_GetParam ("HTTP_IF_NONE_MATCH", req.envp));
+    conditional (&h, FCGX_GetParam ("HTTP_IF_NONE_MATCH", req.envp), FCGX_GetParam ("HTTP_RANGE", req.envp));
     annals_web_handle (&h, root);
     annals_http_clear (&h);
     FCGX_Finish_r (&req);

@@ -97,6 +97,10 @@ route (Ctx *c)
     annals_web_page_about (c, NULL);
     return;
   }
+  if (strcmp (h->path, "/about/vkey") == 0 || strcmp (h->path, "/log/site-checkpoint") == 0) {
+    annals_web_page_site_file (c, strrchr (h->path, '/') + 1);
+    return;
+  }
   /* Segments, still percent-encoded. */
   g_auto (GStrv) seg = g_strsplit (h->path + 1, "/", 4);
   guint n = g_strv_length (seg);
@@ -184,6 +188,11 @@ route (Ctx *c)
   if (strcmp (seg[1], "log") == 0 && n >= 3) {
     g_autofree char *rest = g_strjoinv ("/", seg + 2);
     annals_web_page_log_file (c, rest);
+    return;
+  }
+  if (strcmp (seg[1], "store") == 0 && n >= 3) {
+    g_autofree char *rest = g_strjoinv ("/", seg + 2);
+    annals_web_page_store_file (c, rest);
     return;
   }
   if (strcmp (seg[1], "_") == 0) {

@@ -125,5 +125,9 @@ void annals_web_page_about (Ctx *c, const char *list);
 /* logfiles.c */
 void annals_web_page_proof (Ctx *c, AnnalsIndexSummary *m);
 void annals_web_page_log_file (Ctx *c, const char *rest);
+/* /LIST/store/...; /log/site-checkpoint ("site-checkpoint") and
+ * /about/vkey ("vkey"). */
+void annals_web_page_store_file (Ctx *c, const char *rest);
+void annals_web_page_site_file (Ctx *c, const char *what);
 
 G_END_DECLS
