@@ -106,6 +106,9 @@ gboolean annals_config_list_check_open (AnnalsConfig *config, const char *name, 
 /* ROOT/NAME/<sub> (sub may be NULL): a new string.  Fails with NO_LIST. */
 char *annals_config_list_dir (AnnalsConfig *config, const char *name, const char *sub, GError **error);
 
+/* Writes the key file as it is in memory, atomically but without the
+ * lock: for a root nobody else edits yet (init).  Changes to an archive in
+ * use go through annals_config_add_list and annals_config_change_list. */
 gboolean annals_config_save (AnnalsConfig *config, GError **error);
 
 /* The site's log origin: [site] origin, else base-url without its scheme
