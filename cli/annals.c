@@ -4,6 +4,7 @@
 #include "cli/archive-commands.h"
 #include "cli/cmdline.h"
 #include "cli/index-commands.h"
+#include "cli/list-commands.h"
 #include "cli/log-commands.h"
 #include "cli/mirror.h"
 #include "cli/pull.h"
@@ -24,7 +25,10 @@ typedef struct {
 static const Command commands[] = {
   { "init", annals_cli_init, "create an archive root" },
   { "list-add", annals_cli_list_add, "add a list" },
-  { "lists", annals_cli_lists, "show the lists and their message counts" },
+  { "list-set", annals_cli_list_set, "change a list's address, description or obfuscation" },
+  { "list-close", annals_cli_list_close, "close a list: no more mail, its archive stays served" },
+  { "list-open", annals_cli_list_open, "reopen a closed list" },
+  { "lists", annals_cli_lists, "show the lists, their state and message counts" },
   { "ingest", annals_cli_ingest, "archive mail (mbox, maildir, or one message from the MTA)" },
   { "pull", annals_cli_pull, "archive what is new in an IMAP mailbox or an NNTP group" },
   { "ls", annals_cli_ls, "list a list's messages" },

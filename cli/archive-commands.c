@@ -75,27 +75,11 @@ annals_cli_list_add (int argc, char **argv)
   gboolean ok = annals_config_add_list (config, argv[1], address, description, &error);
   g_free (address);
   g_free (description);
-  if (!ok)
-    return annals_cli_fail ("list-add", error);
-  g_print ("added list '%s'\n", argv[1]);
-  return 0;
-}
-
-int
-annals_cli_lists (int argc, char **argv)
-{
-  if (!annals_cli_parse ("lists", "", "Lists the archive's lists with their message counts.", NULL, TRUE, &argc, &argv))
-    return EX_USAGE;
-  g_autoptr (AnnalsConfig) config = annals_cli_open_config ("lists");
-  if (config == NULL)
-    return 1;
-  g_auto (GStrv) lists = annals_config_lists (config);
-  for (char **l = lists; *l; l++) {
-    g_autofree char *dir = annals_config_list_dir (config, *l, "store", NULL);
-    g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, NULL) : NULL;
-    g_autofree char *desc = annals_config_list_get (config, *l, "description");
-    g_print ("%s\t%" G_GUINT64_FORMAT "\t%s\n", *l, store ? annals_store_count (store) : 0, desc ? desc : "");
+  if (!ok) {
+    annals_cli_fail ("list-add", error);
+    return g_error_matches (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID) ? EX_USAGE : 1;
   }
+  g_print ("added list '%s'\n", argv[1]);
   return 0;
 }
 
@@ -219,7 +203,8 @@ annals_cli_ingest (int argc, char **argv)
     { "mbox", 0, 0, G_OPTION_ARG_NONE, &mbox, "Input is mbox (the default)", NULL },
     { "maildir", 0, 0, G_OPTION_ARG_NONE, &maildir, "Each PATH is a maildir (cur/ and new/, nested folders too)", NULL },
     { "mda", 0, 0, G_OPTION_ARG_NONE, &mda,
-      "Stdin is one message from the MTA; exit 0 once it is stored, 75 to have the MTA retry", NULL },
+      "Stdin is one message from the MTA; exit 0 once it is stored, 75 to have the MTA retry, 69 if the list is closed",
+      NULL },
     { "format", 0, 0, G_OPTION_ARG_STRING, &variant_name,
       "mbox variant: auto (default), mboxrd, mboxo, mboxcl2, pipermail", "VARIANT" },
     { "lock-timeout", 0, 0, G_OPTION_ARG_INT, &lock_timeout,
@@ -256,6 +241,11 @@ annals_cli_ingest (int argc, char **argv)
   if (store_dir == NULL) {
     annals_cli_fail ("ingest", error);
     return mda ? EX_TEMPFAIL : 1;
+  }
+  /* Permanent, not 75: a retry would find the list closed again. */
+  if (!annals_config_list_check_open (config, argv[1], &error)) {
+    annals_cli_fail ("ingest", error);
+    return EX_UNAVAILABLE;
   }
   guint timeout_ms = (guint) (lock_timeout >= 0 ? lock_timeout : (mda ? 300 : 30)) * 1000;
   if (mda) {

@@ -211,6 +211,11 @@ annals_cli_pull (int argc, char **argv)
     annals_cli_fail ("pull", error);
     return EX_CONFIG;
   }
+  /* Permanent, as for ingest: a retry would find the list closed again. */
+  if (!annals_config_list_check_open (config, list, &error)) {
+    annals_cli_fail ("pull", error);
+    return EX_UNAVAILABLE;
+  }
   g_autofree char *password = NULL;
   if (!find_password (config, list, credentials, &password, &error)) {
     annals_cli_fail ("pull", error);

@@ -3,6 +3,8 @@
 #include "core/note.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <errno.h>
@@ -79,13 +81,62 @@ annals_config_init (const char *root, const char *site_name, GError **error)
   return c;
 }
 
-AnnalsConfig *
-annals_config_open (const char *root, GError **error)
+/* The line (1-based) of annals.conf where GKeyFile stops: the shortest
+ * prefix of whole lines that does not load ends there.  GLib's message
+ * names the line's text but not its number. */
+static guint
+parse_error_line (const char *text)
 {
-  g_autofree char *path = g_build_filename (root, "annals.conf", NULL);
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint lo = 1, hi = g_strv_length (lines);
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    char *saved = lines[mid];
+    lines[mid] = NULL;
+    g_autofree char *prefix = g_strjoinv ("\n", lines);
+    lines[mid] = saved;
+    g_autoptr (GKeyFile) kf = g_key_file_new ();
+    if (g_key_file_load_from_data (kf, prefix, (gsize) -1, G_KEY_FILE_NONE, NULL))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The line of key in [group], or 0. */
+static guint
+key_line (const char *text, const char *group, const char *key)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  gboolean in_group = FALSE;
+  for (guint i = 0; lines[i] != NULL; i++) {
+    const char *l = lines[i];
+    while (*l == ' ' || *l == '\t')
+      l++;
+    if (*l == '[') {
+      const char *end = strrchr (l, ']');
+      in_group = end != NULL && (gsize) (end - l - 1) == strlen (group) && strncmp (l + 1, group, strlen (group)) == 0;
+    } else if (in_group && g_str_has_prefix (l, key)) {
+      const char *r = l + strlen (key);
+      while (*r == ' ' || *r == '\t')
+        r++;
+      if (*r == '=')
+        return i + 1;
+    }
+  }
+  return 0;
+}
+
+/* Reads and checks path: CORRUPT with "path:LINE: ..." when it does not
+ * parse, or a list's boolean is neither true nor false. */
+static GKeyFile *
+load (const char *root, const char *path, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize len;
   g_autoptr (GError) local = NULL;
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_KEEP_COMMENTS, &local)) {
+  if (!g_file_get_contents (path, &text, &len, &local)) {
     if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
       if (!g_file_test (root, G_FILE_TEST_IS_DIR))
         g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_NO_ROOT,
@@ -94,11 +145,51 @@ annals_config_open (const char *root, GError **error)
         g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_NO_ROOT,
                      "'%s' is not an archive (no annals.conf): create one with 'annals init'", root);
     } else {
-      g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
-                   "cannot read '%s': %s", path, local->message);
+      g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot read '%s': %s", path, local->message);
     }
     return NULL;
   }
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  if (!g_key_file_load_from_data (kf, text, len, G_KEY_FILE_KEEP_COMMENTS, &local)) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_CORRUPT,
+                 "%s:%u: %s: fix that line (doc/config.md describes the file)", path, parse_error_line (text),
+                 local->message);
+    return NULL;
+  }
+  /* A boolean that is not one would otherwise be read as false: an
+   * obfuscated list shown in clear, a closed list taking mail. */
+  static const char *const booleans[] = { "obfuscate", "closed" };
+  gsize n;
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, &n);
+  for (gsize i = 0; i < n; i++) {
+    if (!g_str_has_prefix (groups[i], "list ") || !annals_config_list_name_valid (groups[i] + 5))
+      continue;
+    for (guint k = 0; k < G_N_ELEMENTS (booleans); k++) {
+      g_autoptr (GError) bad = NULL;
+      if (!g_key_file_has_key (kf, groups[i], booleans[k], NULL))
+        continue;
+      g_key_file_get_boolean (kf, groups[i], booleans[k], &bad);
+      if (bad == NULL)
+        continue;
+      g_autofree char *value = g_key_file_get_value (kf, groups[i], booleans[k], NULL);
+      g_autofree char *shown = g_strescape (value ? value : "", NULL);
+      const char *list = groups[i] + 5;
+      g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_CORRUPT,
+                   "%s:%u: list '%s': %s=%s is neither true nor false: write true or false there", path,
+                   key_line (text, groups[i], booleans[k]), list, booleans[k], shown);
+      return NULL;
+    }
+  }
+  return g_steal_pointer (&kf);
+}
+
+AnnalsConfig *
+annals_config_open (const char *root, GError **error)
+{
+  g_autofree char *path = g_build_filename (root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) kf = load (root, path, error);
+  if (kf == NULL)
+    return NULL;
   AnnalsConfig *c = g_new0 (AnnalsConfig, 1);
   c->root = g_strdup (root);
   c->path = g_steal_pointer (&path);
@@ -129,20 +220,134 @@ annals_config_keyfile (AnnalsConfig *config)
   return config->keyfile;
 }
 
+/* ANNALS_CONFIG_TEST_KILL=STAGE: the tests' hook to die by SIGKILL in
+ * the middle of a write (half-written, renamed), where a kill at a
+ * random moment would rarely land. */
+static void
+test_kill_point (const char *stage)
+{
+  const char *at = g_getenv ("ANNALS_CONFIG_TEST_KILL");
+  if (at != NULL && strcmp (at, stage) == 0)
+    raise (SIGKILL);
+}
+
+static gboolean
+io_error (GError **error, const char *what, const char *path)
+{
+  int e = errno;
+  g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot %s '%s': %s", what, path, g_strerror (e));
+  return FALSE;
+}
+
+static gboolean
+write_all (int fd, const char *data, gsize len)
+{
+  while (len > 0) {
+    ssize_t n = write (fd, data, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return FALSE;
+    data += n;
+    len -= (gsize) n;
+  }
+  return TRUE;
+}
+
+/* path replaced by data, all or nothing, and durably: a temporary file
+ * beside it (the same file system, so rename is atomic), fsync, rename,
+ * fsync of the folder so the rename itself survives a power cut. */
+static gboolean
+write_atomically (const char *path, const char *data, gsize len, GError **error)
+{
+  g_autofree char *tmp = g_strconcat (path, ".XXXXXX", NULL);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return io_error (error, "create", tmp);
+  /* mkstemp's mode is 0600 whatever it is asked; annals.cgi reads the file. */
+  gboolean ok = fchmod (fd, 0644) == 0 && write_all (fd, data, len / 2);
+  test_kill_point ("half-written");
+  ok = ok && write_all (fd, data + len / 2, len - len / 2) && fsync (fd) == 0;
+  int e = errno;
+  close (fd);
+  if (!ok) {
+    g_unlink (tmp);
+    errno = e;
+    return io_error (error, "write", tmp);
+  }
+  if (g_rename (tmp, path) != 0) {
+    e = errno;
+    g_unlink (tmp);
+    errno = e;
+    return io_error (error, "replace", path);
+  }
+  test_kill_point ("renamed");
+  g_autofree char *dir = g_path_get_dirname (path);
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync (dfd) != 0) {
+    io_error (error, "sync", dir);
+    if (dfd >= 0)
+      close (dfd);
+    return FALSE;
+  }
+  close (dfd);
+  return TRUE;
+}
+
 gboolean
 annals_config_save (AnnalsConfig *config, GError **error)
 {
   gsize len;
   g_autofree char *data = g_key_file_to_data (config->keyfile, &len, NULL);
-  g_autoptr (GError) local = NULL;
-  if (!g_file_set_contents_full (config->path, data, (gssize) len,
-                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                 0644, &local)) {
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
-                 "cannot write '%s': %s", config->path, local->message);
+  return write_atomically (config->path, data, len, error);
+}
+
+/* The temporary files of writers that were killed: only a lock holder
+ * writes one, so under the lock every one is stale. */
+static void
+remove_stale_temps (AnnalsConfig *config)
+{
+  g_autoptr (GDir) dir = g_dir_open (config->root, 0, NULL);
+  if (dir == NULL)
+    return;
+  for (const char *e; (e = g_dir_read_name (dir)) != NULL;)
+    if (g_str_has_prefix (e, "annals.conf.") && strlen (e) == strlen ("annals.conf.XXXXXX")
+        && strcmp (e, "annals.conf.lock") != 0) {
+      g_autofree char *p = g_build_filename (config->root, e, NULL);
+      g_unlink (p);
+    }
+}
+
+typedef gboolean (*EditFunc) (AnnalsConfig *config, gconstpointer data, GError **error);
+
+/* Runs edit on the file as it is now and saves the result, holding
+ * ROOT/annals.conf.lock throughout: another admin's change, made since
+ * this config was opened, is read first and kept. */
+static gboolean
+edit_locked (AnnalsConfig *config, EditFunc edit, gconstpointer data, GError **error)
+{
+  g_autofree char *lock = g_strconcat (config->path, ".lock", NULL);
+  int fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return io_error (error, "create the lock", lock);
+  int r;
+  while ((r = flock (fd, LOCK_EX)) != 0 && errno == EINTR)
+    ;
+  if (r != 0) {
+    io_error (error, "lock", lock);
+    close (fd);
     return FALSE;
   }
-  return TRUE;
+  GKeyFile *now = load (config->root, config->path, error);
+  gboolean ok = now != NULL;
+  if (ok) {
+    g_key_file_unref (config->keyfile);
+    config->keyfile = now;
+    remove_stale_temps (config);
+    ok = edit (config, data, error) && annals_config_save (config, error);
+  }
+  close (fd); /* releases the lock */
+  return ok;
 }
 
 gboolean
@@ -152,6 +357,78 @@ annals_config_has_list (AnnalsConfig *config, const char *name)
     return FALSE;
   g_autofree char *group = list_group (name);
   return g_key_file_has_group (config->keyfile, group);
+}
+
+gboolean
+annals_config_address_valid (const char *text)
+{
+  const char *at = text ? strchr (text, '@') : NULL;
+  if (at == NULL || at == text || at[1] == '\0' || strchr (at + 1, '@') != NULL || strlen (text) > 254)
+    return FALSE;
+  for (const char *p = text; *p; p++)
+    if (*p <= ' ' || *p >= 0x7f || strchr ("<>()[],;:\\\"", *p) != NULL)
+      return FALSE;
+  const char *domain = at + 1;
+  return domain[0] != '.' && !g_str_has_suffix (domain, ".") && strstr (domain, "..") == NULL;
+}
+
+/* what (a description, a reason) must be one line of UTF-8 text that
+ * cannot move a terminal's cursor or split a line of 'annals lists'. */
+static gboolean
+check_text (const char *what, const char *list, const char *text, GError **error)
+{
+  const char *bad = NULL;
+  if (!g_utf8_validate (text, -1, NULL))
+    bad = "is not UTF-8 text";
+  else if (strlen (text) > 1000)
+    bad = "is longer than 1000 bytes";
+  for (const char *p = text; bad == NULL && *p; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
+    if (c == '\n' || c == '\r')
+      bad = "must be one line";
+    else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
+      bad = "holds a control character";
+  }
+  if (bad != NULL) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID, "the %s of list '%s' %s: give one line of text",
+                 what, list, bad);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_address (const char *list, const char *address, GError **error)
+{
+  if (*address == '\0' || annals_config_address_valid (address))
+    return TRUE;
+  g_autofree char *shown = g_strescape (address, NULL);
+  g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID,
+               "'%s' is not an address: give the posting address of list '%s' as local@domain, "
+               "e.g. %s@example.org (or \"\" for none)", shown, list, list);
+  return FALSE;
+}
+
+typedef struct {
+  const char *name, *address, *description;
+} NewList;
+
+static gboolean
+add_list (AnnalsConfig *config, gconstpointer data, GError **error)
+{
+  const NewList *l = data;
+  if (annals_config_has_list (config, l->name)) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_EXISTS,
+                 "list '%s' exists already in '%s'", l->name, config->path);
+    return FALSE;
+  }
+  g_autofree char *dir = g_build_filename (config->root, l->name, NULL);
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    return io_error (error, "create", dir);
+  g_autofree char *group = list_group (l->name);
+  g_key_file_set_string (config->keyfile, group, "address", l->address ? l->address : "");
+  g_key_file_set_string (config->keyfile, group, "description", l->description ? l->description : "");
+  return TRUE;
 }
 
 gboolean
@@ -167,22 +444,74 @@ annals_config_add_list (AnnalsConfig *config,
                  "starting with a letter or digit (not 'all' or 'log')", name);
     return FALSE;
   }
-  if (annals_config_has_list (config, name)) {
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_EXISTS,
-                 "list '%s' exists already in '%s'", name, config->path);
+  if ((address != NULL && !check_address (name, address, error))
+      || (description != NULL && !check_text ("description", name, description, error)))
+    return FALSE;
+  NewList l = { name, address, description };
+  return edit_locked (config, add_list, &l, error);
+}
+
+typedef struct {
+  const char *name;
+  const AnnalsConfigListChange *change;
+} ListChange;
+
+static gboolean
+change_list (AnnalsConfig *config, gconstpointer data, GError **error)
+{
+  const ListChange *lc = data;
+  const AnnalsConfigListChange *ch = lc->change;
+  g_autofree char *dir = annals_config_list_dir (config, lc->name, NULL, error);
+  if (dir == NULL)
+    return FALSE;
+  g_autofree char *group = list_group (lc->name);
+  GKeyFile *kf = config->keyfile;
+  gboolean closed = annals_config_list_get_boolean (config, lc->name, "closed");
+  if (ch->closed == 1 && closed) {
+    g_autofree char *since = g_key_file_get_string (kf, group, "closed-date", NULL);
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_UNCHANGED,
+                 "list '%s' is closed already%s%s%s: nothing to do", lc->name, since ? " (since " : "",
+                 since ? since : "", since ? ")" : "");
     return FALSE;
   }
-  g_autofree char *dir = g_build_filename (config->root, name, NULL);
-  if (g_mkdir_with_parents (dir, 0755) != 0) {
-    int e = errno;
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
-                 "cannot create '%s': %s", dir, g_strerror (e));
+  if (ch->closed == 0 && !closed) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_UNCHANGED, "list '%s' is not closed", lc->name);
     return FALSE;
   }
-  g_autofree char *group = list_group (name);
-  g_key_file_set_string (config->keyfile, group, "address", address ? address : "");
-  g_key_file_set_string (config->keyfile, group, "description", description ? description : "");
-  return annals_config_save (config, error);
+  if (ch->address != NULL)
+    g_key_file_set_string (kf, group, "address", ch->address);
+  if (ch->description != NULL)
+    g_key_file_set_string (kf, group, "description", ch->description);
+  if (ch->obfuscate >= 0)
+    g_key_file_set_boolean (kf, group, "obfuscate", ch->obfuscate != 0);
+  if (ch->closed == 1) {
+    g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+    g_autofree char *date = g_date_time_format (now, "%Y-%m-%d");
+    g_key_file_set_boolean (kf, group, "closed", TRUE);
+    g_key_file_set_string (kf, group, "closed-date", date);
+    if (ch->closed_reason != NULL && *ch->closed_reason != '\0')
+      g_key_file_set_string (kf, group, "closed-reason", ch->closed_reason);
+  } else if (ch->closed == 0) {
+    g_key_file_remove_key (kf, group, "closed", NULL);
+    g_key_file_remove_key (kf, group, "closed-date", NULL);
+    g_key_file_remove_key (kf, group, "closed-reason", NULL);
+  }
+  return TRUE;
+}
+
+gboolean
+annals_config_change_list (AnnalsConfig *config,
+                           const char *name,
+                           const AnnalsConfigListChange *change,
+                           GError **error)
+{
+  /* Checked before the lock: a bad value leaves the file untouched. */
+  if ((change->address != NULL && !check_address (name, change->address, error))
+      || (change->description != NULL && !check_text ("description", name, change->description, error))
+      || (change->closed_reason != NULL && !check_text ("reason for closing", name, change->closed_reason, error)))
+    return FALSE;
+  ListChange lc = { name, change };
+  return edit_locked (config, change_list, &lc, error);
 }
 
 char **
@@ -203,6 +532,27 @@ annals_config_list_get (AnnalsConfig *config, const char *name, const char *key)
 {
   g_autofree char *group = list_group (name);
   return g_key_file_get_string (config->keyfile, group, key, NULL);
+}
+
+gboolean
+annals_config_list_get_boolean (AnnalsConfig *config, const char *name, const char *key)
+{
+  g_autofree char *group = list_group (name);
+  return g_key_file_get_boolean (config->keyfile, group, key, NULL);
+}
+
+gboolean
+annals_config_list_check_open (AnnalsConfig *config, const char *name, GError **error)
+{
+  if (!annals_config_list_get_boolean (config, name, "closed"))
+    return TRUE;
+  g_autofree char *since = annals_config_list_get (config, name, "closed-date");
+  g_autofree char *reason = annals_config_list_get (config, name, "closed-reason");
+  g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_CLOSED,
+               "list '%s' is closed (since %s%s%s): it takes no more mail, its archive stays served; "
+               "reopen it with 'annals list-open %s'",
+               name, since ? since : "?", reason ? ": " : "", reason ? reason : "", name);
+  return FALSE;
 }
 
 char *
@@ -251,6 +601,16 @@ annals_config_key_path (AnnalsConfig *config)
   return g_build_filename (config->root, "keys", "site.key", NULL);
 }
 
+static gboolean
+pin_origin (AnnalsConfig *config, gconstpointer data, GError **error)
+{
+  (void) error;
+  g_autofree char *pinned = g_key_file_get_string (config->keyfile, "site", "origin", NULL);
+  if (pinned == NULL || *pinned == '\0')
+    g_key_file_set_string (config->keyfile, "site", "origin", data);
+  return TRUE;
+}
+
 char *
 annals_config_ensure_key (AnnalsConfig *config, GError **error)
 {
@@ -273,11 +633,8 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
   /* The key speaks for this origin only: pin it, so that a base-url set
    * later cannot rename the logs away from their key. */
   g_autofree char *pinned = g_key_file_get_string (config->keyfile, "site", "origin", NULL);
-  if (pinned == NULL || *pinned == '\0') {
-    g_key_file_set_string (config->keyfile, "site", "origin", name);
-    if (!annals_config_save (config, error))
-      return NULL;
-  }
+  if ((pinned == NULL || *pinned == '\0') && !edit_locked (config, pin_origin, name, error))
+    return NULL;
   g_autoptr (AnnalsNoteKey) k = annals_note_key_generate (name, error);
   if (k == NULL)
     return NULL;

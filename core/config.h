@@ -1,9 +1,19 @@
 /* config: the archive root and its annals.conf.
  *
  * ROOT/annals.conf is a GKeyFile: [site] holds the site's name and base
- * URL, and each list has a group "[list NAME]" with its address and
- * description.  ROOT/NAME/ holds the list's store/, log/ and index/.
- * Writes replace the file atomically (write, fsync, rename).
+ * URL, and each list has a group "[list NAME]" with its address,
+ * description, obfuscation and closed state.  ROOT/NAME/ holds the list's
+ * store/, log/ and index/.
+ *
+ * Changes (add a list, change or close one) take ROOT/annals.conf.lock,
+ * re-read annals.conf under it, so that two admins at the same moment
+ * both get their change in, and replace the file atomically: a temporary
+ * file in ROOT, fsync, rename, fsync of ROOT.  Readers take no lock: they
+ * see the old file or the new one, never a mix.
+ *
+ * Opening checks the file: a syntax error is reported with its line, and
+ * a boolean key of a list (obfuscate, closed) that is not true or false
+ * is an error naming the list and the key, never taken as false.
  */
 #pragma once
 
@@ -20,6 +30,10 @@ typedef enum {
   ANNALS_CONFIG_ERROR_NO_LIST,   /* the list is not in annals.conf */
   ANNALS_CONFIG_ERROR_BAD_NAME,  /* a list name that is not allowed */
   ANNALS_CONFIG_ERROR_IO,        /* the file system said no */
+  ANNALS_CONFIG_ERROR_CORRUPT,   /* annals.conf cannot be read as it is (the message has the line) */
+  ANNALS_CONFIG_ERROR_INVALID,   /* a value given for a change is not allowed */
+  ANNALS_CONFIG_ERROR_CLOSED,    /* the list is closed: it takes no more mail */
+  ANNALS_CONFIG_ERROR_UNCHANGED, /* closing a closed list, opening an open one */
 } AnnalsConfigError;
 
 typedef struct _AnnalsConfig AnnalsConfig;
@@ -34,7 +48,9 @@ AnnalsConfig *annals_config_open (const char *root, GError **error);
 void annals_config_free (AnnalsConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsConfig, annals_config_free)
 
-/* Owned by the config. */
+/* Owned by the config; the key file is replaced by a change
+ * (annals_config_add_list, annals_config_change_list): get it again after
+ * one. */
 const char *annals_config_root (AnnalsConfig *config);
 GKeyFile *annals_config_keyfile (AnnalsConfig *config);
 
@@ -42,7 +58,13 @@ GKeyFile *annals_config_keyfile (AnnalsConfig *config);
  * never "all" or "log" (they are URL words) and never ".." tricks. */
 gboolean annals_config_list_name_valid (const char *name);
 
-/* Adds a list and creates its folder.  address and description may be NULL. */
+/* Whether text may be a list's address: one local@domain, printable
+ * ASCII without spaces or the characters <>()[],;:\" around it. */
+gboolean annals_config_address_valid (const char *text);
+
+/* Adds a list and creates its folder, under the lock.  address and
+ * description may be NULL; they are checked as annals_config_change_list
+ * does (INVALID). */
 gboolean annals_config_add_list (AnnalsConfig *config,
                                  const char *name,
                                  const char *address,
@@ -53,12 +75,40 @@ gboolean annals_config_add_list (AnnalsConfig *config,
 char **annals_config_lists (AnnalsConfig *config);
 gboolean annals_config_has_list (AnnalsConfig *config, const char *name);
 
+/* What annals_config_change_list changes; NULL or -1 leaves a field. */
+typedef struct {
+  const char *address;       /* "" clears it; else must look like an address */
+  const char *description;   /* one line, UTF-8, no control characters */
+  int obfuscate;             /* 0 or 1 */
+  int closed;                /* 1 closes (UNCHANGED if closed already), 0 reopens (UNCHANGED if open) */
+  const char *closed_reason; /* with closed = 1: one line, as description */
+} AnnalsConfigListChange;
+#define ANNALS_CONFIG_LIST_CHANGE_INIT { NULL, NULL, -1, -1, NULL }
+
+/* Changes list name's fields, under the lock (see the top): NO_LIST,
+ * INVALID (a value not allowed, the file untouched), UNCHANGED, IO. */
+gboolean annals_config_change_list (AnnalsConfig *config,
+                                    const char *name,
+                                    const AnnalsConfigListChange *change,
+                                    GError **error);
+
 /* A list's field ("address", "description", ...): a new string or NULL. */
 char *annals_config_list_get (AnnalsConfig *config, const char *name, const char *key);
+/* A list's boolean field ("obfuscate", "closed"): FALSE when absent
+ * (opening checked that a present one is true or false). */
+gboolean annals_config_list_get_boolean (AnnalsConfig *config, const char *name, const char *key);
+
+/* Whether list name takes mail: FALSE with CLOSED (the message names the
+ * list, since when, why, and how to reopen it) once it is closed.  Every
+ * way mail comes in (ingest, --mda, pull) asks this first. */
+gboolean annals_config_list_check_open (AnnalsConfig *config, const char *name, GError **error);
 
 /* ROOT/NAME/<sub> (sub may be NULL): a new string.  Fails with NO_LIST. */
 char *annals_config_list_dir (AnnalsConfig *config, const char *name, const char *sub, GError **error);
 
+/* Writes the key file as it is in memory, atomically but without the
+ * lock: for a root nobody else edits yet (init).  Changes to an archive in
+ * use go through annals_config_add_list and annals_config_change_list. */
 gboolean annals_config_save (AnnalsConfig *config, GError **error);
 
 /* The site's log origin: [site] origin, else base-url without its scheme

@@ -320,6 +320,21 @@ annals_web_page_list (Ctx *c)
     g_string_append (s, "<p>");
     annals_web_esc (s, desc ? desc : "");
     g_string_append_printf (s, " <a href=\"%s/%s/new.atom\">Atom feed</a></p>", c->h->prefix, c->list);
+    if (annals_config_list_get_boolean (c->config, c->list, "closed")) {
+      g_autofree char *since = annals_config_list_get (c->config, c->list, "closed-date");
+      g_autofree char *why = annals_config_list_get (c->config, c->list, "closed-reason");
+      g_string_append (s, "<p><strong>This list is closed");
+      if (since != NULL) {
+        g_string_append (s, " since ");
+        annals_web_esc (s, since);
+      }
+      g_string_append (s, "</strong>");
+      if (why != NULL) {
+        g_string_append (s, ": ");
+        annals_web_esc (s, why);
+      }
+      g_string_append (s, ". It takes no more mail; its archive stays here.</p>");
+    }
   }
   annals_web_search_form (c, s, NULL);
   g_string_append (s, "<h2>Newest threads</h2>");
