@@ -637,6 +637,17 @@ page_list (Ctx *c)
   page_end (c, s);
 }
 
+/* A search that failed: the user's query (400), an index that is not
+ * ready yet (503), or one the server has to mend (500). */
+static int
+search_error_status (const GError *error)
+{
+  if (g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX)
+      || g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_WILDCARD))
+    return 400;
+  return g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE) ? 503 : 500;
+}
+
 static void
 page_search (Ctx *c, const char *q)
 {
@@ -658,14 +669,17 @@ page_search (Ctx *c, const char *q)
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (r == NULL) {
-    annals_http_status (c->h, 400);
+    int status = search_error_status (error);
+    annals_http_status (c->h, status);
     g_autoptr (GString) s = g_string_new (NULL);
     page_start (c, s, "Search");
     search_form (c, s, q);
     g_string_append (s, "<p role=\"alert\">");
     esc (s, error->message);
-    g_string_append (s, "</p><p>See the <a href=\"https://public-inbox.org/meta/_/text/help/\">query language</a>: "
-                        "s: f: t: c: b: d: …</p>");
+    g_string_append (s, "</p>");
+    if (status == 400)
+      g_string_append (s, "<p>See the <a href=\"https://public-inbox.org/meta/_/text/help/\">query language</a>: "
+                          "s: f: t: c: b: d: …</p>");
     page_end (c, s);
     return;
   }
