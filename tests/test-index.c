@@ -473,6 +473,180 @@ test_message_id_term (Fixture *f, gconstpointer data)
   g_assert_cmpstr (t2, ==, want2);
 }
 
+/* A database big enough that its postlist table has branch blocks (for
+ * test_util_garble_glass): docs documents of a few words each, with a
+ * metadata key. */
+static char *
+make_xdb (Fixture *f, const char *name, guint docs)
+{
+  char *path = g_build_filename (f->tmp, name, NULL);
+  AnnalsXdb *db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, TRUE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  for (guint i = 1; i <= docs; i++) {
+    AnnalsXdoc *doc = annals_xdoc_new ();
+    g_autofree char *text = g_strdup_printf ("word%u text%x common", i, i * 2654435761u);
+    annals_xdoc_index_text (doc, text, "", TRUE);
+    annals_xdoc_add_term (doc, "Kpolicy");
+    annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, i);
+    annals_xdoc_set_data (doc, text, strlen (text));
+    g_assert_cmpint (annals_xdb_replace (db, i, doc, NULL), ==, ANNALS_XSTATUS_OK);
+    annals_xdoc_free (doc);
+  }
+  g_assert_cmpint (annals_xdb_set_metadata (db, "annals:indexed", "1", NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_commit (db, NULL), ==, ANNALS_XSTATUS_OK);
+  annals_xdb_free (db);
+  return path;
+}
+
+static gboolean
+count_one (guint64 docid, gpointer data)
+{
+  (*(guint *) data)++;
+  return TRUE;
+}
+
+/* Every entry point that takes a database, on db: each must answer
+ * want (a message with it), never throw or crash.  writes: the calls
+ * that write are checked too (they answer want_write). */
+static void
+expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, const char *dest)
+{
+  guint64 n = 0;
+  char *value = NULL, *m = NULL;
+  guint seen = 0;
+  gboolean existed;
+  AnnalsXdoc *doc = NULL;
+  AnnalsXresults *xr = NULL;
+  static const AnnalsXfield fields[] = { { "", "", FALSE } };
+  AnnalsXsearch s = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 100 };
+  AnnalsXdoc *fresh = annals_xdoc_new ();
+  struct {
+    const char *call;
+    AnnalsXstatus got, want;
+  } calls[] = {
+    { "doc_count", annals_xdb_doc_count (db, &n, NULL), want },
+    { "get_metadata", annals_xdb_get_metadata (db, "annals:indexed", &value, NULL), want },
+    { "get", annals_xdb_get (db, 1, &doc, NULL), want },
+    { "each_with_term", annals_xdb_each_with_term (db, "Kpolicy", count_one, &seen, NULL), want },
+    { "search", annals_xdb_search (db, "common", &s, TRUE, &xr, NULL), want },
+    { "search_term", annals_xdb_search_term (db, "Kpolicy", &s, FALSE, &xr, NULL), want },
+    { "compact", annals_xdb_compact (db, dest, NULL), want },
+    { "set_metadata", annals_xdb_set_metadata (db, "k", "v", NULL), want_write },
+    { "replace", annals_xdb_replace (db, 7, fresh, NULL), want_write },
+    { "delete", annals_xdb_delete (db, 1, &existed, NULL), want_write },
+    { "commit", annals_xdb_commit (db, NULL), want_write },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++) {
+    g_test_message ("%s -> %d (want %d)", calls[i].call, calls[i].got, calls[i].want);
+    g_assert_cmpint (calls[i].got, ==, calls[i].want);
+  }
+  /* A failure always says something. */
+  g_assert_cmpint (annals_xdb_get_metadata (db, "annals:indexed", &value, &m), ==, want);
+  if (want != ANNALS_XSTATUS_OK) {
+    g_assert_nonnull (m);
+    g_assert_cmpstr (m, !=, "");
+  }
+  g_free (m);
+  g_free (value);
+  annals_xdoc_free (doc);
+  annals_xresults_free (xr);
+  annals_xdoc_free (fresh);
+}
+
+/* The shim's statuses: on a read-only, a closed and a damaged handle,
+ * for missing, half-made and locked databases, for queries, and for a
+ * document whose building failed. */
+static void
+test_shim_statuses (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = make_xdb (f, "db", 3000);
+  g_autofree char *dest = g_build_filename (f->tmp, "compacted", NULL);
+  const char *paths[] = { path };
+
+  g_test_message ("read-only");
+  AnnalsXdb *db = NULL;
+  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  expect_statuses (db, ANNALS_XSTATUS_OK, ANNALS_XSTATUS_NOT_WRITABLE, dest);
+  g_assert_cmpint (annals_xdb_close (db, NULL), ==, ANNALS_XSTATUS_OK);
+
+  g_test_message ("closed");
+  expect_statuses (db, ANNALS_XSTATUS_INTERNAL, ANNALS_XSTATUS_INTERNAL, dest);
+  g_assert_cmpint (annals_xdb_close (db, NULL), ==, ANNALS_XSTATUS_INTERNAL);
+  annals_xdb_free (db);
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_close (db, NULL), ==, ANNALS_XSTATUS_OK);
+  expect_statuses (db, ANNALS_XSTATUS_INTERNAL, ANNALS_XSTATUS_INTERNAL, dest);
+  annals_xdb_free (db);
+
+  g_test_message ("locked");
+  AnnalsXdb *writer = NULL;
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &writer, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_LOCKED);
+  g_assert_null (db);
+  annals_xdb_free (writer);
+
+  g_test_message ("queries");
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  static const AnnalsXfield fields[] = { { "", "", FALSE } };
+  AnnalsXsearch s = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 10 };
+  AnnalsXresults *xr = NULL;
+  g_assert_cmpint (annals_xdb_search (db, "NOT common", &s, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_QUERY_SYNTAX);
+  g_assert_cmpint (annals_xdb_search (db, "word*", &s, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_WILDCARD_TOO_BROAD);
+  g_assert_null (xr);
+  AnnalsXdoc *doc = NULL;
+  g_assert_cmpint (annals_xdb_get (db, 99999, &doc, NULL), ==, ANNALS_XSTATUS_NOT_FOUND);
+  g_assert_null (doc);
+  annals_xdb_free (db);
+
+  g_test_message ("a document whose building failed is not written");
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  doc = annals_xdoc_new ();
+  annals_xdoc_add_term (doc, "");  /* Xapian refuses empty terms */
+  annals_xdoc_add_term (doc, "Kkept");
+  char *m = NULL;
+  g_assert_cmpint (annals_xdb_replace (db, 5000, doc, &m), ==, ANNALS_XSTATUS_INTERNAL);
+  g_assert_nonnull (m);
+  g_free (m);
+  annals_xdoc_free (doc);
+  doc = NULL;
+  g_assert_cmpint (annals_xdb_get (db, 5000, &doc, NULL), ==, ANNALS_XSTATUS_NOT_FOUND);
+  annals_xdb_free (db);
+
+  g_test_message ("missing and half-made");
+  g_autofree char *none = g_build_filename (f->tmp, "none", NULL);
+  const char *none_paths[] = { path, none };
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (none, FALSE, &db, NULL), ==, ANNALS_XSTATUS_NOT_FOUND);
+  g_assert_cmpint (annals_xdb_open_readonly (none_paths, 2, &db, &m), ==, ANNALS_XSTATUS_NOT_FOUND);
+  g_assert_nonnull (strstr (m, none)); /* names the one that failed */
+  g_clear_pointer (&m, g_free);
+  g_assert_cmpint (g_mkdir (none, 0755), ==, 0);
+  g_assert_cmpint (annals_xdb_open_writable (none, FALSE, &db, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_cmpint (annals_xdb_open_readonly (none_paths, 2, &db, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_null (db);
+
+  g_test_message ("damaged");
+  test_util_garble_glass (path, "postlist");
+  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_get_metadata (db, "annals:indexed", &m, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  AnnalsXsearch all = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 10 };
+  g_assert_cmpint (annals_xdb_search (db, "common", &all, TRUE, &xr, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_cmpint (annals_xdb_search_term (db, "Kpolicy", &all, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  guint seen = 0;
+  g_assert_cmpint (annals_xdb_each_with_term (db, "Kpolicy", count_one, &seen, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_autofree char *dest2 = g_build_filename (f->tmp, "compacted2", NULL);
+  g_assert_cmpint (annals_xdb_compact (db, dest2, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  annals_xdb_free (db);
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_get_metadata (db, "annals:indexed", &m, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  annals_xdb_free (db);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -488,5 +662,6 @@ main (int argc, char **argv)
   ADD ("/index/redaction", test_redaction);
   ADD ("/index/message-id-term/threshold", test_message_id_term);
   ADD ("/search/query-language", test_query_language);
+  ADD ("/index/shim/statuses", test_shim_statuses);
   return g_test_run ();
 }
