@@ -653,7 +653,8 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
     ok = mark_indexed (&ix, stats->total, error);
   else if (ok) {
     stats->total = MAX (stats->total, start);
-    ok = (st = annals_xdb_commit (ix.db, &err)) == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot commit the index");
+    ok = (st = annals_xdb_commit (ix.db, &err)) == ANNALS_XSTATUS_OK
+         || xerror (error, st, err, "cannot commit the index");
   }
   g_autofree char *scrub = NULL;
   if (ok)
@@ -884,8 +885,8 @@ write_index (const char *list_dir, const char *list, gboolean rebuild, AnnalsInd
   if (g_error_matches (local, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CORRUPT)) {
     /* The way out, which builds beside and never reads the damaged copy. */
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CORRUPT,
-                 "the index is damaged (%s); 'annals index --rebuild %s' builds it again from the store", local->message,
-                 list);
+                 "the index is damaged (%s); 'annals index --rebuild %s' builds it again from the store",
+                 local->message, list);
     return FALSE;
   }
   if (local != NULL)

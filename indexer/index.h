@@ -25,11 +25,11 @@ G_BEGIN_DECLS
 GQuark annals_index_error_quark (void);
 
 typedef enum {
-  ANNALS_INDEX_ERROR_XAPIAN, /* Xapian said no (cannot open, read or write: permissions, disk full) */
-  ANNALS_INDEX_ERROR_STORE,  /* the store could not be read */
-  ANNALS_INDEX_ERROR_LOCKED,  /* another process is writing the index */
+  ANNALS_INDEX_ERROR_XAPIAN,    /* Xapian said no (cannot open, read or write: permissions, disk full) */
+  ANNALS_INDEX_ERROR_STORE,     /* the store could not be read */
+  ANNALS_INDEX_ERROR_LOCKED,    /* another process is writing the index */
   ANNALS_INDEX_ERROR_NOT_READY, /* the index is there but half-made: a writer rebuilds it */
-  ANNALS_INDEX_ERROR_CORRUPT, /* the index is damaged: 'annals index --rebuild LIST' */
+  ANNALS_INDEX_ERROR_CORRUPT,   /* the index is damaged: 'annals index --rebuild LIST' */
 } AnnalsIndexError;
 
 typedef struct {

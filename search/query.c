@@ -274,8 +274,8 @@ annals_query_prepare (const char *query, gint64 now, GError **error)
 {
   gsize len = strlen (query);
   if (len > ANNALS_QUERY_MAX_LENGTH) {
-    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "the query is %zu bytes long; the limit is %d", len,
-                 ANNALS_QUERY_MAX_LENGTH);
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "the query is %zu bytes long; the limit is %d",
+                 len, ANNALS_QUERY_MAX_LENGTH);
     return NULL;
   }
   if (!g_utf8_validate (query, -1, NULL)) {

@@ -607,7 +607,7 @@ test_shim_statuses (Fixture *f, gconstpointer data)
   db = NULL;
   g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_OK);
   doc = annals_xdoc_new ();
-  annals_xdoc_add_term (doc, "");  /* Xapian refuses empty terms */
+  annals_xdoc_add_term (doc, ""); /* Xapian refuses empty terms */
   annals_xdoc_add_term (doc, "Kkept");
   char *m = NULL;
   g_assert_cmpint (annals_xdb_replace (db, 5000, doc, &m), ==, ANNALS_XSTATUS_INTERNAL);
