@@ -1265,6 +1265,34 @@ test_about (void)
   run_clear (&v);
 }
 
+/* A search whose index fails is the server's answer, not the user's: a
+ * damaged index 500, a half-made one 503 (the next index run mends it),
+ * on the list and on /all/, naming the list; never 400, never a silently
+ * partial /all/.  A third list is added and damaged, then rebuilt. */
+static void
+test_search_index_errors (void)
+{
+  assert_ok (run (site.root, "list-add", "broken"));
+  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  assert_ok (run (site.root, "ingest", "broken", "--quiet", sample));
+  g_autofree char *index = g_build_filename (site.root, "broken", "index", NULL);
+  test_util_garble_glass (index, "postlist");
+  expect_text (site.port_cgi, "/broken/?q=rust", 500, "&#39;broken&#39;", "query language");
+  expect_text (site.port_cgi, "/all/?q=rust", 500, "&#39;broken&#39;", "query language");
+  /* The query is still looked at first: the user's mistake stays 400. */
+  expect (site.port_cgi, "/broken/?q=NOT+rust", 400, "text/html");
+
+  /* Half-made: the revision file gone, as a kill inside the creation
+   * leaves it. */
+  g_autofree char *rev = g_build_filename (index, "iamglass", NULL);
+  g_assert_cmpint (g_unlink (rev), ==, 0);
+  expect_text (site.port_cgi, "/broken/?q=rust", 503, "&#39;annals index broken&#39;", "query language");
+  expect_text (site.port_cgi, "/all/?q=rust", 503, "&#39;broken&#39;", "Search results");
+
+  assert_ok (run (site.root, "index", "--rebuild", "broken"));
+  expect (site.port_cgi, "/all/?q=rust", 200, "text/html");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1298,6 +1326,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);
   g_test_add_func ("/web/about", test_about);
+  g_test_add_func ("/web/search/index-errors", test_search_index_errors);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -355,14 +355,17 @@ annals_web_page_search (Ctx *c, const char *q)
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (r == NULL) {
-    annals_http_status (c->h, 400);
+    int status = annals_web_search_error_status (error);
+    annals_http_status (c->h, status);
     g_autoptr (GString) s = g_string_new (NULL);
     annals_web_page_start (c, s, "Search");
     annals_web_search_form (c, s, q);
     g_string_append (s, "<p role=\"alert\">");
     annals_web_esc (s, error->message);
-    g_string_append (s, "</p><p>See the <a href=\"https://public-inbox.org/meta/_/text/help/\">query language</a>: "
-                        "s: f: t: c: b: d: …</p>");
+    g_string_append (s, "</p>");
+    if (status == 400)
+      g_string_append (s, "<p>See the <a href=\"https://public-inbox.org/meta/_/text/help/\">query language</a>: "
+                          "s: f: t: c: b: d: …</p>");
     annals_web_page_end (c, s);
     return;
   }
