@@ -451,7 +451,7 @@ index_paths (const char *const *list_dirs, guint n_lists, GError **error)
       g_ptr_array_add (paths, p);
   }
   if (paths->len == 0) {
-    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE,
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX,
                  "no index to search: run 'annals index' first");
     return NULL;
   }

@@ -16,9 +16,11 @@
 G_BEGIN_DECLS
 
 /* Whose a failure is: SYNTAX and WILDCARD are the user's (EX_USAGE, HTTP
- * 400), the rest the server's (INDEX_UNAVAILABLE: EX_TEMPFAIL, HTTP 503,
- * it comes right by itself or with 'annals index'; INDEX_CORRUPT and IO:
- * exit 1, HTTP 500).  Messages name the list when one list is at fault. */
+ * 400), the rest the server's (NO_INDEX and INDEX_UNAVAILABLE:
+ * EX_TEMPFAIL, HTTP 503, it comes right by itself or with 'annals index';
+ * INDEX_CORRUPT and IO: exit 1, HTTP 500).  NO_INDEX is apart because a
+ * list page shows an unindexed list as empty.  Messages name the list
+ * when one list is at fault. */
 #define ANNALS_QUERY_ERROR (annals_query_error_quark ())
 GQuark annals_query_error_quark (void);
 
@@ -28,6 +30,7 @@ typedef enum {
   ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE, /* no index yet, half-made, or being rewritten */
   ANNALS_QUERY_ERROR_INDEX_CORRUPT,     /* damaged: 'annals index --rebuild LIST' */
   ANNALS_QUERY_ERROR_IO,                /* cannot be read: permissions, disk, anything else */
+  ANNALS_QUERY_ERROR_NO_INDEX,          /* none of the lists has an index yet */
 } AnnalsQueryError;
 
 #define ANNALS_QUERY_MAX_LENGTH 4096

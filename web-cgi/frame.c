@@ -195,7 +195,10 @@ annals_web_search_error_status (const GError *error)
   if (g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX)
       || g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_WILDCARD))
     return 400;
-  return g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE) ? 503 : 500;
+  if (g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE)
+      || g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX))
+    return 503;
+  return 500;
 }
 
 AnnalsStore *
