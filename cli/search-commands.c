@@ -97,6 +97,28 @@ print_mbox (AnnalsConfig *config, const AnnalsQueryResults *r)
   return 0;
 }
 
+/* A query that cannot run is the user's to fix (EX_USAGE); an index that
+ * is not there yet, half-made or being rewritten comes right later
+ * (EX_TEMPFAIL); a damaged or unreadable one is the server's (1). */
+static int
+exit_status (const GError *error)
+{
+  if (error->domain != ANNALS_QUERY_ERROR)
+    return 1;
+  switch ((AnnalsQueryError) error->code) {
+  case ANNALS_QUERY_ERROR_SYNTAX:
+  case ANNALS_QUERY_ERROR_WILDCARD:
+    return EX_USAGE;
+  case ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE:
+  case ANNALS_QUERY_ERROR_NO_INDEX:
+    return EX_TEMPFAIL;
+  case ANNALS_QUERY_ERROR_INDEX_CORRUPT:
+  case ANNALS_QUERY_ERROR_IO:
+    break;
+  }
+  return 1;
+}
+
 int
 annals_cli_search (int argc, char **argv)
 {
@@ -149,13 +171,10 @@ annals_cli_search (int argc, char **argv)
   AnnalsQueryOptions o = { (guint64) offset, count ? 0 : (guint64) limit, relevance, threads, count };
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) dirs->pdata, dirs->len, query, &o, &error);
-  if (r == NULL && g_error_matches (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY)) {
-    /* A query that cannot run is the user's to fix: a usage error. */
+  if (r == NULL) {
     annals_cli_fail ("search", error);
-    return EX_USAGE;
+    return exit_status (error);
   }
-  if (r == NULL)
-    return annals_cli_fail ("search", error);
   if (count) {
     g_print ("%" G_GUINT64_FORMAT "\n", r->count);
     return 0;

@@ -42,12 +42,27 @@ test_kill_point (const char *stage)
     raise (SIGKILL);
 }
 
+/* A failure of the shim as an index error: what failed, then Xapian's
+ * words (message is freed). */
 static gboolean
-xerror (GError **error, char *message, const char *what)
+xerror (GError **error, AnnalsXstatus status, char *message, const char *what)
 {
-  g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "%s: %s", what, message ? message : "?");
+  AnnalsIndexError code = status == ANNALS_XSTATUS_LOCKED    ? ANNALS_INDEX_ERROR_LOCKED
+                          : status == ANNALS_XSTATUS_CORRUPT ? ANNALS_INDEX_ERROR_CORRUPT
+                                                             : ANNALS_INDEX_ERROR_XAPIAN;
+  g_set_error (error, ANNALS_INDEX_ERROR, code, "%s: %s", what, message ? message : "?");
   g_free (message);
   return FALSE;
+}
+
+/* Metadata the index needs to go on: a read that fails stops the run (a
+ * value taken as unset would restart the index or the thread ids). */
+static gboolean
+get_metadata (AnnalsXdb *db, const char *key, char **value, GError **error)
+{
+  char *err = NULL;
+  AnnalsXstatus st = annals_xdb_get_metadata (db, key, value, &err);
+  return st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot read the index");
 }
 
 void
@@ -103,33 +118,38 @@ mid_key (const char *message_id)
   return g_strdup_printf ("t:%.32s", h);
 }
 
-/* The surviving thread id for tid (merged threads leave aliases). */
+/* The surviving thread id for tid (merged threads leave aliases), or
+ * NULL with error. */
 static char *
-resolve (Indexer *ix, const char *tid)
+resolve (Indexer *ix, const char *tid, GError **error)
 {
-  char *cur = g_strdup (tid);
+  g_autofree char *cur = g_strdup (tid);
   for (int i = 0; i < 64; i++) {
     g_autofree char *key = g_strdup_printf ("a:%s", cur);
-    char *next = annals_xdb_get_metadata (ix->db, key);
+    char *next = NULL;
+    if (!get_metadata (ix->db, key, &next, error))
+      return NULL;
     if (next == NULL)
       break;
     g_free (cur);
     cur = next;
   }
-  return cur;
+  return g_steal_pointer (&cur);
 }
 
-static char *
-thread_of (Indexer *ix, const char *message_id)
+/* The thread of message_id into *tid (NULL: none yet). */
+static gboolean
+thread_of (Indexer *ix, const char *message_id, char **tid, GError **error)
 {
   g_autofree char *key = mid_key (message_id);
   /* This run's assignments are cached: most lookups are of a thread just
    * seen, and the database lookup is the expensive part of threading. */
   const char *cached = g_hash_table_lookup (ix->cache, key);
-  g_autofree char *tid = cached ? g_strdup (cached) : annals_xdb_get_metadata (ix->db, key);
-  if (tid == NULL)
-    return NULL;
-  return resolve (ix, tid);
+  g_autofree char *found = cached ? g_strdup (cached) : NULL;
+  if (cached == NULL && !get_metadata (ix->db, key, &found, error))
+    return FALSE;
+  *tid = found ? resolve (ix, found, error) : NULL;
+  return found == NULL || *tid != NULL;
 }
 
 typedef struct {
@@ -145,18 +165,29 @@ retag_one (guint64 docid, gpointer data)
 {
   Retag *r = data;
   char *err = NULL;
-  AnnalsXdoc *doc = annals_xdb_get (r->ix->db, docid, &err);
-  if (doc == NULL) {
+  AnnalsXdoc *doc = NULL;
+  AnnalsXstatus st = annals_xdb_get (r->ix->db, docid, &doc, &err);
+  if (st == ANNALS_XSTATUS_NOT_FOUND) {
     g_free (err);
     return TRUE;
+  }
+  if (st != ANNALS_XSTATUS_OK) {
+    r->ok = xerror (r->error, st, err, "cannot merge threads");
+    return FALSE;
   }
   g_autofree char *to_term = g_strconcat ("G", r->to, NULL);
   annals_xdoc_remove_term (doc, r->from_term);
   annals_xdoc_add_term (doc, to_term);
   annals_xdoc_set_string (doc, ANNALS_XSLOT_THREAD, r->to);
   /* The summary holds the thread id too. */
-  gsize len;
-  g_autofree char *data_str = annals_xdoc_get_data (doc, &len);
+  gsize len = 0;
+  g_autofree char *data_str = NULL;
+  st = annals_xdoc_get_data (doc, &data_str, &len, &err);
+  if (st != ANNALS_XSTATUS_OK) {
+    annals_xdoc_free (doc);
+    r->ok = xerror (r->error, st, err, "cannot merge threads");
+    return FALSE;
+  }
   AnnalsIndexSummary s;
   if (annals_index_summary_parse (data_str, len, &s)) {
     g_free (s.thread);
@@ -168,10 +199,10 @@ retag_one (guint64 docid, gpointer data)
     g_string_free (d, TRUE);
     annals_index_summary_clear (&s);
   }
-  gboolean ok = annals_xdb_replace (r->ix->db, docid, doc, &err);
+  st = annals_xdb_replace (r->ix->db, docid, doc, &err);
   annals_xdoc_free (doc);
-  if (!ok) {
-    r->ok = xerror (r->error, err, "cannot merge threads");
+  if (st != ANNALS_XSTATUS_OK) {
+    r->ok = xerror (r->error, st, err, "cannot merge threads");
     return FALSE;
   }
   return TRUE;
@@ -183,12 +214,14 @@ merge_threads (Indexer *ix, const char *to, const char *from, GError **error)
 {
   char *err = NULL;
   g_autofree char *alias = g_strdup_printf ("a:%s", from);
-  if (!annals_xdb_set_metadata (ix->db, alias, to, &err))
-    return xerror (error, err, "cannot merge threads");
+  AnnalsXstatus st = annals_xdb_set_metadata (ix->db, alias, to, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot merge threads");
   g_autofree char *term = g_strconcat ("G", from, NULL);
   Retag r = { ix, to, term, error, TRUE };
-  if (!annals_xdb_each_with_term (ix->db, term, retag_one, &r, &err))
-    return xerror (error, err, "cannot merge threads");
+  st = annals_xdb_each_with_term (ix->db, term, retag_one, &r, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot merge threads");
   return r.ok;
 }
 
@@ -207,7 +240,9 @@ assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
   g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
   char *best = NULL;
   for (guint i = 0; i < ids->len; i++) {
-    char *t = thread_of (ix, ids->pdata[i]);
+    char *t = NULL;
+    if (!thread_of (ix, ids->pdata[i], &t, error))
+      return NULL;
     if (t == NULL)
       continue;
     g_ptr_array_add (found, t);
@@ -215,14 +250,17 @@ assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
       best = t;
   }
   char *err = NULL;
+  AnnalsXstatus st;
   g_autofree char *tid = NULL;
   if (best == NULL) {
-    g_autofree char *next = annals_xdb_get_metadata (ix->db, KEY_NEXT_THREAD);
+    g_autofree char *next = NULL;
+    if (!get_metadata (ix->db, KEY_NEXT_THREAD, &next, error))
+      return NULL;
     guint64 n = next ? g_ascii_strtoull (next, NULL, 10) : 1;
     tid = g_strdup_printf ("%" G_GUINT64_FORMAT, n);
     g_autofree char *after = g_strdup_printf ("%" G_GUINT64_FORMAT, n + 1);
-    if (!annals_xdb_set_metadata (ix->db, KEY_NEXT_THREAD, after, &err)) {
-      xerror (error, err, "cannot record a thread");
+    if ((st = annals_xdb_set_metadata (ix->db, KEY_NEXT_THREAD, after, &err)) != ANNALS_XSTATUS_OK) {
+      xerror (error, st, err, "cannot record a thread");
       return NULL;
     }
   } else {
@@ -230,15 +268,19 @@ assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
     for (guint i = 0; i < found->len; i++)
       if (strcmp (found->pdata[i], tid) != 0) {
         /* Several ids can name the same other thread: merge it once. */
-        g_autofree char *again = resolve (ix, found->pdata[i]);
-        if (strcmp (again, tid) != 0 && !merge_threads (ix, tid, again, error))
+        g_autofree char *again = resolve (ix, found->pdata[i], error);
+        if (again == NULL || (strcmp (again, tid) != 0 && !merge_threads (ix, tid, again, error)))
           return NULL;
       }
   }
   for (guint i = 0; i < ids->len; i++) {
     char *key = mid_key (ids->pdata[i]);
     const char *cached = g_hash_table_lookup (ix->cache, key);
-    g_autofree char *cur = cached ? g_strdup (cached) : annals_xdb_get_metadata (ix->db, key);
+    g_autofree char *cur = cached ? g_strdup (cached) : NULL;
+    if (cached == NULL && !get_metadata (ix->db, key, &cur, error)) {
+      g_free (key);
+      return NULL;
+    }
     if (cur != NULL && strcmp (cur, tid) == 0) {
       if (cached == NULL)
         g_hash_table_insert (ix->cache, key, g_strdup (tid));
@@ -246,9 +288,9 @@ assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
         g_free (key);
       continue;
     }
-    if (!annals_xdb_set_metadata (ix->db, key, tid, &err)) {
+    if ((st = annals_xdb_set_metadata (ix->db, key, tid, &err)) != ANNALS_XSTATUS_OK) {
       g_free (key);
-      xerror (error, err, "cannot record a thread");
+      xerror (error, st, err, "cannot record a thread");
       return NULL;
     }
     g_hash_table_insert (ix->cache, key, g_strdup (tid));
@@ -355,6 +397,11 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   }
 
   AnnalsXdoc *doc = annals_xdoc_new ();
+  if (doc == NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "message %" G_GUINT64_FORMAT ": out of memory",
+                 number);
+    return FALSE;
+  }
   out->doc = doc;
   index_folded (doc, m->subject, "S", TRUE);
   index_folded (doc, m->from, "A", TRUE);
@@ -462,15 +509,16 @@ static gboolean
 commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **error)
 {
   char *err = NULL;
+  AnnalsXstatus st;
   if (p->type != ANNALS_STORE_RECORD_MESSAGE) {
     gboolean existed;
-    if (!annals_xdb_delete (ix->db, p->redaction_target + 1, &existed, &err))
-      return xerror (error, err, "cannot remove a document");
+    if ((st = annals_xdb_delete (ix->db, p->redaction_target + 1, &existed, &err)) != ANNALS_XSTATUS_OK)
+      return xerror (error, st, err, "cannot remove a document");
     stats->removed++;
     /* Recorded with the deletion, so a kill before the scrub cannot
      * forget it. */
-    return !existed || annals_xdb_set_metadata (ix->db, KEY_SCRUB, "1", &err)
-           || xerror (error, err, "cannot remove a document");
+    return !existed || (st = annals_xdb_set_metadata (ix->db, KEY_SCRUB, "1", &err)) == ANNALS_XSTATUS_OK
+           || xerror (error, st, err, "cannot remove a document");
   }
   g_autofree char *tid = assign_thread (ix, p->ids, error);
   if (tid == NULL)
@@ -480,8 +528,8 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
   annals_xdoc_set_string (p->doc, ANNALS_XSLOT_THREAD, tid);
   g_autofree char *summary = g_strconcat (p->summary_head, tid, p->summary_tail, NULL);
   annals_xdoc_set_data (p->doc, summary, strlen (summary));
-  if (!annals_xdb_replace (ix->db, p->number + 1, p->doc, &err))
-    return xerror (error, err, "cannot add a document");
+  if ((st = annals_xdb_replace (ix->db, p->number + 1, p->doc, &err)) != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot add a document");
   stats->indexed++;
   stats->bytes += p->bytes;
   return TRUE;
@@ -499,8 +547,11 @@ mark_indexed (Indexer *ix, guint64 covered, GError **error)
 {
   char *err = NULL;
   g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, covered);
-  if (!annals_xdb_set_metadata (ix->db, KEY_INDEXED, mark, &err) || !annals_xdb_commit (ix->db, &err))
-    return xerror (error, err, "cannot commit the index");
+  AnnalsXstatus st = annals_xdb_set_metadata (ix->db, KEY_INDEXED, mark, &err);
+  if (st == ANNALS_XSTATUS_OK)
+    st = annals_xdb_commit (ix->db, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot commit the index");
   test_kill_point ("committed");
   return TRUE;
 }
@@ -518,23 +569,27 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   if (store == NULL)
     return FALSE;
   char *err = NULL;
-  AnnalsXdbFailure why;
-  Indexer ix = { annals_xdb_open_writable (index_dir, FALSE, &why, &err), list, NULL };
-  if (ix.db == NULL) {
-    *damaged = why == ANNALS_XDB_DAMAGED;
-    return xerror (error, err,
-                   why == ANNALS_XDB_LOCKED ? "cannot open the index (another 'annals index' running?)"
-                                            : "cannot open the index");
+  Indexer ix = { NULL, list, NULL };
+  AnnalsXstatus st = annals_xdb_open_writable (index_dir, FALSE, &ix.db, &err);
+  if (st != ANNALS_XSTATUS_OK) {
+    *damaged = st == ANNALS_XSTATUS_CORRUPT;
+    return xerror (error, st, err,
+                   st == ANNALS_XSTATUS_LOCKED ? "cannot open the index (another 'annals index' running?)"
+                                               : "cannot open the index");
   }
   g_autoptr (GHashTable) cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   ix.cache = cache;
-  g_autofree char *done = annals_xdb_get_metadata (ix.db, KEY_INDEXED);
+  /* Where to go on from: unreadable is a failure, never "from the start". */
+  g_autofree char *done = NULL;
+  if (!get_metadata (ix.db, KEY_INDEXED, &done, error)) {
+    annals_xdb_free (ix.db);
+    return FALSE;
+  }
   guint64 start = done ? g_ascii_strtoull (done, NULL, 10) : 0;
   gboolean finished = limit == NULL;
   guint64 count = limit ? limit (limit_ctx, start, &finished) : annals_store_count (store);
-  gboolean ok = annals_xdb_set_metadata (ix.db, KEY_VERSION, INDEX_VERSION, &err);
-  if (!ok)
-    xerror (error, err, "cannot write the index");
+  st = annals_xdb_set_metadata (ix.db, KEY_VERSION, INDEX_VERSION, &err);
+  gboolean ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot write the index");
 
   /* ANNALS_INDEX_COMMIT_EVERY: smaller batches, for the tests that kill
    * an indexer half-way. */
@@ -603,11 +658,14 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
     ok = mark_indexed (&ix, stats->total, error);
   else if (ok) {
     stats->total = MAX (stats->total, start);
-    ok = annals_xdb_commit (ix.db, &err) || xerror (error, err, "cannot commit the index");
+    ok = (st = annals_xdb_commit (ix.db, &err)) == ANNALS_XSTATUS_OK
+         || xerror (error, st, err, "cannot commit the index");
   }
-  g_autofree char *scrub = annals_xdb_get_metadata (ix.db, KEY_SCRUB);
+  g_autofree char *scrub = NULL;
+  if (ok)
+    ok = get_metadata (ix.db, KEY_SCRUB, &scrub, error);
   stats->scrub_pending = scrub != NULL;
-  annals_xdb_close (ix.db);
+  annals_xdb_free (ix.db);
   if (progress)
     progress (ctx, stats, count);
   return ok;
@@ -707,12 +765,15 @@ static gboolean
 create_empty (const char *path, GError **error)
 {
   char *err = NULL;
-  AnnalsXdb *db = annals_xdb_open_writable (path, TRUE, NULL, &err);
-  if (db == NULL)
-    return xerror (error, err, "cannot create the index");
-  gboolean ok = (annals_xdb_set_metadata (db, KEY_VERSION, INDEX_VERSION, &err) && annals_xdb_commit (db, &err))
-                || xerror (error, err, "cannot create the index");
-  annals_xdb_close (db);
+  AnnalsXdb *db = NULL;
+  AnnalsXstatus st = annals_xdb_open_writable (path, TRUE, &db, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot create the index");
+  st = annals_xdb_set_metadata (db, KEY_VERSION, INDEX_VERSION, &err);
+  if (st == ANNALS_XSTATUS_OK)
+    st = annals_xdb_commit (db, &err);
+  gboolean ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot create the index");
+  annals_xdb_free (db);
   test_kill_point ("created");
   return ok;
 }
@@ -725,19 +786,24 @@ scrub (const char *index_dir, const char *fresh, const char *list_dir, GError **
 {
   char *err = NULL;
   const char *paths[] = { index_dir };
-  AnnalsXdb *db = annals_xdb_open_readonly (paths, 1, &err);
-  if (db == NULL)
-    return xerror (error, err, "cannot compact the index");
-  gboolean ok = annals_xdb_compact (db, fresh, &err) || xerror (error, err, "cannot compact the index");
-  annals_xdb_close (db);
+  AnnalsXdb *db = NULL;
+  AnnalsXstatus st = annals_xdb_open_readonly (paths, 1, &db, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot compact the index");
+  st = annals_xdb_compact (db, fresh, &err);
+  gboolean ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot compact the index");
+  annals_xdb_free (db);
   if (!ok)
     return FALSE;
-  db = annals_xdb_open_writable (fresh, FALSE, NULL, &err);
-  if (db == NULL)
-    return xerror (error, err, "cannot compact the index");
-  ok = (annals_xdb_set_metadata (db, KEY_SCRUB, "", &err) && annals_xdb_commit (db, &err))
-       || xerror (error, err, "cannot compact the index");
-  annals_xdb_close (db);
+  db = NULL;
+  st = annals_xdb_open_writable (fresh, FALSE, &db, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot compact the index");
+  st = annals_xdb_set_metadata (db, KEY_SCRUB, "", &err);
+  if (st == ANNALS_XSTATUS_OK)
+    st = annals_xdb_commit (db, &err);
+  ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot compact the index");
+  annals_xdb_free (db);
   test_kill_point ("built");
   return ok && install (fresh, index_dir, list_dir, error);
 }
@@ -818,8 +884,18 @@ write_index (const char *list_dir, const char *list, gboolean rebuild, AnnalsInd
   int lock = lock_index (list_dir, list, error);
   if (lock < 0)
     return FALSE;
-  gboolean ok = write_locked (list_dir, list, rebuild, limit, limit_ctx, progress, ctx, stats, error);
+  g_autoptr (GError) local = NULL;
+  gboolean ok = write_locked (list_dir, list, rebuild, limit, limit_ctx, progress, ctx, stats, &local);
   close (lock);
+  if (g_error_matches (local, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CORRUPT)) {
+    /* The way out, which builds beside and never reads the damaged copy. */
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CORRUPT,
+                 "the index is damaged (%s); 'annals index --rebuild %s' builds it again from the store",
+                 local->message, list);
+    return FALSE;
+  }
+  if (local != NULL)
+    g_propagate_error (error, g_steal_pointer (&local));
   return ok;
 }
 

@@ -25,11 +25,11 @@ G_BEGIN_DECLS
 GQuark annals_index_error_quark (void);
 
 typedef enum {
-  ANNALS_INDEX_ERROR_XAPIAN, /* Xapian said no (locked, damaged, disk full) */
-  ANNALS_INDEX_ERROR_STORE,  /* the store could not be read */
-  ANNALS_INDEX_ERROR_QUERY,  /* a search that cannot run: syntax, wildcard, only NOT */
-  ANNALS_INDEX_ERROR_LOCKED,  /* another process is writing the index */
+  ANNALS_INDEX_ERROR_XAPIAN,    /* Xapian said no (cannot open, read or write: permissions, disk full) */
+  ANNALS_INDEX_ERROR_STORE,     /* the store could not be read */
+  ANNALS_INDEX_ERROR_LOCKED,    /* another process is writing the index */
   ANNALS_INDEX_ERROR_NOT_READY, /* the index is there but half-made: a writer rebuilds it */
+  ANNALS_INDEX_ERROR_CORRUPT,   /* the index is damaged: 'annals index --rebuild LIST' */
 } AnnalsIndexError;
 
 typedef struct {
@@ -48,8 +48,10 @@ typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats
  * Writers hold list_dir/index.lock (a second one fails with
  * ANNALS_INDEX_ERROR_LOCKED).  A new database is created beside, in
  * list_dir/index.new, and renamed into place, so a kill never leaves a
- * half-made index/; one left by an older version, or a damaged one, is
- * built again from the store (stats->recreated says so).  After a
+ * half-made index/; one left by an older version, or one too damaged to
+ * open, is built again from the store (stats->recreated says so).  One
+ * that opens but cannot be read fails with ANNALS_INDEX_ERROR_CORRUPT
+ * (carrying on would index everything again, or restart thread ids).  After a
  * redaction removed an indexed document, the index is compacted into a
  * fresh copy and swapped in, so none of its words stay on disk. */
 gboolean annals_index_update (const char *list_dir, const char *list, gboolean rebuild,

@@ -1,22 +1,27 @@
 // xapian-shim: see xapian-shim.h.  Every entry point catches
-// Xapian::Error, std::exception and anything else: nothing is thrown
-// across the C boundary.
+// Xapian::Error, std::exception and anything else (SHIM_CATCH): nothing
+// is thrown across the C boundary, and each failure becomes a status.
 #include "indexer/xapian-shim.h"
 
 #include <xapian.h>
 
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
 struct _AnnalsXdb {
-  Xapian::Database *db;         // the read view (the writable one when writable)
+  Xapian::Database *db;          // the read view (the writable one when writable)
   Xapian::WritableDatabase *wdb; // NULL when read-only
+  bool closed;
 };
 
 struct _AnnalsXdoc {
   Xapian::Document doc;
+  // The first failure of a builder, reported by annals_xdb_replace.
+  AnnalsXstatus status = ANNALS_XSTATUS_OK;
+  std::string message;
 };
 
 namespace {
@@ -51,146 +56,231 @@ term_generator ()
   return tg;
 }
 
-void
-set_error (char **error, const std::string &what)
+AnnalsXstatus
+fail (char **message, AnnalsXstatus status, const std::string &what)
 {
-  if (error != NULL)
-    *error = g_strdup (what.c_str ());
+  if (message != NULL)
+    *message = g_strdup (what.c_str ());
+  return status;
 }
 
-#define SHIM_CATCH(error, fail)                                   \
-  catch (const Xapian::Error &e)                                  \
-  {                                                               \
-    set_error (error, e.get_description ());                      \
-    return fail;                                                  \
-  }                                                               \
-  catch (const std::exception &e)                                 \
-  {                                                               \
-    set_error (error, e.what ());                                 \
-    return fail;                                                  \
-  }                                                               \
-  catch (...)                                                     \
-  {                                                               \
-    set_error (error, "unknown error in Xapian");                 \
-    return fail;                                                  \
+// The exception being handled, as a status and a message; called inside
+// a catch block only.  Xapian's classes are matched most specific first
+// (Xapian::Error has no virtual functions, so no dynamic_cast).
+AnnalsXstatus
+fail_current (char **message)
+{
+  try {
+    throw;
+  } catch (const Xapian::DatabaseLockError &e) {
+    return fail (message, ANNALS_XSTATUS_LOCKED, e.get_description ());
+  } catch (const Xapian::DatabaseModifiedError &e) {
+    return fail (message, ANNALS_XSTATUS_LOCKED, e.get_description ());
+  } catch (const Xapian::DatabaseCorruptError &e) {
+    return fail (message, ANNALS_XSTATUS_CORRUPT, e.get_description ());
+  } catch (const Xapian::DatabaseVersionError &e) {
+    return fail (message, ANNALS_XSTATUS_CORRUPT, e.get_description ());
+  } catch (const Xapian::DatabaseNotFoundError &e) {
+    return fail (message, ANNALS_XSTATUS_NOT_FOUND, e.get_description ());
+  } catch (const Xapian::DocNotFoundError &e) {
+    return fail (message, ANNALS_XSTATUS_NOT_FOUND, e.get_description ());
+  } catch (const Xapian::WildcardError &e) {
+    return fail (message, ANNALS_XSTATUS_WILDCARD_TOO_BROAD, e.get_description ());
+  } catch (const Xapian::QueryParserError &e) {
+    return fail (message, ANNALS_XSTATUS_QUERY_SYNTAX, e.get_description ());
+  } catch (const Xapian::DatabaseClosedError &e) {
+    return fail (message, ANNALS_XSTATUS_INTERNAL, e.get_description ());
+  } catch (const Xapian::DatabaseError &e) {
+    // Opening and creating errors, read and write errors (disk full).
+    return fail (message, ANNALS_XSTATUS_IO, e.get_description ());
+  } catch (const Xapian::NetworkError &e) {
+    return fail (message, ANNALS_XSTATUS_IO, e.get_description ());
+  } catch (const Xapian::Error &e) {
+    return fail (message, ANNALS_XSTATUS_INTERNAL, e.get_description ());
+  } catch (const std::bad_alloc &) {
+    return fail (message, ANNALS_XSTATUS_INTERNAL, "out of memory in Xapian");
+  } catch (const std::exception &e) {
+    return fail (message, ANNALS_XSTATUS_INTERNAL, e.what ());
+  } catch (...) {
+    return fail (message, ANNALS_XSTATUS_INTERNAL, "unknown error in Xapian");
+  }
+}
+
+// Every entry point's last handler: Xapian::Error, std::exception and
+// anything else, each to its status.
+#define SHIM_CATCH(message)        \
+  catch (...)                      \
+  {                                \
+    return fail_current (message); \
+  }
+
+// The checks before a call on db: open, and writable for a write.
+#define SHIM_CHECK_OPEN(db, message)                                                         \
+  do {                                                                                       \
+    if ((db) == NULL || (db)->closed)                                                        \
+      return fail (message, ANNALS_XSTATUS_INTERNAL, "the index handle is closed (a bug in annals)"); \
+  } while (0)
+#define SHIM_CHECK_WRITABLE(db, message)                                                          \
+  do {                                                                                            \
+    SHIM_CHECK_OPEN (db, message);                                                                \
+    if ((db)->wdb == NULL)                                                                        \
+      return fail (message, ANNALS_XSTATUS_NOT_WRITABLE, "the index was opened read-only (a bug in annals)"); \
+  } while (0)
+
+// A builder's failure, kept in the document.
+void
+doc_fail (AnnalsXdoc *doc, AnnalsXstatus status, const std::string &what)
+{
+  if (doc->status == ANNALS_XSTATUS_OK) {
+    doc->status = status;
+    doc->message = what;
+  }
+}
+
+#define DOC_CATCH(doc)                             \
+  catch (...)                                      \
+  {                                                \
+    char *m = NULL;                                \
+    AnnalsXstatus st = fail_current (&m);          \
+    doc_fail (doc, st, m);                         \
+    g_free (m);                                    \
   }
 
 } // namespace
 
-AnnalsXdb *
-annals_xdb_open_writable (const char *path, gboolean create, AnnalsXdbFailure *failure, char **error)
+// Where a database was asked for and none answered: nothing at the path,
+// or a folder without its revision file (a kill inside the creation).
+static AnnalsXstatus
+not_found_status (const char *path)
 {
-  AnnalsXdbFailure ignored;
-  AnnalsXdbFailure &why = failure ? *failure : ignored;
-  why = ANNALS_XDB_FAILED;
+  return g_file_test (path, G_FILE_TEST_EXISTS) ? ANNALS_XSTATUS_CORRUPT : ANNALS_XSTATUS_NOT_FOUND;
+}
+
+AnnalsXstatus
+annals_xdb_open_writable (const char *path, gboolean create, AnnalsXdb **db, char **message)
+{
   try {
     // Never DB_CREATE_OR_OPEN: a kill inside the creation leaves a folder
     // without its revision file, so callers create beside and rename.
-    auto *w = new Xapian::WritableDatabase (path, create ? Xapian::DB_CREATE : Xapian::DB_OPEN);
-    AnnalsXdb *db = g_new0 (AnnalsXdb, 1);
-    db->wdb = w;
-    db->db = w;
-    return db;
-  } catch (const Xapian::DatabaseLockError &e) {
-    why = ANNALS_XDB_LOCKED;
-    set_error (error, e.get_description ());
-    return nullptr;
-  } catch (const Xapian::DatabaseCorruptError &e) {
-    why = ANNALS_XDB_DAMAGED;
-    set_error (error, e.get_description ());
-    return nullptr;
-  } catch (const Xapian::DatabaseVersionError &e) {
-    why = ANNALS_XDB_DAMAGED;
-    set_error (error, e.get_description ());
-    return nullptr;
+    std::unique_ptr<Xapian::WritableDatabase> w (
+        new Xapian::WritableDatabase (path, create ? Xapian::DB_CREATE : Xapian::DB_OPEN));
+    AnnalsXdb *d = g_new0 (AnnalsXdb, 1);
+    d->wdb = w.release ();
+    d->db = d->wdb;
+    *db = d;
+    return ANNALS_XSTATUS_OK;
   } catch (const Xapian::DatabaseNotFoundError &e) {
-    // "Couldn't detect type of database": the folder is there, its
-    // revision file is not.
-    why = create ? ANNALS_XDB_FAILED : ANNALS_XDB_DAMAGED;
-    set_error (error, e.get_description ());
-    return nullptr;
+    // "Couldn't detect type of database".
+    return fail (message, create ? ANNALS_XSTATUS_IO : not_found_status (path), e.get_description ());
   }
-  SHIM_CATCH (error, nullptr)
+  SHIM_CATCH (message)
 }
 
-AnnalsXdb *
-annals_xdb_open_readonly (const char *const *paths, guint count, char **error)
+AnnalsXstatus
+annals_xdb_open_readonly (const char *const *paths, guint count, AnnalsXdb **db, char **message)
 {
+  guint i = 0;
   try {
-    auto *d = new Xapian::Database ();
-    for (guint i = 0; i < count; i++)
+    std::unique_ptr<Xapian::Database> d (new Xapian::Database ());
+    for (; i < count; i++)
       d->add_database (Xapian::Database (paths[i]));
-    AnnalsXdb *db = g_new0 (AnnalsXdb, 1);
-    db->db = d;
-    return db;
+    AnnalsXdb *x = g_new0 (AnnalsXdb, 1);
+    x->db = d.release ();
+    *db = x;
+    return ANNALS_XSTATUS_OK;
+  } catch (...) {
+    // Named: of several databases searched as one, which one failed.
+    char *m = NULL;
+    AnnalsXstatus st = fail_current (&m);
+    if (st == ANNALS_XSTATUS_NOT_FOUND && i < count)
+      st = not_found_status (paths[i]);
+    if (message != NULL)
+      *message = i < count ? g_strdup_printf ("'%s': %s", paths[i], m) : g_strdup (m);
+    g_free (m);
+    return st;
   }
-  SHIM_CATCH (error, nullptr)
+}
+
+AnnalsXstatus
+annals_xdb_close (AnnalsXdb *db, char **message)
+{
+  SHIM_CHECK_OPEN (db, message);
+  db->closed = true;
+  try {
+    db->db->close ();
+    return ANNALS_XSTATUS_OK;
+  }
+  SHIM_CATCH (message)
 }
 
 void
-annals_xdb_close (AnnalsXdb *db)
+annals_xdb_free (AnnalsXdb *db)
 {
   if (db == NULL)
     return;
-  try {
-    if (db->wdb != NULL) {
-      db->wdb->close ();
-      delete db->wdb;
-    } else {
-      delete db->db;
-    }
-  } catch (...) {
-  }
+  if (!db->closed)
+    annals_xdb_close (db, NULL);
+  // Destructors do not throw; a closed database has nothing left to commit.
+  if (db->wdb != NULL)
+    delete db->wdb;
+  else
+    delete db->db;
   g_free (db);
 }
 
-guint64
-annals_xdb_doc_count (AnnalsXdb *db)
+AnnalsXstatus
+annals_xdb_doc_count (AnnalsXdb *db, guint64 *count, char **message)
 {
+  SHIM_CHECK_OPEN (db, message);
   try {
-    return db->db->get_doccount ();
-  } catch (...) {
-    return 0;
+    *count = db->db->get_doccount ();
+    return ANNALS_XSTATUS_OK;
   }
+  SHIM_CATCH (message)
 }
 
-char *
-annals_xdb_get_metadata (AnnalsXdb *db, const char *key)
+AnnalsXstatus
+annals_xdb_get_metadata (AnnalsXdb *db, const char *key, char **value, char **message)
 {
+  SHIM_CHECK_OPEN (db, message);
   try {
     std::string v = db->db->get_metadata (key);
-    if (v.empty ())
-      return NULL;
-    return g_strndup (v.data (), v.size ());
-  } catch (...) {
-    return NULL;
+    *value = v.empty () ? NULL : g_strndup (v.data (), v.size ());
+    return ANNALS_XSTATUS_OK;
   }
+  SHIM_CATCH (message)
 }
 
-gboolean
-annals_xdb_set_metadata (AnnalsXdb *db, const char *key, const char *value, char **error)
+AnnalsXstatus
+annals_xdb_set_metadata (AnnalsXdb *db, const char *key, const char *value, char **message)
 {
+  SHIM_CHECK_WRITABLE (db, message);
   try {
     db->wdb->set_metadata (key, value);
-    return TRUE;
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, FALSE)
+  SHIM_CATCH (message)
 }
 
-gboolean
-annals_xdb_commit (AnnalsXdb *db, char **error)
+AnnalsXstatus
+annals_xdb_commit (AnnalsXdb *db, char **message)
 {
+  SHIM_CHECK_WRITABLE (db, message);
   try {
     db->wdb->commit ();
-    return TRUE;
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, FALSE)
+  SHIM_CATCH (message)
 }
 
 AnnalsXdoc *
 annals_xdoc_new (void)
 {
-  return new AnnalsXdoc ();
+  try {
+    return new AnnalsXdoc ();
+  } catch (...) {
+    return NULL;
+  }
 }
 
 void
@@ -202,6 +292,8 @@ annals_xdoc_free (AnnalsXdoc *doc)
 void
 annals_xdoc_index_text (AnnalsXdoc *doc, const char *text, const char *prefix, gboolean positions)
 {
+  if (doc->status != ANNALS_XSTATUS_OK)
+    return;
   try {
     Xapian::TermGenerator &tg = term_generator ();
     tg.set_document (doc->doc);
@@ -211,123 +303,152 @@ annals_xdoc_index_text (AnnalsXdoc *doc, const char *text, const char *prefix, g
     } else {
       tg.index_text_without_positions (text, 1, prefix);
     }
-  } catch (...) {
   }
+  DOC_CATCH (doc)
   // The generator holds a handle to the document, and Xapian's reference
   // counts are not atomic: let go of it here, on the thread that indexed,
   // before the document is handed to the writer thread.  (A thread's own
   // empty document: no allocation per field.)
-  thread_local const Xapian::Document none;
-  term_generator ().set_document (none);
+  try {
+    thread_local const Xapian::Document none;
+    term_generator ().set_document (none);
+  }
+  DOC_CATCH (doc)
 }
 
 void
 annals_xdoc_add_term (AnnalsXdoc *doc, const char *term)
 {
+  if (doc->status != ANNALS_XSTATUS_OK)
+    return;
   try {
     std::string t (term);
     if (t.size () > 240)
       t.resize (240);
     doc->doc.add_boolean_term (t);
-  } catch (...) {
   }
+  DOC_CATCH (doc)
 }
 
 void
 annals_xdoc_remove_term (AnnalsXdoc *doc, const char *term)
 {
+  if (doc->status != ANNALS_XSTATUS_OK)
+    return;
   try {
     doc->doc.remove_term (term);
-  } catch (...) {
+  } catch (const Xapian::InvalidArgumentError &) {
+    // Not in the document: what was asked holds already.
   }
+  DOC_CATCH (doc)
 }
 
 void
 annals_xdoc_set_number (AnnalsXdoc *doc, guint slot, double value)
 {
-  doc->doc.add_value (slot, Xapian::sortable_serialise (value));
+  if (doc->status != ANNALS_XSTATUS_OK)
+    return;
+  try {
+    doc->doc.add_value (slot, Xapian::sortable_serialise (value));
+  }
+  DOC_CATCH (doc)
 }
 
 void
 annals_xdoc_set_string (AnnalsXdoc *doc, guint slot, const char *value)
 {
-  doc->doc.add_value (slot, value);
+  if (doc->status != ANNALS_XSTATUS_OK)
+    return;
+  try {
+    doc->doc.add_value (slot, value);
+  }
+  DOC_CATCH (doc)
 }
 
 void
 annals_xdoc_set_data (AnnalsXdoc *doc, const char *data, gsize length)
 {
-  doc->doc.set_data (std::string (data, length));
+  if (doc->status != ANNALS_XSTATUS_OK)
+    return;
+  try {
+    doc->doc.set_data (std::string (data, length));
+  }
+  DOC_CATCH (doc)
 }
 
-char *
-annals_xdoc_get_data (AnnalsXdoc *doc, gsize *length)
+AnnalsXstatus
+annals_xdoc_get_data (AnnalsXdoc *doc, char **data, gsize *length, char **message)
 {
   try {
     std::string d = doc->doc.get_data ();
+    *data = g_strndup (d.data (), d.size ());
     if (length)
       *length = d.size ();
-    return g_strndup (d.data (), d.size ());
-  } catch (...) {
-    if (length)
-      *length = 0;
-    return g_strdup ("");
+    return ANNALS_XSTATUS_OK;
   }
+  SHIM_CATCH (message)
 }
 
-gboolean
-annals_xdb_replace (AnnalsXdb *db, guint64 docid, AnnalsXdoc *doc, char **error)
+AnnalsXstatus
+annals_xdb_replace (AnnalsXdb *db, guint64 docid, AnnalsXdoc *doc, char **message)
 {
+  SHIM_CHECK_WRITABLE (db, message);
   try {
+    if (doc->status != ANNALS_XSTATUS_OK)
+      return fail (message, doc->status, "cannot make the document: " + doc->message);
     db->wdb->replace_document ((Xapian::docid) docid, doc->doc);
-    return TRUE;
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, FALSE)
+  SHIM_CATCH (message)
 }
 
-gboolean
-annals_xdb_delete (AnnalsXdb *db, guint64 docid, gboolean *existed, char **error)
+AnnalsXstatus
+annals_xdb_delete (AnnalsXdb *db, guint64 docid, gboolean *existed, char **message)
 {
-  if (existed)
-    *existed = FALSE;
+  SHIM_CHECK_WRITABLE (db, message);
   try {
-    db->wdb->delete_document ((Xapian::docid) docid);
+    gboolean was = TRUE;
+    try {
+      db->wdb->delete_document ((Xapian::docid) docid);
+    } catch (const Xapian::DocNotFoundError &) {
+      was = FALSE;
+    }
     if (existed)
-      *existed = TRUE;
-    return TRUE;
-  } catch (const Xapian::DocNotFoundError &) {
-    return TRUE;
+      *existed = was;
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, FALSE)
+  SHIM_CATCH (message)
 }
 
-gboolean
-annals_xdb_compact (AnnalsXdb *db, const char *dest, char **error)
+AnnalsXstatus
+annals_xdb_compact (AnnalsXdb *db, const char *dest, char **message)
 {
+  SHIM_CHECK_OPEN (db, message);
   try {
     db->db->compact (dest, Xapian::DBCOMPACT_NO_RENUMBER);
-    return TRUE;
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, FALSE)
+  SHIM_CATCH (message)
 }
 
-AnnalsXdoc *
-annals_xdb_get (AnnalsXdb *db, guint64 docid, char **error)
+AnnalsXstatus
+annals_xdb_get (AnnalsXdb *db, guint64 docid, AnnalsXdoc **doc, char **message)
 {
+  SHIM_CHECK_OPEN (db, message);
   try {
-    auto *d = new AnnalsXdoc ();
+    std::unique_ptr<AnnalsXdoc> d (new AnnalsXdoc ());
     d->doc = db->db->get_document ((Xapian::docid) docid);
-    return d;
-  } catch (const Xapian::DocNotFoundError &) {
-    return NULL;
+    *doc = d.release ();
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, nullptr)
+  SHIM_CATCH (message)
 }
 
-gboolean
+AnnalsXstatus
 annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guint64, gpointer), gpointer data,
-                           char **error)
+                           char **message)
 {
+  SHIM_CHECK_OPEN (db, message);
   try {
     std::vector<Xapian::docid> ids;
     for (auto it = db->db->postlist_begin (term); it != db->db->postlist_end (term); ++it)
@@ -336,31 +457,52 @@ annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guin
     for (Xapian::docid id : ids)
       if (!fn (id, data))
         break;
-    return TRUE;
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, FALSE)
+  SHIM_CATCH (message)
 }
 
 static AnnalsXresults *
 collect (Xapian::MSet &m, bool exact)
 {
+  std::vector<std::string> data;
+  for (auto it = m.begin (); it != m.end (); ++it)
+    data.push_back (it.get_document ().get_data ());
+  // Allocated once every read (which may throw) is done.
   auto *r = g_new0 (AnnalsXresults, 1);
   r->count = exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
   r->hits = g_new0 (AnnalsXhit, m.size ());
-  for (auto it = m.begin (); it != m.end (); ++it) {
+  guint i = 0;
+  for (auto it = m.begin (); it != m.end (); ++it, i++) {
     AnnalsXhit *h = &r->hits[r->n_hits++];
     h->docid = *it;
     h->percent = it.get_percent ();
-    std::string d = it.get_document ().get_data ();
-    h->data = g_strndup (d.data (), d.size ());
-    h->data_length = d.size ();
+    h->data = g_strndup (data[i].data (), data[i].size ());
+    h->data_length = data[i].size ();
   }
   return r;
 }
 
-AnnalsXresults *
-annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gboolean exact_count, char **error)
+/* A reader whose database a writer changed twice since it opened gets
+ * DatabaseModifiedError: it reopens at the new revision and tries once
+ * more (Xapian's advice). */
+template <typename F>
+static AnnalsXresults *
+with_reopen (AnnalsXdb *db, F run)
 {
+  try {
+    return run ();
+  } catch (const Xapian::DatabaseModifiedError &) {
+    db->db->reopen ();
+    return run ();
+  }
+}
+
+AnnalsXstatus
+annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gboolean exact_count,
+                   AnnalsXresults **results, char **message)
+{
+  SHIM_CHECK_OPEN (db, message);
   try {
     Xapian::QueryParser qp;
     qp.set_database (*db->db);
@@ -381,42 +523,51 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
     unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE
                      | Xapian::QueryParser::FLAG_LOVEHATE | Xapian::QueryParser::FLAG_WILDCARD;
     Xapian::Query q = qp.parse_query (query, flags);
-    if (q.empty ()) {
-      set_error (error, "the query has nothing to look for (a query of only NOT or '-' terms is refused)");
-      return NULL;
-    }
-    Xapian::Enquire enq (*db->db);
-    enq.set_query (q);
-    if (!o->relevance)
-      enq.set_sort_by_value_then_relevance (ANNALS_XSLOT_DATE, true);
-    if (o->collapse_threads)
-      enq.set_collapse_key (ANNALS_XSLOT_THREAD);
-    Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit,
-                                   exact_count ? db->db->get_doccount () : 0);
-    return collect (m, exact_count);
+    if (q.empty ())
+      return fail (message, ANNALS_XSTATUS_QUERY_SYNTAX,
+                   "the query has nothing to look for (a query of only NOT or '-' terms is refused)");
+    *results = with_reopen (db, [&] () {
+      Xapian::Enquire enq (*db->db);
+      enq.set_query (q);
+      if (!o->relevance)
+        enq.set_sort_by_value_then_relevance (ANNALS_XSLOT_DATE, true);
+      if (o->collapse_threads)
+        enq.set_collapse_key (ANNALS_XSLOT_THREAD);
+      Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit,
+                                     exact_count ? db->db->get_doccount () : 0);
+      return collect (m, exact_count);
+    });
+    return ANNALS_XSTATUS_OK;
   } catch (const Xapian::WildcardError &e) {
-    set_error (error, "a wildcard matches too many terms (" + e.get_msg () + "): make it longer");
-    return NULL;
+    if (message != NULL)
+      *message = g_strdup_printf ("a wildcard matches too many terms (%s): make it longer", e.get_msg ().c_str ());
+    return ANNALS_XSTATUS_WILDCARD_TOO_BROAD;
   } catch (const Xapian::QueryParserError &e) {
-    set_error (error, "query syntax: " + e.get_msg ());
-    return NULL;
+    if (message != NULL)
+      *message = g_strdup_printf ("query syntax: %s", e.get_msg ().c_str ());
+    return ANNALS_XSTATUS_QUERY_SYNTAX;
   }
-  SHIM_CATCH (error, nullptr)
+  SHIM_CATCH (message)
 }
 
-AnnalsXresults *
-annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *o, gboolean oldest_first, char **error)
+AnnalsXstatus
+annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *o, gboolean oldest_first,
+                        AnnalsXresults **results, char **message)
 {
+  SHIM_CHECK_OPEN (db, message);
   try {
-    Xapian::Enquire enq (*db->db);
-    enq.set_query (*term ? Xapian::Query (term) : Xapian::Query::MatchAll);
-    enq.set_sort_by_value (ANNALS_XSLOT_DATE, !oldest_first);
-    if (o->collapse_threads)
-      enq.set_collapse_key (ANNALS_XSLOT_THREAD);
-    Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit);
-    return collect (m, false);
+    *results = with_reopen (db, [&] () {
+      Xapian::Enquire enq (*db->db);
+      enq.set_query (*term ? Xapian::Query (term) : Xapian::Query::MatchAll);
+      enq.set_sort_by_value (ANNALS_XSLOT_DATE, !oldest_first);
+      if (o->collapse_threads)
+        enq.set_collapse_key (ANNALS_XSLOT_THREAD);
+      Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit);
+      return collect (m, false);
+    });
+    return ANNALS_XSTATUS_OK;
   }
-  SHIM_CATCH (error, nullptr)
+  SHIM_CATCH (message)
 }
 
 void

@@ -1,10 +1,14 @@
 /* xapian-shim: a plain C face for the few parts of Xapian annals uses.
  *
  * Opaque handles, no C++ type or exception crosses this header (notmuch's
- * lib/notmuch.h pattern): every call that can fail returns FALSE/NULL and
- * an error message the caller frees with g_free().  The shim stays thin:
- * databases, documents, terms, values, metadata and the query parser;
- * what gets indexed and how threads form is decided in C (index.c).
+ * lib/notmuch.h pattern).  Every entry point catches Xapian::Error,
+ * std::exception and anything else; a call that can fail returns an
+ * AnnalsXstatus and, when it is not ANNALS_XSTATUS_OK, sets *message (may
+ * be NULL) to a new string the caller frees with g_free(); out-parameters
+ * are set only on success.  The shim stays thin: databases, documents,
+ * terms, values, metadata and the query parser; what gets indexed and how
+ * threads form is decided in C (index.c).  It is its own static library,
+ * the only code compiled against Xapian's headers.
  */
 #pragma once
 
@@ -22,29 +26,43 @@ enum {
   ANNALS_XSLOT_THREAD = 2,  /* thread id, string */
 };
 
-/* Why opening failed, for the callers that act on it. */
+/* What went wrong, for the callers that act on it. */
 typedef enum {
-  ANNALS_XDB_FAILED,  /* anything else: permissions, disk, memory */
-  ANNALS_XDB_LOCKED,  /* another writer has it */
-  ANNALS_XDB_DAMAGED, /* not a database (no revision file), corrupt, or another format */
-} AnnalsXdbFailure;
+  ANNALS_XSTATUS_OK = 0,
+  ANNALS_XSTATUS_NOT_FOUND,          /* no such document, or no database at the path */
+  ANNALS_XSTATUS_QUERY_SYNTAX,       /* the query cannot be parsed, or looks for nothing */
+  ANNALS_XSTATUS_WILDCARD_TOO_BROAD, /* a wildcard expands to more terms than allowed */
+  ANNALS_XSTATUS_LOCKED,             /* another writer has it, or it changed under a reader twice */
+  ANNALS_XSTATUS_CORRUPT,            /* damaged, half-made, or of a format this Xapian cannot read */
+  ANNALS_XSTATUS_IO,                 /* cannot open, read or write it: permissions, disk full, ... */
+  ANNALS_XSTATUS_NOT_WRITABLE,       /* a write through a handle opened read-only */
+  ANNALS_XSTATUS_INTERNAL,           /* anything else: a closed handle, out of memory, a bug */
+} AnnalsXstatus;
 
-/* Opens a writable database: create makes a new one at path (which must
- * not hold one), else it must exist.  *failure (may be NULL) says why on
- * failure. */
-AnnalsXdb *annals_xdb_open_writable (const char *path, gboolean create, AnnalsXdbFailure *failure, char **error);
-/* Opens one or more databases read-only, searched as one. */
-AnnalsXdb *annals_xdb_open_readonly (const char *const *paths, guint count, char **error);
-void annals_xdb_close (AnnalsXdb *db);
+/* Opens a writable database into *db: create makes a new one at path
+ * (which must not hold one), else it must exist (NOT_FOUND when path is
+ * not there, CORRUPT when it is but holds no whole database). */
+AnnalsXstatus annals_xdb_open_writable (const char *path, gboolean create, AnnalsXdb **db, char **message);
+/* Opens one or more databases read-only, searched as one.  The message
+ * names the path that failed. */
+AnnalsXstatus annals_xdb_open_readonly (const char *const *paths, guint count, AnnalsXdb **db, char **message);
+/* Closes db (a writable one commits what is pending); the handle stays
+ * to be freed, and every call on it fails with INTERNAL. */
+AnnalsXstatus annals_xdb_close (AnnalsXdb *db, char **message);
+/* Closes db if it is open, ignoring errors, and frees it.  NULL is fine. */
+void annals_xdb_free (AnnalsXdb *db);
 
-guint64 annals_xdb_doc_count (AnnalsXdb *db);
+AnnalsXstatus annals_xdb_doc_count (AnnalsXdb *db, guint64 *count, char **message);
 
-/* User metadata: a new string, or NULL when the key is unset. */
-char *annals_xdb_get_metadata (AnnalsXdb *db, const char *key);
-gboolean annals_xdb_set_metadata (AnnalsXdb *db, const char *key, const char *value, char **error);
-gboolean annals_xdb_commit (AnnalsXdb *db, char **error);
+/* User metadata: *value is a new string, or NULL when the key is unset. */
+AnnalsXstatus annals_xdb_get_metadata (AnnalsXdb *db, const char *key, char **value, char **message);
+AnnalsXstatus annals_xdb_set_metadata (AnnalsXdb *db, const char *key, const char *value, char **message);
+AnnalsXstatus annals_xdb_commit (AnnalsXdb *db, char **message);
 
-/* Documents. */
+/* Documents.  The builders below cannot fail one by one: the first
+ * failure is kept in the document (the others are then skipped) and
+ * annals_xdb_replace() reports it instead of writing the document. */
+/* A new empty document, or NULL when out of memory. */
 AnnalsXdoc *annals_xdoc_new (void);
 void annals_xdoc_free (AnnalsXdoc *doc);
 /* Indexes free text under prefix ("" for none); positions for phrases.
@@ -52,26 +70,30 @@ void annals_xdoc_free (AnnalsXdoc *doc);
 void annals_xdoc_index_text (AnnalsXdoc *doc, const char *text, const char *prefix, gboolean positions);
 /* A boolean term, exactly as given (at most 240 bytes). */
 void annals_xdoc_add_term (AnnalsXdoc *doc, const char *term);
+/* Removing a term the document does not hold is no failure. */
 void annals_xdoc_remove_term (AnnalsXdoc *doc, const char *term);
 void annals_xdoc_set_number (AnnalsXdoc *doc, guint slot, double value);
 void annals_xdoc_set_string (AnnalsXdoc *doc, guint slot, const char *value);
 void annals_xdoc_set_data (AnnalsXdoc *doc, const char *data, gsize length);
+/* Document data: *data is new (NUL-terminated too), *length its size.
+ * Read from the database for a stored document, so it can fail. */
+AnnalsXstatus annals_xdoc_get_data (AnnalsXdoc *doc, char **data, gsize *length, char **message);
 
-gboolean annals_xdb_replace (AnnalsXdb *db, guint64 docid, AnnalsXdoc *doc, char **error);
+/* Stores doc as docid (replacing any), or reports the failure doc kept. */
+AnnalsXstatus annals_xdb_replace (AnnalsXdb *db, guint64 docid, AnnalsXdoc *doc, char **message);
 /* *existed (may be NULL): whether there was such a document. */
-gboolean annals_xdb_delete (AnnalsXdb *db, guint64 docid, gboolean *existed, char **error);
+AnnalsXstatus annals_xdb_delete (AnnalsXdb *db, guint64 docid, gboolean *existed, char **message);
 /* Writes db's last committed revision as a new database at dest (which
  * must not exist), live entries only, document ids kept: nothing of a
  * deleted document survives in it, unlike in db's freed blocks. */
-gboolean annals_xdb_compact (AnnalsXdb *db, const char *dest, char **error);
-/* The stored document docid, or NULL (no such document). */
-AnnalsXdoc *annals_xdb_get (AnnalsXdb *db, guint64 docid, char **error);
-/* Document data, new. */
-char *annals_xdoc_get_data (AnnalsXdoc *doc, gsize *length);
+AnnalsXstatus annals_xdb_compact (AnnalsXdb *db, const char *dest, char **message);
+/* The stored document docid into *doc (free with annals_xdoc_free), or
+ * NOT_FOUND. */
+AnnalsXstatus annals_xdb_get (AnnalsXdb *db, guint64 docid, AnnalsXdoc **doc, char **message);
 
 /* Calls fn for each document holding term; stops when fn returns FALSE. */
-gboolean annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guint64 docid, gpointer data),
-                                    gpointer data, char **error);
+AnnalsXstatus annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guint64 docid, gpointer data),
+                                         gpointer data, char **message);
 
 /* Queries.  fields maps query prefixes to term prefixes. */
 typedef struct {
@@ -103,15 +125,16 @@ typedef struct {
   guint n_hits;
 } AnnalsXresults;
 
-/* Parses and runs query (already accent-folded).  Returns NULL with error
- * on a syntax error, an unbounded wildcard, or a query of only NOT.
- * exact_count: count every match (costlier), else an estimate. */
-AnnalsXresults *annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *options,
-                                   gboolean exact_count, char **error);
+/* Parses and runs query (already accent-folded) into *results:
+ * QUERY_SYNTAX for a syntax error or a query of only NOT,
+ * WILDCARD_TOO_BROAD past max_expansion.  exact_count: count every match
+ * (costlier), else an estimate. */
+AnnalsXstatus annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *options, gboolean exact_count,
+                                 AnnalsXresults **results, char **message);
 void annals_xresults_free (AnnalsXresults *results);
 
 /* Documents holding term ("" for all), newest first or oldest first. */
-AnnalsXresults *annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *options,
-                                        gboolean oldest_first, char **error);
+AnnalsXstatus annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *options,
+                                      gboolean oldest_first, AnnalsXresults **results, char **message);
 
 G_END_DECLS

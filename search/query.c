@@ -2,6 +2,7 @@
 #include "search/query.h"
 #include "core/message.h"
 #include "core/mime.h"
+#include "indexer/xapian-shim.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,12 +32,7 @@ static const AnnalsXfield fields[] = {
   { "m", "Q", TRUE },
 };
 
-const AnnalsXfield *
-annals_query_fields (guint *count)
-{
-  *count = G_N_ELEMENTS (fields);
-  return fields;
-}
+G_DEFINE_QUARK (annals_query_error, annals_query_error)
 
 static const struct {
   const char *unit;
@@ -137,19 +133,19 @@ rewrite_range (GString *out, const char *prefix, const char *spec, gint64 now, G
   gint64 lo, hi;
   DateParse pa = parse_date (a, FALSE, now, &lo), pb = pa == DATE_OK ? parse_date (b, TRUE, now, &hi) : pa;
   if (pa == DATE_OUT_OF_RANGE || pb == DATE_OUT_OF_RANGE) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                  "date out of range in '%s%s': dates go from %d-01-01 to %d-12-31", prefix, spec, FIRST_YEAR,
                  LAST_YEAR);
     return FALSE;
   }
   if (pa != DATE_OK || pb != DATE_OK) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                  "cannot read the date range '%s%s': use YYYY-MM-DD, YYYY-MM, YYYY, today, yesterday or "
                  "N.days.ago, with '..' between the ends (either may be left out)", prefix, spec);
     return FALSE;
   }
   if (lo > hi) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the date range '%s%s' ends before it starts",
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "the date range '%s%s' ends before it starts",
                  prefix, spec);
     return FALSE;
   }
@@ -193,12 +189,12 @@ check_syntax (const char *q, GError **error)
     }
     if (*p == ')') {
       if (depth == 0) {
-        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+        g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                      "query syntax: ')' at position %zu closes nothing", at);
         return FALSE;
       }
       if (pending_op) {
-        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+        g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                      "query syntax: '%s' at position %zu has nothing after it", pending_op, pending_at);
         return FALSE;
       }
@@ -218,7 +214,7 @@ check_syntax (const char *q, GError **error)
     gsize len = (gsize) (p - start);
     if (is_op (start, len, "AND") || is_op (start, len, "OR") || is_op (start, len, "XOR")) {
       if (!seen_operand || pending_op) {
-        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+        g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                      "query syntax: '%.*s' at position %zu has nothing before it", (int) len, start, at);
         return FALSE;
       }
@@ -242,7 +238,7 @@ check_syntax (const char *q, GError **error)
       if (colon != NULL)
         word = colon + 1;
       if (start + len - 1 - word < 2) {
-        g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+        g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_WILDCARD,
                      "query syntax: the wildcard '%.*s' at position %zu is too broad: give at least two letters "
                      "before '*'", (int) len, start, at);
         return FALSE;
@@ -256,16 +252,16 @@ check_syntax (const char *q, GError **error)
     seen_operand = TRUE;
   }
   if (depth > 0) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "query syntax: %d '(' left open", depth);
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "query syntax: %d '(' left open", depth);
     return FALSE;
   }
   if (pending_op) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                  "query syntax: '%s' at position %zu has nothing after it", pending_op, pending_at);
     return FALSE;
   }
   if (!positive) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY,
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                  "the query has nothing to look for: a query of only NOT or '-' terms is refused "
                  "(add what to find, e.g. 'd:2024 NOT spam')");
     return FALSE;
@@ -278,12 +274,12 @@ annals_query_prepare (const char *query, gint64 now, GError **error)
 {
   gsize len = strlen (query);
   if (len > ANNALS_QUERY_MAX_LENGTH) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the query is %zu bytes long; the limit is %d", len,
-                 ANNALS_QUERY_MAX_LENGTH);
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "the query is %zu bytes long; the limit is %d",
+                 len, ANNALS_QUERY_MAX_LENGTH);
     return NULL;
   }
   if (!g_utf8_validate (query, -1, NULL)) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the query is not valid UTF-8");
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "the query is not valid UTF-8");
     return NULL;
   }
   g_autofree char *folded = annals_mime_fold_accents (query);
@@ -318,7 +314,7 @@ annals_query_prepare (const char *query, gint64 now, GError **error)
     g_string_append_c (out, *p++);
   }
   if (in_quotes) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "the query has an unclosed \" (quote)");
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "the query has an unclosed \" (quote)");
     g_string_free (out, TRUE);
     return NULL;
   }
@@ -343,29 +339,134 @@ annals_query_results_free (AnnalsQueryResults *r)
   g_free (r);
 }
 
-static AnnalsXdb *
-open_indexes (const char *const *list_dirs, guint n_lists, GError **error)
+/* The list an index folder (ROOT/<list>/index) belongs to: new string. */
+static char *
+list_of (const char *index_dir)
+{
+  g_autofree char *dir = g_path_get_dirname (index_dir);
+  return g_path_get_basename (dir);
+}
+
+/* A failure of the shim as a query error: the user's (syntax, wildcard)
+ * or the server's, naming the list when it is known (list may be NULL).
+ * message is freed. */
+static void
+set_xerror (GError **error, AnnalsXstatus st, char *message, const char *list)
+{
+  g_autofree char *subject = list ? g_strdup_printf ("the index of '%s'", list) : g_strdup ("the index");
+  const char *m = message ? message : "?";
+  switch (st) {
+  case ANNALS_XSTATUS_QUERY_SYNTAX:
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX, "%s", m);
+    break;
+  case ANNALS_XSTATUS_WILDCARD_TOO_BROAD:
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_WILDCARD, "%s", m);
+    break;
+  case ANNALS_XSTATUS_LOCKED:
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE,
+                 "%s is being rewritten (%s); try again in a moment", subject, m);
+    break;
+  case ANNALS_XSTATUS_CORRUPT:
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_CORRUPT,
+                 "%s is damaged (%s); 'annals index --rebuild%s%s' builds it again from the store", subject, m,
+                 list ? " " : "", list ? list : "");
+    break;
+  default:
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_IO, "cannot read %s: %s", subject, m);
+    break;
+  }
+  g_free (message);
+}
+
+/* A search over an open database (run_term, run_query). */
+typedef AnnalsXstatus (*RunFn) (AnnalsXdb *db, gconstpointer ctx, AnnalsXresults **out, char **message);
+
+/* Several indexes are searched as one, and Xapian's words do not say
+ * which one failed: each is tried alone (open, then run) to name it.
+ * Returns the failing one's list (new), its status and message, or NULL
+ * when each works alone. */
+static char *
+find_culprit (GPtrArray *paths, RunFn run, gconstpointer ctx, AnnalsXstatus *st, char **message)
+{
+  for (guint i = 0; i < paths->len; i++) {
+    const char *one[] = { paths->pdata[i] };
+    AnnalsXdb *db = NULL;
+    AnnalsXresults *xr = NULL;
+    *st = annals_xdb_open_readonly (one, 1, &db, message);
+    if (*st == ANNALS_XSTATUS_OK && run != NULL)
+      *st = run (db, ctx, &xr, message);
+    annals_xresults_free (xr);
+    annals_xdb_free (db);
+    if (*st != ANNALS_XSTATUS_OK)
+      return list_of (paths->pdata[i]);
+  }
+  return NULL;
+}
+
+/* Sets error for a shim failure over paths: names the list when one of
+ * several fails alone. */
+static void
+fail_over (GError **error, AnnalsXstatus st, char *message, GPtrArray *paths, RunFn run, gconstpointer ctx)
+{
+  if (st == ANNALS_XSTATUS_QUERY_SYNTAX || st == ANNALS_XSTATUS_WILDCARD_TOO_BROAD) {
+    set_xerror (error, st, message, NULL);
+    return;
+  }
+  if (paths->len == 1) {
+    g_autofree char *list = list_of (paths->pdata[0]);
+    set_xerror (error, st, message, list);
+    return;
+  }
+  AnnalsXstatus alone;
+  char *why = NULL;
+  g_autofree char *list = find_culprit (paths, run, ctx, &alone, &why);
+  if (list != NULL) {
+    g_free (message);
+    set_xerror (error, alone, why, list);
+  } else {
+    set_xerror (error, st, message, NULL);
+  }
+}
+
+/* The index folders of list_dirs (those that have one), or NULL with
+ * error: a half-made index fails the whole search, never leaves it
+ * silently partial. */
+static GPtrArray *
+index_paths (const char *const *list_dirs, guint n_lists, GError **error)
 {
   g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < n_lists; i++) {
-    GError *local = NULL;
+    g_autoptr (GError) local = NULL;
     char *p = annals_index_reader_path (list_dirs[i], &local);
     if (local != NULL) {
-      g_propagate_error (error, local);
+      /* Half-made: the next index run rebuilds it, so it is a while away. */
+      g_set_error_literal (error, ANNALS_QUERY_ERROR,
+                           g_error_matches (local, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_NOT_READY)
+                             ? ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE
+                             : ANNALS_QUERY_ERROR_IO,
+                           local->message);
       return NULL;
     }
     if (p != NULL)
       g_ptr_array_add (paths, p);
   }
   if (paths->len == 0) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "no index to search: run 'annals index' first");
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX,
+                 "no index to search: run 'annals index' first");
     return NULL;
   }
+  return g_steal_pointer (&paths);
+}
+
+static AnnalsXdb *
+open_indexes (GPtrArray *paths, GError **error)
+{
   char *err = NULL;
-  AnnalsXdb *db = annals_xdb_open_readonly ((const char *const *) paths->pdata, paths->len, &err);
-  if (db == NULL) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot open the index: %s", err);
-    g_free (err);
+  AnnalsXdb *db = NULL;
+  AnnalsXstatus st = annals_xdb_open_readonly ((const char *const *) paths->pdata, paths->len, &db, &err);
+  if (st != ANNALS_XSTATUS_OK) {
+    fail_over (error, st, err, paths, NULL, NULL);
+    return NULL;
   }
   return db;
 }
@@ -388,23 +489,55 @@ convert (AnnalsXresults *xr)
   return r;
 }
 
+typedef struct {
+  const char *term;
+  const char *query;
+  const AnnalsXsearch *search;
+  gboolean flag; /* oldest_first, or exact_count */
+} Run;
+
+static AnnalsXstatus
+run_term (AnnalsXdb *db, gconstpointer ctx, AnnalsXresults **out, char **message)
+{
+  const Run *r = ctx;
+  return annals_xdb_search_term (db, r->term, r->search, r->flag, out, message);
+}
+
+static AnnalsXstatus
+run_query (AnnalsXdb *db, gconstpointer ctx, AnnalsXresults **out, char **message)
+{
+  const Run *r = ctx;
+  return annals_xdb_search (db, r->query, r->search, r->flag, out, message);
+}
+
+/* Opens the indexes of list_dirs as one and runs fn over them. */
+static AnnalsQueryResults *
+run_over (const char *const *list_dirs, guint n_lists, RunFn fn, const Run *run, GError **error)
+{
+  g_autoptr (GPtrArray) paths = index_paths (list_dirs, n_lists, error);
+  if (paths == NULL)
+    return NULL;
+  AnnalsXdb *db = open_indexes (paths, error);
+  if (db == NULL)
+    return NULL;
+  char *err = NULL;
+  AnnalsXresults *xr = NULL;
+  AnnalsXstatus st = fn (db, run, &xr, &err);
+  annals_xdb_free (db);
+  if (st != ANNALS_XSTATUS_OK) {
+    fail_over (error, st, err, paths, fn, run);
+    return NULL;
+  }
+  return convert (xr);
+}
+
 AnnalsQueryResults *
 annals_query_term (const char *const *list_dirs, guint n_lists, const char *term, const AnnalsQueryOptions *o,
                    gboolean oldest_first, GError **error)
 {
-  AnnalsXdb *db = open_indexes (list_dirs, n_lists, error);
-  if (db == NULL)
-    return NULL;
   AnnalsXsearch s = { .offset = o->offset, .limit = o->limit, .collapse_threads = o->threads };
-  char *err = NULL;
-  AnnalsXresults *xr = annals_xdb_search_term (db, term, &s, oldest_first, &err);
-  annals_xdb_close (db);
-  if (xr == NULL) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "%s", err);
-    g_free (err);
-    return NULL;
-  }
-  return convert (xr);
+  Run run = { .term = term, .search = &s, .flag = oldest_first };
+  return run_over (list_dirs, n_lists, run_term, &run, error);
 }
 
 AnnalsQueryResults *
@@ -414,28 +547,17 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
   g_autofree char *prepared = annals_query_prepare (query, g_get_real_time () / G_USEC_PER_SEC, error);
   if (prepared == NULL)
     return NULL;
-  AnnalsXdb *db = open_indexes (list_dirs, n_lists, error);
-  if (db == NULL)
-    return NULL;
-  char *err = NULL;
-  guint nf;
   AnnalsXsearch s = {
-    .fields = annals_query_fields (&nf),
+    .fields = fields,
+    .n_fields = G_N_ELEMENTS (fields),
     .offset = o->offset,
     .limit = o->limit,
     .relevance = o->relevance,
     .collapse_threads = o->threads,
     .max_expansion = ANNALS_QUERY_MAX_EXPANSION,
   };
-  s.n_fields = nf;
-  AnnalsXresults *xr = annals_xdb_search (db, prepared, &s, o->exact_count, &err);
-  annals_xdb_close (db);
-  if (xr == NULL) {
-    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "%s", err);
-    g_free (err);
-    return NULL;
-  }
-  return convert (xr);
+  Run run = { .query = prepared, .search = &s, .flag = o->exact_count };
+  return run_over (list_dirs, n_lists, run_query, &run, error);
 }
 
 /* Threading state (doc/index-format.md): "t:" + 32 hex of SHA-256(id)
@@ -443,20 +565,32 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
 char *
 annals_query_thread_id (const char *list_dir, const char *message_id, GError **error)
 {
-  AnnalsXdb *db = open_indexes (&list_dir, 1, error);
+  g_autoptr (GPtrArray) paths = index_paths (&list_dir, 1, error);
+  if (paths == NULL)
+    return NULL;
+  AnnalsXdb *db = open_indexes (paths, error);
   if (db == NULL)
     return NULL;
   g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
   g_autofree char *key = g_strdup_printf ("t:%.32s", h);
-  char *tid = annals_xdb_get_metadata (db, key);
-  for (int i = 0; tid != NULL && i < 64; i++) {
+  char *tid = NULL, *err = NULL;
+  AnnalsXstatus st = annals_xdb_get_metadata (db, key, &tid, &err);
+  for (int i = 0; st == ANNALS_XSTATUS_OK && tid != NULL && i < 64; i++) {
     g_autofree char *alias = g_strdup_printf ("a:%s", tid);
-    char *next = annals_xdb_get_metadata (db, alias);
+    char *next = NULL;
+    st = annals_xdb_get_metadata (db, alias, &next, &err);
     if (next == NULL)
       break;
     g_free (tid);
     tid = next;
   }
-  annals_xdb_close (db);
+  annals_xdb_free (db);
+  if (st != ANNALS_XSTATUS_OK) {
+    /* A thread id from a half-read alias chain would be the wrong one. */
+    g_free (tid);
+    g_autofree char *list = list_of (paths->pdata[0]);
+    set_xerror (error, st, err, list);
+    return NULL;
+  }
   return tid;
 }

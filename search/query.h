@@ -12,9 +12,26 @@
 #pragma once
 
 #include "indexer/index.h"
-#include "indexer/xapian-shim.h"
 
 G_BEGIN_DECLS
+
+/* Whose a failure is: SYNTAX and WILDCARD are the user's (EX_USAGE, HTTP
+ * 400), the rest the server's (NO_INDEX and INDEX_UNAVAILABLE:
+ * EX_TEMPFAIL, HTTP 503, it comes right by itself or with 'annals index';
+ * INDEX_CORRUPT and IO: exit 1, HTTP 500).  NO_INDEX is apart because a
+ * list page shows an unindexed list as empty.  Messages name the list
+ * when one list is at fault. */
+#define ANNALS_QUERY_ERROR (annals_query_error_quark ())
+GQuark annals_query_error_quark (void);
+
+typedef enum {
+  ANNALS_QUERY_ERROR_SYNTAX,            /* unreadable: syntax, dates, only NOT, too long, not UTF-8 */
+  ANNALS_QUERY_ERROR_WILDCARD,          /* a wildcard too broad (too short, or too many terms) */
+  ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE, /* no index yet, half-made, or being rewritten */
+  ANNALS_QUERY_ERROR_INDEX_CORRUPT,     /* damaged: 'annals index --rebuild LIST' */
+  ANNALS_QUERY_ERROR_IO,                /* cannot be read: permissions, disk, anything else */
+  ANNALS_QUERY_ERROR_NO_INDEX,          /* none of the lists has an index yet */
+} AnnalsQueryError;
 
 #define ANNALS_QUERY_MAX_LENGTH 4096
 #define ANNALS_QUERY_MAX_EXPANSION 1000
@@ -23,9 +40,6 @@ G_BEGIN_DECLS
  * turned into numeric ranges.  now: seconds since the epoch, for relative
  * dates.  Returns NULL with an error pointing at the problem. */
 char *annals_query_prepare (const char *query, gint64 now, GError **error);
-
-/* The field table for annals_xdb_search(). */
-const AnnalsXfield *annals_query_fields (guint *count);
 
 typedef struct {
   guint64 offset;

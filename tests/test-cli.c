@@ -883,6 +883,49 @@ test_index_kill_stages (Fixture *f, gconstpointer data)
   check_index_whole (f, "32\n");
 }
 
+/* A damaged index (readable enough to open, not to search) is the
+ * server's problem, not the user's: exit 1 naming the list and the way
+ * out, while a bad query stays a usage error (64).  'annals index' stops
+ * on it instead of taking the unreadable mark as "nothing indexed yet". */
+static void
+test_search_damaged_index (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  assert_ok (run (f->root, "list-add", "other"));
+  g_autoptr (GString) mbox = make_mbox (0, 300, 800);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", path));
+  assert_ok (run (f->root, "ingest", "other", "--quiet", path));
+  g_autofree char *index = g_build_filename (f->root, "policy", "index", NULL);
+  test_util_garble_glass (index, "postlist");
+
+  /* Every list (the default) and the damaged one alone: named. */
+  const char *lists[] = { "--all", "--list=policy" };
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++) {
+    Run r = run (f->root, "search", lists[i], "says");
+    assert_status (r, 1);
+    g_assert_nonnull (strstr (r.err, "'policy'"));
+    g_assert_nonnull (strstr (r.err, "annals index --rebuild policy"));
+    run_clear (&r);
+  }
+  assert_fails (run (f->root, "search", "--list=policy", "NOT says"), 64, "only NOT");
+  assert_fails (run (f->root, "search", "--list=policy", "s*"), 64, "too broad");
+  Run other = run (f->root, "search", "--count", "--list=other", "says");
+  assert_status (other, 0);
+  g_assert_cmpstr (other.out, ==, "300\n");
+  run_clear (&other);
+
+  /* index: fails and says what to run, the index left as it was. */
+  Run r = run (f->root, "index", "policy");
+  assert_status (r, 1);
+  g_assert_nonnull (strstr (r.err, "damaged"));
+  g_assert_nonnull (strstr (r.err, "'annals index --rebuild policy'"));
+  g_assert_null (strstr (r.err, "rebuilt it from the store"));
+  run_clear (&r);
+  assert_ok (run (f->root, "index", "--rebuild", "policy"));
+  assert_count (f, "says", "600\n");
+}
+
 /* What a kill inside Xapian's database creation leaves (seen on a busy
  * machine): index/ with a lock file and no revision file (iamglass).
  * Writers rebuild it from the store, saying so in one line; readers
@@ -906,9 +949,10 @@ test_index_half_made (Fixture *f, gconstpointer data)
   assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", path));
   make_half_made_index (f, "policy");
 
-  /* A reader: a clear error naming the list and what to run. */
+  /* A reader: a clear error naming the list and what to run, and 75
+   * (EX_TEMPFAIL): the index comes right with the next index run. */
   Run r = run (f->root, "search", "--count", "d:..now");
-  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpint (r.status, ==, 75);
   g_assert_nonnull (strstr (r.err, "'policy'"));
   g_assert_nonnull (strstr (r.err, "annals index"));
   g_assert_null (strstr (r.err, "iamglass"));
@@ -1157,6 +1201,7 @@ main (int argc, char **argv)
   ADD ("/cli/ls/control-characters", test_ls_controls);
   ADD ("/cli/numbers/overflow", test_number_overflow);
   ADD ("/cli/search/date-out-of-range", test_search_date_range);
+  ADD ("/cli/search/damaged-index", test_search_damaged_index);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);

@@ -37,20 +37,23 @@ snapshot (const char *root, char **lists)
     g_autofree char *list_dir = g_build_filename (root, *l, NULL);
     g_autofree char *index = g_build_filename (list_dir, "index", NULL);
     const char *paths[] = { index };
-    char *err = NULL;
-    AnnalsXdb *db = annals_xdb_open_readonly (paths, 1, &err);
-    g_assert_null (err);
+    AnnalsXdb *db = NULL;
+    g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
     /* Group numbers by thread; name each group by its smallest number. */
     g_autoptr (GHashTable) groups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, free_gstring);
-    guint64 docs = annals_xdb_doc_count (db);
+    guint64 docs = 0;
+    g_assert_cmpint (annals_xdb_doc_count (db, &docs, NULL), ==, ANNALS_XSTATUS_OK);
     guint64 seen = 0;
     for (guint64 d = 1; seen < docs && d < 1000000; d++) {
-      AnnalsXdoc *doc = annals_xdb_get (db, d, NULL);
-      if (doc == NULL)
+      AnnalsXdoc *doc = NULL;
+      AnnalsXstatus st = annals_xdb_get (db, d, &doc, NULL);
+      if (st == ANNALS_XSTATUS_NOT_FOUND)
         continue;
+      g_assert_cmpint (st, ==, ANNALS_XSTATUS_OK);
       seen++;
       gsize len;
-      g_autofree char *data = annals_xdoc_get_data (doc, &len);
+      g_autofree char *data = NULL;
+      g_assert_cmpint (annals_xdoc_get_data (doc, &data, &len, NULL), ==, ANNALS_XSTATUS_OK);
       AnnalsIndexSummary s;
       g_assert_true (annals_index_summary_parse (data, len, &s));
       GString *g = g_hash_table_lookup (groups, s.thread);
@@ -62,7 +65,7 @@ snapshot (const char *root, char **lists)
       annals_index_summary_clear (&s);
       annals_xdoc_free (doc);
     }
-    annals_xdb_close (db);
+    annals_xdb_free (db);
     g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
     GHashTableIter it;
     gpointer v;

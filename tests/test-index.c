@@ -93,16 +93,18 @@ threads (Fixture *f)
   GHashTable *t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autofree char *path = g_build_filename (f->list_dir, "index", NULL);
   const char *paths[] = { path };
-  char *err = NULL;
-  AnnalsXdb *db = annals_xdb_open_readonly (paths, 1, &err);
-  g_assert_null (err);
+  AnnalsXdb *db = NULL;
+  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
   g_autoptr (AnnalsStore) s = annals_store_open (f->store_dir, NULL);
   for (guint64 d = 1; d <= annals_store_count (s); d++) {
-    AnnalsXdoc *doc = annals_xdb_get (db, d, NULL);
-    if (doc == NULL)
+    AnnalsXdoc *doc = NULL;
+    AnnalsXstatus st = annals_xdb_get (db, d, &doc, NULL);
+    if (st == ANNALS_XSTATUS_NOT_FOUND)
       continue;
+    g_assert_cmpint (st, ==, ANNALS_XSTATUS_OK);
     gsize len;
-    g_autofree char *data = annals_xdoc_get_data (doc, &len);
+    g_autofree char *data = NULL;
+    g_assert_cmpint (annals_xdoc_get_data (doc, &data, &len, NULL), ==, ANNALS_XSTATUS_OK);
     AnnalsIndexSummary sum;
     g_assert_true (annals_index_summary_parse (data, len, &sum));
     /* Duplicates get "#number" so both documents show. */
@@ -112,7 +114,7 @@ threads (Fixture *f)
     annals_index_summary_clear (&sum);
     annals_xdoc_free (doc);
   }
-  annals_xdb_close (db);
+  annals_xdb_free (db);
   return t;
 }
 
@@ -334,7 +336,9 @@ refused (Fixture *f, const char *query, const char *says)
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run (dirs, 1, query, &o, &error);
   g_assert_null (r);
-  g_assert_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY);
+  /* The user's to fix (exit 64, HTTP 400): a wildcard, or the syntax. */
+  gboolean wildcard = strstr (says, "wildcard") != NULL || strstr (says, "too broad") != NULL;
+  g_assert_error (error, ANNALS_QUERY_ERROR, wildcard ? ANNALS_QUERY_ERROR_WILDCARD : ANNALS_QUERY_ERROR_SYNTAX);
   if (strstr (error->message, says) == NULL)
     g_error ("query '%s': expected '%s' in '%s'", query, says, error->message);
 }
@@ -469,6 +473,182 @@ test_message_id_term (Fixture *f, gconstpointer data)
   g_assert_cmpstr (t2, ==, want2);
 }
 
+/* A database big enough that its postlist table has branch blocks (for
+ * test_util_garble_glass): docs documents of a few words each, with a
+ * metadata key. */
+static char *
+make_xdb (Fixture *f, const char *name, guint docs)
+{
+  char *path = g_build_filename (f->tmp, name, NULL);
+  AnnalsXdb *db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, TRUE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  for (guint i = 1; i <= docs; i++) {
+    AnnalsXdoc *doc = annals_xdoc_new ();
+    g_autofree char *text = g_strdup_printf ("word%u text%x common", i, i * 2654435761u);
+    annals_xdoc_index_text (doc, text, "", TRUE);
+    annals_xdoc_add_term (doc, "Kpolicy");
+    annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, i);
+    annals_xdoc_set_data (doc, text, strlen (text));
+    g_assert_cmpint (annals_xdb_replace (db, i, doc, NULL), ==, ANNALS_XSTATUS_OK);
+    annals_xdoc_free (doc);
+  }
+  g_assert_cmpint (annals_xdb_set_metadata (db, "annals:indexed", "1", NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_commit (db, NULL), ==, ANNALS_XSTATUS_OK);
+  annals_xdb_free (db);
+  return path;
+}
+
+static gboolean
+count_one (guint64 docid, gpointer data)
+{
+  (*(guint *) data)++;
+  return TRUE;
+}
+
+/* Every entry point that takes a database, on db: each must answer
+ * want (a message with it), never throw or crash.  writes: the calls
+ * that write are checked too (they answer want_write). */
+static void
+expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, const char *dest)
+{
+  guint64 n = 0;
+  char *value = NULL, *m = NULL;
+  guint seen = 0;
+  gboolean existed;
+  AnnalsXdoc *doc = NULL;
+  AnnalsXresults *xr = NULL, *xr_term = NULL;
+  static const AnnalsXfield fields[] = { { "", "", FALSE } };
+  AnnalsXsearch s = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 100 };
+  AnnalsXdoc *fresh = annals_xdoc_new ();
+  struct {
+    const char *call;
+    AnnalsXstatus got, want;
+  } calls[] = {
+    { "doc_count", annals_xdb_doc_count (db, &n, NULL), want },
+    { "get_metadata", annals_xdb_get_metadata (db, "annals:indexed", &value, NULL), want },
+    { "get", annals_xdb_get (db, 1, &doc, NULL), want },
+    { "each_with_term", annals_xdb_each_with_term (db, "Kpolicy", count_one, &seen, NULL), want },
+    { "search", annals_xdb_search (db, "common", &s, TRUE, &xr, NULL), want },
+    { "search_term", annals_xdb_search_term (db, "Kpolicy", &s, FALSE, &xr_term, NULL), want },
+    { "compact", annals_xdb_compact (db, dest, NULL), want },
+    { "set_metadata", annals_xdb_set_metadata (db, "k", "v", NULL), want_write },
+    { "replace", annals_xdb_replace (db, 7, fresh, NULL), want_write },
+    { "delete", annals_xdb_delete (db, 1, &existed, NULL), want_write },
+    { "commit", annals_xdb_commit (db, NULL), want_write },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++) {
+    g_test_message ("%s -> %d (want %d)", calls[i].call, calls[i].got, calls[i].want);
+    g_assert_cmpint (calls[i].got, ==, calls[i].want);
+  }
+  /* A failure always says something. */
+  g_clear_pointer (&value, g_free);
+  g_assert_cmpint (annals_xdb_get_metadata (db, "annals:indexed", &value, &m), ==, want);
+  if (want != ANNALS_XSTATUS_OK) {
+    g_assert_nonnull (m);
+    g_assert_cmpstr (m, !=, "");
+  }
+  g_free (m);
+  g_free (value);
+  annals_xdoc_free (doc);
+  annals_xresults_free (xr);
+  annals_xresults_free (xr_term);
+  annals_xdoc_free (fresh);
+}
+
+/* The shim's statuses: on a read-only, a closed and a damaged handle,
+ * for missing, half-made and locked databases, for queries, and for a
+ * document whose building failed. */
+static void
+test_shim_statuses (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = make_xdb (f, "db", 3000);
+  g_autofree char *dest = g_build_filename (f->tmp, "compacted", NULL);
+  const char *paths[] = { path };
+
+  g_test_message ("read-only");
+  AnnalsXdb *db = NULL;
+  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  expect_statuses (db, ANNALS_XSTATUS_OK, ANNALS_XSTATUS_NOT_WRITABLE, dest);
+  g_assert_cmpint (annals_xdb_close (db, NULL), ==, ANNALS_XSTATUS_OK);
+
+  g_test_message ("closed");
+  expect_statuses (db, ANNALS_XSTATUS_INTERNAL, ANNALS_XSTATUS_INTERNAL, dest);
+  g_assert_cmpint (annals_xdb_close (db, NULL), ==, ANNALS_XSTATUS_INTERNAL);
+  annals_xdb_free (db);
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_close (db, NULL), ==, ANNALS_XSTATUS_OK);
+  expect_statuses (db, ANNALS_XSTATUS_INTERNAL, ANNALS_XSTATUS_INTERNAL, dest);
+  annals_xdb_free (db);
+
+  g_test_message ("locked");
+  AnnalsXdb *writer = NULL;
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &writer, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_LOCKED);
+  g_assert_null (db);
+  annals_xdb_free (writer);
+
+  g_test_message ("queries");
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  static const AnnalsXfield fields[] = { { "", "", FALSE } };
+  AnnalsXsearch s = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 10 };
+  AnnalsXresults *xr = NULL;
+  g_assert_cmpint (annals_xdb_search (db, "NOT common", &s, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_QUERY_SYNTAX);
+  g_assert_cmpint (annals_xdb_search (db, "word*", &s, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_WILDCARD_TOO_BROAD);
+  g_assert_null (xr);
+  AnnalsXdoc *doc = NULL;
+  g_assert_cmpint (annals_xdb_get (db, 99999, &doc, NULL), ==, ANNALS_XSTATUS_NOT_FOUND);
+  g_assert_null (doc);
+  annals_xdb_free (db);
+
+  g_test_message ("a document whose building failed is not written");
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  doc = annals_xdoc_new ();
+  annals_xdoc_add_term (doc, ""); /* Xapian refuses empty terms */
+  annals_xdoc_add_term (doc, "Kkept");
+  char *m = NULL;
+  g_assert_cmpint (annals_xdb_replace (db, 5000, doc, &m), ==, ANNALS_XSTATUS_INTERNAL);
+  g_assert_nonnull (m);
+  g_free (m);
+  annals_xdoc_free (doc);
+  doc = NULL;
+  g_assert_cmpint (annals_xdb_get (db, 5000, &doc, NULL), ==, ANNALS_XSTATUS_NOT_FOUND);
+  annals_xdb_free (db);
+
+  g_test_message ("missing and half-made");
+  g_autofree char *none = g_build_filename (f->tmp, "none", NULL);
+  const char *none_paths[] = { path, none };
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (none, FALSE, &db, NULL), ==, ANNALS_XSTATUS_NOT_FOUND);
+  g_assert_cmpint (annals_xdb_open_readonly (none_paths, 2, &db, &m), ==, ANNALS_XSTATUS_NOT_FOUND);
+  g_assert_nonnull (strstr (m, none)); /* names the one that failed */
+  g_clear_pointer (&m, g_free);
+  g_assert_cmpint (g_mkdir (none, 0755), ==, 0);
+  g_assert_cmpint (annals_xdb_open_writable (none, FALSE, &db, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_cmpint (annals_xdb_open_readonly (none_paths, 2, &db, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_null (db);
+
+  g_test_message ("damaged");
+  test_util_garble_glass (path, "postlist");
+  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_get_metadata (db, "annals:indexed", &m, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  AnnalsXsearch all = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 10 };
+  g_assert_cmpint (annals_xdb_search (db, "common", &all, TRUE, &xr, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_cmpint (annals_xdb_search_term (db, "Kpolicy", &all, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  guint seen = 0;
+  g_assert_cmpint (annals_xdb_each_with_term (db, "Kpolicy", count_one, &seen, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  /* (Not annals_xdb_compact: Xapian 1.4 leaks its tables when a
+   * compaction of a damaged database throws, which LeakSanitizer fails.) */
+  annals_xdb_free (db);
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_writable (path, FALSE, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_get_metadata (db, "annals:indexed", &m, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  annals_xdb_free (db);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -484,5 +664,6 @@ main (int argc, char **argv)
   ADD ("/index/redaction", test_redaction);
   ADD ("/index/message-id-term/threshold", test_message_id_term);
   ADD ("/search/query-language", test_query_language);
+  ADD ("/index/shim/statuses", test_shim_statuses);
   return g_test_run ();
 }

@@ -58,3 +58,31 @@ test_util_message (guint i, gsize body_bytes)
   g_string_append (m, "_______________________________________________\npolicy mailing list\n");
   return m;
 }
+
+/* Damages a Xapian glass table (index_dir/table.glass) so that the
+ * database still opens but reading it fails: every leaf block is garbled
+ * (all but its revision), the branch blocks and the root are left whole.
+ * The table must be big enough to have branches (asserted), or its root
+ * would be a leaf and opening would fail instead.  Glass blocks are 8 KiB
+ * by default; byte 4 of a block is its level (0 for a leaf). */
+static inline void
+test_util_garble_glass (const char *index_dir, const char *table)
+{
+  g_autofree char *name = g_strconcat (table, ".glass", NULL);
+  g_autofree char *path = g_build_filename (index_dir, name, NULL);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  gboolean branches = FALSE;
+  for (gsize b = 0; b + 8192 <= len; b += 8192) {
+    guint8 level = (guint8) data[b + 4];
+    if (level >= 1 && level < 254)
+      branches = TRUE;
+    if (level != 0)
+      continue;
+    for (gsize i = b + 4; i < b + 8192; i++)
+      data[i] ^= 0x5a;
+  }
+  g_assert_true (branches);
+  g_assert_true (g_file_set_contents (path, data, (gssize) len, NULL));
+}

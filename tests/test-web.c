@@ -1265,6 +1265,85 @@ test_about (void)
   run_clear (&v);
 }
 
+/* A search whose index fails is the server's answer, not the user's: a
+ * damaged index 500, a half-made one 503 (the next index run mends it),
+ * on the list and on /all/, naming the list; never 400, never a silently
+ * partial /all/.  A third list is added and damaged, then rebuilt. */
+static void
+test_search_index_errors (void)
+{
+  assert_ok (run (site.root, "list-add", "broken"));
+  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  assert_ok (run (site.root, "ingest", "broken", "--quiet", sample));
+  g_autofree char *index = g_build_filename (site.root, "broken", "index", NULL);
+  test_util_garble_glass (index, "postlist");
+  expect_text (site.port_cgi, "/broken/?q=rust", 500, "&#39;broken&#39;", "query language");
+  expect_text (site.port_cgi, "/all/?q=rust", 500, "&#39;broken&#39;", "query language");
+  /* The query is still looked at first: the user's mistake stays 400. */
+  expect (site.port_cgi, "/broken/?q=NOT+rust", 400, "text/html");
+
+  /* Half-made: the revision file gone, as a kill inside the creation
+   * leaves it. */
+  g_autofree char *rev = g_build_filename (index, "iamglass", NULL);
+  g_assert_cmpint (g_unlink (rev), ==, 0);
+  expect_text (site.port_cgi, "/broken/?q=rust", 503, "&#39;annals index broken&#39;", "query language");
+  expect_text (site.port_cgi, "/all/?q=rust", 503, "&#39;broken&#39;", "Search results");
+
+  assert_ok (run (site.root, "index", "--rebuild", "broken"));
+  expect (site.port_cgi, "/all/?q=rust", 200, "text/html");
+}
+
+/* The list page, its month pages and new.atom say "no index yet" only
+ * when there is none: a damaged index is 500 and a half-made one 503
+ * there too (as on a search), naming the list, never an empty list or a
+ * 404 that a cache or a feed reader would keep. */
+static void
+test_list_index_errors (void)
+{
+  assert_ok (run (site.root, "list-add", "unindexed"));
+  expect_text (site.port_cgi, "/unindexed/", 200, "no index yet", "&#39;unindexed&#39;");
+  expect (site.port_cgi, "/unindexed/new.atom", 404, "text/html");
+
+  assert_ok (run (site.root, "list-add", "mangled"));
+  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  assert_ok (run (site.root, "ingest", "mangled", "--quiet", sample));
+  /* A month the list has, from its page while the index is whole. */
+  Resp l = get (site.port_cgi, "GET", "/mangled/");
+  g_assert_cmpint (l.status, ==, 200);
+  const char *at = strstr (l.body, "href=\"/mangled/");
+  g_assert_nonnull (at);
+  at += strlen ("href=\"");
+  while (at != NULL && !(g_ascii_isdigit (at[9]) && at[13] == '-' && at[16] == '/'))
+    at = strstr (at + 1, "/mangled/");
+  g_assert_nonnull (at);
+  g_autofree char *month = g_strndup (at, strlen ("/mangled/YYYY-MM/"));
+  g_autofree char *month_mbox = g_strdup_printf ("%.*s.mbox.gz", (int) strlen ("/mangled/YYYY-MM"), at);
+  g_test_message ("month page %s", month);
+  resp_clear (&l);
+
+  g_autofree char *index = g_build_filename (site.root, "mangled", "index", NULL);
+  test_util_garble_glass (index, "postlist");
+  expect_text (site.port_cgi, "/mangled/", 500, "&#39;mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, "/mangled/new.atom", 500, "&#39;mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, month, 500, "&#39;mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, month_mbox, 500, "&#39;mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, "/all/", 500, "&#39;mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, "/all/new.atom", 500, "&#39;mangled&#39;", "no index yet");
+
+  g_autofree char *rev = g_build_filename (index, "iamglass", NULL);
+  g_assert_cmpint (g_unlink (rev), ==, 0);
+  expect_text (site.port_cgi, "/mangled/", 503, "&#39;annals index mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, "/mangled/new.atom", 503, "&#39;annals index mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, month, 503, "&#39;annals index mangled&#39;", "no index yet");
+  expect_text (site.port_cgi, "/all/new.atom", 503, "&#39;mangled&#39;", "no index yet");
+
+  assert_ok (run (site.root, "index", "--rebuild", "mangled"));
+  expect (site.port_cgi, "/mangled/", 200, "text/html");
+  expect (site.port_cgi, "/mangled/new.atom", 200, "application/atom+xml");
+  expect (site.port_cgi, month, 200, "text/html");
+  expect (site.port_cgi, "/all/new.atom", 200, "application/atom+xml");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1298,6 +1377,8 @@ main (int argc, char **argv)
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);
   g_test_add_func ("/web/about", test_about);
+  g_test_add_func ("/web/search/index-errors", test_search_index_errors);
+  g_test_add_func ("/web/list/index-errors", test_list_index_errors);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -105,10 +105,16 @@ annals_web_page_new_atom (Ctx *c)
   AnnalsQueryOptions o = { 0, PAGE_SIZE, FALSE, FALSE, FALSE };
   gboolean all = strcmp (c->list, "all") == 0;
   g_autofree char *term = all ? g_strdup ("") : g_strconcat ("K", c->list, NULL);
+  g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
-                                                         FALSE, NULL);
+                                                         FALSE, &error);
   if (r == NULL) {
-    annals_web_error_page (c, 404, "This list has no index yet.");
+    /* Only a list never indexed has no feed; a failing index is the
+     * server's (500, or 503 while not ready), which a feed reader retries
+     * instead of dropping the feed. */
+    gboolean none = g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX);
+    annals_web_error_page (c, none ? 404 : annals_web_search_error_status (error),
+                           none ? "This list has no index yet." : error->message);
     return;
   }
   g_autofree char *self = g_strdup_printf ("%s%s/new.atom", c->h->base, c->list);

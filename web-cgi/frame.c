@@ -189,6 +189,18 @@ annals_web_error_page (Ctx *c, int status, const char *what)
   annals_web_page_end (c, s);
 }
 
+int
+annals_web_search_error_status (const GError *error)
+{
+  if (g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX)
+      || g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_WILDCARD))
+    return 400;
+  if (g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE)
+      || g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX))
+    return 503;
+  return 500;
+}
+
 AnnalsStore *
 annals_web_store_of (Ctx *c, const char *list, GError **error)
 {

@@ -173,6 +173,18 @@ thread_rows (Ctx *c, GString *s, AnnalsQueryResults *r)
 static const char *const month_names[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
+/* Answers for an index that is there but fails (damaged: 500, half-made
+ * or being rewritten: 503) and returns TRUE; none at all is no failure,
+ * the page says "no index yet". */
+static gboolean
+index_failed (Ctx *c, const GError *error)
+{
+  if (error == NULL || g_error_matches (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX))
+    return FALSE;
+  annals_web_error_page (c, annals_web_search_error_status (error), error->message);
+  return TRUE;
+}
+
 /* Messages of the list received in a month (month 0: the whole year). */
 static guint64
 count_received (Ctx *c, int year, int month)
@@ -257,7 +269,10 @@ annals_web_page_month (Ctx *c, int year, int month)
   guint64 offset = offset_param (c);
   g_autofree char *q = g_strdup_printf ("rt:%04d-%02d..%04d-%02d", year, month, year, month);
   AnnalsQueryOptions o = { offset, PAGE_SIZE, FALSE, TRUE, FALSE };
-  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
+  if (index_failed (c, error))
+    return;
   guint64 count = count_received (c, year, month);
   g_autoptr (GString) s = g_string_new (NULL);
   g_autofree char *title = g_strdup_printf ("%s, %s %04d", c->list, month_names[month - 1], year);
@@ -283,7 +298,10 @@ annals_web_month_mbox (Ctx *c, int year, int month)
   g_autofree char *q = g_strdup_printf ("rt:%04d-%02d..%04d-%02d", year, month, year, month);
   guint64 max = annals_web_limit (c, "mbox-max-messages", MBOX_MAX_MESSAGES);
   AnnalsQueryOptions o = { 0, max, FALSE, FALSE, TRUE };
-  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
+  if (index_failed (c, error))
+    return;
   if (r == NULL) {
     annals_web_error_page (c, 404, "This list has no index yet: run annals index.");
     return;
@@ -312,6 +330,8 @@ annals_web_page_list (Ctx *c)
   g_autofree char *term = strcmp (c->list, "all") == 0 ? g_strdup ("") : g_strconcat ("K", c->list, NULL);
   g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
                                                          FALSE, &error);
+  if (index_failed (c, error))
+    return;
   g_autoptr (GString) s = g_string_new (NULL);
   annals_web_page_start (c, s, c->list);
   g_string_append_printf (s, "<h1>%s</h1>", c->list);
@@ -370,14 +390,17 @@ annals_web_page_search (Ctx *c, const char *q)
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (r == NULL) {
-    annals_http_status (c->h, 400);
+    int status = annals_web_search_error_status (error);
+    annals_http_status (c->h, status);
     g_autoptr (GString) s = g_string_new (NULL);
     annals_web_page_start (c, s, "Search");
     annals_web_search_form (c, s, q);
     g_string_append (s, "<p role=\"alert\">");
     annals_web_esc (s, error->message);
-    g_string_append (s, "</p><p>See the <a href=\"https://public-inbox.org/meta/_/text/help/\">query language</a>: "
-                        "s: f: t: c: b: d: …</p>");
+    g_string_append (s, "</p>");
+    if (status == 400)
+      g_string_append (s, "<p>See the <a href=\"https://public-inbox.org/meta/_/text/help/\">query language</a>: "
+                          "s: f: t: c: b: d: …</p>");
     annals_web_page_end (c, s);
     return;
   }

@@ -76,6 +76,10 @@ void annals_web_search_form (Ctx *c, GString *s, const char *value);
 /* Ends the page and sends it (or 304 when the client has it). */
 void annals_web_page_end (Ctx *c, GString *s);
 void annals_web_error_page (Ctx *c, int status, const char *what);
+/* The status of a failed search (ANNALS_QUERY_ERROR): 400 for the
+ * user's query, 503 for an index not ready yet, 500 for one the server
+ * has to mend. */
+int annals_web_search_error_status (const GError *error);
 /* The list's store, opened once per request and owned by c. */
 AnnalsStore *annals_web_store_of (Ctx *c, const char *list, GError **error);
 guint64 annals_web_limit (Ctx *c, const char *key, guint64 fallback);
