@@ -717,6 +717,18 @@ verifier (const char *text, GError **error)
   return k;
 }
 
+/* Pins the origin's site origin, URL and key (data: three strings). */
+static gboolean
+pin_mirror (AnnalsConfig *config, gconstpointer data, GError **error)
+{
+  const char *const *pin = data;
+  GKeyFile *kf = annals_config_keyfile (config);
+  g_key_file_set_string (kf, "site", "origin", pin[0]);
+  g_key_file_set_string (kf, "mirror", "url", pin[1]);
+  g_key_file_set_string (kf, "mirror", "key", pin[2]);
+  return TRUE;
+}
+
 static gboolean
 run (Mirror *m, GError **error)
 {
@@ -855,18 +867,15 @@ run (Mirror *m, GError **error)
     config = annals_config_init (o->root, name, error);
     if (config == NULL)
       return FALSE;
-    kf = annals_config_keyfile (config);
   }
-  g_key_file_set_string (kf, "site", "origin", m->site_origin);
-  g_key_file_set_string (kf, "mirror", "url", m->base);
-  g_key_file_set_string (kf, "mirror", "key", key_text);
   for (guint i = 0; i < lists->len; i++)
     if (!annals_config_has_list (config, lists->pdata[i])
         && !annals_config_add_list (config, lists->pdata[i], NULL, NULL, error)) {
       annals_tlog_site_clear (&site);
       return FALSE;
     }
-  if (!annals_config_save (config, error)) {
+  const char *pin[] = { m->site_origin, m->base, key_text };
+  if (!annals_config_edit (config, pin_mirror, pin, error)) {
     annals_tlog_site_clear (&site);
     return FALSE;
   }

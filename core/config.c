@@ -318,13 +318,11 @@ remove_stale_temps (AnnalsConfig *config)
     }
 }
 
-typedef gboolean (*EditFunc) (AnnalsConfig *config, gconstpointer data, GError **error);
-
 /* Runs edit on the file as it is now and saves the result, holding
  * ROOT/annals.conf.lock throughout: another admin's change, made since
  * this config was opened, is read first and kept. */
-static gboolean
-edit_locked (AnnalsConfig *config, EditFunc edit, gconstpointer data, GError **error)
+gboolean
+annals_config_edit (AnnalsConfig *config, AnnalsConfigEdit edit, gconstpointer data, GError **error)
 {
   g_autofree char *lock = g_strconcat (config->path, ".lock", NULL);
   int fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -448,7 +446,7 @@ annals_config_add_list (AnnalsConfig *config,
       || (description != NULL && !check_text ("description", name, description, error)))
     return FALSE;
   NewList l = { name, address, description };
-  return edit_locked (config, add_list, &l, error);
+  return annals_config_edit (config, add_list, &l, error);
 }
 
 typedef struct {
@@ -511,7 +509,7 @@ annals_config_change_list (AnnalsConfig *config,
       || (change->closed_reason != NULL && !check_text ("reason for closing", name, change->closed_reason, error)))
     return FALSE;
   ListChange lc = { name, change };
-  return edit_locked (config, change_list, &lc, error);
+  return annals_config_edit (config, change_list, &lc, error);
 }
 
 char **
@@ -633,7 +631,7 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
   /* The key speaks for this origin only: pin it, so that a base-url set
    * later cannot rename the logs away from their key. */
   g_autofree char *pinned = g_key_file_get_string (config->keyfile, "site", "origin", NULL);
-  if ((pinned == NULL || *pinned == '\0') && !edit_locked (config, pin_origin, name, error))
+  if ((pinned == NULL || *pinned == '\0') && !annals_config_edit (config, pin_origin, name, error))
     return NULL;
   g_autoptr (AnnalsNoteKey) k = annals_note_key_generate (name, error);
   if (k == NULL)

@@ -111,6 +111,13 @@ char *annals_config_list_dir (AnnalsConfig *config, const char *name, const char
  * use go through annals_config_add_list and annals_config_change_list. */
 gboolean annals_config_save (AnnalsConfig *config, GError **error);
 
+/* Runs edit on annals.conf as it is on disk now (re-read into config) and
+ * saves the result atomically, holding ROOT/annals.conf.lock throughout, so
+ * that a change another process made since config was opened is kept.
+ * Keyfiles fetched from config before the call are stale after it. */
+typedef gboolean (*AnnalsConfigEdit) (AnnalsConfig *config, gconstpointer data, GError **error);
+gboolean annals_config_edit (AnnalsConfig *config, AnnalsConfigEdit edit, gconstpointer data, GError **error);
+
 /* The site's log origin: [site] origin, else base-url without its scheme
  * and trailing slash.  A list's log origin is "<site origin>/<list>".
  * New strings. */

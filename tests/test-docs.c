@@ -1,6 +1,7 @@
 /* The command lines the docs show a user, run as written.
  *
- * Every fenced code block of README.md and doc/NAME.md is read at run time: a
+ * Every fenced code block of README.md, doc/NAME.md and the manual pages
+ * (doc/man/NAME.scd) is read at run time: a
  * block tagged sh (shell, bash, console) is a terminal session, every line
  * of it a command; in any other block a line is a command when it starts
  * with the annals program or a script of ours (the MTA line, a synopsis).
@@ -96,6 +97,9 @@ looks_like_command (const char *line)
     line += 2;
   g_autofree char *word = g_strndup (line, strcspn (line, " \t"));
   if (strcmp (word, "annals") == 0 || strcmp (word, "annals.cgi") == 0)
+    return TRUE;
+  /* The environment the commands after it read (export ANNALS_ROOT=...). */
+  if (strcmp (word, "export") == 0)
     return TRUE;
   const char *w = g_str_has_prefix (word, "./") ? word + 2 : word;
   const char *dirs[] = { "scripts/", "bench/" };
@@ -631,6 +635,43 @@ doc_files (const char *src)
   return files;
 }
 
+/* The manual pages (doc/man/NAME.scd): each EXAMPLES section is a walk
+ * through of its own, from an empty archive. */
+static GPtrArray *
+man_files (const char *src)
+{
+  GPtrArray *files = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *man = g_build_filename (src, "doc", "man", NULL);
+  g_autoptr (GDir) d = g_dir_open (man, 0, NULL);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_suffix (name, ".scd"))
+      g_ptr_array_add (files, g_strconcat ("doc/man/", name, NULL));
+  g_ptr_array_sort (files, compare_names);
+  return files;
+}
+
+static void
+run_file (Session *s, const char *file, gboolean *used, guint *ran)
+{
+  g_autofree char *path = g_build_filename (s->src, file, NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, &error));
+  g_autoptr (GPtrArray) blocks = docs_extract (file, text);
+  for (guint i = 0; i < blocks->len; i++) {
+    DocBlock *b = blocks->pdata[i];
+    for (guint k = 0; k < b->lines->len; k++) {
+      DocLine *l = b->lines->pdata[k];
+      if (l->exemption >= 0)
+        used[l->exemption] = TRUE;
+      else
+        (*ran)++;
+    }
+    run_block (s, b);
+  }
+}
+
 static void
 test_doc_commands (void)
 {
@@ -639,33 +680,25 @@ test_doc_commands (void)
   g_autoptr (GPtrArray) files = doc_files (s.src);
   gboolean used[G_N_ELEMENTS (exemptions)] = { FALSE };
   guint ran = 0;
-  for (guint f = 0; f < files->len; f++) {
-    g_autofree char *path = g_build_filename (s.src, files->pdata[f], NULL);
-    g_autofree char *text = NULL;
-    g_autoptr (GError) error = NULL;
-    g_assert_true (g_file_get_contents (path, &text, NULL, &error));
-    g_autoptr (GPtrArray) blocks = docs_extract (files->pdata[f], text);
-    for (guint i = 0; i < blocks->len; i++) {
-      DocBlock *b = blocks->pdata[i];
-      for (guint k = 0; k < b->lines->len; k++) {
-        DocLine *l = b->lines->pdata[k];
-        if (l->exemption >= 0)
-          used[l->exemption] = TRUE;
-        else
-          ran++;
-      }
-      run_block (&s, b);
-    }
+  for (guint f = 0; f < files->len; f++)
+    run_file (&s, files->pdata[f], used, &ran);
+  g_autoptr (GString) all_failures = g_string_new (s.failures->str);
+  g_autoptr (GPtrArray) pages = man_files (s.src);
+  session_clear (&s);
+  for (guint f = 0; f < pages->len; f++) {
+    Session m = { 0 };
+    session_setup (&m);
+    run_file (&m, pages->pdata[f], used, &ran);
+    g_string_append (all_failures, m.failures->str);
+    session_clear (&m);
   }
   for (guint i = 0; i < G_N_ELEMENTS (exemptions); i++)
     if (!used[i])
-      g_string_append_printf (s.failures, "exemption '%s' in %s matches no doc line: remove it from test-docs.c\n",
+      g_string_append_printf (all_failures, "exemption '%s' in %s matches no doc line: remove it from test-docs.c\n",
                               exemptions[i].prefix, exemptions[i].file);
   g_test_message ("%u doc command lines run", ran);
-  g_autofree char *failures = g_strdup (s.failures->str);
-  session_clear (&s);
-  if (*failures != '\0')
-    g_error ("doc command lines that fail:\n%s", failures);
+  if (all_failures->len > 0)
+    g_error ("doc command lines that fail:\n%s", all_failures->str);
   /* The README's walk-through alone has more than twenty. */
   g_assert_cmpuint (ran, >=, 20);
 }
@@ -674,7 +707,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_summary ("Every command line README.md and doc/*.md show a user runs as written");
+  g_test_summary ("Every command line README.md, doc/*.md and the manual pages show a user runs as written");
   g_test_add_func ("/docs/extract/rules", test_extract_rules);
   g_test_add_func ("/docs/commands/run-all", test_doc_commands);
   return g_test_run ();
