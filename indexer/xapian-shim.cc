@@ -345,7 +345,8 @@ static AnnalsXresults *
 collect (Xapian::MSet &m, bool exact)
 {
   auto *r = g_new0 (AnnalsXresults, 1);
-  r->count = exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
+  r->count_exact = m.get_matches_lower_bound () == m.get_matches_upper_bound ();
+  r->count = exact || r->count_exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
   r->hits = g_new0 (AnnalsXhit, m.size ());
   for (auto it = m.begin (); it != m.end (); ++it) {
     AnnalsXhit *h = &r->hits[r->n_hits++];
@@ -404,6 +405,81 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
   SHIM_CATCH (error, nullptr)
 }
 
+// Each hit's snippet, from the text more->snippet_text gives for it.
+static void
+add_snippets (Xapian::MSet &m, AnnalsXresults *r, const AnnalsXmore *more)
+{
+  for (guint i = 0; more->snippet_text != NULL && i < r->n_hits; i++) {
+    AnnalsXhit *h = &r->hits[i];
+    char *text = more->snippet_text (h->docid, h->data, h->data_length, more->user_data);
+    if (text == NULL)
+      continue;
+    std::string t (text);
+    g_free (text);
+    // Not SNIPPET_EMPTY_WITHOUT_MATCH: a hit found by its subject or
+    // quoted text still shows the start of what it says.
+    std::string snip = m.snippet (t, more->snippet_length, make_stem (),
+                                  Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE, "<mark>",
+                                  "</mark>", "\xe2\x80\xa6");
+    h->snippet = g_strndup (snip.data (), snip.size ());
+  }
+}
+
+AnnalsXresults *
+annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, const AnnalsXmore *more,
+                        char **error)
+{
+  try {
+    Xapian::QueryParser qp;
+    qp.set_database (*db->db);
+    qp.set_stemmer (make_stem ());
+    qp.set_stemming_strategy (Xapian::QueryParser::STEM_SOME);
+    qp.set_default_op (Xapian::Query::OP_AND);
+    qp.set_max_expansion (o->max_expansion, Xapian::Query::WILDCARD_LIMIT_ERROR);
+    for (guint i = 0; i < o->n_fields; i++) {
+      if (o->fields[i].boolean)
+        qp.add_boolean_prefix (o->fields[i].field, o->fields[i].prefix);
+      else
+        qp.add_prefix (o->fields[i].field, o->fields[i].prefix);
+    }
+    Xapian::NumberRangeProcessor dates (ANNALS_XSLOT_DATE, "d:");
+    Xapian::NumberRangeProcessor receipts (ANNALS_XSLOT_RECEIPT, "rt:");
+    qp.add_rangeprocessor (&dates);
+    qp.add_rangeprocessor (&receipts);
+    unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE
+                     | Xapian::QueryParser::FLAG_LOVEHATE | Xapian::QueryParser::FLAG_WILDCARD;
+    Xapian::Query q = qp.parse_query (query, flags);
+    if (q.empty ()) {
+      set_error (error, "the query has nothing to look for (a query of only NOT or '-' terms is refused)");
+      return NULL;
+    }
+    Xapian::Enquire enq (*db->db);
+    enq.set_query (q);
+    if (!o->relevance)
+      enq.set_sort_by_value_then_relevance (ANNALS_XSLOT_DATE, true);
+    if (o->collapse_threads)
+      enq.set_collapse_key (ANNALS_XSLOT_THREAD);
+    Xapian::doccount all = db->db->get_doccount ();
+    Xapian::doccount check = more->check_at_least >= all ? all : (Xapian::doccount) more->check_at_least;
+    Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit, check);
+    AnnalsXresults *r = collect (m, false);
+    try {
+      add_snippets (m, r, more);
+    } catch (...) {
+      annals_xresults_free (r);
+      throw;
+    }
+    return r;
+  } catch (const Xapian::WildcardError &e) {
+    set_error (error, "a wildcard matches too many terms (" + e.get_msg () + "): make it longer");
+    return NULL;
+  } catch (const Xapian::QueryParserError &e) {
+    set_error (error, "query syntax: " + e.get_msg ());
+    return NULL;
+  }
+  SHIM_CATCH (error, nullptr)
+}
+
 AnnalsXresults *
 annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *o, gboolean oldest_first, char **error)
 {
@@ -424,8 +500,10 @@ annals_xresults_free (AnnalsXresults *r)
 {
   if (r == NULL)
     return;
-  for (guint i = 0; i < r->n_hits; i++)
+  for (guint i = 0; i < r->n_hits; i++) {
     g_free (r->hits[i].data);
+    g_free (r->hits[i].snippet);
+  }
   g_free (r->hits);
   g_free (r);
 }

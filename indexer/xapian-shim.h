@@ -95,12 +95,14 @@ typedef struct {
   int percent;
   char *data;
   gsize data_length;
+  char *snippet; /* annals_xdb_search_more() only: HTML, or NULL */
 } AnnalsXhit;
 
 typedef struct {
   guint64 count;  /* matching documents (exact when exact_count was asked) */
   AnnalsXhit *hits;
   guint n_hits;
+  gboolean count_exact; /* count is every match, not Xapian's estimate */
 } AnnalsXresults;
 
 /* Parses and runs query (already accent-folded).  Returns NULL with error
@@ -109,6 +111,23 @@ typedef struct {
 AnnalsXresults *annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *options,
                                    gboolean exact_count, char **error);
 void annals_xresults_free (AnnalsXresults *results);
+
+/* What annals_xdb_search_more() does beyond annals_xdb_search(). */
+typedef struct {
+  /* Count every match up to this many (G_MAXUINT64: all); count_exact
+   * says whether the count is exact, else it is Xapian's estimate. */
+  guint64 check_at_least;
+  /* The text to take a hit's snippet from (a new string, or NULL for no
+   * snippet): called for each hit returned, with its data. */
+  char *(*snippet_text) (guint64 docid, const char *data, gsize length, gpointer user_data);
+  gpointer user_data;
+  gsize snippet_length; /* bytes of text to aim for */
+} AnnalsXmore;
+
+/* annals_xdb_search(), and each hit's snippet: the part of its text
+ * where the query matches, HTML-escaped, matches in <mark>...</mark>. */
+AnnalsXresults *annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *options,
+                                        const AnnalsXmore *more, char **error);
 
 /* Documents holding term ("" for all), newest first or oldest first. */
 AnnalsXresults *annals_xdb_search_term (AnnalsXdb *db, const char *term, const AnnalsXsearch *options,

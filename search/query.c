@@ -340,6 +340,8 @@ annals_query_results_free (AnnalsQueryResults *r)
     g_array_unref (r->hits);
   if (r->percent)
     g_array_unref (r->percent);
+  if (r->snippets)
+    g_ptr_array_unref (r->snippets);
   g_free (r);
 }
 
@@ -375,6 +377,7 @@ convert (AnnalsXresults *xr)
 {
   AnnalsQueryResults *r = g_new0 (AnnalsQueryResults, 1);
   r->count = xr->count;
+  r->count_exact = xr->count_exact;
   r->hits = g_array_new (FALSE, FALSE, sizeof (AnnalsIndexSummary));
   r->percent = g_array_new (FALSE, FALSE, sizeof (int));
   for (guint i = 0; i < xr->n_hits; i++) {
@@ -383,6 +386,12 @@ convert (AnnalsXresults *xr)
       continue;
     g_array_append_val (r->hits, sum);
     g_array_append_val (r->percent, xr->hits[i].percent);
+    if (xr->hits[i].snippet != NULL && r->snippets == NULL) {
+      r->snippets = g_ptr_array_new_with_free_func (g_free);
+      g_ptr_array_set_size (r->snippets, (gint) r->hits->len - 1);
+    }
+    if (r->snippets != NULL)
+      g_ptr_array_add (r->snippets, g_steal_pointer (&xr->hits[i].snippet));
   }
   annals_xresults_free (xr);
   return r;
@@ -407,6 +416,29 @@ annals_query_term (const char *const *list_dirs, guint n_lists, const char *term
   return convert (xr);
 }
 
+/* How many matches to count exactly: the cheap few hundred, and never
+ * fewer than the page asked for. */
+static guint64
+exact_up_to (const AnnalsQueryOptions *o)
+{
+  const char *hook = g_getenv ("ANNALS_SEARCH_EXACT_UP_TO");
+  guint64 n = hook ? g_ascii_strtoull (hook, NULL, 10) : ANNALS_QUERY_EXACT_UP_TO;
+  return hook ? n : MAX (n, o->offset + o->limit);
+}
+
+/* The shim's snippet callback: the caller's, given the hit's summary. */
+static char *
+snippet_text (guint64 docid, const char *data, gsize length, gpointer user_data)
+{
+  const AnnalsQueryOptions *o = user_data;
+  AnnalsIndexSummary sum;
+  if (!annals_index_summary_parse (data, length, &sum))
+    return NULL;
+  char *text = o->snippet_text (&sum, o->snippet_data);
+  annals_index_summary_clear (&sum);
+  return text;
+}
+
 AnnalsQueryResults *
 annals_query_run (const char *const *list_dirs, guint n_lists, const char *query, const AnnalsQueryOptions *o,
                   GError **error)
@@ -428,7 +460,13 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
     .max_expansion = ANNALS_QUERY_MAX_EXPANSION,
   };
   s.n_fields = nf;
-  AnnalsXresults *xr = annals_xdb_search (db, prepared, &s, o->exact_count, &err);
+  AnnalsXmore more = {
+    .check_at_least = o->exact_count ? G_MAXUINT64 : exact_up_to (o),
+    .snippet_text = o->snippet_text ? snippet_text : NULL,
+    .user_data = (gpointer) o,
+    .snippet_length = ANNALS_QUERY_SNIPPET_LENGTH,
+  };
+  AnnalsXresults *xr = annals_xdb_search_more (db, prepared, &s, &more, &err);
   annals_xdb_close (db);
   if (xr == NULL) {
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "%s", err);

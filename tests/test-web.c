@@ -231,6 +231,11 @@ craft_list (void)
     craft_add (mbox, id, k ? "series0@craft" : NULL, "Some Developer <some.developer@example.org>", subject,
                april + 3 * 86400 + k, april + 3 * 86400 + k + 5, body);
   }
+  /* In June: a reply whose quoted text and new text share a word. */
+  gint64 june = MARCH_2021 + 92 * 86400;
+  craft_add (mbox, "snippet@craft", NULL, "Quoting Writer <quoting@example.org>", "Marsupials", june, june + 5,
+             "On Monday someone wrote:\n> the old quoted line about a wombat\n\n"
+             "A fresh reply that names the wombat <again> & more.");
   g_autofree char *path = g_build_filename (site.tmp, "craft.mbox", NULL);
   g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
   assert_ok (run (site.root, "ingest", "craft", "--quiet", path));
@@ -1233,6 +1238,36 @@ test_feed_content (void)
 
 /* The about pages publish the verifier key and each log's origin, and
  * the commands they show verify a message as written. */
+/* Search hits show a snippet of their new text with the words found
+ * marked, the rest escaped; the count is exact when it was counted. */
+static void
+test_search_snippet (void)
+{
+  Run c = run (site.root, "search", "--list", "ksummit", "--count", "rust");
+  g_autofree char *count = g_strdup_printf ("<p>%" G_GUINT64_FORMAT " messages", g_ascii_strtoull (c.out, NULL, 10));
+  run_clear (&c);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp r = get (ports[i], "GET", "/ksummit/?q=rust");
+    g_assert_cmpint (r.status, ==, 200);
+    if (strstr (r.body, count) == NULL)
+      g_error ("no '%s' (the exact count) in the page:\n%s", count, r.body);
+    g_assert_nonnull (strstr (r.body, "<mark>"));
+    resp_clear (&r);
+    Resp w = get (ports[i], "GET", "/craft/?q=wombat");
+    g_assert_cmpint (w.status, ==, 200);
+    if (strstr (w.body, "A fresh reply that names the <mark>wombat</mark> &lt;again&gt; &amp; more") == NULL)
+      g_error ("no snippet of the new text in the page:\n%s", w.body);
+    g_assert_null (strstr (w.body, "quoted line"));
+    resp_clear (&w);
+    Resp e = get (ports[i], "GET", "/ksummit/?q=javascript");
+    g_assert_cmpint (e.status, ==, 200);
+    g_assert_nonnull (strstr (e.body, "<mark>javascript</mark>"));
+    g_assert_null (strstr (e.body, "<script"));
+    resp_clear (&e);
+  }
+}
+
 static void
 test_about (void)
 {
@@ -1298,6 +1333,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);
   g_test_add_func ("/web/about", test_about);
+  g_test_add_func ("/web/search/snippet-and-count", test_search_snippet);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -38,6 +38,8 @@ G_BEGIN_DECLS
 #define MAX_QUERY 4096
 /* Text of one message in a feed entry. */
 #define FEED_TEXT_MAX ((gsize) 64 * 1024)
+/* Text of one message a search snippet is taken from. */
+#define SNIPPET_TEXT_MAX ((gsize) 64 * 1024)
 
 /* What one request may cost ([web] in annals.conf, doc/urls.md). */
 #define MBOX_MAX_MESSAGES 2000
