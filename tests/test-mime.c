@@ -64,6 +64,30 @@ test_multipart (void)
   g_assert_cmpmem (g_bytes_get_data (pdf, NULL), g_bytes_get_size (pdf), "%PDF-1.4\n", 9);
 }
 
+/* HTML-only mail keeps its link targets: numbered references under the
+ * text, for http, https and mailto only. */
+static void
+test_html_links (void)
+{
+  const char *html = "<p>See the <a href=\"https://example.org/agenda?a=1&amp;b=2\">agenda</a> and the "
+                     "<A HREF='http://example.org/minutes'>minutes</A>; write to <a href=mailto:chair@example.org>the "
+                     "chair</a>.</p><p>Again the <a href=\"https://example.org/agenda?a=1&amp;b=2\">agenda</a>, "
+                     "<a href=\"javascript:alert(1)\">a trap</a>, <a href=\"/relative\">here</a>, "
+                     "<a data-href=\"https://no.example/\" name=x>no target</a>, "
+                     "<a href=\"https://example.org/same\">https://example.org/same</a>.</p>";
+  g_autofree char *t = annals_mime_html_to_text (html, strlen (html));
+  g_test_message ("%s", t);
+  g_assert_nonnull (strstr (t, "See the agenda [1] and the minutes [2]; write to the chair [3]."));
+  g_assert_nonnull (strstr (t, "Again the agenda [1], a trap, here, no target, https://example.org/same."));
+  g_assert_true (g_str_has_suffix (t, "\n\n[1] https://example.org/agenda?a=1&b=2\n[2] http://example.org/minutes\n"
+                                      "[3] mailto:chair@example.org\n"));
+  g_assert_null (strstr (t, "javascript"));
+  g_assert_null (strstr (t, "no.example"));
+  /* No links, no references. */
+  g_autofree char *plain = annals_mime_html_to_text ("<p>x</p>", 8);
+  g_assert_null (strstr (plain, "[1]"));
+}
+
 static void
 test_rfc2231_continuations (void)
 {
@@ -176,6 +200,7 @@ main (int argc, char **argv)
   g_test_summary ("MIME decoding for the index and the web");
   g_test_add_func ("/mime/plain", test_plain);
   g_test_add_func ("/mime/multipart", test_multipart);
+  g_test_add_func ("/mime/html-links", test_html_links);
   g_test_add_func ("/mime/rfc2231-continuations", test_rfc2231_continuations);
   g_test_add_func ("/mime/charsets", test_charsets);
   g_test_add_func ("/mime/broken-encodings", test_broken_encodings);
