@@ -236,6 +236,18 @@ craft_list (void)
   craft_add (mbox, "snippet@craft", NULL, "Quoting Writer <quoting@example.org>", "Marsupials", june, june + 5,
              "On Monday someone wrote:\n> the old quoted line about a wombat\n\n"
              "A fresh reply that names the wombat <again> & more.");
+  /* In July: HTML only, with links and attachments named in UTF-8. */
+  g_string_append (mbox, "From craft@example.org Thu Jul 01 10:00:05 2021\nMessage-ID: <names@craft>\n"
+                         "From: Html Writer <html@example.org>\nSubject: Agenda and files\n"
+                         "Date: Thu, 01 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
+                         "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\n"
+                         "Content-Type: text/html; charset=utf-8\n\n"
+                         "<p>See the <a href=\"https://example.org/agenda?a=1&amp;b=2\">agenda</a>.</p>\n--b\n"
+                         "Content-Type: application/pdf\n"
+                         "Content-Disposition: attachment; filename*=UTF-8''Proc%C3%A8s.pdf\n"
+                         "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b\n"
+                         "Content-Type: text/plain; name=\"=?UTF-8?Q?R=C3=A9sum=C3=A9_final.txt?=\"\n"
+                         "Content-Disposition: attachment\n\nplain file\n--b--\n\n");
   g_autofree char *path = g_build_filename (site.tmp, "craft.mbox", NULL);
   g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
   assert_ok (run (site.root, "ingest", "craft", "--quiet", path));
@@ -1268,6 +1280,38 @@ test_search_snippet (void)
   }
 }
 
+/* Attachment names in UTF-8 (RFC 2231, RFC 2047) show as written and
+ * download under their name (RFC 6266 filename*, ASCII fallback); HTML
+ * mail keeps its link targets. */
+static void
+test_attachment_names (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp m = get (ports[i], "GET", "/craft/names@craft/");
+    g_assert_cmpint (m.status, ==, 200);
+    if (strstr (m.body, "href=\"/craft/names@craft/1-Proc_s.pdf\" download>Procès.pdf</a>") == NULL)
+      g_error ("no link to Procès.pdf in the page:\n%s", m.body);
+    g_assert_nonnull (strstr (m.body, ">Résumé final.txt</a>"));
+    g_assert_nonnull (strstr (m.body, "See the agenda [1]."));
+    g_assert_nonnull (strstr (m.body, "[1] <a href=\"https://example.org/agenda?a=1&amp;b=2\""));
+    resp_clear (&m);
+    Resp a = get (ports[i], "GET", "/craft/names@craft/1-Proc_s.pdf");
+    g_assert_cmpint (a.status, ==, 200);
+    if (strstr (a.headers, "Content-Disposition: attachment; filename=\"Proc_s.pdf\"; "
+                           "filename*=UTF-8''Proc%C3%A8s.pdf\r\n") == NULL)
+      g_error ("wrong Content-Disposition:\n%s", a.headers);
+    g_assert_cmpmem (a.body, a.length, "%PDF-1.4\n", 9);
+    resp_clear (&a);
+    Resp b = get (ports[i], "GET", "/craft/names@craft/2-R_sum__final.txt");
+    g_assert_cmpint (b.status, ==, 200);
+    g_assert_nonnull (strstr (b.headers, "filename=\"R_sum__final.txt\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20final.txt"));
+    resp_clear (&b);
+    /* The per-byte form of earlier links still answers. */
+    expect (ports[i], "/craft/names@craft/1-Proc__s.pdf", 200, "application/octet-stream");
+  }
+}
+
 static void
 test_about (void)
 {
@@ -1334,6 +1378,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);
   g_test_add_func ("/web/about", test_about);
   g_test_add_func ("/web/search/snippet-and-count", test_search_snippet);
+  g_test_add_func ("/web/message/attachment-names", test_attachment_names);
   int status = g_test_run ();
   stop_site ();
   return status;

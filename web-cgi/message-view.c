@@ -50,12 +50,15 @@ render_text (Ctx *c, GString *s, const char *text)
   }
 }
 
-/* Attachment file names for URLs and Content-Disposition. */
+/* Attachment file names for URLs and Content-Disposition's ASCII
+ * fallback: one '_' for each other character.  per_byte: one for each
+ * byte, as links made before did ("Proc__s" for "Procès"). */
 static char *
-safe_name (const char *name, guint index)
+safe_name_as (const char *name, guint index, gboolean per_byte)
 {
   GString *s = g_string_new (NULL);
-  for (const char *p = name ? name : ""; *p && s->len < 100; p++)
+  gboolean chars = !per_byte && name != NULL && g_utf8_validate (name, -1, NULL);
+  for (const char *p = name ? name : ""; *p && s->len < 100; p = chars ? g_utf8_next_char (p) : p + 1)
     g_string_append_c (s, g_ascii_isalnum (*p) || *p == '.' || *p == '-' || *p == '_' ? *p : '_');
   if (s->len == 0 || s->str[0] == '.')
     g_string_prepend (s, "part");
@@ -63,6 +66,40 @@ safe_name (const char *name, guint index)
   g_snprintf (number, sizeof number, "%u-", index);
   g_string_prepend (s, number);
   return g_string_free (s, FALSE);
+}
+
+static char *
+safe_name (const char *name, guint index)
+{
+  return safe_name_as (name, index, FALSE);
+}
+
+/* Content-Disposition for a download: the ASCII name (safe, after its
+ * "N-"), and the name as written in RFC 5987's form (RFC 6266), which
+ * browsers prefer; path separators and controls never pass. */
+static char *
+disposition (const char *name, const char *safe)
+{
+  GString *d = g_string_new ("attachment; filename=\"");
+  g_string_append (d, safe + strcspn (safe, "-") + 1);
+  g_string_append_c (d, '"');
+  if (name == NULL || !g_utf8_validate (name, -1, NULL))
+    return g_string_free (d, FALSE);
+  g_string_append (d, "; filename*=UTF-8''");
+  glong chars = 0;
+  for (const char *p = name; *p && chars < 100; p = g_utf8_next_char (p), chars++) {
+    const char *next = g_utf8_next_char (p);
+    for (const char *b = p; b < next; b++) {
+      guchar c = (guchar) *b;
+      if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f)
+        g_string_append_c (d, '_');
+      else if (g_ascii_isalnum (c) || strchr ("!#$&+-.^_`|~", c) != NULL)
+        g_string_append_c (d, (char) c);
+      else
+        g_string_append_printf (d, "%%%02X", c);
+    }
+  }
+  return g_string_free (d, FALSE);
 }
 
 /* Rendered bodies kept between requests by a persistent process.  A
@@ -425,14 +462,15 @@ annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
   }
   AnnalsMimePart *p = parts->pdata[index];
   g_autofree char *name = safe_name (p->filename, index);
-  if (strcmp (name, seg) != 0) {
+  g_autofree char *old_name = safe_name_as (p->filename, index, TRUE);
+  if (strcmp (name, seg) != 0 && strcmp (old_name, seg) != 0) {
     annals_web_error_page (c, 404, "No such attachment.");
     return;
   }
   g_autoptr (GBytes) body = annals_mime_part_decode (p);
   /* Never rendered by the browser: a download, whatever it claims to be. */
   annals_http_header (c->h, "Content-Type", "application/octet-stream");
-  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s\"", name + strcspn (name, "-") + 1);
+  g_autofree char *disp = disposition (p->filename, name);
   annals_http_header (c->h, "Content-Disposition", disp);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
   annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
