@@ -341,6 +341,23 @@ annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guin
   SHIM_CATCH (error, FALSE)
 }
 
+gboolean
+annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, double *out, char **error)
+{
+  try {
+    Xapian::Enquire enq (*db->db);
+    enq.set_query (Xapian::Query (term));
+    enq.set_weighting_scheme (Xapian::BoolWeight ());
+    enq.set_sort_by_value (slot, true);
+    Xapian::MSet m = enq.get_mset (0, 1);
+    if (m.empty ())
+      return FALSE;
+    *out = Xapian::sortable_unserialise (m.begin ().get_document ().get_value (slot));
+    return TRUE;
+  }
+  SHIM_CATCH (error, FALSE)
+}
+
 static AnnalsXresults *
 collect (Xapian::MSet &m, bool exact)
 {

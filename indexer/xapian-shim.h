@@ -69,6 +69,11 @@ AnnalsXdoc *annals_xdb_get (AnnalsXdb *db, guint64 docid, char **error);
 /* Document data, new. */
 char *annals_xdoc_get_data (AnnalsXdoc *doc, gsize *length);
 
+/* The largest number in slot (annals_xdoc_set_number) among the
+ * documents holding term, uncommitted ones included: TRUE and *out, or
+ * FALSE when no document holds term (error unset) or on failure (set). */
+gboolean annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, double *out, char **error);
+
 /* Calls fn for each document holding term; stops when fn returns FALSE. */
 gboolean annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guint64 docid, gpointer data),
                                     gpointer data, char **error);

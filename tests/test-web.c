@@ -231,6 +231,12 @@ craft_list (void)
     craft_add (mbox, id, k ? "series0@craft" : NULL, "Some Developer <some.developer@example.org>", subject,
                april + 3 * 86400 + k, april + 3 * 86400 + k + 5, body);
   }
+  /* In May: a reply from an old mail program, "Re:" and no references. */
+  gint64 may = MARCH_2021 + 70 * 86400;
+  craft_add (mbox, "weekly@craft", NULL, "Chair Person <chair@example.org>", "Weekly call", may, may + 5,
+             "agenda of the weekly call.");
+  craft_add (mbox, "oldmailer@craft", NULL, "Old Mailer <old@example.org>", "RE: Weekly call", may + 86400,
+             may + 86405, "I will be there.");
   /* In June: a reply whose quoted text and new text share a word. */
   gint64 june = MARCH_2021 + 92 * 86400;
   craft_add (mbox, "snippet@craft", NULL, "Quoting Writer <quoting@example.org>", "Marsupials", june, june + 5,
@@ -1312,6 +1318,23 @@ test_attachment_names (void)
   }
 }
 
+/* A reply that names no parent but answers a thread's subject shows in
+ * that thread, under its first message. */
+static void
+test_thread_subject (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp t = get (ports[i], "GET", "/craft/weekly@craft/t/");
+    g_assert_cmpint (t.status, ==, 200);
+    const char *reply = strstr (t.body, "href=\"/craft/oldmailer@craft/\"");
+    if (reply == NULL)
+      g_error ("the old mailer's reply is not in the thread:\n%s", t.body);
+    resp_clear (&t);
+    expect_text (ports[i], "/craft/oldmailer@craft/", 200, "href=\"/craft/weekly@craft/\"", "\x01");
+  }
+}
+
 static void
 test_about (void)
 {
@@ -1379,6 +1402,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/about", test_about);
   g_test_add_func ("/web/search/snippet-and-count", test_search_snippet);
   g_test_add_func ("/web/message/attachment-names", test_attachment_names);
+  g_test_add_func ("/web/thread/subject", test_thread_subject);
   int status = g_test_run ();
   stop_site ();
   return status;
