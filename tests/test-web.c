@@ -1059,11 +1059,12 @@ test_browser (void)
                                           "http://127.0.0.1:%d/craft/series0@craft/t/ http://127.0.0.1:%d/craft/series2@craft/ "
                                           "http://127.0.0.1:%d/craft/never-archived@elsewhere/ "
                                           "http://127.0.0.1:%d/about/ http://127.0.0.1:%d/craft/about/ "
-                                          "http://127.0.0.1:%d/craft/future@craft/",
+                                          "http://127.0.0.1:%d/craft/future@craft/ http://127.0.0.1:%d/craft/names@craft/ "
+                                          "http://127.0.0.1:%d/craft/?q=wombat",
                                           script, outdir, site.port_fcgi, site.port_fcgi, mid, site.port_fcgi, mid,
                                           site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
                                           site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
-                                          site.port_fcgi, site.port_fcgi, site.port_fcgi);
+                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   g_test_message ("%s", out);

@@ -311,7 +311,8 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
       annals_web_esc (s, rows[i].value);
     g_string_append (s, "</td></tr>");
   }
-  g_string_append (s, "</table><nav aria-label=\"message\">");
+  /* One per message on a thread page: each landmark has its own name. */
+  g_string_append_printf (s, "</table><nav aria-label=\"message %" G_GUINT64_FORMAT "\">", m->number);
   g_string_append (s, "<a href=\"");
   annals_web_esc (s, url);
   g_string_append (s, "raw\">raw</a> <a href=\"");
