@@ -513,7 +513,7 @@ assert_only_our_tags (const char *html)
   static const char *const ours[] = { "!DOCTYPE", "html", "head", "meta", "title", "style", "link", "body", "nav",
                                       "a", "main", "h1", "h2", "table", "thead", "tbody", "tr", "th", "td", "pre",
                                       "span", "p", "form", "label", "input", "footer", "small", "code", "article",
-                                      "ul", "li", "div", "hr" };
+                                      "ul", "li", "div", "hr", "mark" };
   g_autoptr (GRegex) handler = g_regex_new ("\\son[a-z]+\\s*=|href=\"(javascript|data):", G_REGEX_CASELESS, 0, NULL);
   for (const char *p = strchr (html, '<'); p != NULL; p = strchr (p + 1, '<')) {
     const char *name = p + 1 + (p[1] == '/');
