@@ -100,6 +100,33 @@ test_rfc2231_continuations (void)
   g_assert_cmpstr (part (p, 0)->filename, ==, "long name.txt");
 }
 
+/* File names as mailers write them: RFC 2231, RFC 2047 in a quoted
+ * string, raw UTF-8, and raw 8-bit Latin-1 (old Outlook). */
+static void
+test_filenames (void)
+{
+  static const struct {
+    const char *header, *want;
+  } cases[] = {
+    { "Content-Disposition: attachment; filename*=UTF-8''Proc%C3%A8s.pdf", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"=?UTF-8?Q?Proc=C3=A8s.pdf?=\"", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"=?iso-8859-1?B?UHJvY+hzLnBkZg==?=\"", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"Proc\xc3\xa8s.pdf\"", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"Proc\xe8s.pdf\"", "Procès.pdf" },
+    { "Content-Type: application/pdf; name=\"=?UTF-8?B?UHJvY8Oocy5wZGY=?=\"", "Procès.pdf" },
+    { "Content-Disposition: attachment;\n filename*0*=iso-8859-1''Proc%E8;\n filename*1=s.pdf", "Procès.pdf" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *raw = g_strdup_printf ("Content-Type: multipart/mixed; boundary=b\n\n--b\n%s%s\n\ndata\n--b--\n",
+                                            g_str_has_prefix (cases[i].header, "Content-Type") ? ""
+                                            : "Content-Type: application/pdf\n", cases[i].header);
+    g_test_message ("%s", cases[i].header);
+    g_autoptr (GPtrArray) p = parts_of (raw);
+    g_assert_cmpuint (p->len, ==, 1);
+    g_assert_cmpstr (part (p, 0)->filename, ==, cases[i].want);
+  }
+}
+
 static void
 test_charsets (void)
 {
@@ -202,6 +229,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mime/multipart", test_multipart);
   g_test_add_func ("/mime/html-links", test_html_links);
   g_test_add_func ("/mime/rfc2231-continuations", test_rfc2231_continuations);
+  g_test_add_func ("/mime/filenames", test_filenames);
   g_test_add_func ("/mime/charsets", test_charsets);
   g_test_add_func ("/mime/broken-encodings", test_broken_encodings);
   g_test_add_func ("/mime/deep-nesting", test_deep_nesting);
