@@ -38,6 +38,24 @@ make_stem ()
   return Xapian::Stem (new EnglishFrenchStem ());
 }
 
+// The stem of a word of text that was not folded before the snippet
+// saw it: folded first, as the indexed text was ("réseau" -> "reseau").
+class FoldingStem : public Xapian::StemImplementation {
+  Xapian::Stem stem = make_stem ();
+  char *(*fold) (const char *);
+
+public:
+  explicit FoldingStem (char *(*f) (const char *)) : fold (f) {}
+  std::string operator() (const std::string &word) override
+  {
+    char *f = fold (word.c_str ());
+    std::string folded (f ? f : word.c_str ());
+    g_free (f);
+    return stem (folded);
+  }
+  std::string get_description () const override { return "annals folding english+french"; }
+};
+
 Xapian::TermGenerator &
 term_generator ()
 {
@@ -426,6 +444,7 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
 static void
 add_snippets (Xapian::MSet &m, AnnalsXresults *r, const AnnalsXmore *more)
 {
+  Xapian::Stem stem = more->fold ? Xapian::Stem (new FoldingStem (more->fold)) : make_stem ();
   for (guint i = 0; more->snippet_text != NULL && i < r->n_hits; i++) {
     AnnalsXhit *h = &r->hits[i];
     char *text = more->snippet_text (h->docid, h->data, h->data_length, more->user_data);
@@ -435,7 +454,7 @@ add_snippets (Xapian::MSet &m, AnnalsXresults *r, const AnnalsXmore *more)
     g_free (text);
     // Not SNIPPET_EMPTY_WITHOUT_MATCH: a hit found by its subject or
     // quoted text still shows the start of what it says.
-    std::string snip = m.snippet (t, more->snippet_length, make_stem (),
+    std::string snip = m.snippet (t, more->snippet_length, stem,
                                   Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE, "<mark>",
                                   "</mark>", "\xe2\x80\xa6");
     h->snippet = g_strndup (snip.data (), snip.size ());

@@ -127,6 +127,9 @@ typedef struct {
   char *(*snippet_text) (guint64 docid, const char *data, gsize length, gpointer user_data);
   gpointer user_data;
   gsize snippet_length; /* bytes of text to aim for */
+  /* How the indexed text was folded (a new string), so the snippet's
+   * words match the terms as they do in the index; NULL: not folded. */
+  char *(*fold) (const char *text);
 } AnnalsXmore;
 
 /* annals_xdb_search(), and each hit's snippet: the part of its text

@@ -465,6 +465,7 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
     .snippet_text = o->snippet_text ? snippet_text : NULL,
     .user_data = (gpointer) o,
     .snippet_length = ANNALS_QUERY_SNIPPET_LENGTH,
+    .fold = annals_mime_fold_accents,
   };
   AnnalsXresults *xr = annals_xdb_search_more (db, prepared, &s, &more, &err);
   annals_xdb_close (db);

@@ -241,7 +241,7 @@ craft_list (void)
   gint64 june = MARCH_2021 + 92 * 86400;
   craft_add (mbox, "snippet@craft", NULL, "Quoting Writer <quoting@example.org>", "Marsupials", june, june + 5,
              "On Monday someone wrote:\n> the old quoted line about a wombat\n\n"
-             "A fresh reply that names the wombat <again> & more.");
+             "A fresh reply that names the wombat <again> & more.\nLe r\xc3\xa9seau est pr\xc3\xaat.");
   /* In July: HTML only, with links and attachments named in UTF-8. */
   g_string_append (mbox, "From craft@example.org Thu Jul 01 10:00:05 2021\nMessage-ID: <names@craft>\n"
                          "From: Html Writer <html@example.org>\nSubject: Agenda and files\n"
@@ -1279,6 +1279,9 @@ test_search_snippet (void)
       g_error ("no snippet of the new text in the page:\n%s", w.body);
     g_assert_null (strstr (w.body, "quoted line"));
     resp_clear (&w);
+    /* Accents are folded for matching, shown as written. */
+    expect_text (ports[i], "/craft/?q=reseau", 200, "Le <mark>réseau</mark> est prêt.", "\x01");
+    expect_text (ports[i], "/craft/?q=r%C3%A9seaux", 200, "Le <mark>réseau</mark> est prêt.", "\x01");
     Resp e = get (ports[i], "GET", "/ksummit/?q=javascript");
     g_assert_cmpint (e.status, ==, 200);
     g_assert_nonnull (strstr (e.body, "<mark>javascript</mark>"));
