@@ -60,8 +60,7 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
     const char *snip = r->snippets ? g_ptr_array_index (r->snippets, i) : NULL;
     /* Xapian escapes the text and adds only <mark>. */
     if (snip != NULL && *snip != '\0')
-      g_string_append_printf (s, "<tr class=\"snip\"><td></td><td colspan=\"%d\">%s</td></tr>", relevance ? 3 : 2,
-                              snip);
+      g_string_append_printf (s, "<tr class=\"snip\"><td colspan=\"%d\">%s</td></tr>", relevance ? 4 : 3, snip);
   }
   g_string_append (s, "</tbody></table>");
 }
