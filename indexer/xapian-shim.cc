@@ -462,8 +462,7 @@ add_snippets (Xapian::MSet &m, AnnalsXresults *r, const AnnalsXmore *more)
 }
 
 AnnalsXresults *
-annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, const AnnalsXmore *more,
-                        char **error)
+annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, const AnnalsXmore *more, char **error)
 {
   try {
     Xapian::QueryParser qp;

@@ -41,7 +41,8 @@ print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
   GString *out = g_string_new ("{\"query\":");
   json_string (out, query);
   /* count stays for older readers; total_exact says whether it is exact. */
-  g_string_append_printf (out, ",\"count\":%" G_GUINT64_FORMAT ",\"total\":%" G_GUINT64_FORMAT ",\"total_exact\":%s"
+  g_string_append_printf (out,
+                          ",\"count\":%" G_GUINT64_FORMAT ",\"total\":%" G_GUINT64_FORMAT ",\"total_exact\":%s"
                           ",\"offset\":%" G_GUINT64_FORMAT ",\"results\":[",
                           r->count, r->count, r->count_exact ? "true" : "false", offset);
   for (guint i = 0; i < r->hits->len; i++) {
