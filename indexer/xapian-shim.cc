@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct _AnnalsXdb {
@@ -40,18 +41,27 @@ make_stem ()
 
 // The stem of a word of text that was not folded before the snippet
 // saw it: folded first, as the indexed text was ("réseau" -> "reseau").
+// Stems are kept: a page's texts repeat their words, and stemming each
+// (English, then French) is most of what a snippet costs.
 class FoldingStem : public Xapian::StemImplementation {
   Xapian::Stem stem = make_stem ();
   char *(*fold) (const char *);
+  std::unordered_map<std::string, std::string> seen;
 
 public:
   explicit FoldingStem (char *(*f) (const char *)) : fold (f) {}
   std::string operator() (const std::string &word) override
   {
+    auto hit = seen.find (word);
+    if (hit != seen.end ())
+      return hit->second;
     char *f = fold (word.c_str ());
     std::string folded (f ? f : word.c_str ());
     g_free (f);
-    return stem (folded);
+    std::string result = stem (folded);
+    if (seen.size () < 100000)
+      seen.emplace (word, result);
+    return result;
   }
   std::string get_description () const override { return "annals folding english+french"; }
 };
@@ -453,9 +463,11 @@ add_snippets (Xapian::MSet &m, AnnalsXresults *r, const AnnalsXmore *more)
     std::string t (text);
     g_free (text);
     // Not SNIPPET_EMPTY_WITHOUT_MATCH: a hit found by its subject or
-    // quoted text still shows the start of what it says.
+    // quoted text still shows the start of what it says.  Not
+    // SNIPPET_BACKGROUND_MODEL: it looks up every word's frequency in
+    // the database, for a slightly better window.
     std::string snip = m.snippet (t, more->snippet_length, stem,
-                                  Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE, "<mark>",
+                                  Xapian::MSet::SNIPPET_EXHAUSTIVE, "<mark>",
                                   "</mark>", "\xe2\x80\xa6");
     h->snippet = g_strndup (snip.data (), snip.size ());
   }
