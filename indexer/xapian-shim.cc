@@ -5,10 +5,11 @@
 
 #include <xapian.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 struct _AnnalsXdb {
@@ -39,29 +40,35 @@ make_stem ()
   return Xapian::Stem (new EnglishFrenchStem ());
 }
 
-// The stem of a word of text that was not folded before the snippet
-// saw it: folded first, as the indexed text was ("réseau" -> "reseau").
-// Stems are kept: a page's texts repeat their words, and stemming each
-// (English, then French) is most of what a snippet costs.
+// The stem of a word of a snippet's text, which was not folded: folded
+// first, as the indexed text was ("réseau" -> "reseau").  Only words
+// that begin as one of the query's words can match it (stemming changes
+// endings only), so the others are not stemmed: stemming every word
+// (English, then French) would be most of what a snippet costs.
 class FoldingStem : public Xapian::StemImplementation {
   Xapian::Stem stem = make_stem ();
   char *(*fold) (const char *);
-  std::unordered_map<std::string, std::string> seen;
+  std::unordered_set<std::string> starts; // first two bytes of each query word
 
 public:
-  explicit FoldingStem (char *(*f) (const char *)) : fold (f) {}
+  FoldingStem (char *(*f) (const char *), const Xapian::Query &q) : fold (f)
+  {
+    for (auto t = q.get_unique_terms_begin (); t != q.get_unique_terms_end (); ++t) {
+      std::string term = *t;
+      size_t at = 0;
+      while (at < term.size () && term[at] >= 'A' && term[at] <= 'Z')
+        at++; // the prefix
+      starts.insert (term.substr (at, 2));
+    }
+  }
   std::string operator() (const std::string &word) override
   {
-    auto hit = seen.find (word);
-    if (hit != seen.end ())
-      return hit->second;
     char *f = fold (word.c_str ());
     std::string folded (f ? f : word.c_str ());
     g_free (f);
-    std::string result = stem (folded);
-    if (seen.size () < 100000)
-      seen.emplace (word, result);
-    return result;
+    if (starts.count (folded.substr (0, 2)) == 0)
+      return folded;
+    return stem (folded);
   }
   std::string get_description () const override { return "annals folding english+french"; }
 };
@@ -450,25 +457,61 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
   SHIM_CATCH (error, nullptr)
 }
 
+// The part of a long text a snippet is looked for in: from a little
+// before the first place a word of the query appears (ASCII case
+// ignored), or the start.  Xapian reads every character it is given, and
+// a snippet is a few hundred bytes of it.
+#define SNIPPET_WINDOW 4096
+
+static std::string
+snippet_window (const std::string &text, const std::vector<std::string> &words)
+{
+  if (text.size () <= SNIPPET_WINDOW)
+    return text;
+  size_t first = text.size ();
+  for (const std::string &w : words) {
+    auto at = std::search (text.begin (), text.end (), w.begin (), w.end (),
+                           [] (char a, char b) { return g_ascii_tolower (a) == b; });
+    if (at != text.end ())
+      first = std::min (first, (size_t) (at - text.begin ()));
+  }
+  size_t start = first == text.size () || first < SNIPPET_WINDOW / 4 ? 0 : first - SNIPPET_WINDOW / 4;
+  // On a character boundary at both ends.
+  while (start > 0 && (text[start] & 0xc0) == 0x80)
+    start--;
+  size_t end = std::min (text.size (), start + SNIPPET_WINDOW);
+  while (end < text.size () && (text[end] & 0xc0) == 0x80)
+    end++;
+  return text.substr (start, end - start);
+}
+
 // Each hit's snippet, from the text more->snippet_text gives for it.
 static void
-add_snippets (Xapian::MSet &m, AnnalsXresults *r, const AnnalsXmore *more)
+add_snippets (Xapian::MSet &m, const Xapian::Query &q, AnnalsXresults *r, const AnnalsXmore *more)
 {
-  Xapian::Stem stem = more->fold ? Xapian::Stem (new FoldingStem (more->fold)) : make_stem ();
+  Xapian::Stem stem = more->fold ? Xapian::Stem (new FoldingStem (more->fold, q)) : make_stem ();
+  std::vector<std::string> words; // the query's words, without prefixes
+  for (auto t = q.get_unique_terms_begin (); t != q.get_unique_terms_end (); ++t) {
+    std::string term = *t;
+    size_t at = 0;
+    while (at < term.size () && term[at] >= 'A' && term[at] <= 'Z')
+      at++;
+    if (term.size () - at >= 2)
+      words.push_back (term.substr (at));
+  }
   for (guint i = 0; more->snippet_text != NULL && i < r->n_hits; i++) {
     AnnalsXhit *h = &r->hits[i];
     char *text = more->snippet_text (h->docid, h->data, h->data_length, more->user_data);
     if (text == NULL)
       continue;
-    std::string t (text);
+    std::string t = snippet_window (text, words);
     g_free (text);
-    // Not SNIPPET_EMPTY_WITHOUT_MATCH: a hit found by its subject or
-    // quoted text still shows the start of what it says.  Not
-    // SNIPPET_BACKGROUND_MODEL: it looks up every word's frequency in
-    // the database, for a slightly better window.
-    std::string snip = m.snippet (t, more->snippet_length, stem,
-                                  Xapian::MSet::SNIPPET_EXHAUSTIVE, "<mark>",
-                                  "</mark>", "\xe2\x80\xa6");
+    // No flags, for speed: not SNIPPET_BACKGROUND_MODEL (it looks up
+    // every word's frequency in the database) nor SNIPPET_EXHAUSTIVE (the
+    // first good window is good enough).  Not SNIPPET_EMPTY_WITHOUT_MATCH:
+    // a hit found by its subject or quoted text still shows the start of
+    // what it says.
+    std::string snip = m.snippet (t, more->snippet_length, stem, 0, "<mark>", "</mark>", "\xe2\x80\xa6");
     h->snippet = g_strndup (snip.data (), snip.size ());
   }
 }
@@ -511,7 +554,7 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
     Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit, check);
     AnnalsXresults *r = collect (m, false);
     try {
-      add_snippets (m, r, more);
+      add_snippets (m, q, r, more);
     } catch (...) {
       annals_xresults_free (r);
       throw;

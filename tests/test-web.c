@@ -231,6 +231,16 @@ craft_list (void)
     craft_add (mbox, id, k ? "series0@craft" : NULL, "Some Developer <some.developer@example.org>", subject,
                april + 3 * 86400 + k, april + 3 * 86400 + k + 5, body);
   }
+  /* A long text whose only match is far in. */
+  {
+    g_autoptr (GString) longbody = g_string_new (NULL);
+    for (int k = 0; k < 800; k++)
+      g_string_append (longbody, k % 12 == 11 ? "filler words\n" : "filler words ");
+    g_string_append (longbody, "\nAt last the platypus shows up.");
+    gint64 june2 = MARCH_2021 + 95 * 86400;
+    craft_add (mbox, "platypus@craft", NULL, "Long Writer <long@example.org>", "Monotremes", june2, june2 + 5,
+               longbody->str);
+  }
   /* In May: a reply from an old mail program, "Re:" and no references. */
   gint64 may = MARCH_2021 + 70 * 86400;
   craft_add (mbox, "weekly@craft", NULL, "Chair Person <chair@example.org>", "Weekly call", may, may + 5,
@@ -1279,6 +1289,8 @@ test_search_snippet (void)
       g_error ("no snippet of the new text in the page:\n%s", w.body);
     g_assert_null (strstr (w.body, "quoted line"));
     resp_clear (&w);
+    /* Found 8 KB into the text, marked there. */
+    expect_text (ports[i], "/craft/?q=platypus", 200, "At last the <mark>platypus</mark> shows up.", "\x01");
     /* Accents are folded for matching, shown as written. */
     expect_text (ports[i], "/craft/?q=reseau", 200, "Le <mark>réseau</mark> est prêt.", "\x01");
     expect_text (ports[i], "/craft/?q=r%C3%A9seaux", 200, "Le <mark>réseau</mark> est prêt.", "\x01");

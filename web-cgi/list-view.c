@@ -1,8 +1,6 @@
 /* list-view: the lists, a list's newest threads, search; see web.h. */
 #include "web.h"
 
-#include "mime.h"
-
 #include <string.h>
 
 static void from_cell (Ctx *c, GString *s, const char *list, const char *from);
@@ -344,13 +342,7 @@ annals_web_page_list (Ctx *c)
 static char *
 snippet_text (const AnnalsIndexSummary *hit, gpointer data)
 {
-  g_autofree char *text = annals_web_message_text (data, hit, SNIPPET_TEXT_MAX);
-  if (text == NULL)
-    return NULL;
-  g_autoptr (GString) fresh = g_string_new (NULL);
-  g_autoptr (GString) quoted = g_string_new (NULL);
-  annals_mime_split_quoted (text, fresh, quoted);
-  return g_strdup (fresh->str);
+  return annals_web_message_fresh_text (data, hit, SNIPPET_TEXT_MAX);
 }
 
 void

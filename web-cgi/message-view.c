@@ -134,6 +134,28 @@ annals_web_set_body_cache (gsize max_bytes)
     body_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cached_body_free);
 }
 
+/* Keeps data (of the record with this SHA-256) under key, which it takes. */
+static void
+body_cache_put (char *key, const guint8 *sha256, const char *data, gsize len)
+{
+  if (body_cache_bytes + len > body_cache_max) {
+    /* Full: start over rather than track recency; bodies are cheap to
+     * render again and the cache refills with what is read now. */
+    g_hash_table_remove_all (body_cache);
+    body_cache_bytes = 0;
+  }
+  if (len > body_cache_max / 4) {
+    g_free (key);
+    return;
+  }
+  CachedBody *b = g_new (CachedBody, 1);
+  memcpy (b->sha256, sha256, 32);
+  b->html = g_memdup2 (data, len);
+  b->len = len;
+  g_hash_table_replace (body_cache, key, b);
+  body_cache_bytes += len;
+}
+
 /* The parts of a message: text in <pre>, attachments as links. */
 static void
 render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
@@ -240,6 +262,33 @@ annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
   return annals_web_obfuscate (annals_web_row_obfuscates (c, m->list), text);
 }
 
+char *
+annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
+{
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  AnnalsStoreRecord rec;
+  if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE)
+    return NULL;
+  /* Search pages show the same messages again and again: a persistent
+   * process keeps their new text beside the rendered bodies, checked
+   * against the record's hash like them (a redaction changes it). */
+  g_autofree char *key = body_cache == NULL ? NULL
+                           : g_strdup_printf ("fresh\n%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%" G_GSIZE_FORMAT, c->root,
+                                              m->list, m->number, annals_web_row_obfuscates (c, m->list), max);
+  CachedBody *cached = key ? g_hash_table_lookup (body_cache, key) : NULL;
+  if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) == 0)
+    return g_strndup (cached->html, cached->len);
+  g_autofree char *text = annals_web_message_text (c, m, max);
+  if (text == NULL)
+    return NULL;
+  g_autoptr (GString) fresh = g_string_new (NULL);
+  g_autoptr (GString) quoted = g_string_new (NULL);
+  annals_mime_split_quoted (text, fresh, quoted);
+  if (key != NULL)
+    body_cache_put (g_steal_pointer (&key), rec.sha256, fresh->str, fresh->len);
+  return g_strdup (fresh->str);
+}
+
 void
 annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
 {
@@ -338,20 +387,8 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
     gsize from = s->len;
     render_body (c, s, raw, url);
     gsize len = s->len - from;
-    if (body_cache_bytes + len > body_cache_max) {
-      /* Full: start over rather than track recency; bodies are cheap to
-       * render again and the cache refills with what is read now. */
-      g_hash_table_remove_all (body_cache);
-      body_cache_bytes = 0;
-    }
-    if (key != NULL && len <= body_cache_max / 4) {
-      CachedBody *b = g_new (CachedBody, 1);
-      memcpy (b->sha256, rec.sha256, 32);
-      b->html = g_memdup2 (s->str + from, len);
-      b->len = len;
-      g_hash_table_replace (body_cache, g_steal_pointer (&key), b);
-      body_cache_bytes += len;
-    }
+    if (key != NULL)
+      body_cache_put (g_steal_pointer (&key), rec.sha256, s->str + from, len);
   }
   g_string_append (s, "</article>");
 }
