@@ -41,8 +41,11 @@ print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
 {
   GString *out = g_string_new ("{\"query\":");
   json_string (out, query);
-  g_string_append_printf (out, ",\"count\":%" G_GUINT64_FORMAT ",\"offset\":%" G_GUINT64_FORMAT ",\"results\":[",
-                          r->count, offset);
+  /* count stays for older readers; total_exact says whether it is exact. */
+  g_string_append_printf (out,
+                          ",\"count\":%" G_GUINT64_FORMAT ",\"total\":%" G_GUINT64_FORMAT ",\"total_exact\":%s"
+                          ",\"offset\":%" G_GUINT64_FORMAT ",\"results\":[",
+                          r->count, r->count, r->count_exact ? "true" : "false", offset);
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
     char date[32], receipt[32];
@@ -193,7 +196,7 @@ annals_cli_search (int argc, char **argv)
     g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s\n", s->list, s->number, date, s->from, s->subject);
   }
   if (r->count > (guint64) offset + r->hits->len)
-    g_printerr ("(%" G_GUINT64_FORMAT " of about %" G_GUINT64_FORMAT " shown; --offset and --limit page)\n",
-                (guint64) r->hits->len, r->count);
+    g_printerr ("(%" G_GUINT64_FORMAT " of %s%" G_GUINT64_FORMAT " shown; --offset and --limit page)\n",
+                (guint64) r->hits->len, r->count_exact ? "" : "about ", r->count);
   return 0;
 }

@@ -298,10 +298,123 @@ tag_is (const char *tag, gsize len, const char *name)
   return len >= n && g_ascii_strncasecmp (tag, name, n) == 0 && (len == n || !g_ascii_isalnum (tag[n]));
 }
 
+/* The entity at s (which starts with '&') appended to out as UTF-8:
+ * the bytes it took, or 0 when it is not one. */
+static gsize
+decode_entity (const char *s, gsize left, GString *out)
+{
+  const char *semi = memchr (s, ';', MIN (left, 12));
+  if (semi == NULL)
+    return 0;
+  gsize elen = (gsize) (semi - s) - 1;
+  const char *ent = s + 1;
+  if (elen > 1 && ent[0] == '#') {
+    gunichar u = ent[1] == 'x' || ent[1] == 'X' ? (gunichar) g_ascii_strtoull (ent + 2, NULL, 16)
+                                                : (gunichar) g_ascii_strtoull (ent + 1, NULL, 10);
+    if (u > 0 && g_unichar_validate (u))
+      g_string_append_unichar (out, u);
+    return elen + 2;
+  }
+  for (guint e = 0; e < G_N_ELEMENTS (entities); e++)
+    if (strlen (entities[e].name) == elen && strncmp (ent, entities[e].name, elen) == 0) {
+      g_string_append (out, entities[e].utf8);
+      return elen + 2;
+    }
+  return 0;
+}
+
+/* The href of an <a> tag (its text between < and >), entities decoded,
+ * when it is a link a reader can follow from plain text: http, https
+ * or mailto.  New, or NULL. */
+static char *
+link_target (const char *tag, gsize len)
+{
+  gsize i = 1; /* past the "a" */
+  while (i < len) {
+    while (i < len && (g_ascii_isspace (tag[i]) || tag[i] == '/'))
+      i++;
+    gsize name = i;
+    while (i < len && !g_ascii_isspace (tag[i]) && tag[i] != '=' && tag[i] != '/')
+      i++;
+    gsize nlen = i - name;
+    while (i < len && g_ascii_isspace (tag[i]))
+      i++;
+    if (i >= len || tag[i] != '=')
+      continue;
+    i++;
+    while (i < len && g_ascii_isspace (tag[i]))
+      i++;
+    gsize v = i, vlen;
+    if (i < len && (tag[i] == '"' || tag[i] == '\'')) {
+      const char *q = memchr (tag + i + 1, tag[i], len - i - 1);
+      v = i + 1;
+      vlen = q ? (gsize) (q - tag) - v : len - v;
+      i = v + vlen + 1;
+    } else {
+      while (i < len && !g_ascii_isspace (tag[i]))
+        i++;
+      vlen = i - v;
+    }
+    if (nlen != 4 || g_ascii_strncasecmp (tag + name, "href", 4) != 0)
+      continue;
+    g_autoptr (GString) href = g_string_new (NULL);
+    for (gsize k = v; k < v + vlen; k++) {
+      gsize used = tag[k] == '&' ? decode_entity (tag + k, v + vlen - k, href) : 0;
+      if (used > 0)
+        k += used - 1;
+      else
+        g_string_append_c (href, tag[k]);
+    }
+    g_strstrip (href->str);
+    for (const char *p = href->str; *p; p++)
+      if ((guchar) *p <= ' ' || *p == 0x7f)
+        return NULL;
+    if (g_ascii_strncasecmp (href->str, "http://", 7) == 0 || g_ascii_strncasecmp (href->str, "https://", 8) == 0
+        || g_ascii_strncasecmp (href->str, "mailto:", 7) == 0)
+      return g_strdup (href->str);
+    return NULL;
+  }
+  return NULL;
+}
+
+/* Links kept from HTML: at most this many numbered references. */
+#define MAX_LINKS 500
+
+/* The link that closes at the end of out (its text from start on) gets
+ * its reference number, unless its text is the target itself. */
+static void
+end_link (GString *out, gsize start, char **href, GPtrArray *links)
+{
+  if (*href == NULL)
+    return;
+  g_autofree char *target = g_steal_pointer (href);
+  g_autofree char *text = g_strstrip (g_strndup (out->str + start, out->len - start));
+  const char *bare = g_ascii_strncasecmp (target, "mailto:", 7) == 0 ? target + 7 : target;
+  if (strcmp (text, target) == 0 || strcmp (text, bare) == 0)
+    return;
+  guint n = 0;
+  for (guint k = 0; k < links->len && n == 0; k++)
+    if (strcmp (links->pdata[k], target) == 0)
+      n = k + 1;
+  if (n == 0 && links->len < MAX_LINKS) {
+    g_ptr_array_add (links, g_steal_pointer (&target));
+    n = links->len;
+  }
+  if (n == 0)
+    return;
+  /* After the link's words, before the space that follows them. */
+  while (out->len > start && out->str[out->len - 1] == ' ')
+    g_string_truncate (out, out->len - 1);
+  g_string_append_printf (out, " [%u]", n);
+}
+
 char *
 annals_mime_html_to_text (const char *html, gsize length)
 {
   GString *out = g_string_sized_new (length / 2 + 16);
+  g_autoptr (GPtrArray) links = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *href = NULL; /* the open <a>'s target */
+  gsize link_start = 0;
   gsize i = 0;
   while (i < length) {
     char c = html[i];
@@ -340,32 +453,22 @@ annals_mime_html_to_text (const char *html, gsize length)
         }
       if (tag_is (name, nlen, "td") || tag_is (name, nlen, "th"))
         g_string_append_c (out, ' ');
+      if (tag_is (name, nlen, "a")) {
+        /* An <a> left open ends where the next one starts. */
+        end_link (out, link_start, &href, links);
+        if (!closing) {
+          href = link_target (name, nlen);
+          link_start = out->len;
+        }
+      }
       i = tend + 1;
       continue;
     }
     if (c == '&') {
-      const char *semi = memchr (html + i, ';', MIN (length - i, 12));
-      if (semi != NULL) {
-        gsize elen = (gsize) (semi - html) - i - 1;
-        const char *ent = html + i + 1;
-        if (elen > 1 && ent[0] == '#') {
-          gunichar u = ent[1] == 'x' || ent[1] == 'X' ? (gunichar) g_ascii_strtoull (ent + 2, NULL, 16)
-                                                      : (gunichar) g_ascii_strtoull (ent + 1, NULL, 10);
-          if (u > 0 && g_unichar_validate (u))
-            g_string_append_unichar (out, u);
-          i += elen + 2;
-          continue;
-        }
-        gboolean done = FALSE;
-        for (guint e = 0; e < G_N_ELEMENTS (entities) && !done; e++)
-          if (strlen (entities[e].name) == elen && strncmp (ent, entities[e].name, elen) == 0) {
-            g_string_append (out, entities[e].utf8);
-            done = TRUE;
-          }
-        if (done) {
-          i += elen + 2;
-          continue;
-        }
+      gsize used = decode_entity (html + i, length - i, out);
+      if (used > 0) {
+        i += used;
+        continue;
       }
     }
     if (c == '\r') {
@@ -381,6 +484,13 @@ annals_mime_html_to_text (const char *html, gsize length)
     }
     g_string_append_c (out, c);
     i++;
+  }
+  end_link (out, link_start, &href, links);
+  /* The targets under the text, as a plain-text mail would give them. */
+  if (links->len > 0) {
+    g_string_append (out, out->len > 0 && out->str[out->len - 1] != '\n' ? "\n\n" : "\n");
+    for (guint k = 0; k < links->len; k++)
+      g_string_append_printf (out, "[%u] %s\n", k + 1, (const char *) links->pdata[k]);
   }
   return g_string_free (out, FALSE);
 }

@@ -47,7 +47,9 @@ GBytes *annals_mime_part_decode (const AnnalsMimePart *part);
 char *annals_mime_to_utf8 (const char *data, gsize length, const char *charset, gboolean *unknown);
 
 /* text/html to plain text (new): tags dropped, block ends as newlines,
- * entities decoded, script and style dropped. */
+ * entities decoded, script and style dropped.  Links to http, https and
+ * mailto targets keep them: "agenda [1]", and "[1] https://..." lines
+ * under the text (other schemes and relative links are dropped). */
 char *annals_mime_html_to_text (const char *html, gsize length);
 
 /* Splits text into new lines and quoted lines ("> ..." and the like). */

@@ -24,7 +24,11 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
  * its words are still in the database's freed blocks until the index is
  * compacted into a fresh copy, which clears it. */
 #define KEY_SCRUB "annals:scrub"
-#define INDEX_VERSION "1"
+#define INDEX_VERSION "2"
+/* A reply with no References or In-Reply-To joins the thread started
+ * under its base subject only if that thread had a message received
+ * this recently (doc/index-format.md). */
+#define SUBJECT_WINDOW (28 * 86400)
 #define COMMIT_EVERY 10000
 /* References kept per message: the newest 500 (the chain's end). */
 #define MAX_REFERENCES 500
@@ -232,10 +236,17 @@ numeric_less (const char *a, const char *b)
   return la != lb ? la < lb : strcmp (a, b) < 0;
 }
 
+typedef enum {
+  ASSIGN_FOUND,   /* one of its ids had a thread */
+  ASSIGN_NEW,     /* a new thread */
+  ASSIGN_SUBJECT, /* none had: the thread join names (its subject's) */
+} AssignHow;
+
 /* The thread for a message with these ids (its own first), creating,
- * joining or merging threads; records every id as in it. */
+ * joining or merging threads; records every id as in it.  join: the
+ * thread to take when no id has one (NULL: a new one). */
 static char *
-assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
+assign_thread (Indexer *ix, GPtrArray *ids, const char *join, AssignHow *how, GError **error)
 {
   g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
   char *best = NULL;
@@ -252,7 +263,10 @@ assign_thread (Indexer *ix, GPtrArray *ids, GError **error)
   char *err = NULL;
   AnnalsXstatus st;
   g_autofree char *tid = NULL;
-  if (best == NULL) {
+  *how = best != NULL ? ASSIGN_FOUND : join != NULL ? ASSIGN_SUBJECT : ASSIGN_NEW;
+  if (best == NULL && join != NULL) {
+    tid = g_strdup (join);
+  } else if (best == NULL) {
     g_autofree char *next = NULL;
     if (!get_metadata (ix->db, KEY_NEXT_THREAD, &next, error))
       return NULL;
@@ -332,6 +346,78 @@ index_folded (AnnalsXdoc *doc, const char *text, const char *prefix, gboolean po
   annals_xdoc_index_text (doc, folded, prefix, positions);
 }
 
+/* A subject without its reply and forward prefixes (Re:, RE:, AW:, SV:,
+ * Fwd:, Fw:, also as "Re[2]:") and [list] tags, white space folded,
+ * case folded: new, or NULL when nothing is left.  *reply: a reply
+ * prefix was among them (a forward is not a reply). */
+static char *
+base_subject (const char *subject, gboolean *reply)
+{
+  static const struct {
+    const char *word;
+    gboolean reply;
+  } prefixes[] = { { "re", TRUE }, { "aw", TRUE }, { "sv", TRUE }, { "fwd", FALSE }, { "fw", FALSE } };
+  *reply = FALSE;
+  const char *p = subject ? subject : "";
+  for (;;) {
+    while (g_ascii_isspace (*p))
+      p++;
+    if (*p == '[') {
+      const char *close = strchr (p, ']');
+      if (close == NULL || close - p > 64)
+        break;
+      p = close + 1;
+      continue;
+    }
+    gboolean found = FALSE;
+    for (guint i = 0; i < G_N_ELEMENTS (prefixes) && !found; i++) {
+      gsize n = strlen (prefixes[i].word);
+      if (g_ascii_strncasecmp (p, prefixes[i].word, n) != 0)
+        continue;
+      const char *q = p + n;
+      if (*q == '[') { /* Re[2]: */
+        gsize d = strspn (q + 1, "0123456789");
+        if (d > 0 && q[1 + d] == ']')
+          q += d + 2;
+      }
+      while (*q == ' ')
+        q++;
+      if (*q != ':')
+        continue;
+      *reply |= prefixes[i].reply;
+      p = q + 1;
+      found = TRUE;
+    }
+    if (!found)
+      break;
+  }
+  GString *folded = g_string_new (NULL);
+  for (; *p; p++) {
+    if (g_ascii_isspace (*p)) {
+      if (folded->len > 0 && folded->str[folded->len - 1] != ' ')
+        g_string_append_c (folded, ' ');
+    } else {
+      g_string_append_c (folded, *p);
+    }
+  }
+  if (folded->len > 0 && folded->str[folded->len - 1] == ' ')
+    g_string_truncate (folded, folded->len - 1);
+  if (folded->len == 0 || !g_utf8_validate (folded->str, (gssize) folded->len, NULL)) {
+    g_string_free (folded, TRUE);
+    return NULL;
+  }
+  g_autofree char *text = g_string_free (folded, FALSE);
+  return g_utf8_casefold (text, -1);
+}
+
+/* The threading state key of a base subject. */
+static char *
+subject_key (const char *base)
+{
+  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, base, -1);
+  return g_strdup_printf ("s:%.32s", h);
+}
+
 /* A message made ready for the index by a worker thread: everything but
  * its thread, which needs the database and so the main thread. */
 typedef struct {
@@ -342,6 +428,10 @@ typedef struct {
   GPtrArray *ids;        /* its Message-ID, then those it names */
   char *summary_head;    /* "list\tnumber\tdate\treceipt\t" */
   char *summary_tail;    /* "\tmessage-id\tparent\tfrom\tsubject" */
+  gsize parent_at;       /* where parent is in summary_tail */
+  char *base_subject;    /* base_subject(), or NULL */
+  gboolean subject_reply; /* "Re:" and no References or In-Reply-To: may join by subject */
+  gint64 receipt;
   gsize bytes;
   GError *error;
   gboolean done;
@@ -356,6 +446,7 @@ prepared_clear (Prepared *p)
     g_ptr_array_unref (p->ids);
   g_free (p->summary_head);
   g_free (p->summary_tail);
+  g_free (p->base_subject);
   g_clear_error (&p->error);
   memset (p, 0, sizeof *p);
 }
@@ -395,6 +486,12 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
     g_ptr_array_add (out->ids, g_strdup (m->in_reply_to));
     parent = m->in_reply_to;
   }
+
+  gboolean reply;
+  out->base_subject = base_subject (m->subject, &reply);
+  out->subject_reply = reply && out->base_subject != NULL && (m->references == NULL || *m->references == '\0')
+                       && m->in_reply_to == NULL;
+  out->receipt = m->receipt;
 
   AnnalsXdoc *doc = annals_xdoc_new ();
   if (doc == NULL) {
@@ -451,6 +548,7 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   GString *tail = g_string_new ("\t");
   append_field (tail, m->message_id);
   g_string_append_c (tail, '\t');
+  out->parent_at = tail->len;
   append_field (tail, parent);
   g_string_append_c (tail, '\t');
   append_field (tail, m->from);
@@ -504,6 +602,40 @@ prepare_task (gpointer data, gpointer user_data)
   g_free (t);
 }
 
+/* The thread a reply without references joins by its subject: the
+ * latest thread started under the same base subject, if it had a
+ * message received in the SUBJECT_WINDOW before this one.  *tid and
+ * *root (who started it) stay NULL when there is none. */
+static gboolean
+subject_thread (Indexer *ix, Prepared *p, char **tid, char **root, GError **error)
+{
+  g_autofree char *key = subject_key (p->base_subject);
+  g_autofree char *value = NULL;
+  if (!get_metadata (ix->db, key, &value, error))
+    return FALSE;
+  const char *tab = value ? strchr (value, '\t') : NULL;
+  if (tab == NULL)
+    return TRUE;
+  g_autofree char *started = g_strndup (value, (gsize) (tab - value));
+  g_autofree char *current = resolve (ix, started, error);
+  if (current == NULL)
+    return FALSE;
+  g_autofree char *term = g_strconcat ("G", current, NULL);
+  char *err = NULL;
+  gboolean found;
+  double last = 0;
+  AnnalsXstatus st = annals_xdb_max_number (ix->db, term, ANNALS_XSLOT_RECEIPT, &found, &last, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot read a thread");
+  if (!found)
+    return TRUE;
+  if ((gint64) last < p->receipt - SUBJECT_WINDOW)
+    return TRUE;
+  *tid = g_steal_pointer (&current);
+  *root = g_strdup (tab + 1);
+  return TRUE;
+}
+
 /* Main thread: threads the prepared message and writes it. */
 static gboolean
 commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **error)
@@ -520,9 +652,31 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
     return !existed || (st = annals_xdb_set_metadata (ix->db, KEY_SCRUB, "1", &err)) == ANNALS_XSTATUS_OK
            || xerror (error, st, err, "cannot remove a document");
   }
-  g_autofree char *tid = assign_thread (ix, p->ids, error);
+  /* Old mail programs reply with "Re:" and nothing else to go by. */
+  g_autofree char *join = NULL, *root = NULL;
+  if (p->subject_reply && !subject_thread (ix, p, &join, &root, error))
+    return FALSE;
+  AssignHow how;
+  g_autofree char *tid = assign_thread (ix, p->ids, join, &how, error);
   if (tid == NULL)
     return FALSE;
+  if (how == ASSIGN_NEW && p->base_subject != NULL) {
+    /* The thread's subject, and who started it (the Message-ID in the
+     * summary), for replies to come. */
+    g_autofree char *key = subject_key (p->base_subject);
+    g_autofree char *value = g_strdup_printf ("%s\t%.*s", tid, (int) (p->parent_at - 2), p->summary_tail + 1);
+    if ((st = annals_xdb_set_metadata (ix->db, key, value, &err)) != ANNALS_XSTATUS_OK)
+      return xerror (error, st, err, "cannot record a thread");
+  }
+  if (how == ASSIGN_SUBJECT && root != NULL && *root != '\0') {
+    /* Shown as a reply to the message that started the thread. */
+    GString *tail = g_string_new (p->summary_tail);
+    g_autoptr (GString) parent = g_string_new (NULL);
+    append_field (parent, root);
+    g_string_insert (tail, (gssize) p->parent_at, parent->str);
+    g_free (p->summary_tail);
+    p->summary_tail = g_string_free (tail, FALSE);
+  }
   g_autofree char *gterm = g_strconcat ("G", tid, NULL);
   annals_xdoc_add_term (p->doc, gterm);
   annals_xdoc_set_string (p->doc, ANNALS_XSLOT_THREAD, tid);

@@ -12,8 +12,10 @@
  * parents are ghosts (metadata only) that later messages can join; when
  * a message joins two threads they merge into the older id.  The result
  * is the connected components of the reference graph, whatever the
- * arrival order; ids never change except by a merge.  No subject
- * guessing, no recursion: loops and self-references are only more edges.
+ * arrival order; ids never change except by a merge.  One subject rule
+ * only: a "Re:" with no References or In-Reply-To joins the thread
+ * started under its base subject when that thread is recent (28 days).
+ * No recursion: loops and self-references are only more edges.
  */
 #pragma once
 

@@ -5,10 +5,12 @@
 
 #include <xapian.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 struct _AnnalsXdb {
@@ -42,6 +44,39 @@ make_stem ()
 {
   return Xapian::Stem (new EnglishFrenchStem ());
 }
+
+// The stem of a word of a snippet's text, which was not folded: folded
+// first, as the indexed text was ("réseau" -> "reseau").  Only words
+// that begin as one of the query's words can match it (stemming changes
+// endings only), so the others are not stemmed: stemming every word
+// (English, then French) would be most of what a snippet costs.
+class FoldingStem : public Xapian::StemImplementation {
+  Xapian::Stem stem = make_stem ();
+  char *(*fold) (const char *);
+  std::unordered_set<std::string> starts; // first two bytes of each query word
+
+public:
+  FoldingStem (char *(*f) (const char *), const Xapian::Query &q) : fold (f)
+  {
+    for (auto t = q.get_unique_terms_begin (); t != q.get_unique_terms_end (); ++t) {
+      std::string term = *t;
+      size_t at = 0;
+      while (at < term.size () && term[at] >= 'A' && term[at] <= 'Z')
+        at++; // the prefix
+      starts.insert (term.substr (at, 2));
+    }
+  }
+  std::string operator() (const std::string &word) override
+  {
+    char *f = fold (word.c_str ());
+    std::string folded (f ? f : word.c_str ());
+    g_free (f);
+    if (starts.count (folded.substr (0, 2)) == 0)
+      return folded;
+    return stem (folded);
+  }
+  std::string get_description () const override { return "annals folding english+french"; }
+};
 
 Xapian::TermGenerator &
 term_generator ()
@@ -462,6 +497,25 @@ annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guin
   SHIM_CATCH (message)
 }
 
+AnnalsXstatus
+annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, gboolean *found, double *out, char **message)
+{
+  SHIM_CHECK_OPEN (db, message);
+  try {
+    Xapian::Enquire enq (*db->db);
+    enq.set_query (Xapian::Query (term));
+    enq.set_weighting_scheme (Xapian::BoolWeight ());
+    enq.set_sort_by_value (slot, true);
+    Xapian::MSet m = enq.get_mset (0, 1);
+    double max = m.empty () ? 0 : Xapian::sortable_unserialise (m.begin ().get_document ().get_value (slot));
+    *found = !m.empty ();
+    if (!m.empty ())
+      *out = max;
+    return ANNALS_XSTATUS_OK;
+  }
+  SHIM_CATCH (message)
+}
+
 static AnnalsXresults *
 collect (Xapian::MSet &m, bool exact)
 {
@@ -470,7 +524,8 @@ collect (Xapian::MSet &m, bool exact)
     data.push_back (it.get_document ().get_data ());
   // Allocated once every read (which may throw) is done.
   auto *r = g_new0 (AnnalsXresults, 1);
-  r->count = exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
+  r->count_exact = exact || m.get_matches_lower_bound () == m.get_matches_upper_bound ();
+  r->count = r->count_exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
   r->hits = g_new0 (AnnalsXhit, m.size ());
   guint i = 0;
   for (auto it = m.begin (); it != m.end (); ++it, i++) {
@@ -498,9 +553,70 @@ with_reopen (AnnalsXdb *db, F run)
   }
 }
 
+// The part of a long text a snippet is looked for in: from a little
+// before the first place a word of the query appears (ASCII case
+// ignored), or the start.  Xapian reads every character it is given, and
+// a snippet is a few hundred bytes of it.
+#define SNIPPET_WINDOW 4096
+
+static std::string
+snippet_window (const std::string &text, const std::vector<std::string> &words)
+{
+  if (text.size () <= SNIPPET_WINDOW)
+    return text;
+  size_t first = text.size ();
+  for (const std::string &w : words) {
+    auto at = std::search (text.begin (), text.end (), w.begin (), w.end (),
+                           [] (char a, char b) { return g_ascii_tolower (a) == b; });
+    if (at != text.end ())
+      first = std::min (first, (size_t) (at - text.begin ()));
+  }
+  size_t start = first == text.size () || first < SNIPPET_WINDOW / 4 ? 0 : first - SNIPPET_WINDOW / 4;
+  // On a character boundary at both ends.
+  while (start > 0 && (text[start] & 0xc0) == 0x80)
+    start--;
+  size_t end = std::min (text.size (), start + SNIPPET_WINDOW);
+  while (end < text.size () && (text[end] & 0xc0) == 0x80)
+    end++;
+  return text.substr (start, end - start);
+}
+
+// Each hit's snippet, from the text more->snippet_text gives for it.
+static void
+add_snippets (Xapian::MSet &m, const Xapian::Query &q, AnnalsXresults *r, const AnnalsXmore *more)
+{
+  if (more->snippet_text == NULL)
+    return;
+  Xapian::Stem stem = more->fold ? Xapian::Stem (new FoldingStem (more->fold, q)) : make_stem ();
+  std::vector<std::string> words; // the query's words, without prefixes
+  for (auto t = q.get_unique_terms_begin (); t != q.get_unique_terms_end (); ++t) {
+    std::string term = *t;
+    size_t at = 0;
+    while (at < term.size () && term[at] >= 'A' && term[at] <= 'Z')
+      at++;
+    if (term.size () - at >= 2)
+      words.push_back (term.substr (at));
+  }
+  for (guint i = 0; i < r->n_hits; i++) {
+    AnnalsXhit *h = &r->hits[i];
+    char *text = more->snippet_text (h->docid, h->data, h->data_length, more->user_data);
+    if (text == NULL)
+      continue;
+    std::string t = snippet_window (text, words);
+    g_free (text);
+    // No flags, for speed: not SNIPPET_BACKGROUND_MODEL (it looks up
+    // every word's frequency in the database) nor SNIPPET_EXHAUSTIVE (the
+    // first good window is good enough).  Not SNIPPET_EMPTY_WITHOUT_MATCH:
+    // a hit found by its subject or quoted text still shows the start of
+    // what it says.
+    std::string snip = m.snippet (t, more->snippet_length, stem, 0, "<mark>", "</mark>", "\xe2\x80\xa6");
+    h->snippet = g_strndup (snip.data (), snip.size ());
+  }
+}
+
 AnnalsXstatus
-annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gboolean exact_count,
-                   AnnalsXresults **results, char **message)
+annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, const AnnalsXmore *more,
+                        AnnalsXresults **results, char **message)
 {
   SHIM_CHECK_OPEN (db, message);
   try {
@@ -533,9 +649,16 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
         enq.set_sort_by_value_then_relevance (ANNALS_XSLOT_DATE, true);
       if (o->collapse_threads)
         enq.set_collapse_key (ANNALS_XSLOT_THREAD);
-      Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit,
-                                     exact_count ? db->db->get_doccount () : 0);
-      return collect (m, exact_count);
+      Xapian::doccount all = db->db->get_doccount ();
+      guint64 at_least = more != NULL ? more->check_at_least : 0;
+      Xapian::doccount check = at_least >= all ? all : (Xapian::doccount) at_least;
+      Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit, check);
+      // Freed if a snippet throws (out of memory), or a retry would leak it.
+      std::unique_ptr<AnnalsXresults, void (*) (AnnalsXresults *)> r (collect (m, check >= all),
+                                                                       annals_xresults_free);
+      if (more != NULL)
+        add_snippets (m, q, r.get (), more);
+      return r.release ();
     });
     return ANNALS_XSTATUS_OK;
   } catch (const Xapian::WildcardError &e) {
@@ -548,6 +671,15 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
     return ANNALS_XSTATUS_QUERY_SYNTAX;
   }
   SHIM_CATCH (message)
+}
+
+AnnalsXstatus
+annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gboolean exact_count,
+                   AnnalsXresults **results, char **message)
+{
+  AnnalsXmore more = {};
+  more.check_at_least = exact_count ? G_MAXUINT64 : 0;
+  return annals_xdb_search_more (db, query, o, &more, results, message);
 }
 
 AnnalsXstatus
@@ -575,8 +707,10 @@ annals_xresults_free (AnnalsXresults *r)
 {
   if (r == NULL)
     return;
-  for (guint i = 0; i < r->n_hits; i++)
+  for (guint i = 0; i < r->n_hits; i++) {
     g_free (r->hits[i].data);
+    g_free (r->hits[i].snippet);
+  }
   g_free (r->hits);
   g_free (r);
 }

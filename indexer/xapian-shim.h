@@ -91,6 +91,12 @@ AnnalsXstatus annals_xdb_compact (AnnalsXdb *db, const char *dest, char **messag
  * NOT_FOUND. */
 AnnalsXstatus annals_xdb_get (AnnalsXdb *db, guint64 docid, AnnalsXdoc **doc, char **message);
 
+/* The largest number in slot (annals_xdoc_set_number) among the
+ * documents holding term, uncommitted ones included, into *out with
+ * *found TRUE; *found FALSE (and OK) when no document holds term. */
+AnnalsXstatus annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, gboolean *found, double *out,
+                                     char **message);
+
 /* Calls fn for each document holding term; stops when fn returns FALSE. */
 AnnalsXstatus annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guint64 docid, gpointer data),
                                          gpointer data, char **message);
@@ -117,18 +123,42 @@ typedef struct {
   int percent;
   char *data;
   gsize data_length;
+  char *snippet; /* annals_xdb_search_more() only: HTML, or NULL */
 } AnnalsXhit;
 
 typedef struct {
-  guint64 count;  /* matching documents (exact when exact_count was asked) */
+  guint64 count;  /* matching documents (exact when count_exact) */
   AnnalsXhit *hits;
   guint n_hits;
+  gboolean count_exact; /* count is every match, not Xapian's estimate */
 } AnnalsXresults;
+
+/* What annals_xdb_search_more() does beyond annals_xdb_search(). */
+typedef struct {
+  /* Count every match up to this many (G_MAXUINT64: all; 0: estimate
+   * only); count_exact says whether the count is exact, else it is
+   * Xapian's estimate. */
+  guint64 check_at_least;
+  /* The text to take a hit's snippet from (a new string, or NULL for no
+   * snippet): called for each hit returned, with its data.  It must not
+   * call the shim. */
+  char *(*snippet_text) (guint64 docid, const char *data, gsize length, gpointer user_data);
+  gpointer user_data;
+  gsize snippet_length; /* bytes of text to aim for */
+  /* How the indexed text was folded (a new string), so the snippet's
+   * words match the terms as they do in the index; NULL: not folded. */
+  char *(*fold) (const char *text);
+} AnnalsXmore;
 
 /* Parses and runs query (already accent-folded) into *results:
  * QUERY_SYNTAX for a syntax error or a query of only NOT,
- * WILDCARD_TOO_BROAD past max_expansion.  exact_count: count every match
- * (costlier), else an estimate. */
+ * WILDCARD_TOO_BROAD past max_expansion.  more (may be NULL): how far to
+ * count, and each hit's snippet, the part of its text where the query
+ * matches, HTML-escaped, matches in <mark>...</mark>. */
+AnnalsXstatus annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *options,
+                                      const AnnalsXmore *more, AnnalsXresults **results, char **message);
+/* annals_xdb_search_more() without snippets.  exact_count: count every
+ * match (costlier), else an estimate. */
 AnnalsXstatus annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *options, gboolean exact_count,
                                  AnnalsXresults **results, char **message);
 void annals_xresults_free (AnnalsXresults *results);

@@ -336,6 +336,8 @@ annals_query_results_free (AnnalsQueryResults *r)
     g_array_unref (r->hits);
   if (r->percent)
     g_array_unref (r->percent);
+  if (r->snippets)
+    g_ptr_array_unref (r->snippets);
   g_free (r);
 }
 
@@ -476,6 +478,7 @@ convert (AnnalsXresults *xr)
 {
   AnnalsQueryResults *r = g_new0 (AnnalsQueryResults, 1);
   r->count = xr->count;
+  r->count_exact = xr->count_exact;
   r->hits = g_array_new (FALSE, FALSE, sizeof (AnnalsIndexSummary));
   r->percent = g_array_new (FALSE, FALSE, sizeof (int));
   for (guint i = 0; i < xr->n_hits; i++) {
@@ -484,6 +487,12 @@ convert (AnnalsXresults *xr)
       continue;
     g_array_append_val (r->hits, sum);
     g_array_append_val (r->percent, xr->hits[i].percent);
+    if (xr->hits[i].snippet != NULL && r->snippets == NULL) {
+      r->snippets = g_ptr_array_new_with_free_func (g_free);
+      g_ptr_array_set_size (r->snippets, (gint) r->hits->len - 1);
+    }
+    if (r->snippets != NULL)
+      g_ptr_array_add (r->snippets, g_steal_pointer (&xr->hits[i].snippet));
   }
   annals_xresults_free (xr);
   return r;
@@ -493,7 +502,8 @@ typedef struct {
   const char *term;
   const char *query;
   const AnnalsXsearch *search;
-  gboolean flag; /* oldest_first, or exact_count */
+  const AnnalsXmore *more; /* run_query's */
+  gboolean flag;           /* run_term's oldest_first */
 } Run;
 
 static AnnalsXstatus
@@ -507,7 +517,7 @@ static AnnalsXstatus
 run_query (AnnalsXdb *db, gconstpointer ctx, AnnalsXresults **out, char **message)
 {
   const Run *r = ctx;
-  return annals_xdb_search (db, r->query, r->search, r->flag, out, message);
+  return annals_xdb_search_more (db, r->query, r->search, r->more, out, message);
 }
 
 /* Opens the indexes of list_dirs as one and runs fn over them. */
@@ -540,6 +550,29 @@ annals_query_term (const char *const *list_dirs, guint n_lists, const char *term
   return run_over (list_dirs, n_lists, run_term, &run, error);
 }
 
+/* How many matches to count exactly: the cheap few hundred, and never
+ * fewer than the page asked for. */
+static guint64
+exact_up_to (const AnnalsQueryOptions *o)
+{
+  const char *hook = g_getenv ("ANNALS_SEARCH_EXACT_UP_TO");
+  guint64 n = hook ? g_ascii_strtoull (hook, NULL, 10) : ANNALS_QUERY_EXACT_UP_TO;
+  return hook ? n : MAX (n, o->offset + o->limit);
+}
+
+/* The shim's snippet callback: the caller's, given the hit's summary. */
+static char *
+snippet_text (guint64 docid, const char *data, gsize length, gpointer user_data)
+{
+  const AnnalsQueryOptions *o = user_data;
+  AnnalsIndexSummary sum;
+  if (!annals_index_summary_parse (data, length, &sum))
+    return NULL;
+  char *text = o->snippet_text (&sum, o->snippet_data);
+  annals_index_summary_clear (&sum);
+  return text;
+}
+
 AnnalsQueryResults *
 annals_query_run (const char *const *list_dirs, guint n_lists, const char *query, const AnnalsQueryOptions *o,
                   GError **error)
@@ -556,7 +589,14 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
     .collapse_threads = o->threads,
     .max_expansion = ANNALS_QUERY_MAX_EXPANSION,
   };
-  Run run = { .query = prepared, .search = &s, .flag = o->exact_count };
+  AnnalsXmore more = {
+    .check_at_least = o->exact_count ? G_MAXUINT64 : exact_up_to (o),
+    .snippet_text = o->snippet_text ? snippet_text : NULL,
+    .user_data = (gpointer) o,
+    .snippet_length = ANNALS_QUERY_SNIPPET_LENGTH,
+    .fold = annals_mime_fold_accents,
+  };
+  Run run = { .query = prepared, .search = &s, .more = &more };
   return run_over (list_dirs, n_lists, run_query, &run, error);
 }
 

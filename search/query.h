@@ -47,12 +47,25 @@ typedef struct {
   gboolean relevance;
   gboolean threads;
   gboolean exact_count;
+  /* The text a hit's snippet is taken from (a new string, or NULL):
+   * with it, annals_query_run() fills snippets. */
+  char *(*snippet_text) (const AnnalsIndexSummary *hit, gpointer user_data);
+  gpointer snippet_data;
 } AnnalsQueryOptions;
+
+/* Without exact_count, matches are counted exactly up to this many
+ * (cheap); past it count is Xapian's estimate and count_exact FALSE.
+ * The environment variable ANNALS_SEARCH_EXACT_UP_TO (tests) lowers it. */
+#define ANNALS_QUERY_EXACT_UP_TO 500
+/* Bytes of text a snippet aims for. */
+#define ANNALS_QUERY_SNIPPET_LENGTH 200
 
 typedef struct {
   guint64 count;
   GArray *hits; /* AnnalsIndexSummary, plus percent in hit_percent */
   GArray *percent; /* int per hit */
+  gboolean count_exact; /* count is exact, else an estimate ("about") */
+  GPtrArray *snippets;  /* per hit: HTML (escaped, matches in <mark>) or NULL; NULL unless asked */
 } AnnalsQueryResults;
 
 void annals_query_results_free (AnnalsQueryResults *r);

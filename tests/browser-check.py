@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Loads pages in headless Chromium at 360 and 1280 px wide and checks the
 DOM: a lang attribute, a viewport meta, one h1, labelled inputs, no
-horizontal overflow, no text under 14 px, no script element.  Saves a screenshot of each page and width.
+horizontal overflow, no text under 14 px, no script element, and no
+serious or critical violation of axe-core's accessibility rules (axe.min.js
+injected into each page; scripts/install-deps test puts it in
+/var/cache/annals/axe, or $ANNALS_AXE_DIR).  Saves a screenshot of each page and width.
 
 usage: browser-check.py OUTDIR URL...   (prints one line per check; exit 1 on a failure)
 A URL ending in #nested must show a thread whose replies are measured to
@@ -66,6 +69,23 @@ CHECK = r"""(() => {
 })()"""
 
 
+AXE_RUN = r"""axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
+  r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').split('\n').slice(1, 2).join('').trim()),
+    count: v.nodes.length}))))"""
+
+
+def axe_source():
+    path = os.path.join(os.environ.get("ANNALS_AXE_DIR", "/var/cache/annals/axe"), "node_modules", "axe-core",
+                        "axe.min.js")
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -77,6 +97,10 @@ def free_port():
 def main():
     outdir, urls = sys.argv[1], sys.argv[2:]
     os.makedirs(outdir, exist_ok=True)
+    axe = axe_source()
+    if axe is None:
+        print("FAIL axe-core is not installed: run scripts/install-deps test (as root)")
+        return 1
     port = free_port()
     profile = tempfile.mkdtemp(prefix="annals-chromium-")
     browser = subprocess.Popen(
@@ -139,6 +163,11 @@ def main():
                     problems.append("text under 14 px: " + ", ".join(sorted(set(r["small"]))[:5]))
                 if r["unlabelled"]:
                     problems.append("an input without a label")
+                call("Runtime.evaluate", expression=axe)
+                found = call("Runtime.evaluate", expression=AXE_RUN, awaitPromise=True, returnByValue=True)
+                for v in json.loads(found["result"]["value"]):
+                    problems.append("axe %s (%s, %d elements): %s [%s]" % (v["id"], v["impact"], v["count"], v["help"],
+                                                                         " | ".join(v["nodes"])))
                 shot = call("Page.captureScreenshot", format="png")["data"]
                 name = os.path.join(outdir, "page%d-%dpx.png" % (i, width))
                 with open(name, "wb") as fh:

@@ -298,6 +298,43 @@ test_search_date_range (Fixture *f, gconstpointer data)
   assert_fails (run (f->root, "search", "d:2021-13-45"), 64, "cannot read the date range");
 }
 
+/* "total" in search --format json: the exact count when the search
+ * counted every match ("total_exact": true), else Xapian's estimate
+ * marked as such; the text output says "about" only then. */
+static void
+test_search_total_exact (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "ksummit");
+  g_autofree char *sample = g_build_filename (g_getenv ("ANNALS_SOURCE_ROOT"), "samples", "ksummit-sample.mbox.gz", NULL);
+  assert_ok (run (f->root, "ingest", "ksummit", "--quiet", sample));
+  Run c = run (f->root, "search", "--count", "rust");
+  assert_status (c, 0);
+  g_autofree char *want = g_strdup_printf ("\"total\":%s,\"total_exact\":true", g_strstrip (c.out));
+  run_clear (&c);
+  /* Newest first and best match first: each counts exactly. */
+  for (guint relevance = 0; relevance < 2; relevance++) {
+    Run j = run (f->root, "search", "--format", "json", relevance ? "--relevance" : "--offset=0", "-n", "5", "rust");
+    assert_status (j, 0);
+    if (strstr (j.out, want) == NULL)
+      g_error ("no '%s' in: %.200s", want, j.out);
+    run_clear (&j);
+  }
+  Run t = run (f->root, "search", "-n", "2", "rust");
+  assert_status (t, 0);
+  g_assert_null (strstr (t.err, "about"));
+  run_clear (&t);
+  /* Counting stopped early (the test hook): an estimate, said so. */
+  g_setenv ("ANNALS_SEARCH_EXACT_UP_TO", "1", TRUE);
+  Run e = run (f->root, "search", "--format", "json", "-n", "2", "rust");
+  Run et = run (f->root, "search", "-n", "2", "rust");
+  g_unsetenv ("ANNALS_SEARCH_EXACT_UP_TO");
+  assert_status (e, 0);
+  g_assert_nonnull (strstr (e.out, "\"total_exact\":false"));
+  g_assert_nonnull (strstr (et.err, "of about"));
+  run_clear (&e);
+  run_clear (&et);
+}
+
 static void
 test_init_and_lists (Fixture *f, gconstpointer data)
 {
@@ -1202,6 +1239,7 @@ main (int argc, char **argv)
   ADD ("/cli/numbers/overflow", test_number_overflow);
   ADD ("/cli/search/date-out-of-range", test_search_date_range);
   ADD ("/cli/search/damaged-index", test_search_damaged_index);
+  ADD ("/cli/search/total-exact", test_search_total_exact);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);

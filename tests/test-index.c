@@ -194,6 +194,79 @@ test_ghosts_and_late_parent (Fixture *f, gconstpointer data)
   g_assert_cmpstr (g_hash_table_lookup (t2, "b@x"), ==, kept);
 }
 
+/* The parent recorded for a message (the summary's). */
+static char *
+parent_of (Fixture *f, const char *id)
+{
+  const char *dirs[] = { f->list_dir };
+  AnnalsQueryOptions o = { 0, 1, FALSE, FALSE, FALSE };
+  g_autofree char *term = g_strconcat ("Q", id, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_term (dirs, 1, term, &o, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (r->hits->len, ==, 1);
+  return g_strdup (g_array_index (r->hits, AnnalsIndexSummary, 0).parent);
+}
+
+/* Old mail programs reply with "Re: subject" and no References or
+ * In-Reply-To: such a reply joins the thread started under the same
+ * base subject when that thread was active in the four weeks before. */
+static void
+test_subject_threads (Fixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *id, *subject, *headers;
+    int day; /* receipt, in days after the first */
+  } msgs[] = {
+    { "old@x", "Old topic", "", 0 },
+    { "active@x", "Active topic", "", 0 },
+    { "active-reply@x", "Re: Active topic", "In-Reply-To: <active@x>\n", 30 },
+    { "budget@x", "[policy] Budget 2022", "", 40 },
+    { "old-re@x", "Re: Old topic", "", 41 },        /* 41 days: too late */
+    { "active-re@x", "Re: Active topic", "", 42 },  /* 12 days after the last reply */
+    { "b1@x", "Re: Budget 2022", "", 43 },
+    { "b2@x", "RE: [policy] AW:  budget\t 2022", "", 44 },
+    { "b3@x", "sv: Re: BUDGET 2022", "", 45 },
+    { "b-ref@x", "Re: Budget 2022", "In-Reply-To: <elsewhere@x>\n", 46 }, /* names a parent */
+    { "b-plain@x", "Budget 2022", "", 47 },        /* no Re: */
+    { "b-fwd@x", "Fwd: Budget 2022", "", 48 },     /* a forward is no reply */
+    { "empty@x", "Re:", "", 49 },
+    { "empty2@x", "Re: ", "", 50 },
+  };
+  g_autoptr (GError) error = NULL;
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->store_dir, 1000, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < G_N_ELEMENTS (msgs); i++) {
+      g_autofree char *raw = g_strdup_printf ("Message-ID: <%s>\nFrom: m%u@example.org\nSubject: %s\n"
+                                              "Date: Mon, 1 Mar 2021 10:00:00 +0000\n%s\ntext %u\n", msgs[i].id, i,
+                                              msgs[i].subject, msgs[i].headers, i);
+      AnnalsStoreAddResult r;
+      g_assert_true (annals_store_writer_add (w, (const guint8 *) raw, strlen (raw), 1614592800 + msgs[i].day * 86400,
+                                              NULL, &r, &error));
+    }
+    g_assert_true (annals_store_writer_commit (w, &error));
+  }
+  for (int rebuild = 0; rebuild < 2; rebuild++) {
+    index_now (f, rebuild);
+    g_autoptr (GHashTable) t = threads (f);
+    assert_same_thread (t, "budget@x", "b1@x");
+    assert_same_thread (t, "budget@x", "b2@x");
+    assert_same_thread (t, "budget@x", "b3@x");
+    assert_same_thread (t, "active@x", "active-re@x");
+    assert_other_thread (t, "old@x", "old-re@x");
+    assert_other_thread (t, "budget@x", "b-ref@x");
+    assert_other_thread (t, "budget@x", "b-plain@x");
+    assert_other_thread (t, "budget@x", "b-fwd@x");
+    assert_other_thread (t, "empty@x", "empty2@x");
+    /* Joined by its subject: a reply to the thread's first message. */
+    g_autofree char *p1 = parent_of (f, "b2@x");
+    g_assert_cmpstr (p1, ==, "budget@x");
+    g_autofree char *p2 = parent_of (f, "old-re@x");
+    g_assert_cmpstr (p2, ==, "");
+  }
+}
+
 static void
 test_merge (Fixture *f, gconstpointer data)
 {
@@ -657,6 +730,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/index/threads/ghosts-and-late-parent", test_ghosts_and_late_parent);
   ADD ("/index/threads/merge", test_merge);
+  ADD ("/index/threads/subject", test_subject_threads);
   ADD ("/index/threads/loops-and-long-chains", test_loops_and_long_chains);
   ADD ("/index/threads/duplicate-message-ids", test_duplicate_ids);
   ADD ("/index/threads/arrival-order", test_arrival_order);

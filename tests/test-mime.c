@@ -64,6 +64,30 @@ test_multipart (void)
   g_assert_cmpmem (g_bytes_get_data (pdf, NULL), g_bytes_get_size (pdf), "%PDF-1.4\n", 9);
 }
 
+/* HTML-only mail keeps its link targets: numbered references under the
+ * text, for http, https and mailto only. */
+static void
+test_html_links (void)
+{
+  const char *html = "<p>See the <a href=\"https://example.org/agenda?a=1&amp;b=2\">agenda</a> and the "
+                     "<A HREF='http://example.org/minutes'>minutes</A>; write to <a href=mailto:chair@example.org>the "
+                     "chair</a>.</p><p>Again the <a href=\"https://example.org/agenda?a=1&amp;b=2\">agenda</a>, "
+                     "<a href=\"javascript:alert(1)\">a trap</a>, <a href=\"/relative\">here</a>, "
+                     "<a data-href=\"https://no.example/\" name=x>no target</a>, "
+                     "<a href=\"https://example.org/same\">https://example.org/same</a>.</p>";
+  g_autofree char *t = annals_mime_html_to_text (html, strlen (html));
+  g_test_message ("%s", t);
+  g_assert_nonnull (strstr (t, "See the agenda [1] and the minutes [2]; write to the chair [3]."));
+  g_assert_nonnull (strstr (t, "Again the agenda [1], a trap, here, no target, https://example.org/same."));
+  g_assert_true (g_str_has_suffix (t, "\n\n[1] https://example.org/agenda?a=1&b=2\n[2] http://example.org/minutes\n"
+                                      "[3] mailto:chair@example.org\n"));
+  g_assert_null (strstr (t, "javascript"));
+  g_assert_null (strstr (t, "no.example"));
+  /* No links, no references. */
+  g_autofree char *plain = annals_mime_html_to_text ("<p>x</p>", 8);
+  g_assert_null (strstr (plain, "[1]"));
+}
+
 static void
 test_rfc2231_continuations (void)
 {
@@ -74,6 +98,33 @@ test_rfc2231_continuations (void)
   g_autoptr (GPtrArray) p = parts_of (raw);
   g_assert_cmpuint (p->len, ==, 1);
   g_assert_cmpstr (part (p, 0)->filename, ==, "long name.txt");
+}
+
+/* File names as mailers write them: RFC 2231, RFC 2047 in a quoted
+ * string, raw UTF-8, and raw 8-bit Latin-1 (old Outlook). */
+static void
+test_filenames (void)
+{
+  static const struct {
+    const char *header, *want;
+  } cases[] = {
+    { "Content-Disposition: attachment; filename*=UTF-8''Proc%C3%A8s.pdf", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"=?UTF-8?Q?Proc=C3=A8s.pdf?=\"", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"=?iso-8859-1?B?UHJvY+hzLnBkZg==?=\"", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"Proc\xc3\xa8s.pdf\"", "Procès.pdf" },
+    { "Content-Disposition: attachment; filename=\"Proc\xe8s.pdf\"", "Procès.pdf" },
+    { "Content-Type: application/pdf; name=\"=?UTF-8?B?UHJvY8Oocy5wZGY=?=\"", "Procès.pdf" },
+    { "Content-Disposition: attachment;\n filename*0*=iso-8859-1''Proc%E8;\n filename*1=s.pdf", "Procès.pdf" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *raw = g_strdup_printf ("Content-Type: multipart/mixed; boundary=b\n\n--b\n%s%s\n\ndata\n--b--\n",
+                                            g_str_has_prefix (cases[i].header, "Content-Type") ? ""
+                                            : "Content-Type: application/pdf\n", cases[i].header);
+    g_test_message ("%s", cases[i].header);
+    g_autoptr (GPtrArray) p = parts_of (raw);
+    g_assert_cmpuint (p->len, ==, 1);
+    g_assert_cmpstr (part (p, 0)->filename, ==, cases[i].want);
+  }
 }
 
 static void
@@ -176,7 +227,9 @@ main (int argc, char **argv)
   g_test_summary ("MIME decoding for the index and the web");
   g_test_add_func ("/mime/plain", test_plain);
   g_test_add_func ("/mime/multipart", test_multipart);
+  g_test_add_func ("/mime/html-links", test_html_links);
   g_test_add_func ("/mime/rfc2231-continuations", test_rfc2231_continuations);
+  g_test_add_func ("/mime/filenames", test_filenames);
   g_test_add_func ("/mime/charsets", test_charsets);
   g_test_add_func ("/mime/broken-encodings", test_broken_encodings);
   g_test_add_func ("/mime/deep-nesting", test_deep_nesting);

@@ -231,6 +231,39 @@ craft_list (void)
     craft_add (mbox, id, k ? "series0@craft" : NULL, "Some Developer <some.developer@example.org>", subject,
                april + 3 * 86400 + k, april + 3 * 86400 + k + 5, body);
   }
+  /* A long text whose only match is far in. */
+  {
+    g_autoptr (GString) longbody = g_string_new (NULL);
+    for (int k = 0; k < 800; k++)
+      g_string_append (longbody, k % 12 == 11 ? "filler words\n" : "filler words ");
+    g_string_append (longbody, "\nAt last the platypus shows up.");
+    gint64 june2 = MARCH_2021 + 95 * 86400;
+    craft_add (mbox, "platypus@craft", NULL, "Long Writer <long@example.org>", "Monotremes", june2, june2 + 5,
+               longbody->str);
+  }
+  /* In May: a reply from an old mail program, "Re:" and no references. */
+  gint64 may = MARCH_2021 + 70 * 86400;
+  craft_add (mbox, "weekly@craft", NULL, "Chair Person <chair@example.org>", "Weekly call", may, may + 5,
+             "agenda of the weekly call.");
+  craft_add (mbox, "oldmailer@craft", NULL, "Old Mailer <old@example.org>", "RE: Weekly call", may + 86400,
+             may + 86405, "I will be there.");
+  /* In June: a reply whose quoted text and new text share a word. */
+  gint64 june = MARCH_2021 + 92 * 86400;
+  craft_add (mbox, "snippet@craft", NULL, "Quoting Writer <quoting@example.org>", "Marsupials", june, june + 5,
+             "On Monday someone wrote:\n> the old quoted line about a wombat\n\n"
+             "A fresh reply that names the wombat <again> & more.\nLe r\xc3\xa9seau est pr\xc3\xaat.");
+  /* In July: HTML only, with links and attachments named in UTF-8. */
+  g_string_append (mbox, "From craft@example.org Thu Jul 01 10:00:05 2021\nMessage-ID: <names@craft>\n"
+                         "From: Html Writer <html@example.org>\nSubject: Agenda and files\n"
+                         "Date: Thu, 01 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
+                         "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\n"
+                         "Content-Type: text/html; charset=utf-8\n\n"
+                         "<p>See the <a href=\"https://example.org/agenda?a=1&amp;b=2\">agenda</a>.</p>\n--b\n"
+                         "Content-Type: application/pdf\n"
+                         "Content-Disposition: attachment; filename*=UTF-8''Proc%C3%A8s.pdf\n"
+                         "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b\n"
+                         "Content-Type: text/plain; name=\"=?UTF-8?Q?R=C3=A9sum=C3=A9_final.txt?=\"\n"
+                         "Content-Disposition: attachment\n\nplain file\n--b--\n\n");
   g_autofree char *path = g_build_filename (site.tmp, "craft.mbox", NULL);
   g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
   assert_ok (run (site.root, "ingest", "craft", "--quiet", path));
@@ -490,7 +523,7 @@ assert_only_our_tags (const char *html)
   static const char *const ours[] = { "!DOCTYPE", "html", "head", "meta", "title", "style", "link", "body", "nav",
                                       "a", "main", "h1", "h2", "table", "thead", "tbody", "tr", "th", "td", "pre",
                                       "span", "p", "form", "label", "input", "footer", "small", "code", "article",
-                                      "ul", "li", "div", "hr" };
+                                      "ul", "li", "div", "hr", "mark" };
   g_autoptr (GRegex) handler = g_regex_new ("\\son[a-z]+\\s*=|href=\"(javascript|data):", G_REGEX_CASELESS, 0, NULL);
   for (const char *p = strchr (html, '<'); p != NULL; p = strchr (p + 1, '<')) {
     const char *name = p + 1 + (p[1] == '/');
@@ -1036,11 +1069,12 @@ test_browser (void)
                                           "http://127.0.0.1:%d/craft/series0@craft/t/ http://127.0.0.1:%d/craft/series2@craft/ "
                                           "http://127.0.0.1:%d/craft/never-archived@elsewhere/ "
                                           "http://127.0.0.1:%d/about/ http://127.0.0.1:%d/craft/about/ "
-                                          "http://127.0.0.1:%d/craft/future@craft/",
+                                          "http://127.0.0.1:%d/craft/future@craft/ http://127.0.0.1:%d/craft/names@craft/ "
+                                          "http://127.0.0.1:%d/craft/?q=wombat",
                                           script, outdir, site.port_fcgi, site.port_fcgi, mid, site.port_fcgi, mid,
                                           site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
                                           site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
-                                          site.port_fcgi, site.port_fcgi, site.port_fcgi);
+                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   g_test_message ("%s", out);
@@ -1233,6 +1267,90 @@ test_feed_content (void)
 
 /* The about pages publish the verifier key and each log's origin, and
  * the commands they show verify a message as written. */
+/* Search hits show a snippet of their new text with the words found
+ * marked, the rest escaped; the count is exact when it was counted. */
+static void
+test_search_snippet (void)
+{
+  Run c = run (site.root, "search", "--list", "ksummit", "--count", "rust");
+  g_autofree char *count = g_strdup_printf ("<p>%" G_GUINT64_FORMAT " messages", g_ascii_strtoull (c.out, NULL, 10));
+  run_clear (&c);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp r = get (ports[i], "GET", "/ksummit/?q=rust");
+    g_assert_cmpint (r.status, ==, 200);
+    if (strstr (r.body, count) == NULL)
+      g_error ("no '%s' (the exact count) in the page:\n%s", count, r.body);
+    g_assert_nonnull (strstr (r.body, "<mark>"));
+    resp_clear (&r);
+    Resp w = get (ports[i], "GET", "/craft/?q=wombat");
+    g_assert_cmpint (w.status, ==, 200);
+    if (strstr (w.body, "A fresh reply that names the <mark>wombat</mark> &lt;again&gt; &amp; more") == NULL)
+      g_error ("no snippet of the new text in the page:\n%s", w.body);
+    g_assert_null (strstr (w.body, "quoted line"));
+    resp_clear (&w);
+    /* Found 8 KB into the text, marked there. */
+    expect_text (ports[i], "/craft/?q=platypus", 200, "At last the <mark>platypus</mark> shows up.", "\x01");
+    /* Accents are folded for matching, shown as written. */
+    expect_text (ports[i], "/craft/?q=reseau", 200, "Le <mark>réseau</mark> est prêt.", "\x01");
+    expect_text (ports[i], "/craft/?q=r%C3%A9seaux", 200, "Le <mark>réseau</mark> est prêt.", "\x01");
+    Resp e = get (ports[i], "GET", "/ksummit/?q=javascript");
+    g_assert_cmpint (e.status, ==, 200);
+    g_assert_nonnull (strstr (e.body, "<mark>javascript</mark>"));
+    g_assert_null (strstr (e.body, "<script"));
+    resp_clear (&e);
+  }
+}
+
+/* Attachment names in UTF-8 (RFC 2231, RFC 2047) show as written and
+ * download under their name (RFC 6266 filename*, ASCII fallback); HTML
+ * mail keeps its link targets. */
+static void
+test_attachment_names (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp m = get (ports[i], "GET", "/craft/names@craft/");
+    g_assert_cmpint (m.status, ==, 200);
+    if (strstr (m.body, "href=\"/craft/names@craft/1-Proc_s.pdf\" download>Procès.pdf</a>") == NULL)
+      g_error ("no link to Procès.pdf in the page:\n%s", m.body);
+    g_assert_nonnull (strstr (m.body, ">Résumé final.txt</a>"));
+    g_assert_nonnull (strstr (m.body, "See the agenda [1]."));
+    g_assert_nonnull (strstr (m.body, "[1] <a href=\"https://example.org/agenda?a=1&amp;b=2\""));
+    resp_clear (&m);
+    Resp a = get (ports[i], "GET", "/craft/names@craft/1-Proc_s.pdf");
+    g_assert_cmpint (a.status, ==, 200);
+    if (strstr (a.headers, "Content-Disposition: attachment; filename=\"Proc_s.pdf\"; "
+                           "filename*=UTF-8''Proc%C3%A8s.pdf\r\n") == NULL)
+      g_error ("wrong Content-Disposition:\n%s", a.headers);
+    g_assert_cmpmem (a.body, a.length, "%PDF-1.4\n", 9);
+    resp_clear (&a);
+    Resp b = get (ports[i], "GET", "/craft/names@craft/2-R_sum__final.txt");
+    g_assert_cmpint (b.status, ==, 200);
+    g_assert_nonnull (strstr (b.headers, "filename=\"R_sum__final.txt\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20final.txt"));
+    resp_clear (&b);
+    /* The per-byte form of earlier links still answers. */
+    expect (ports[i], "/craft/names@craft/1-Proc__s.pdf", 200, "application/octet-stream");
+  }
+}
+
+/* A reply that names no parent but answers a thread's subject shows in
+ * that thread, under its first message. */
+static void
+test_thread_subject (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp t = get (ports[i], "GET", "/craft/weekly@craft/t/");
+    g_assert_cmpint (t.status, ==, 200);
+    const char *reply = strstr (t.body, "href=\"/craft/oldmailer@craft/\"");
+    if (reply == NULL)
+      g_error ("the old mailer's reply is not in the thread:\n%s", t.body);
+    resp_clear (&t);
+    expect_text (ports[i], "/craft/oldmailer@craft/", 200, "href=\"/craft/weekly@craft/\"", "\x01");
+  }
+}
+
 static void
 test_about (void)
 {
@@ -1379,6 +1497,9 @@ main (int argc, char **argv)
   g_test_add_func ("/web/about", test_about);
   g_test_add_func ("/web/search/index-errors", test_search_index_errors);
   g_test_add_func ("/web/list/index-errors", test_list_index_errors);
+  g_test_add_func ("/web/search/snippet-and-count", test_search_snippet);
+  g_test_add_func ("/web/message/attachment-names", test_attachment_names);
+  g_test_add_func ("/web/thread/subject", test_thread_subject);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -16,7 +16,7 @@ static const char css[] =
   ".n6{margin-left:6em}.n7{margin-left:7em}.n8{margin-left:8em}.ghost{border-left:3px solid #999;padding-left:.5em}"
   "@media (max-width:40em){.n1{margin-left:.5em}.n2{margin-left:1em}.n3{margin-left:1.5em}.n4{margin-left:2em}"
   ".n5{margin-left:2.5em}.n6{margin-left:3em}.n7{margin-left:3.5em}.n8{margin-left:4em}}"
-  ".c{text-align:right}@media (max-width:40em){.ad{display:none}}"
+  ".c{text-align:right}@media (max-width:40em){.ad{display:none}}.snip td{padding:0 .4em .6em 1.2em}"
   "h1{font-size:1.6em;line-height:1.25}h2{font-size:1.25em}@media (max-width:40em){h1{font-size:1.3em}}"
   "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
 

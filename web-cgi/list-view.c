@@ -55,6 +55,10 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
     if (relevance)
       g_string_append_printf (s, "<td class=\"d\">%d%%</td>", g_array_index (r->percent, int, i));
     g_string_append (s, "</tr>");
+    const char *snip = r->snippets ? g_ptr_array_index (r->snippets, i) : NULL;
+    /* Xapian escapes the text and adds only <mark>. */
+    if (snip != NULL && *snip != '\0')
+      g_string_append_printf (s, "<tr class=\"snip\"><td colspan=\"%d\">%s</td></tr>", relevance ? 4 : 3, snip);
   }
   g_string_append (s, "</tbody></table>");
 }
@@ -369,6 +373,13 @@ annals_web_page_list (Ctx *c)
   annals_web_page_end (c, s);
 }
 
+/* A hit's new (non-quoted) text, for its snippet. */
+static char *
+snippet_text (const AnnalsIndexSummary *hit, gpointer data)
+{
+  return annals_web_message_fresh_text (data, hit, SNIPPET_TEXT_MAX);
+}
+
 void
 annals_web_page_search (Ctx *c, const char *q)
 {
@@ -387,6 +398,10 @@ annals_web_page_search (Ctx *c, const char *q)
   guint64 offset = offset_param (c);
   guint64 mbox_max = annals_web_limit (c, "mbox-max-messages", MBOX_MAX_MESSAGES);
   AnnalsQueryOptions o = { mbox ? 0 : offset, mbox ? mbox_max : PAGE_SIZE, relevance, FALSE, FALSE };
+  if (!mbox && !atom) {
+    o.snippet_text = snippet_text;
+    o.snippet_data = c;
+  }
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (r == NULL) {
@@ -421,7 +436,9 @@ annals_web_page_search (Ctx *c, const char *q)
   g_autoptr (GString) s = g_string_new (NULL);
   annals_web_page_start (c, s, q);
   annals_web_search_form (c, s, q);
-  g_string_append_printf (s, "<h1>Search results</h1><p>%" G_GUINT64_FORMAT " messages", r->count);
+  /* Xapian's estimate is never shown as a count. */
+  g_string_append_printf (s, "<h1>Search results</h1><p>%s%" G_GUINT64_FORMAT " messages", r->count_exact ? "" : "about ",
+                          r->count);
   g_autofree char *qe = g_uri_escape_string (q, NULL, FALSE);
   g_string_append_printf (s, "; <a href=\"?q=%s%s\">%s</a>; <a href=\"?q=%s&amp;x=A\">Atom</a></p>", qe,
                           relevance ? "" : "&amp;r", relevance ? "newest first" : "best match first", qe);

@@ -50,12 +50,15 @@ render_text (Ctx *c, GString *s, const char *text)
   }
 }
 
-/* Attachment file names for URLs and Content-Disposition. */
+/* Attachment file names for URLs and Content-Disposition's ASCII
+ * fallback: one '_' for each other character.  per_byte: one for each
+ * byte, as links made before did ("Proc__s" for "Procès"). */
 static char *
-safe_name (const char *name, guint index)
+safe_name_as (const char *name, guint index, gboolean per_byte)
 {
   GString *s = g_string_new (NULL);
-  for (const char *p = name ? name : ""; *p && s->len < 100; p++)
+  gboolean chars = !per_byte && name != NULL && g_utf8_validate (name, -1, NULL);
+  for (const char *p = name ? name : ""; *p && s->len < 100; p = chars ? g_utf8_next_char (p) : p + 1)
     g_string_append_c (s, g_ascii_isalnum (*p) || *p == '.' || *p == '-' || *p == '_' ? *p : '_');
   if (s->len == 0 || s->str[0] == '.')
     g_string_prepend (s, "part");
@@ -63,6 +66,40 @@ safe_name (const char *name, guint index)
   g_snprintf (number, sizeof number, "%u-", index);
   g_string_prepend (s, number);
   return g_string_free (s, FALSE);
+}
+
+static char *
+safe_name (const char *name, guint index)
+{
+  return safe_name_as (name, index, FALSE);
+}
+
+/* Content-Disposition for a download: the ASCII name (safe, after its
+ * "N-"), and the name as written in RFC 5987's form (RFC 6266), which
+ * browsers prefer; path separators and controls never pass. */
+static char *
+disposition (const char *name, const char *safe)
+{
+  GString *d = g_string_new ("attachment; filename=\"");
+  g_string_append (d, safe + strcspn (safe, "-") + 1);
+  g_string_append_c (d, '"');
+  if (name == NULL || !g_utf8_validate (name, -1, NULL))
+    return g_string_free (d, FALSE);
+  g_string_append (d, "; filename*=UTF-8''");
+  glong chars = 0;
+  for (const char *p = name; *p && chars < 100; p = g_utf8_next_char (p), chars++) {
+    const char *next = g_utf8_next_char (p);
+    for (const char *b = p; b < next; b++) {
+      guchar c = (guchar) *b;
+      if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f)
+        g_string_append_c (d, '_');
+      else if (g_ascii_isalnum (c) || strchr ("!#$&+-.^_`|~", c) != NULL)
+        g_string_append_c (d, (char) c);
+      else
+        g_string_append_printf (d, "%%%02X", c);
+    }
+  }
+  return g_string_free (d, FALSE);
 }
 
 /* Rendered bodies kept between requests by a persistent process.  A
@@ -95,6 +132,28 @@ annals_web_set_body_cache (gsize max_bytes)
   body_cache_bytes = 0;
   if (max_bytes > 0)
     body_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cached_body_free);
+}
+
+/* Keeps data (of the record with this SHA-256) under key, which it takes. */
+static void
+body_cache_put (char *key, const guint8 *sha256, const char *data, gsize len)
+{
+  if (body_cache_bytes + len > body_cache_max) {
+    /* Full: start over rather than track recency; bodies are cheap to
+     * render again and the cache refills with what is read now. */
+    g_hash_table_remove_all (body_cache);
+    body_cache_bytes = 0;
+  }
+  if (len > body_cache_max / 4) {
+    g_free (key);
+    return;
+  }
+  CachedBody *b = g_new (CachedBody, 1);
+  memcpy (b->sha256, sha256, 32);
+  b->html = g_memdup2 (data, len);
+  b->len = len;
+  g_hash_table_replace (body_cache, key, b);
+  body_cache_bytes += len;
 }
 
 /* The parts of a message: text in <pre>, attachments as links. */
@@ -203,6 +262,33 @@ annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
   return annals_web_obfuscate (annals_web_row_obfuscates (c, m->list), text);
 }
 
+char *
+annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
+{
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  AnnalsStoreRecord rec;
+  if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE)
+    return NULL;
+  /* Search pages show the same messages again and again: a persistent
+   * process keeps their new text beside the rendered bodies, checked
+   * against the record's hash like them (a redaction changes it). */
+  g_autofree char *key = body_cache == NULL ? NULL
+                           : g_strdup_printf ("fresh\n%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%" G_GSIZE_FORMAT, c->root,
+                                              m->list, m->number, annals_web_row_obfuscates (c, m->list), max);
+  CachedBody *cached = key ? g_hash_table_lookup (body_cache, key) : NULL;
+  if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) == 0)
+    return g_strndup (cached->html, cached->len);
+  g_autofree char *text = annals_web_message_text (c, m, max);
+  if (text == NULL)
+    return NULL;
+  g_autoptr (GString) fresh = g_string_new (NULL);
+  g_autoptr (GString) quoted = g_string_new (NULL);
+  annals_mime_split_quoted (text, fresh, quoted);
+  if (key != NULL)
+    body_cache_put (g_steal_pointer (&key), rec.sha256, fresh->str, fresh->len);
+  return g_strdup (fresh->str);
+}
+
 void
 annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
 {
@@ -274,7 +360,8 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
       annals_web_esc (s, rows[i].value);
     g_string_append (s, "</td></tr>");
   }
-  g_string_append (s, "</table><nav aria-label=\"message\">");
+  /* One per message on a thread page: each landmark has its own name. */
+  g_string_append_printf (s, "</table><nav aria-label=\"message %" G_GUINT64_FORMAT "\">", m->number);
   g_string_append (s, "<a href=\"");
   annals_web_esc (s, url);
   g_string_append (s, "raw\">raw</a> <a href=\"");
@@ -300,20 +387,8 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
     gsize from = s->len;
     render_body (c, s, raw, url);
     gsize len = s->len - from;
-    if (body_cache_bytes + len > body_cache_max) {
-      /* Full: start over rather than track recency; bodies are cheap to
-       * render again and the cache refills with what is read now. */
-      g_hash_table_remove_all (body_cache);
-      body_cache_bytes = 0;
-    }
-    if (key != NULL && len <= body_cache_max / 4) {
-      CachedBody *b = g_new (CachedBody, 1);
-      memcpy (b->sha256, rec.sha256, 32);
-      b->html = g_memdup2 (s->str + from, len);
-      b->len = len;
-      g_hash_table_replace (body_cache, g_steal_pointer (&key), b);
-      body_cache_bytes += len;
-    }
+    if (key != NULL)
+      body_cache_put (g_steal_pointer (&key), rec.sha256, s->str + from, len);
   }
   g_string_append (s, "</article>");
 }
@@ -425,14 +500,15 @@ annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
   }
   AnnalsMimePart *p = parts->pdata[index];
   g_autofree char *name = safe_name (p->filename, index);
-  if (strcmp (name, seg) != 0) {
+  g_autofree char *old_name = safe_name_as (p->filename, index, TRUE);
+  if (strcmp (name, seg) != 0 && strcmp (old_name, seg) != 0) {
     annals_web_error_page (c, 404, "No such attachment.");
     return;
   }
   g_autoptr (GBytes) body = annals_mime_part_decode (p);
   /* Never rendered by the browser: a download, whatever it claims to be. */
   annals_http_header (c->h, "Content-Type", "application/octet-stream");
-  g_autofree char *disp = g_strdup_printf ("attachment; filename=\"%s\"", name + strcspn (name, "-") + 1);
+  g_autofree char *disp = disposition (p->filename, name);
   annals_http_header (c->h, "Content-Disposition", disp);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
   annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);

@@ -38,6 +38,8 @@ G_BEGIN_DECLS
 #define MAX_QUERY 4096
 /* Text of one message in a feed entry. */
 #define FEED_TEXT_MAX ((gsize) 64 * 1024)
+/* Text of one message a search snippet is taken from. */
+#define SNIPPET_TEXT_MAX ((gsize) 64 * 1024)
 
 /* What one request may cost ([web] in annals.conf, doc/urls.md). */
 #define MBOX_MAX_MESSAGES 2000
@@ -113,6 +115,9 @@ gboolean annals_web_page_ghost (Ctx *c, const char *list, const char *message_id
 /* message-view.c */
 void annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading);
 char *annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max);
+/* Its new (non-quoted) lines, from the first max bytes of its text; NULL
+ * when it cannot be read (redacted). */
+char *annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max);
 void annals_web_page_message (Ctx *c, AnnalsIndexSummary *m);
 void annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m);
 void annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg);
