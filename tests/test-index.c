@@ -578,6 +578,13 @@ count_one (guint64 docid, gpointer data)
   return TRUE;
 }
 
+/* A snippet's text: the hit's data. */
+static char *
+hit_text (guint64 docid, const char *data, gsize length, gpointer user_data)
+{
+  return g_strndup (data, length);
+}
+
 /* Every entry point that takes a database, on db: each must answer
  * want (a message with it), never throw or crash.  writes: the calls
  * that write are checked too (they answer want_write). */
@@ -589,9 +596,12 @@ expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, co
   guint seen = 0;
   gboolean existed;
   AnnalsXdoc *doc = NULL;
-  AnnalsXresults *xr = NULL, *xr_term = NULL;
+  AnnalsXresults *xr = NULL, *xr_term = NULL, *xr_more = NULL;
   static const AnnalsXfield fields[] = { { "", "", FALSE } };
   AnnalsXsearch s = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 100 };
+  AnnalsXmore more = { .check_at_least = 100, .snippet_text = hit_text, .snippet_length = 40 };
+  gboolean found = FALSE;
+  double max = 0;
   AnnalsXdoc *fresh = annals_xdoc_new ();
   struct {
     const char *call;
@@ -603,6 +613,8 @@ expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, co
     { "each_with_term", annals_xdb_each_with_term (db, "Kpolicy", count_one, &seen, NULL), want },
     { "search", annals_xdb_search (db, "common", &s, TRUE, &xr, NULL), want },
     { "search_term", annals_xdb_search_term (db, "Kpolicy", &s, FALSE, &xr_term, NULL), want },
+    { "search_more", annals_xdb_search_more (db, "common", &s, &more, &xr_more, NULL), want },
+    { "max_number", annals_xdb_max_number (db, "Kpolicy", ANNALS_XSLOT_DATE, &found, &max, NULL), want },
     { "compact", annals_xdb_compact (db, dest, NULL), want },
     { "set_metadata", annals_xdb_set_metadata (db, "k", "v", NULL), want_write },
     { "replace", annals_xdb_replace (db, 7, fresh, NULL), want_write },
@@ -624,7 +636,18 @@ expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, co
   g_free (value);
   annals_xdoc_free (doc);
   annals_xresults_free (xr);
+  if (want == ANNALS_XSTATUS_OK) {
+    /* The new entry points' answers, not only their statuses. */
+    g_assert_true (found);
+    g_assert_cmpfloat (max, >=, 2999);
+    g_assert_nonnull (xr_more);
+    g_assert_cmpuint (xr_more->n_hits, ==, 10);
+    g_assert_nonnull (strstr (xr_more->hits[0].snippet, "<mark>common</mark>"));
+  } else {
+    g_assert_null (xr_more);
+  }
   annals_xresults_free (xr_term);
+  annals_xresults_free (xr_more);
   annals_xdoc_free (fresh);
 }
 
@@ -671,6 +694,15 @@ test_shim_statuses (Fixture *f, gconstpointer data)
   g_assert_cmpint (annals_xdb_search (db, "NOT common", &s, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_QUERY_SYNTAX);
   g_assert_cmpint (annals_xdb_search (db, "word*", &s, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_WILDCARD_TOO_BROAD);
   g_assert_null (xr);
+  AnnalsXmore more = { .check_at_least = 100, .snippet_text = hit_text, .snippet_length = 40 };
+  g_assert_cmpint (annals_xdb_search_more (db, "NOT common", &s, &more, &xr, NULL), ==, ANNALS_XSTATUS_QUERY_SYNTAX);
+  g_assert_cmpint (annals_xdb_search_more (db, "word*", &s, &more, &xr, NULL), ==, ANNALS_XSTATUS_WILDCARD_TOO_BROAD);
+  g_assert_null (xr);
+  gboolean found = TRUE;
+  double max = -1;
+  g_assert_cmpint (annals_xdb_max_number (db, "Knone", ANNALS_XSLOT_DATE, &found, &max, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_false (found);
+  g_assert_cmpfloat (max, ==, -1);
   AnnalsXdoc *doc = NULL;
   g_assert_cmpint (annals_xdb_get (db, 99999, &doc, NULL), ==, ANNALS_XSTATUS_NOT_FOUND);
   g_assert_null (doc);
@@ -711,6 +743,7 @@ test_shim_statuses (Fixture *f, gconstpointer data)
   AnnalsXsearch all = { .fields = fields, .n_fields = 1, .limit = 10, .max_expansion = 10 };
   g_assert_cmpint (annals_xdb_search (db, "common", &all, TRUE, &xr, NULL), ==, ANNALS_XSTATUS_CORRUPT);
   g_assert_cmpint (annals_xdb_search_term (db, "Kpolicy", &all, FALSE, &xr, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_cmpint (annals_xdb_search_more (db, "common", &all, &more, &xr, NULL), ==, ANNALS_XSTATUS_CORRUPT);
   guint seen = 0;
   g_assert_cmpint (annals_xdb_each_with_term (db, "Kpolicy", count_one, &seen, NULL), ==, ANNALS_XSTATUS_CORRUPT);
   /* (Not annals_xdb_compact: Xapian 1.4 leaks its tables when a
