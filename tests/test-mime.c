@@ -120,7 +120,9 @@ test_filenames (void)
     g_autofree char *raw = g_strdup_printf ("Content-Type: multipart/mixed; boundary=b\n\n--b\n%s%s\n\ndata\n--b--\n",
                                             g_str_has_prefix (cases[i].header, "Content-Type") ? ""
                                             : "Content-Type: application/pdf\n", cases[i].header);
-    g_test_message ("%s", cases[i].header);
+    /* Escaped: a Latin-1 byte in the TAP output breaks meson's reader. */
+    g_autofree char *shown = g_strescape (cases[i].header, NULL);
+    g_test_message ("%s", shown);
     g_autoptr (GPtrArray) p = parts_of (raw);
     g_assert_cmpuint (p->len, ==, 1);
     g_assert_cmpstr (part (p, 0)->filename, ==, cases[i].want);
