@@ -158,7 +158,8 @@ set_remote (Fixture *f, const char *value)
 static void
 test_remote (Fixture *f, gconstpointer data)
 {
-  if (!g_find_program_in_path ("xapian-tcpsrv")) {
+  g_autofree char *tcpsrv = g_find_program_in_path ("xapian-tcpsrv");
+  if (tcpsrv == NULL) {
     g_test_skip ("xapian-tcpsrv is missing: scripts/install-deps test installs xapian-tools");
     return;
   }
