@@ -829,14 +829,23 @@ subject_thread (Indexer *ix, Prepared *p, char **tid, char **root, GError **erro
     return FALSE;
   g_autofree char *term = g_strconcat ("G", current, NULL);
   char *err = NULL;
-  gboolean found;
-  double last = 0;
-  AnnalsXstatus st = annals_xdb_max_number (ix->db, term, ANNALS_XSLOT_RECEIPT, &found, &last, &err);
-  if (st != ANNALS_XSTATUS_OK)
-    return xerror (error, st, err, "cannot read a thread");
-  if (!found)
-    return TRUE;
-  if ((gint64) last < p->receipt - SUBJECT_WINDOW)
+  gint64 since = p->receipt - SUBJECT_WINDOW;
+  /* The thread's messages are spread over the shards: shard 0 first,
+   * then the others once their writers have caught up (they may hold
+   * the thread's latest message, still queued). */
+  gboolean recent = FALSE;
+  for (guint k = 0; k < ix->n_shards && !recent; k++) {
+    if (k > 0 && !shard_wait (&ix->shards[k], error))
+      return FALSE;
+    gboolean found;
+    double last = 0;
+    AnnalsXstatus st = annals_xdb_max_number (k == 0 ? ix->db : ix->shards[k].db, term, ANNALS_XSLOT_RECEIPT,
+                                              &found, &last, &err);
+    if (st != ANNALS_XSTATUS_OK)
+      return xerror (error, st, err, "cannot read a thread");
+    recent = found && (gint64) last >= since;
+  }
+  if (!recent)
     return TRUE;
   *tid = g_steal_pointer (&current);
   *root = g_strdup (tab + 1);

@@ -304,6 +304,40 @@ test_subject_threads (Fixture *f, gconstpointer data)
     g_assert_cmpstr (p1, ==, "budget@x");
     g_autofree char *p2 = parent_of (f, "old-re@x");
     g_assert_cmpstr (p2, ==, "");
+    /* The subjects are threading state: in shard 0 only, like the rest
+     * of it; every shard says it is of version 3. */
+    g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "budget 2022", -1);
+    g_autofree char *key = g_strdup_printf ("s:%.32s", h);
+    g_autoptr (GPtrArray) paths = shard_paths (f);
+    for (guint k = 0; k < paths->len; k++) {
+      const char *one[] = { paths->pdata[k] };
+      AnnalsXdb *db = NULL;
+      g_assert_cmpint (annals_xdb_open_readonly (one, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+      g_autofree char *value = NULL, *version = NULL;
+      g_assert_cmpint (annals_xdb_get_metadata (db, key, &value, NULL), ==, ANNALS_XSTATUS_OK);
+      g_assert_cmpint (annals_xdb_get_metadata (db, "annals:version", &version, NULL), ==, ANNALS_XSTATUS_OK);
+      /* The latest thread under that subject: the forward's. */
+      g_autofree char *latest = g_strdup_printf ("%s\tb-fwd@x", (char *) g_hash_table_lookup (t, "b-fwd@x"));
+      if (k == 0)
+        g_assert_cmpstr (value, ==, latest);
+      else
+        g_assert_null (value);
+      g_assert_cmpstr (version, ==, "3");
+      annals_xdb_free (db);
+    }
+    /* The thread's latest receipt over the shards searched together (b3,
+     * day 45, in shard 2 of 3). */
+    AnnalsXdb *all = NULL;
+    g_assert_cmpint (annals_xdb_open_readonly ((const char *const *) paths->pdata, paths->len, &all, NULL), ==,
+                     ANNALS_XSTATUS_OK);
+    g_autofree char *term = g_strconcat ("G", (char *) g_hash_table_lookup (t, "budget@x"), NULL);
+    gboolean found = FALSE;
+    double last = 0;
+    g_assert_cmpint (annals_xdb_max_number (all, term, ANNALS_XSLOT_RECEIPT, &found, &last, NULL), ==,
+                     ANNALS_XSTATUS_OK);
+    g_assert_true (found);
+    g_assert_cmpint ((gint64) last, ==, 1614592800 + 45 * 86400);
+    annals_xdb_free (all);
   }
 }
 
@@ -861,7 +895,7 @@ main (int argc, char **argv)
   } while (0)
   ADD_SHARDED ("index", "/threads/ghosts-and-late-parent", test_ghosts_and_late_parent);
   ADD_SHARDED ("index", "/threads/merge", test_merge);
-  ADD ("/index/threads/subject", test_subject_threads);
+  ADD_SHARDED ("index", "/threads/subject", test_subject_threads);
   ADD_SHARDED ("index", "/threads/loops-and-long-chains", test_loops_and_long_chains);
   ADD_SHARDED ("index", "/threads/duplicate-message-ids", test_duplicate_ids);
   ADD_SHARDED ("index", "/threads/arrival-order", test_arrival_order);
