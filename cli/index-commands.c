@@ -1,6 +1,7 @@
 /* index-commands: see index-commands.h. */
 #include "cli/index-commands.h"
 #include "cli/cmdline.h"
+#include "core/config.h"
 #include "indexer/index.h"
 
 #include <stdio.h>
@@ -43,6 +44,10 @@ print_stats (const char *list, const AnnalsIndexStats *stats, double secs)
 static void
 say_recreated (const char *list, const AnnalsIndexStats *stats)
 {
+  if (stats->resharded)
+    g_printerr ("annals index: %s: annals.conf asks for another number of index shards (index-shards); "
+                "rebuilt the index with it\n",
+                list);
   if (stats->recreated)
     g_printerr ("annals index: %s: the index was half-made (a run killed while creating it) or damaged; "
                 "rebuilt it from the store\n",
@@ -167,9 +172,13 @@ int
 annals_cli_index (int argc, char **argv)
 {
   gboolean rebuild = FALSE, quiet = FALSE;
+  int shards = 0;
   const GOptionEntry entries[] = {
     { "rebuild", 0, 0, G_OPTION_ARG_NONE, &rebuild, "Build the index anew from the store (beside the old one, then swapped)",
       NULL },
+    { "shards", 0, 0, G_OPTION_ARG_INT, &shards,
+      "With --rebuild: split the index into N shards (1 to 64), written in parallel, and set index-shards in annals.conf",
+      "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress and no summary", NULL },
     { NULL },
   };
@@ -181,11 +190,28 @@ annals_cli_index (int argc, char **argv)
   g_autoptr (AnnalsConfig) config = annals_cli_open_config ("index");
   if (config == NULL)
     return 1;
+  if (shards != 0 && (!rebuild || shards < 1 || shards > 64)) {
+    g_printerr ("annals index: --shards takes a number from 1 to 64 and goes with --rebuild "
+                "(e.g. 'annals index --rebuild --shards 4 LIST')\n");
+    return EX_USAGE;
+  }
   g_auto (GStrv) all = annals_config_lists (config);
   char **lists = argc > 1 ? argv + 1 : all;
   int status = 0;
-  for (char **l = lists; *l; l++)
+  for (char **l = lists; *l; l++) {
+    if (shards != 0) {
+      /* The option first: the rebuild reads it, and later runs keep it. */
+      g_autoptr (GError) error = NULL;
+      AnnalsConfigListChange ch = ANNALS_CONFIG_LIST_CHANGE_INIT;
+      ch.index_shards = shards;
+      if (!annals_config_change_list (config, *l, &ch, &error)) {
+        annals_cli_fail ("index", error);
+        status = 1;
+        continue;
+      }
+    }
     if (!update_list (config, *l, rebuild, quiet))
       status = 1;
+  }
   return status;
 }

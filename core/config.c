@@ -494,6 +494,10 @@ change_list (AnnalsConfig *config, gconstpointer data, GError **error)
     g_key_file_remove_key (kf, group, "closed-date", NULL);
     g_key_file_remove_key (kf, group, "closed-reason", NULL);
   }
+  if (ch->index_shards > 1)
+    g_key_file_set_integer (kf, group, "index-shards", ch->index_shards);
+  else if (ch->index_shards == 1)
+    g_key_file_remove_key (kf, group, "index-shards", NULL);
   return TRUE;
 }
 
@@ -508,6 +512,11 @@ annals_config_change_list (AnnalsConfig *config,
       || (change->description != NULL && !check_text ("description", name, change->description, error))
       || (change->closed_reason != NULL && !check_text ("reason for closing", name, change->closed_reason, error)))
     return FALSE;
+  if (change->index_shards < 0 || change->index_shards > 64) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID,
+                 "list '%s': %d index shards: give a number from 1 to 64", name, change->index_shards);
+    return FALSE;
+  }
   ListChange lc = { name, change };
   return annals_config_edit (config, change_list, &lc, error);
 }

@@ -82,8 +82,9 @@ typedef struct {
   int obfuscate;             /* 0 or 1 */
   int closed;                /* 1 closes (UNCHANGED if closed already), 0 reopens (UNCHANGED if open) */
   const char *closed_reason; /* with closed = 1: one line, as description */
+  int index_shards;          /* 1 to 64 sets index-shards (1 removes the key); 0 leaves it */
 } AnnalsConfigListChange;
-#define ANNALS_CONFIG_LIST_CHANGE_INIT { NULL, NULL, -1, -1, NULL }
+#define ANNALS_CONFIG_LIST_CHANGE_INIT { NULL, NULL, -1, -1, NULL, 0 }
 
 /* Changes list name's fields, under the lock (see the top): NO_LIST,
  * INVALID (a value not allowed, the file untouched), UNCHANGED, IO. */

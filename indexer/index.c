@@ -1,5 +1,6 @@
 /* index: see index.h. */
 #include "indexer/index.h"
+#include "core/config.h"
 #include "core/message.h"
 #include "core/mime.h"
 #include "core/store.h"
@@ -24,11 +25,21 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
  * its words are still in the database's freed blocks until the index is
  * compacted into a fresh copy, which clears it. */
 #define KEY_SCRUB "annals:scrub"
-#define INDEX_VERSION "2"
+/* In shard 0: how many shards the index has. */
+#define KEY_SHARDS "annals:shards"
+/* 3: shards and subject keys; 2 had one or the other, 1 neither (all
+ * read as they are: doc/index-format.md). */
+#define INDEX_VERSION "3"
 /* A reply with no References or In-Reply-To joins the thread started
  * under its base subject only if that thread had a message received
  * this recently (doc/index-format.md). */
 #define SUBJECT_WINDOW (28 * 86400)
+/* index/shards: the shard count of an index of several shards. */
+#define SHARDS_FILE "shards"
+#define MAX_SHARDS 64
+/* Operations queued to a shard's writer thread before the main thread
+ * waits: bounds the documents held in memory. */
+#define SHARD_QUEUE 256
 #define COMMIT_EVERY 10000
 /* References kept per message: the newest 500 (the chain's end). */
 #define MAX_REFERENCES 500
@@ -109,10 +120,14 @@ append_field (GString *s, const char *v)
     g_string_append_c (s, *p == '\t' || *p == '\n' || *p == '\r' ? ' ' : *p);
 }
 
+typedef struct _Shard Shard;
+
 typedef struct {
-  AnnalsXdb *db;
+  AnnalsXdb *db;     /* shard 0: its documents and all the threading metadata */
   const char *list;
   GHashTable *cache; /* msgid key -> thread id (this run's writes) */
+  Shard *shards;     /* shards 1.. (shards[0] unused): each its own writer thread */
+  guint n_shards;
 } Indexer;
 
 static char *
@@ -157,7 +172,7 @@ thread_of (Indexer *ix, const char *message_id, char **tid, GError **error)
 }
 
 typedef struct {
-  Indexer *ix;
+  AnnalsXdb *db;
   const char *to;
   const char *from_term;
   GError **error;
@@ -170,7 +185,7 @@ retag_one (guint64 docid, gpointer data)
   Retag *r = data;
   char *err = NULL;
   AnnalsXdoc *doc = NULL;
-  AnnalsXstatus st = annals_xdb_get (r->ix->db, docid, &doc, &err);
+  AnnalsXstatus st = annals_xdb_get (r->db, docid, &doc, &err);
   if (st == ANNALS_XSTATUS_NOT_FOUND) {
     g_free (err);
     return TRUE;
@@ -203,7 +218,7 @@ retag_one (guint64 docid, gpointer data)
     g_string_free (d, TRUE);
     annals_index_summary_clear (&s);
   }
-  st = annals_xdb_replace (r->ix->db, docid, doc, &err);
+  st = annals_xdb_replace (r->db, docid, doc, &err);
   annals_xdoc_free (doc);
   if (st != ANNALS_XSTATUS_OK) {
     r->ok = xerror (r->error, st, err, "cannot merge threads");
@@ -212,7 +227,194 @@ retag_one (guint64 docid, gpointer data)
   return TRUE;
 }
 
-/* Merges thread from into thread to (documents and ghosts). */
+/* Retags one shard's documents of thread from_term ("G<id>") as to. */
+static gboolean
+retag_shard (AnnalsXdb *db, const char *to, const char *from_term, GError **error)
+{
+  char *err = NULL;
+  Retag r = { db, to, from_term, error, TRUE };
+  AnnalsXstatus st = annals_xdb_each_with_term (db, from_term, retag_one, &r, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    return xerror (error, st, err, "cannot merge threads");
+  return r.ok;
+}
+
+/* A write for a shard's thread: documents, deletions, retags, commits,
+ * done in the order queued. */
+typedef enum { OP_REPLACE, OP_DELETE, OP_RETAG, OP_COMMIT } OpKind;
+
+typedef struct {
+  OpKind kind;
+  guint64 docid;
+  AnnalsXdoc *doc;  /* OP_REPLACE, owned */
+  char *to;         /* OP_RETAG */
+  char *from_term;  /* OP_RETAG */
+} Op;
+
+static void
+op_free (Op *op)
+{
+  if (op->doc)
+    annals_xdoc_free (op->doc);
+  g_free (op->to);
+  g_free (op->from_term);
+  g_free (op);
+}
+
+/* Runs op on db, on whichever thread owns db. */
+static gboolean
+run_op (AnnalsXdb *db, Op *op, GError **error)
+{
+  char *err = NULL;
+  AnnalsXstatus st = ANNALS_XSTATUS_OK;
+  switch (op->kind) {
+  case OP_REPLACE:
+    if ((st = annals_xdb_replace (db, op->docid, op->doc, &err)) != ANNALS_XSTATUS_OK)
+      return xerror (error, st, err, "cannot add a document");
+    return TRUE;
+  case OP_DELETE: {
+    gboolean existed;
+    if ((st = annals_xdb_delete (db, op->docid, &existed, &err)) != ANNALS_XSTATUS_OK)
+      return xerror (error, st, err, "cannot remove a document");
+    /* Recorded with the deletion, in the shard that held it, so a kill
+     * before the scrub cannot forget it. */
+    return !existed || (st = annals_xdb_set_metadata (db, KEY_SCRUB, "1", &err)) == ANNALS_XSTATUS_OK
+           || xerror (error, st, err, "cannot remove a document");
+  }
+  case OP_RETAG:
+    return retag_shard (db, op->to, op->from_term, error);
+  case OP_COMMIT:
+    return (st = annals_xdb_commit (db, &err)) == ANNALS_XSTATUS_OK
+           || xerror (error, st, err, "cannot commit the index");
+  }
+  return TRUE;
+}
+
+/* A shard other than 0: a writer thread doing its queued ops in order.
+ * The main thread touches db only when the queue is empty (barrier). */
+struct _Shard {
+  AnnalsXdb *db;
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  GQueue ops;
+  guint pending; /* queued or running */
+  gboolean stop;
+  GError *error; /* the first failure; later ops are dropped */
+};
+
+static gpointer
+shard_thread (gpointer data)
+{
+  Shard *sh = data;
+  for (;;) {
+    g_mutex_lock (&sh->lock);
+    while (g_queue_is_empty (&sh->ops) && !sh->stop)
+      g_cond_wait (&sh->cond, &sh->lock);
+    Op *op = g_queue_pop_head (&sh->ops);
+    gboolean failed = sh->error != NULL;
+    g_mutex_unlock (&sh->lock);
+    if (op == NULL)
+      break;
+    GError *local = NULL;
+    if (!failed)
+      run_op (sh->db, op, &local);
+    op_free (op);
+    g_mutex_lock (&sh->lock);
+    if (local != NULL && sh->error == NULL)
+      sh->error = local;
+    else
+      g_clear_error (&local);
+    sh->pending--;
+    g_cond_broadcast (&sh->cond);
+    g_mutex_unlock (&sh->lock);
+  }
+  return NULL;
+}
+
+static void
+shard_start (Shard *sh)
+{
+  g_mutex_init (&sh->lock);
+  g_cond_init (&sh->cond);
+  g_queue_init (&sh->ops);
+  sh->thread = g_thread_new ("index-shard", shard_thread, sh);
+}
+
+/* The shard's failure as error, if it had one. */
+static gboolean
+shard_check (Shard *sh, GError **error)
+{
+  if (sh->error == NULL)
+    return TRUE;
+  g_propagate_error (error, g_error_copy (sh->error));
+  return FALSE;
+}
+
+/* Queues op (taken) for the shard's thread, waiting while it is far
+ * behind. */
+static gboolean
+shard_push (Shard *sh, Op *op, GError **error)
+{
+  g_mutex_lock (&sh->lock);
+  while (sh->pending >= SHARD_QUEUE && sh->error == NULL)
+    g_cond_wait (&sh->cond, &sh->lock);
+  gboolean ok = shard_check (sh, error);
+  if (ok) {
+    g_queue_push_tail (&sh->ops, op);
+    sh->pending++;
+    g_cond_broadcast (&sh->cond);
+  }
+  g_mutex_unlock (&sh->lock);
+  if (!ok)
+    op_free (op);
+  return ok;
+}
+
+/* Waits until the shard has done everything queued. */
+static gboolean
+shard_wait (Shard *sh, GError **error)
+{
+  g_mutex_lock (&sh->lock);
+  while (sh->pending > 0)
+    g_cond_wait (&sh->cond, &sh->lock);
+  gboolean ok = shard_check (sh, error);
+  g_mutex_unlock (&sh->lock);
+  return ok;
+}
+
+/* Stops the shard's thread (after what is queued) and closes nothing. */
+static void
+shard_stop (Shard *sh)
+{
+  if (sh->thread == NULL)
+    return;
+  g_mutex_lock (&sh->lock);
+  sh->stop = TRUE;
+  g_cond_broadcast (&sh->cond);
+  g_mutex_unlock (&sh->lock);
+  g_thread_join (sh->thread);
+  sh->thread = NULL;
+  g_queue_clear_full (&sh->ops, (GDestroyNotify) op_free);
+  g_clear_error (&sh->error);
+  g_mutex_clear (&sh->lock);
+  g_cond_clear (&sh->cond);
+}
+
+/* Runs op on shard k: shard 0 here, the others on their threads.  Takes
+ * op. */
+static gboolean
+shard_apply (Indexer *ix, guint k, Op *op, GError **error)
+{
+  if (k > 0)
+    return shard_push (&ix->shards[k], op, error);
+  gboolean ok = run_op (ix->db, op, error);
+  op_free (op);
+  return ok;
+}
+
+/* Merges thread from into thread to (documents in every shard, and
+ * ghosts). */
 static gboolean
 merge_threads (Indexer *ix, const char *to, const char *from, GError **error)
 {
@@ -221,12 +423,17 @@ merge_threads (Indexer *ix, const char *to, const char *from, GError **error)
   AnnalsXstatus st = annals_xdb_set_metadata (ix->db, alias, to, &err);
   if (st != ANNALS_XSTATUS_OK)
     return xerror (error, st, err, "cannot merge threads");
-  g_autofree char *term = g_strconcat ("G", from, NULL);
-  Retag r = { ix, to, term, error, TRUE };
-  st = annals_xdb_each_with_term (ix->db, term, retag_one, &r, &err);
-  if (st != ANNALS_XSTATUS_OK)
-    return xerror (error, st, err, "cannot merge threads");
-  return r.ok;
+  /* Queued behind the documents already sent to each shard, so those
+   * are retagged too. */
+  for (guint k = 0; k < ix->n_shards; k++) {
+    Op *op = g_new0 (Op, 1);
+    op->kind = OP_RETAG;
+    op->to = g_strdup (to);
+    op->from_term = g_strconcat ("G", from, NULL);
+    if (!shard_apply (ix, k, op, error))
+      return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean
@@ -622,14 +829,23 @@ subject_thread (Indexer *ix, Prepared *p, char **tid, char **root, GError **erro
     return FALSE;
   g_autofree char *term = g_strconcat ("G", current, NULL);
   char *err = NULL;
-  gboolean found;
-  double last = 0;
-  AnnalsXstatus st = annals_xdb_max_number (ix->db, term, ANNALS_XSLOT_RECEIPT, &found, &last, &err);
-  if (st != ANNALS_XSTATUS_OK)
-    return xerror (error, st, err, "cannot read a thread");
-  if (!found)
-    return TRUE;
-  if ((gint64) last < p->receipt - SUBJECT_WINDOW)
+  gint64 since = p->receipt - SUBJECT_WINDOW;
+  /* The thread's messages are spread over the shards: shard 0 first,
+   * then the others once their writers have caught up (they may hold
+   * the thread's latest message, still queued). */
+  gboolean recent = FALSE;
+  for (guint k = 0; k < ix->n_shards && !recent; k++) {
+    if (k > 0 && !shard_wait (&ix->shards[k], error))
+      return FALSE;
+    gboolean found;
+    double last = 0;
+    AnnalsXstatus st = annals_xdb_max_number (k == 0 ? ix->db : ix->shards[k].db, term, ANNALS_XSLOT_RECEIPT,
+                                              &found, &last, &err);
+    if (st != ANNALS_XSTATUS_OK)
+      return xerror (error, st, err, "cannot read a thread");
+    recent = found && (gint64) last >= since;
+  }
+  if (!recent)
     return TRUE;
   *tid = g_steal_pointer (&current);
   *root = g_strdup (tab + 1);
@@ -640,17 +856,15 @@ subject_thread (Indexer *ix, Prepared *p, char **tid, char **root, GError **erro
 static gboolean
 commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **error)
 {
-  char *err = NULL;
-  AnnalsXstatus st;
+  /* Message n is in shard n mod N as document n / N + 1: searched
+   * together, Xapian interleaves the shards' ids, and the combined id is
+   * n + 1 again (doc/index-format.md). */
   if (p->type != ANNALS_STORE_RECORD_MESSAGE) {
-    gboolean existed;
-    if ((st = annals_xdb_delete (ix->db, p->redaction_target + 1, &existed, &err)) != ANNALS_XSTATUS_OK)
-      return xerror (error, st, err, "cannot remove a document");
+    Op *op = g_new0 (Op, 1);
+    op->kind = OP_DELETE;
+    op->docid = p->redaction_target / ix->n_shards + 1;
     stats->removed++;
-    /* Recorded with the deletion, so a kill before the scrub cannot
-     * forget it. */
-    return !existed || (st = annals_xdb_set_metadata (ix->db, KEY_SCRUB, "1", &err)) == ANNALS_XSTATUS_OK
-           || xerror (error, st, err, "cannot remove a document");
+    return shard_apply (ix, (guint) (p->redaction_target % ix->n_shards), op, error);
   }
   /* Old mail programs reply with "Re:" and nothing else to go by. */
   g_autofree char *join = NULL, *root = NULL;
@@ -665,6 +879,8 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
      * summary), for replies to come. */
     g_autofree char *key = subject_key (p->base_subject);
     g_autofree char *value = g_strdup_printf ("%s\t%.*s", tid, (int) (p->parent_at - 2), p->summary_tail + 1);
+    char *err = NULL;
+    AnnalsXstatus st;
     if ((st = annals_xdb_set_metadata (ix->db, key, value, &err)) != ANNALS_XSTATUS_OK)
       return xerror (error, st, err, "cannot record a thread");
   }
@@ -682,8 +898,12 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
   annals_xdoc_set_string (p->doc, ANNALS_XSLOT_THREAD, tid);
   g_autofree char *summary = g_strconcat (p->summary_head, tid, p->summary_tail, NULL);
   annals_xdoc_set_data (p->doc, summary, strlen (summary));
-  if ((st = annals_xdb_replace (ix->db, p->number + 1, p->doc, &err)) != ANNALS_XSTATUS_OK)
-    return xerror (error, st, err, "cannot add a document");
+  Op *op = g_new0 (Op, 1);
+  op->kind = OP_REPLACE;
+  op->docid = p->number / ix->n_shards + 1;
+  op->doc = g_steal_pointer (&p->doc);
+  if (!shard_apply (ix, (guint) (p->number % ix->n_shards), op, error))
+    return FALSE;
   stats->indexed++;
   stats->bytes += p->bytes;
   return TRUE;
@@ -695,10 +915,30 @@ rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
   return remove (path);
 }
 
-/* Commits the index with the number of store entries it covers. */
+/* Commits shards 1.. (in parallel, each on its thread) and waits for
+ * them: before shard 0, whose commit moves the resume mark. */
+static gboolean
+commit_others (Indexer *ix, GError **error)
+{
+  gboolean ok = TRUE;
+  for (guint k = 1; k < ix->n_shards && ok; k++) {
+    Op *op = g_new0 (Op, 1);
+    op->kind = OP_COMMIT;
+    ok = shard_push (&ix->shards[k], op, error);
+  }
+  for (guint k = 1; k < ix->n_shards; k++)
+    ok = shard_wait (&ix->shards[k], ok ? error : NULL) && ok;
+  return ok;
+}
+
+/* Commits the index with the number of store entries it covers.  The
+ * other shards commit first: a kill between leaves them ahead of the
+ * mark, and the next run writes the same documents again. */
 static gboolean
 mark_indexed (Indexer *ix, guint64 covered, GError **error)
 {
+  if (!commit_others (ix, error))
+    return FALSE;
   char *err = NULL;
   g_autofree char *mark = g_strdup_printf ("%" G_GUINT64_FORMAT, covered);
   AnnalsXstatus st = annals_xdb_set_metadata (ix->db, KEY_INDEXED, mark, &err);
@@ -713,37 +953,91 @@ mark_indexed (Indexer *ix, guint64 covered, GError **error)
 /* Messages prepared ahead of the one being written. */
 #define WINDOW 128
 
+/* Shard k of an index of n at index_dir: index_dir itself for one shard
+ * (the layout of version 1), else index_dir/shard-k.  New string. */
+static char *
+shard_path (const char *index_dir, guint k, guint n)
+{
+  if (n == 1)
+    return g_strdup (index_dir);
+  g_autofree char *name = g_strdup_printf ("shard-%u", k);
+  return g_build_filename (index_dir, name, NULL);
+}
+
+/* Closes the shards of ix (shard 0 last) and stops their threads. */
+static void
+close_shards (Indexer *ix)
+{
+  for (guint k = 1; k < ix->n_shards; k++) {
+    shard_stop (&ix->shards[k]);
+    annals_xdb_free (ix->shards[k].db);
+  }
+  g_clear_pointer (&ix->shards, g_free);
+  annals_xdb_free (ix->db);
+  ix->db = NULL;
+}
+
+/* Opens the n shards of index_dir for writing and starts their threads. */
+static gboolean
+open_shards (Indexer *ix, const char *index_dir, guint n, gboolean *damaged, GError **error)
+{
+  ix->n_shards = n;
+  ix->shards = g_new0 (Shard, n);
+  for (guint k = 0; k < n; k++) {
+    g_autofree char *path = shard_path (index_dir, k, n);
+    char *err = NULL;
+    AnnalsXdb *db = NULL;
+    AnnalsXstatus st = annals_xdb_open_writable (path, FALSE, &db, &err);
+    if (st != ANNALS_XSTATUS_OK) {
+      *damaged = st == ANNALS_XSTATUS_CORRUPT || st == ANNALS_XSTATUS_NOT_FOUND;
+      close_shards (ix);
+      return xerror (error, st, err,
+                     st == ANNALS_XSTATUS_LOCKED ? "cannot open the index (another 'annals index' running?)"
+                                                 : "cannot open the index");
+    }
+    if (k == 0) {
+      ix->db = db;
+    } else {
+      ix->shards[k].db = db;
+      shard_start (&ix->shards[k]);
+    }
+  }
+  return TRUE;
+}
+
 /* Brings the existing database index_dir up to date.  *damaged: it could
  * not be opened because it is not a whole database. */
 static gboolean
-update (const char *index_dir, const char *store_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
-        AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, gboolean *damaged, GError **error)
+update (const char *index_dir, guint n_shards, const char *store_dir, const char *list, AnnalsIndexLimit limit,
+        gpointer limit_ctx, AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, gboolean *damaged,
+        GError **error)
 {
   g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
   if (store == NULL)
     return FALSE;
   char *err = NULL;
-  Indexer ix = { NULL, list, NULL };
-  AnnalsXstatus st = annals_xdb_open_writable (index_dir, FALSE, &ix.db, &err);
-  if (st != ANNALS_XSTATUS_OK) {
-    *damaged = st == ANNALS_XSTATUS_CORRUPT;
-    return xerror (error, st, err,
-                   st == ANNALS_XSTATUS_LOCKED ? "cannot open the index (another 'annals index' running?)"
-                                               : "cannot open the index");
-  }
+  Indexer ix = { NULL, list, NULL, NULL, 0 };
+  if (!open_shards (&ix, index_dir, n_shards, damaged, error))
+    return FALSE;
+  AnnalsXstatus st;
   g_autoptr (GHashTable) cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   ix.cache = cache;
   /* Where to go on from: unreadable is a failure, never "from the start". */
   g_autofree char *done = NULL;
   if (!get_metadata (ix.db, KEY_INDEXED, &done, error)) {
-    annals_xdb_free (ix.db);
+    close_shards (&ix);
     return FALSE;
   }
   guint64 start = done ? g_ascii_strtoull (done, NULL, 10) : 0;
   gboolean finished = limit == NULL;
   guint64 count = limit ? limit (limit_ctx, start, &finished) : annals_store_count (store);
-  st = annals_xdb_set_metadata (ix.db, KEY_VERSION, INDEX_VERSION, &err);
-  gboolean ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot write the index");
+  /* Every shard says which writer wrote it last; their threads are idle
+   * (nothing queued yet). */
+  gboolean ok = TRUE;
+  for (guint k = 0; k < ix.n_shards && ok; k++) {
+    st = annals_xdb_set_metadata (k == 0 ? ix.db : ix.shards[k].db, KEY_VERSION, INDEX_VERSION, &err);
+    ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot write the index");
+  }
 
   /* ANNALS_INDEX_COMMIT_EVERY: smaller batches, for the tests that kill
    * an indexer half-way. */
@@ -812,14 +1106,18 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
     ok = mark_indexed (&ix, stats->total, error);
   else if (ok) {
     stats->total = MAX (stats->total, start);
-    ok = (st = annals_xdb_commit (ix.db, &err)) == ANNALS_XSTATUS_OK
-         || xerror (error, st, err, "cannot commit the index");
+    ok = commit_others (&ix, error)
+         && ((st = annals_xdb_commit (ix.db, &err)) == ANNALS_XSTATUS_OK
+             || xerror (error, st, err, "cannot commit the index"));
   }
-  g_autofree char *scrub = NULL;
-  if (ok)
-    ok = get_metadata (ix.db, KEY_SCRUB, &scrub, error);
-  stats->scrub_pending = scrub != NULL;
-  annals_xdb_free (ix.db);
+  /* Every shard is idle now (committed): any of them may hold words of
+   * a deleted document. */
+  for (guint k = 0; ok && k < ix.n_shards && !stats->scrub_pending; k++) {
+    g_autofree char *scrub = NULL;
+    ok = get_metadata (k == 0 ? ix.db : ix.shards[k].db, KEY_SCRUB, &scrub, error);
+    stats->scrub_pending = scrub != NULL;
+  }
+  close_shards (&ix);
   if (progress)
     progress (ctx, stats, count);
   return ok;
@@ -846,6 +1144,73 @@ has_revision (const char *index_dir)
 {
   g_autofree char *rev = g_build_filename (index_dir, "iamglass", NULL);
   return g_file_test (rev, G_FILE_TEST_EXISTS);
+}
+
+/* The shard count of the index at index_dir: 1 for one database (the
+ * layout of version 1 too), N from index_dir/shards when each of its
+ * shard-K folders is a whole database, 0 when there is no whole index. */
+static guint
+shard_count (const char *index_dir)
+{
+  if (has_revision (index_dir))
+    return 1;
+  g_autofree char *file = g_build_filename (index_dir, SHARDS_FILE, NULL);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (file, &text, NULL, NULL))
+    return 0;
+  guint64 n = 0;
+  if (!g_ascii_string_to_unsigned (g_strstrip (text), 10, 2, MAX_SHARDS, &n, NULL))
+    return 0;
+  for (guint k = 0; k < n; k++) {
+    g_autofree char *path = shard_path (index_dir, k, (guint) n);
+    if (!has_revision (path))
+      return 0;
+  }
+  return (guint) n;
+}
+
+/* The list's config: ROOT/annals.conf, ROOT being list_dir's parent.
+ * NULL without error when there is none (a bare list folder, as the
+ * tests and fuzzers make). */
+static AnnalsConfig *
+list_config (const char *list_dir, GError **error)
+{
+  g_autofree char *root = g_path_get_dirname (list_dir);
+  g_autofree char *conf = g_build_filename (root, "annals.conf", NULL);
+  if (!g_file_test (conf, G_FILE_TEST_EXISTS))
+    return NULL;
+  return annals_config_open (root, error);
+}
+
+/* [list NAME] key of config as a number from min to max (def when
+ * absent), or FALSE with an error naming the file and the key. */
+static gboolean
+config_number (AnnalsConfig *config, const char *list, const char *key, guint min, guint max, guint def,
+               guint *out, GError **error)
+{
+  g_autofree char *v = config ? annals_config_list_get (config, list, key) : NULL;
+  guint64 n = def;
+  if (v != NULL && !g_ascii_string_to_unsigned (g_strstrip (v), 10, min, max, &n, NULL)) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CONFIG,
+                 "%s/annals.conf: [list %s] %s=%s is not a number from %u to %u: fix it there",
+                 annals_config_root (config), list, key, v, min, max);
+    return FALSE;
+  }
+  *out = (guint) n;
+  return TRUE;
+}
+
+gboolean
+annals_index_configured_shards (const char *list_dir, guint *shards, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (AnnalsConfig) config = list_config (list_dir, &local);
+  if (local != NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CONFIG, "%s", local->message);
+    return FALSE;
+  }
+  g_autofree char *list = g_path_get_basename (list_dir);
+  return config_number (config, list, "index-shards", 1, MAX_SHARDS, 1, shards, error);
 }
 
 /* The lock every writer of the list's index holds: under it, leftovers
@@ -914,20 +1279,59 @@ install (const char *fresh, const char *index_dir, const char *list_dir, GError 
 }
 
 /* A new, empty database at path, committed once (so it has its
- * revision file), for install(). */
+ * revision file). */
 static gboolean
-create_empty (const char *path, GError **error)
+create_db (const char *path, guint n, GError **error)
 {
   char *err = NULL;
   AnnalsXdb *db = NULL;
   AnnalsXstatus st = annals_xdb_open_writable (path, TRUE, &db, &err);
   if (st != ANNALS_XSTATUS_OK)
     return xerror (error, st, err, "cannot create the index");
+  g_autofree char *count = g_strdup_printf ("%u", n);
   st = annals_xdb_set_metadata (db, KEY_VERSION, INDEX_VERSION, &err);
+  if (st == ANNALS_XSTATUS_OK)
+    st = annals_xdb_set_metadata (db, KEY_SHARDS, count, &err);
   if (st == ANNALS_XSTATUS_OK)
     st = annals_xdb_commit (db, &err);
   gboolean ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot create the index");
   annals_xdb_free (db);
+  return ok;
+}
+
+/* path/shards, written last: the index of n shards is whole. */
+static gboolean
+write_shards_file (const char *path, guint n, GError **error)
+{
+  g_autofree char *file = g_build_filename (path, SHARDS_FILE, NULL);
+  g_autofree char *text = g_strdup_printf ("%u\n", n);
+  int fd = open (file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return io_error (error, "create", file);
+  gboolean ok = write (fd, text, strlen (text)) == (ssize_t) strlen (text) || io_error (error, "write", file);
+  ok = ok && (fsync (fd) == 0 || io_error (error, "sync", file));
+  close (fd);
+  return ok && sync_dir (path, error);
+}
+
+/* A new, empty index of n shards at path, for install(): one database,
+ * or a folder of n and their count. */
+static gboolean
+create_empty (const char *path, guint n, GError **error)
+{
+  if (n == 1) {
+    gboolean ok = create_db (path, 1, error);
+    test_kill_point ("created");
+    return ok;
+  }
+  if (g_mkdir (path, 0755) != 0)
+    return io_error (error, "create", path);
+  for (guint k = 0; k < n; k++) {
+    g_autofree char *shard = shard_path (path, k, n);
+    if (!create_db (shard, n, error))
+      return FALSE;
+  }
+  gboolean ok = write_shards_file (path, n, error);
   test_kill_point ("created");
   return ok;
 }
@@ -936,7 +1340,7 @@ create_empty (const char *path, GError **error)
  * only, ids kept, threads untouched), swapped in.  A kill before the swap
  * leaves the old index, still marked, for the next run. */
 static gboolean
-scrub (const char *index_dir, const char *fresh, const char *list_dir, GError **error)
+scrub_shard (const char *index_dir, const char *fresh, GError **error)
 {
   char *err = NULL;
   const char *paths[] = { index_dir };
@@ -958,29 +1362,47 @@ scrub (const char *index_dir, const char *fresh, const char *list_dir, GError **
     st = annals_xdb_commit (db, &err);
   ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot compact the index");
   annals_xdb_free (db);
+  return ok;
+}
+
+/* Every shard is compacted (ids kept), into a fresh index swapped in
+ * whole. */
+static gboolean
+scrub (const char *index_dir, guint n, const char *fresh, const char *list_dir, GError **error)
+{
+  if (n > 1 && g_mkdir (fresh, 0755) != 0)
+    return io_error (error, "create", fresh);
+  for (guint k = 0; k < n; k++) {
+    g_autofree char *from = shard_path (index_dir, k, n);
+    g_autofree char *to = shard_path (fresh, k, n);
+    if (!scrub_shard (from, to, error))
+      return FALSE;
+  }
+  if (n > 1 && !write_shards_file (fresh, n, error))
+    return FALSE;
   test_kill_point ("built");
-  return ok && install (fresh, index_dir, list_dir, error);
+  return install (fresh, index_dir, list_dir, error);
 }
 
 /* The incremental update: the index is created beside and renamed in
  * when missing, and created again when half-made or damaged. */
 static gboolean
-update_in_place (const char *index_dir, const char *fresh, const char *store_dir, const char *list_dir,
+update_in_place (const char *index_dir, guint n, const char *fresh, const char *store_dir, const char *list_dir,
                  const char *list, AnnalsIndexLimit limit, gpointer limit_ctx, AnnalsIndexProgress progress,
                  gpointer ctx, AnnalsIndexStats *stats, GError **error)
 {
   gboolean damaged = FALSE;
   /* A folder without a revision: a kill inside Xapian's creation of the
    * database (before indexes were created beside and renamed). */
-  if (g_file_test (index_dir, G_FILE_TEST_EXISTS) && !has_revision (index_dir)) {
+  if (g_file_test (index_dir, G_FILE_TEST_EXISTS) && shard_count (index_dir) == 0) {
     stats->recreated = TRUE;
     remove_tree (index_dir);
   }
   if (!g_file_test (index_dir, G_FILE_TEST_EXISTS)
-      && (!create_empty (fresh, error) || !install (fresh, index_dir, list_dir, error)))
+      && (!create_empty (fresh, n, error) || !install (fresh, index_dir, list_dir, error)))
     return FALSE;
   g_autoptr (GError) local = NULL;
-  if (!update (index_dir, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, &local)) {
+  if (!update (index_dir, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, &local)) {
     if (!damaged) {
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
@@ -988,8 +1410,8 @@ update_in_place (const char *index_dir, const char *fresh, const char *store_dir
     /* Damaged beyond opening: the index is derived, so build it again. */
     stats->recreated = TRUE;
     remove_tree (index_dir);
-    if (!create_empty (fresh, error) || !install (fresh, index_dir, list_dir, error)
-        || !update (index_dir, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
+    if (!create_empty (fresh, n, error) || !install (fresh, index_dir, list_dir, error)
+        || !update (index_dir, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
       return FALSE;
   }
   return TRUE;
@@ -1006,23 +1428,34 @@ write_locked (const char *list_dir, const char *list, gboolean rebuild, AnnalsIn
   g_autofree char *old = g_build_filename (list_dir, "index.old", NULL);
   remove_tree (fresh);
   remove_tree (old);
+  guint n = 1;
+  if (!annals_index_configured_shards (list_dir, &n, error))
+    return FALSE;
+  /* annals.conf asks for another shard count than the index has: the
+   * index is built again with that many (a reshard). */
+  guint have = shard_count (index_dir);
+  if (!rebuild && have != 0 && have != n) {
+    rebuild = TRUE;
+    stats->resharded = TRUE;
+  }
   gboolean damaged = FALSE;
   if (rebuild) {
     /* Built beside the old index and swapped: searches go on meanwhile. */
-    if (!create_empty (fresh, error)
-        || !update (fresh, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
+    if (!create_empty (fresh, n, error)
+        || !update (fresh, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
       return FALSE;
     test_kill_point ("built");
     if (!install (fresh, index_dir, list_dir, error))
       return FALSE;
   } else {
-    if (!update_in_place (index_dir, fresh, store_dir, list_dir, list, limit, limit_ctx, progress, ctx, stats, error))
+    if (!update_in_place (index_dir, n, fresh, store_dir, list_dir, list, limit, limit_ctx, progress, ctx, stats,
+                          error))
       return FALSE;
   }
   /* A rebuild can meet a redaction the store has not finished (the
    * notice is in, the message not yet erased) and delete a document too. */
   if (stats->scrub_pending) {
-    if (!scrub (index_dir, fresh, list_dir, error))
+    if (!scrub (index_dir, n, fresh, list_dir, error))
       return FALSE;
     stats->scrub_pending = FALSE;
     stats->scrubbed = TRUE;
@@ -1067,19 +1500,72 @@ annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit li
   return write_index (list_dir, list, FALSE, limit, limit_ctx, NULL, NULL, stats, error);
 }
 
-char *
-annals_index_reader_path (const char *list_dir, GError **error)
+static void
+shard_clear (gpointer data)
 {
+  AnnalsIndexShard *sh = data;
+  g_free (sh->path);
+  g_free (sh->host);
+}
+
+/* index-remote = host:port,host:port (one per shard, shard 0 first). */
+static gboolean
+remote_shards (AnnalsConfig *config, const char *list, const char *spec, guint timeout_ms, GArray *out,
+               GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (spec, ",", -1);
+  for (char **p = parts; *p; p++) {
+    g_strstrip (*p);
+    const char *colon = strrchr (*p, ':');
+    guint64 port = 0;
+    if (colon == NULL || colon == *p || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL)
+        || g_strv_length (parts) > MAX_SHARDS) {
+      g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CONFIG,
+                   "%s/annals.conf: [list %s] index-remote=%s: '%s' is not host:port (one per shard, "
+                   "comma-separated, at most %d): fix it there",
+                   annals_config_root (config), list, spec, *p, MAX_SHARDS);
+      return FALSE;
+    }
+    AnnalsIndexShard sh = { NULL, g_strndup (*p, (gsize) (colon - *p)), (guint) port, timeout_ms };
+    g_array_append_val (out, sh);
+  }
+  return TRUE;
+}
+
+GArray *
+annals_index_reader_shards (const char *list_dir, GError **error)
+{
+  g_autofree char *list = g_path_get_basename (list_dir);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (AnnalsConfig) config = list_config (list_dir, &local);
+  if (local != NULL) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_CONFIG, "%s", local->message);
+    return NULL;
+  }
+  g_autoptr (GArray) shards = g_array_new (FALSE, TRUE, sizeof (AnnalsIndexShard));
+  g_array_set_clear_func (shards, shard_clear);
+  g_autofree char *remote = config ? annals_config_list_get (config, list, "index-remote") : NULL;
+  if (remote != NULL && *g_strstrip (remote) != '\0') {
+    guint secs = 5;
+    if (!config_number (config, list, "index-remote-timeout", 1, 3600, 5, &secs, error)
+        || !remote_shards (config, list, remote, secs * 1000, shards, error))
+      return NULL;
+    return g_steal_pointer (&shards);
+  }
   g_autofree char *index_dir = g_build_filename (list_dir, "index", NULL);
   if (!g_file_test (index_dir, G_FILE_TEST_IS_DIR))
     return NULL;
-  if (!has_revision (index_dir)) {
-    g_autofree char *list = g_path_get_basename (list_dir);
+  guint n = shard_count (index_dir);
+  if (n == 0) {
     g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_NOT_READY,
                  "the index of '%s' is not ready (half-made by an index run that was killed); "
                  "'annals index %s' rebuilds it from the store",
                  list, list);
     return NULL;
   }
-  return g_steal_pointer (&index_dir);
+  for (guint k = 0; k < n; k++) {
+    AnnalsIndexShard sh = { shard_path (index_dir, k, n), NULL, 0, 0 };
+    g_array_append_val (shards, sh);
+  }
+  return g_steal_pointer (&shards);
 }

@@ -7,6 +7,12 @@
  * last commit left it.  --rebuild builds a new database beside the old
  * one from the store alone and swaps it in.
  *
+ * An index may be split into N shards ([list NAME] index-shards in
+ * annals.conf): message n goes to shard n mod N, each shard is written
+ * on its own thread, and readers open them together; the threading
+ * metadata and the resume mark live in shard 0.  Shards may be read from
+ * other hosts (index-remote, served by xapian-tcpsrv).
+ *
  * Threads (doc/index-format.md): a message joins the thread of any
  * message it names in References/In-Reply-To or that names it; unseen
  * parents are ghosts (metadata only) that later messages can join; when
@@ -32,6 +38,7 @@ typedef enum {
   ANNALS_INDEX_ERROR_LOCKED,    /* another process is writing the index */
   ANNALS_INDEX_ERROR_NOT_READY, /* the index is there but half-made: a writer rebuilds it */
   ANNALS_INDEX_ERROR_CORRUPT,   /* the index is damaged: 'annals index --rebuild LIST' */
+  ANNALS_INDEX_ERROR_CONFIG,    /* annals.conf's index keys cannot be read */
 } AnnalsIndexError;
 
 typedef struct {
@@ -42,6 +49,7 @@ typedef struct {
   gboolean recreated;     /* the index was half-made or damaged and is built again from the store */
   gboolean scrub_pending; /* (internal) a redacted document's words wait in freed blocks */
   gboolean scrubbed;      /* compacted into a fresh copy after a redaction */
+  gboolean resharded;     /* annals.conf asked for another shard count: built again with it */
 } AnnalsIndexStats;
 
 typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats, guint64 of);
@@ -70,10 +78,27 @@ typedef guint64 (*AnnalsIndexLimit) (gpointer ctx, guint64 have, gboolean *finis
 gboolean annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit limit, gpointer limit_ctx,
                               AnnalsIndexStats *stats, GError **error);
 
-/* The index folder of list_dir for readers: a new string; NULL without
+/* How many shards annals.conf asks for list_dir's index ([list NAME]
+ * index-shards, 1 to 64; 1 without annals.conf next to list_dir): FALSE
+ * with CONFIG when it cannot be read. */
+gboolean annals_index_configured_shards (const char *list_dir, guint *shards, GError **error);
+
+/* Where a reader finds one shard: a local database (path), or a
+ * remote one (host, port) that must answer within timeout_ms. */
+typedef struct {
+  char *path;
+  char *host;
+  guint port;
+  guint timeout_ms;
+} AnnalsIndexShard;
+
+/* The shards of list_dir's index for readers, in order (shard 0 first,
+ * holding the threads): a new array of AnnalsIndexShard; NULL without
  * error when the list has no index yet; NULL with NOT_READY when it is
- * half-made (the next writer rebuilds it). */
-char *annals_index_reader_path (const char *list_dir, GError **error);
+ * half-made (the next writer rebuilds it), CONFIG when annals.conf's
+ * index-remote or index-remote-timeout cannot be read.  With
+ * index-remote set, every shard is the remote one it names. */
+GArray *annals_index_reader_shards (const char *list_dir, GError **error);
 
 /* How far after its receipt a Date: is still taken as the date it was
  * sent (sorting, d:); later ones are the sender's claim. */

@@ -129,7 +129,8 @@ fail_current (char **message)
     // Opening and creating errors, read and write errors (disk full).
     return fail (message, ANNALS_XSTATUS_IO, e.get_description ());
   } catch (const Xapian::NetworkError &e) {
-    return fail (message, ANNALS_XSTATUS_IO, e.get_description ());
+    // A remote shard: refused, closed, or past its timeout.
+    return fail (message, ANNALS_XSTATUS_UNREACHABLE, e.get_description ());
   } catch (const Xapian::Error &e) {
     return fail (message, ANNALS_XSTATUS_INTERNAL, e.get_description ());
   } catch (const std::bad_alloc &) {
@@ -214,11 +215,37 @@ annals_xdb_open_writable (const char *path, gboolean create, AnnalsXdb **db, cha
 AnnalsXstatus
 annals_xdb_open_readonly (const char *const *paths, guint count, AnnalsXdb **db, char **message)
 {
+  std::vector<AnnalsXsource> sources (count);
+  for (guint i = 0; i < count; i++)
+    sources[i] = AnnalsXsource{ paths[i], NULL, 0, 0 };
+  return annals_xdb_open_sources (sources.data (), count, db, message);
+}
+
+// How a source is named in messages: its path, or host:port.
+static std::string
+source_name (const AnnalsXsource &s)
+{
+  if (s.path != NULL)
+    return s.path;
+  return std::string (s.host ? s.host : "?") + ":" + std::to_string (s.port);
+}
+
+AnnalsXstatus
+annals_xdb_open_sources (const AnnalsXsource *sources, guint count, AnnalsXdb **db, char **message)
+{
   guint i = 0;
   try {
     std::unique_ptr<Xapian::Database> d (new Xapian::Database ());
-    for (; i < count; i++)
-      d->add_database (Xapian::Database (paths[i]));
+    for (; i < count; i++) {
+      const AnnalsXsource &s = sources[i];
+      if (s.path != NULL) {
+        d->add_database (Xapian::Database (s.path));
+      } else {
+        // The same bound for connecting and for every answer after.
+        useconds_t ms = s.timeout_ms ? s.timeout_ms : 5000;
+        d->add_database (Xapian::Remote::open (s.host ? s.host : "", s.port, ms, ms));
+      }
+    }
     AnnalsXdb *x = g_new0 (AnnalsXdb, 1);
     x->db = d.release ();
     *db = x;
@@ -227,10 +254,10 @@ annals_xdb_open_readonly (const char *const *paths, guint count, AnnalsXdb **db,
     // Named: of several databases searched as one, which one failed.
     char *m = NULL;
     AnnalsXstatus st = fail_current (&m);
-    if (st == ANNALS_XSTATUS_NOT_FOUND && i < count)
-      st = not_found_status (paths[i]);
+    if (st == ANNALS_XSTATUS_NOT_FOUND && i < count && sources[i].path != NULL)
+      st = not_found_status (sources[i].path);
     if (message != NULL)
-      *message = i < count ? g_strdup_printf ("'%s': %s", paths[i], m) : g_strdup (m);
+      *message = i < count ? g_strdup_printf ("'%s': %s", source_name (sources[i]).c_str (), m) : g_strdup (m);
     g_free (m);
     return st;
   }

@@ -36,6 +36,7 @@ typedef enum {
   ANNALS_XSTATUS_CORRUPT,            /* damaged, half-made, or of a format this Xapian cannot read */
   ANNALS_XSTATUS_IO,                 /* cannot open, read or write it: permissions, disk full, ... */
   ANNALS_XSTATUS_NOT_WRITABLE,       /* a write through a handle opened read-only */
+  ANNALS_XSTATUS_UNREACHABLE,        /* a remote database did not answer (refused, closed, timed out) */
   ANNALS_XSTATUS_INTERNAL,           /* anything else: a closed handle, out of memory, a bug */
 } AnnalsXstatus;
 
@@ -46,6 +47,21 @@ AnnalsXstatus annals_xdb_open_writable (const char *path, gboolean create, Annal
 /* Opens one or more databases read-only, searched as one.  The message
  * names the path that failed. */
 AnnalsXstatus annals_xdb_open_readonly (const char *const *paths, guint count, AnnalsXdb **db, char **message);
+/* Where a read-only database is: a local path, or a remote one served
+ * by xapian-tcpsrv at host:port (path NULL), which must connect and then
+ * answer each request within timeout_ms (0: 5000). */
+typedef struct {
+  const char *path;
+  const char *host;
+  guint port;
+  guint timeout_ms;
+} AnnalsXsource;
+
+/* Opens sources, local or remote, searched as one (their document ids
+ * interleave: Xapian::Database::add_database).  The message names the
+ * source that failed (its path, or host:port); UNREACHABLE for a remote
+ * one that refuses, closes or times out. */
+AnnalsXstatus annals_xdb_open_sources (const AnnalsXsource *sources, guint count, AnnalsXdb **db, char **message);
 /* Closes db (a writable one commits what is pending); the handle stays
  * to be freed, and every call on it fails with INTERNAL. */
 AnnalsXstatus annals_xdb_close (AnnalsXdb *db, char **message);

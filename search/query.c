@@ -341,21 +341,35 @@ annals_query_results_free (AnnalsQueryResults *r)
   g_free (r);
 }
 
-/* The list an index folder (ROOT/<list>/index) belongs to: new string. */
-static char *
-list_of (const char *index_dir)
+/* One database a search opens: a list's shard, local or remote. */
+typedef struct {
+  char *list;
+  char *name; /* "the index of 'x'", or "shard K of the index of 'x' (host:port)" */
+  AnnalsXsource source;
+  AnnalsIndexShard shard;
+} Source;
+
+static void
+source_free (gpointer data)
 {
-  g_autofree char *dir = g_path_get_dirname (index_dir);
-  return g_path_get_basename (dir);
+  Source *s = data;
+  if (s == NULL)
+    return;
+  g_free (s->list);
+  g_free (s->name);
+  g_free (s->shard.path);
+  g_free (s->shard.host);
+  g_free (s);
 }
 
 /* A failure of the shim as a query error: the user's (syntax, wildcard)
- * or the server's, naming the list when it is known (list may be NULL).
+ * or the server's, naming the source when it is known (may be NULL).
  * message is freed. */
 static void
-set_xerror (GError **error, AnnalsXstatus st, char *message, const char *list)
+set_xerror (GError **error, AnnalsXstatus st, char *message, const Source *src)
 {
-  g_autofree char *subject = list ? g_strdup_printf ("the index of '%s'", list) : g_strdup ("the index");
+  const char *subject = src ? src->name : "the index";
+  const char *list = src ? src->list : NULL;
   const char *m = message ? message : "?";
   switch (st) {
   case ANNALS_XSTATUS_QUERY_SYNTAX:
@@ -367,6 +381,11 @@ set_xerror (GError **error, AnnalsXstatus st, char *message, const char *list)
   case ANNALS_XSTATUS_LOCKED:
     g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE,
                  "%s is being rewritten (%s); try again in a moment", subject, m);
+    break;
+  case ANNALS_XSTATUS_UNREACHABLE:
+    /* Never a partial answer: the whole search fails, naming the shard. */
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE,
+                 "%s does not answer (%s); check that its xapian-tcpsrv runs, or try again later", subject, m);
     break;
   case ANNALS_XSTATUS_CORRUPT:
     g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_INDEX_CORRUPT,
@@ -383,63 +402,67 @@ set_xerror (GError **error, AnnalsXstatus st, char *message, const char *list)
 /* A search over an open database (run_term, run_query). */
 typedef AnnalsXstatus (*RunFn) (AnnalsXdb *db, gconstpointer ctx, AnnalsXresults **out, char **message);
 
-/* Several indexes are searched as one, and Xapian's words do not say
+/* Several databases are searched as one, and Xapian's words do not say
  * which one failed: each is tried alone (open, then run) to name it.
- * Returns the failing one's list (new), its status and message, or NULL
- * when each works alone. */
-static char *
-find_culprit (GPtrArray *paths, RunFn run, gconstpointer ctx, AnnalsXstatus *st, char **message)
+ * Returns the failing one, its status and message, or NULL when each
+ * works alone. */
+static const Source *
+find_culprit (GPtrArray *sources, RunFn run, gconstpointer ctx, AnnalsXstatus *st, char **message)
 {
-  for (guint i = 0; i < paths->len; i++) {
-    const char *one[] = { paths->pdata[i] };
+  for (guint i = 0; i < sources->len; i++) {
+    const Source *src = sources->pdata[i];
     AnnalsXdb *db = NULL;
     AnnalsXresults *xr = NULL;
-    *st = annals_xdb_open_readonly (one, 1, &db, message);
+    *st = annals_xdb_open_sources (&src->source, 1, &db, message);
     if (*st == ANNALS_XSTATUS_OK && run != NULL)
       *st = run (db, ctx, &xr, message);
     annals_xresults_free (xr);
     annals_xdb_free (db);
     if (*st != ANNALS_XSTATUS_OK)
-      return list_of (paths->pdata[i]);
+      return src;
   }
   return NULL;
 }
 
-/* Sets error for a shim failure over paths: names the list when one of
- * several fails alone. */
+/* Sets error for a shim failure over sources: names the list (and the
+ * shard) when one of several fails alone. */
 static void
-fail_over (GError **error, AnnalsXstatus st, char *message, GPtrArray *paths, RunFn run, gconstpointer ctx)
+fail_over (GError **error, AnnalsXstatus st, char *message, GPtrArray *sources, RunFn run, gconstpointer ctx)
 {
   if (st == ANNALS_XSTATUS_QUERY_SYNTAX || st == ANNALS_XSTATUS_WILDCARD_TOO_BROAD) {
     set_xerror (error, st, message, NULL);
     return;
   }
-  if (paths->len == 1) {
-    g_autofree char *list = list_of (paths->pdata[0]);
-    set_xerror (error, st, message, list);
+  if (sources->len == 1) {
+    set_xerror (error, st, message, sources->pdata[0]);
     return;
   }
   AnnalsXstatus alone;
   char *why = NULL;
-  g_autofree char *list = find_culprit (paths, run, ctx, &alone, &why);
-  if (list != NULL) {
+  const Source *culprit = find_culprit (sources, run, ctx, &alone, &why);
+  if (culprit != NULL) {
     g_free (message);
-    set_xerror (error, alone, why, list);
+    set_xerror (error, alone, why, culprit);
   } else {
     set_xerror (error, st, message, NULL);
   }
 }
 
-/* The index folders of list_dirs (those that have one), or NULL with
- * error: a half-made index fails the whole search, never leaves it
- * silently partial. */
+/* The databases of list_dirs' indexes (those that have one), every
+ * shard of each, or NULL with error: a half-made index fails the whole
+ * search, never leaves it silently partial. */
 static GPtrArray *
-index_paths (const char *const *list_dirs, guint n_lists, GError **error)
+index_sources (const char *const *list_dirs, guint n_lists, GError **error)
 {
-  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  /* Per list, then put in shard-major order (shard 0 of every list, then
+   * shard 1, ...): Xapian interleaves the databases' ids, and lists of
+   * the same shard count then get the ids, and so the order among equal
+   * hits, they would have unsharded. */
+  g_autoptr (GPtrArray) per_list = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  guint most = 0;
   for (guint i = 0; i < n_lists; i++) {
     g_autoptr (GError) local = NULL;
-    char *p = annals_index_reader_path (list_dirs[i], &local);
+    g_autoptr (GArray) shards = annals_index_reader_shards (list_dirs[i], &local);
     if (local != NULL) {
       /* Half-made: the next index run rebuilds it, so it is a while away. */
       g_set_error_literal (error, ANNALS_QUERY_ERROR,
@@ -449,25 +472,55 @@ index_paths (const char *const *list_dirs, guint n_lists, GError **error)
                            local->message);
       return NULL;
     }
-    if (p != NULL)
-      g_ptr_array_add (paths, p);
+    if (shards == NULL)
+      continue;
+    g_autofree char *list = g_path_get_basename (list_dirs[i]);
+    GPtrArray *these = g_ptr_array_new_with_free_func (source_free);
+    g_ptr_array_add (per_list, these);
+    most = MAX (most, shards->len);
+    for (guint k = 0; k < shards->len; k++) {
+      AnnalsIndexShard *sh = &g_array_index (shards, AnnalsIndexShard, k);
+      Source *src = g_new0 (Source, 1);
+      src->list = g_strdup (list);
+      src->shard = *sh;
+      memset (sh, 0, sizeof *sh); /* taken */
+      if (src->shard.host != NULL)
+        src->name = g_strdup_printf ("shard %u of the index of '%s' (%s:%u)", k, list, src->shard.host,
+                                     src->shard.port);
+      else if (shards->len > 1)
+        src->name = g_strdup_printf ("shard %u of the index of '%s'", k, list);
+      else
+        src->name = g_strdup_printf ("the index of '%s'", list);
+      src->source = (AnnalsXsource){ src->shard.path, src->shard.host, src->shard.port, src->shard.timeout_ms };
+      g_ptr_array_add (these, src);
+    }
   }
-  if (paths->len == 0) {
+  g_autoptr (GPtrArray) sources = g_ptr_array_new_with_free_func (source_free);
+  for (guint k = 0; k < most; k++)
+    for (guint j = 0; j < per_list->len; j++) {
+      GPtrArray *these = per_list->pdata[j];
+      if (k < these->len)
+        g_ptr_array_add (sources, g_steal_pointer (&these->pdata[k]));
+    }
+  if (sources->len == 0) {
     g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX,
                  "no index to search: run 'annals index' first");
     return NULL;
   }
-  return g_steal_pointer (&paths);
+  return g_steal_pointer (&sources);
 }
 
 static AnnalsXdb *
-open_indexes (GPtrArray *paths, GError **error)
+open_sources (GPtrArray *sources, guint count, GError **error)
 {
+  g_autofree AnnalsXsource *xs = g_new0 (AnnalsXsource, count);
+  for (guint i = 0; i < count; i++)
+    xs[i] = ((Source *) sources->pdata[i])->source;
   char *err = NULL;
   AnnalsXdb *db = NULL;
-  AnnalsXstatus st = annals_xdb_open_readonly ((const char *const *) paths->pdata, paths->len, &db, &err);
+  AnnalsXstatus st = annals_xdb_open_sources (xs, count, &db, &err);
   if (st != ANNALS_XSTATUS_OK) {
-    fail_over (error, st, err, paths, NULL, NULL);
+    fail_over (error, st, err, sources, NULL, NULL);
     return NULL;
   }
   return db;
@@ -524,10 +577,10 @@ run_query (AnnalsXdb *db, gconstpointer ctx, AnnalsXresults **out, char **messag
 static AnnalsQueryResults *
 run_over (const char *const *list_dirs, guint n_lists, RunFn fn, const Run *run, GError **error)
 {
-  g_autoptr (GPtrArray) paths = index_paths (list_dirs, n_lists, error);
-  if (paths == NULL)
+  g_autoptr (GPtrArray) sources = index_sources (list_dirs, n_lists, error);
+  if (sources == NULL)
     return NULL;
-  AnnalsXdb *db = open_indexes (paths, error);
+  AnnalsXdb *db = open_sources (sources, sources->len, error);
   if (db == NULL)
     return NULL;
   char *err = NULL;
@@ -535,7 +588,7 @@ run_over (const char *const *list_dirs, guint n_lists, RunFn fn, const Run *run,
   AnnalsXstatus st = fn (db, run, &xr, &err);
   annals_xdb_free (db);
   if (st != ANNALS_XSTATUS_OK) {
-    fail_over (error, st, err, paths, fn, run);
+    fail_over (error, st, err, sources, fn, run);
     return NULL;
   }
   return convert (xr);
@@ -600,15 +653,16 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
   return run_over (list_dirs, n_lists, run_query, &run, error);
 }
 
-/* Threading state (doc/index-format.md): "t:" + 32 hex of SHA-256(id)
- * names the id's thread, "a:" + thread the one it merged into. */
+/* Threading state (doc/index-format.md), all in shard 0: "t:" + 32 hex
+ * of SHA-256(id) names the id's thread, "a:" + thread the one it merged
+ * into. */
 char *
 annals_query_thread_id (const char *list_dir, const char *message_id, GError **error)
 {
-  g_autoptr (GPtrArray) paths = index_paths (&list_dir, 1, error);
-  if (paths == NULL)
+  g_autoptr (GPtrArray) sources = index_sources (&list_dir, 1, error);
+  if (sources == NULL)
     return NULL;
-  AnnalsXdb *db = open_indexes (paths, error);
+  AnnalsXdb *db = open_sources (sources, 1, error);
   if (db == NULL)
     return NULL;
   g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
@@ -628,8 +682,7 @@ annals_query_thread_id (const char *list_dir, const char *message_id, GError **e
   if (st != ANNALS_XSTATUS_OK) {
     /* A thread id from a half-read alias chain would be the wrong one. */
     g_free (tid);
-    g_autofree char *list = list_of (paths->pdata[0]);
-    set_xerror (error, st, err, list);
+    set_xerror (error, st, err, sources->pdata[0]);
     return NULL;
   }
   return tid;

@@ -14,7 +14,19 @@ typedef struct {
   char *tmp;
   char *list_dir;
   char *store_dir;
+  guint shards;  /* the index's shard count (the test's data; 1 when NULL) */
+  GString *log;  /* when set, count() writes each query's hits here */
 } Fixture;
+
+/* ROOT/annals.conf (ROOT being the list's parent) asking for n shards. */
+static void
+set_shards (Fixture *f, guint n)
+{
+  g_autofree char *conf = g_build_filename (f->tmp, "annals.conf", NULL);
+  g_autofree char *text = g_strdup_printf ("[list policy]\nindex-shards=%u\n", n);
+  g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+  f->shards = n;
+}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
@@ -22,6 +34,9 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->tmp = test_util_tmpdir ();
   f->list_dir = g_build_filename (f->tmp, "policy", NULL);
   f->store_dir = g_build_filename (f->list_dir, "store", NULL);
+  f->shards = 1;
+  if (data != NULL)
+    set_shards (f, GPOINTER_TO_UINT (data));
 }
 
 static void
@@ -31,6 +46,8 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->tmp);
   g_free (f->list_dir);
   g_free (f->store_dir);
+  if (f->log)
+    g_string_free (f->log, TRUE);
 }
 
 typedef struct {
@@ -77,13 +94,33 @@ store_add (Fixture *f, const Msg *msgs, guint n, const guint *order)
   g_assert_true (annals_store_writer_commit (w, &error));
 }
 
-static void
+/* The shards a reader of the list opens, as paths. */
+static GPtrArray *
+shard_paths (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) shards = annals_index_reader_shards (f->list_dir, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (shards);
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+  for (guint k = 0; k < shards->len; k++)
+    g_ptr_array_add (paths, g_strdup (g_array_index (shards, AnnalsIndexShard, k).path));
+  return paths;
+}
+
+static AnnalsIndexStats
 index_now (Fixture *f, gboolean rebuild)
 {
   g_autoptr (GError) error = NULL;
   AnnalsIndexStats stats;
   g_assert_true (annals_index_update (f->list_dir, "policy", rebuild, NULL, NULL, &stats, &error));
   g_assert_no_error (error);
+  /* The index has the shard count asked for, and only whole shards. */
+  g_autoptr (GPtrArray) paths = shard_paths (f);
+  g_assert_cmpuint (paths->len, ==, f->shards);
+  g_autofree char *count_file = g_build_filename (f->list_dir, "index", "shards", NULL);
+  g_assert_true (g_file_test (count_file, G_FILE_TEST_EXISTS) == (f->shards > 1));
+  return stats;
 }
 
 /* Message-ID -> thread id, from every document. */
@@ -91,10 +128,12 @@ static GHashTable *
 threads (Fixture *f)
 {
   GHashTable *t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_autofree char *path = g_build_filename (f->list_dir, "index", NULL);
-  const char *paths[] = { path };
+  /* Searched together, the shards' documents have the ids of one index:
+   * message number + 1. */
+  g_autoptr (GPtrArray) paths = shard_paths (f);
   AnnalsXdb *db = NULL;
-  g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_open_readonly ((const char *const *) paths->pdata, paths->len, &db, NULL), ==,
+                   ANNALS_XSTATUS_OK);
   g_autoptr (AnnalsStore) s = annals_store_open (f->store_dir, NULL);
   for (guint64 d = 1; d <= annals_store_count (s); d++) {
     AnnalsXdoc *doc = NULL;
@@ -107,6 +146,7 @@ threads (Fixture *f)
     g_assert_cmpint (annals_xdoc_get_data (doc, &data, &len, NULL), ==, ANNALS_XSTATUS_OK);
     AnnalsIndexSummary sum;
     g_assert_true (annals_index_summary_parse (data, len, &sum));
+    g_assert_cmpuint (sum.number + 1, ==, d);
     /* Duplicates get "#number" so both documents show. */
     char *key = g_hash_table_contains (t, sum.message_id)
                   ? g_strdup_printf ("%s#%" G_GUINT64_FORMAT, sum.message_id, sum.number) : g_strdup (sum.message_id);
@@ -264,6 +304,40 @@ test_subject_threads (Fixture *f, gconstpointer data)
     g_assert_cmpstr (p1, ==, "budget@x");
     g_autofree char *p2 = parent_of (f, "old-re@x");
     g_assert_cmpstr (p2, ==, "");
+    /* The subjects are threading state: in shard 0 only, like the rest
+     * of it; every shard says it is of version 3. */
+    g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "budget 2022", -1);
+    g_autofree char *key = g_strdup_printf ("s:%.32s", h);
+    g_autoptr (GPtrArray) paths = shard_paths (f);
+    for (guint k = 0; k < paths->len; k++) {
+      const char *one[] = { paths->pdata[k] };
+      AnnalsXdb *db = NULL;
+      g_assert_cmpint (annals_xdb_open_readonly (one, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+      g_autofree char *value = NULL, *version = NULL;
+      g_assert_cmpint (annals_xdb_get_metadata (db, key, &value, NULL), ==, ANNALS_XSTATUS_OK);
+      g_assert_cmpint (annals_xdb_get_metadata (db, "annals:version", &version, NULL), ==, ANNALS_XSTATUS_OK);
+      /* The latest thread under that subject: the forward's. */
+      g_autofree char *latest = g_strdup_printf ("%s\tb-fwd@x", (char *) g_hash_table_lookup (t, "b-fwd@x"));
+      if (k == 0)
+        g_assert_cmpstr (value, ==, latest);
+      else
+        g_assert_null (value);
+      g_assert_cmpstr (version, ==, "3");
+      annals_xdb_free (db);
+    }
+    /* The thread's latest receipt over the shards searched together (b3,
+     * day 45, in shard 2 of 3). */
+    AnnalsXdb *all = NULL;
+    g_assert_cmpint (annals_xdb_open_readonly ((const char *const *) paths->pdata, paths->len, &all, NULL), ==,
+                     ANNALS_XSTATUS_OK);
+    g_autofree char *term = g_strconcat ("G", (char *) g_hash_table_lookup (t, "budget@x"), NULL);
+    gboolean found = FALSE;
+    double last = 0;
+    g_assert_cmpint (annals_xdb_max_number (all, term, ANNALS_XSLOT_RECEIPT, &found, &last, NULL), ==,
+                     ANNALS_XSTATUS_OK);
+    g_assert_true (found);
+    g_assert_cmpint ((gint64) last, ==, 1614592800 + 45 * 86400);
+    annals_xdb_free (all);
   }
 }
 
@@ -397,6 +471,21 @@ count (Fixture *f, const char *query)
   if (r == NULL)
     g_error ("query '%s': %s", query, error->message);
   g_test_message ("%s -> %" G_GUINT64_FORMAT, query, r->count);
+  if (f->log != NULL) {
+    /* The hits themselves, in each order, with and without threads. */
+    g_string_append_printf (f->log, "%s -> %" G_GUINT64_FORMAT "\n", query, r->count);
+    for (guint v = 0; v < 4; v++) {
+      AnnalsQueryOptions ov = { 0, 100, v & 1, (v & 2) != 0, TRUE };
+      g_autoptr (AnnalsQueryResults) h = annals_query_run (dirs, 1, query, &ov, &error);
+      g_assert_no_error (error);
+      g_string_append_printf (f->log, " %u:", v);
+      for (guint i = 0; i < h->hits->len; i++)
+        g_string_append_printf (f->log, " %" G_GUINT64_FORMAT "/%d/%s",
+                                g_array_index (h->hits, AnnalsIndexSummary, i).number,
+                                g_array_index (h->percent, int, i), g_array_index (h->hits, AnnalsIndexSummary, i).thread);
+      g_string_append_c (f->log, '\n');
+    }
+  }
   return r->count;
 }
 
@@ -415,6 +504,8 @@ refused (Fixture *f, const char *query, const char *says)
   if (strstr (error->message, says) == NULL)
     g_error ("query '%s': expected '%s' in '%s'", query, says, error->message);
 }
+
+static void query_language_checks (Fixture *f);
 
 static void
 test_query_language (Fixture *f, gconstpointer data)
@@ -441,6 +532,26 @@ test_query_language (Fixture *f, gconstpointer data)
   store_add (f, &wide, 1, NULL);
   g_string_free (many, TRUE);
   index_now (f, FALSE);
+  if (f->shards == 1) {
+    query_language_checks (f);
+    return;
+  }
+  /* Sharded: every query answers as it does from one shard, hits and
+   * order alike; and annals.conf asking for one shard reshards. */
+  f->log = g_string_new (NULL);
+  query_language_checks (f);
+  g_autofree char *sharded = g_string_free (g_steal_pointer (&f->log), FALSE);
+  set_shards (f, 1);
+  AnnalsIndexStats stats = index_now (f, FALSE);
+  g_assert_true (stats.resharded);
+  f->log = g_string_new (NULL);
+  query_language_checks (f);
+  g_assert_cmpstr (sharded, ==, f->log->str);
+}
+
+static void
+query_language_checks (Fixture *f)
+{
   g_assert_cmpuint (count (f, "review"), ==, 1);           /* default field: new text, not quoted */
   g_assert_cmpuint (count (f, "b:review"), ==, 2);         /* body includes quoted */
   g_assert_cmpuint (count (f, "nq:elephant"), ==, 0);
@@ -523,7 +634,8 @@ test_redaction (Fixture *f, gconstpointer data)
     guint64 notice;
     g_assert_true (annals_store_writer_redact (w, 1, "test", 1, NULL, NULL, &notice, NULL));
   }
-  index_now (f, FALSE);
+  /* Compacted afterwards, whichever shard held it. */
+  g_assert_true (index_now (f, FALSE).scrubbed);
   g_assert_cmpuint (count (f, "zebra"), ==, 1);
   g_assert_cmpuint (count (f, "m:gone@x"), ==, 0);
   index_now (f, TRUE);
@@ -736,6 +848,19 @@ test_shim_statuses (Fixture *f, gconstpointer data)
   g_assert_cmpint (annals_xdb_open_readonly (none_paths, 2, &db, NULL), ==, ANNALS_XSTATUS_CORRUPT);
   g_assert_null (db);
 
+  g_test_message ("sources: local, missing, and a remote that refuses");
+  AnnalsXsource local_src[] = { { path, NULL, 0, 0 }, { none, NULL, 0, 0 } };
+  g_assert_cmpint (annals_xdb_open_sources (local_src, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  annals_xdb_free (db);
+  db = NULL;
+  g_assert_cmpint (annals_xdb_open_sources (local_src, 2, &db, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  /* Port 1 on loopback: nothing listens there (it would need root). */
+  AnnalsXsource remote_src[] = { { path, NULL, 0, 0 }, { NULL, "127.0.0.1", 1, 1000 } };
+  g_assert_cmpint (annals_xdb_open_sources (remote_src, 2, &db, &m), ==, ANNALS_XSTATUS_UNREACHABLE);
+  g_assert_nonnull (strstr (m, "127.0.0.1:1")); /* names the one that failed */
+  g_clear_pointer (&m, g_free);
+  g_assert_null (db);
+
   g_test_message ("damaged");
   test_util_garble_glass (path, "postlist");
   g_assert_cmpint (annals_xdb_open_readonly (paths, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
@@ -761,16 +886,23 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_summary ("Threads, incremental indexing and the query language");
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
-  ADD ("/index/threads/ghosts-and-late-parent", test_ghosts_and_late_parent);
-  ADD ("/index/threads/merge", test_merge);
-  ADD ("/index/threads/subject", test_subject_threads);
-  ADD ("/index/threads/loops-and-long-chains", test_loops_and_long_chains);
-  ADD ("/index/threads/duplicate-message-ids", test_duplicate_ids);
-  ADD ("/index/threads/arrival-order", test_arrival_order);
-  ADD ("/index/incremental-and-rebuild", test_incremental);
-  ADD ("/index/redaction", test_redaction);
+  /* The same tests over an index of three shards (doc/index-format.md). */
+#define ADD_SHARDED(module, path, fn)                                                                 \
+  do {                                                                                                \
+    ADD ("/" module path, fn);                                                                        \
+    g_test_add ("/" module "/sharded" path, Fixture, GUINT_TO_POINTER (3), fixture_setup, fn,          \
+                fixture_teardown);                                                                    \
+  } while (0)
+  ADD_SHARDED ("index", "/threads/ghosts-and-late-parent", test_ghosts_and_late_parent);
+  ADD_SHARDED ("index", "/threads/merge", test_merge);
+  ADD_SHARDED ("index", "/threads/subject", test_subject_threads);
+  ADD_SHARDED ("index", "/threads/loops-and-long-chains", test_loops_and_long_chains);
+  ADD_SHARDED ("index", "/threads/duplicate-message-ids", test_duplicate_ids);
+  ADD_SHARDED ("index", "/threads/arrival-order", test_arrival_order);
+  ADD_SHARDED ("index", "/incremental-and-rebuild", test_incremental);
+  ADD_SHARDED ("index", "/redaction", test_redaction);
   ADD ("/index/message-id-term/threshold", test_message_id_term);
-  ADD ("/search/query-language", test_query_language);
+  ADD_SHARDED ("search", "/query-language", test_query_language);
   ADD ("/index/shim/statuses", test_shim_statuses);
   return g_test_run ();
 }

@@ -1351,6 +1351,22 @@ test_thread_subject (void)
   }
 }
 
+/* The subject threading and the snippets over indexes of three shards:
+ * the same pages (then back to one shard, as the other tests had it). */
+static void
+test_sharded_subject_and_snippets (void)
+{
+  const char *lists[] = { "craft", "ksummit" };
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    assert_ok (run (site.root, "index", "--rebuild", "--shards", "3", "--quiet", lists[i]));
+  g_autofree char *shards = g_build_filename (site.root, "craft", "index", "shard-2", NULL);
+  g_assert_true (g_file_test (shards, G_FILE_TEST_IS_DIR));
+  test_thread_subject ();
+  test_search_snippet ();
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    assert_ok (run (site.root, "index", "--rebuild", "--shards", "1", "--quiet", lists[i]));
+}
+
 static void
 test_about (void)
 {
@@ -1500,6 +1516,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/search/snippet-and-count", test_search_snippet);
   g_test_add_func ("/web/message/attachment-names", test_attachment_names);
   g_test_add_func ("/web/thread/subject", test_thread_subject);
+  g_test_add_func ("/web/sharded/subject-and-snippets", test_sharded_subject_and_snippets);
   int status = g_test_run ();
   stop_site ();
   return status;

@@ -206,6 +206,7 @@ reason (int status)
   case 413: return "Payload Too Large";
   case 414: return "URI Too Long";
   case 416: return "Range Not Satisfiable";
+  case 503: return "Service Unavailable";
   default: return status >= 500 ? "Internal Server Error" : "Error";
   }
 }

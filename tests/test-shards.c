@@ -1,0 +1,229 @@
+/* Sharded indexes served from elsewhere: shards built by annals, served
+ * by xapian-tcpsrv (read-only unless --writable) on 127.0.0.1, give annals search and
+ * annals.cgi the answers of the local index; with one server gone, both
+ * fail naming it (exit 75, HTTP 503), never with partial results. */
+#include "tests/test-run.h"
+#include "tests/test-util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+typedef struct {
+  char *tmp;
+  char *root;
+  GPid servers[2];
+  guint ports[2];
+} Fixture;
+
+static const char *const queries[] = {
+  "kernel", "s:summit", "f:torvalds", "\"code of conduct\"", "maintainer AND rust", "d:2021..2022", "b:uefi OR b:bmc",
+};
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->tmp = test_util_tmpdir ();
+  f->root = g_build_filename (f->tmp, "root", NULL);
+}
+
+static void
+stop_server (Fixture *f, guint i)
+{
+  if (f->servers[i] == 0)
+    return;
+  kill (-f->servers[i], SIGTERM);
+  waitpid (f->servers[i], NULL, 0);
+  g_spawn_close_pid (f->servers[i]);
+  f->servers[i] = 0;
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (f->servers); i++)
+    stop_server (f, i);
+  test_util_rm_rf (f->tmp);
+  g_free (f->tmp);
+  g_free (f->root);
+}
+
+/* A port nothing listens on now, from the kernel. */
+static guint
+free_port (void)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  g_assert_cmpint (fd, >=, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+  socklen_t len = sizeof a;
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
+  close (fd);
+  return ntohs (a.sin_port);
+}
+
+static gboolean
+accepts (guint port)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  gboolean ok = connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
+  close (fd);
+  return ok;
+}
+
+/* The servers die with the test, even when an assertion aborts it; and
+ * each has its own process group, since xapian-tcpsrv passes a SIGTERM
+ * on to its whole group (its connections' processes). */
+static void
+die_with_parent (gpointer data)
+{
+  setpgid (0, 0);
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void
+start_server (Fixture *f, guint i, const char *db)
+{
+  f->ports[i] = free_port ();
+  g_autofree char *port = g_strdup_printf ("%u", f->ports[i]);
+  const char *argv[] = { "xapian-tcpsrv", "--interface", "127.0.0.1", "--port", port, "--quiet", db, NULL };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL
+                                  | G_SPAWN_STDERR_TO_DEV_NULL,
+                                die_with_parent, NULL, &f->servers[i], &error));
+  g_assert_no_error (error);
+  /* Ready once it accepts (no timing asserted: a bounded wait). */
+  for (int tries = 0; tries < 300 && !accepts (f->ports[i]); tries++)
+    g_usleep (100000);
+  g_assert_true (accepts (f->ports[i]));
+}
+
+/* Every query's results from annals search, one block each. */
+static char *
+answers (Fixture *f)
+{
+  GString *all = g_string_new (NULL);
+  for (guint q = 0; q < G_N_ELEMENTS (queries); q++) {
+    Run r = run_full (f->root, NULL, 0, NULL, "search", "--list", "ks", "--limit", "50", queries[q], NULL);
+    if (r.status != 0)
+      g_error ("search '%s' exited %d: %s", queries[q], r.status, r.err);
+    g_string_append_printf (all, "== %s\n%s", queries[q], r.out);
+    run_clear (&r);
+  }
+  return g_string_free (all, FALSE);
+}
+
+/* annals.cgi on one GET: its output, the status line first. */
+static char *
+cgi_get (Fixture *f, const char *path, const char *query)
+{
+  g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
+  g_autofree char *build_dir = g_path_get_dirname (cli_dir);
+  g_autofree char *cgi = g_build_filename (build_dir, "web-cgi", "annals.cgi", NULL);
+  const char *argv[] = { cgi, NULL };
+  g_autofree char *uri = g_strdup_printf ("%s?%s", path, query);
+  g_auto (GStrv) env = g_get_environ ();
+  env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
+  env = g_environ_setenv (env, "REQUEST_METHOD", "GET", TRUE);
+  env = g_environ_setenv (env, "REQUEST_URI", uri, TRUE);
+  env = g_environ_setenv (env, "SCRIPT_NAME", "", TRUE);
+  env = g_environ_setenv (env, "QUERY_STRING", query, TRUE);
+  char *out = NULL;
+  int status;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                               &status, &error));
+  g_assert_no_error (error);
+  return out;
+}
+
+static void
+set_remote (Fixture *f, const char *value)
+{
+  g_autofree char *conf = g_build_filename (f->root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (kf, conf, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  if (value != NULL) {
+    g_key_file_set_string (kf, "list ks", "index-remote", value);
+    g_key_file_set_string (kf, "list ks", "index-remote-timeout", "2");
+  } else {
+    g_key_file_remove_key (kf, "list ks", "index-remote", NULL);
+  }
+  g_assert_true (g_key_file_save_to_file (kf, conf, NULL));
+}
+
+static void
+test_remote (Fixture *f, gconstpointer data)
+{
+  g_autofree char *tcpsrv = g_find_program_in_path ("xapian-tcpsrv");
+  if (tcpsrv == NULL) {
+    g_test_skip ("xapian-tcpsrv is missing: scripts/install-deps test installs xapian-tools");
+    return;
+  }
+  g_autofree char *source_root = g_strdup (g_getenv ("ANNALS_SOURCE_ROOT"));
+  g_assert_nonnull (source_root);
+  g_autofree char *sample = g_build_filename (source_root, "samples", "ksummit-sample.mbox.gz", NULL);
+  assert_ok (run (f->root, "init"));
+  assert_ok (run (f->root, "list-add", "ks"));
+  assert_ok (run (f->root, "ingest", "ks", "--quiet", sample));
+  g_autofree char *unsharded = answers (f);
+  g_autofree char *page_one = cgi_get (f, "/ks/", "q=kernel");
+  assert_ok (run (f->root, "index", "--rebuild", "--shards", "2", "--quiet", "ks"));
+  g_autofree char *local = answers (f);
+  g_assert_cmpstr (local, ==, unsharded);
+
+  g_test_message ("two shards, each from its xapian-tcpsrv");
+  /* Each served from a copy, as another host would hold it. */
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *name = g_strdup_printf ("shard-%u", i);
+    g_autofree char *db = g_build_filename (f->root, "ks", "index", name, NULL);
+    g_autofree char *host = g_strdup_printf ("%s/host%u", f->tmp, i);
+    g_autofree char *cmd = g_strdup_printf ("cp -r '%s' '%s'", db, host);
+    g_assert_cmpint (system (cmd), ==, 0);
+    start_server (f, i, host);
+  }
+  g_autofree char *remote = g_strdup_printf ("127.0.0.1:%u, 127.0.0.1:%u", f->ports[0], f->ports[1]);
+  set_remote (f, remote);
+  /* Not the local index: it is moved away. */
+  g_autofree char *index = g_build_filename (f->root, "ks", "index", NULL);
+  g_autofree char *moved = g_build_filename (f->root, "ks", "index.away", NULL);
+  g_assert_cmpint (g_rename (index, moved), ==, 0);
+  g_autofree char *served = answers (f);
+  g_assert_cmpstr (served, ==, unsharded);
+  g_autofree char *page = cgi_get (f, "/ks/", "q=kernel");
+  g_assert_false (g_str_has_prefix (page, "Status: 5"));
+  /* The same page as from the local index, below its headers. */
+  g_assert_nonnull (strstr (page_one, "\r\n\r\n"));
+  g_assert_cmpstr (strstr (page, "\r\n\r\n"), ==, strstr (page_one, "\r\n\r\n"));
+
+  g_test_message ("one server gone: exit 75 and 503, naming it");
+  stop_server (f, 1);
+  g_autofree char *gone = g_strdup_printf ("127.0.0.1:%u", f->ports[1]);
+  Run r = run_full (f->root, NULL, 0, NULL, "search", "--list", "ks", "kernel", NULL);
+  g_assert_cmpint (r.status, ==, 75);
+  g_assert_nonnull (strstr (r.err, gone));
+  g_assert_cmpstr (r.out, ==, "");
+  run_clear (&r);
+  r = run_full (f->root, NULL, 0, NULL, "search", "kernel", NULL); /* every list, as /all/ */
+  g_assert_cmpint (r.status, ==, 75);
+  g_assert_nonnull (strstr (r.err, gone));
+  run_clear (&r);
+  for (guint p = 0; p < 2; p++) {
+    g_autofree char *out = cgi_get (f, p == 0 ? "/ks/" : "/all/", "q=kernel");
+    g_test_message ("%.80s", out);
+    g_assert_true (g_str_has_prefix (out, "Status: 503 Service Unavailable\r\n"));
+    g_assert_nonnull (strstr (out, gone));
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("Remote shards through xapian-tcpsrv: the same answers, and 503 / exit 75 when one is gone");
+  g_test_add ("/shards/remote/search-and-unreachable", Fixture, NULL, fixture_setup, test_remote, fixture_teardown);
+  return g_test_run ();
+}
