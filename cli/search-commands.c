@@ -84,14 +84,9 @@ print_mbox (AnnalsConfig *config, const AnnalsQueryResults *r)
         return annals_cli_fail ("search", error);
       g_hash_table_insert (stores, g_strdup (s->list), store);
     }
-    g_autoptr (GBytes) raw = annals_store_read (store, s->number, NULL, &error);
-    g_autoptr (AnnalsStoreMeta) m = raw ? annals_store_read_meta (store, s->number, &error) : NULL;
-    if (m == NULL)
-      continue; /* redacted since it was indexed */
-    gsize len;
-    const guint8 *d = g_bytes_get_data (raw, &len);
     g_string_truncate (out, 0);
-    annals_mbox_append_mboxrd (out, m->envelope, m->from_addr, m->date != ANNALS_NO_DATE ? m->date : m->receipt, d, len);
+    if (!annals_mbox_append_stored (out, store, s->number, NULL, &error))
+      continue; /* redacted since it was indexed */
     fwrite (out->str, 1, out->len, stdout);
   }
   return 0;

@@ -1,6 +1,7 @@
 /* mbox: see mbox.h. */
 #include "core/mbox.h"
 #include "core/message.h"
+#include "core/store.h"
 
 #include <string.h>
 #include <time.h>
@@ -451,4 +452,22 @@ annals_mbox_append_mboxrd (GString *out,
   if (length == 0 || raw[length - 1] != '\n')
     g_string_append_c (out, '\n');
   g_string_append_c (out, '\n');
+}
+
+gboolean
+annals_mbox_append_stored (GString *out, AnnalsStore *store, guint64 number, gsize *raw_length, GError **error)
+{
+  g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, error);
+  if (raw == NULL)
+    return FALSE;
+  g_autoptr (AnnalsStoreMeta) meta = annals_store_read_meta (store, number, error);
+  if (meta == NULL)
+    return FALSE;
+  gsize length;
+  const guint8 *data = g_bytes_get_data (raw, &length);
+  annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
+                             meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt, data, length);
+  if (raw_length != NULL)
+    *raw_length = length;
+  return TRUE;
 }

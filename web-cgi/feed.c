@@ -30,20 +30,15 @@ annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
     AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
     if (st == NULL)
       continue;
-    g_autoptr (GBytes) raw = annals_store_read (st, m->number, NULL, NULL);
-    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (st, m->number, NULL) : NULL;
-    if (meta == NULL)
-      continue;
+    g_string_truncate (out, 0);
     gsize len;
-    const guint8 *d = g_bytes_get_data (raw, &len);
+    if (!annals_mbox_append_stored (out, st, m->number, &len, NULL))
+      continue;
     /* Bounded: stops before the message that would pass the limit
      * (the first always goes). */
     if (bytes > 0 && bytes + len > max_bytes)
       break;
     bytes += len;
-    g_string_truncate (out, 0);
-    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
-                               d, len);
     if (!annals_gzip_writer_write (gz, out->str, out->len))
       break;
   }
