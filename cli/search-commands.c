@@ -9,16 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
-#include <time.h>
-
-static void
-iso_date (gint64 t, char out[32])
-{
-  time_t tt = (time_t) t;
-  struct tm tm;
-  if (gmtime_r (&tt, &tm) == NULL || strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    g_strlcpy (out, "", 32);
-}
 
 static void
 json_string (GString *out, const char *s)
@@ -45,9 +35,9 @@ print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
                           r->count, offset);
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    char date[32], receipt[32];
-    iso_date (s->date, date);
-    iso_date (s->receipt, receipt);
+    char date[ANNALS_MESSAGE_ISO_DATE_SIZE], receipt[ANNALS_MESSAGE_ISO_DATE_SIZE];
+    annals_message_iso_date (s->date, date);
+    annals_message_iso_date (s->receipt, receipt);
     g_string_append (out, i ? ",\n{" : "\n{");
     g_string_append (out, "\"list\":");
     json_string (out, s->list);
@@ -182,8 +172,8 @@ annals_cli_search (int argc, char **argv)
     return print_mbox (config, r);
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    char date[32];
-    iso_date (s->date, date);
+    char date[ANNALS_MESSAGE_ISO_DATE_SIZE];
+    annals_message_iso_date (s->date, date);
     date[10] = '\0';
     g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s\n", s->list, s->number, date, s->from, s->subject);
   }

@@ -3,6 +3,7 @@
 
 #include <libetpan/libetpan.h>
 #include <string.h>
+#include <time.h>
 
 gsize
 annals_message_header_length (const guint8 *raw, gsize length)
@@ -478,4 +479,17 @@ annals_message_info_free (AnnalsMessageInfo *info)
   g_free (info->subject);
   g_free (info->list_id);
   g_free (info);
+}
+
+gboolean
+annals_message_iso_date (gint64 t, char out[ANNALS_MESSAGE_ISO_DATE_SIZE])
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+  if (t == ANNALS_NO_DATE || gmtime_r (&tt, &tm) == NULL
+      || strftime (out, ANNALS_MESSAGE_ISO_DATE_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    out[0] = '\0';
+    return FALSE;
+  }
+  return TRUE;
 }

@@ -54,6 +54,14 @@ char *annals_message_decode_header (const char *value, gsize length);
  * (the whole message when there is no blank line). */
 gsize annals_message_header_length (const guint8 *raw, gsize length);
 
+/* Bytes of an ISO 8601 date as annals_message_iso_date() writes it. */
+#define ANNALS_MESSAGE_ISO_DATE_SIZE 32
+
+/* Writes t (seconds since the epoch) to out as "2021-04-19T15:28:51Z",
+ * the one form every program prints.  ANNALS_NO_DATE, or a date that
+ * cannot be written, gives "" and FALSE. */
+gboolean annals_message_iso_date (gint64 t, char out[ANNALS_MESSAGE_ISO_DATE_SIZE]);
+
 /* Converts a broken-down date with its zone (+hhmm as an int, e.g. -500)
  * to seconds since the epoch; ANNALS_NO_DATE when out of range. */
 gint64 annals_message_date_to_unix (int year, int month, int day,

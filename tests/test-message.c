@@ -165,6 +165,30 @@ test_pipermail_from (void)
   }
 }
 
+/* One ISO 8601 form for every date annals prints (search --format json,
+ * Atom feeds), and one answer for a message without a date. */
+static void
+test_iso_date (void)
+{
+  const struct {
+    gint64 t;
+    gboolean ok;
+    const char *text;
+  } vectors[] = {
+    { 0, TRUE, "1970-01-01T00:00:00Z" },
+    { 1618846131, TRUE, "2021-04-19T15:28:51Z" },
+    { -86400, TRUE, "1969-12-31T00:00:00Z" },
+    { ANNALS_NO_DATE, FALSE, "" },
+    { G_MAXINT64, FALSE, "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+    char out[ANNALS_MESSAGE_ISO_DATE_SIZE] = "junk";
+    g_test_message ("%" G_GINT64_FORMAT, vectors[i].t);
+    g_assert_cmpint (annals_message_iso_date (vectors[i].t, out), ==, vectors[i].ok);
+    g_assert_cmpstr (out, ==, vectors[i].text);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -179,5 +203,6 @@ main (int argc, char **argv)
   g_test_add_func ("/message/parse/bad-message-id", test_bad_message_id);
   g_test_add_func ("/message/parse/pipermail-from", test_pipermail_from);
   g_test_add_func ("/message/date/to-unix", test_dates);
+  g_test_add_func ("/message/date/iso", test_iso_date);
   return g_test_run ();
 }

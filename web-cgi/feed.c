@@ -60,18 +60,21 @@ annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const ch
   g_string_append (s, "\"/><id>");
   annals_web_esc (s, self ? self : home);
   g_string_append (s, "</id>");
-  char updated[32];
+  char updated[ANNALS_MESSAGE_ISO_DATE_SIZE];
   gint64 newest = 0;
   for (guint i = 0; i < r->hits->len; i++)
     newest = MAX (newest, g_array_index (r->hits, AnnalsIndexSummary, i).receipt);
-  annals_web_iso_date (newest, updated, sizeof updated);
+  annals_message_iso_date (newest, updated);
   g_string_append_printf (s, "<updated>%s</updated>", updated);
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
     g_autofree char *path = annals_web_message_path (c, m);
     g_autofree char *url = g_strdup_printf ("%s%s", c->h->base, path);
-    char when[32];
-    annals_web_iso_date (m->date, when, sizeof when);
+    /* Atom wants a date in every entry: the receipt stands in for a
+     * missing Date:. */
+    char when[ANNALS_MESSAGE_ISO_DATE_SIZE];
+    if (!annals_message_iso_date (m->date, when))
+      annals_message_iso_date (m->receipt, when);
     g_string_append (s, "\n<entry><author><name>");
     annals_web_esc_obf (annals_web_row_obfuscates (c, m->list), s, *m->from ? m->from : "unknown");
     g_string_append (s, "</name></author><title>");
