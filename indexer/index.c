@@ -1,5 +1,6 @@
 /* index: see index.h. */
 #include "indexer/index.h"
+#include "core/fsutil.h"
 #include "core/message.h"
 #include "core/mime.h"
 #include "core/store.h"
@@ -7,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
@@ -535,12 +535,6 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
   return TRUE;
 }
 
-static int
-rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
-}
-
 /* Commits the index with the number of store entries it covers. */
 static gboolean
 mark_indexed (Indexer *ix, guint64 covered, GError **error)
@@ -671,10 +665,12 @@ update (const char *index_dir, const char *store_dir, const char *list, AnnalsIn
   return ok;
 }
 
+/* What cannot be removed is found when the path is made again, and
+ * that error names it. */
 static void
 remove_tree (const char *path)
 {
-  nftw (path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  annals_fs_remove_tree (path, NULL);
 }
 
 static gboolean
