@@ -493,3 +493,14 @@ annals_message_iso_date (gint64 t, char out[ANNALS_MESSAGE_ISO_DATE_SIZE])
   }
   return TRUE;
 }
+
+char *
+annals_message_id_strip (const char *id)
+{
+  if (id[0] != '<')
+    return g_strdup (id);
+  char *bare = g_strdup (id + 1);
+  if (g_str_has_suffix (bare, ">"))
+    bare[strlen (bare) - 1] = '\0';
+  return bare;
+}

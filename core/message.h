@@ -46,6 +46,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsMessageInfo, annals_message_info_free)
 /* The Message-ID given to mail without one: "sha256.<hex>@annals.invalid". */
 char *annals_message_derived_id (const char *sha256_hex);
 
+/* A Message-ID as a user or a URL gives it, without its <> (a lone
+ * leading < goes too).  Returns a new string. */
+char *annals_message_id_strip (const char *id);
+
 /* Decodes an unstructured header value (RFC 2047 words, folding,
  * 8-bit text read as UTF-8 or else Windows-1252).  Returns a new string. */
 char *annals_message_decode_header (const char *value, gsize length);

@@ -189,6 +189,20 @@ test_iso_date (void)
   }
 }
 
+/* A Message-ID as typed or as in a URL, with or without <>. */
+static void
+test_id_strip (void)
+{
+  const char *vectors[][2] = {
+    { "<a@x>", "a@x" }, { "a@x", "a@x" }, { "<a@x", "a@x" }, { "a@x>", "a@x>" }, { "<>", "" }, { "<", "" }, { "", "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+    g_test_message ("%s", vectors[i][0]);
+    g_autofree char *bare = annals_message_id_strip (vectors[i][0]);
+    g_assert_cmpstr (bare, ==, vectors[i][1]);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -204,5 +218,6 @@ main (int argc, char **argv)
   g_test_add_func ("/message/parse/pipermail-from", test_pipermail_from);
   g_test_add_func ("/message/date/to-unix", test_dates);
   g_test_add_func ("/message/date/iso", test_iso_date);
+  g_test_add_func ("/message/id/strip", test_id_strip);
   return g_test_run ();
 }
