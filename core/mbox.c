@@ -13,15 +13,6 @@ annals_mbox_splitter_init (AnnalsMboxSplitter *splitter, AnnalsMboxVariant varia
   splitter->scan = 0;
 }
 
-static gboolean
-header_shaped (const guint8 *p, gsize length)
-{
-  gsize i = 0;
-  while (i < length && p[i] > ' ' && p[i] < 127 && p[i] != ':')
-    i++;
-  return i > 0 && i < length && p[i] == ':';
-}
-
 static const char *const day_names[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 static const char *const month_names[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
@@ -292,7 +283,7 @@ annals_mbox_splitter_next (AnnalsMboxSplitter *s,
      * "<https://...>:" are common in pipermail and careless mboxo: only
      * a real envelope line separates. */
     if (!annals_mbox_envelope_parse (buf + i + 1, from_end - i - 1, NULL)
-        || !header_shaped (buf + next_start, next_end - next_start))
+        || !annals_message_header_shaped (buf + next_start, next_end - next_start))
       continue;
     gsize blank = i; /* where the blank line starts */
     if (i > body_start && buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'))

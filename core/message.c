@@ -403,9 +403,8 @@ pipermail_from (const char *value, char **from, char **from_addr)
   return TRUE;
 }
 
-/* True when the block starts with something shaped like a header field. */
-static gboolean
-looks_like_header (const char *p, gsize length)
+gboolean
+annals_message_header_shaped (const guint8 *p, gsize length)
 {
   gsize i = 0;
   while (i < length && p[i] > ' ' && p[i] < 127 && p[i] != ':')
@@ -434,7 +433,7 @@ annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_h
     if (copy[i] == '\0')
       copy[i] = ' ';
 
-  if (!looks_like_header (copy, hlen)) {
+  if (!annals_message_header_shaped ((const guint8 *) copy, hlen)) {
     info->unparsable = TRUE;
   } else {
     size_t idx = 0;

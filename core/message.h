@@ -54,6 +54,10 @@ char *annals_message_id_strip (const char *id);
  * 8-bit text read as UTF-8 or else Windows-1252).  Returns a new string. */
 char *annals_message_decode_header (const char *value, gsize length);
 
+/* Does p (length bytes) start with something shaped like a header
+ * field: a name of printable ASCII without spaces, then a colon? */
+gboolean annals_message_header_shaped (const guint8 *p, gsize length);
+
 /* Length of the header block including the blank line that ends it
  * (the whole message when there is no blank line). */
 gsize annals_message_header_length (const guint8 *raw, gsize length);

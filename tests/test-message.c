@@ -203,6 +203,27 @@ test_id_strip (void)
   }
 }
 
+/* What reads as a header field: a name of printable characters, then a
+ * colon (used to tell a header block and an mbox separator). */
+static void
+test_header_shaped (void)
+{
+  const struct {
+    const char *line;
+    gboolean shaped;
+  } vectors[] = {
+    { "Subject: x", TRUE }, { "X-Y:", TRUE }, { "Subject x", FALSE }, { ": x", FALSE },
+    { " Subject: x", FALSE }, { "Sub ject: x", FALSE }, { "Subject", FALSE }, { "", FALSE }, { "Caf\xc3\xa9: x", FALSE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+    g_test_message ("%s", vectors[i].line);
+    g_assert_cmpint (annals_message_header_shaped ((const guint8 *) vectors[i].line, strlen (vectors[i].line)), ==,
+                     vectors[i].shaped);
+  }
+  /* The length bounds the look: the colon must be inside it. */
+  g_assert_false (annals_message_header_shaped ((const guint8 *) "Subject: x", 7));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -219,5 +240,6 @@ main (int argc, char **argv)
   g_test_add_func ("/message/date/to-unix", test_dates);
   g_test_add_func ("/message/date/iso", test_iso_date);
   g_test_add_func ("/message/id/strip", test_id_strip);
+  g_test_add_func ("/message/parse/header-shaped", test_header_shaped);
   return g_test_run ();
 }
