@@ -410,18 +410,11 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   g_autoptr (GPtrArray) parts = annals_mime_parts (data, len);
   g_autoptr (GString) fresh = g_string_new (NULL);
   g_autoptr (GString) quoted = g_string_new (NULL);
-  gboolean have_plain = FALSE;
-  for (guint i = 0; i < parts->len; i++) {
-    AnnalsMimePart *p = parts->pdata[i];
-    if (p->text != NULL && !p->from_html)
-      have_plain = TRUE;
-  }
   for (guint i = 0; i < parts->len; i++) {
     AnnalsMimePart *p = parts->pdata[i];
     if (p->filename != NULL)
       index_folded (doc, p->filename, "XN", TRUE);
-    /* An HTML alternative of a plain part says the same again. */
-    if (p->text == NULL || (p->from_html && have_plain) || fresh->len + quoted->len > MAX_INDEXED_TEXT)
+    if (!p->shown || fresh->len + quoted->len > MAX_INDEXED_TEXT)
       continue;
     annals_mime_split_quoted (p->text, fresh, quoted);
   }
