@@ -105,6 +105,22 @@ append_field (GString *s, const char *v)
     g_string_append_c (s, *p == '\t' || *p == '\n' || *p == '\r' ? ' ' : *p);
 }
 
+char *
+annals_index_summary_encode (const AnnalsIndexSummary *s)
+{
+  GString *d = g_string_new (NULL);
+  append_field (d, s->list);
+  g_string_append_printf (d, "\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", s->number, s->date,
+                          s->receipt);
+  const char *const strings[] = { s->thread, s->message_id, s->parent, s->from, s->subject };
+  for (guint i = 0; i < G_N_ELEMENTS (strings); i++) {
+    if (i > 0)
+      g_string_append_c (d, '\t');
+    append_field (d, strings[i]);
+  }
+  return g_string_free (d, FALSE);
+}
+
 typedef struct {
   AnnalsXdb *db;
   const char *list;
@@ -192,11 +208,8 @@ retag_one (guint64 docid, gpointer data)
   if (annals_index_summary_parse (data_str, len, &s)) {
     g_free (s.thread);
     s.thread = g_strdup (r->to);
-    GString *d = g_string_new (NULL);
-    g_string_append_printf (d, "%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%s\t%s\t%s\t%s\t%s",
-                            s.list, s.number, s.date, s.receipt, s.thread, s.message_id, s.parent, s.from, s.subject);
-    annals_xdoc_set_data (doc, d->str, d->len);
-    g_string_free (d, TRUE);
+    g_autofree char *d = annals_index_summary_encode (&s);
+    annals_xdoc_set_data (doc, d, strlen (d));
     annals_index_summary_clear (&s);
   }
   st = annals_xdb_replace (r->ix->db, docid, doc, &err);
@@ -340,8 +353,7 @@ typedef struct {
   guint64 redaction_target;
   AnnalsXdoc *doc;
   GPtrArray *ids;        /* its Message-ID, then those it names */
-  char *summary_head;    /* "list\tnumber\tdate\treceipt\t" */
-  char *summary_tail;    /* "\tmessage-id\tparent\tfrom\tsubject" */
+  AnnalsIndexSummary summary; /* all but its thread */
   gsize bytes;
   GError *error;
   gboolean done;
@@ -354,8 +366,7 @@ prepared_clear (Prepared *p)
     annals_xdoc_free (p->doc);
   if (p->ids)
     g_ptr_array_unref (p->ids);
-  g_free (p->summary_head);
-  g_free (p->summary_tail);
+  annals_index_summary_clear (&p->summary);
   g_clear_error (&p->error);
   memset (p, 0, sizeof *p);
 }
@@ -439,17 +450,14 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   gint64 sort_date = date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : date;
   annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) sort_date);
   annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
-  out->summary_head = g_strdup_printf ("%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", list,
-                                       number, date, m->receipt);
-  GString *tail = g_string_new ("\t");
-  append_field (tail, m->message_id);
-  g_string_append_c (tail, '\t');
-  append_field (tail, parent);
-  g_string_append_c (tail, '\t');
-  append_field (tail, m->from);
-  g_string_append_c (tail, '\t');
-  append_field (tail, m->subject);
-  out->summary_tail = g_string_free (tail, FALSE);
+  out->summary.list = g_strdup (list);
+  out->summary.number = number;
+  out->summary.date = date;
+  out->summary.receipt = m->receipt;
+  out->summary.message_id = g_strdup (m->message_id);
+  out->summary.parent = g_strdup (parent);
+  out->summary.from = g_strdup (m->from);
+  out->summary.subject = g_strdup (m->subject);
   return TRUE;
 }
 
@@ -519,7 +527,8 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
   g_autofree char *gterm = g_strconcat ("G", tid, NULL);
   annals_xdoc_add_term (p->doc, gterm);
   annals_xdoc_set_string (p->doc, ANNALS_XSLOT_THREAD, tid);
-  g_autofree char *summary = g_strconcat (p->summary_head, tid, p->summary_tail, NULL);
+  p->summary.thread = g_strdup (tid);
+  g_autofree char *summary = annals_index_summary_encode (&p->summary);
   annals_xdoc_set_data (p->doc, summary, strlen (summary));
   if ((st = annals_xdb_replace (ix->db, p->number + 1, p->doc, &err)) != ANNALS_XSTATUS_OK)
     return xerror (error, st, err, "cannot add a document");
