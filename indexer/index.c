@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -127,10 +128,20 @@ typedef struct {
   GHashTable *cache; /* msgid key -> thread id (this run's writes) */
 } Indexer;
 
+/* SHA-256 of a string in hex, with libsodium like the rest of annals. */
+static void
+sha256_hex (const char *s, char hex[65])
+{
+  guint8 digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256 (digest, (const guint8 *) s, strlen (s));
+  sodium_bin2hex (hex, 65, digest, sizeof digest);
+}
+
 static char *
 mid_key (const char *message_id)
 {
-  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  char h[65];
+  sha256_hex (message_id, h);
   return g_strdup_printf ("t:%.32s", h);
 }
 
@@ -332,7 +343,8 @@ annals_index_message_id_term (const char *message_id)
 {
   if (strlen (message_id) < 200)
     return g_strconcat ("Q", message_id, NULL);
-  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  char h[65];
+  sha256_hex (message_id, h);
   return g_strconcat ("Qsha256:", h, NULL);
 }
 
