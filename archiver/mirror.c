@@ -2,6 +2,7 @@
 #include "archiver/mirror.h"
 
 #include "core/config.h"
+#include "core/fsutil.h"
 #include "core/merkle.h"
 #include "core/note.h"
 #include "core/store.h"
@@ -10,7 +11,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -279,18 +279,6 @@ fetch_file (Mirror *m, const char *rel, const char *dest, const char *prefix, in
 
 /* --- Staging ---------------------------------------------------------- */
 
-static int
-rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
-}
-
-static void
-rm_rf (const char *dir)
-{
-  nftw (dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Links every file of live into stage that stage lacks (not locks,
  * temp or part files: they are nobody's record). */
 static gboolean
@@ -462,7 +450,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     }
     if (old_len == cp_len && memcmp (old_note, cp_note, cp_len) == 0) {
       say (m, FALSE, "%s: up to date (%" G_GUINT64_FORMAT " entries)", list, size);
-      rm_rf (stage);
+      annals_fs_remove_tree (stage, NULL);
       m->stats->lists++;
       return TRUE;
     }
@@ -540,7 +528,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
                        "checkpoint (%" G_GUINT64_FORMAT " entries): the old checkpoint is not a prefix of this log: "
                        "history was rewritten; the mirror keeps its last verified state",
                        list, m->base, cp_rel, size, old_size);
-          rm_rf (stage);
+          annals_fs_remove_tree (stage, NULL);
           return FALSE;
         }
       }
@@ -555,7 +543,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
         g_prefix_error (error, "%s: refused entry %" G_GUINT64_FORMAT " from '%slog/': ", list, i, list_url);
         (*error)->domain = ANNALS_MIRROR_ERROR;
         (*error)->code = ANNALS_MIRROR_ERROR_REFUSED;
-        rm_rf (stage);
+        annals_fs_remove_tree (stage, NULL);
         return FALSE;
       }
       if (e.type == ANNALS_TLOG_ENTRY_REDACTION) {
@@ -595,7 +583,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   if (!g_file_get_contents (stage_offsets, &offsets, &offsets_len, NULL) || offsets_len < 16) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED, "%s: refused '%sstore/offsets': too short",
                  list, list_url);
-    rm_rf (stage);
+    annals_fs_remove_tree (stage, NULL);
     return FALSE;
   }
   guint64 count = (offsets_len - 16) / 48;
@@ -604,7 +592,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                  "%s: refused '%sstore/offsets': entry %" G_GUINT64_FORMAT " names pack %u", list, list_url, count - 1,
                  last_pack);
-    rm_rf (stage);
+    annals_fs_remove_tree (stage, NULL);
     return FALSE;
   }
   g_autoptr (GHashTable) rewritten = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -682,7 +670,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
                  "(%" G_GUINT64_FORMAT " entries)",
                  list, list_url, vr.failures->str, old_size);
     g_string_free (vr.failures, TRUE);
-    rm_rf (stage);
+    annals_fs_remove_tree (stage, NULL);
     return FALSE;
   }
   g_string_free (vr.failures, TRUE);
@@ -693,7 +681,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   if (!commit_tree (stage_store, live_store, error) || !commit_tree (stage_tiles, live_tiles, error)
       || !commit_tree (stage_cp, live_cp, error) || !fsync_dir (live_log, error))
     return FALSE;
-  rm_rf (stage);
+  annals_fs_remove_tree (stage, NULL);
   m->stats->lists++;
   m->stats->lists_updated++;
   m->stats->entries += size - old_size;

@@ -445,16 +445,11 @@ annals_cli_export (int argc, char **argv)
   g_autoptr (GString) out = g_string_sized_new (1 << 20);
   for (guint64 n = first; n < end; n++) {
     g_autoptr (GError) error = NULL;
-    g_autoptr (GBytes) raw = annals_store_read (store, n, NULL, &error);
-    if (raw == NULL && g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED))
-      continue; /* redacted messages and redaction notices are not mail */
-    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (store, n, &error) : NULL;
-    if (meta == NULL)
+    if (!annals_mbox_append_stored (out, store, n, NULL, &error)) {
+      if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED))
+        continue; /* redacted messages and redaction notices are not mail */
       return annals_cli_fail ("export", error);
-    gsize len;
-    const guint8 *data = g_bytes_get_data (raw, &len);
-    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
-                               meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt, data, len);
+    }
     if (out->len >= (1 << 20)) {
       if (!write_stdout (out->str, out->len)) {
         g_printerr ("annals export: cannot write to stdout: %s\n", g_strerror (errno));

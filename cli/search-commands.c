@@ -9,16 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
-#include <time.h>
-
-static void
-iso_date (gint64 t, char out[32])
-{
-  time_t tt = (time_t) t;
-  struct tm tm;
-  if (gmtime_r (&tt, &tm) == NULL || strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    g_strlcpy (out, "", 32);
-}
 
 static void
 json_string (GString *out, const char *s)
@@ -48,9 +38,9 @@ print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
                           r->count, r->count, r->count_exact ? "true" : "false", offset);
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    char date[32], receipt[32];
-    iso_date (s->date, date);
-    iso_date (s->receipt, receipt);
+    char date[ANNALS_MESSAGE_ISO_DATE_SIZE], receipt[ANNALS_MESSAGE_ISO_DATE_SIZE];
+    annals_message_iso_date (s->date, date);
+    annals_message_iso_date (s->receipt, receipt);
     g_string_append (out, i ? ",\n{" : "\n{");
     g_string_append (out, "\"list\":");
     json_string (out, s->list);
@@ -87,14 +77,9 @@ print_mbox (AnnalsConfig *config, const AnnalsQueryResults *r)
         return annals_cli_fail ("search", error);
       g_hash_table_insert (stores, g_strdup (s->list), store);
     }
-    g_autoptr (GBytes) raw = annals_store_read (store, s->number, NULL, &error);
-    g_autoptr (AnnalsStoreMeta) m = raw ? annals_store_read_meta (store, s->number, &error) : NULL;
-    if (m == NULL)
-      continue; /* redacted since it was indexed */
-    gsize len;
-    const guint8 *d = g_bytes_get_data (raw, &len);
     g_string_truncate (out, 0);
-    annals_mbox_append_mboxrd (out, m->envelope, m->from_addr, m->date != ANNALS_NO_DATE ? m->date : m->receipt, d, len);
+    if (!annals_mbox_append_stored (out, store, s->number, NULL, &error))
+      continue; /* redacted since it was indexed */
     fwrite (out->str, 1, out->len, stdout);
   }
   return 0;
@@ -190,8 +175,8 @@ annals_cli_search (int argc, char **argv)
     return print_mbox (config, r);
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    char date[32];
-    iso_date (s->date, date);
+    char date[ANNALS_MESSAGE_ISO_DATE_SIZE];
+    annals_message_iso_date (s->date, date);
     date[10] = '\0';
     g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s\n", s->list, s->number, date, s->from, s->subject);
   }

@@ -1,6 +1,7 @@
 /* mbox: see mbox.h. */
 #include "core/mbox.h"
 #include "core/message.h"
+#include "core/store.h"
 
 #include <string.h>
 #include <time.h>
@@ -10,15 +11,6 @@ annals_mbox_splitter_init (AnnalsMboxSplitter *splitter, AnnalsMboxVariant varia
 {
   splitter->variant = variant;
   splitter->scan = 0;
-}
-
-static gboolean
-header_shaped (const guint8 *p, gsize length)
-{
-  gsize i = 0;
-  while (i < length && p[i] > ' ' && p[i] < 127 && p[i] != ':')
-    i++;
-  return i > 0 && i < length && p[i] == ':';
 }
 
 static const char *const day_names[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
@@ -291,7 +283,7 @@ annals_mbox_splitter_next (AnnalsMboxSplitter *s,
      * "<https://...>:" are common in pipermail and careless mboxo: only
      * a real envelope line separates. */
     if (!annals_mbox_envelope_parse (buf + i + 1, from_end - i - 1, NULL)
-        || !header_shaped (buf + next_start, next_end - next_start))
+        || !annals_message_header_shaped (buf + next_start, next_end - next_start))
       continue;
     gsize blank = i; /* where the blank line starts */
     if (i > body_start && buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'))
@@ -451,4 +443,22 @@ annals_mbox_append_mboxrd (GString *out,
   if (length == 0 || raw[length - 1] != '\n')
     g_string_append_c (out, '\n');
   g_string_append_c (out, '\n');
+}
+
+gboolean
+annals_mbox_append_stored (GString *out, AnnalsStore *store, guint64 number, gsize *raw_length, GError **error)
+{
+  g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, error);
+  if (raw == NULL)
+    return FALSE;
+  g_autoptr (AnnalsStoreMeta) meta = annals_store_read_meta (store, number, error);
+  if (meta == NULL)
+    return FALSE;
+  gsize length;
+  const guint8 *data = g_bytes_get_data (raw, &length);
+  annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
+                             meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt, data, length);
+  if (raw_length != NULL)
+    *raw_length = length;
+  return TRUE;
 }

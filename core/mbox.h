@@ -83,4 +83,14 @@ void annals_mbox_append_mboxrd (GString *out,
                                 const guint8 *raw,
                                 gsize length);
 
+typedef struct _AnnalsStore AnnalsStore;
+
+/* Appends message number of store to out as mboxrd, as every exporter
+ * writes it: its stored envelope, else one made from its sender and its
+ * Date: (its receipt when it has none).  *raw_length (may be NULL) gets
+ * the message's size as stored.  On failure out is unchanged; a
+ * redacted message or a redaction notice fails with
+ * ANNALS_STORE_ERROR_REDACTED (it is not mail). */
+gboolean annals_mbox_append_stored (GString *out, AnnalsStore *store, guint64 number, gsize *raw_length, GError **error);
+
 G_END_DECLS

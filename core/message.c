@@ -3,6 +3,7 @@
 
 #include <libetpan/libetpan.h>
 #include <string.h>
+#include <time.h>
 
 gsize
 annals_message_header_length (const guint8 *raw, gsize length)
@@ -402,9 +403,8 @@ pipermail_from (const char *value, char **from, char **from_addr)
   return TRUE;
 }
 
-/* True when the block starts with something shaped like a header field. */
-static gboolean
-looks_like_header (const char *p, gsize length)
+gboolean
+annals_message_header_shaped (const guint8 *p, gsize length)
 {
   gsize i = 0;
   while (i < length && p[i] > ' ' && p[i] < 127 && p[i] != ':')
@@ -433,7 +433,7 @@ annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_h
     if (copy[i] == '\0')
       copy[i] = ' ';
 
-  if (!looks_like_header (copy, hlen)) {
+  if (!annals_message_header_shaped ((const guint8 *) copy, hlen)) {
     info->unparsable = TRUE;
   } else {
     size_t idx = 0;
@@ -478,4 +478,28 @@ annals_message_info_free (AnnalsMessageInfo *info)
   g_free (info->subject);
   g_free (info->list_id);
   g_free (info);
+}
+
+gboolean
+annals_message_iso_date (gint64 t, char out[ANNALS_MESSAGE_ISO_DATE_SIZE])
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+  if (t == ANNALS_NO_DATE || gmtime_r (&tt, &tm) == NULL
+      || strftime (out, ANNALS_MESSAGE_ISO_DATE_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    out[0] = '\0';
+    return FALSE;
+  }
+  return TRUE;
+}
+
+char *
+annals_message_id_strip (const char *id)
+{
+  if (id[0] != '<')
+    return g_strdup (id);
+  char *bare = g_strdup (id + 1);
+  if (g_str_has_suffix (bare, ">"))
+    bare[strlen (bare) - 1] = '\0';
+  return bare;
 }

@@ -46,13 +46,29 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsMessageInfo, annals_message_info_free)
 /* The Message-ID given to mail without one: "sha256.<hex>@annals.invalid". */
 char *annals_message_derived_id (const char *sha256_hex);
 
+/* A Message-ID as a user or a URL gives it, without its <> (a lone
+ * leading < goes too).  Returns a new string. */
+char *annals_message_id_strip (const char *id);
+
 /* Decodes an unstructured header value (RFC 2047 words, folding,
  * 8-bit text read as UTF-8 or else Windows-1252).  Returns a new string. */
 char *annals_message_decode_header (const char *value, gsize length);
 
+/* Does p (length bytes) start with something shaped like a header
+ * field: a name of printable ASCII without spaces, then a colon? */
+gboolean annals_message_header_shaped (const guint8 *p, gsize length);
+
 /* Length of the header block including the blank line that ends it
  * (the whole message when there is no blank line). */
 gsize annals_message_header_length (const guint8 *raw, gsize length);
+
+/* Bytes of an ISO 8601 date as annals_message_iso_date() writes it. */
+#define ANNALS_MESSAGE_ISO_DATE_SIZE 32
+
+/* Writes t (seconds since the epoch) to out as "2021-04-19T15:28:51Z",
+ * the one form every program prints.  ANNALS_NO_DATE, or a date that
+ * cannot be written, gives "" and FALSE. */
+gboolean annals_message_iso_date (gint64 t, char out[ANNALS_MESSAGE_ISO_DATE_SIZE]);
 
 /* Converts a broken-down date with its zone (+hhmm as an int, e.g. -500)
  * to seconds since the epoch; ANNALS_NO_DATE when out of range. */

@@ -617,6 +617,23 @@ push_multipart (GArray *stack, const guint8 *body, gsize length, const char *bou
   g_array_unref (found);
 }
 
+/* The one choice of what a message's text is, for the page, the feed
+ * and the index alike: an HTML alternative of a plain part says the
+ * same again. */
+static void
+choose_shown (GPtrArray *parts)
+{
+  gboolean have_plain = FALSE;
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    have_plain |= p->text != NULL && !p->from_html;
+  }
+  for (guint i = 0; i < parts->len; i++) {
+    AnnalsMimePart *p = parts->pdata[i];
+    p->shown = p->text != NULL && !(p->from_html && have_plain);
+  }
+}
+
 GPtrArray *
 annals_mime_parts (const guint8 *raw, gsize length)
 {
@@ -680,5 +697,6 @@ annals_mime_parts (const guint8 *raw, gsize length)
     g_ptr_array_add (parts, part);
     content_type_clear (&ct);
   }
+  choose_shown (parts);
   return parts;
 }

@@ -28,6 +28,8 @@ typedef struct {
   gboolean from_html;  /* text made from text/html */
   gboolean charset_unknown; /* bytes were replaced: the charset was not known */
   char *text;          /* UTF-8 text of text parts; NULL for others */
+  gboolean shown;      /* the message's text, shown and indexed: a text part,
+                        * not an HTML alternative of a plain one */
   const guint8 *body;  /* the part's body as in the message (still encoded) */
   gsize body_length;
   int encoding;        /* libetpan's MAILMIME_MECHANISM_* */

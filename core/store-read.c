@@ -481,9 +481,7 @@ annals_store_resolve_id (AnnalsStore *store, const char *id, guint64 *number, gu
     }
     return TRUE;
   }
-  g_autofree char *bare = g_strdup (id[0] == '<' ? id + 1 : id);
-  if (id[0] == '<' && g_str_has_suffix (bare, ">"))
-    bare[strlen (bare) - 1] = '\0';
+  g_autofree char *bare = annals_message_id_strip (id);
   g_autoptr (GArray) found = annals_store_find_message_id (store, bare, error);
   if (found == NULL)
     return FALSE;

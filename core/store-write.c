@@ -119,6 +119,20 @@ annals_store_writer_open_pack (AnnalsStoreWriter *w, guint32 pack, GError **erro
   return TRUE;
 }
 
+/* A failed write that cannot be taken back either: the caller's error
+ * says both (libraries never print); the next writer repairs the torn
+ * tail when it opens the store. */
+static void
+undo_failed (GError **error, const char *path, int errsv)
+{
+  if (error == NULL || *error == NULL)
+    return;
+  char *message = g_strdup_printf ("%s; cannot undo it in '%s' either: %s (the next writer repairs it)",
+                                   (*error)->message, path, g_strerror (errsv));
+  g_free ((*error)->message);
+  (*error)->message = message;
+}
+
 /* Appends meta and offsets for a record already in the pack. */
 gboolean
 annals_store_writer_index (AnnalsStoreWriter *w, const AnnalsStoreRecord *r, const char *envelope,
@@ -143,7 +157,7 @@ annals_store_writer_index (AnnalsStoreWriter *w, const AnnalsStoreRecord *r, con
       || !annals_store_pwrite_all (w->offsets_fd, buf, sizeof buf, entry_at, offsets_path, error)) {
     /* Leave no part of this message's entries behind. */
     if (ftruncate (w->meta_fd, (off_t) w->meta_size) != 0 || ftruncate (w->offsets_fd, (off_t) entry_at) != 0)
-      g_warning ("cannot undo a failed write in '%s': %s", w->dir, g_strerror (errno));
+      undo_failed (error, w->dir, errno);
     return FALSE;
   }
   w->meta_size += meta->len;
@@ -323,7 +337,7 @@ seal_pack (AnnalsStoreWriter *w, GError **error)
   memcpy (rec + RECORD_HEADER_SIZE, digest, 32);
   if (!annals_store_pwrite_all (w->pack_fd, rec, sizeof rec, w->pack_size, w->pack_path, error)) {
     if (ftruncate (w->pack_fd, (off_t) w->pack_size) != 0)
-      g_warning ("cannot undo a failed seal of '%s'", w->pack_path);
+      undo_failed (error, w->pack_path, errno);
     return FALSE;
   }
   if (fdatasync (w->pack_fd) != 0)
@@ -460,7 +474,7 @@ annals_store_writer_append (AnnalsStoreWriter *w, guint32 type, const guint8 *ra
       || !annals_store_pwrite_all (w->pack_fd, sdata, slen, r->offset + RECORD_HEADER_SIZE + elen, w->pack_path, error)
       || !annals_store_writer_index (w, r, kept_envelope, info, error)) {
     if (ftruncate (w->pack_fd, (off_t) r->offset) != 0)
-      g_warning ("cannot undo a failed write in '%s': %s", w->pack_path, g_strerror (errno));
+      undo_failed (error, w->pack_path, errno);
     return FALSE;
   }
   w->pack_size += record_span (r);

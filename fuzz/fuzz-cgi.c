@@ -3,9 +3,9 @@
  * after; it is answered against a small archive made once.  No crash,
  * and an answer always starts with a Status line. */
 #include "web-cgi/pages.h"
+#include "core/fsutil.h"
 #include "core/store.h"
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +15,10 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static char *root;
 
-static int
-rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
-}
-
 static void
 remove_root (void)
 {
-  nftw (root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  annals_fs_remove_tree (root, NULL);
 }
 
 static void

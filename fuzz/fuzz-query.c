@@ -3,9 +3,9 @@
  * clear error. */
 #include "indexer/index.h"
 #include "search/query.h"
+#include "core/fsutil.h"
 #include "core/store.h"
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,16 +16,10 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 static char *list_dir;
 static char *tmp_dir;
 
-static int
-rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
-}
-
 static void
 remove_index (void)
 {
-  nftw (tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  annals_fs_remove_tree (tmp_dir, NULL);
 }
 
 static void

@@ -1,20 +1,14 @@
 /* Fuzz target: the store round trip (systemd's fuzz-compress pattern).
  * The input is cut into messages at 0xff bytes; each is archived and
  * must read back byte for byte, and a re-add must be a duplicate. */
+#include "core/fsutil.h"
 #include "core/store.h"
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static int
-rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
-}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -51,6 +45,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     g_bytes_unref (got);
   }
   annals_store_free (s);
-  nftw (tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+  annals_fs_remove_tree (tmp, NULL);
   return 0;
 }

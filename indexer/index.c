@@ -1,6 +1,7 @@
 /* index: see index.h. */
 #include "indexer/index.h"
 #include "core/config.h"
+#include "core/fsutil.h"
 #include "core/message.h"
 #include "core/mime.h"
 #include "core/store.h"
@@ -8,9 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -120,6 +121,22 @@ append_field (GString *s, const char *v)
     g_string_append_c (s, *p == '\t' || *p == '\n' || *p == '\r' ? ' ' : *p);
 }
 
+char *
+annals_index_summary_encode (const AnnalsIndexSummary *s)
+{
+  GString *d = g_string_new (NULL);
+  append_field (d, s->list);
+  g_string_append_printf (d, "\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", s->number, s->date,
+                          s->receipt);
+  const char *const strings[] = { s->thread, s->message_id, s->parent, s->from, s->subject };
+  for (guint i = 0; i < G_N_ELEMENTS (strings); i++) {
+    if (i > 0)
+      g_string_append_c (d, '\t');
+    append_field (d, strings[i]);
+  }
+  return g_string_free (d, FALSE);
+}
+
 typedef struct _Shard Shard;
 
 typedef struct {
@@ -130,10 +147,20 @@ typedef struct {
   guint n_shards;
 } Indexer;
 
+/* SHA-256 of a string in hex, with libsodium like the rest of annals. */
+static void
+sha256_hex (const char *s, char hex[65])
+{
+  guint8 digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256 (digest, (const guint8 *) s, strlen (s));
+  sodium_bin2hex (hex, 65, digest, sizeof digest);
+}
+
 static char *
 mid_key (const char *message_id)
 {
-  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  char h[65];
+  sha256_hex (message_id, h);
   return g_strdup_printf ("t:%.32s", h);
 }
 
@@ -211,11 +238,8 @@ retag_one (guint64 docid, gpointer data)
   if (annals_index_summary_parse (data_str, len, &s)) {
     g_free (s.thread);
     s.thread = g_strdup (r->to);
-    GString *d = g_string_new (NULL);
-    g_string_append_printf (d, "%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%s\t%s\t%s\t%s\t%s",
-                            s.list, s.number, s.date, s.receipt, s.thread, s.message_id, s.parent, s.from, s.subject);
-    annals_xdoc_set_data (doc, d->str, d->len);
-    g_string_free (d, TRUE);
+    g_autofree char *d = annals_index_summary_encode (&s);
+    annals_xdoc_set_data (doc, d, strlen (d));
     annals_index_summary_clear (&s);
   }
   st = annals_xdb_replace (r->db, docid, doc, &err);
@@ -540,7 +564,8 @@ annals_index_message_id_term (const char *message_id)
 {
   if (strlen (message_id) < 200)
     return g_strconcat ("Q", message_id, NULL);
-  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
+  char h[65];
+  sha256_hex (message_id, h);
   return g_strconcat ("Qsha256:", h, NULL);
 }
 
@@ -633,9 +658,7 @@ typedef struct {
   guint64 redaction_target;
   AnnalsXdoc *doc;
   GPtrArray *ids;        /* its Message-ID, then those it names */
-  char *summary_head;    /* "list\tnumber\tdate\treceipt\t" */
-  char *summary_tail;    /* "\tmessage-id\tparent\tfrom\tsubject" */
-  gsize parent_at;       /* where parent is in summary_tail */
+  AnnalsIndexSummary summary; /* all but its thread */
   char *base_subject;    /* base_subject(), or NULL */
   gboolean subject_reply; /* "Re:" and no References or In-Reply-To: may join by subject */
   gint64 receipt;
@@ -651,8 +674,7 @@ prepared_clear (Prepared *p)
     annals_xdoc_free (p->doc);
   if (p->ids)
     g_ptr_array_unref (p->ids);
-  g_free (p->summary_head);
-  g_free (p->summary_tail);
+  annals_index_summary_clear (&p->summary);
   g_free (p->base_subject);
   g_clear_error (&p->error);
   memset (p, 0, sizeof *p);
@@ -714,18 +736,11 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   g_autoptr (GPtrArray) parts = annals_mime_parts (data, len);
   g_autoptr (GString) fresh = g_string_new (NULL);
   g_autoptr (GString) quoted = g_string_new (NULL);
-  gboolean have_plain = FALSE;
-  for (guint i = 0; i < parts->len; i++) {
-    AnnalsMimePart *p = parts->pdata[i];
-    if (p->text != NULL && !p->from_html)
-      have_plain = TRUE;
-  }
   for (guint i = 0; i < parts->len; i++) {
     AnnalsMimePart *p = parts->pdata[i];
     if (p->filename != NULL)
       index_folded (doc, p->filename, "XN", TRUE);
-    /* An HTML alternative of a plain part says the same again. */
-    if (p->text == NULL || (p->from_html && have_plain) || fresh->len + quoted->len > MAX_INDEXED_TEXT)
+    if (!p->shown || fresh->len + quoted->len > MAX_INDEXED_TEXT)
       continue;
     annals_mime_split_quoted (p->text, fresh, quoted);
   }
@@ -750,18 +765,14 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   gint64 sort_date = date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : date;
   annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) sort_date);
   annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
-  out->summary_head = g_strdup_printf ("%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", list,
-                                       number, date, m->receipt);
-  GString *tail = g_string_new ("\t");
-  append_field (tail, m->message_id);
-  g_string_append_c (tail, '\t');
-  out->parent_at = tail->len;
-  append_field (tail, parent);
-  g_string_append_c (tail, '\t');
-  append_field (tail, m->from);
-  g_string_append_c (tail, '\t');
-  append_field (tail, m->subject);
-  out->summary_tail = g_string_free (tail, FALSE);
+  out->summary.list = g_strdup (list);
+  out->summary.number = number;
+  out->summary.date = date;
+  out->summary.receipt = m->receipt;
+  out->summary.message_id = g_strdup (m->message_id);
+  out->summary.parent = g_strdup (parent);
+  out->summary.from = g_strdup (m->from);
+  out->summary.subject = g_strdup (m->subject);
   return TRUE;
 }
 
@@ -878,7 +889,10 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
     /* The thread's subject, and who started it (the Message-ID in the
      * summary), for replies to come. */
     g_autofree char *key = subject_key (p->base_subject);
-    g_autofree char *value = g_strdup_printf ("%s\t%.*s", tid, (int) (p->parent_at - 2), p->summary_tail + 1);
+    g_autoptr (GString) v = g_string_new (tid);
+    g_string_append_c (v, '\t');
+    append_field (v, p->summary.message_id);
+    const char *value = v->str;
     char *err = NULL;
     AnnalsXstatus st;
     if ((st = annals_xdb_set_metadata (ix->db, key, value, &err)) != ANNALS_XSTATUS_OK)
@@ -886,17 +900,14 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
   }
   if (how == ASSIGN_SUBJECT && root != NULL && *root != '\0') {
     /* Shown as a reply to the message that started the thread. */
-    GString *tail = g_string_new (p->summary_tail);
-    g_autoptr (GString) parent = g_string_new (NULL);
-    append_field (parent, root);
-    g_string_insert (tail, (gssize) p->parent_at, parent->str);
-    g_free (p->summary_tail);
-    p->summary_tail = g_string_free (tail, FALSE);
+    g_free (p->summary.parent);
+    p->summary.parent = g_strdup (root);
   }
   g_autofree char *gterm = g_strconcat ("G", tid, NULL);
   annals_xdoc_add_term (p->doc, gterm);
   annals_xdoc_set_string (p->doc, ANNALS_XSLOT_THREAD, tid);
-  g_autofree char *summary = g_strconcat (p->summary_head, tid, p->summary_tail, NULL);
+  p->summary.thread = g_strdup (tid);
+  g_autofree char *summary = annals_index_summary_encode (&p->summary);
   annals_xdoc_set_data (p->doc, summary, strlen (summary));
   Op *op = g_new0 (Op, 1);
   op->kind = OP_REPLACE;
@@ -907,12 +918,6 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
   stats->indexed++;
   stats->bytes += p->bytes;
   return TRUE;
-}
-
-static int
-rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
 }
 
 /* Commits shards 1.. (in parallel, each on its thread) and waits for
@@ -1123,10 +1128,12 @@ update (const char *index_dir, guint n_shards, const char *store_dir, const char
   return ok;
 }
 
+/* What cannot be removed is found when the path is made again, and
+ * that error names it. */
 static void
 remove_tree (const char *path)
 {
-  nftw (path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  annals_fs_remove_tree (path, NULL);
 }
 
 static gboolean

@@ -123,5 +123,8 @@ void annals_index_summary_clear (AnnalsIndexSummary *s);
  * too long to be a term.  New string. */
 char *annals_index_message_id_term (const char *message_id);
 gboolean annals_index_summary_parse (const char *data, gsize length, AnnalsIndexSummary *out);
+/* The document data of s, as annals_index_summary_parse() reads it (new
+ * string): tabs and line ends in a field become spaces, NULL is "". */
+char *annals_index_summary_encode (const AnnalsIndexSummary *s);
 
 G_END_DECLS

@@ -1,6 +1,8 @@
 /* Tests for core/mbox.c: splitting every variant, quoting both ways. */
 #include "core/mbox.h"
 #include "core/message.h"
+#include "core/store.h"
+#include "tests/test-util.h"
 
 #include <string.h>
 
@@ -415,6 +417,51 @@ test_write_bad_envelope (void)
   g_string_free (out, TRUE);
 }
 
+/* A stored message goes out as mboxrd with the envelope it came with,
+ * or one made from its sender and date (its receipt when it has no
+ * Date:); a redacted one is not mail and says so. */
+static void
+test_write_stored (void)
+{
+  g_autofree char *dir = test_util_tmpdir ();
+  g_autoptr (GError) error = NULL;
+  const char *with_date = "From: A <a@example.org>\nDate: Mon, 19 Apr 2021 15:28:51 +0000\nMessage-ID: <a@x>\n\nFrom here\n";
+  const char *no_date = "From: B <b@example.org>\nMessage-ID: <b@x>\n\nbody";
+  const char *gone = "From: C <c@example.org>\nMessage-ID: <c@x>\n\nsecret\n";
+  {
+    g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (dir, 1000, &error);
+    g_assert_no_error (error);
+    AnnalsStoreAddResult r;
+    g_assert_true (annals_store_writer_add (w, (const guint8 *) with_date, strlen (with_date), 1618846200,
+                                            "From a@example.org Mon Apr 19 15:30:00 2021", &r, &error));
+    g_assert_true (annals_store_writer_add (w, (const guint8 *) no_date, strlen (no_date), 1618846131, NULL, &r, &error));
+    g_assert_true (annals_store_writer_add (w, (const guint8 *) gone, strlen (gone), 1618846131, NULL, &r, &error));
+    g_assert_true (annals_store_writer_commit (w, &error));
+    guint64 notice;
+    g_assert_true (annals_store_writer_redact (w, 2, "test", 1618846300, NULL, NULL, &notice, &error));
+    g_assert_no_error (error);
+  }
+  g_autoptr (AnnalsStore) st = annals_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_autoptr (GString) out = g_string_new (NULL);
+  gsize raw_length = 0;
+  g_assert_true (annals_mbox_append_stored (out, st, 0, &raw_length, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (raw_length, ==, strlen (with_date));
+  g_assert_true (annals_mbox_append_stored (out, st, 1, &raw_length, &error));
+  g_assert_cmpuint (raw_length, ==, strlen (no_date));
+  g_assert_cmpstr (out->str, ==,
+                   "From a@example.org Mon Apr 19 15:30:00 2021\n"
+                   "From: A <a@example.org>\nDate: Mon, 19 Apr 2021 15:28:51 +0000\nMessage-ID: <a@x>\n\n>From here\n\n"
+                   "From b@example.org Mon Apr 19 15:28:51 2021\n"
+                   "From: B <b@example.org>\nMessage-ID: <b@x>\n\nbody\n\n");
+  gsize before = out->len;
+  g_assert_false (annals_mbox_append_stored (out, st, 2, NULL, &error));
+  g_assert_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED);
+  g_assert_cmpuint (out->len, ==, before);
+  test_util_rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -433,5 +480,6 @@ main (int argc, char **argv)
   g_test_add_func ("/mbox/envelope/variants", test_envelope);
   g_test_add_func ("/mbox/write/roundtrip", test_roundtrip);
   g_test_add_func ("/mbox/write/bad-envelope", test_write_bad_envelope);
+  g_test_add_func ("/mbox/write/stored", test_write_stored);
   return g_test_run ();
 }

@@ -165,6 +165,65 @@ test_pipermail_from (void)
   }
 }
 
+/* One ISO 8601 form for every date annals prints (search --format json,
+ * Atom feeds), and one answer for a message without a date. */
+static void
+test_iso_date (void)
+{
+  const struct {
+    gint64 t;
+    gboolean ok;
+    const char *text;
+  } vectors[] = {
+    { 0, TRUE, "1970-01-01T00:00:00Z" },
+    { 1618846131, TRUE, "2021-04-19T15:28:51Z" },
+    { -86400, TRUE, "1969-12-31T00:00:00Z" },
+    { ANNALS_NO_DATE, FALSE, "" },
+    { G_MAXINT64, FALSE, "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+    char out[ANNALS_MESSAGE_ISO_DATE_SIZE] = "junk";
+    g_test_message ("%" G_GINT64_FORMAT, vectors[i].t);
+    g_assert_cmpint (annals_message_iso_date (vectors[i].t, out), ==, vectors[i].ok);
+    g_assert_cmpstr (out, ==, vectors[i].text);
+  }
+}
+
+/* A Message-ID as typed or as in a URL, with or without <>. */
+static void
+test_id_strip (void)
+{
+  const char *vectors[][2] = {
+    { "<a@x>", "a@x" }, { "a@x", "a@x" }, { "<a@x", "a@x" }, { "a@x>", "a@x>" }, { "<>", "" }, { "<", "" }, { "", "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+    g_test_message ("%s", vectors[i][0]);
+    g_autofree char *bare = annals_message_id_strip (vectors[i][0]);
+    g_assert_cmpstr (bare, ==, vectors[i][1]);
+  }
+}
+
+/* What reads as a header field: a name of printable characters, then a
+ * colon (used to tell a header block and an mbox separator). */
+static void
+test_header_shaped (void)
+{
+  const struct {
+    const char *line;
+    gboolean shaped;
+  } vectors[] = {
+    { "Subject: x", TRUE }, { "X-Y:", TRUE }, { "Subject x", FALSE }, { ": x", FALSE },
+    { " Subject: x", FALSE }, { "Sub ject: x", FALSE }, { "Subject", FALSE }, { "", FALSE }, { "Caf\xc3\xa9: x", FALSE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+    g_test_message ("%s", vectors[i].line);
+    g_assert_cmpint (annals_message_header_shaped ((const guint8 *) vectors[i].line, strlen (vectors[i].line)), ==,
+                     vectors[i].shaped);
+  }
+  /* The length bounds the look: the colon must be inside it. */
+  g_assert_false (annals_message_header_shaped ((const guint8 *) "Subject: x", 7));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -179,5 +238,8 @@ main (int argc, char **argv)
   g_test_add_func ("/message/parse/bad-message-id", test_bad_message_id);
   g_test_add_func ("/message/parse/pipermail-from", test_pipermail_from);
   g_test_add_func ("/message/date/to-unix", test_dates);
+  g_test_add_func ("/message/date/iso", test_iso_date);
+  g_test_add_func ("/message/id/strip", test_id_strip);
+  g_test_add_func ("/message/parse/header-shaped", test_header_shaped);
   return g_test_run ();
 }

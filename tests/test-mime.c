@@ -222,6 +222,28 @@ test_fold (void)
   g_assert_cmpstr (b, ==, "plain ascii");
 }
 
+/* Which parts are the message's text, shown and indexed: text parts,
+ * but not an HTML alternative of a plain one, nor attachments. */
+static void
+test_shown (void)
+{
+  const char *alternative = "Content-Type: multipart/mixed; boundary=b1\n\n--b1\n"
+                            "Content-Type: multipart/alternative; boundary=b2\n\n--b2\n"
+                            "Content-Type: text/plain\n\nplain\n--b2\n"
+                            "Content-Type: text/html\n\n<p>html</p>\n--b2--\n--b1\n"
+                            "Content-Type: text/plain\nContent-Disposition: attachment; filename=a.txt\n\nfile\n--b1\n"
+                            "Content-Type: application/pdf\n\nJVBERi0xLjQK\n--b1--\n";
+  g_autoptr (GPtrArray) p = parts_of (alternative);
+  g_assert_cmpuint (p->len, ==, 4);
+  g_assert_true (part (p, 0)->shown);
+  g_assert_false (part (p, 1)->shown);
+  g_assert_false (part (p, 2)->shown);
+  g_assert_false (part (p, 3)->shown);
+  g_autoptr (GPtrArray) h = parts_of ("Content-Type: text/html\n\n<p>only html</p>\n");
+  g_assert_cmpuint (h->len, ==, 1);
+  g_assert_true (part (h, 0)->shown);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -230,6 +252,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mime/plain", test_plain);
   g_test_add_func ("/mime/multipart", test_multipart);
   g_test_add_func ("/mime/html-links", test_html_links);
+  g_test_add_func ("/mime/shown", test_shown);
   g_test_add_func ("/mime/rfc2231-continuations", test_rfc2231_continuations);
   g_test_add_func ("/mime/filenames", test_filenames);
   g_test_add_func ("/mime/charsets", test_charsets);

@@ -1,28 +1,20 @@
 /* Helpers shared by the tests: temporary folders and generated mail. */
 #pragma once
 
+#include "core/fsutil.h"
+
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
-
-static int
-test_util_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st;
-  (void) flag;
-  (void) ftw;
-  chmod (path, 0755);
-  return remove (path);
-}
 
 /* Removes a tree made by test_util_tmpdir(). */
 static inline void
 test_util_rm_rf (const char *dir)
 {
-  if (dir != NULL)
-    nftw (dir, test_util_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  g_autoptr (GError) error = NULL;
+  if (dir != NULL && !annals_fs_remove_tree (dir, &error))
+    g_test_message ("%s", error->message);
 }
 
 /* A new temporary folder; the caller removes it with test_util_rm_rf. */

@@ -30,20 +30,15 @@ annals_web_mbox_gz (Ctx *c, AnnalsQueryResults *r, const char *name)
     AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
     if (st == NULL)
       continue;
-    g_autoptr (GBytes) raw = annals_store_read (st, m->number, NULL, NULL);
-    g_autoptr (AnnalsStoreMeta) meta = raw ? annals_store_read_meta (st, m->number, NULL) : NULL;
-    if (meta == NULL)
-      continue;
+    g_string_truncate (out, 0);
     gsize len;
-    const guint8 *d = g_bytes_get_data (raw, &len);
+    if (!annals_mbox_append_stored (out, st, m->number, &len, NULL))
+      continue;
     /* Bounded: stops before the message that would pass the limit
      * (the first always goes). */
     if (bytes > 0 && bytes + len > max_bytes)
       break;
     bytes += len;
-    g_string_truncate (out, 0);
-    annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr, meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt,
-                               d, len);
     if (!annals_gzip_writer_write (gz, out->str, out->len))
       break;
   }
@@ -65,18 +60,21 @@ annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const ch
   g_string_append (s, "\"/><id>");
   annals_web_esc (s, self ? self : home);
   g_string_append (s, "</id>");
-  char updated[32];
+  char updated[ANNALS_MESSAGE_ISO_DATE_SIZE];
   gint64 newest = 0;
   for (guint i = 0; i < r->hits->len; i++)
     newest = MAX (newest, g_array_index (r->hits, AnnalsIndexSummary, i).receipt);
-  annals_web_iso_date (newest, updated, sizeof updated);
+  annals_message_iso_date (newest, updated);
   g_string_append_printf (s, "<updated>%s</updated>", updated);
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
     g_autofree char *path = annals_web_message_path (c, m);
     g_autofree char *url = g_strdup_printf ("%s%s", c->h->base, path);
-    char when[32];
-    annals_web_iso_date (m->date, when, sizeof when);
+    /* Atom wants a date in every entry: the receipt stands in for a
+     * missing Date:. */
+    char when[ANNALS_MESSAGE_ISO_DATE_SIZE];
+    if (!annals_message_iso_date (m->date, when))
+      annals_message_iso_date (m->receipt, when);
     g_string_append (s, "\n<entry><author><name>");
     annals_web_esc_obf (annals_web_row_obfuscates (c, m->list), s, *m->from ? m->from : "unknown");
     g_string_append (s, "</name></author><title>");

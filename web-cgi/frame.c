@@ -47,15 +47,6 @@ annals_web_date_cell (GString *s, const AnnalsIndexSummary *m, int width)
   }
 }
 
-void
-annals_web_iso_date (gint64 t, char *out, gsize n)
-{
-  time_t tt = (time_t) t;
-  struct tm tm;
-  if (gmtime_r (&tt, &tm) == NULL || strftime (out, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    g_strlcpy (out, "1970-01-01T00:00:00Z", n);
-}
-
 /* Addresses shown with the dots of their domain as bullets, when the
  * list asks for it (not a lock, a speed bump for harvesters). */
 char *

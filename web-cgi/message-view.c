@@ -163,16 +163,10 @@ render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
   gsize len;
   const guint8 *d = g_bytes_get_data (raw, &len);
   g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
-  gboolean have_plain = FALSE;
-  for (guint i = 0; i < parts->len; i++) {
-    AnnalsMimePart *p = parts->pdata[i];
-    if (p->text && !p->from_html)
-      have_plain = TRUE;
-  }
   guint64 max = annals_web_limit (c, "text-max-bytes", TEXT_MAX_BYTES);
   for (guint i = 0; i < parts->len; i++) {
     AnnalsMimePart *p = parts->pdata[i];
-    if (p->text != NULL && !(p->from_html && have_plain)) {
+    if (p->shown) {
       if (p->from_html)
         g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
       g_string_append (s, "<pre>");
@@ -240,15 +234,10 @@ annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
   gsize len;
   const guint8 *d = g_bytes_get_data (raw, &len);
   g_autoptr (GPtrArray) parts = annals_mime_parts (d, len);
-  gboolean have_plain = FALSE;
-  for (guint i = 0; i < parts->len; i++) {
-    AnnalsMimePart *p = parts->pdata[i];
-    have_plain |= p->text != NULL && !p->from_html;
-  }
   GString *out = g_string_new (NULL);
   for (guint i = 0; i < parts->len && out->len < max; i++) {
     AnnalsMimePart *p = parts->pdata[i];
-    if (p->text == NULL || (p->from_html && have_plain))
+    if (!p->shown)
       continue;
     if (out->len > 0)
       g_string_append (out, "\n");

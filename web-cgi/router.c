@@ -15,11 +15,9 @@ message_id_of (const char *segment)
     g_free (mid);
     return NULL;
   }
-  if (mid[0] == '<' && g_str_has_suffix (mid, ">")) {
-    mid[strlen (mid) - 1] = '\0';
-    memmove (mid, mid + 1, strlen (mid));
-  }
-  return mid;
+  char *bare = annals_message_id_strip (mid);
+  g_free (mid);
+  return bare;
 }
 
 static void

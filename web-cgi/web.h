@@ -66,7 +66,6 @@ gint64 annals_web_sort_date (const AnnalsIndexSummary *m);
 /* That date (its first width characters), and the Date: as the sender's
  * claim when it is not believed. */
 void annals_web_date_cell (GString *s, const AnnalsIndexSummary *m, int width);
-void annals_web_iso_date (gint64 t, char *out, gsize n);
 char *annals_web_obfuscate (gboolean on, const char *text);
 void annals_web_esc (GString *s, const char *t);
 void annals_web_esc_obf (gboolean on, GString *s, const char *t);
