@@ -525,6 +525,23 @@ annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guin
 }
 
 AnnalsXstatus
+annals_xdb_number_bounds (AnnalsXdb *db, guint slot, gboolean *found, double *lo, double *hi, char **message)
+{
+  SHIM_CHECK_OPEN (db, message);
+  try {
+    std::string l = db->db->get_value_lower_bound (slot);
+    std::string h = db->db->get_value_upper_bound (slot);
+    *found = !l.empty () && !h.empty ();
+    if (*found) {
+      *lo = Xapian::sortable_unserialise (l);
+      *hi = Xapian::sortable_unserialise (h);
+    }
+    return ANNALS_XSTATUS_OK;
+  }
+  SHIM_CATCH (message)
+}
+
+AnnalsXstatus
 annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, gboolean *found, double *out, char **message)
 {
   SHIM_CHECK_OPEN (db, message);

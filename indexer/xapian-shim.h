@@ -107,6 +107,12 @@ AnnalsXstatus annals_xdb_compact (AnnalsXdb *db, const char *dest, char **messag
  * NOT_FOUND. */
 AnnalsXstatus annals_xdb_get (AnnalsXdb *db, guint64 docid, AnnalsXdoc **doc, char **message);
 
+/* The smallest and largest number in slot over the whole database (cheap:
+ * Xapian keeps the bounds); *found FALSE (and OK) when no document has a
+ * value there. */
+AnnalsXstatus annals_xdb_number_bounds (AnnalsXdb *db, guint slot, gboolean *found, double *lo, double *hi,
+                                        char **message);
+
 /* The largest number in slot (annals_xdoc_set_number) among the
  * documents holding term, uncommitted ones included, into *out with
  * *found TRUE; *found FALSE (and OK) when no document holds term. */

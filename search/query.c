@@ -687,3 +687,25 @@ annals_query_thread_id (const char *list_dir, const char *message_id, GError **e
   }
   return tid;
 }
+
+gboolean
+annals_query_receipt_bounds (const char *list_dir, gboolean *found, gint64 *first, gint64 *last, GError **error)
+{
+  g_autoptr (GPtrArray) sources = index_sources (&list_dir, 1, error);
+  if (sources == NULL)
+    return FALSE;
+  AnnalsXdb *db = open_sources (sources, 1, error);
+  if (db == NULL)
+    return FALSE;
+  double lo = 0, hi = 0;
+  char *err = NULL;
+  AnnalsXstatus st = annals_xdb_number_bounds (db, ANNALS_XSLOT_RECEIPT, found, &lo, &hi, &err);
+  annals_xdb_free (db);
+  if (st != ANNALS_XSTATUS_OK) {
+    set_xerror (error, st, err, sources->pdata[0]);
+    return FALSE;
+  }
+  *first = (gint64) lo;
+  *last = (gint64) hi;
+  return TRUE;
+}

@@ -86,4 +86,10 @@ AnnalsQueryResults *annals_query_term (const char *const *list_dirs, guint n_lis
  * cannot be read (error set). */
 char *annals_query_thread_id (const char *list_dir, const char *message_id, GError **error);
 
+/* The first and last receipt time of the list's indexed messages (any
+ * order of arrival: an old archive imported after live delivery too);
+ * *found FALSE when it has none. */
+gboolean annals_query_receipt_bounds (const char *list_dir, gboolean *found, gint64 *first, gint64 *last,
+                                      GError **error);
+
 G_END_DECLS

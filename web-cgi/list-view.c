@@ -200,19 +200,20 @@ count_received (Ctx *c, int year, int month)
   return r ? r->count : 0;
 }
 
-/* The years the list received messages in, from its first and last
- * store records (the store is in arrival order). */
+/* The years the list received messages in.  The store's first and last
+ * records do not tell: an old archive imported after live delivery began
+ * comes later in the store with earlier receipt times. */
 static gboolean
 received_years (Ctx *c, int *from, int *to)
 {
-  AnnalsStore *st = annals_web_store_of (c, c->list, NULL);
-  guint64 n = st ? annals_store_count (st) : 0;
-  g_autoptr (AnnalsStoreMeta) a = n ? annals_store_read_meta (st, 0, NULL) : NULL;
-  g_autoptr (AnnalsStoreMeta) b = n ? annals_store_read_meta (st, n - 1, NULL) : NULL;
-  if (a == NULL || b == NULL)
+  if (c->dirs->len == 0)
     return FALSE;
-  g_autoptr (GDateTime) x = g_date_time_new_from_unix_utc (MIN (a->receipt, b->receipt));
-  g_autoptr (GDateTime) y = g_date_time_new_from_unix_utc (MAX (a->receipt, b->receipt));
+  gboolean found = FALSE;
+  gint64 first = 0, last = 0;
+  if (!annals_query_receipt_bounds (c->dirs->pdata[0], &found, &first, &last, NULL) || !found)
+    return FALSE;
+  g_autoptr (GDateTime) x = g_date_time_new_from_unix_utc (first);
+  g_autoptr (GDateTime) y = g_date_time_new_from_unix_utc (last);
   if (x == NULL || y == NULL)
     return FALSE;
   *from = g_date_time_get_year (x);
