@@ -319,6 +319,19 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
     gssize n = read_input (in, fd, gz, buf->data + old, chunk, &read_error);
     g_byte_array_set_size (buf, (guint) (old + (gsize) MAX (n, 0)));
     if (n < 0) {
+      if (g_error_matches (read_error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT)) {
+        /* The whole messages before the damage are archived: split what
+         * came as if more followed, so the cut-off last one stays out. */
+        if (!started) {
+          annals_mbox_splitter_init (&splitter, variant == ANNALS_MBOX_AUTO
+                                                    ? annals_mbox_detect (buf->data, buf->len)
+                                                    : variant);
+          started = TRUE;
+        }
+        gsize used;
+        if (!split_buffer (in, &splitter, buf->data + start, buf->len - start, FALSE, &used, error))
+          return FALSE;
+      }
       if (g_error_matches (read_error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT))
         g_set_error (error, read_error->domain, read_error->code,
                      "%s; the %" G_GUINT64_FORMAT " whole messages before the damage are archived, the one it cuts "

@@ -139,6 +139,7 @@ struct _AnnalsGzipReader {
   gboolean member_end; /* the last member ended; more input means another */
   gboolean done;
   guint64 offset;      /* compressed bytes consumed, for messages */
+  GError *pending;     /* a failure met after some output: told next call */
 };
 
 AnnalsGzipReader *
@@ -165,6 +166,7 @@ annals_gzip_reader_free (AnnalsGzipReader *reader)
   if (reader == NULL)
     return;
   inflateEnd (&reader->stream);
+  g_clear_error (&reader->pending);
   g_free (reader->in);
   g_free (reader->name);
   g_free (reader);
@@ -193,14 +195,19 @@ gzip_reader_fill (AnnalsGzipReader *r, GError **error)
 gssize
 annals_gzip_reader_read (AnnalsGzipReader *r, guint8 *buf, gsize length, GError **error)
 {
+  if (r->pending != NULL) {
+    g_propagate_error (error, g_steal_pointer (&r->pending));
+    return -1;
+  }
   if (r->done || length == 0)
     return 0;
   length = MIN (length, (gsize) G_MAXUINT / 2);
   r->stream.next_out = buf;
   r->stream.avail_out = (uInt) length;
+  GError *failed = NULL;
   while (r->stream.avail_out == length) {
-    if (r->stream.avail_in == 0 && !r->input_eof && !gzip_reader_fill (r, error))
-      return -1;
+    if (r->stream.avail_in == 0 && !r->input_eof && !gzip_reader_fill (r, &failed))
+      break;
     if (r->member_end) {
       /* After a whole member: the end, or the next member. */
       if (r->stream.avail_in == 0) {
@@ -219,21 +226,32 @@ annals_gzip_reader_read (AnnalsGzipReader *r, guint8 *buf, gsize length, GError 
     if (rc == Z_STREAM_END) {
       r->member_end = TRUE;
     } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
+      g_set_error (&failed, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
                    "'%s' is corrupt: the gzip stream does not inflate near compressed byte %" G_GUINT64_FORMAT
                    " (%s)",
                    r->name, r->offset, r->stream.msg ? r->stream.msg : "zlib error");
-      return -1;
+      break;
     } else if (r->input_eof && r->stream.avail_in == 0 && r->stream.avail_out == out_before) {
       /* zlib may still hold output with no input left (a long match):
        * only when it makes no progress at all is the stream cut short. */
-      g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
+      g_set_error (&failed, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
                    "'%s' is truncated: the gzip stream ends early (after %" G_GUINT64_FORMAT " compressed bytes)",
                    r->name, r->offset);
-      return -1;
+      break;
     }
   }
-  return (gssize) (length - r->stream.avail_out);
+  gsize produced = length - r->stream.avail_out;
+  if (failed != NULL) {
+    r->done = TRUE;
+    /* What inflated before the damage is handed out first. */
+    if (produced > 0) {
+      r->pending = failed;
+      return (gssize) produced;
+    }
+    g_propagate_error (error, failed);
+    return -1;
+  }
+  return (gssize) produced;
 }
 
 struct _AnnalsGzipWriter {

@@ -194,6 +194,26 @@ test_gzip_truncated (Fixture *f, gconstpointer data)
   g_assert_cmpuint (stored, <, 60);
   assert_stored (f, messages, stored);
 
+  /* A small file (one read inflates it all) keeps its whole messages
+   * too: only the gzip trailer is missing, the last message is not
+   * known to be whole and stays out. */
+  assert_ok (run (f->root, "list-add", "small"));
+  g_autoptr (GPtrArray) few = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_autoptr (GString) small = make_mbox (5, 300, few);
+  g_autoptr (GString) small_gz = gzip_string (small);
+  r = run_full (f->root, small_gz->str, small_gz->len - 8, NULL, "ingest", "small", NULL);
+  assert_status (r, 65);
+  g_assert_nonnull (strstr (r.err, "truncated"));
+  g_assert_nonnull (strstr (r.err, "the 4 whole messages before the damage are archived"));
+  run_clear (&r);
+  r = run (f->root, "ls", "small");
+  assert_status (r, 0);
+  guint small_stored = 0;
+  for (const char *p = r.out; (p = strchr (p, '\n')) != NULL; p++)
+    small_stored++;
+  run_clear (&r);
+  g_assert_cmpuint (small_stored, ==, 4);
+
   /* The same on stdin. */
   assert_ok (run (f->root, "list-add", "other"));
   r = run_full (f->root, gz->str, gz->len / 2, NULL, "ingest", "other", NULL);
