@@ -462,6 +462,9 @@ test_months_after_late_import (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (page, "Archive by month"));
   g_assert_nonnull (strstr (page, "/policy/2021-04/"));
   g_assert_nonnull (strstr (page, "/policy/2026-"));
+  /* One message is one, not "1 messages". */
+  g_autofree char *year = cgi_get (f, "/policy/2021/");
+  g_assert_nonnull (strstr (year, "</a>: 1 message, "));
 }
 
 int

@@ -258,9 +258,9 @@ annals_web_page_year (Ctx *c, int year)
     total += n;
     if (n == 0)
       continue;
-    g_string_append_printf (s, "<li><a href=\"%s/%s/%04d-%02d/\">%s %04d</a>: %" G_GUINT64_FORMAT " messages, "
+    g_string_append_printf (s, "<li><a href=\"%s/%s/%04d-%02d/\">%s %04d</a>: %" G_GUINT64_FORMAT " %s, "
                                "<a href=\"%s/%s/%04d-%02d.mbox.gz\">mbox.gz</a></li>", c->h->prefix, c->list, year, m,
-                            month_names[m - 1], year, n, c->h->prefix, c->list, year, m);
+                            month_names[m - 1], year, n, n == 1 ? "message" : "messages", c->h->prefix, c->list, year, m);
   }
   g_string_append (s, "</ul>");
   if (total == 0)
@@ -438,8 +438,8 @@ annals_web_page_search (Ctx *c, const char *q)
   annals_web_page_start (c, s, q);
   annals_web_search_form (c, s, q);
   /* Xapian's estimate is never shown as a count. */
-  g_string_append_printf (s, "<h1>Search results</h1><p>%s%" G_GUINT64_FORMAT " messages", r->count_exact ? "" : "about ",
-                          r->count);
+  g_string_append_printf (s, "<h1>Search results</h1><p>%s%" G_GUINT64_FORMAT " %s", r->count_exact ? "" : "about ",
+                          r->count, r->count == 1 ? "message" : "messages");
   g_autofree char *qe = g_uri_escape_string (q, NULL, FALSE);
   g_string_append_printf (s, "; <a href=\"?q=%s%s\">%s</a>; <a href=\"?q=%s&amp;x=A\">Atom</a></p>", qe,
                           relevance ? "" : "&amp;r", relevance ? "newest first" : "best match first", qe);

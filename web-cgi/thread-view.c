@@ -147,7 +147,8 @@ annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, 
     if (row->hit != NO_HIT && g_array_index (t->hits, AnnalsIndexSummary, row->hit).number == cur->number)
       at = k;
   }
-  g_string_append_printf (s, "<h2 id=\"thread\">Thread (%u messages)</h2><nav aria-label=\"thread\">", t->hits->len);
+  g_string_append_printf (s, "<h2 id=\"thread\">Thread (%u %s)</h2><nav aria-label=\"thread\">", t->hits->len,
+                          t->hits->len == 1 ? "message" : "messages");
   /* Previous and next skip ghosts: they have no page to read. */
   for (guint k = at; at != G_MAXUINT && k-- > 0;) {
     Row *row = &g_array_index (order, Row, k);
