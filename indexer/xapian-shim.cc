@@ -358,6 +358,41 @@ collect (Xapian::MSet &m, bool exact)
   return r;
 }
 
+namespace {
+// The documents lo..hi, as a filter: a window of arrival order.  Postings
+// come in ascending docid only, so a newest-first page is found by
+// searching windows from the top down rather than by a descending walk.
+class DocidRange : public Xapian::PostingSource {
+  Xapian::docid lo, hi, cur = 0;
+
+public:
+  DocidRange (Xapian::docid l, Xapian::docid h) : lo (l ? l : 1), hi (h) {}
+  DocidRange *clone () const override { return new DocidRange (lo, hi); }
+  void init (const Xapian::Database &) override { cur = 0; }
+  Xapian::doccount get_termfreq_min () const override { return 0; }
+  Xapian::doccount get_termfreq_est () const override { return hi >= lo ? hi - lo + 1 : 0; }
+  Xapian::doccount get_termfreq_max () const override { return hi >= lo ? hi - lo + 1 : 0; }
+  void next (double) override { cur = cur ? cur + 1 : lo; }
+  void skip_to (Xapian::docid did, double) override
+  {
+    if (did > cur)
+      cur = did < lo ? lo : did;
+  }
+  bool at_end () const override { return cur > hi; }
+  Xapian::docid get_docid () const override { return cur; }
+};
+} // namespace
+
+guint64
+annals_xdb_last_docid (AnnalsXdb *db)
+{
+  try {
+    return db->db->get_lastdocid ();
+  } catch (...) {
+    return 0;
+  }
+}
+
 AnnalsXresults *
 annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gboolean exact_count, char **error)
 {
@@ -385,9 +420,18 @@ annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, gbo
       set_error (error, "the query has nothing to look for (a query of only NOT or '-' terms is refused)");
       return NULL;
     }
+    if (o->docid_max > 0)
+      q = Xapian::Query (Xapian::Query::OP_FILTER, q,
+                         Xapian::Query ((new DocidRange ((Xapian::docid) o->docid_min, (Xapian::docid) o->docid_max))
+                                          ->release ()));
     Xapian::Enquire enq (*db->db);
     enq.set_query (q);
-    if (!o->relevance)
+    if (!o->relevance && o->arrival_order) {
+      // Every match weighs 0: the matcher walks the postings by
+      // descending docid and stops once it has the page.
+      enq.set_weighting_scheme (Xapian::BoolWeight ());
+      enq.set_docid_order (Xapian::Enquire::DESCENDING);
+    } else if (!o->relevance)
       enq.set_sort_by_value_then_relevance (ANNALS_XSLOT_DATE, true);
     if (o->collapse_threads)
       enq.set_collapse_key (ANNALS_XSLOT_THREAD);

@@ -38,6 +38,8 @@ AnnalsXdb *annals_xdb_open_readonly (const char *const *paths, guint count, char
 void annals_xdb_close (AnnalsXdb *db);
 
 guint64 annals_xdb_doc_count (AnnalsXdb *db);
+/* The highest document id used (0 when none). */
+guint64 annals_xdb_last_docid (AnnalsXdb *db);
 
 /* User metadata: a new string, or NULL when the key is unset. */
 char *annals_xdb_get_metadata (AnnalsXdb *db, const char *key);
@@ -88,6 +90,12 @@ typedef struct {
   gboolean relevance;  /* else newest first */
   gboolean collapse_threads;
   guint max_expansion; /* a wildcard may expand to at most this many terms */
+  /* Unless relevance: newest first by document id (arrival) instead of the
+   * date value, unweighed, so the match stops once the page is full. */
+  gboolean arrival_order;
+  /* With docid_max > 0: only documents docid_min..docid_max (a window of
+   * arrival order), which a posting list reaches by skipping. */
+  guint64 docid_min, docid_max;
 } AnnalsXsearch;
 
 typedef struct {

@@ -407,6 +407,166 @@ annals_query_term (const char *const *list_dirs, guint n_lists, const char *term
   return convert (xr);
 }
 
+/* The index's sort date of a hit (index.c): Date:, or the receipt when
+ * Date: is more than a day after it. */
+static gint64
+sort_date (const AnnalsIndexSummary *s)
+{
+  return s->date > s->receipt + ANNALS_INDEX_DATE_SLACK ? s->receipt : s->date;
+}
+
+/* The shim's error message as a query error; frees it. */
+static AnnalsQueryResults *
+query_error (GError **error, char *err)
+{
+  g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_QUERY, "%s", err);
+  g_free (err);
+  return NULL;
+}
+
+/* One list's first `want` matches, newest first, and their count.
+ * Postings come in ascending document id (arrival) order, so a
+ * descending walk would visit every match: the search goes through
+ * windows of ids from the newest down, each four times wider than the
+ * last, and stops once the page is full (the cost follows the page, not
+ * the number of matches).  With threads, a thread seen in a newer window
+ * is left out of the older ones. */
+static AnnalsQueryResults *
+newest_in_list (AnnalsXdb *db, const char *prepared, const AnnalsQueryOptions *o, guint64 offset, guint64 want,
+                GError **error)
+{
+  guint nf;
+  AnnalsXsearch s = {
+    .fields = annals_query_fields (&nf),
+    .collapse_threads = o->threads,
+    .max_expansion = ANNALS_QUERY_MAX_EXPANSION,
+    .arrival_order = TRUE,
+  };
+  s.n_fields = nf;
+  char *err = NULL;
+  /* The count alone: no page, so Xapian estimates it from the posting
+   * lists, or walks them when exact_count asks. */
+  AnnalsXresults *xr = annals_xdb_search (db, prepared, &s, o->exact_count, &err);
+  if (xr == NULL)
+    return query_error (error, err);
+  AnnalsQueryResults *r = convert (xr);
+  g_autoptr (GHashTable) seen = o->threads ? g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) : NULL;
+  guint64 skipped = 0;
+  /* The first window holds about twice the page at the estimated density
+   * of matches; a wrong estimate costs a few more windows, not a wrong page. */
+  guint64 last = annals_xdb_last_docid (db);
+  guint64 width = MAX (64, (guint64) ((double) want * 2 * (double) last / (double) MAX (r->count, 1)));
+  gboolean complete = TRUE; /* no window cut short by its limit */
+  guint64 hi = last;
+  while (hi > 0 && r->hits->len < want - skipped) {
+    s.docid_min = hi > width ? hi - width + 1 : 1;
+    s.docid_max = hi;
+    s.limit = want - skipped - r->hits->len + (seen ? g_hash_table_size (seen) : 0);
+    xr = annals_xdb_search (db, prepared, &s, FALSE, &err);
+    if (xr == NULL) {
+      annals_query_results_free (r);
+      return query_error (error, err);
+    }
+    g_autoptr (AnnalsQueryResults) part = convert (xr);
+    if (part->hits->len >= s.limit)
+      complete = FALSE;
+    for (guint i = 0; i < part->hits->len && r->hits->len < want - skipped; i++) {
+      AnnalsIndexSummary *h = &g_array_index (part->hits, AnnalsIndexSummary, i);
+      if (seen != NULL && !g_hash_table_add (seen, g_strdup (h->thread)))
+        continue;
+      if (skipped < offset) { /* before the page (one list alone) */
+        skipped++;
+        continue;
+      }
+      g_array_append_val (r->hits, *h);
+      memset (h, 0, sizeof *h); /* moved into r */
+      g_array_append_val (r->percent, g_array_index (part->percent, int, i));
+    }
+    hi = s.docid_min - 1;
+    width = width > G_MAXUINT64 / 4 ? G_MAXUINT64 : width * 4;
+  }
+  /* Every match seen: the count is exact, whatever the estimate said. */
+  if (hi == 0 && complete)
+    r->count = skipped + r->hits->len;
+  else
+    r->count = MAX (r->count, skipped + r->hits->len);
+  return r;
+}
+
+/* Newest first: each list's matches in arrival order, several lists
+ * merged by date.  Each list alone, because the ids of combined
+ * databases interleave and thread ids are per list. */
+static AnnalsQueryResults *
+run_newest (const char *const *list_dirs, guint n_lists, const char *prepared, const AnnalsQueryOptions *o,
+            GError **error)
+{
+  g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func ((GDestroyNotify) annals_query_results_free);
+  guint64 want = o->limit > G_MAXUINT64 - o->offset ? G_MAXUINT64 : o->offset + o->limit;
+  guint64 count = 0;
+  for (guint i = 0; i < n_lists; i++) {
+    GError *local = NULL;
+    g_autofree char *path = annals_index_reader_path (list_dirs[i], &local);
+    if (local != NULL) {
+      g_propagate_error (error, local);
+      return NULL;
+    }
+    if (path == NULL)
+      continue;
+    char *err = NULL;
+    const char *paths[] = { path };
+    AnnalsXdb *db = annals_xdb_open_readonly (paths, 1, &err);
+    if (db == NULL) {
+      g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "cannot open the index %s: %s", path, err);
+      g_free (err);
+      return NULL;
+    }
+    /* One list skips the offset itself; several skip it in the merge. */
+    AnnalsQueryResults *part = newest_in_list (db, prepared, o, n_lists == 1 ? o->offset : 0, want, error);
+    annals_xdb_close (db);
+    if (part == NULL)
+      return NULL;
+    count += part->count;
+    g_ptr_array_add (parts, part);
+  }
+  if (parts->len == 0) {
+    g_set_error (error, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_XAPIAN, "no index to search: run 'annals index' first");
+    return NULL;
+  }
+  if (n_lists == 1)
+    return g_ptr_array_steal_index (parts, 0);
+  AnnalsQueryResults *r = g_new0 (AnnalsQueryResults, 1);
+  r->count = count;
+  r->hits = g_array_new (FALSE, FALSE, sizeof (AnnalsIndexSummary));
+  r->percent = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autofree guint *next = g_new0 (guint, parts->len);
+  for (guint64 taken = 0; taken < want; taken++) {
+    gint best = -1;
+    gint64 best_date = 0;
+    for (guint i = 0; i < parts->len; i++) {
+      AnnalsQueryResults *p = g_ptr_array_index (parts, i);
+      if (next[i] >= p->hits->len)
+        continue;
+      gint64 d = sort_date (&g_array_index (p->hits, AnnalsIndexSummary, next[i]));
+      if (best < 0 || d > best_date) {
+        best = (gint) i;
+        best_date = d;
+      }
+    }
+    if (best < 0)
+      break;
+    AnnalsQueryResults *p = g_ptr_array_index (parts, (guint) best);
+    guint k = next[best]++;
+    if (taken < o->offset)
+      continue;
+    /* The summary moves into r; its place is zeroed so the part frees nothing twice. */
+    AnnalsIndexSummary *sum = &g_array_index (p->hits, AnnalsIndexSummary, k);
+    g_array_append_val (r->hits, *sum);
+    memset (sum, 0, sizeof *sum);
+    g_array_append_val (r->percent, g_array_index (p->percent, int, k));
+  }
+  return r;
+}
+
 AnnalsQueryResults *
 annals_query_run (const char *const *list_dirs, guint n_lists, const char *query, const AnnalsQueryOptions *o,
                   GError **error)
@@ -414,6 +574,8 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
   g_autofree char *prepared = annals_query_prepare (query, g_get_real_time () / G_USEC_PER_SEC, error);
   if (prepared == NULL)
     return NULL;
+  if (!o->relevance)
+    return run_newest (list_dirs, n_lists, prepared, o, error);
   AnnalsXdb *db = open_indexes (list_dirs, n_lists, error);
   if (db == NULL)
     return NULL;
