@@ -92,10 +92,22 @@ def split_mbox(path):
     return out
 
 
+def envelope_time(message):
+    """The asctime of a message's Date: in UTC, for its From_ line (the
+    receipt time annals keeps, like the corpus's); 1970 without a Date:."""
+    import email.utils
+    m = re.search(rb"(?im)^date:[ \t]*(.*)", message.partition(b"\n\n")[0])
+    try:
+        t = email.utils.parsedate_to_datetime(m.group(1).decode("latin-1").strip()).timestamp()
+    except Exception:
+        t = 0
+    return time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(max(t, 0))).encode()
+
+
 def write_mboxrd(path, messages):
     with open(path, "wb") as fh:
         for m in messages:
-            fh.write(b"From bench@example.org Thu Jan  1 00:00:00 1970\n")
+            fh.write(b"From bench@example.org %s\n" % envelope_time(m))
             fh.write(re.sub(rb"(?m)^(>*From )", rb">\1", m))
             if not m.endswith(b"\n"):
                 fh.write(b"\n")
