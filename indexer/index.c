@@ -25,10 +25,7 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
  * compacted into a fresh copy, which clears it. */
 #define KEY_SCRUB "annals:scrub"
 #define INDEX_VERSION "1"
-/* Messages per commit: Xapian buffers a batch's postings in a std::map
- * per term; a thousand messages' worth stays in cache, ten thousand do
- * not (BENCHMARKS.md: a fifth less CPU, a fifth of the memory). */
-#define COMMIT_EVERY 1000
+#define COMMIT_EVERY 10000
 /* References kept per message: the newest 500 (the chain's end). */
 #define MAX_REFERENCES 500
 /* Body text indexed per message; the rest of a huge message is not. */
