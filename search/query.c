@@ -455,13 +455,15 @@ newest_in_list (AnnalsXdb *db, const char *prepared, const AnnalsQueryOptions *o
   /* The first window holds about twice the page at the estimated density
    * of matches; a wrong estimate costs a few more windows, not a wrong page. */
   guint64 last = annals_xdb_last_docid (db);
-  guint64 width = MAX (64, (guint64) ((double) want * 2 * (double) last / (double) MAX (r->count, 1)));
+  double guess = (double) want * 2 * (double) last / (double) MAX (r->count, 1);
+  guint64 width = guess >= (double) last ? MAX (last, 64) : MAX (64, (guint64) guess);
   gboolean complete = TRUE; /* no window cut short by its limit */
   guint64 hi = last;
   while (hi > 0 && r->hits->len < want - skipped) {
     s.docid_min = hi > width ? hi - width + 1 : 1;
     s.docid_max = hi;
-    s.limit = want - skipped - r->hits->len + (seen ? g_hash_table_size (seen) : 0);
+    /* Xapian counts in 32 bits. */
+    s.limit = MIN (want - skipped - r->hits->len + (seen ? g_hash_table_size (seen) : 0), G_MAXUINT32);
     xr = annals_xdb_search (db, prepared, &s, FALSE, &err);
     if (xr == NULL) {
       annals_query_results_free (r);
