@@ -80,6 +80,72 @@ def write_result(name, info, table):
     print("written to", os.path.relpath(out, TOP))
 
 
+def split_mbox(path):
+    """Messages of an mboxrd (the corpus's kind): raw bytes, quoting undone."""
+    data = open(path, "rb").read()
+    out = []
+    for part in re.split(rb"(?:^|\n)From [^\n]*\n", data):
+        if part:
+            if part.endswith(b"\n\n"):
+                part = part[:-1]
+            out.append(re.sub(rb"(?m)^>(>*From )", rb"\1", part))
+    return out
+
+
+def envelope_time(message):
+    """The asctime of a message's Date: in UTC, for its From_ line (the
+    receipt time annals keeps, like the corpus's); 1970 without a Date:."""
+    import email.utils
+    m = re.search(rb"(?im)^date:[ \t]*(.*)", message.partition(b"\n\n")[0])
+    try:
+        t = email.utils.parsedate_to_datetime(m.group(1).decode("latin-1").strip()).timestamp()
+    except Exception:
+        t = 0
+    return time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(max(t, 0))).encode()
+
+
+def write_mboxrd(path, messages):
+    with open(path, "wb") as fh:
+        for m in messages:
+            fh.write(b"From bench@example.org %s\n" % envelope_time(m))
+            fh.write(re.sub(rb"(?m)^(>*From )", rb">\1", m))
+            if not m.endswith(b"\n"):
+                fh.write(b"\n")
+            fh.write(b"\n")
+
+
+def replica(message, k):
+    """Copy k of a message: new Message-IDs (and the references to them), dates k years on."""
+    head, sep, body = message.partition(b"\n\n")
+    def ids(m):
+        return re.sub(rb"<([^<>\s]+)>", lambda x: b"<r%d.%s>" % (k, x.group(1)), m.group(0))
+    head = re.sub(rb"(?im)^(message-id|references|in-reply-to):.*(\n[ \t].*)*", ids, head)
+    head = re.sub(rb"(?im)^(date:.*?)(19|20)(\d\d)\b", lambda m: m.group(1) + b"%d" % (int(m.group(2) + m.group(3)) + k), head, count=1)
+    return head + sep + body
+
+def small_messages(messages, count=4150, limit=10000):
+    """The small-message corpus: the first count single-part messages of at
+    most limit bytes (no attachments), like a 2002-era list; corpus order."""
+    out = []
+    for m in messages:
+        head = m.partition(b"\n\n")[0]
+        if len(m) <= limit and not re.search(rb"(?im)^content-type:[ \t]*multipart", head):
+            out.append(m)
+            if len(out) == count:
+                break
+    return out
+
+
+def patch_messages(messages, count=4000):
+    """The patch-heavy corpus: the messages carrying a git diff, replicated
+    (replica(): new Message-IDs and years) until there are count."""
+    patches = [m for m in messages if b"\ndiff --git " in m]
+    if not patches:
+        return []
+    return [replica(patches[i % len(patches)], i // len(patches)) if i >= len(patches) else patches[i]
+            for i in range(count)]
+
+
 LIGHTTPD_PI = """server.modules = ("mod_rewrite", "mod_setenv", "mod_cgi")
 server.bind = "127.0.0.1"
 server.port = %(port)d

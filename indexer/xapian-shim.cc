@@ -560,19 +560,36 @@ annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, gboolean *fo
   SHIM_CATCH (message)
 }
 
+// The hits of m; with a window (o->docid_max > 0), only those in it,
+// o->offset of them skipped and at most o->limit kept.
 static AnnalsXresults *
-collect (Xapian::MSet &m, bool exact)
+collect (Xapian::MSet &m, bool exact, const AnnalsXsearch *o = NULL)
 {
+  bool window = o != NULL && o->docid_max > 0;
   std::vector<std::string> data;
-  for (auto it = m.begin (); it != m.end (); ++it)
+  std::vector<Xapian::MSetIterator> kept;
+  guint64 skipped = 0;
+  for (auto it = m.begin (); it != m.end (); ++it) {
+    if (window) {
+      if (*it < o->docid_min || *it > o->docid_max)
+        continue;
+      if (skipped < o->offset) {
+        skipped++;
+        continue;
+      }
+      if (kept.size () >= o->limit)
+        break;
+    }
+    kept.push_back (it);
     data.push_back (it.get_document ().get_data ());
+  }
   // Allocated once every read (which may throw) is done.
   auto *r = g_new0 (AnnalsXresults, 1);
   r->count_exact = exact || m.get_matches_lower_bound () == m.get_matches_upper_bound ();
   r->count = r->count_exact ? m.get_matches_lower_bound () : m.get_matches_estimated ();
-  r->hits = g_new0 (AnnalsXhit, m.size ());
-  guint i = 0;
-  for (auto it = m.begin (); it != m.end (); ++it, i++) {
+  r->hits = g_new0 (AnnalsXhit, kept.size ());
+  for (gsize i = 0; i < kept.size (); i++) {
+    auto &it = kept[i];
     AnnalsXhit *h = &r->hits[r->n_hits++];
     h->docid = *it;
     h->percent = it.get_percent ();
@@ -580,6 +597,42 @@ collect (Xapian::MSet &m, bool exact)
     h->data_length = data[i].size ();
   }
   return r;
+}
+
+namespace {
+// The documents lo..hi, as a filter: a window of arrival order.  Postings
+// come in ascending docid only, so a newest-first page is found by
+// searching windows from the top down rather than by a descending walk.
+class DocidRange : public Xapian::PostingSource {
+  Xapian::docid lo, hi, cur = 0;
+
+public:
+  DocidRange (Xapian::docid l, Xapian::docid h) : lo (l ? l : 1), hi (h) {}
+  DocidRange *clone () const override { return new DocidRange (lo, hi); }
+  void init (const Xapian::Database &) override { cur = 0; }
+  Xapian::doccount get_termfreq_min () const override { return 0; }
+  Xapian::doccount get_termfreq_est () const override { return hi >= lo ? hi - lo + 1 : 0; }
+  Xapian::doccount get_termfreq_max () const override { return hi >= lo ? hi - lo + 1 : 0; }
+  void next (double) override { cur = cur ? cur + 1 : lo; }
+  void skip_to (Xapian::docid did, double) override
+  {
+    if (did > cur)
+      cur = did < lo ? lo : did;
+  }
+  bool at_end () const override { return cur > hi; }
+  Xapian::docid get_docid () const override { return cur; }
+};
+} // namespace
+
+AnnalsXstatus
+annals_xdb_last_docid (AnnalsXdb *db, guint64 *docid, char **message)
+{
+  SHIM_CHECK_OPEN (db, message);
+  try {
+    *docid = db->db->get_lastdocid ();
+    return ANNALS_XSTATUS_OK;
+  }
+  SHIM_CATCH (message)
 }
 
 /* A reader whose database a writer changed twice since it opened gets
@@ -686,19 +739,44 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
     if (q.empty ())
       return fail (message, ANNALS_XSTATUS_QUERY_SYNTAX,
                    "the query has nothing to look for (a query of only NOT or '-' terms is refused)");
+    // A posting source sees each shard's own ids: with several, the
+    // window of combined ids (combined = (own - 1) * shards + shard + 1)
+    // becomes a slightly wider one of own ids in every shard, and the
+    // few hits outside it are dropped in collect().
+    size_t shards = db->db->size ();
+    guint64 widen = 0;
+    if (o->docid_max > 0) {
+      guint64 lo = o->docid_min, hi = o->docid_max;
+      if (shards > 1) {
+        lo = (lo > 0 ? lo - 1 : 0) / shards;
+        hi = (hi - 1) / shards + 1;
+        widen = 2 * (guint64) shards;
+      }
+      q = Xapian::Query (Xapian::Query::OP_FILTER, q,
+                         Xapian::Query ((new DocidRange ((Xapian::docid) lo, (Xapian::docid) hi))->release ()));
+    }
     *results = with_reopen (db, [&] () {
       Xapian::Enquire enq (*db->db);
       enq.set_query (q);
-      if (!o->relevance)
+      if (!o->relevance && o->arrival_order) {
+        // Every match weighs 0: the matcher walks the postings by
+        // descending docid and stops once it has the page.
+        enq.set_weighting_scheme (Xapian::BoolWeight ());
+        enq.set_docid_order (Xapian::Enquire::DESCENDING);
+      } else if (!o->relevance) {
         enq.set_sort_by_value_then_relevance (ANNALS_XSLOT_DATE, true);
+      }
       if (o->collapse_threads)
         enq.set_collapse_key (ANNALS_XSLOT_THREAD);
       Xapian::doccount all = db->db->get_doccount ();
       guint64 at_least = more != NULL ? more->check_at_least : 0;
       Xapian::doccount check = at_least >= all ? all : (Xapian::doccount) at_least;
-      Xapian::MSet m = enq.get_mset ((Xapian::doccount) o->offset, (Xapian::doccount) o->limit, check);
+      // A window's page is taken from its start in collect().
+      guint64 first = o->docid_max > 0 ? 0 : o->offset;
+      guint64 size = o->docid_max > 0 ? o->offset + o->limit + widen : o->limit;
+      Xapian::MSet m = enq.get_mset ((Xapian::doccount) first, (Xapian::doccount) MIN (size, G_MAXUINT32), check);
       // Freed if a snippet throws (out of memory), or a retry would leak it.
-      std::unique_ptr<AnnalsXresults, void (*) (AnnalsXresults *)> r (collect (m, check >= all),
+      std::unique_ptr<AnnalsXresults, void (*) (AnnalsXresults *)> r (collect (m, check >= all, o),
                                                                        annals_xresults_free);
       if (more != NULL)
         add_snippets (m, q, r.get (), more);

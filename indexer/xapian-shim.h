@@ -69,6 +69,9 @@ AnnalsXstatus annals_xdb_close (AnnalsXdb *db, char **message);
 void annals_xdb_free (AnnalsXdb *db);
 
 AnnalsXstatus annals_xdb_doc_count (AnnalsXdb *db, guint64 *count, char **message);
+/* The highest document id used (0 when none); of several databases
+ * searched as one, the highest combined id. */
+AnnalsXstatus annals_xdb_last_docid (AnnalsXdb *db, guint64 *docid, char **message);
 
 /* User metadata: *value is a new string, or NULL when the key is unset. */
 AnnalsXstatus annals_xdb_get_metadata (AnnalsXdb *db, const char *key, char **value, char **message);
@@ -138,6 +141,12 @@ typedef struct {
   gboolean relevance;  /* else newest first */
   gboolean collapse_threads;
   guint max_expansion; /* a wildcard may expand to at most this many terms */
+  /* Unless relevance: newest first by document id (arrival) instead of the
+   * date value, unweighed, so the match stops once the page is full. */
+  gboolean arrival_order;
+  /* With docid_max > 0: only documents docid_min..docid_max (a window of
+   * arrival order), which a posting list reaches by skipping. */
+  guint64 docid_min, docid_max;
 } AnnalsXsearch;
 
 typedef struct {

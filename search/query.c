@@ -626,6 +626,210 @@ snippet_text (guint64 docid, const char *data, gsize length, gpointer user_data)
   return text;
 }
 
+/* The index's sort date of a hit (index.c): Date:, or the receipt when
+ * Date: is more than a day after it. */
+static gint64
+sort_date (const AnnalsIndexSummary *s)
+{
+  return s->date > s->receipt + ANNALS_INDEX_DATE_SLACK ? s->receipt : s->date;
+}
+
+/* Moves hit i of part (summary, percent, snippet) to the end of r. */
+static void
+take_hit (AnnalsQueryResults *r, AnnalsQueryResults *part, guint i)
+{
+  AnnalsIndexSummary *h = &g_array_index (part->hits, AnnalsIndexSummary, i);
+  g_array_append_val (r->hits, *h);
+  memset (h, 0, sizeof *h); /* moved into r: the part frees nothing twice */
+  g_array_append_val (r->percent, g_array_index (part->percent, int, i));
+  if (r->snippets != NULL)
+    g_ptr_array_add (r->snippets, part->snippets ? g_steal_pointer (&part->snippets->pdata[i]) : NULL);
+}
+
+/* One list's first `want` matches, newest first, and their count.
+ * Postings come in ascending document id (arrival) order, so a
+ * descending walk would visit every match: the search goes through
+ * windows of ids from the newest down, each four times wider than the
+ * last, and stops once the page is full (the cost follows the page, not
+ * the number of matches).  With threads, a thread seen in a newer window
+ * is left out of the older ones.  db is the list's shards as one (their
+ * combined ids are the arrival order too).  Without windows (a remote
+ * shard: xapian-tcpsrv knows only Xapian's own posting sources), one
+ * search in the same order, which visits every match. */
+static AnnalsXstatus
+newest_in_list (AnnalsXdb *db, const char *prepared, const AnnalsQueryOptions *o, gboolean windows, guint64 offset,
+                guint64 want, AnnalsQueryResults **out, char **message)
+{
+  AnnalsXsearch s = {
+    .fields = fields,
+    .n_fields = G_N_ELEMENTS (fields),
+    .collapse_threads = o->threads,
+    .max_expansion = ANNALS_QUERY_MAX_EXPANSION,
+    .arrival_order = TRUE,
+  };
+  /* The count alone: no page, so Xapian counts the matches up to
+   * check_at_least and estimates past it. */
+  AnnalsXmore count_only = { .check_at_least = o->exact_count ? G_MAXUINT64 : exact_up_to (o) };
+  AnnalsXmore page = {
+    .snippet_text = o->snippet_text ? snippet_text : NULL,
+    .user_data = (gpointer) o,
+    .snippet_length = ANNALS_QUERY_SNIPPET_LENGTH,
+    .fold = annals_mime_fold_accents,
+  };
+  AnnalsXresults *xr = NULL;
+  if (!windows) {
+    page.check_at_least = count_only.check_at_least;
+    s.offset = offset;
+    s.limit = MIN (want - offset, G_MAXUINT32); /* Xapian counts in 32 bits */
+    AnnalsXstatus st = annals_xdb_search_more (db, prepared, &s, &page, &xr, message);
+    if (st == ANNALS_XSTATUS_OK)
+      *out = convert (xr);
+    return st;
+  }
+  AnnalsXstatus st = annals_xdb_search_more (db, prepared, &s, &count_only, &xr, message);
+  if (st != ANNALS_XSTATUS_OK)
+    return st;
+  g_autoptr (AnnalsQueryResults) r = convert (xr);
+  if (o->snippet_text != NULL)
+    r->snippets = g_ptr_array_new_with_free_func (g_free);
+  guint64 last = 0;
+  st = annals_xdb_last_docid (db, &last, message);
+  if (st != ANNALS_XSTATUS_OK)
+    return st;
+  g_autoptr (GHashTable) seen = o->threads ? g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) : NULL;
+  guint64 skipped = 0;
+  /* The first window holds about twice the page at the estimated density
+   * of matches; a wrong estimate costs a few more windows, not a wrong page. */
+  double guess = (double) want * 2 * (double) last / (double) MAX (r->count, 1);
+  guint64 width = guess >= (double) last ? MAX (last, 64) : MAX (64, (guint64) guess);
+  gboolean complete = TRUE; /* no window cut short by its limit */
+  guint64 hi = last;
+  while (hi > 0 && r->hits->len < want - skipped) {
+    s.docid_min = hi > width ? hi - width + 1 : 1;
+    s.docid_max = hi;
+    /* Xapian counts in 32 bits. */
+    s.limit = MIN (want - skipped - r->hits->len + (seen ? g_hash_table_size (seen) : 0), G_MAXUINT32);
+    st = annals_xdb_search_more (db, prepared, &s, &page, &xr, message);
+    if (st != ANNALS_XSTATUS_OK)
+      return st;
+    g_autoptr (AnnalsQueryResults) part = convert (xr);
+    if (part->hits->len >= s.limit)
+      complete = FALSE;
+    for (guint i = 0; i < part->hits->len && r->hits->len < want - skipped; i++) {
+      AnnalsIndexSummary *h = &g_array_index (part->hits, AnnalsIndexSummary, i);
+      if (seen != NULL && !g_hash_table_add (seen, g_strdup (h->thread)))
+        continue;
+      if (skipped < offset) { /* before the page (one list alone) */
+        skipped++;
+        continue;
+      }
+      take_hit (r, part, i);
+    }
+    hi = s.docid_min - 1;
+    width = width > G_MAXUINT64 / 4 ? G_MAXUINT64 : width * 4;
+  }
+  /* Every match seen: the count is exact, whatever the estimate said. */
+  if (hi == 0 && complete) {
+    r->count = skipped + r->hits->len;
+    r->count_exact = TRUE;
+  } else {
+    r->count = MAX (r->count, skipped + r->hits->len);
+  }
+  *out = g_steal_pointer (&r);
+  return ANNALS_XSTATUS_OK;
+}
+
+/* Newest first: each list's matches in arrival order, several lists
+ * merged by date.  Each list alone, because the ids of different lists
+ * interleave and thread ids are per list. */
+static AnnalsQueryResults *
+run_newest (const char *const *list_dirs, guint n_lists, const char *prepared, const AnnalsQueryOptions *o,
+            GError **error)
+{
+  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  for (guint i = 0; i < n_lists; i++) {
+    GError *local = NULL;
+    GPtrArray *sources = index_sources (&list_dirs[i], 1, &local);
+    if (sources == NULL) {
+      if (g_error_matches (local, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX)) {
+        g_clear_error (&local);
+        continue;
+      }
+      g_propagate_error (error, local);
+      return NULL;
+    }
+    g_ptr_array_add (lists, sources);
+  }
+  if (lists->len == 0) {
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX,
+                 "no index to search: run 'annals index' first");
+    return NULL;
+  }
+  guint64 want = o->limit > G_MAXUINT64 - o->offset ? G_MAXUINT64 : o->offset + o->limit;
+  /* To name the shard that fails, when one does: the query alone. */
+  AnnalsXsearch plain = {
+    .fields = fields,
+    .n_fields = G_N_ELEMENTS (fields),
+    .max_expansion = ANNALS_QUERY_MAX_EXPANSION,
+  };
+  Run culprit = { .query = prepared, .search = &plain };
+  g_autoptr (GPtrArray) parts = g_ptr_array_new_with_free_func ((GDestroyNotify) annals_query_results_free);
+  guint64 count = 0;
+  gboolean exact = TRUE;
+  for (guint i = 0; i < lists->len; i++) {
+    GPtrArray *sources = lists->pdata[i];
+    AnnalsXdb *db = open_sources (sources, sources->len, error);
+    if (db == NULL)
+      return NULL;
+    gboolean remote = FALSE;
+    for (guint k = 0; k < sources->len; k++)
+      remote = remote || ((Source *) sources->pdata[k])->source.host != NULL;
+    AnnalsQueryResults *part = NULL;
+    char *err = NULL;
+    /* One list skips the offset itself; several skip it in the merge. */
+    AnnalsXstatus st =
+      newest_in_list (db, prepared, o, !remote, lists->len == 1 ? o->offset : 0, want, &part, &err);
+    annals_xdb_free (db);
+    if (st != ANNALS_XSTATUS_OK) {
+      fail_over (error, st, err, sources, run_query, &culprit);
+      return NULL;
+    }
+    count += part->count;
+    exact = exact && part->count_exact;
+    g_ptr_array_add (parts, part);
+  }
+  if (parts->len == 1)
+    return g_ptr_array_steal_index (parts, 0);
+  AnnalsQueryResults *r = g_new0 (AnnalsQueryResults, 1);
+  r->count = count;
+  r->count_exact = exact;
+  r->hits = g_array_new (FALSE, FALSE, sizeof (AnnalsIndexSummary));
+  r->percent = g_array_new (FALSE, FALSE, sizeof (int));
+  if (o->snippet_text != NULL)
+    r->snippets = g_ptr_array_new_with_free_func (g_free);
+  g_autofree guint *next = g_new0 (guint, parts->len);
+  for (guint64 taken = 0; taken < want; taken++) {
+    gint best = -1;
+    gint64 best_date = 0;
+    for (guint i = 0; i < parts->len; i++) {
+      AnnalsQueryResults *p = g_ptr_array_index (parts, i);
+      if (next[i] >= p->hits->len)
+        continue;
+      gint64 d = sort_date (&g_array_index (p->hits, AnnalsIndexSummary, next[i]));
+      if (best < 0 || d > best_date) {
+        best = (gint) i;
+        best_date = d;
+      }
+    }
+    if (best < 0)
+      break;
+    guint k = next[best]++;
+    if (taken >= o->offset)
+      take_hit (r, g_ptr_array_index (parts, (guint) best), k);
+  }
+  return r;
+}
+
 AnnalsQueryResults *
 annals_query_run (const char *const *list_dirs, guint n_lists, const char *query, const AnnalsQueryOptions *o,
                   GError **error)
@@ -633,6 +837,8 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
   g_autofree char *prepared = annals_query_prepare (query, g_get_real_time () / G_USEC_PER_SEC, error);
   if (prepared == NULL)
     return NULL;
+  if (!o->relevance)
+    return run_newest (list_dirs, n_lists, prepared, o, error);
   AnnalsXsearch s = {
     .fields = fields,
     .n_fields = G_N_ELEMENTS (fields),

@@ -703,7 +703,7 @@ hit_text (guint64 docid, const char *data, gsize length, gpointer user_data)
 static void
 expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, const char *dest)
 {
-  guint64 n = 0;
+  guint64 n = 0, last = 0;
   char *value = NULL, *m = NULL;
   guint seen = 0;
   gboolean existed;
@@ -720,6 +720,7 @@ expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, co
     AnnalsXstatus got, want;
   } calls[] = {
     { "doc_count", annals_xdb_doc_count (db, &n, NULL), want },
+    { "last_docid", annals_xdb_last_docid (db, &last, NULL), want },
     { "get_metadata", annals_xdb_get_metadata (db, "annals:indexed", &value, NULL), want },
     { "get", annals_xdb_get (db, 1, &doc, NULL), want },
     { "each_with_term", annals_xdb_each_with_term (db, "Kpolicy", count_one, &seen, NULL), want },
@@ -907,6 +908,128 @@ test_summary_encode (void)
   g_assert_cmpstr (none, ==, "\t0\t0\t0\t\t\t\t\t");
 }
 
+/* "list:number" of each hit of a newest-first query over dirs, comma-separated. */
+static char *
+newest (const char *const *dirs, guint n_dirs, const char *query, guint64 offset, guint64 limit, gboolean threads)
+{
+  AnnalsQueryOptions o = { offset, limit, FALSE, threads, FALSE };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsQueryResults) r = annals_query_run (dirs, n_dirs, query, &o, &error);
+  g_assert_no_error (error);
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < r->hits->len; i++) {
+    AnnalsIndexSummary *h = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    g_string_append_printf (s, "%s%s:%" G_GUINT64_FORMAT, i ? "," : "", h->list, h->number);
+  }
+  return g_string_free (s, FALSE);
+}
+
+/* Newest first is arrival order (the store's numbers, descending), so a
+ * page is the first matches in document order and the search stops there
+ * (doc/search.md): a Date: earlier than a later arrival's does not move
+ * a message down. */
+static void
+test_newest_first_arrival (Fixture *f, gconstpointer data)
+{
+  const Msg msgs[] = {
+    { "n1@x", NULL, NULL, NULL, "walrus one" },
+    { "n2@x", NULL, NULL, NULL, "walrus two" },
+    { "n3@x", NULL, NULL, NULL, "walrus three" },
+    { "n4@x", NULL, NULL, NULL, "other" },
+  };
+  /* Arrivals 0..3 carry Dates April 3, 1, 4, 2. */
+  const guint order[] = { 2, 0, 3, 1 };
+  store_add (f, msgs, G_N_ELEMENTS (msgs), order);
+  index_now (f, FALSE);
+  const char *dirs[] = { f->list_dir };
+  g_autofree char *all = newest (dirs, 1, "walrus OR other", 0, 10, FALSE);
+  g_assert_cmpstr (all, ==, "policy:3,policy:2,policy:1,policy:0");
+  g_autofree char *some = newest (dirs, 1, "walrus", 0, 10, FALSE);
+  g_assert_cmpstr (some, ==, "policy:3,policy:1,policy:0");
+  g_autofree char *page = newest (dirs, 1, "walrus", 1, 1, FALSE);
+  g_assert_cmpstr (page, ==, "policy:1");
+  g_autofree char *past = newest (dirs, 1, "walrus", 3, 10, FALSE);
+  g_assert_cmpstr (past, ==, "");
+}
+
+/* Several lists: each list's arrival order, merged by date; pages of one
+ * add up to the whole; threads collapse within a list only (thread ids are
+ * per list, so the same id in two lists is two threads). */
+static void
+test_newest_first_lists (Fixture *f, gconstpointer data)
+{
+  const Msg a[] = {
+    { "a1@x", NULL, NULL, NULL, "walrus a1" }, /* April 1 */
+    { "a2@x", "a1@x", "a1@x", NULL, "walrus a2" }, /* April 2, same thread */
+    { "a3@x", NULL, NULL, NULL, "walrus a3" }, /* April 3 */
+  };
+  store_add (f, a, G_N_ELEMENTS (a), NULL);
+  index_now (f, FALSE);
+  g_autofree char *other = g_build_filename (f->tmp, "other", NULL);
+  g_autofree char *other_store = g_build_filename (other, "store", NULL);
+  {
+    /* April 4 then April 5 (render dates by position). */
+    const Msg b[] = { { "skip@x", NULL, NULL, NULL, "x" }, { "skip2@x", NULL, NULL, NULL, "x" },
+                      { "skip3@x", NULL, NULL, NULL, "x" }, { "b1@x", NULL, NULL, NULL, "walrus b1" },
+                      { "b2@x", NULL, NULL, NULL, "walrus b2" } };
+    const guint order[] = { 4, 3 }; /* b2 arrives first but is dated later */
+    char *saved = f->store_dir;
+    f->store_dir = other_store;
+    store_add (f, b, G_N_ELEMENTS (order), order);
+    f->store_dir = saved;
+    g_autoptr (GError) error = NULL;
+    AnnalsIndexStats stats;
+    g_assert_true (annals_index_update (other, "other", FALSE, NULL, NULL, &stats, &error));
+  }
+  const char *dirs[] = { f->list_dir, other };
+  /* other:1 (b1, April 4) arrived after other:0 (b2, April 5): it stays
+   * on top within its list, and the lists merge by date after it. */
+  g_autofree char *all = newest (dirs, 2, "walrus", 0, 10, FALSE);
+  g_assert_cmpstr (all, ==, "other:1,other:0,policy:2,policy:1,policy:0");
+  GString *paged = g_string_new (NULL);
+  for (guint64 i = 0; i < 6; i++) {
+    g_autofree char *one = newest (dirs, 2, "walrus", i, 1, FALSE);
+    g_string_append_printf (paged, "%s%s", paged->len && *one ? "," : "", one);
+  }
+  g_assert_cmpstr (paged->str, ==, all);
+  g_string_free (paged, TRUE);
+  /* policy:0 and other:0 both head the first thread of their list. */
+  g_autofree char *threads = newest (dirs, 2, "walrus", 0, 10, TRUE);
+  g_assert_cmpstr (threads, ==, "other:1,other:0,policy:2,policy:1");
+}
+
+/* Matches dense in the old messages and sparse in the new: the
+ * newest-first search sizes its first window of ids by the average
+ * density, finds too few there, and goes on into older, wider windows; a
+ * thread already shown from a newer window is not shown again. */
+static void
+test_newest_first_windows (Fixture *f, gconstpointer data)
+{
+  guint n = 2100;
+  Msg *msgs = g_new0 (Msg, n);
+  GPtrArray *ids = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n; i++) {
+    char *id = g_strdup_printf ("w%u@x", i);
+    g_ptr_array_add (ids, id);
+    msgs[i].id = id;
+    msgs[i].body = i < 900 || i == 1000 || i == 2000 ? "walrus" : "filler";
+  }
+  msgs[2000].irt = msgs[1000].id; /* one thread from window to window */
+  store_add (f, msgs, n, NULL);
+  index_now (f, FALSE);
+  const char *dirs[] = { f->list_dir };
+  g_autofree char *top = newest (dirs, 1, "walrus", 0, 3, FALSE);
+  g_assert_cmpstr (top, ==, "policy:2000,policy:1000,policy:899");
+  g_autofree char *page = newest (dirs, 1, "walrus", 2, 2, FALSE);
+  g_assert_cmpstr (page, ==, "policy:899,policy:898");
+  g_autofree char *threads = newest (dirs, 1, "walrus", 0, 3, TRUE);
+  g_assert_cmpstr (threads, ==, "policy:2000,policy:899,policy:898");
+  g_autofree char *all = newest (dirs, 1, "filler", 0, 2, FALSE);
+  g_assert_cmpstr (all, ==, "policy:2099,policy:2098");
+  g_ptr_array_unref (ids);
+  g_free (msgs);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -930,6 +1053,9 @@ main (int argc, char **argv)
   ADD_SHARDED ("index", "/redaction", test_redaction);
   ADD ("/index/message-id-term/threshold", test_message_id_term);
   ADD_SHARDED ("search", "/query-language", test_query_language);
+  ADD_SHARDED ("search", "/newest-first/arrival-order", test_newest_first_arrival);
+  ADD_SHARDED ("search", "/newest-first/lists", test_newest_first_lists);
+  ADD_SHARDED ("search", "/newest-first/windows", test_newest_first_windows);
   ADD ("/index/shim/statuses", test_shim_statuses);
   g_test_add_func ("/index/summary/encode", test_summary_encode);
   return g_test_run ();
