@@ -14,7 +14,7 @@
 struct _AnnalsIngest {
   AnnalsStoreWriter *writer;
   AnnalsIngestStats stats;
-  guint pending;          /* archived since the last commit */
+  guint pending; /* archived since the last commit */
   guint64 pending_bytes;
   AnnalsIngestProgress progress;
   AnnalsIngestWarning warning;
@@ -22,8 +22,8 @@ struct _AnnalsIngest {
   AnnalsTlog *log;
   const AnnalsNoteKey *key;
   const char *list;
-  const char *source;     /* for messages: the file being read */
-  guint64 source_index;   /* message number within the source, from 1 */
+  const char *source;   /* for messages: the file being read */
+  guint64 source_index; /* message number within the source, from 1 */
   AnnalsIngestCommitted on_commit;
   gpointer on_commit_ctx;
 };
@@ -36,9 +36,7 @@ annals_ingest_set_on_commit (AnnalsIngest *ingest, AnnalsIngestCommitted fn, gpo
 }
 
 void
-annals_ingest_set_reporter (AnnalsIngest *ingest,
-                            AnnalsIngestProgress progress,
-                            AnnalsIngestWarning warning,
+annals_ingest_set_reporter (AnnalsIngest *ingest, AnnalsIngestProgress progress, AnnalsIngestWarning warning,
                             gpointer ctx)
 {
   ingest->progress = progress;
@@ -73,8 +71,7 @@ show_progress (AnnalsIngest *in, gboolean done)
     in->progress (in->report_ctx, &in->stats, done);
 }
 
-static G_GNUC_PRINTF (2, 3) void
-warn_skipped (AnnalsIngest *in, const char *format, ...)
+static G_GNUC_PRINTF (2, 3) void warn_skipped (AnnalsIngest *in, const char *format, ...)
 {
   if (in->warning == NULL)
     return;
@@ -114,11 +111,7 @@ annals_ingest_commit (AnnalsIngest *in, GError **error)
 }
 
 gboolean
-annals_ingest_message (AnnalsIngest *in,
-                       const guint8 *raw,
-                       gsize length,
-                       gint64 receipt,
-                       const char *envelope,
+annals_ingest_message (AnnalsIngest *in, const guint8 *raw, gsize length, gint64 receipt, const char *envelope,
                        GError **error)
 {
   in->stats.bytes += length;
@@ -134,8 +127,8 @@ annals_ingest_message (AnnalsIngest *in,
       return TRUE;
     }
     if (in->source != NULL)
-      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: message %" G_GUINT64_FORMAT ": ",
-                                  in->source, in->source_index);
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: message %" G_GUINT64_FORMAT ": ", in->source,
+                                  in->source_index);
     else
       g_propagate_error (error, g_steal_pointer (&local));
     return FALSE;
@@ -158,8 +151,8 @@ annals_ingest_message (AnnalsIngest *in,
   return TRUE;
 }
 
-static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char *const months[]
+    = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
 gint64
 annals_ingest_envelope_time (const char *envelope)
@@ -200,13 +193,8 @@ annals_ingest_envelope_time (const char *envelope)
 
 /* Splits what buf holds; returns how much was used. */
 static gboolean
-split_buffer (AnnalsIngest *in,
-              AnnalsMboxSplitter *splitter,
-              const guint8 *buf,
-              gsize length,
-              gboolean eof,
-              gsize *used,
-              GError **error)
+split_buffer (AnnalsIngest *in, AnnalsMboxSplitter *splitter, const guint8 *buf, gsize length, gboolean eof,
+              gsize *used, GError **error)
 {
   *used = 0;
   for (;;) {
@@ -323,9 +311,8 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
         /* The whole messages before the damage are archived: split what
          * came as if more followed, so the cut-off last one stays out. */
         if (!started) {
-          annals_mbox_splitter_init (&splitter, variant == ANNALS_MBOX_AUTO
-                                                    ? annals_mbox_detect (buf->data, buf->len)
-                                                    : variant);
+          annals_mbox_splitter_init (&splitter,
+                                     variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data, buf->len) : variant);
           started = TRUE;
         }
         gsize used;
@@ -345,8 +332,8 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
     if (!started) {
       if (!eof && buf->len < 64 * 1024)
         continue; /* enough to guess the variant from */
-      annals_mbox_splitter_init (&splitter, variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data, buf->len)
-                                                                         : variant);
+      annals_mbox_splitter_init (&splitter,
+                                 variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data, buf->len) : variant);
       started = TRUE;
     }
     gsize used;
@@ -357,8 +344,8 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
       return TRUE;
     if (buf->len - start > ANNALS_STORE_MAX_MESSAGE + chunk) {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                   "'%s': message %" G_GUINT64_FORMAT " is larger than %" G_GSIZE_FORMAT " bytes",
-                   in->source, in->source_index + 1, ANNALS_STORE_MAX_MESSAGE);
+                   "'%s': message %" G_GUINT64_FORMAT " is larger than %" G_GSIZE_FORMAT " bytes", in->source,
+                   in->source_index + 1, ANNALS_STORE_MAX_MESSAGE);
       return FALSE;
     }
   }
@@ -386,8 +373,7 @@ annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVarian
       /* A pipe or device: read it as a stream. */
       if (S_ISDIR (st.st_mode)) {
         close (f);
-        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
-                     "'%s' is a directory: for a maildir use --maildir", path);
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, "'%s' is a directory: for a maildir use --maildir", path);
         return FALSE;
       }
       ok = ingest_mbox_stream (in, f, variant, error);
@@ -499,7 +485,8 @@ annals_ingest_maildir (AnnalsIngest *in, const char *path, GError **error)
   if (!g_file_test (path, G_FILE_TEST_IS_DIR)) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                  g_file_test (path, G_FILE_TEST_EXISTS) ? "'%s' is not a folder, so not a maildir"
-                                                         : "maildir '%s' does not exist", path);
+                                                        : "maildir '%s' does not exist",
+                 path);
     return FALSE;
   }
   g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);

@@ -19,12 +19,12 @@ G_BEGIN_DECLS
 
 typedef struct {
   guint64 archived;
-  guint64 duplicates;  /* same Message-ID, same bytes: skipped */
-  guint64 reused_ids;  /* archived, Message-ID seen before with other content */
-  guint64 unparsable;  /* archived, header block could not be parsed */
-  guint64 rejected;    /* not archived (over the size limit) */
-  guint64 bytes;       /* raw bytes read */
-  guint64 committed;   /* archived and durable */
+  guint64 duplicates; /* same Message-ID, same bytes: skipped */
+  guint64 reused_ids; /* archived, Message-ID seen before with other content */
+  guint64 unparsable; /* archived, header block could not be parsed */
+  guint64 rejected;   /* not archived (over the size limit) */
+  guint64 bytes;      /* raw bytes read */
+  guint64 committed;  /* archived and durable */
 } AnnalsIngestStats;
 
 typedef struct _AnnalsIngest AnnalsIngest;
@@ -41,22 +41,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsIngest, annals_ingest_free)
  * Fails when the input is not an mbox or on a store error; messages over
  * the size limit are skipped, counted and told to the reporter's warning,
  * and the run goes on. */
-gboolean annals_ingest_mbox (AnnalsIngest *ingest,
-                             const char *path,
-                             int fd,
-                             AnnalsMboxVariant variant,
-                             GError **error);
+gboolean annals_ingest_mbox (AnnalsIngest *ingest, const char *path, int fd, AnnalsMboxVariant variant, GError **error);
 
 /* Walks a maildir (cur/ and new/, nested folders too), oldest first. */
 gboolean annals_ingest_maildir (AnnalsIngest *ingest, const char *path, GError **error);
 
 /* Archives one message as it is. */
-gboolean annals_ingest_message (AnnalsIngest *ingest,
-                                const guint8 *raw,
-                                gsize length,
-                                gint64 receipt,
-                                const char *envelope,
-                                GError **error);
+gboolean annals_ingest_message (AnnalsIngest *ingest, const guint8 *raw, gsize length, gint64 receipt,
+                                const char *envelope, GError **error);
 
 /* After every commit, bring list's transparency log up to date and sign
  * a checkpoint with key (both borrowed). */
@@ -73,9 +65,7 @@ void annals_ingest_set_on_commit (AnnalsIngest *ingest, AnnalsIngestCommitted fn
  * N not archived: ..."); the run goes on.  Either may be NULL. */
 typedef void (*AnnalsIngestProgress) (gpointer ctx, const AnnalsIngestStats *stats, gboolean done);
 typedef void (*AnnalsIngestWarning) (gpointer ctx, const char *message);
-void annals_ingest_set_reporter (AnnalsIngest *ingest,
-                                 AnnalsIngestProgress progress,
-                                 AnnalsIngestWarning warning,
+void annals_ingest_set_reporter (AnnalsIngest *ingest, AnnalsIngestProgress progress, AnnalsIngestWarning warning,
                                  gpointer ctx);
 
 /* Commits what is pending (and updates the log, if set). */

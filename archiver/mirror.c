@@ -21,7 +21,7 @@ G_DEFINE_QUARK (annals_mirror_error, annals_mirror_error)
 
 /* The most a file fetched into memory may have: a full entry bundle of
  * 256 entries of at most about 4 KB each, with room to spare. */
-#define MAX_SMALL_FILE ((gsize)16 * 1024 * 1024)
+#define MAX_SMALL_FILE ((gsize) 16 * 1024 * 1024)
 
 typedef struct {
   const AnnalsMirrorOptions *o;
@@ -77,7 +77,7 @@ on_body (char *data, size_t size, size_t n, void *ctx)
   if (status != 200 && status != 206) {
     /* An error page: keep its start for the message. */
     if (t->mem->len < 512)
-      g_byte_array_append (t->mem, (const guint8 *)data, (guint)MIN (len, 512 - t->mem->len));
+      g_byte_array_append (t->mem, (const guint8 *) data, (guint) MIN (len, 512 - t->mem->len));
     return len;
   }
   if (!t->checked) {
@@ -101,14 +101,14 @@ on_body (char *data, size_t size, size_t n, void *ctx)
       t->refused = TRUE;
       return 0;
     }
-    g_byte_array_append (t->mem, (const guint8 *)data, (guint)len);
+    g_byte_array_append (t->mem, (const guint8 *) data, (guint) len);
   } else {
     gsize done = 0;
     while (done < len) {
-      ssize_t w = pwrite (t->fd, data + done, len - done, (off_t)(t->from + t->written + done));
+      ssize_t w = pwrite (t->fd, data + done, len - done, (off_t) (t->from + t->written + done));
       if (w <= 0)
         return 0;
-      done += (gsize)w;
+      done += (gsize) w;
     }
   }
   t->written += len;
@@ -207,7 +207,7 @@ write_durable (const char *path, const void *data, gsize len, int mode, GError *
   if (g_mkdir_with_parents (dir, 0755) != 0)
     return io_error (error, "create", dir);
   g_autoptr (GError) local = NULL;
-  if (!g_file_set_contents_full (path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+  if (!g_file_set_contents_full (path, data, (gssize) len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
                                  mode, &local)) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_IO, "%s", local->message);
     return FALSE;
@@ -224,7 +224,7 @@ copy_file (const char *from, int to_fd, const char *to, GError **error)
   char buf[65536];
   ssize_t n;
   while ((n = read (in, buf, sizeof buf)) > 0)
-    if (write (to_fd, buf, (size_t)n) != n) {
+    if (write (to_fd, buf, (size_t) n) != n) {
       close (in);
       return io_error (error, "write", to);
     }
@@ -258,7 +258,7 @@ fetch_file (Mirror *m, const char *rel, const char *dest, const char *prefix, in
     return io_error (error, "read", part);
   }
   g_autoptr (GByteArray) mem = g_byte_array_new ();
-  Transfer t = { m, fd, mem, (guint64)st.st_size };
+  Transfer t = { m, fd, mem, (guint64) st.st_size };
   long status;
   gboolean ok = http_get (m, rel, &t, &status, error);
   g_free (t.content_range);
@@ -267,7 +267,7 @@ fetch_file (Mirror *m, const char *rel, const char *dest, const char *prefix, in
     ok = FALSE;
   }
   /* 416: the part holds the whole file already. */
-  if (ok && (fsync (fd) != 0 || fchmod (fd, (mode_t)mode) != 0))
+  if (ok && (fsync (fd) != 0 || fchmod (fd, (mode_t) mode) != 0))
     ok = io_error (error, "write", part);
   close (fd);
   if (!ok)
@@ -387,7 +387,7 @@ static guint64
 file_size (const char *path)
 {
   struct stat st;
-  return stat (path, &st) == 0 ? (guint64)st.st_size : 0;
+  return stat (path, &st) == 0 ? (guint64) st.st_size : 0;
 }
 
 /* Entry n's pack number from an offsets file (doc/store-format.md), or
@@ -395,10 +395,10 @@ file_size (const char *path)
 static guint32
 offsets_pack (const guint8 *data, gsize len, guint64 n)
 {
-  gsize at = 16 + (gsize)n * 48;
+  gsize at = 16 + (gsize) n * 48;
   if (len < 16 || at + 48 > len)
     return G_MAXUINT32;
-  return (guint32)data[at] | (guint32)data[at + 1] << 8 | (guint32)data[at + 2] << 16 | (guint32)data[at + 3] << 24;
+  return (guint32) data[at] | (guint32) data[at + 1] << 8 | (guint32) data[at + 2] << 16 | (guint32) data[at + 3] << 24;
 }
 
 static gboolean
@@ -473,11 +473,11 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   /* Tiles and entry bundles: the full ones the mirror lacks and the
    * partial ones of the new size. */
   for (int level = -1; level < 8; level++) {
-    guint64 count = level < 0 ? size : size >> (ANNALS_TILE_HEIGHT * (guint)level);
+    guint64 count = level < 0 ? size : size >> (ANNALS_TILE_HEIGHT * (guint) level);
     if (count == 0)
       break;
     guint64 full = count / ANNALS_TILE_WIDTH;
-    guint w = (guint)(count % ANNALS_TILE_WIDTH);
+    guint w = (guint) (count % ANNALS_TILE_WIDTH);
     for (guint64 t = 0; t <= full; t++) {
       if (t == full && w == 0)
         break;
@@ -520,7 +520,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
           && memcmp (root, annals_tlog_reader_checkpoint (r)->root, 32) == 0) {
         proof = annals_merkle_consistency_proof (src, sctx, old_size, size, NULL);
         if (proof == NULL
-            || !annals_merkle_verify_consistency (old_size, size, oc.root, root, (const guint8 *)proof->data,
+            || !annals_merkle_verify_consistency (old_size, size, oc.root, root, (const guint8 *) proof->data,
                                                   proof->len)) {
           annals_checkpoint_clear (&oc);
           g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
@@ -587,7 +587,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     return FALSE;
   }
   guint64 count = (offsets_len - 16) / 48;
-  guint32 last_pack = count > 0 ? offsets_pack ((guint8 *)offsets, offsets_len, count - 1) : 0;
+  guint32 last_pack = count > 0 ? offsets_pack ((guint8 *) offsets, offsets_len, count - 1) : 0;
   if (count > 0 && last_pack > 1000000) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                  "%s: refused '%sstore/offsets': entry %" G_GUINT64_FORMAT " names pack %u", list, list_url, count - 1,
@@ -597,7 +597,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   }
   g_autoptr (GHashTable) rewritten = g_hash_table_new (g_direct_hash, g_direct_equal);
   for (guint i = 0; i < redacted->len; i++) {
-    guint32 p = offsets_pack ((guint8 *)offsets, offsets_len, g_array_index (redacted, guint64, i));
+    guint32 p = offsets_pack ((guint8 *) offsets, offsets_len, g_array_index (redacted, guint64, i));
     if (p != G_MAXUINT32)
       g_hash_table_add (rewritten, GUINT_TO_POINTER (p));
   }

@@ -129,8 +129,8 @@ annals_pull_url_parse (const char *text, GError **error)
   g_autofree char *user = url->user ? g_uri_escape_string (url->user, NULL, FALSE) : NULL;
   g_autofree char *box = g_uri_escape_string (url->mailbox, "/", FALSE);
   g_autofree char *lower = g_ascii_strdown (scheme, -1);
-  url->canonical = g_strdup_printf ("%s://%s%s%s:%u/%s", lower, user ? user : "",
-                                    user ? "@" : "", url->host, url->port, box);
+  url->canonical
+      = g_strdup_printf ("%s://%s%s%s:%u/%s", lower, user ? user : "", user ? "@" : "", url->host, url->port, box);
   return g_steal_pointer (&url);
 }
 
@@ -140,22 +140,23 @@ annals_pull_read_credentials (const char *path, GError **error)
   int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     int e = errno;
-    g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_CREDENTIALS, "cannot open credentials file '%s': %s",
-                 path, g_strerror (e));
+    g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_CREDENTIALS, "cannot open credentials file '%s': %s", path,
+                 g_strerror (e));
     return NULL;
   }
   struct stat st;
   if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
     close (fd);
-    g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_CREDENTIALS,
-                 "credentials file '%s' is not a regular file", path);
+    g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_CREDENTIALS, "credentials file '%s' is not a regular file",
+                 path);
     return NULL;
   }
   if ((st.st_mode & 077) != 0) {
     close (fd);
     g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_CREDENTIALS,
                  "credentials file '%s' has mode %04o: others may read it; run 'chmod 600 %s' (and change the "
-                 "password if others did read it)", path, (unsigned) (st.st_mode & 07777), path);
+                 "password if others did read it)",
+                 path, (unsigned) (st.st_mode & 07777), path);
     return NULL;
   }
   char buf[4096];
@@ -467,7 +468,8 @@ tls_open (AnnalsPull *pull, int fd, GError **error)
       gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0);
       g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_UNAVAILABLE,
                    "TLS with %s failed: the server's certificate is not trusted: %s (a private CA: give it with "
-                   "--ca-file FILE)", w, out.data ? (char *) out.data : "verification failed");
+                   "--ca-file FILE)",
+                   w, out.data ? (char *) out.data : "verification failed");
       gnutls_free (out.data);
     } else {
       g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_UNAVAILABLE, "TLS with %s failed: %s", w,
@@ -496,8 +498,7 @@ tcp_connect (AnnalsPull *pull, GError **error)
   g_snprintf (port, sizeof port, "%u", pull->url->port);
   int r = getaddrinfo (pull->url->host, port, &hints, &res);
   if (r != 0) {
-    g_set_error (error, ANNALS_PULL_ERROR,
-                 r == EAI_AGAIN ? ANNALS_PULL_ERROR_TEMPFAIL : ANNALS_PULL_ERROR_NO_HOST,
+    g_set_error (error, ANNALS_PULL_ERROR, r == EAI_AGAIN ? ANNALS_PULL_ERROR_TEMPFAIL : ANNALS_PULL_ERROR_NO_HOST,
                  "cannot find host '%s': %s (check the URL)", pull->url->host, gai_strerror (r));
     return -1;
   }
@@ -563,8 +564,8 @@ imap_fail (AnnalsPull *pull, int r, const char *doing, GError **error)
                  "connection to %s lost, or its answer unreadable, while %s; nothing of it is stored; run again later",
                  w, doing);
   else
-    g_set_error (error, ANNALS_PULL_ERROR, code, "%s: failed %s (libetpan error %d; the server said: %s)", w, doing,
-                 r, said ? said : "nothing");
+    g_set_error (error, ANNALS_PULL_ERROR, code, "%s: failed %s (libetpan error %d; the server said: %s)", w, doing, r,
+                 said ? said : "nothing");
   annals_pull_disconnect (pull);
   return FALSE;
 }
@@ -603,8 +604,8 @@ imap_connect (AnnalsPull *pull, GError **error)
     if (r == MAILIMAP_ERROR_LOGIN) {
       g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
                    "%s refused the login of user '%s' (the server said: %s): check the password in the credentials "
-                   "file or $ANNALS_PULL_PASSWORD", w, pull->url->user,
-                   pull->imap->imap_response ? pull->imap->imap_response : "nothing");
+                   "file or $ANNALS_PULL_PASSWORD",
+                   w, pull->url->user, pull->imap->imap_response ? pull->imap->imap_response : "nothing");
       annals_pull_disconnect (pull);
       return FALSE;
     }
@@ -613,7 +614,8 @@ imap_connect (AnnalsPull *pull, GError **error)
   } else if (pull->imap->imap_state != MAILIMAP_STATE_AUTHENTICATED) {
     g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
                  "no password for user '%s' on %s: give a credentials file (--credentials FILE, or "
-                 "pull-credentials in annals.conf) or $ANNALS_PULL_PASSWORD", pull->url->user, w);
+                 "pull-credentials in annals.conf) or $ANNALS_PULL_PASSWORD",
+                 pull->url->user, w);
     annals_pull_disconnect (pull);
     return FALSE;
   }
@@ -636,7 +638,8 @@ imap_connect (AnnalsPull *pull, GError **error)
     g_ptr_array_add (pull->warnings,
                      g_strdup_printf ("the UIDVALIDITY of %s changed from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT
                                       " (the mailbox was recreated): fetching all of it again; what is archived "
-                                      "already is skipped", w, pull->uidvalidity, uidvalidity));
+                                      "already is skipped",
+                                      w, pull->uidvalidity, uidvalidity));
     pull->last = 0;
   }
   pull->uidvalidity = uidvalidity;
@@ -784,7 +787,8 @@ imap_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **e
     struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att_list_empty ();
     mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_uid ());
     mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_rfc822_size ());
-    mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_body_peek_section (mailimap_section_new (NULL)));
+    mailimap_fetch_type_new_fetch_att_list_add (type,
+                                                mailimap_fetch_att_new_body_peek_section (mailimap_section_new (NULL)));
     clist *result = NULL;
     int r = mailimap_uid_fetch (pull->imap, set, type, &result);
     mailimap_fetch_type_free (type);
@@ -820,7 +824,8 @@ imap_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **e
       if (has_size && body_len != size && bad == NULL)
         g_set_error (&bad, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_TEMPFAIL,
                      "%s sent %" G_GSIZE_FORMAT " bytes of message UID %u, but its RFC822.SIZE is %u: the "
-                     "message is truncated and not stored; run again later", w, body_len, uid, size);
+                     "message is truncated and not stored; run again later",
+                     w, body_len, uid, size);
       if (!has_size || body_len == size)
         g_hash_table_insert (got, GUINT_TO_POINTER (uid), to_lf (body, body_len));
     }
@@ -891,7 +896,8 @@ nntp_group (AnnalsPull *pull, GError **error)
   if (r == NEWSNNTP_ERROR_REQUEST_AUTHORIZATION_USERNAME || r == NEWSNNTP_ERROR_NO_PERMISSION) {
     g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
                  "%s wants a login: give USER@ in the URL and a password in a credentials file or "
-                 "$ANNALS_PULL_PASSWORD", w);
+                 "$ANNALS_PULL_PASSWORD",
+                 w);
     annals_pull_disconnect (pull);
     return FALSE;
   }
@@ -922,7 +928,8 @@ nntp_connect (AnnalsPull *pull, GError **error)
     if (pull->password == NULL) {
       g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
                    "no password for user '%s' on %s: give a credentials file (--credentials FILE, or "
-                   "pull-credentials in annals.conf) or $ANNALS_PULL_PASSWORD", pull->url->user, w);
+                   "pull-credentials in annals.conf) or $ANNALS_PULL_PASSWORD",
+                   pull->url->user, w);
       annals_pull_disconnect (pull);
       return FALSE;
     }
@@ -932,7 +939,8 @@ nntp_connect (AnnalsPull *pull, GError **error)
     if (r != NEWSNNTP_NO_ERROR) {
       g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
                    "%s refused the login of user '%s': check the password in the credentials file or "
-                   "$ANNALS_PULL_PASSWORD", w, pull->url->user);
+                   "$ANNALS_PULL_PASSWORD",
+                   w, pull->url->user);
       annals_pull_disconnect (pull);
       return FALSE;
     }
@@ -957,12 +965,12 @@ nntp_check (AnnalsPull *pull, guint64 *count, GError **error)
                                       w, pull->last, pull->group_last));
     pull->last = 0;
   } else if (pull->last > 0 && pull->group_first > pull->last + 1) {
-    g_ptr_array_add (pull->warnings,
-                     g_strdup_printf ("%s starts at article %" G_GUINT64_FORMAT ", above our position %" G_GUINT64_FORMAT
-                                      ": articles %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " are gone from the "
-                                      "server (expired or renumbered); fetching from %" G_GUINT64_FORMAT,
-                                      w, pull->group_first, pull->last, pull->last + 1, pull->group_first - 1,
-                                      pull->group_first));
+    g_ptr_array_add (
+        pull->warnings,
+        g_strdup_printf ("%s starts at article %" G_GUINT64_FORMAT ", above our position %" G_GUINT64_FORMAT
+                         ": articles %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " are gone from the "
+                         "server (expired or renumbered); fetching from %" G_GUINT64_FORMAT,
+                         w, pull->group_first, pull->last, pull->last + 1, pull->group_first - 1, pull->group_first));
   }
   guint64 from = MAX (pull->last + 1, pull->group_first);
   *count = pull->group_last >= from ? pull->group_last - from + 1 : 0;
@@ -1024,8 +1032,7 @@ gboolean
 annals_pull_check (AnnalsPull *pull, guint64 *count, GError **error)
 {
   g_return_val_if_fail (annals_pull_connected (pull), FALSE);
-  return pull->url->protocol == ANNALS_PULL_IMAP ? imap_check (pull, count, error)
-                                                 : nntp_check (pull, count, error);
+  return pull->url->protocol == ANNALS_PULL_IMAP ? imap_check (pull, count, error) : nntp_check (pull, count, error);
 }
 
 gboolean

@@ -31,14 +31,14 @@ G_BEGIN_DECLS
 GQuark annals_pull_error_quark (void);
 
 typedef enum {
-  ANNALS_PULL_ERROR_BAD_URL,      /* not a pull URL, or a password in it */
-  ANNALS_PULL_ERROR_CREDENTIALS,  /* credentials file unsafe or unreadable */
-  ANNALS_PULL_ERROR_NO_HOST,      /* the host name does not resolve */
-  ANNALS_PULL_ERROR_UNAVAILABLE,  /* cannot connect, TLS failed, protocol refused */
-  ANNALS_PULL_ERROR_AUTH,         /* the server refused the login */
-  ANNALS_PULL_ERROR_NO_MAILBOX,   /* no such mailbox or group */
-  ANNALS_PULL_ERROR_TEMPFAIL,     /* connection lost, message truncated: try again */
-  ANNALS_PULL_ERROR_STATE,        /* the state file cannot be read or written */
+  ANNALS_PULL_ERROR_BAD_URL,     /* not a pull URL, or a password in it */
+  ANNALS_PULL_ERROR_CREDENTIALS, /* credentials file unsafe or unreadable */
+  ANNALS_PULL_ERROR_NO_HOST,     /* the host name does not resolve */
+  ANNALS_PULL_ERROR_UNAVAILABLE, /* cannot connect, TLS failed, protocol refused */
+  ANNALS_PULL_ERROR_AUTH,        /* the server refused the login */
+  ANNALS_PULL_ERROR_NO_MAILBOX,  /* no such mailbox or group */
+  ANNALS_PULL_ERROR_TEMPFAIL,    /* connection lost, message truncated: try again */
+  ANNALS_PULL_ERROR_STATE,       /* the state file cannot be read or written */
 } AnnalsPullError;
 
 typedef enum {
@@ -48,12 +48,12 @@ typedef enum {
 
 typedef struct {
   AnnalsPullProtocol protocol;
-  gboolean tls;     /* imaps://, nntps:// */
-  char *user;       /* NULL: none given (anonymous NNTP) */
+  gboolean tls; /* imaps://, nntps:// */
+  char *user;   /* NULL: none given (anonymous NNTP) */
   char *host;
   guint16 port;
-  char *mailbox;    /* IMAP mailbox or NNTP group, percent-decoded */
-  char *canonical;  /* scheme://[user@]host:port/mailbox: names the source */
+  char *mailbox;   /* IMAP mailbox or NNTP group, percent-decoded */
+  char *canonical; /* scheme://[user@]host:port/mailbox: names the source */
 } AnnalsPullUrl;
 
 /* Parses a source URL.  Refuses a password in it, saying where to put it. */
@@ -66,11 +66,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsPullUrl, annals_pull_url_free)
 char *annals_pull_read_credentials (const char *path, GError **error);
 
 typedef struct {
-  const char *password;  /* NULL: no login (NNTP) */
-  const char *ca_file;   /* NULL: the system's trusted CAs */
-  gboolean starttls;     /* imap:// only: STARTTLS before login, required */
-  int cancel_fd;         /* readable when the caller wants a clean stop; -1: none */
-  guint timeout;         /* network timeout in seconds (0: 60) */
+  const char *password; /* NULL: no login (NNTP) */
+  const char *ca_file;  /* NULL: the system's trusted CAs */
+  gboolean starttls;    /* imap:// only: STARTTLS before login, required */
+  int cancel_fd;        /* readable when the caller wants a clean stop; -1: none */
+  guint timeout;        /* network timeout in seconds (0: 60) */
 } AnnalsPullOptions;
 
 typedef struct _AnnalsPull AnnalsPull;

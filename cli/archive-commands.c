@@ -30,9 +30,9 @@ annals_cli_init (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("init", "",
-                      "Creates an archive root: the folder, its annals.conf, and the site's signing key\n"
-                      "(keys/site.key, mode 0600) for the transparency logs' checkpoints.",
-                      entries, TRUE, &argc, &argv))
+                         "Creates an archive root: the folder, its annals.conf, and the site's signing key\n"
+                         "(keys/site.key, mode 0600) for the transparency logs' checkpoints.",
+                         entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *base_owned = base_url;
   g_autoptr (GError) error = NULL;
@@ -201,7 +201,8 @@ annals_cli_ingest (int argc, char **argv)
   int lock_timeout = -1;
   const GOptionEntry entries[] = {
     { "mbox", 0, 0, G_OPTION_ARG_NONE, &mbox, "Input is mbox (the default)", NULL },
-    { "maildir", 0, 0, G_OPTION_ARG_NONE, &maildir, "Each PATH is a maildir (cur/ and new/, nested folders too)", NULL },
+    { "maildir", 0, 0, G_OPTION_ARG_NONE, &maildir, "Each PATH is a maildir (cur/ and new/, nested folders too)",
+      NULL },
     { "mda", 0, 0, G_OPTION_ARG_NONE, &mda,
       "Stdin is one message from the MTA; exit 0 once it is stored, 75 to have the MTA retry, 69 if the list is closed",
       NULL },
@@ -214,11 +215,11 @@ annals_cli_ingest (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("ingest", "NAME [PATH...]",
-                      "Archives mail into list NAME: mbox files (plain or gzip), maildirs, or one message\n"
-                      "on stdin from the MTA.  Without PATH, reads an mbox (plain or gzip) from stdin.\n"
-                      "Identical re-deliveries are skipped; the same Message-ID with new content is kept\n"
-                      "and flagged.",
-                      entries, TRUE, &argc, &argv))
+                         "Archives mail into list NAME: mbox files (plain or gzip), maildirs, or one message\n"
+                         "on stdin from the MTA.  Without PATH, reads an mbox (plain or gzip) from stdin.\n"
+                         "Identical re-deliveries are skipped; the same Message-ID with new content is kept\n"
+                         "and flagged.",
+                         entries, TRUE, &argc, &argv))
     return mda ? EX_TEMPFAIL : EX_USAGE;
   g_autofree G_GNUC_UNUSED char *variant_owned = variant_name;
   if ((int) mbox + (int) maildir + (int) mda > 1)
@@ -261,8 +262,8 @@ annals_cli_ingest (int argc, char **argv)
   if (run == NULL)
     return annals_cli_fail ("ingest", error);
   if (annals_store_writer_recovered (run->writer) > 0 && !quiet)
-    g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n",
-                argv[1], annals_store_writer_recovered (run->writer));
+    g_printerr ("annals ingest: %s: recovered %" G_GUINT64_FORMAT " whole messages after an interrupted run\n", argv[1],
+                annals_store_writer_recovered (run->writer));
   AnnalsIngest *in = run->ingest;
   IngestReport report = { !quiet && isatty (STDERR_FILENO), g_get_monotonic_time (), 0 };
   annals_ingest_set_reporter (in, ingest_progress, ingest_warning, &report);
@@ -291,7 +292,8 @@ annals_cli_ingest (int argc, char **argv)
                     || g_error_matches (failed, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_NO_SPACE);
     if (full)
       g_printerr ("annals ingest: the %" G_GUINT64_FORMAT " messages archived before are safe; free space and run "
-                  "the same command again (archived messages are skipped)\n", stats->committed);
+                  "the same command again (archived messages are skipped)\n",
+                  stats->committed);
     if (g_error_matches (failed, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT))
       return EX_DATAERR; /* a damaged .gz: what came before it is kept */
     return full ? EX_TEMPFAIL : 1;
@@ -326,7 +328,8 @@ resolve_id (AnnalsStore *store, const char *id, guint64 *number, GError **error)
     return FALSE;
   if (copies > 1)
     g_printerr ("annals: %u messages have Message-ID %s; showing the first (number %" G_GUINT64_FORMAT
-                "; name the others by number)\n", copies, id, *number);
+                "; name the others by number)\n",
+                copies, id, *number);
   return TRUE;
 }
 
@@ -346,8 +349,8 @@ escape_controls (const char *text)
   const char *p = text;
   while (*p != '\0') {
     gunichar c = g_utf8_get_char_validated (p, -1);
-    if (c == (gunichar)-1 || c == (gunichar)-2) {
-      g_string_append_printf (out, "\\x%02x", (guchar)*p);
+    if (c == (gunichar) -1 || c == (gunichar) -2) {
+      g_string_append_printf (out, "\\x%02x", (guchar) *p);
       p++;
       continue;
     }
@@ -373,7 +376,7 @@ int
 annals_cli_cat (int argc, char **argv)
 {
   if (!annals_cli_parse ("cat", "NAME ID", "Writes one message's exact bytes; ID is its number or its Message-ID.",
-                      NULL, TRUE, &argc, &argv))
+                         NULL, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 3)
     return annals_cli_usage ("cat", "give the list NAME and a message ID");
@@ -432,7 +435,7 @@ annals_cli_export (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("export", "NAME", "Writes the list's messages as mboxrd to stdout, in archive order.", entries,
-                      TRUE, &argc, &argv))
+                         TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != 2)
     return annals_cli_usage ("export", "give the list NAME");

@@ -35,8 +35,8 @@ static void
 print_stats (const char *list, const AnnalsIndexStats *stats, double secs)
 {
   g_print ("%s: indexed %" G_GUINT64_FORMAT " messages (%.1f MB) in %.2f s, removed %" G_GUINT64_FORMAT
-           ", %" G_GUINT64_FORMAT " entries covered\n", list, stats->indexed, stats->bytes / 1e6, secs, stats->removed,
-           stats->total);
+           ", %" G_GUINT64_FORMAT " entries covered\n",
+           list, stats->indexed, stats->bytes / 1e6, secs, stats->removed, stats->total);
 }
 
 /* Said even with --quiet: a full index run where an update was expected
@@ -174,10 +174,11 @@ annals_cli_index (int argc, char **argv)
   gboolean rebuild = FALSE, quiet = FALSE;
   int shards = 0;
   const GOptionEntry entries[] = {
-    { "rebuild", 0, 0, G_OPTION_ARG_NONE, &rebuild, "Build the index anew from the store (beside the old one, then swapped)",
-      NULL },
+    { "rebuild", 0, 0, G_OPTION_ARG_NONE, &rebuild,
+      "Build the index anew from the store (beside the old one, then swapped)", NULL },
     { "shards", 0, 0, G_OPTION_ARG_INT, &shards,
-      "With --rebuild: split the index into N shards (1 to 64), written in parallel, and set index-shards in annals.conf",
+      "With --rebuild: split the index into N shards (1 to 64), written in parallel, and set index-shards in "
+      "annals.conf",
       "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress and no summary", NULL },
     { NULL },

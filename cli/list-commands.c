@@ -14,13 +14,13 @@ json_string (GString *out, const char *s)
 {
   g_string_append_c (out, '"');
   for (const char *p = s; *p; p++) {
-    guchar c = (guchar)*p;
+    guchar c = (guchar) *p;
     if (c == '"' || c == '\\')
       g_string_append_printf (out, "\\%c", c);
     else if (c < 0x20 || c == 0x7f)
       g_string_append_printf (out, "\\u%04x", c);
     else
-      g_string_append_c (out, (char)c);
+      g_string_append_c (out, (char) c);
   }
   g_string_append_c (out, '"');
 }
@@ -45,7 +45,7 @@ text_field (const char *value)
     return g_strdup ("-");
   char *s = g_strdup (value);
   for (char *p = s; *p; p++)
-    if ((guchar)*p < 0x20 || *p == 0x7f)
+    if ((guchar) *p < 0x20 || *p == 0x7f)
       *p = ' ';
   return s;
 }

@@ -46,7 +46,7 @@ annals_cli_key (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("key", "", "Prints the verifier key of the site's transparency logs, to publish.", entries,
-                      TRUE, &argc, &argv))
+                         TRUE, &argc, &argv))
     return EX_USAGE;
   g_autoptr (AnnalsConfig) config = annals_cli_open_config ("key");
   if (config == NULL)
@@ -98,14 +98,15 @@ annals_cli_proof (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("proof", "NAME [ID]",
-                      "Prints a C2SP .tlog-proof for message ID (number or Message-ID) of list NAME:\n"
-                      "its log entry, inclusion hashes and the signed checkpoint, checkable offline\n"
-                      "with 'annals verify-proof'.  With --consistency, a proof that the log at\n"
-                      "OLD_SIZE entries is a prefix of the log now.",
-                      entries, TRUE, &argc, &argv))
+                         "Prints a C2SP .tlog-proof for message ID (number or Message-ID) of list NAME:\n"
+                         "its log entry, inclusion hashes and the signed checkpoint, checkable offline\n"
+                         "with 'annals verify-proof'.  With --consistency, a proof that the log at\n"
+                         "OLD_SIZE entries is a prefix of the log now.",
+                         entries, TRUE, &argc, &argv))
     return EX_USAGE;
   if (argc != (old_size >= 0 ? 2 : 3))
-    return annals_cli_usage ("proof", old_size >= 0 ? "give the list NAME only" : "give the list NAME and a message ID");
+    return annals_cli_usage ("proof",
+                             old_size >= 0 ? "give the list NAME only" : "give the list NAME and a message ID");
   g_autoptr (AnnalsConfig) config = annals_cli_open_config ("proof");
   if (config == NULL)
     return 1;
@@ -131,7 +132,8 @@ annals_cli_proof (int argc, char **argv)
     return annals_cli_fail ("proof", error);
   if (number >= cp->size) {
     g_printerr ("annals proof: message %" G_GUINT64_FORMAT " is not in the log's last checkpoint (%" G_GUINT64_FORMAT
-                " entries); the next ingest adds it\n", number, cp->size);
+                " entries); the next ingest adds it\n",
+                number, cp->size);
     return 1;
   }
   g_autoptr (GBytes) entry = annals_tlog_reader_entry (r, number, &error);
@@ -170,18 +172,18 @@ annals_cli_verify_proof (int argc, char **argv)
     { "key", 0, 0, G_OPTION_ARG_STRING, &key_arg, "The log's verifier key (the string, or a file holding it)", "VKEY" },
     { "origin", 0, 0, G_OPTION_ARG_STRING, &origin, "The log the proof must come from, e.g. example.org/policy",
       "ORIGIN" },
-    { "message", 0, 0, G_OPTION_ARG_FILENAME, &message, "Also check that this file is the logged message, byte for byte",
-      "RAW_FILE" },
-    { "since", 0, 0, G_OPTION_ARG_FILENAME, &since,
-      "For a consistency proof: the old checkpoint it proves consistent", "OLD_CHECKPOINT" },
+    { "message", 0, 0, G_OPTION_ARG_FILENAME, &message,
+      "Also check that this file is the logged message, byte for byte", "RAW_FILE" },
+    { "since", 0, 0, G_OPTION_ARG_FILENAME, &since, "For a consistency proof: the old checkpoint it proves consistent",
+      "OLD_CHECKPOINT" },
     { NULL },
   };
   if (!annals_cli_parse ("verify-proof", "FILE",
-                      "Checks a .tlog-proof offline: the checkpoint's signature, and that the logged\n"
-                      "entry is in the tree the checkpoint signs.  With --message, also that the file\n"
-                      "is the logged message.  Also checks 'annals proof --consistency' output\n"
-                      "against the old checkpoint given with --since.",
-                      entries, FALSE, &argc, &argv))
+                         "Checks a .tlog-proof offline: the checkpoint's signature, and that the logged\n"
+                         "entry is in the tree the checkpoint signs.  With --message, also that the file\n"
+                         "is the logged message.  Also checks 'annals proof --consistency' output\n"
+                         "against the old checkpoint given with --since.",
+                         entries, FALSE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *k_owned = key_arg, *m_owned = message, *s_owned = since, *o_owned = origin;
   if (argc != 2 || key_arg == NULL)
@@ -224,7 +226,8 @@ annals_cli_verify_proof (int argc, char **argv)
                now.origin, old.size, now.size);
     else
       g_printerr ("annals verify-proof: NOT consistent: the old checkpoint (%" G_GUINT64_FORMAT
-                  " entries) is not a prefix of the new one (%" G_GUINT64_FORMAT ")\n", old.size, now.size);
+                  " entries) is not a prefix of the new one (%" G_GUINT64_FORMAT ")\n",
+                  old.size, now.size);
     annals_checkpoint_clear (&now);
     annals_checkpoint_clear (&old);
     return ok ? 0 : 1;
@@ -260,8 +263,9 @@ annals_cli_verify_proof (int argc, char **argv)
   annals_merkle_leaf_hash (ed, elen, leaf);
   if (!annals_merkle_verify_inclusion (leaf, p.index, cp.size, (const guint8 *) p.hashes->data, p.hashes->len,
                                        cp.root)) {
-    g_printerr ("annals verify-proof: NOT included: entry %" G_GUINT64_FORMAT " does not hash to the root of %s at %"
-                G_GUINT64_FORMAT " entries\n", p.index, cp.origin, cp.size);
+    g_printerr ("annals verify-proof: NOT included: entry %" G_GUINT64_FORMAT
+                " does not hash to the root of %s at %" G_GUINT64_FORMAT " entries\n",
+                p.index, cp.origin, cp.size);
     goto done;
   }
   if (!annals_tlog_entry_parse (ed, elen, &e, &error) || e.index != p.index) {
@@ -281,14 +285,15 @@ annals_cli_verify_proof (int argc, char **argv)
     }
     if (e.type != ANNALS_TLOG_ENTRY_MESSAGE || size != e.size || memcmp (sha, e.sha256, 32) != 0) {
       g_printerr ("annals verify-proof: '%s' is NOT the logged message: it differs from what entry %" G_GUINT64_FORMAT
-                  " recorded (%" G_GUINT64_FORMAT " bytes)\n", message, e.index, e.size);
+                  " recorded (%" G_GUINT64_FORMAT " bytes)\n",
+                  message, e.index, e.size);
       goto done;
     }
   }
   if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
-    g_print ("verified: message <%s> is entry %" G_GUINT64_FORMAT " of %s (checkpoint of %" G_GUINT64_FORMAT
-             " entries)%s\n", e.message_id, e.index, cp.origin, cp.size,
-             message ? "; the file given is that message, byte for byte" : "");
+    g_print (
+        "verified: message <%s> is entry %" G_GUINT64_FORMAT " of %s (checkpoint of %" G_GUINT64_FORMAT " entries)%s\n",
+        e.message_id, e.index, cp.origin, cp.size, message ? "; the file given is that message, byte for byte" : "");
   else
     g_print ("verified: entry %" G_GUINT64_FORMAT " of %s records the redaction of message %" G_GUINT64_FORMAT ": %s\n",
              e.index, cp.origin, e.redacts, e.reason);
@@ -389,12 +394,12 @@ annals_cli_verify (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("verify", "PATH",
-                      "Checks a mirror offline: PATH is a copy of an archive root or of one list's folder.\n"
-                      "Every stored message must hash to its log entry, the entries to the tiles, the tiles\n"
-                      "to the signed checkpoint; redactions are listed with their reasons.  A root's site\n"
-                      "checkpoint (log/site-checkpoint) must name every list, none missing or rolled back.\n"
-                      "Names every failure and exits 1 if there is any.",
-                      entries, FALSE, &argc, &argv))
+                         "Checks a mirror offline: PATH is a copy of an archive root or of one list's folder.\n"
+                         "Every stored message must hash to its log entry, the entries to the tiles, the tiles\n"
+                         "to the signed checkpoint; redactions are listed with their reasons.  A root's site\n"
+                         "checkpoint (log/site-checkpoint) must name every list, none missing or rolled back.\n"
+                         "Names every failure and exits 1 if there is any.",
+                         entries, FALSE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *k_owned = key_arg, *s_owned = since;
   if (argc != 2 || key_arg == NULL)
@@ -462,7 +467,8 @@ annals_cli_verify (int argc, char **argv)
       if (!no_site) {
         g_print ("FAIL: no site checkpoint '%s', so nothing proves which lists the root has: a root written "
                  "before log format 2 gets one with its next ingest; pass --no-site-checkpoint to check its "
-                 "lists without one\n", path);
+                 "lists without one\n",
+                 path);
         failures++;
       }
     } else if (!load_site (text, len, key, &site, &serr)) {
@@ -489,13 +495,13 @@ annals_cli_verify (int argc, char **argv)
     const AnnalsCheckpoint *named = site.lists ? site_entry (&site, list) : NULL;
     const AnnalsCheckpoint *named_old = old_site.lists ? site_entry (&old_site, list) : NULL;
     if (named != NULL) {
-      prefixes[n_prefixes] = (AnnalsTlogPrefix) { "the site checkpoint", named->size, { 0 } };
+      prefixes[n_prefixes] = (AnnalsTlogPrefix){ "the site checkpoint", named->size, { 0 } };
       memcpy (prefixes[n_prefixes++].root, named->root, 32);
     } else if (site.lists != NULL) {
       g_print ("note %s: not named in the site checkpoint (a list added after it was signed?)\n", list);
     }
     if (named_old != NULL) {
-      prefixes[n_prefixes] = (AnnalsTlogPrefix) { "the old site checkpoint", named_old->size, { 0 } };
+      prefixes[n_prefixes] = (AnnalsTlogPrefix){ "the old site checkpoint", named_old->size, { 0 } };
       memcpy (prefixes[n_prefixes++].root, named_old->root, 32);
     }
     g_autoptr (GError) verr = NULL;
@@ -515,11 +521,14 @@ annals_cli_verify (int argc, char **argv)
              " redactions), %.1f MB in %.2f s (%.0f MB/s)%s, %" G_GUINT64_FORMAT " failures\n",
              stats.failures ? "FAIL" : "ok", list, stats.entries, stats.messages, stats.redactions, stats.bytes / 1e6,
              secs, stats.bytes / 1e6 / MAX (secs, 1e-6),
-             use_old ? ", extends the old checkpoint" : named_old ? ", extends the old site checkpoint" : "",
+             use_old     ? ", extends the old checkpoint"
+             : named_old ? ", extends the old site checkpoint"
+                         : "",
              stats.failures);
     if (stats.unlogged > 0)
       g_print ("note %s: %" G_GUINT64_FORMAT " stored entries are newer than the checkpoint (sound records, not yet "
-               "proven by the log; the next write logs them)\n", list, stats.unlogged);
+               "proven by the log; the next write logs them)\n",
+               list, stats.unlogged);
   }
   /* Lists the site vouched for that the mirror lacks. */
   for (guint s = 0; s < 2; s++) {
@@ -530,7 +539,8 @@ annals_cli_verify (int argc, char **argv)
       if (g_hash_table_contains (present, name))
         continue;
       g_print ("FAIL %s: named in the %ssite checkpoint (%" G_GUINT64_FORMAT " entries) but missing from '%s' "
-               "(no %s/log/checkpoint)\n", name, s == 0 ? "" : "old ", c->size, argv[1], name);
+               "(no %s/log/checkpoint)\n",
+               name, s == 0 ? "" : "old ", c->size, argv[1], name);
       failures++;
       g_hash_table_add (present, g_strdup (name)); /* once is enough */
     }
@@ -568,12 +578,12 @@ annals_cli_redact (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("redact", "NAME ID",
-                      "Removes message ID (number or Message-ID) of list NAME from the store, visibly:\n"
-                      "a redaction entry with the reason goes into the log first, then the message's\n"
-                      "bytes are removed from its pack (rewritten), and the list's index is compacted into\n"
-                      "a fresh copy without them.  Proofs issued before still verify.  Run again after a\n"
-                      "crash, it finishes what is left.",
-                      entries, TRUE, &argc, &argv))
+                         "Removes message ID (number or Message-ID) of list NAME from the store, visibly:\n"
+                         "a redaction entry with the reason goes into the log first, then the message's\n"
+                         "bytes are removed from its pack (rewritten), and the list's index is compacted into\n"
+                         "a fresh copy without them.  Proofs issued before still verify.  Run again after a\n"
+                         "crash, it finishes what is left.",
+                         entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *r_owned = reason;
   if (argc != 3 || reason == NULL || *reason == '\0')
@@ -625,8 +635,8 @@ annals_cli_redact (int argc, char **argv)
     if (!annals_store_writer_redact (w, target, reason, g_get_real_time () / G_USEC_PER_SEC, log_notice, &ctx, &notice,
                                      &error))
       return annals_cli_fail ("redact", error);
-    g_print ("redacted message %" G_GUINT64_FORMAT " of '%s' (log entry %" G_GUINT64_FORMAT "): %s\n", target,
-             argv[1], notice, reason);
+    g_print ("redacted message %" G_GUINT64_FORMAT " of '%s' (log entry %" G_GUINT64_FORMAT "): %s\n", target, argv[1],
+             notice, reason);
   }
   g_clear_pointer (&w, annals_store_writer_free);
   /* Out of the index too, if there is one. */

@@ -20,14 +20,22 @@ exit_status (const GError *error)
 {
   if (error->domain == ANNALS_PULL_ERROR) {
     switch ((AnnalsPullError) error->code) {
-    case ANNALS_PULL_ERROR_BAD_URL: return EX_DATAERR;
-    case ANNALS_PULL_ERROR_CREDENTIALS: return EX_NOPERM;
-    case ANNALS_PULL_ERROR_NO_HOST: return EX_NOHOST;
-    case ANNALS_PULL_ERROR_UNAVAILABLE: return EX_UNAVAILABLE;
-    case ANNALS_PULL_ERROR_AUTH: return EX_NOPERM;
-    case ANNALS_PULL_ERROR_NO_MAILBOX: return EX_NOINPUT;
-    case ANNALS_PULL_ERROR_TEMPFAIL: return EX_TEMPFAIL;
-    case ANNALS_PULL_ERROR_STATE: return EX_IOERR;
+    case ANNALS_PULL_ERROR_BAD_URL:
+      return EX_DATAERR;
+    case ANNALS_PULL_ERROR_CREDENTIALS:
+      return EX_NOPERM;
+    case ANNALS_PULL_ERROR_NO_HOST:
+      return EX_NOHOST;
+    case ANNALS_PULL_ERROR_UNAVAILABLE:
+      return EX_UNAVAILABLE;
+    case ANNALS_PULL_ERROR_AUTH:
+      return EX_NOPERM;
+    case ANNALS_PULL_ERROR_NO_MAILBOX:
+      return EX_NOINPUT;
+    case ANNALS_PULL_ERROR_TEMPFAIL:
+      return EX_TEMPFAIL;
+    case ANNALS_PULL_ERROR_STATE:
+      return EX_IOERR;
     }
   }
   if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NO_SPACE)
@@ -147,8 +155,8 @@ pull_round (AnnalsPull *pull, AnnalsConfig *config, const char *list, const char
   /* Whatever was committed is kept, and the index takes it. */
   const AnnalsIngestStats *s = annals_ingest_stats (run->ingest);
   if (!quiet && fetched > 0)
-    g_print ("%s: pulled %" G_GUINT64_FORMAT " from %s: archived %" G_GUINT64_FORMAT ", duplicates skipped %"
-             G_GUINT64_FORMAT ", Message-ID reused with new content %" G_GUINT64_FORMAT "\n",
+    g_print ("%s: pulled %" G_GUINT64_FORMAT " from %s: archived %" G_GUINT64_FORMAT
+             ", duplicates skipped %" G_GUINT64_FORMAT ", Message-ID reused with new content %" G_GUINT64_FORMAT "\n",
              list, fetched, source, s->committed, s->duplicates, s->reused_ids);
   annals_cli_ingest_run_close (run, quiet);
   return ok;
@@ -163,7 +171,8 @@ annals_cli_pull (int argc, char **argv)
   const GOptionEntry entries[] = {
     { "credentials", 0, 0, G_OPTION_ARG_FILENAME, &credentials,
       "File (mode 0600) whose first line is the password (default: the list's pull-credentials in annals.conf, "
-      "else $ANNALS_PULL_PASSWORD)", "FILE" },
+      "else $ANNALS_PULL_PASSWORD)",
+      "FILE" },
     { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
       "Trust the CA certificates in this PEM file instead of the system's", "FILE" },
     { "starttls", 0, 0, G_OPTION_ARG_NONE, &starttls, "imap:// only: switch to TLS with STARTTLS before the login",
@@ -244,8 +253,8 @@ annals_cli_pull (int argc, char **argv)
   guint lock_ms = (guint) lock_timeout * 1000;
 
   if (!watch) {
-    if (!annals_pull_connect (pull, &error) || !pull_round (pull, config, list, url->canonical, lock_ms, quiet,
-                                                            no_index, TRUE, &error)) {
+    if (!annals_pull_connect (pull, &error)
+        || !pull_round (pull, config, list, url->canonical, lock_ms, quiet, no_index, TRUE, &error)) {
       print_warnings (pull, list);
       annals_cli_fail ("pull", error);
       return exit_status (error);

@@ -64,7 +64,8 @@ print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
 static int
 print_mbox (AnnalsConfig *config, const AnnalsQueryResults *r)
 {
-  g_autoptr (GHashTable) stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
+  g_autoptr (GHashTable) stores
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
   g_autoptr (GString) out = g_string_new (NULL);
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);

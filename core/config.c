@@ -57,8 +57,8 @@ annals_config_init (const char *root, const char *site_name, GError **error)
 {
   if (g_mkdir_with_parents (root, 0755) != 0) {
     int e = errno;
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
-                 "cannot create archive root '%s': %s", root, g_strerror (e));
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot create archive root '%s': %s", root,
+                 g_strerror (e));
     return NULL;
   }
   g_autofree char *path = g_build_filename (root, "annals.conf", NULL);
@@ -388,8 +388,8 @@ check_text (const char *what, const char *list, const char *text, GError **error
       bad = "holds a control character";
   }
   if (bad != NULL) {
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID, "the %s of list '%s' %s: give one line of text",
-                 what, list, bad);
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID,
+                 "the %s of list '%s' %s: give one line of text", what, list, bad);
     return FALSE;
   }
   return TRUE;
@@ -403,7 +403,8 @@ check_address (const char *list, const char *address, GError **error)
   g_autofree char *shown = g_strescape (address, NULL);
   g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID,
                "'%s' is not an address: give the posting address of list '%s' as local@domain, "
-               "e.g. %s@example.org (or \"\" for none)", shown, list, list);
+               "e.g. %s@example.org (or \"\" for none)",
+               shown, list, list);
   return FALSE;
 }
 
@@ -416,8 +417,8 @@ add_list (AnnalsConfig *config, gconstpointer data, GError **error)
 {
   const NewList *l = data;
   if (annals_config_has_list (config, l->name)) {
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_EXISTS,
-                 "list '%s' exists already in '%s'", l->name, config->path);
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_EXISTS, "list '%s' exists already in '%s'", l->name,
+                 config->path);
     return FALSE;
   }
   g_autofree char *dir = g_build_filename (config->root, l->name, NULL);
@@ -430,16 +431,14 @@ add_list (AnnalsConfig *config, gconstpointer data, GError **error)
 }
 
 gboolean
-annals_config_add_list (AnnalsConfig *config,
-                        const char *name,
-                        const char *address,
-                        const char *description,
+annals_config_add_list (AnnalsConfig *config, const char *name, const char *address, const char *description,
                         GError **error)
 {
   if (!annals_config_list_name_valid (name)) {
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_BAD_NAME,
                  "list name '%s' is not allowed: use 1 to 64 of a-z 0-9 . _ -, "
-                 "starting with a letter or digit (not 'all' or 'log')", name);
+                 "starting with a letter or digit (not 'all' or 'log')",
+                 name);
     return FALSE;
   }
   if ((address != NULL && !check_address (name, address, error))
@@ -502,10 +501,7 @@ change_list (AnnalsConfig *config, gconstpointer data, GError **error)
 }
 
 gboolean
-annals_config_change_list (AnnalsConfig *config,
-                           const char *name,
-                           const AnnalsConfigListChange *change,
-                           GError **error)
+annals_config_change_list (AnnalsConfig *config, const char *name, const AnnalsConfigListChange *change, GError **error)
 {
   /* Checked before the lock: a bad value leaves the file untouched. */
   if ((change->address != NULL && !check_address (name, change->address, error))
@@ -567,8 +563,8 @@ annals_config_list_dir (AnnalsConfig *config, const char *name, const char *sub,
 {
   if (!annals_config_has_list (config, name)) {
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_NO_LIST,
-                 "no list '%s' in archive '%s': add it with 'annals list-add %s'",
-                 name, config->root, annals_config_list_name_valid (name) ? name : "NAME");
+                 "no list '%s' in archive '%s': add it with 'annals list-add %s'", name, config->root,
+                 annals_config_list_name_valid (name) ? name : "NAME");
     return NULL;
   }
   return g_build_filename (config->root, name, sub, NULL);

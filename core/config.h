@@ -65,10 +65,7 @@ gboolean annals_config_address_valid (const char *text);
 /* Adds a list and creates its folder, under the lock.  address and
  * description may be NULL; they are checked as annals_config_change_list
  * does (INVALID). */
-gboolean annals_config_add_list (AnnalsConfig *config,
-                                 const char *name,
-                                 const char *address,
-                                 const char *description,
+gboolean annals_config_add_list (AnnalsConfig *config, const char *name, const char *address, const char *description,
                                  GError **error);
 
 /* The list names in file order: a new NULL-terminated vector. */
@@ -84,13 +81,14 @@ typedef struct {
   const char *closed_reason; /* with closed = 1: one line, as description */
   int index_shards;          /* 1 to 64 sets index-shards (1 removes the key); 0 leaves it */
 } AnnalsConfigListChange;
-#define ANNALS_CONFIG_LIST_CHANGE_INIT { NULL, NULL, -1, -1, NULL, 0 }
+#define ANNALS_CONFIG_LIST_CHANGE_INIT                                                                                 \
+  {                                                                                                                    \
+    NULL, NULL, -1, -1, NULL, 0                                                                                        \
+  }
 
 /* Changes list name's fields, under the lock (see the top): NO_LIST,
  * INVALID (a value not allowed, the file untouched), UNCHANGED, IO. */
-gboolean annals_config_change_list (AnnalsConfig *config,
-                                    const char *name,
-                                    const AnnalsConfigListChange *change,
+gboolean annals_config_change_list (AnnalsConfig *config, const char *name, const AnnalsConfigListChange *change,
                                     GError **error);
 
 /* A list's field ("address", "description", ...): a new string or NULL. */

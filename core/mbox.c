@@ -14,8 +14,8 @@ annals_mbox_splitter_init (AnnalsMboxSplitter *splitter, AnnalsMboxVariant varia
 }
 
 static const char *const day_names[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-static const char *const month_names[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char *const month_names[]
+    = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
 /* A three-letter name from names, followed by white space. */
 static int
@@ -204,11 +204,7 @@ cl2_end (const guint8 *buf, gsize length, gboolean eof, gsize body_start)
 }
 
 AnnalsMboxStatus
-annals_mbox_splitter_next (AnnalsMboxSplitter *s,
-                           const guint8 *buf,
-                           gsize length,
-                           gboolean eof,
-                           AnnalsMboxSpan *span)
+annals_mbox_splitter_next (AnnalsMboxSplitter *s, const guint8 *buf, gsize length, gboolean eof, AnnalsMboxSpan *span)
 {
   memset (span, 0, sizeof *span);
   gsize pos = 0;
@@ -261,9 +257,8 @@ annals_mbox_splitter_next (AnnalsMboxSplitter *s,
     }
     gsize i = (gsize) (hit - buf); /* buf[i] ends the line before the From line */
     from = i + 1;
-    gboolean blank_before =
-        i == body_start || buf[i - 1] == '\n'
-        || (buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'));
+    gboolean blank_before
+        = i == body_start || buf[i - 1] == '\n' || (buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'));
     if (!blank_before)
       continue;
     const guint8 *from_nl = memchr (buf + i + 1, '\n', length - i - 1);
@@ -394,11 +389,7 @@ annals_mbox_unescape (AnnalsMboxVariant variant, const guint8 *body, gsize lengt
 }
 
 void
-annals_mbox_append_mboxrd (GString *out,
-                           const char *envelope,
-                           const char *sender,
-                           gint64 date,
-                           const guint8 *raw,
+annals_mbox_append_mboxrd (GString *out, const char *envelope, const char *sender, gint64 date, const guint8 *raw,
                            gsize length)
 {
   /* A stored envelope is written again only when it reads as one, or
@@ -419,7 +410,8 @@ annals_mbox_append_mboxrd (GString *out,
         strftime (when, sizeof when, "%a %b %e %H:%M:%S %Y", &tm);
     }
     gsize line = out->len;
-    g_string_append_printf (out, "From %s %s", sender && *sender && !strpbrk (sender, " \t\r\n") ? sender : "MAILER-DAEMON", when);
+    g_string_append_printf (out, "From %s %s",
+                            sender && *sender && !strpbrk (sender, " \t\r\n") ? sender : "MAILER-DAEMON", when);
     /* A sender that spoils the line (an unbalanced quote): the line must
      * read as an envelope, or the message would not split off. */
     if (!annals_mbox_envelope_parse ((const guint8 *) out->str + line, out->len - line, NULL)) {

@@ -37,10 +37,10 @@ typedef struct {
 } AnnalsMboxSplitter;
 
 typedef struct {
-  gsize consumed;          /* bytes of buf this message took, separator included */
-  const guint8 *envelope;  /* the "From " line, without its line end */
+  gsize consumed;         /* bytes of buf this message took, separator included */
+  const guint8 *envelope; /* the "From " line, without its line end */
   gsize envelope_length;
-  const guint8 *body;      /* the message as it stands in the mbox (still quoted) */
+  const guint8 *body; /* the message as it stands in the mbox (still quoted) */
   gsize body_length;
 } AnnalsMboxSpan;
 
@@ -48,10 +48,7 @@ void annals_mbox_splitter_init (AnnalsMboxSplitter *splitter, AnnalsMboxVariant 
 
 /* Finds the next message at the start of buf.  With eof FALSE it may ask
  * for more data; with eof TRUE it always decides. */
-AnnalsMboxStatus annals_mbox_splitter_next (AnnalsMboxSplitter *splitter,
-                                            const guint8 *buf,
-                                            gsize length,
-                                            gboolean eof,
+AnnalsMboxStatus annals_mbox_splitter_next (AnnalsMboxSplitter *splitter, const guint8 *buf, gsize length, gboolean eof,
                                             AnnalsMboxSpan *span);
 
 /* Is line (length bytes, no line end) an mbox envelope line, "From "
@@ -76,11 +73,7 @@ GBytes *annals_mbox_unescape (AnnalsMboxVariant variant, const guint8 *body, gsi
 /* Appends one message to out as mboxrd: the From line (envelope if not
  * it reads as an envelope line, else made from sender and date), the quoted message, a final
  * newline if it lacks one, and the blank separator line. */
-void annals_mbox_append_mboxrd (GString *out,
-                                const char *envelope,
-                                const char *sender,
-                                gint64 date,
-                                const guint8 *raw,
+void annals_mbox_append_mboxrd (GString *out, const char *envelope, const char *sender, gint64 date, const guint8 *raw,
                                 gsize length);
 
 typedef struct _AnnalsStore AnnalsStore;
@@ -91,6 +84,7 @@ typedef struct _AnnalsStore AnnalsStore;
  * the message's size as stored.  On failure out is unchanged; a
  * redacted message or a redaction notice fails with
  * ANNALS_STORE_ERROR_REDACTED (it is not mail). */
-gboolean annals_mbox_append_stored (GString *out, AnnalsStore *store, guint64 number, gsize *raw_length, GError **error);
+gboolean annals_mbox_append_stored (GString *out, AnnalsStore *store, guint64 number, gsize *raw_length,
+                                    GError **error);
 
 G_END_DECLS

@@ -219,8 +219,8 @@ annals_merkle_consistency_proof (AnnalsMerkleSource source, gpointer ctx, guint6
 }
 
 gboolean
-annals_merkle_verify_inclusion (const guint8 *leaf_hash, guint64 index, guint64 size,
-                                const guint8 *proof, gsize proof_count, const guint8 *root)
+annals_merkle_verify_inclusion (const guint8 *leaf_hash, guint64 index, guint64 size, const guint8 *proof,
+                                gsize proof_count, const guint8 *root)
 {
   if (index >= size)
     return FALSE;

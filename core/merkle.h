@@ -47,18 +47,18 @@ GArray *annals_merkle_inclusion_proof (AnnalsMerkleSource source, gpointer ctx, 
 GArray *annals_merkle_consistency_proof (AnnalsMerkleSource source, gpointer ctx, guint64 old_size, guint64 size,
                                          GError **error);
 
-gboolean annals_merkle_verify_inclusion (const guint8 *leaf_hash, guint64 index, guint64 size,
-                                         const guint8 *proof, gsize proof_count, const guint8 *root);
+gboolean annals_merkle_verify_inclusion (const guint8 *leaf_hash, guint64 index, guint64 size, const guint8 *proof,
+                                         gsize proof_count, const guint8 *root);
 
-gboolean annals_merkle_verify_consistency (guint64 old_size, guint64 size, const guint8 *old_root,
-                                           const guint8 *root, const guint8 *proof, gsize proof_count);
+gboolean annals_merkle_verify_consistency (guint64 old_size, guint64 size, const guint8 *old_root, const guint8 *root,
+                                           const guint8 *proof, gsize proof_count);
 
 /* Appending, for writers and streaming verifiers: the partial tile of
  * every level, whose hashes are all that the next root needs. */
 typedef struct {
-  guint64 size;                           /* leaves so far */
+  guint64 size;                                            /* leaves so far */
   guint8 partial[8][ANNALS_TILE_WIDTH * ANNALS_HASH_SIZE]; /* per level: hashes of the partial tile */
-  guint widths[8];                        /* hashes in each partial tile */
+  guint widths[8];                                         /* hashes in each partial tile */
 } AnnalsMerkleFrontier;
 
 /* Called with each tile that becomes full (level, tile number, 256 hashes). */

@@ -109,13 +109,11 @@ annals_message_date_to_unix (int year, int month, int day, int hour, int min, in
     year += 2000; /* RFC 5322 4.3: obsolete two-digit years */
   else if (year >= 50 && year < 1000)
     year += 1900;
-  if (year < 1900 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31
-      || hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60
-      || zone < -9959 || zone > 9959)
+  if (year < 1900 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || min < 0
+      || min > 59 || sec < 0 || sec > 60 || zone < -9959 || zone > 9959)
     return ANNALS_NO_DATE;
   int zone_minutes = (zone / 100) * 60 + zone % 100;
-  return days_from_civil (year, month, day) * 86400 + hour * 3600 + min * 60 + sec
-         - (gint64) zone_minutes * 60;
+  return days_from_civil (year, month, day) * 86400 + hour * 3600 + min * 60 + sec - (gint64) zone_minutes * 60;
 }
 
 static void
@@ -211,8 +209,8 @@ take_fields (AnnalsMessageInfo *info, struct mailimf_fields *fields)
       if (info->date == ANNALS_NO_DATE && f->fld_data.fld_orig_date != NULL) {
         struct mailimf_date_time *dt = f->fld_data.fld_orig_date->dt_date_time;
         if (dt != NULL)
-          info->date = annals_message_date_to_unix (dt->dt_year, dt->dt_month, dt->dt_day,
-                                                    dt->dt_hour, dt->dt_min, dt->dt_sec, dt->dt_zone);
+          info->date = annals_message_date_to_unix (dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min,
+                                                    dt->dt_sec, dt->dt_zone);
       }
       break;
     case MAILIMF_FIELD_FROM:

@@ -20,26 +20,24 @@ G_BEGIN_DECLS
 #define ANNALS_MESSAGE_MAX_HEADER_BYTES (1024 * 1024)
 
 typedef struct {
-  char *message_id;        /* without angle brackets; never NULL */
+  char *message_id;            /* without angle brackets; never NULL */
   gboolean message_id_derived; /* no Message-ID: derived from the content hash */
-  char *in_reply_to;       /* first Message-ID of In-Reply-To, or NULL */
-  char *references;        /* Message-IDs of References, space-separated, or NULL */
-  gint64 date;             /* Date: as seconds since the epoch (UTC), or ANNALS_NO_DATE */
-  char *from;              /* "Name <addr>" or "addr", or NULL */
-  char *from_addr;         /* the address alone, or NULL */
-  char *to;                /* decoded, comma-separated, or NULL */
+  char *in_reply_to;           /* first Message-ID of In-Reply-To, or NULL */
+  char *references;            /* Message-IDs of References, space-separated, or NULL */
+  gint64 date;                 /* Date: as seconds since the epoch (UTC), or ANNALS_NO_DATE */
+  char *from;                  /* "Name <addr>" or "addr", or NULL */
+  char *from_addr;             /* the address alone, or NULL */
+  char *to;                    /* decoded, comma-separated, or NULL */
   char *cc;
   char *subject;
   char *list_id;
-  gboolean unparsable;     /* libetpan could not parse the header block */
+  gboolean unparsable; /* libetpan could not parse the header block */
 } AnnalsMessageInfo;
 
 /* Parses the header block of raw.  sha256_hex (64 hex digits) names the
  * content and supplies the derived Message-ID when there is none.
  * Returns a new info, free with annals_message_info_free(). */
-AnnalsMessageInfo *annals_message_info_parse (const guint8 *raw,
-                                              gsize length,
-                                              const char *sha256_hex);
+AnnalsMessageInfo *annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_hex);
 void annals_message_info_free (AnnalsMessageInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsMessageInfo, annals_message_info_free)
 
@@ -72,7 +70,6 @@ gboolean annals_message_iso_date (gint64 t, char out[ANNALS_MESSAGE_ISO_DATE_SIZ
 
 /* Converts a broken-down date with its zone (+hhmm as an int, e.g. -500)
  * to seconds since the epoch; ANNALS_NO_DATE when out of range. */
-gint64 annals_message_date_to_unix (int year, int month, int day,
-                                    int hour, int min, int sec, int zone);
+gint64 annals_message_date_to_unix (int year, int month, int day, int hour, int min, int sec, int zone);
 
 G_END_DECLS

@@ -26,7 +26,8 @@ header_value (const guint8 *block, gsize length, const char *name)
   while (pos < length) {
     const guint8 *nl = memchr (block + pos, '\n', length - pos);
     gsize end = nl ? (gsize) (nl - block) : length;
-    if (end - pos > nlen && block[pos + nlen] == ':' && g_ascii_strncasecmp ((const char *) block + pos, name, nlen) == 0) {
+    if (end - pos > nlen && block[pos + nlen] == ':'
+        && g_ascii_strncasecmp ((const char *) block + pos, name, nlen) == 0) {
       GString *v = g_string_new_len ((const char *) block + pos + nlen + 1, (gssize) (end - pos - nlen - 1));
       /* Continuation lines start with white space. */
       while (end < length && end + 1 < length && (block[end + 1] == ' ' || block[end + 1] == '\t')) {
@@ -46,7 +47,7 @@ header_value (const guint8 *block, gsize length, const char *name)
 }
 
 typedef struct {
-  char *type;     /* "text/plain" */
+  char *type;         /* "text/plain" */
   GHashTable *params; /* lowercased name -> value (RFC 2231 joined and decoded) */
 } ContentType;
 
@@ -181,16 +182,20 @@ parse_content_type (const char *value, const char *fallback, ContentType *ct)
       struct mailmime_discrete_type *d = c->ct_type->tp_data.tp_discrete_type;
       static const char *const names[] = { "application", "text", "image", "audio", "video", "application" };
       major = d->dt_type == MAILMIME_DISCRETE_TYPE_EXTENSION && d->dt_extension ? d->dt_extension
-              : d->dt_type >= 0 && d->dt_type < (int) G_N_ELEMENTS (names) ? names[d->dt_type] : "application";
-    } else if (c->ct_type && c->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE && c->ct_type->tp_data.tp_composite_type) {
+              : d->dt_type >= 0 && d->dt_type < (int) G_N_ELEMENTS (names)      ? names[d->dt_type]
+                                                                                : "application";
+    } else if (c->ct_type && c->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE
+               && c->ct_type->tp_data.tp_composite_type) {
       struct mailmime_composite_type *d = c->ct_type->tp_data.tp_composite_type;
-      major = d->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE ? "message"
-              : d->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART ? "multipart" : d->ct_token ? d->ct_token : "application";
+      major = d->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE     ? "message"
+              : d->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART ? "multipart"
+              : d->ct_token                                     ? d->ct_token
+                                                                : "application";
     }
     g_autofree char *t = g_strdup_printf ("%s/%s", major, c->ct_subtype ? c->ct_subtype : "");
     ct->type = g_ascii_strdown (t, -1);
-    g_autoptr (GHashTable) pieces = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                           (GDestroyNotify) g_ptr_array_unref);
+    g_autoptr (GHashTable) pieces
+        = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
     if (c->ct_parameters)
       for (clistiter *it = clist_begin (c->ct_parameters); it; it = clist_next (it)) {
         struct mailmime_parameter *p = clist_content (it);
@@ -284,11 +289,28 @@ static const struct {
   const char *name;
   const char *utf8;
 } entities[] = {
-  { "amp", "&" }, { "lt", "<" }, { "gt", ">" }, { "quot", "\"" }, { "apos", "'" }, { "nbsp", " " },
-  { "copy", "\xc2\xa9" }, { "reg", "\xc2\xae" }, { "hellip", "\xe2\x80\xa6" }, { "mdash", "\xe2\x80\x94" },
-  { "ndash", "\xe2\x80\x93" }, { "rsquo", "\xe2\x80\x99" }, { "lsquo", "\xe2\x80\x98" }, { "rdquo", "\xe2\x80\x9d" },
-  { "ldquo", "\xe2\x80\x9c" }, { "eacute", "\xc3\xa9" }, { "egrave", "\xc3\xa8" }, { "agrave", "\xc3\xa0" },
-  { "ccedil", "\xc3\xa7" }, { "uuml", "\xc3\xbc" }, { "ouml", "\xc3\xb6" }, { "auml", "\xc3\xa4" },
+  { "amp", "&" },
+  { "lt", "<" },
+  { "gt", ">" },
+  { "quot", "\"" },
+  { "apos", "'" },
+  { "nbsp", " " },
+  { "copy", "\xc2\xa9" },
+  { "reg", "\xc2\xae" },
+  { "hellip", "\xe2\x80\xa6" },
+  { "mdash", "\xe2\x80\x94" },
+  { "ndash", "\xe2\x80\x93" },
+  { "rsquo", "\xe2\x80\x99" },
+  { "lsquo", "\xe2\x80\x98" },
+  { "rdquo", "\xe2\x80\x9d" },
+  { "ldquo", "\xe2\x80\x9c" },
+  { "eacute", "\xc3\xa9" },
+  { "egrave", "\xc3\xa8" },
+  { "agrave", "\xc3\xa0" },
+  { "ccedil", "\xc3\xa7" },
+  { "uuml", "\xc3\xbc" },
+  { "ouml", "\xc3\xb6" },
+  { "auml", "\xc3\xa4" },
 };
 
 static gboolean
@@ -434,8 +456,10 @@ annals_mime_html_to_text (const char *html, gsize length)
       if (!closing && (tag_is (name, nlen, "script") || tag_is (name, nlen, "style") || tag_is (name, nlen, "head"))) {
         /* Skip to the matching close tag. */
         char close[16];
-        g_snprintf (close, sizeof close, "</%s", tag_is (name, nlen, "script") ? "script"
-                                                 : tag_is (name, nlen, "style") ? "style" : "head");
+        g_snprintf (close, sizeof close, "</%s",
+                    tag_is (name, nlen, "script")  ? "script"
+                    : tag_is (name, nlen, "style") ? "style"
+                                                   : "head");
         gsize j = tend;
         while (j < length && g_ascii_strncasecmp (html + j, close, strlen (close)) != 0)
           j++;
@@ -443,8 +467,8 @@ annals_mime_html_to_text (const char *html, gsize length)
         i = gt2 ? (gsize) (gt2 - html) + 1 : length;
         continue;
       }
-      static const char *const blocks[] = { "br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
-                                            "blockquote", "table", "pre", "hr", "ul", "ol" };
+      static const char *const blocks[] = { "br", "p",  "div",        "tr",    "li",  "h1", "h2", "h3", "h4",
+                                            "h5", "h6", "blockquote", "table", "pre", "hr", "ul", "ol" };
       for (guint b = 0; b < G_N_ELEMENTS (blocks); b++)
         if (tag_is (name, nlen, blocks[b])) {
           if (out->len > 0 && out->str[out->len - 1] != '\n')
@@ -588,7 +612,8 @@ push_multipart (GArray *stack, const guint8 *body, gsize length, const char *bou
   while (pos < length && found->len < ANNALS_MIME_MAX_PARTS) {
     const guint8 *nl = memchr (body + pos, '\n', length - pos);
     gsize end = nl ? (gsize) (nl - body) : length;
-    if (end - pos >= blen + 2 && body[pos] == '-' && body[pos + 1] == '-' && memcmp (body + pos + 2, boundary, blen) == 0) {
+    if (end - pos >= blen + 2 && body[pos] == '-' && body[pos + 1] == '-'
+        && memcmp (body + pos + 2, boundary, blen) == 0) {
       if (start >= 0) {
         /* The line break before the delimiter belongs to it. */
         gsize stop = pos;
@@ -663,7 +688,8 @@ annals_mime_parts (const guint8 *raw, gsize length)
       content_type_clear (&ct);
       continue;
     }
-    if (strcmp (ct.type, "message/rfc822") == 0 && cur.depth < ANNALS_MIME_MAX_DEPTH && encoding_of (ctev) != MAILMIME_MECHANISM_BASE64) {
+    if (strcmp (ct.type, "message/rfc822") == 0 && cur.depth < ANNALS_MIME_MAX_DEPTH
+        && encoding_of (ctev) != MAILMIME_MECHANISM_BASE64) {
       Pending inner = { body, blen, cur.depth + 1, "text/plain" };
       g_array_append_val (stack, inner);
       content_type_clear (&ct);

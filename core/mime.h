@@ -20,19 +20,19 @@ G_BEGIN_DECLS
 #define ANNALS_MIME_MAX_TEXT (4 * 1024 * 1024)
 
 typedef struct {
-  char *content_type; /* "text/plain", lowercased */
-  char *charset;      /* as declared, or NULL */
-  char *filename;     /* decoded (RFC 2047 / RFC 2231), or NULL */
-  guint depth;        /* 0 for the message itself */
-  gboolean attachment; /* a download rather than text to show */
-  gboolean from_html;  /* text made from text/html */
+  char *content_type;       /* "text/plain", lowercased */
+  char *charset;            /* as declared, or NULL */
+  char *filename;           /* decoded (RFC 2047 / RFC 2231), or NULL */
+  guint depth;              /* 0 for the message itself */
+  gboolean attachment;      /* a download rather than text to show */
+  gboolean from_html;       /* text made from text/html */
   gboolean charset_unknown; /* bytes were replaced: the charset was not known */
-  char *text;          /* UTF-8 text of text parts; NULL for others */
-  gboolean shown;      /* the message's text, shown and indexed: a text part,
-                        * not an HTML alternative of a plain one */
-  const guint8 *body;  /* the part's body as in the message (still encoded) */
+  char *text;               /* UTF-8 text of text parts; NULL for others */
+  gboolean shown;           /* the message's text, shown and indexed: a text part,
+                             * not an HTML alternative of a plain one */
+  const guint8 *body;       /* the part's body as in the message (still encoded) */
   gsize body_length;
-  int encoding;        /* libetpan's MAILMIME_MECHANISM_* */
+  int encoding; /* libetpan's MAILMIME_MECHANISM_* */
 } AnnalsMimePart;
 
 void annals_mime_part_free (AnnalsMimePart *part);

@@ -164,7 +164,8 @@ char *
 annals_note_open (const char *note, gsize length, const AnnalsNoteKey *key, GError **error)
 {
   if (length > MAX_NOTE_BYTES || !g_utf8_validate_len (note, length, NULL)) {
-    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a signed note (not UTF-8 text, or too large)");
+    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED,
+                 "not a signed note (not UTF-8 text, or too large)");
     return NULL;
   }
   for (gsize i = 0; i < length; i++)
@@ -173,7 +174,8 @@ annals_note_open (const char *note, gsize length, const AnnalsNoteKey *key, GErr
       return NULL;
     }
   if (length < 2 || note[length - 1] != '\n') {
-    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a signed note (does not end with a newline)");
+    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED,
+                 "not a signed note (does not end with a newline)");
     return NULL;
   }
   /* The text ends at the last blank line. */
@@ -182,7 +184,8 @@ annals_note_open (const char *note, gsize length, const AnnalsNoteKey *key, GErr
     if (note[i] == '\n' && note[i + 1] == '\n')
       split = (gssize) i + 1; /* text is note[0, split) */
   if (split < 0) {
-    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a signed note (no blank line before the signatures)");
+    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED,
+                 "not a signed note (no blank line before the signatures)");
     return NULL;
   }
   g_autofree char *sigs = g_strndup (note + split + 1, length - (gsize) split - 1);
@@ -197,13 +200,15 @@ annals_note_open (const char *note, gsize length, const AnnalsNoteKey *key, GErr
   for (guint i = 0; i + 1 < n; i++) {
     const char *l = lines[i];
     if (!g_str_has_prefix (l, EM_DASH " ")) {
-      g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a signed note (bad signature line %u)", i + 1);
+      g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a signed note (bad signature line %u)",
+                   i + 1);
       return NULL;
     }
     const char *name = l + strlen (EM_DASH " ");
     const char *space = strchr (name, ' ');
     if (space == NULL || space == name) {
-      g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a signed note (bad signature line %u)", i + 1);
+      g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a signed note (bad signature line %u)",
+                   i + 1);
       return NULL;
     }
     gsize sig_len = 0;
@@ -216,7 +221,8 @@ annals_note_open (const char *note, gsize length, const AnnalsNoteKey *key, GErr
     if ((gsize) (space - name) != strlen (key->name) || strncmp (name, key->name, strlen (key->name)) != 0
         || id != key->id)
       continue; /* another key's: ignored */
-    if (sig_len != 68 || crypto_sign_verify_detached (sig + 4, (const guint8 *) note, (gsize) split, key->public_key) != 0) {
+    if (sig_len != 68
+        || crypto_sign_verify_detached (sig + 4, (const guint8 *) note, (gsize) split, key->public_key) != 0) {
       g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_BAD_SIGNATURE,
                    "the signature by '%s' does not verify: the note was altered or signed by another key", key->name);
       return NULL;
@@ -224,8 +230,8 @@ annals_note_open (const char *note, gsize length, const AnnalsNoteKey *key, GErr
     verified = TRUE;
   }
   if (!verified) {
-    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_UNSIGNED, "the note carries no signature by key '%s' (%08x)",
-                 key->name, key->id);
+    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_UNSIGNED,
+                 "the note carries no signature by key '%s' (%08x)", key->name, key->id);
     return NULL;
   }
   return g_strndup (note, (gsize) split);
@@ -264,7 +270,8 @@ annals_checkpoint_parse (const char *text, AnnalsCheckpoint *out, GError **error
   gsize rlen = 0;
   g_autofree guint8 *root = g_base64_decode (lines[2], &rlen);
   if (rlen != 32 || strlen (lines[2]) != 44) {
-    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED, "not a checkpoint (root hash is not 32 bytes of base64)");
+    g_set_error (error, ANNALS_NOTE_ERROR, ANNALS_NOTE_ERROR_MALFORMED,
+                 "not a checkpoint (root hash is not 32 bytes of base64)");
     return FALSE;
   }
   for (guint i = 3; i + 1 < n; i++)

@@ -18,9 +18,9 @@ G_BEGIN_DECLS
 GQuark annals_note_error_quark (void);
 
 typedef enum {
-  ANNALS_NOTE_ERROR_MALFORMED,   /* not a note, key or checkpoint */
+  ANNALS_NOTE_ERROR_MALFORMED,     /* not a note, key or checkpoint */
   ANNALS_NOTE_ERROR_BAD_SIGNATURE, /* signed by the key, but the signature fails */
-  ANNALS_NOTE_ERROR_UNSIGNED,    /* no signature by the given key */
+  ANNALS_NOTE_ERROR_UNSIGNED,      /* no signature by the given key */
 } AnnalsNoteError;
 
 typedef struct {

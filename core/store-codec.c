@@ -111,8 +111,8 @@ void
 annals_store_meta_slots (AnnalsStoreMeta *m, char **slots[META_STRINGS])
 {
   char **all[META_STRINGS] = {
-    &m->envelope, &m->message_id, &m->in_reply_to, &m->references, &m->from,
-    &m->from_addr, &m->to, &m->cc, &m->subject, &m->list_id,
+    &m->envelope,  &m->message_id, &m->in_reply_to, &m->references, &m->from,
+    &m->from_addr, &m->to,         &m->cc,          &m->subject,    &m->list_id,
   };
   memcpy (slots, all, sizeof all);
 }
@@ -161,8 +161,8 @@ annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt, const c
                           const AnnalsMessageInfo *info)
 {
   const char *strings[META_STRINGS] = {
-    envelope, info->message_id, info->in_reply_to, info->references, info->from,
-    info->from_addr, info->to, info->cc, info->subject, info->list_id,
+    envelope,        info->message_id, info->in_reply_to, info->references, info->from,
+    info->from_addr, info->to,         info->cc,          info->subject,    info->list_id,
   };
   return annals_store_meta_encode_fields (number, flags, info->date, receipt, strings, 0);
 }

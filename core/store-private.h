@@ -23,7 +23,7 @@
 #define META_MAGIC "ANNALSMT"
 #define DICT_MAGIC "ANNALSZD"
 #define FILE_VERSION 1
-#define FILE_HEADER_SIZE 16   /* offsets and meta: magic, version, entry size */
+#define FILE_HEADER_SIZE 16 /* offsets and meta: magic, version, entry size */
 #define PACK_HEADER_SIZE 32
 #define RECORD_MAGIC 0x31435241u /* "ARC1" little-endian */
 #define RECORD_HEADER_SIZE 88
@@ -112,9 +112,8 @@ G_GNUC_INTERNAL guint32 annals_store_record_decode (const guint8 in[RECORD_HEADE
  * In-Reply-To, References, From, its address, To, Cc, Subject, List-Id);
  * pad_to: 0, or the length to reach with an eleventh string of zero bytes
  * (at least 4 more than the record without it). */
-G_GNUC_INTERNAL GByteArray *annals_store_meta_encode_fields (guint64 number, guint32 flags, gint64 date,
-                                                             gint64 receipt, const char *const strings[META_STRINGS],
-                                                             gsize pad_to);
+G_GNUC_INTERNAL GByteArray *annals_store_meta_encode_fields (guint64 number, guint32 flags, gint64 date, gint64 receipt,
+                                                             const char *const strings[META_STRINGS], gsize pad_to);
 /* The scrubbed form (Redaction in doc/store-format.md) of a meta record
  * of total bytes: every string absent but the Message-ID, cut to fit;
  * NULL when total is too small for any record. */
@@ -138,8 +137,8 @@ G_GNUC_INTERNAL void annals_store_sha256 (const guint8 *data, gsize len, guint8 
 G_GNUC_INTERNAL gboolean annals_store_set_io_error (GError **error, int errnum, const char *what, const char *path);
 G_GNUC_INTERNAL gboolean annals_store_pread_all (int fd, void *buf, gsize len, guint64 offset, const char *path,
                                                  GError **error);
-G_GNUC_INTERNAL gboolean annals_store_pwrite_all (int fd, const void *buf, gsize len, guint64 offset,
-                                                  const char *path, GError **error);
+G_GNUC_INTERNAL gboolean annals_store_pwrite_all (int fd, const void *buf, gsize len, guint64 offset, const char *path,
+                                                  GError **error);
 G_GNUC_INTERNAL gboolean annals_store_fsync_path (const char *path, GError **error);
 G_GNUC_INTERNAL guint64 annals_store_file_size (int fd);
 /* New paths of pack and dictionary files under dir. */
@@ -161,8 +160,8 @@ G_GNUC_INTERNAL gboolean annals_store_read_numbered (AnnalsStore *store, guint64
                                                      guint32 *crc, GError **error);
 /* Reads and inflates the payload of a record whose header is in r;
  * envelope, if not NULL, gets the record's mbox "From " line or NULL. */
-G_GNUC_INTERNAL GBytes *annals_store_read_payload (AnnalsStore *store, const AnnalsStoreRecord *r,
-                                                   guint32 payload_crc, char **envelope, GError **error);
+G_GNUC_INTERNAL GBytes *annals_store_read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint32 payload_crc,
+                                                   char **envelope, GError **error);
 /* Closes the store's handle on pack: the file was replaced (redaction). */
 G_GNUC_INTERNAL void annals_store_forget_pack (AnnalsStore *store, guint32 pack);
 
@@ -205,18 +204,18 @@ struct _AnnalsStoreWriter {
   int offsets_fd;
   char *pack_path;
   guint32 pack;
-  guint64 pack_size;      /* bytes in the current pack */
-  guint64 pack_records;   /* message records in the current pack */
+  guint64 pack_size;    /* bytes in the current pack */
+  guint64 pack_records; /* message records in the current pack */
   guint64 pack_limit;
   guint64 meta_size;
-  guint64 count;          /* messages in the store */
+  guint64 count; /* messages in the store */
   guint64 recovered;
-  guint32 dict_id;        /* the dictionary new records use */
+  guint32 dict_id; /* the dictionary new records use */
   GBytes *dict;
   guint32 next_dict_id;
   AnnalsDeflater *deflater;
-  GHashTable *by_msgid;   /* msgid hash -> latest number + 1 */
-  gboolean dirty;         /* written since the last commit */
+  GHashTable *by_msgid; /* msgid hash -> latest number + 1 */
+  gboolean dirty;       /* written since the last commit */
 };
 
 G_GNUC_INTERNAL gboolean annals_store_writer_open_pack (AnnalsStoreWriter *w, guint32 pack, GError **error);
@@ -227,9 +226,8 @@ G_GNUC_INTERNAL gboolean annals_store_writer_index (AnnalsStoreWriter *w, const 
 /* Compresses raw and appends it as the next record of the given type;
  * r holds its number, receipt, size, hash and flags and gets the rest. */
 G_GNUC_INTERNAL gboolean annals_store_writer_append (AnnalsStoreWriter *w, guint32 type, const guint8 *raw,
-                                                     gsize length, const char *envelope,
-                                                     const AnnalsMessageInfo *info, AnnalsStoreRecord *r,
-                                                     GError **error);
+                                                     gsize length, const char *envelope, const AnnalsMessageInfo *info,
+                                                     AnnalsStoreRecord *r, GError **error);
 
 /* --- Recovery (store-recover.c, store-redact.c) --------------------- */
 

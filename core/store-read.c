@@ -15,8 +15,8 @@ G_DEFINE_QUARK (annals_store_error, annals_store_error)
 gboolean
 annals_store_set_io_error (GError **error, int errnum, const char *what, const char *path)
 {
-  int code = (errnum == ENOSPC || errnum == EFBIG || errnum == EDQUOT) ? ANNALS_STORE_ERROR_NO_SPACE
-                                                                         : ANNALS_STORE_ERROR_IO;
+  int code
+      = (errnum == ENOSPC || errnum == EFBIG || errnum == EDQUOT) ? ANNALS_STORE_ERROR_NO_SPACE : ANNALS_STORE_ERROR_IO;
   g_set_error (error, ANNALS_STORE_ERROR, code, "cannot %s '%s': %s", what, path, g_strerror (errnum));
   return FALSE;
 }
@@ -32,8 +32,8 @@ annals_store_pread_all (int fd, void *buf, gsize len, guint64 offset, const char
     if (n < 0)
       return annals_store_set_io_error (error, errno, "read", path);
     if (n == 0) {
-      g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
-                   "'%s' ends early at byte %" G_GUINT64_FORMAT, path, offset);
+      g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT, "'%s' ends early at byte %" G_GUINT64_FORMAT,
+                   path, offset);
       return FALSE;
     }
     p += n;
@@ -92,8 +92,8 @@ struct _AnnalsStore {
   char *meta_path;
   int offsets_fd;
   int meta_fd;
-  GHashTable *pack_fds;   /* pack number -> fd + 1 */
-  GHashTable *dicts;      /* dict id -> GBytes */
+  GHashTable *pack_fds; /* pack number -> fd + 1 */
+  GHashTable *dicts;    /* dict id -> GBytes */
 };
 
 char *
@@ -142,8 +142,8 @@ annals_store_open (const char *dir, GError **error)
   }
   if (strcmp (text, FORMAT_TEXT) != 0) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_FORMAT,
-                 "store '%s' has format '%s'; this annals reads '%.*s'",
-                 dir, g_strchomp (text), (int) strlen (FORMAT_TEXT) - 1, FORMAT_TEXT);
+                 "store '%s' has format '%s'; this annals reads '%.*s'", dir, g_strchomp (text),
+                 (int) strlen (FORMAT_TEXT) - 1, FORMAT_TEXT);
     return NULL;
   }
   g_autoptr (AnnalsStore) s = g_new0 (AnnalsStore, 1);
@@ -203,8 +203,8 @@ annals_store_read_entry (AnnalsStore *store, guint64 number, Entry *e, GError **
 {
   if (number >= annals_store_count (store)) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_NOT_FOUND,
-                 "no message %" G_GUINT64_FORMAT " in '%s' (it holds %" G_GUINT64_FORMAT ")",
-                 number, store->dir, annals_store_count (store));
+                 "no message %" G_GUINT64_FORMAT " in '%s' (it holds %" G_GUINT64_FORMAT ")", number, store->dir,
+                 annals_store_count (store));
     return FALSE;
   }
   guint8 buf[ENTRY_SIZE];
@@ -375,7 +375,8 @@ annals_store_read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint
   g_autofree char *path = annals_store_pack_path (store->dir, r->pack);
   if (r->raw_size > ANNALS_STORE_MAX_MESSAGE) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
-                 "'%s': message %" G_GUINT64_FORMAT " claims %" G_GUINT64_FORMAT " bytes", path, r->number, r->raw_size);
+                 "'%s': message %" G_GUINT64_FORMAT " claims %" G_GUINT64_FORMAT " bytes", path, r->number,
+                 r->raw_size);
     return NULL;
   }
   gsize total = (gsize) r->envelope_length + r->stored_size;
@@ -393,8 +394,8 @@ annals_store_read_payload (AnnalsStore *store, const AnnalsStoreRecord *r, guint
   g_autoptr (GError) local = NULL;
   GBytes *raw = annals_zcodec_inflate (stored + r->envelope_length, r->stored_size, r->raw_size, dict, &local);
   if (raw == NULL) {
-    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
-                 "'%s': message %" G_GUINT64_FORMAT ": %s", path, r->number, local->message);
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT, "'%s': message %" G_GUINT64_FORMAT ": %s", path,
+                 r->number, local->message);
     return NULL;
   }
   if (envelope != NULL)

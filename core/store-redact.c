@@ -121,8 +121,8 @@ scrub_meta (AnnalsStoreWriter *w, guint64 number, const Entry *e, GError **error
   if (old == NULL)
     return FALSE;
   gsize total = (gsize) e->meta_length + 8;
-  g_autoptr (GByteArray) rec
-      = annals_store_meta_encode_scrubbed (number, e->flags | ANNALS_STORE_FLAG_REDACTED, old->receipt, old->message_id, total);
+  g_autoptr (GByteArray) rec = annals_store_meta_encode_scrubbed (number, e->flags | ANNALS_STORE_FLAG_REDACTED,
+                                                                  old->receipt, old->message_id, total);
   if (rec == NULL) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
                  "'%s': record of message %" G_GUINT64_FORMAT " is too short to be a meta record", meta_path, number);
@@ -234,8 +234,8 @@ redaction_done (AnnalsStore *store, guint64 target, gboolean *done, GError **err
   if (m == NULL)
     return FALSE;
   *done = (m->flags & ANNALS_STORE_FLAG_REDACTED) && m->date == ANNALS_NO_DATE && m->envelope == NULL
-          && m->in_reply_to == NULL && m->references == NULL && m->from == NULL && m->from_addr == NULL
-          && m->to == NULL && m->cc == NULL && m->subject == NULL && m->list_id == NULL;
+          && m->in_reply_to == NULL && m->references == NULL && m->from == NULL && m->from_addr == NULL && m->to == NULL
+          && m->cc == NULL && m->subject == NULL && m->list_id == NULL;
   return TRUE;
 }
 
@@ -277,7 +277,8 @@ annals_store_writer_redact (AnnalsStoreWriter *w, guint64 target, const char *re
   if (r.type != ANNALS_STORE_RECORD_MESSAGE) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED,
                  r.type == ANNALS_STORE_RECORD_REDACTED ? "message %" G_GUINT64_FORMAT " is redacted already"
-                                                        : "entry %" G_GUINT64_FORMAT " is a redaction notice, not a message",
+                                                        : "entry %" G_GUINT64_FORMAT
+                                                          " is a redaction notice, not a message",
                  target);
     return FALSE;
   }

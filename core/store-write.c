@@ -71,8 +71,8 @@ take_lock (AnnalsStoreWriter *w, guint timeout_ms, GError **error)
       return annals_store_set_io_error (error, errno, "lock", path);
     if (g_get_monotonic_time () >= deadline) {
       g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_LOCKED,
-                   "store '%s' is locked by another writer (waited %u ms for '%s'); try again later",
-                   w->dir, timeout_ms, path);
+                   "store '%s' is locked by another writer (waited %u ms for '%s'); try again later", w->dir,
+                   timeout_ms, path);
       return FALSE;
     }
     g_usleep (20000);
@@ -381,7 +381,7 @@ train_dict (AnnalsStoreWriter *w, GError **error)
   if (!g_file_set_contents_full (path, (const char *) file, (gssize) (24 + dlen),
                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0444, &local)) {
     int code = g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOSPC) ? ANNALS_STORE_ERROR_NO_SPACE
-                                                                          : ANNALS_STORE_ERROR_IO;
+                                                                         : ANNALS_STORE_ERROR_IO;
     g_set_error (error, ANNALS_STORE_ERROR, code, "cannot write dictionary: %s", local->message);
     return FALSE;
   }
@@ -395,8 +395,8 @@ train_dict (AnnalsStoreWriter *w, GError **error)
 /* Is raw (with this hash and Message-ID) already stored?  Sets *reused
  * when the Message-ID is, with other content. */
 static gboolean
-find_duplicate (AnnalsStoreWriter *w, const char *message_id, guint64 hash, const guint8 sha[32],
-                guint64 *number, gboolean *reused, GError **error)
+find_duplicate (AnnalsStoreWriter *w, const char *message_id, guint64 hash, const guint8 sha[32], guint64 *number,
+                gboolean *reused, GError **error)
 {
   *reused = FALSE;
   guintptr latest = (guintptr) g_hash_table_lookup (w->by_msgid, (gpointer) (guintptr) hash);
@@ -435,8 +435,9 @@ annals_store_writer_append (AnnalsStoreWriter *w, guint32 type, const guint8 *ra
 {
   /* A dictionary once the list has shown what it repeats, better ones
    * as it shows more, and a fresh one now and then as its traffic moves. */
-  if (w->count > 0 && (w->count == DICT_FIRST_AFTER || w->count == 4 * DICT_FIRST_AFTER
-                       || w->count == 16 * DICT_FIRST_AFTER || w->count % DICT_RETRAIN_EVERY == 0)) {
+  if (w->count > 0
+      && (w->count == DICT_FIRST_AFTER || w->count == 4 * DICT_FIRST_AFTER || w->count == 16 * DICT_FIRST_AFTER
+          || w->count % DICT_RETRAIN_EVERY == 0)) {
     if (!train_dict (w, error))
       return FALSE;
   }
@@ -483,19 +484,14 @@ annals_store_writer_append (AnnalsStoreWriter *w, guint32 type, const guint8 *ra
 }
 
 gboolean
-annals_store_writer_add (AnnalsStoreWriter *w,
-                         const guint8 *raw,
-                         gsize length,
-                         gint64 receipt,
-                         const char *envelope,
-                         AnnalsStoreAddResult *result,
-                         GError **error)
+annals_store_writer_add (AnnalsStoreWriter *w, const guint8 *raw, gsize length, gint64 receipt, const char *envelope,
+                         AnnalsStoreAddResult *result, GError **error)
 {
   memset (result, 0, sizeof *result);
   if (length > ANNALS_STORE_MAX_MESSAGE) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_TOO_LARGE,
-                 "message of %" G_GSIZE_FORMAT " bytes is over the limit of %" G_GSIZE_FORMAT " bytes",
-                 length, ANNALS_STORE_MAX_MESSAGE);
+                 "message of %" G_GSIZE_FORMAT " bytes is over the limit of %" G_GSIZE_FORMAT " bytes", length,
+                 ANNALS_STORE_MAX_MESSAGE);
     return FALSE;
   }
   AnnalsStoreRecord r = { .number = w->count, .receipt = receipt, .raw_size = length };

@@ -69,14 +69,14 @@ typedef enum {
 typedef struct {
   AnnalsStoreRecordType type;
   guint64 number;
-  gint64 receipt;      /* seconds since the epoch, when annals got it */
+  gint64 receipt; /* seconds since the epoch, when annals got it */
   guint64 raw_size;
-  guint32 flags;       /* AnnalsStoreFlags */
-  guint8 sha256[32];   /* of the raw bytes */
+  guint32 flags;     /* AnnalsStoreFlags */
+  guint8 sha256[32]; /* of the raw bytes */
   guint32 pack;
-  guint64 offset;      /* of the record header in the pack */
-  guint32 stored_size; /* compressed bytes */
-  guint32 dict;        /* 0: none */
+  guint64 offset;          /* of the record header in the pack */
+  guint32 stored_size;     /* compressed bytes */
+  guint32 dict;            /* 0: none */
   guint32 envelope_length; /* bytes of the mbox "From " line kept with it */
 } AnnalsStoreRecord;
 
@@ -85,10 +85,10 @@ typedef struct {
 typedef struct {
   guint64 number;
   guint32 flags;
-  gint64 date;        /* Date:, or ANNALS_NO_DATE */
+  gint64 date; /* Date:, or ANNALS_NO_DATE */
   gint64 receipt;
-  char *envelope;     /* the mbox "From " line it came with, or NULL */
-  char *message_id;   /* never NULL */
+  char *envelope;   /* the mbox "From " line it came with, or NULL */
+  char *message_id; /* never NULL */
   char *in_reply_to;
   char *references;
   char *from;
@@ -118,9 +118,9 @@ GBytes *annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord
 
 /* A redaction notice. */
 typedef struct {
-  guint64 target;  /* the redacted message's number */
-  gint64 time;     /* when, seconds since the epoch */
-  char *reason;    /* owned by the caller */
+  guint64 target; /* the redacted message's number */
+  gint64 time;    /* when, seconds since the epoch */
+  char *reason;   /* owned by the caller */
 } AnnalsStoreRedaction;
 
 /* Reads redaction notice number. */
@@ -171,20 +171,15 @@ typedef enum {
 
 typedef struct {
   AnnalsStoreAddStatus status;
-  guint64 number;  /* the new number, or the number of the copy kept */
-  guint32 flags;   /* AnnalsStoreFlags of the new record */
+  guint64 number; /* the new number, or the number of the copy kept */
+  guint32 flags;  /* AnnalsStoreFlags of the new record */
 } AnnalsStoreAddResult;
 
 /* Archives one message.  receipt: when it was received (seconds since
  * the epoch).  envelope: its mbox "From " line, or NULL.  On failure
  * nothing of this message is left in the store. */
-gboolean annals_store_writer_add (AnnalsStoreWriter *writer,
-                                  const guint8 *raw,
-                                  gsize length,
-                                  gint64 receipt,
-                                  const char *envelope,
-                                  AnnalsStoreAddResult *result,
-                                  GError **error);
+gboolean annals_store_writer_add (AnnalsStoreWriter *writer, const guint8 *raw, gsize length, gint64 receipt,
+                                  const char *envelope, AnnalsStoreAddResult *result, GError **error);
 
 /* Redacts message target: appends a redaction notice (committed before
  * anything is removed), then removes the message's bytes from its pack
@@ -194,13 +189,8 @@ gboolean annals_store_writer_add (AnnalsStoreWriter *writer,
 typedef gboolean (*AnnalsStoreBeforeErase) (gpointer ctx, GError **error);
 /* before_erase (may be NULL) runs once the notice is committed and
  * before the bytes go: the caller logs the notice there. */
-gboolean annals_store_writer_redact (AnnalsStoreWriter *writer,
-                                     guint64 target,
-                                     const char *reason,
-                                     gint64 time,
-                                     AnnalsStoreBeforeErase before_erase,
-                                     gpointer ctx,
-                                     guint64 *notice,
+gboolean annals_store_writer_redact (AnnalsStoreWriter *writer, guint64 target, const char *reason, gint64 time,
+                                     AnnalsStoreBeforeErase before_erase, gpointer ctx, guint64 *notice,
                                      GError **error);
 
 /* Makes every message added so far durable.  Acknowledge after this. */

@@ -89,7 +89,8 @@ annals_tlog_entry_parse (const guint8 *data, gsize length, AnnalsTlogEntry *out,
 {
   memset (out, 0, sizeof *out);
   if (length > MAX_ENTRY || length <= strlen (ENTRY_MAGIC) || memcmp (data, ENTRY_MAGIC, strlen (ENTRY_MAGIC)) != 0
-      || data[length - 1] != '\n' || memchr (data, '\0', length) != NULL || !g_utf8_validate_len ((const char *) data, length, NULL)) {
+      || data[length - 1] != '\n' || memchr (data, '\0', length) != NULL
+      || !g_utf8_validate_len ((const char *) data, length, NULL)) {
     g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "not an annals log entry (version 1)");
     return FALSE;
   }
@@ -112,8 +113,9 @@ annals_tlog_entry_parse (const guint8 *data, gsize length, AnnalsTlogEntry *out,
       ok = parse_u64 (v, &out->index);
       seen |= 2;
     } else if (strcmp (k, "type") == 0) {
-      out->type = strcmp (v, "message") == 0 ? ANNALS_TLOG_ENTRY_MESSAGE
-                  : strcmp (v, "redaction") == 0 ? ANNALS_TLOG_ENTRY_REDACTION : 0;
+      out->type = strcmp (v, "message") == 0     ? ANNALS_TLOG_ENTRY_MESSAGE
+                  : strcmp (v, "redaction") == 0 ? ANNALS_TLOG_ENTRY_REDACTION
+                                                 : 0;
       ok = out->type != 0;
       seen |= 4;
     } else if (strcmp (k, "received") == 0) {
@@ -209,8 +211,8 @@ static gboolean
 set_write_error (GError **error, int errnum, const char *what, const char *path)
 {
   gboolean full = errnum == ENOSPC || errnum == EFBIG || errnum == EDQUOT;
-  g_set_error (error, ANNALS_TLOG_ERROR, full ? ANNALS_TLOG_ERROR_NO_SPACE : ANNALS_TLOG_ERROR_IO,
-               "cannot %s '%s': %s", what, path, g_strerror (errnum));
+  g_set_error (error, ANNALS_TLOG_ERROR, full ? ANNALS_TLOG_ERROR_NO_SPACE : ANNALS_TLOG_ERROR_IO, "cannot %s '%s': %s",
+               what, path, g_strerror (errnum));
   return FALSE;
 }
 
@@ -342,7 +344,7 @@ read_whole (const char *dir, const char *rel, char **data, gsize *len, GError **
   if (!g_file_get_contents (path, data, len, &local)) {
     g_set_error (error, ANNALS_TLOG_ERROR,
                  g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? ANNALS_TLOG_ERROR_MALFORMED
-                                                                          : ANNALS_TLOG_ERROR_IO,
+                                                                           : ANNALS_TLOG_ERROR_IO,
                  "%s", local->message);
     return FALSE;
   }
@@ -569,7 +571,8 @@ sync_entries (AnnalsTlog *log, AnnalsStore *store, const char *list, const Annal
   if (count < start) {
     g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
                  "the log of '%s' has %" G_GUINT64_FORMAT " entries but its store only %" G_GUINT64_FORMAT
-                 ": the store lost messages; run 'annals verify'", list, start, count);
+                 ": the store lost messages; run 'annals verify'",
+                 list, start, count);
     return FALSE;
   }
   for (guint64 i = start; i < count; i++) {
@@ -654,8 +657,8 @@ annals_tlog_site_list_name (const AnnalsTlogSite *site, const AnnalsCheckpoint *
 }
 
 gboolean
-annals_tlog_site_publish (const char *root, const char *site_origin, const char *const *lists,
-                          const AnnalsNoteKey *key, GError **error)
+annals_tlog_site_publish (const char *root, const char *site_origin, const char *const *lists, const AnnalsNoteKey *key,
+                          GError **error)
 {
   g_autofree char *dir = g_build_filename (root, "log", NULL);
   if (g_mkdir_with_parents (dir, 0755) != 0)
@@ -837,7 +840,8 @@ annals_tlog_reader_entry (AnnalsTlogReader *r, guint64 index, GError **error)
 {
   if (index >= r->checkpoint.size) {
     g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED,
-                 "entry %" G_GUINT64_FORMAT " is beyond the checkpoint (%" G_GUINT64_FORMAT ")", index, r->checkpoint.size);
+                 "entry %" G_GUINT64_FORMAT " is beyond the checkpoint (%" G_GUINT64_FORMAT ")", index,
+                 r->checkpoint.size);
     return NULL;
   }
   guint64 tile = index / ANNALS_TILE_WIDTH;
@@ -992,8 +996,8 @@ annals_tlog_consistency_parse (const char *text, gsize length, guint64 *old_size
   g_auto (GStrv) lines = g_strsplit (copy, "\n", -1);
   if (lines[0] == NULL || strcmp (lines[0], CONSISTENCY_HEADER) != 0 || lines[1] == NULL
       || !g_str_has_prefix (lines[1], "old ") || !parse_u64 (lines[1] + 4, old_size)) {
-    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "not a consistency proof: expected '%s' and 'old N'",
-                 CONSISTENCY_HEADER);
+    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED,
+                 "not a consistency proof: expected '%s' and 'old N'", CONSISTENCY_HEADER);
     return FALSE;
   }
   guint i = 2;
@@ -1014,8 +1018,7 @@ typedef struct {
   AnnalsTlogVerifyStats *stats;
 } VerifyCtx;
 
-static void G_GNUC_PRINTF (2, 3)
-fail (VerifyCtx *v, const char *format, ...)
+static void G_GNUC_PRINTF (2, 3) fail (VerifyCtx *v, const char *format, ...)
 {
   va_list ap;
   va_start (ap, format);
@@ -1092,8 +1095,9 @@ check_redaction (VerifyCtx *v, AnnalsStore *store, const AnnalsTlogEntry *e, GHa
   g_hash_table_add (redacted, GSIZE_TO_POINTER (e->redacts));
   g_autoptr (GDateTime) when = g_date_time_new_from_unix_utc (e->time);
   g_autofree char *date = when ? g_date_time_format (when, "%Y-%m-%d %H:%M UTC") : g_strdup ("?");
-  g_autofree char *msg = g_strdup_printf ("entry %" G_GUINT64_FORMAT ": message %" G_GUINT64_FORMAT
-                                          " was redacted on %s: %s", e->index, e->redacts, date, e->reason);
+  g_autofree char *msg
+      = g_strdup_printf ("entry %" G_GUINT64_FORMAT ": message %" G_GUINT64_FORMAT " was redacted on %s: %s", e->index,
+                         e->redacts, date, e->reason);
   v->report (v->ctx, FALSE, msg, v->stats);
   AnnalsStoreRedaction red;
   g_autoptr (GError) error = NULL;
@@ -1120,8 +1124,8 @@ check_unlogged (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64
     gboolean good = annals_store_read_record (store, i, &r, &error);
     if (good && have_prev && (r.pack < prev.pack || (r.pack == prev.pack && r.offset <= prev.offset))) {
       g_set_error (&error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
-                   "its record (pack %u byte %" G_GUINT64_FORMAT ") is not after entry %" G_GUINT64_FORMAT "'s",
-                   r.pack, r.offset, i - 1);
+                   "its record (pack %u byte %" G_GUINT64_FORMAT ") is not after entry %" G_GUINT64_FORMAT "'s", r.pack,
+                   r.offset, i - 1);
       good = FALSE;
     }
     if (good && r.type == ANNALS_STORE_RECORD_MESSAGE) {
@@ -1147,7 +1151,8 @@ check_unlogged (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64
     }
     if (!good) {
       g_autofree char *offsets = g_build_filename (store_dir, "offsets", NULL);
-      fail (v, "%s: entry %" G_GUINT64_FORMAT " (past the checkpoint) is not a sound store record: %s (%" G_GUINT64_FORMAT
+      fail (v,
+            "%s: entry %" G_GUINT64_FORMAT " (past the checkpoint) is not a sound store record: %s (%" G_GUINT64_FORMAT
             " entries from it on not checked)",
             offsets, i, error->message, to - i);
       return i - from;
@@ -1193,8 +1198,9 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
     }
     if (old.size > cp->size) {
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
-                   "rolled back: the old checkpoint has %" G_GUINT64_FORMAT " entries, the current one only %"
-                   G_GUINT64_FORMAT, old.size, cp->size);
+                   "rolled back: the old checkpoint has %" G_GUINT64_FORMAT
+                   " entries, the current one only %" G_GUINT64_FORMAT,
+                   old.size, cp->size);
       annals_checkpoint_clear (&old);
       return FALSE;
     }
@@ -1219,8 +1225,8 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
     AnnalsHash empty;
     annals_merkle_empty_hash (empty);
     if (prefixes[p].size > cp->size)
-      fail (&v, "rolled back: %s has %" G_GUINT64_FORMAT " entries, this log only %" G_GUINT64_FORMAT,
-            prefixes[p].what, prefixes[p].size, cp->size);
+      fail (&v, "rolled back: %s has %" G_GUINT64_FORMAT " entries, this log only %" G_GUINT64_FORMAT, prefixes[p].what,
+            prefixes[p].size, cp->size);
     else if (prefixes[p].size == 0 && memcmp (empty, prefixes[p].root, 32) != 0)
       fail (&v, "%s names an empty log with a root that is not an empty log's", prefixes[p].what);
   }
@@ -1260,7 +1266,8 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       AnnalsHash r;
       annals_merkle_frontier_root (f, r);
       if (memcmp (r, old.root, 32) != 0)
-        fail (&v, "the old checkpoint (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
+        fail (&v,
+              "the old checkpoint (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
               old.size);
     }
     for (guint p = 0; p < n_prefixes; p++) {

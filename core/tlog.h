@@ -32,7 +32,7 @@ typedef enum {
   ANNALS_TLOG_ERROR_MALFORMED, /* an entry, tile, proof or checkpoint that does not parse */
   ANNALS_TLOG_ERROR_MISMATCH,  /* parses, but does not agree with what it should prove */
   ANNALS_TLOG_ERROR_IO,
-  ANNALS_TLOG_ERROR_NO_SPACE,  /* disk full or file size limit: free space and write again */
+  ANNALS_TLOG_ERROR_NO_SPACE, /* disk full or file size limit: free space and write again */
 } AnnalsTlogError;
 
 typedef enum {
@@ -91,7 +91,7 @@ gboolean annals_tlog_sync (AnnalsTlog *log, AnnalsStore *store, const char *list
 #define ANNALS_TLOG_SITE_CHECKPOINT "log/site-checkpoint"
 
 typedef struct {
-  char *origin; /* "<site origin>/log" */
+  char *origin;  /* "<site origin>/log" */
   GArray *lists; /* AnnalsCheckpoint, one per list, in the note's order */
 } AnnalsTlogSite;
 
@@ -128,10 +128,10 @@ GBytes *annals_tlog_reader_tile (AnnalsTlogReader *reader, int level, guint64 ti
 char *annals_tlog_proof_format (GBytes *entry, guint64 index, GArray *proof, const char *checkpoint_note);
 
 typedef struct {
-  GBytes *entry;       /* may be NULL when the proof has no extra data */
+  GBytes *entry; /* may be NULL when the proof has no extra data */
   guint64 index;
-  GArray *hashes;      /* AnnalsHash */
-  char *checkpoint;    /* the note, verbatim */
+  GArray *hashes;   /* AnnalsHash */
+  char *checkpoint; /* the note, verbatim */
 } AnnalsTlogProof;
 
 void annals_tlog_proof_clear (AnnalsTlogProof *proof);
@@ -152,8 +152,8 @@ typedef struct {
   guint64 messages;
   guint64 redactions;
   guint64 failures;
-  guint64 bytes;      /* message bytes hashed */
-  guint64 unlogged;   /* store entries past the checkpoint whose records are sound */
+  guint64 bytes;    /* message bytes hashed */
+  guint64 unlogged; /* store entries past the checkpoint whose records are sound */
 } AnnalsTlogVerifyStats;
 
 /* A size and root the log must extend: named by what, e.g. "the site
@@ -174,9 +174,8 @@ typedef void (*AnnalsTlogReport) (gpointer ctx, gboolean failure, const char *me
  * or tiles, a log that does not extend one of prefixes, and store entries
  * past the checkpoint that fail their record checks go to report and
  * count in stats->failures. */
-gboolean annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey *key,
-                             const char *old_note, gsize old_length, const AnnalsTlogPrefix *prefixes,
-                             guint n_prefixes, AnnalsTlogReport report, gpointer ctx, AnnalsTlogVerifyStats *stats,
-                             GError **error);
+gboolean annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey *key, const char *old_note,
+                             gsize old_length, const AnnalsTlogPrefix *prefixes, guint n_prefixes,
+                             AnnalsTlogReport report, gpointer ctx, AnnalsTlogVerifyStats *stats, GError **error);
 
 G_END_DECLS

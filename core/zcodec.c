@@ -33,11 +33,7 @@ annals_deflater_free (AnnalsDeflater *deflater)
 }
 
 GBytes *
-annals_deflater_compress (AnnalsDeflater *deflater,
-                          const guint8 *data,
-                          gsize length,
-                          GBytes *dict,
-                          GError **error)
+annals_deflater_compress (AnnalsDeflater *deflater, const guint8 *data, gsize length, GBytes *dict, GError **error)
 {
   z_stream *s = &deflater->stream;
   if (deflateReset (s) != Z_OK) {
@@ -75,11 +71,7 @@ annals_deflater_compress (AnnalsDeflater *deflater,
 }
 
 GBytes *
-annals_zcodec_inflate (const guint8 *data,
-                       gsize length,
-                       gsize raw_length,
-                       GBytes *dict,
-                       GError **error)
+annals_zcodec_inflate (const guint8 *data, gsize length, gsize raw_length, GBytes *dict, GError **error)
 {
   z_stream s = { 0 };
   if (inflateInit (&s) != Z_OK) {
@@ -103,8 +95,8 @@ annals_zcodec_inflate (const guint8 *data,
   if (rc != Z_STREAM_END || got != raw_length) {
     g_free (out);
     g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
-                 "compressed data is corrupt (zlib %d, %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes)",
-                 rc, got, raw_length);
+                 "compressed data is corrupt (zlib %d, %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes)", rc, got,
+                 raw_length);
     return NULL;
   }
   return g_bytes_new_take (out, raw_length);
@@ -133,13 +125,13 @@ struct _AnnalsGzipReader {
   z_stream stream;
   int fd;
   char *name;
-  guint8 *in;          /* compressed input; stream.next_in points into it */
+  guint8 *in; /* compressed input; stream.next_in points into it */
   gsize in_size;
   gboolean input_eof;
   gboolean member_end; /* the last member ended; more input means another */
   gboolean done;
-  guint64 offset;      /* compressed bytes consumed, for messages */
-  GError *pending;     /* a failure met after some output: told next call */
+  guint64 offset;  /* compressed bytes consumed, for messages */
+  GError *pending; /* a failure met after some output: told next call */
 };
 
 AnnalsGzipReader *
@@ -227,8 +219,7 @@ annals_gzip_reader_read (AnnalsGzipReader *r, guint8 *buf, gsize length, GError 
       r->member_end = TRUE;
     } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
       g_set_error (&failed, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
-                   "'%s' is corrupt: the gzip stream does not inflate near compressed byte %" G_GUINT64_FORMAT
-                   " (%s)",
+                   "'%s' is corrupt: the gzip stream does not inflate near compressed byte %" G_GUINT64_FORMAT " (%s)",
                    r->name, r->offset, r->stream.msg ? r->stream.msg : "zlib error");
       break;
     } else if (r->input_eof && r->stream.avail_in == 0 && r->stream.avail_out == out_before) {

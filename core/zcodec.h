@@ -29,19 +29,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsDeflater, annals_deflater_free)
 
 /* Compresses data into a zlib stream primed with dict (may be NULL or
  * empty).  Returns a new GBytes owned by the caller. */
-GBytes *annals_deflater_compress (AnnalsDeflater *deflater,
-                                  const guint8 *data,
-                                  gsize length,
-                                  GBytes *dict,
+GBytes *annals_deflater_compress (AnnalsDeflater *deflater, const guint8 *data, gsize length, GBytes *dict,
                                   GError **error);
 
 /* Inflates a zlib stream that must yield exactly raw_length bytes.
  * Returns a new GBytes owned by the caller. */
-GBytes *annals_zcodec_inflate (const guint8 *data,
-                               gsize length,
-                               gsize raw_length,
-                               GBytes *dict,
-                               GError **error);
+GBytes *annals_zcodec_inflate (const guint8 *data, gsize length, gsize raw_length, GBytes *dict, GError **error);
 
 guint32 annals_zcodec_crc32 (guint32 crc, const void *data, gsize length);
 

@@ -6,8 +6,8 @@
 typedef struct {
   const char *line; /* points into a sample */
   gsize length;
-  guint count;      /* how many messages have this line */
-  guint last;       /* the last message that counted it */
+  guint count; /* how many messages have this line */
+  guint last;  /* the last message that counted it */
 } LineCount;
 
 static guint

@@ -33,7 +33,8 @@ make_archive (void)
       "printf \"Message-ID: <a/b@x>\\nSubject: hello <b>\\nContent-Type: multipart/mixed; boundary=z\\n\\n--z\\n\\n"
       "text https://example.org/\\n--z\\nContent-Disposition: attachment; filename=x.bin\\n\\nbin\\n--z--\\n\" "
       "| %s ingest l --mda && printf \"Message-ID: <c@x>\\nIn-Reply-To: <a/b@x>\\nSubject: Re: hello\\n\\nreply\\n\" "
-      "| %s ingest l --mda'", root, annals ? annals : "annals", annals ? annals : "annals", annals ? annals : "annals",
+      "| %s ingest l --mda'",
+      root, annals ? annals : "annals", annals ? annals : "annals", annals ? annals : "annals",
       annals ? annals : "annals");
   g_assert_cmpint (system (cmd), ==, 0);
 }

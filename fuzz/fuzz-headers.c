@@ -11,8 +11,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   static const char hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
   g_autoptr (AnnalsMessageInfo) info = annals_message_info_parse (data, size, hash);
-  const char *strings[] = { info->message_id, info->in_reply_to, info->references, info->from,
-                            info->from_addr, info->to, info->cc, info->subject, info->list_id };
+  const char *strings[] = { info->message_id, info->in_reply_to, info->references, info->from,   info->from_addr,
+                            info->to,         info->cc,          info->subject,    info->list_id };
   g_assert_nonnull (info->message_id);
   for (guint i = 0; i < G_N_ELEMENTS (strings); i++)
     if (strings[i] != NULL)

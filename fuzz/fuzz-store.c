@@ -27,8 +27,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (i < size && data[i] != 0xff)
       continue;
     AnnalsStoreAddResult r;
-    g_assert_true (annals_store_writer_add (w, data + start, i - start, 1, i % 2 ? "From fuzz Thu Jan  1 00:00:00 1970" : NULL,
-                                            &r, &error));
+    g_assert_true (annals_store_writer_add (w, data + start, i - start, 1,
+                                            i % 2 ? "From fuzz Thu Jan  1 00:00:00 1970" : NULL, &r, &error));
     g_assert_no_error (error);
     g_array_append_val (numbers, r.number);
     g_ptr_array_add (parts, g_bytes_new (data + start, i - start));

@@ -16,7 +16,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   /* A throwaway key made for the seeds (fuzz/seeds/tlog/ is signed by it),
    * so the fuzzer reaches the signature check with valid notes. */
   if (key == NULL)
-    key = annals_note_key_parse ("PRIVATE+KEY+fuzz.example+3b1a8902+AV1nUwe09cNUCzOd3xt/wPFBtZV0IfEb5+mRU/6NLzW4", NULL);
+    key = annals_note_key_parse ("PRIVATE+KEY+fuzz.example+3b1a8902+AV1nUwe09cNUCzOd3xt/wPFBtZV0IfEb5+mRU/6NLzW4",
+                                 NULL);
   g_assert_nonnull (key);
   g_autofree char *text = g_strndup ((const char *) data, size);
   gsize len = strlen (text);

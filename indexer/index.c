@@ -126,8 +126,8 @@ annals_index_summary_encode (const AnnalsIndexSummary *s)
 {
   GString *d = g_string_new (NULL);
   append_field (d, s->list);
-  g_string_append_printf (d, "\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", s->number, s->date,
-                          s->receipt);
+  g_string_append_printf (d, "\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", s->number,
+                          s->date, s->receipt);
   const char *const strings[] = { s->thread, s->message_id, s->parent, s->from, s->subject };
   for (guint i = 0; i < G_N_ELEMENTS (strings); i++) {
     if (i > 0)
@@ -140,7 +140,7 @@ annals_index_summary_encode (const AnnalsIndexSummary *s)
 typedef struct _Shard Shard;
 
 typedef struct {
-  AnnalsXdb *db;     /* shard 0: its documents and all the threading metadata */
+  AnnalsXdb *db; /* shard 0: its documents and all the threading metadata */
   const char *list;
   GHashTable *cache; /* msgid key -> thread id (this run's writes) */
   Shard *shards;     /* shards 1.. (shards[0] unused): each its own writer thread */
@@ -270,9 +270,9 @@ typedef enum { OP_REPLACE, OP_DELETE, OP_RETAG, OP_COMMIT } OpKind;
 typedef struct {
   OpKind kind;
   guint64 docid;
-  AnnalsXdoc *doc;  /* OP_REPLACE, owned */
-  char *to;         /* OP_RETAG */
-  char *from_term;  /* OP_RETAG */
+  AnnalsXdoc *doc; /* OP_REPLACE, owned */
+  char *to;        /* OP_RETAG */
+  char *from_term; /* OP_RETAG */
 } Op;
 
 static void
@@ -657,10 +657,10 @@ typedef struct {
   AnnalsStoreRecordType type;
   guint64 redaction_target;
   AnnalsXdoc *doc;
-  GPtrArray *ids;        /* its Message-ID, then those it names */
+  GPtrArray *ids;             /* its Message-ID, then those it names */
   AnnalsIndexSummary summary; /* all but its thread */
-  char *base_subject;    /* base_subject(), or NULL */
-  gboolean subject_reply; /* "Re:" and no References or In-Reply-To: may join by subject */
+  char *base_subject;         /* base_subject(), or NULL */
+  gboolean subject_reply;     /* "Re:" and no References or In-Reply-To: may join by subject */
   gint64 receipt;
   gsize bytes;
   GError *error;
@@ -850,8 +850,8 @@ subject_thread (Indexer *ix, Prepared *p, char **tid, char **root, GError **erro
       return FALSE;
     gboolean found;
     double last = 0;
-    AnnalsXstatus st = annals_xdb_max_number (k == 0 ? ix->db : ix->shards[k].db, term, ANNALS_XSLOT_RECEIPT,
-                                              &found, &last, &err);
+    AnnalsXstatus st
+        = annals_xdb_max_number (k == 0 ? ix->db : ix->shards[k].db, term, ANNALS_XSLOT_RECEIPT, &found, &last, &err);
     if (st != ANNALS_XSTATUS_OK)
       return xerror (error, st, err, "cannot read a thread");
     recent = found && (gint64) last >= since;
@@ -1192,8 +1192,8 @@ list_config (const char *list_dir, GError **error)
 /* [list NAME] key of config as a number from min to max (def when
  * absent), or FALSE with an error naming the file and the key. */
 static gboolean
-config_number (AnnalsConfig *config, const char *list, const char *key, guint min, guint max, guint def,
-               guint *out, GError **error)
+config_number (AnnalsConfig *config, const char *list, const char *key, guint min, guint max, guint def, guint *out,
+               GError **error)
 {
   g_autofree char *v = config ? annals_config_list_get (config, list, key) : NULL;
   guint64 n = def;
@@ -1517,8 +1517,7 @@ shard_clear (gpointer data)
 
 /* index-remote = host:port,host:port (one per shard, shard 0 first). */
 static gboolean
-remote_shards (AnnalsConfig *config, const char *list, const char *spec, guint timeout_ms, GArray *out,
-               GError **error)
+remote_shards (AnnalsConfig *config, const char *list, const char *spec, guint timeout_ms, GArray *out, GError **error)
 {
   g_auto (GStrv) parts = g_strsplit (spec, ",", -1);
   for (char **p = parts; *p; p++) {

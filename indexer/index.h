@@ -42,10 +42,10 @@ typedef enum {
 } AnnalsIndexError;
 
 typedef struct {
-  guint64 indexed;  /* messages added this run */
-  guint64 removed;  /* documents removed (redactions) */
-  guint64 total;    /* store entries covered now */
-  guint64 bytes;    /* raw bytes read */
+  guint64 indexed;        /* messages added this run */
+  guint64 removed;        /* documents removed (redactions) */
+  guint64 total;          /* store entries covered now */
+  guint64 bytes;          /* raw bytes read */
   gboolean recreated;     /* the index was half-made or damaged and is built again from the store */
   gboolean scrub_pending; /* (internal) a redacted document's words wait in freed blocks */
   gboolean scrubbed;      /* compacted into a fresh copy after a redaction */
@@ -64,8 +64,8 @@ typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats
  * (carrying on would index everything again, or restart thread ids).  After a
  * redaction removed an indexed document, the index is compacted into a
  * fresh copy and swapped in, so none of its words stay on disk. */
-gboolean annals_index_update (const char *list_dir, const char *list, gboolean rebuild,
-                              AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, GError **error);
+gboolean annals_index_update (const char *list_dir, const char *list, gboolean rebuild, AnnalsIndexProgress progress,
+                              gpointer ctx, AnnalsIndexStats *stats, GError **error);
 
 /* How far a store being written may be indexed: blocks until more than
  * `have` messages are committed or the writer has finished, and returns
@@ -112,7 +112,7 @@ typedef struct {
   gint64 receipt;
   char *thread;
   char *message_id;
-  char *parent;     /* Message-ID of the parent, or "" */
+  char *parent; /* Message-ID of the parent, or "" */
   char *from;
   char *subject;
 } AnnalsIndexSummary;

@@ -31,8 +31,8 @@ namespace {
 // English suffixes first, then French: one stem for both languages of the
 // coalition, the same at index and query time.
 class EnglishFrenchStem : public Xapian::StemImplementation {
-  Xapian::Stem english{"english"};
-  Xapian::Stem french{"french"};
+  Xapian::Stem english{ "english" };
+  Xapian::Stem french{ "french" };
 
 public:
   std::string operator() (const std::string &word) override { return french (english (word)); }
@@ -144,23 +144,20 @@ fail_current (char **message)
 
 // Every entry point's last handler: Xapian::Error, std::exception and
 // anything else, each to its status.
-#define SHIM_CATCH(message)        \
-  catch (...)                      \
-  {                                \
-    return fail_current (message); \
-  }
+#define SHIM_CATCH(message)                                                                                            \
+  catch (...) { return fail_current (message); }
 
 // The checks before a call on db: open, and writable for a write.
-#define SHIM_CHECK_OPEN(db, message)                                                         \
-  do {                                                                                       \
-    if ((db) == NULL || (db)->closed)                                                        \
-      return fail (message, ANNALS_XSTATUS_INTERNAL, "the index handle is closed (a bug in annals)"); \
+#define SHIM_CHECK_OPEN(db, message)                                                                                   \
+  do {                                                                                                                 \
+    if ((db) == NULL || (db)->closed)                                                                                  \
+      return fail (message, ANNALS_XSTATUS_INTERNAL, "the index handle is closed (a bug in annals)");                  \
   } while (0)
-#define SHIM_CHECK_WRITABLE(db, message)                                                          \
-  do {                                                                                            \
-    SHIM_CHECK_OPEN (db, message);                                                                \
-    if ((db)->wdb == NULL)                                                                        \
-      return fail (message, ANNALS_XSTATUS_NOT_WRITABLE, "the index was opened read-only (a bug in annals)"); \
+#define SHIM_CHECK_WRITABLE(db, message)                                                                               \
+  do {                                                                                                                 \
+    SHIM_CHECK_OPEN (db, message);                                                                                     \
+    if ((db)->wdb == NULL)                                                                                             \
+      return fail (message, ANNALS_XSTATUS_NOT_WRITABLE, "the index was opened read-only (a bug in annals)");          \
   } while (0)
 
 // A builder's failure, kept in the document.
@@ -173,13 +170,13 @@ doc_fail (AnnalsXdoc *doc, AnnalsXstatus status, const std::string &what)
   }
 }
 
-#define DOC_CATCH(doc)                             \
-  catch (...)                                      \
-  {                                                \
-    char *m = NULL;                                \
-    AnnalsXstatus st = fail_current (&m);          \
-    doc_fail (doc, st, m);                         \
-    g_free (m);                                    \
+#define DOC_CATCH(doc)                                                                                                 \
+  catch (...)                                                                                                          \
+  {                                                                                                                    \
+    char *m = NULL;                                                                                                    \
+    AnnalsXstatus st = fail_current (&m);                                                                              \
+    doc_fail (doc, st, m);                                                                                             \
+    g_free (m);                                                                                                        \
   }
 
 } // namespace
@@ -777,7 +774,7 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
       Xapian::MSet m = enq.get_mset ((Xapian::doccount) first, (Xapian::doccount) MIN (size, G_MAXUINT32), check);
       // Freed if a snippet throws (out of memory), or a retry would leak it.
       std::unique_ptr<AnnalsXresults, void (*) (AnnalsXresults *)> r (collect (m, check >= all, o),
-                                                                       annals_xresults_free);
+                                                                      annals_xresults_free);
       if (more != NULL)
         add_snippets (m, q, r.get (), more);
       return r.release ();

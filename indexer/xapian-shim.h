@@ -138,7 +138,7 @@ typedef struct {
   guint n_fields;
   guint64 offset;
   guint64 limit;
-  gboolean relevance;  /* else newest first */
+  gboolean relevance; /* else newest first */
   gboolean collapse_threads;
   guint max_expansion; /* a wildcard may expand to at most this many terms */
   /* Unless relevance: newest first by document id (arrival) instead of the
@@ -158,7 +158,7 @@ typedef struct {
 } AnnalsXhit;
 
 typedef struct {
-  guint64 count;  /* matching documents (exact when count_exact) */
+  guint64 count; /* matching documents (exact when count_exact) */
   AnnalsXhit *hits;
   guint n_hits;
   gboolean count_exact; /* count is every match, not Xapian's estimate */

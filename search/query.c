@@ -10,26 +10,10 @@
 /* public-inbox's prefixes, mapped to annals' term prefixes (index.c). */
 static const AnnalsXfield fields[] = {
   { "", "", FALSE }, /* the default field: new text and subject */
-  { "", "S", FALSE },
-  { "s", "S", FALSE },
-  { "f", "A", FALSE },
-  { "t", "XT", FALSE },
-  { "c", "XC", FALSE },
-  { "tc", "XT", FALSE },
-  { "tc", "XC", FALSE },
-  { "a", "A", FALSE },
-  { "a", "XT", FALSE },
-  { "a", "XC", FALSE },
-  { "b", "", FALSE },
-  { "b", "XQ", FALSE },
-  { "bs", "", FALSE },
-  { "bs", "XQ", FALSE },
-  { "bs", "S", FALSE },
-  { "nq", "", FALSE },
-  { "q", "XQ", FALSE },
-  { "n", "XN", FALSE },
-  { "l", "XL", TRUE },
-  { "m", "Q", TRUE },
+  { "", "S", FALSE },    { "s", "S", FALSE },   { "f", "A", FALSE },  { "t", "XT", FALSE },  { "c", "XC", FALSE },
+  { "tc", "XT", FALSE }, { "tc", "XC", FALSE }, { "a", "A", FALSE },  { "a", "XT", FALSE },  { "a", "XC", FALSE },
+  { "b", "", FALSE },    { "b", "XQ", FALSE },  { "bs", "", FALSE },  { "bs", "XQ", FALSE }, { "bs", "S", FALSE },
+  { "nq", "", FALSE },   { "q", "XQ", FALSE },  { "n", "XN", FALSE }, { "l", "XL", TRUE },   { "m", "Q", TRUE },
 };
 
 G_DEFINE_QUARK (annals_query_error, annals_query_error)
@@ -38,9 +22,9 @@ static const struct {
   const char *unit;
   gint64 seconds;
 } units[] = {
-  { "hour", 3600 }, { "hours", 3600 }, { "day", 86400 }, { "days", 86400 }, { "week", 7 * 86400 },
-  { "weeks", 7 * 86400 }, { "month", 30 * 86400 }, { "months", 30 * 86400 }, { "year", 365 * 86400 },
-  { "years", 365 * 86400 },
+  { "hour", 3600 },        { "hours", 3600 },        { "day", 86400 },        { "days", 86400 },
+  { "week", 7 * 86400 },   { "weeks", 7 * 86400 },   { "month", 30 * 86400 }, { "months", 30 * 86400 },
+  { "year", 365 * 86400 }, { "years", 365 * 86400 },
 };
 
 typedef enum { DATE_OK, DATE_UNREADABLE, DATE_OUT_OF_RANGE } DateParse;
@@ -141,7 +125,8 @@ rewrite_range (GString *out, const char *prefix, const char *spec, gint64 now, G
   if (pa != DATE_OK || pb != DATE_OK) {
     g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                  "cannot read the date range '%s%s': use YYYY-MM-DD, YYYY-MM, YYYY, today, yesterday or "
-                 "N.days.ago, with '..' between the ends (either may be left out)", prefix, spec);
+                 "N.days.ago, with '..' between the ends (either may be left out)",
+                 prefix, spec);
     return FALSE;
   }
   if (lo > hi) {
@@ -240,7 +225,8 @@ check_syntax (const char *q, GError **error)
       if (start + len - 1 - word < 2) {
         g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_WILDCARD,
                      "query syntax: the wildcard '%.*s' at position %zu is too broad: give at least two letters "
-                     "before '*'", (int) len, start, at);
+                     "before '*'",
+                     (int) len, start, at);
         return FALSE;
       }
     }
@@ -467,8 +453,8 @@ index_sources (const char *const *list_dirs, guint n_lists, GError **error)
       /* Half-made: the next index run rebuilds it, so it is a while away. */
       g_set_error_literal (error, ANNALS_QUERY_ERROR,
                            g_error_matches (local, ANNALS_INDEX_ERROR, ANNALS_INDEX_ERROR_NOT_READY)
-                             ? ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE
-                             : ANNALS_QUERY_ERROR_IO,
+                               ? ANNALS_QUERY_ERROR_INDEX_UNAVAILABLE
+                               : ANNALS_QUERY_ERROR_IO,
                            local->message);
       return NULL;
     }
@@ -485,8 +471,8 @@ index_sources (const char *const *list_dirs, guint n_lists, GError **error)
       src->shard = *sh;
       memset (sh, 0, sizeof *sh); /* taken */
       if (src->shard.host != NULL)
-        src->name = g_strdup_printf ("shard %u of the index of '%s' (%s:%u)", k, list, src->shard.host,
-                                     src->shard.port);
+        src->name
+            = g_strdup_printf ("shard %u of the index of '%s' (%s:%u)", k, list, src->shard.host, src->shard.port);
       else if (shards->len > 1)
         src->name = g_strdup_printf ("shard %u of the index of '%s'", k, list);
       else
@@ -787,8 +773,7 @@ run_newest (const char *const *list_dirs, guint n_lists, const char *prepared, c
     AnnalsQueryResults *part = NULL;
     char *err = NULL;
     /* One list skips the offset itself; several skip it in the merge. */
-    AnnalsXstatus st =
-      newest_in_list (db, prepared, o, !remote, lists->len == 1 ? o->offset : 0, want, &part, &err);
+    AnnalsXstatus st = newest_in_list (db, prepared, o, !remote, lists->len == 1 ? o->offset : 0, want, &part, &err);
     annals_xdb_free (db);
     if (st != ANNALS_XSTATUS_OK) {
       fail_over (error, st, err, sources, run_query, &culprit);

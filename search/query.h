@@ -62,8 +62,8 @@ typedef struct {
 
 typedef struct {
   guint64 count;
-  GArray *hits; /* AnnalsIndexSummary, plus percent in hit_percent */
-  GArray *percent; /* int per hit */
+  GArray *hits;         /* AnnalsIndexSummary, plus percent in hit_percent */
+  GArray *percent;      /* int per hit */
   gboolean count_exact; /* count is exact, else an estimate ("about") */
   GPtrArray *snippets;  /* per hit: HTML (escaped, matches in <mark>) or NULL; NULL unless asked */
 } AnnalsQueryResults;

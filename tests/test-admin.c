@@ -21,7 +21,7 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   f->tmp = test_util_tmpdir ();
   f->root = g_build_filename (f->tmp, "root", NULL);
   f->conf = g_build_filename (f->root, "annals.conf", NULL);
@@ -30,7 +30,7 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   test_util_rm_rf (f->tmp);
   g_free (f->tmp);
   g_free (f->root);
@@ -79,8 +79,8 @@ static const char mail[] = "Message-ID: <closed1@example.org>\nFrom: Alice <alic
 static void
 test_help (Fixture *f, gconstpointer data)
 {
-  (void)f;
-  (void)data;
+  (void) f;
+  (void) data;
   const char *cmds[] = { "list-set", "list-close", "list-open", "lists" };
   for (guint i = 0; i < G_N_ELEMENTS (cmds); i++) {
     Run r = run (NULL, cmds[i], "--help");
@@ -102,7 +102,7 @@ test_help (Fixture *f, gconstpointer data)
 static void
 test_list_set (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   make_archive (f);
   assert_ok (run (f->root, "list-set", "policy", "--address", "policy-new@lists.example.org", "--description",
                   "Policy, budgets and votes", "--obfuscate", "on"));
@@ -167,7 +167,7 @@ test_list_set (Fixture *f, gconstpointer data)
 static void
 test_lists_json (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   make_archive (f);
   assert_ok (run_full (f->root, mail, strlen (mail), NULL, "ingest", "policy", "--mda", NULL));
   assert_ok (run (f->root, "list-add", "quiet"));
@@ -202,7 +202,7 @@ cgi_get (Fixture *f, const char *uri)
   char *out = NULL;
   int status;
   g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_sync (NULL, (char **)argv, env, G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_CHILD_INHERITS_STDIN,
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_CHILD_INHERITS_STDIN,
                                NULL, NULL, &out, NULL, &status, &error));
   g_assert_no_error (error);
   return out;
@@ -211,7 +211,7 @@ cgi_get (Fixture *f, const char *uri)
 static void
 test_list_close (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   make_archive (f);
   assert_ok (run_full (f->root, mail, strlen (mail), NULL, "ingest", "policy", "--mda", NULL));
   g_autofree char *mbox = g_build_filename (f->tmp, "more.mbox", NULL);
@@ -282,7 +282,7 @@ test_list_close (Fixture *f, gconstpointer data)
 static void
 test_corrupt_conf (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   make_archive (f);
   write_conf (f, "[site]\nversion=1\nname=annals\n\n[list policy]\nthis line is no key\naddress=policy@example.org\n");
   assert_fails (run (f->root, "lists"), 1, "annals.conf:6:");
@@ -315,18 +315,18 @@ static GPid
 spawn_bg (Fixture *f, const char *first, ...)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer)annals_bin ());
+  g_ptr_array_add (argv, (gpointer) annals_bin ());
   va_list ap;
   va_start (ap, first);
   for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer)a);
+    g_ptr_array_add (argv, (gpointer) a);
   va_end (ap);
   g_ptr_array_add (argv, NULL);
   g_auto (GStrv) env = g_get_environ ();
   env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
   GPid pid;
   g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_async (NULL, (char **)argv->pdata, env,
+  g_assert_true (g_spawn_async (NULL, (char **) argv->pdata, env,
                                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
                                 NULL, NULL, &pid, &error));
   g_assert_no_error (error);
@@ -345,7 +345,7 @@ wait_status (GPid pid)
 static void
 test_concurrent (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   enum { N = 20 };
   assert_ok (run (f->root, "init"));
   for (guint i = 0; i < N; i++) {
@@ -399,7 +399,7 @@ count_temps (Fixture *f)
 static void
 test_kill_during_write (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   make_archive (f);
   g_autofree char *before = NULL;
   g_assert_true (g_file_get_contents (f->conf, &before, NULL, NULL));
@@ -446,7 +446,7 @@ test_kill_during_write (Fixture *f, gconstpointer data)
 static void
 test_months_after_late_import (Fixture *f, gconstpointer data)
 {
-  (void)data;
+  (void) data;
   make_archive (f);
   static const char live1[] = "Message-ID: <live1@example.org>\nFrom: Bob <bob@example.org>\n"
                               "Subject: live\nDate: Tue, 01 Dec 2026 00:00:00 +0000\n\none\n";

@@ -198,7 +198,7 @@ test_key_missing (Fixture *f, gconstpointer data)
 static gboolean
 has_control (const char *text)
 {
-  for (const guchar *p = (const guchar *)text; *p != '\0'; p++) {
+  for (const guchar *p = (const guchar *) text; *p != '\0'; p++) {
     if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
       return TRUE;
     if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
@@ -232,7 +232,7 @@ test_ls_controls (Fixture *f, gconstpointer data)
   g_test_message ("ls: %s", r.out);
   g_assert_false (has_control (r.out));
   /* One line per message: the reason's newline and tab are escaped. */
-  g_assert_cmpint (strchr (r.out, '\n') - r.out, ==, (int)strlen (r.out) - 1);
+  g_assert_cmpint (strchr (r.out, '\n') - r.out, ==, (int) strlen (r.out) - 1);
   g_assert_nonnull (strstr (r.out, "[redaction of 1] court"));
   g_assert_nonnull (strstr (r.out, "owned"));
   run_clear (&r);
@@ -305,7 +305,8 @@ static void
 test_search_total_exact (Fixture *f, gconstpointer data)
 {
   make_archive (f, "ksummit");
-  g_autofree char *sample = g_build_filename (g_getenv ("ANNALS_SOURCE_ROOT"), "samples", "ksummit-sample.mbox.gz", NULL);
+  g_autofree char *sample
+      = g_build_filename (g_getenv ("ANNALS_SOURCE_ROOT"), "samples", "ksummit-sample.mbox.gz", NULL);
   assert_ok (run (f->root, "ingest", "ksummit", "--quiet", sample));
   Run c = run (f->root, "search", "--count", "rust");
   assert_status (c, 0);
@@ -492,8 +493,9 @@ test_bad_input (Fixture *f, gconstpointer data)
   assert_fails (run (f->root, "ingest", "policy", f->tmp), 1, "is a directory");
 
   /* 8-bit and NUL bytes in headers, CRLF, no final newline: kept exactly. */
-  const char odd[] = "From x Mon Apr 19 15:28:51 2021\r\nSubject: caf\xe9 \0 bar\r\nMessage-ID: <odd@x>\r\n\r\nbody\r\n\r\n"
-                     "From y Mon Apr 19 15:28:51 2021\nSubject: last\nMessage-ID: <last@x>\n\nno final newline";
+  const char odd[]
+      = "From x Mon Apr 19 15:28:51 2021\r\nSubject: caf\xe9 \0 bar\r\nMessage-ID: <odd@x>\r\n\r\nbody\r\n\r\n"
+        "From y Mon Apr 19 15:28:51 2021\nSubject: last\nMessage-ID: <last@x>\n\nno final newline";
   g_autofree char *oddp = write_tmp (f, "odd.mbox", odd, sizeof odd - 1);
   assert_ok (run (f->root, "ingest", "policy", oddp));
   Run r = run (f->root, "cat", "policy", "0");
@@ -757,8 +759,10 @@ test_index_kill (Fixture *f, gconstpointer data)
   GString *mbox = g_string_new (NULL);
   for (guint i = 0; i < 3000; i++) {
     g_autoptr (GString) m = g_string_new (NULL);
-    g_string_append_printf (m, "Message-ID: <k%u@x>\nSubject: topic %u\nFrom: a%u@example.org\n"
-                               "Date: Mon, 19 Apr 2021 10:%02u:00 +0000\n", i, i / 7, i % 13, i % 60);
+    g_string_append_printf (m,
+                            "Message-ID: <k%u@x>\nSubject: topic %u\nFrom: a%u@example.org\n"
+                            "Date: Mon, 19 Apr 2021 10:%02u:00 +0000\n",
+                            i, i / 7, i % 13, i % 60);
     if (i % 7 != 0)
       g_string_append_printf (m, "In-Reply-To: <k%u@x>\nReferences: <k%u@x> <k%u@x>\n", i - 1, (i / 7) * 7, i - 1);
     g_string_append_printf (m, "\nbody of %u, about routing %s\n", i, i % 2 ? "policy" : "budgets");
@@ -832,8 +836,9 @@ run_killed_at (Fixture *f, const char *stage, const char *const *args)
   env = g_environ_setenv (env, "ANNALS_INDEX_COMMIT_EVERY", "7", TRUE);
   int status;
   g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-                               NULL, NULL, NULL, NULL, &status, &error));
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, env,
+                               G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status,
+                               &error));
   g_test_message ("annals %s killed at %s", args[0], stage);
   g_assert_true (WIFSIGNALED (status));
   g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);

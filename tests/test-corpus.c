@@ -12,8 +12,18 @@
 #include <string.h>
 
 static const char *const queries[] = {
-  "patch", "rust", "\"code of conduct\"", "f:torvalds", "s:regression", "d:2021-03-01..2021-03-31",
-  "kernel AND maintainer", "b:uefi OR b:bmc", "nq:thanks -ack", "n:*.log", "usrp*", "d:..2021-01-15",
+  "patch",
+  "rust",
+  "\"code of conduct\"",
+  "f:torvalds",
+  "s:regression",
+  "d:2021-03-01..2021-03-31",
+  "kernel AND maintainer",
+  "b:uefi OR b:bmc",
+  "nq:thanks -ack",
+  "n:*.log",
+  "usrp*",
+  "d:..2021-01-15",
 };
 
 static void
@@ -105,8 +115,8 @@ snapshot (const char *root, char **lists)
   for (guint q = 0; q < G_N_ELEMENTS (queries); q++) {
     AnnalsQueryOptions o = { 0, 50, FALSE, FALSE, TRUE };
     g_autoptr (GError) error = NULL;
-    g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) dirs->pdata, dirs->len, queries[q], &o,
-                                                         &error);
+    g_autoptr (AnnalsQueryResults) r
+        = annals_query_run ((const char *const *) dirs->pdata, dirs->len, queries[q], &o, &error);
     g_assert_no_error (error);
     g_string_append_printf (sorted, "%s -> %" G_GUINT64_FORMAT ":", queries[q], r->count);
     for (guint i = 0; i < r->hits->len; i++) {

@@ -123,7 +123,7 @@ find_exemption (const char *file, const char *text)
 {
   for (guint i = 0; i < G_N_ELEMENTS (exemptions); i++)
     if (strcmp (exemptions[i].file, file) == 0 && g_str_has_prefix (text, exemptions[i].prefix))
-      return (int)i;
+      return (int) i;
   return -1;
 }
 
@@ -131,7 +131,7 @@ find_exemption (const char *file, const char *text)
 static GPtrArray *
 docs_extract (const char *file, const char *markdown)
 {
-  GPtrArray *blocks = g_ptr_array_new_with_free_func ((GDestroyNotify)doc_block_free);
+  GPtrArray *blocks = g_ptr_array_new_with_free_func ((GDestroyNotify) doc_block_free);
   g_auto (GStrv) lines = g_strsplit (markdown, "\n", -1);
   DocBlock *block = NULL;
   gboolean shell = FALSE;
@@ -143,7 +143,7 @@ docs_extract (const char *file, const char *markdown)
         block = g_new0 (DocBlock, 1);
         block->file = g_strdup (file);
         block->line = i + 1;
-        block->lines = g_ptr_array_new_with_free_func ((GDestroyNotify)doc_line_free);
+        block->lines = g_ptr_array_new_with_free_func ((GDestroyNotify) doc_line_free);
         g_autofree char *tag = g_strstrip (g_strdup (l + 3));
         shell = is_shell_tag (tag);
       } else {
@@ -226,8 +226,8 @@ test_extract_rules (void)
   g_assert_cmpint (l->exemption, ==, -1);
   b = blocks->pdata[1];
   g_assert_cmpuint (b->lines->len, ==, 2);
-  g_assert_cmpstr (((DocLine *)b->lines->pdata[0])->text, ==, "annals --root /srv/annals ingest policy --mda");
-  g_assert_cmpstr (((DocLine *)b->lines->pdata[1])->text, ==, "scripts/serve /srv/annals --port 8080");
+  g_assert_cmpstr (((DocLine *) b->lines->pdata[0])->text, ==, "annals --root /srv/annals ingest policy --mda");
+  g_assert_cmpstr (((DocLine *) b->lines->pdata[1])->text, ==, "scripts/serve /srv/annals --port 8080");
   b = blocks->pdata[2];
   g_assert_cmpuint (b->lines->len, ==, 1);
   l = b->lines->pdata[0];
@@ -271,7 +271,7 @@ sh_ok (Session *s, const char *script)
   g_autofree char *err = NULL;
   int status;
   g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_sync (s->tmp, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+  g_assert_true (g_spawn_sync (s->tmp, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
                                NULL, NULL, &err, &status, &error));
   g_assert_no_error (error);
   if (!g_spawn_check_wait_status (status, NULL))
@@ -327,9 +327,9 @@ session_setup (Session *s)
   g_autoptr (GString) big = g_string_new (NULL);
   for (guint i = 0; i < 1000; i++) {
     g_autoptr (GString) m = test_util_message (10000 + i, 300);
-    annals_mbox_append_mboxrd (big, NULL, "member@example.org", 1618846131 + i, (const guint8 *)m->str, m->len);
+    annals_mbox_append_mboxrd (big, NULL, "member@example.org", 1618846131 + i, (const guint8 *) m->str, m->len);
   }
-  put (s, "big.mbox", big->str, (gssize)big->len);
+  put (s, "big.mbox", big->str, (gssize) big->len);
   sh_ok (s, "xz -z big.mbox");
   /* A Mailman 2 month, gzip'd, as pipermail publishes it. */
   put (s, "2021-April.txt",
@@ -398,8 +398,8 @@ free_port (void)
   g_assert_cmpint (fd, >=, 0);
   struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   socklen_t len = sizeof a;
-  g_assert_cmpint (bind (fd, (struct sockaddr *)&a, sizeof a), ==, 0);
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *)&a, &len), ==, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
   close (fd);
   return ntohs (a.sin_port);
 }
@@ -519,12 +519,12 @@ prepare_derived (Session *s)
   g_autofree char *text = NULL;
   gsize len;
   if (!g_file_test (old, G_FILE_TEST_EXISTS) && g_file_get_contents (cp, &text, &len, NULL))
-    put (s, "yesterdays-checkpoint", text, (gssize)len);
+    put (s, "yesterdays-checkpoint", text, (gssize) len);
   g_autofree char *site_cp = g_build_filename (s->root, "log", "site-checkpoint", NULL);
   g_autofree char *old_site = in_tmp (s, "yesterdays-site-checkpoint");
   g_autofree char *site_text = NULL;
   if (!g_file_test (old_site, G_FILE_TEST_EXISTS) && g_file_get_contents (site_cp, &site_text, &len, NULL))
-    put (s, "yesterdays-site-checkpoint", site_text, (gssize)len);
+    put (s, "yesterdays-site-checkpoint", site_text, (gssize) len);
 }
 
 static void
@@ -560,7 +560,7 @@ run_block (Session *s, const DocBlock *b)
   int wait_status;
   g_autoptr (GError) error = NULL;
   g_test_message ("%s:%u: running\n%s", b->file, b->line, script->str);
-  g_assert_true (g_spawn_sync (s->tmp, (char **)argv, env, G_SPAWN_SEARCH_PATH, stdin_from_file, s->stdin_path, &out,
+  g_assert_true (g_spawn_sync (s->tmp, (char **) argv, env, G_SPAWN_SEARCH_PATH, stdin_from_file, s->stdin_path, &out,
                                &err, &wait_status, &error));
   g_assert_no_error (error);
   /* Each line's exit status, by its index in the block. */
@@ -597,7 +597,7 @@ run_block (Session *s, const DocBlock *b)
       const char *eq = strchr (p, '=');
       if (eq == NULL)
         continue;
-      g_autofree char *name = g_strndup (p, (gsize)(eq - p));
+      g_autofree char *name = g_strndup (p, (gsize) (eq - p));
       const char *skip[] = { "_", "SHLVL", "PWD", "OLDPWD", "ANNALS_DOC_STATUS", "ANNALS_DOC_ENV" };
       gboolean keep = TRUE;
       for (guint k = 0; k < G_N_ELEMENTS (skip); k++)
@@ -612,7 +612,7 @@ run_block (Session *s, const DocBlock *b)
 static int
 compare_names (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(char *const *)a, *(char *const *)b);
+  return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 static GPtrArray *

@@ -40,8 +40,8 @@ run_driver (const char *const *args, char **out)
   g_autofree char *err = NULL;
   int status;
   g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, &err, &status,
-                               &error));
+  g_assert_true (
+      g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, &err, &status, &error));
   g_assert_no_error (error);
   g_test_message ("driver: %s%s", *out, err);
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128;

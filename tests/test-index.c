@@ -14,8 +14,8 @@ typedef struct {
   char *tmp;
   char *list_dir;
   char *store_dir;
-  guint shards;  /* the index's shard count (the test's data; 1 when NULL) */
-  GString *log;  /* when set, count() writes each query's hits here */
+  guint shards; /* the index's shard count (the test's data; 1 when NULL) */
+  GString *log; /* when set, count() writes each query's hits here */
 } Fixture;
 
 /* ROOT/annals.conf (ROOT being the list's parent) asking for n shards. */
@@ -52,9 +52,9 @@ fixture_teardown (Fixture *f, gconstpointer data)
 
 typedef struct {
   const char *id;
-  const char *refs;   /* References, space-separated, or NULL */
-  const char *irt;    /* In-Reply-To, or NULL */
-  const char *extra;  /* more header lines, or NULL */
+  const char *refs;  /* References, space-separated, or NULL */
+  const char *irt;   /* In-Reply-To, or NULL */
+  const char *extra; /* more header lines, or NULL */
   const char *body;
 } Msg;
 
@@ -62,8 +62,10 @@ static GString *
 render (const Msg *m, guint i)
 {
   GString *s = g_string_new (NULL);
-  g_string_append_printf (s, "Message-ID: <%s>\nFrom: Member %u <m%u@example.org>\nSubject: message %s\n"
-                             "Date: Mon, %u Apr 2021 10:00:00 +0000\n", m->id, i, i, m->id, 1 + i % 28);
+  g_string_append_printf (s,
+                          "Message-ID: <%s>\nFrom: Member %u <m%u@example.org>\nSubject: message %s\n"
+                          "Date: Mon, %u Apr 2021 10:00:00 +0000\n",
+                          m->id, i, i, m->id, 1 + i % 28);
   if (m->refs) {
     g_string_append (s, "References:");
     g_auto (GStrv) r = g_strsplit (m->refs, " ", -1);
@@ -149,7 +151,8 @@ threads (Fixture *f)
     g_assert_cmpuint (sum.number + 1, ==, d);
     /* Duplicates get "#number" so both documents show. */
     char *key = g_hash_table_contains (t, sum.message_id)
-                  ? g_strdup_printf ("%s#%" G_GUINT64_FORMAT, sum.message_id, sum.number) : g_strdup (sum.message_id);
+                    ? g_strdup_printf ("%s#%" G_GUINT64_FORMAT, sum.message_id, sum.number)
+                    : g_strdup (sum.message_id);
     g_hash_table_insert (t, key, g_strdup (sum.thread));
     annals_index_summary_clear (&sum);
     annals_xdoc_free (doc);
@@ -184,7 +187,8 @@ compare_strings (gconstpointer a, gconstpointer b)
 static char *
 partition (GHashTable *t)
 {
-  g_autoptr (GHashTable) groups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GHashTable) groups
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_ptr_array_unref);
   GHashTableIter it;
   gpointer k, v;
   g_hash_table_iter_init (&it, t);
@@ -262,14 +266,14 @@ test_subject_threads (Fixture *f, gconstpointer data)
     { "active@x", "Active topic", "", 0 },
     { "active-reply@x", "Re: Active topic", "In-Reply-To: <active@x>\n", 30 },
     { "budget@x", "[policy] Budget 2022", "", 40 },
-    { "old-re@x", "Re: Old topic", "", 41 },        /* 41 days: too late */
-    { "active-re@x", "Re: Active topic", "", 42 },  /* 12 days after the last reply */
+    { "old-re@x", "Re: Old topic", "", 41 },       /* 41 days: too late */
+    { "active-re@x", "Re: Active topic", "", 42 }, /* 12 days after the last reply */
     { "b1@x", "Re: Budget 2022", "", 43 },
     { "b2@x", "RE: [policy] AW:  budget\t 2022", "", 44 },
     { "b3@x", "sv: Re: BUDGET 2022", "", 45 },
     { "b-ref@x", "Re: Budget 2022", "In-Reply-To: <elsewhere@x>\n", 46 }, /* names a parent */
-    { "b-plain@x", "Budget 2022", "", 47 },        /* no Re: */
-    { "b-fwd@x", "Fwd: Budget 2022", "", 48 },     /* a forward is no reply */
+    { "b-plain@x", "Budget 2022", "", 47 },                               /* no Re: */
+    { "b-fwd@x", "Fwd: Budget 2022", "", 48 },                            /* a forward is no reply */
     { "empty@x", "Re:", "", 49 },
     { "empty2@x", "Re: ", "", 50 },
   };
@@ -279,8 +283,8 @@ test_subject_threads (Fixture *f, gconstpointer data)
     g_assert_no_error (error);
     for (guint i = 0; i < G_N_ELEMENTS (msgs); i++) {
       g_autofree char *raw = g_strdup_printf ("Message-ID: <%s>\nFrom: m%u@example.org\nSubject: %s\n"
-                                              "Date: Mon, 1 Mar 2021 10:00:00 +0000\n%s\ntext %u\n", msgs[i].id, i,
-                                              msgs[i].subject, msgs[i].headers, i);
+                                              "Date: Mon, 1 Mar 2021 10:00:00 +0000\n%s\ntext %u\n",
+                                              msgs[i].id, i, msgs[i].subject, msgs[i].headers, i);
       AnnalsStoreAddResult r;
       g_assert_true (annals_store_writer_add (w, (const guint8 *) raw, strlen (raw), 1614592800 + msgs[i].day * 86400,
                                               NULL, &r, &error));
@@ -345,10 +349,8 @@ static void
 test_merge (Fixture *f, gconstpointer data)
 {
   const Msg msgs[] = {
-    { "p1@x", NULL, NULL, NULL, "first thread" },
-    { "p2@x", "p1@x", "p1@x", NULL, "in first" },
-    { "q1@x", NULL, NULL, NULL, "second thread" },
-    { "q2@x", "q1@x", "q1@x", NULL, "in second" },
+    { "p1@x", NULL, NULL, NULL, "first thread" },          { "p2@x", "p1@x", "p1@x", NULL, "in first" },
+    { "q1@x", NULL, NULL, NULL, "second thread" },         { "q2@x", "q1@x", "q1@x", NULL, "in second" },
     { "join@x", "p2@x q2@x", "q2@x", NULL, "joins both" },
   };
   store_add (f, msgs, 4, NULL);
@@ -406,11 +408,11 @@ test_duplicate_ids (Fixture *f, gconstpointer data)
 }
 
 static const Msg order_msgs[] = {
-  { "o1@x", NULL, NULL, NULL, "a" },         { "o2@x", "o1@x", "o1@x", NULL, "b" },
+  { "o1@x", NULL, NULL, NULL, "a" },          { "o2@x", "o1@x", "o1@x", NULL, "b" },
   { "o3@x", "o1@x o2@x", "o2@x", NULL, "c" }, { "o4@x", "o9@x", "o9@x", NULL, "d" },
-  { "o5@x", "o4@x", "o4@x", NULL, "e" },     { "o6@x", "o3@x o5@x", "o5@x", NULL, "f" },
-  { "o7@x", NULL, NULL, NULL, "g" },         { "o8@x", "o7@x", "o7@x", NULL, "h" },
-  { "o10@x", "o11@x", "o11@x", NULL, "i" },  { "o11@x", "o10@x", NULL, NULL, "j" },
+  { "o5@x", "o4@x", "o4@x", NULL, "e" },      { "o6@x", "o3@x o5@x", "o5@x", NULL, "f" },
+  { "o7@x", NULL, NULL, NULL, "g" },          { "o8@x", "o7@x", "o7@x", NULL, "h" },
+  { "o10@x", "o11@x", "o11@x", NULL, "i" },   { "o11@x", "o10@x", NULL, NULL, "j" },
 };
 
 /* Whatever the arrival order, the same threads. */
@@ -480,9 +482,9 @@ count (Fixture *f, const char *query)
       g_assert_no_error (error);
       g_string_append_printf (f->log, " %u:", v);
       for (guint i = 0; i < h->hits->len; i++)
-        g_string_append_printf (f->log, " %" G_GUINT64_FORMAT "/%d/%s",
-                                g_array_index (h->hits, AnnalsIndexSummary, i).number,
-                                g_array_index (h->percent, int, i), g_array_index (h->hits, AnnalsIndexSummary, i).thread);
+        g_string_append_printf (
+            f->log, " %" G_GUINT64_FORMAT "/%d/%s", g_array_index (h->hits, AnnalsIndexSummary, i).number,
+            g_array_index (h->percent, int, i), g_array_index (h->hits, AnnalsIndexSummary, i).thread);
       g_string_append_c (f->log, '\n');
     }
   }
@@ -517,10 +519,10 @@ test_query_language (Fixture *f, gconstpointer data)
       "We are running a routing review of the réseaux.\n> quoted elephant remark\n" },
     { "q2@x", "q1@x", "q1@x", "To: Dave <dave@example.com>\n",
       "The routers run fine. Le réseau fonctionne.\n> We are running a routing review\n" },
-    { "q3@x", NULL, NULL,
-      "Content-Type: multipart/mixed; boundary=zz\nMIME-Version: 1.0\n",
+    { "q3@x", NULL, NULL, "Content-Type: multipart/mixed; boundary=zz\nMIME-Version: 1.0\n",
       "--zz\nContent-Type: text/plain\n\nsee the minutes attached\n--zz\n"
-      "Content-Type: application/pdf\nContent-Disposition: attachment; filename=\"board-minutes-2021.pdf\"\n\nxx\n--zz--" },
+      "Content-Type: application/pdf\nContent-Disposition: attachment; "
+      "filename=\"board-minutes-2021.pdf\"\n\nxx\n--zz--" },
     { "q4@x", NULL, NULL, NULL, "unicorns and rainbows, completely unrelated" },
   };
   store_add (f, msgs, G_N_ELEMENTS (msgs), NULL);
@@ -552,11 +554,11 @@ test_query_language (Fixture *f, gconstpointer data)
 static void
 query_language_checks (Fixture *f)
 {
-  g_assert_cmpuint (count (f, "review"), ==, 1);           /* default field: new text, not quoted */
-  g_assert_cmpuint (count (f, "b:review"), ==, 2);         /* body includes quoted */
+  g_assert_cmpuint (count (f, "review"), ==, 1);   /* default field: new text, not quoted */
+  g_assert_cmpuint (count (f, "b:review"), ==, 2); /* body includes quoted */
   g_assert_cmpuint (count (f, "nq:elephant"), ==, 0);
   g_assert_cmpuint (count (f, "q:elephant"), ==, 1);
-  g_assert_cmpuint (count (f, "s:q3"), ==, 1);              /* subject "message q3@x" */
+  g_assert_cmpuint (count (f, "s:q3"), ==, 1); /* subject "message q3@x" */
   g_assert_cmpuint (count (f, "bs:unicorns"), ==, 1);
   g_assert_cmpuint (count (f, "f:m2@example.org"), ==, 1);
   g_assert_cmpuint (count (f, "f:\"Member 1\""), ==, 1);
@@ -570,7 +572,7 @@ query_language_checks (Fixture *f)
   g_assert_cmpuint (count (f, "n:board-minutes-2021.pdf"), ==, 1);
   g_assert_cmpuint (count (f, "l:policy.lists.example.org"), ==, 1);
   g_assert_cmpuint (count (f, "m:q2@x"), ==, 1);
-  g_assert_cmpuint (count (f, "m:q2"), ==, 0);              /* exact, not a word */
+  g_assert_cmpuint (count (f, "m:q2"), ==, 0); /* exact, not a word */
   /* Phrases, operators. */
   g_assert_cmpuint (count (f, "\"routing review\""), ==, 1);
   g_assert_cmpuint (count (f, "\"review routing\""), ==, 0);
@@ -583,11 +585,11 @@ query_language_checks (Fixture *f)
   g_assert_cmpuint (count (f, "(unicorns OR minutes) AND NOT attached"), ==, 1);
   g_assert_cmpuint (count (f, "unicor*"), ==, 1);
   /* Stemming in both languages, accents folded both ways. */
-  g_assert_cmpuint (count (f, "run"), ==, 2);               /* running, run */
-  g_assert_cmpuint (count (f, "router"), ==, 2);            /* routers, routing: one stem */
-  g_assert_cmpuint (count (f, "reseau"), ==, 2);            /* réseaux, réseau */
+  g_assert_cmpuint (count (f, "run"), ==, 2);    /* running, run */
+  g_assert_cmpuint (count (f, "router"), ==, 2); /* routers, routing: one stem */
+  g_assert_cmpuint (count (f, "reseau"), ==, 2); /* réseaux, réseau */
   g_assert_cmpuint (count (f, "réseaux"), ==, 2);
-  g_assert_cmpuint (count (f, "fonctionner"), ==, 1);       /* French: fonctionne */
+  g_assert_cmpuint (count (f, "fonctionner"), ==, 1); /* French: fonctionne */
   /* Dates: absolute, relative, open ends (messages are in April 2021). */
   g_assert_cmpuint (count (f, "d:2021-04-01..2021-04-30"), ==, 5);
   g_assert_cmpuint (count (f, "d:2021-04-02..2021-04-02"), ==, 1);
@@ -886,8 +888,15 @@ test_shim_statuses (Fixture *f, gconstpointer data)
 static void
 test_summary_encode (void)
 {
-  AnnalsIndexSummary in = { .list = "policy", .number = 7, .date = 1618846131, .receipt = -5, .thread = "3",
-                            .message_id = "a@x", .parent = "", .from = "A\tB <a@x>", .subject = "line\r\nbreak" };
+  AnnalsIndexSummary in = { .list = "policy",
+                            .number = 7,
+                            .date = 1618846131,
+                            .receipt = -5,
+                            .thread = "3",
+                            .message_id = "a@x",
+                            .parent = "",
+                            .from = "A\tB <a@x>",
+                            .subject = "line\r\nbreak" };
   g_autofree char *data = annals_index_summary_encode (&in);
   g_assert_cmpstr (data, ==, "policy\t7\t1618846131\t-5\t3\ta@x\t\tA B <a@x>\tline  break");
   AnnalsIndexSummary out;
@@ -959,9 +968,9 @@ static void
 test_newest_first_lists (Fixture *f, gconstpointer data)
 {
   const Msg a[] = {
-    { "a1@x", NULL, NULL, NULL, "walrus a1" }, /* April 1 */
+    { "a1@x", NULL, NULL, NULL, "walrus a1" },     /* April 1 */
     { "a2@x", "a1@x", "a1@x", NULL, "walrus a2" }, /* April 2, same thread */
-    { "a3@x", NULL, NULL, NULL, "walrus a3" }, /* April 3 */
+    { "a3@x", NULL, NULL, NULL, "walrus a3" },     /* April 3 */
   };
   store_add (f, a, G_N_ELEMENTS (a), NULL);
   index_now (f, FALSE);
@@ -969,8 +978,10 @@ test_newest_first_lists (Fixture *f, gconstpointer data)
   g_autofree char *other_store = g_build_filename (other, "store", NULL);
   {
     /* April 4 then April 5 (render dates by position). */
-    const Msg b[] = { { "skip@x", NULL, NULL, NULL, "x" }, { "skip2@x", NULL, NULL, NULL, "x" },
-                      { "skip3@x", NULL, NULL, NULL, "x" }, { "b1@x", NULL, NULL, NULL, "walrus b1" },
+    const Msg b[] = { { "skip@x", NULL, NULL, NULL, "x" },
+                      { "skip2@x", NULL, NULL, NULL, "x" },
+                      { "skip3@x", NULL, NULL, NULL, "x" },
+                      { "b1@x", NULL, NULL, NULL, "walrus b1" },
                       { "b2@x", NULL, NULL, NULL, "walrus b2" } };
     const guint order[] = { 4, 3 }; /* b2 arrives first but is dated later */
     char *saved = f->store_dir;
@@ -1037,11 +1048,10 @@ main (int argc, char **argv)
   g_test_summary ("Threads, incremental indexing and the query language");
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   /* The same tests over an index of three shards (doc/index-format.md). */
-#define ADD_SHARDED(module, path, fn)                                                                 \
-  do {                                                                                                \
-    ADD ("/" module path, fn);                                                                        \
-    g_test_add ("/" module "/sharded" path, Fixture, GUINT_TO_POINTER (3), fixture_setup, fn,          \
-                fixture_teardown);                                                                    \
+#define ADD_SHARDED(module, path, fn)                                                                                  \
+  do {                                                                                                                 \
+    ADD ("/" module path, fn);                                                                                         \
+    g_test_add ("/" module "/sharded" path, Fixture, GUINT_TO_POINTER (3), fixture_setup, fn, fixture_teardown);       \
   } while (0)
   ADD_SHARDED ("index", "/threads/ghosts-and-late-parent", test_ghosts_and_late_parent);
   ADD_SHARDED ("index", "/threads/merge", test_merge);

@@ -123,7 +123,7 @@ test_install (void)
   for (guint i = 1; i <= 3; i++) {
     g_autoptr (GString) m = test_util_message (i, 200);
     g_string_append (mbox, "From member@example.org Mon Apr 19 15:28:51 2021\n");
-    g_string_append_len (mbox, m->str, (gssize)m->len);
+    g_string_append_len (mbox, m->str, (gssize) m->len);
     g_string_append_c (mbox, '\n');
   }
   assert_ok (run_full (root, mbox->str, mbox->len, NULL, "ingest", "policy", "--quiet", NULL));

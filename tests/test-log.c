@@ -18,8 +18,7 @@ typedef struct {
   char *vkey;   /* file holding the verifier key */
 } Fixture;
 
-static char *G_GNUC_PRINTF (1, 2)
-sh (const char *fmt, ...)
+static char *G_GNUC_PRINTF (1, 2) sh (const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
@@ -612,7 +611,8 @@ test_full_disk_log (Fixture *f, gconstpointer data)
   assert_status (r, 75);
   g_assert_nonnull (strstr (r.err, "transparency log"));
   g_assert_nonnull (strstr (r.err, "File too large"));
-  g_assert_nonnull (strstr (r.err, "the 200 messages archived before are safe; free space and run the same command again"));
+  g_assert_nonnull (
+      strstr (r.err, "the 200 messages archived before are safe; free space and run the same command again"));
   run_clear (&r);
   /* The store holds them all, consistently; the log has not caught up. */
   r = run (f->root, "lists");

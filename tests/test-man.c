@@ -252,7 +252,7 @@ test_conf_keys (void)
         if (!is_conf_group (group))
           continue;
         g_autofree char *what = g_strdup_printf ("[%s] %s", *group ? group : "*", key);
-        g_test_message ("%s reads %s", (char *)files->pdata[i], what);
+        g_test_message ("%s reads %s", (char *) files->pdata[i], what);
         found++;
         gboolean ok;
         if (*group == '\0') {
@@ -269,7 +269,7 @@ test_conf_keys (void)
           ok = section_has_item (s, key, NULL);
         }
         if (!ok)
-          g_string_append_printf (missing, "%s (read in %s)\n", what, (char *)files->pdata[i]);
+          g_string_append_printf (missing, "%s (read in %s)\n", what, (char *) files->pdata[i]);
       }
     }
   }

@@ -113,8 +113,9 @@ test_pipermail (void)
   Split s;
   split (in, strlen (in), ANNALS_MBOX_AUTO, 0, &s);
   g_assert_cmpuint (s.bodies->len, ==, 2);
-  assert_body (&s, 0, "From: alice at example.org (Alice)\nSubject: [list] policy\n\nHello\n\n"
-                      "From the minutes of the meeting:\nwe agreed.\n");
+  assert_body (&s, 0,
+               "From: alice at example.org (Alice)\nSubject: [list] policy\n\nHello\n\n"
+               "From the minutes of the meeting:\nwe agreed.\n");
   split_clear (&s);
 }
 
@@ -181,8 +182,8 @@ test_chunked (void)
 {
   GString *in = g_string_new (NULL);
   for (int i = 0; i < 20; i++)
-    g_string_append_printf (in, "From m%d Mon Apr 19 15:28:51 2021\nSubject: %d\n\nline\n>From q\n\nFrom not a separator\n\n",
-                            i, i);
+    g_string_append_printf (
+        in, "From m%d Mon Apr 19 15:28:51 2021\nSubject: %d\n\nline\n>From q\n\nFrom not a separator\n\n", i, i);
   Split whole;
   split (in->str, in->len, ANNALS_MBOX_RD, 0, &whole);
   g_assert_cmpuint (whole.bodies->len, ==, 20);
@@ -324,8 +325,8 @@ test_pipermail_generated (void)
   g_autoptr (GString) archive = g_string_new (NULL);
   for (guint i = 0; i < 200; i++) {
     GString *m = policy_message (i);
-    g_autofree char *envelope = i % 2 ? envelope_line (0, i)
-                                      : g_strdup_printf ("From member%u at example.org  Mon Apr 19 15:28:51 2021", i);
+    g_autofree char *envelope
+        = i % 2 ? envelope_line (0, i) : g_strdup_printf ("From member%u at example.org  Mon Apr 19 15:28:51 2021", i);
     g_string_append_printf (archive, "%s\n", envelope);
     g_string_append_len (archive, m->str, (gssize) m->len);
     g_string_append_c (archive, '\n');
@@ -425,7 +426,8 @@ test_write_stored (void)
 {
   g_autofree char *dir = test_util_tmpdir ();
   g_autoptr (GError) error = NULL;
-  const char *with_date = "From: A <a@example.org>\nDate: Mon, 19 Apr 2021 15:28:51 +0000\nMessage-ID: <a@x>\n\nFrom here\n";
+  const char *with_date
+      = "From: A <a@example.org>\nDate: Mon, 19 Apr 2021 15:28:51 +0000\nMessage-ID: <a@x>\n\nFrom here\n";
   const char *no_date = "From: B <b@example.org>\nMessage-ID: <b@x>\n\nbody";
   const char *gone = "From: C <c@example.org>\nMessage-ID: <c@x>\n\nsecret\n";
   {
@@ -434,7 +436,8 @@ test_write_stored (void)
     AnnalsStoreAddResult r;
     g_assert_true (annals_store_writer_add (w, (const guint8 *) with_date, strlen (with_date), 1618846200,
                                             "From a@example.org Mon Apr 19 15:30:00 2021", &r, &error));
-    g_assert_true (annals_store_writer_add (w, (const guint8 *) no_date, strlen (no_date), 1618846131, NULL, &r, &error));
+    g_assert_true (
+        annals_store_writer_add (w, (const guint8 *) no_date, strlen (no_date), 1618846131, NULL, &r, &error));
     g_assert_true (annals_store_writer_add (w, (const guint8 *) gone, strlen (gone), 1618846131, NULL, &r, &error));
     g_assert_true (annals_store_writer_commit (w, &error));
     guint64 notice;

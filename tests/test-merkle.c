@@ -112,7 +112,12 @@ from_hex (const char *hex, guint8 *out)
 }
 
 /* The CT reference leaves (RFC 6962 test data) and their roots. */
-static const char *const ct_leaves[] = { "", "\x00", "\x10", "\x20\x21", "\x30\x31", "\x40\x41\x42\x43",
+static const char *const ct_leaves[] = { "",
+                                         "\x00",
+                                         "\x10",
+                                         "\x20\x21",
+                                         "\x30\x31",
+                                         "\x40\x41\x42\x43",
                                          "\x50\x51\x52\x53\x54\x55\x56\x57",
                                          "\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f" };
 static const gsize ct_lengths[] = { 0, 1, 1, 2, 2, 4, 8, 16 };
@@ -249,16 +254,16 @@ test_all_sizes (void)
       g_autoptr (GArray) got = annals_merkle_inclusion_proof (array_source, &a, m, n, NULL);
       g_assert_cmpuint (got->len, ==, ref->len);
       g_assert_cmpmem (got->data, 32 * got->len, ref->data, 32 * ref->len);
-      g_assert_true (annals_merkle_verify_inclusion (leaves + 32 * m, m, n, (guint8 *) got->data, got->len,
-                                                     roots + 32 * n));
+      g_assert_true (
+          annals_merkle_verify_inclusion (leaves + 32 * m, m, n, (guint8 *) got->data, got->len, roots + 32 * n));
       /* Another index, or a flipped bit, fails. */
       if (n > 1)
         g_assert_false (annals_merkle_verify_inclusion (leaves + 32 * m, (m + 1) % n, n, (guint8 *) got->data, got->len,
                                                         roots + 32 * n));
       if (got->len > 0) {
         got->data[5] ^= 1;
-        g_assert_false (annals_merkle_verify_inclusion (leaves + 32 * m, m, n, (guint8 *) got->data, got->len,
-                                                        roots + 32 * n));
+        g_assert_false (
+            annals_merkle_verify_inclusion (leaves + 32 * m, m, n, (guint8 *) got->data, got->len, roots + 32 * n));
       }
       /* Consistency from m (when m > 0) to n. */
       if (m == 0)
@@ -268,8 +273,8 @@ test_all_sizes (void)
       g_autoptr (GArray) cgot = annals_merkle_consistency_proof (array_source, &a, m, n, NULL);
       g_assert_cmpuint (cgot->len, ==, cref->len);
       g_assert_cmpmem (cgot->data, 32 * cgot->len, cref->data, 32 * cref->len);
-      g_assert_true (annals_merkle_verify_consistency (m, n, roots + 32 * m, roots + 32 * n, (guint8 *) cgot->data,
-                                                       cgot->len));
+      g_assert_true (
+          annals_merkle_verify_consistency (m, n, roots + 32 * m, roots + 32 * n, (guint8 *) cgot->data, cgot->len));
       /* The wrong old root fails. */
       g_assert_false (annals_merkle_verify_consistency (m, n, roots + 32 * (m - 1), roots + 32 * n,
                                                         (guint8 *) cgot->data, cgot->len));
@@ -358,7 +363,8 @@ test_note_sign_open (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsNoteKey) k = annals_note_key_generate ("example.org/log", &error);
   g_assert_no_error (error);
-  g_autofree char *text = annals_checkpoint_format ("example.org/log", 42, (const guint8 *) "0123456789abcdef0123456789abcdef");
+  g_autofree char *text
+      = annals_checkpoint_format ("example.org/log", 42, (const guint8 *) "0123456789abcdef0123456789abcdef");
   g_autofree char *note = annals_note_sign (k, text);
   g_autofree char *vs = annals_note_key_verifier_string (k);
   g_autoptr (AnnalsNoteKey) v = annals_note_key_parse (vs, &error);

@@ -54,7 +54,8 @@ test_no_message_id (void)
 static void
 test_not_mail (void)
 {
-  const char *raw = "\x7f" "ELF\x02\x01\x01 this is not mail at all";
+  const char *raw = "\x7f"
+                    "ELF\x02\x01\x01 this is not mail at all";
   g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
   g_assert_true (i->unparsable);
   g_assert_true (i->message_id_derived);
@@ -117,7 +118,8 @@ test_dates (void)
   for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
     g_test_message ("case %u", k);
     g_assert_cmpint (annals_message_date_to_unix (cases[k].y, cases[k].mo, cases[k].d, cases[k].h, cases[k].mi,
-                                                  cases[k].s, cases[k].zone), ==, cases[k].want);
+                                                  cases[k].s, cases[k].zone),
+                     ==, cases[k].want);
   }
 }
 
@@ -212,8 +214,9 @@ test_header_shaped (void)
     const char *line;
     gboolean shaped;
   } vectors[] = {
-    { "Subject: x", TRUE }, { "X-Y:", TRUE }, { "Subject x", FALSE }, { ": x", FALSE },
-    { " Subject: x", FALSE }, { "Sub ject: x", FALSE }, { "Subject", FALSE }, { "", FALSE }, { "Caf\xc3\xa9: x", FALSE },
+    { "Subject: x", TRUE },      { "X-Y:", TRUE },         { "Subject x", FALSE }, { ": x", FALSE },
+    { " Subject: x", FALSE },    { "Sub ject: x", FALSE }, { "Subject", FALSE },   { "", FALSE },
+    { "Caf\xc3\xa9: x", FALSE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
     g_test_message ("%s", vectors[i].line);

@@ -30,25 +30,26 @@ test_plain (void)
 static void
 test_multipart (void)
 {
-  const char *raw = "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
-                    "preamble\n"
-                    "--b1\n"
-                    "Content-Type: text/plain; charset=utf8\n"
-                    "Content-Transfer-Encoding: quoted-printable\n\n"
-                    "R=C3=A9seau =\nsoft break\n"
-                    "--b1\n"
-                    "Content-Type: multipart/alternative; boundary=b2\n\n"
-                    "--b2\n"
-                    "Content-Type: text/html; charset=iso-8859-1\n\n"
-                    "<html><head><style>p{}</style></head><body><p>caf\xe9 &amp; <b>th&eacute;</b></p><br>x &#8364;</body></html>\n"
-                    "--b2--\n"
-                    "--b1\n"
-                    "Content-Type: application/pdf; name=\"=?UTF-8?Q?r=C3=A9sum=C3=A9.pdf?=\"\n"
-                    "Content-Disposition: attachment; filename*=UTF-8''%C3%A9t%C3%A9%20report.pdf\n"
-                    "Content-Transfer-Encoding: base64\n\n"
-                    "JVBERi0xLjQK\n"
-                    "--b1--\n"
-                    "epilogue\n";
+  const char *raw
+      = "Content-Type: multipart/mixed; boundary=\"b1\"\n\n"
+        "preamble\n"
+        "--b1\n"
+        "Content-Type: text/plain; charset=utf8\n"
+        "Content-Transfer-Encoding: quoted-printable\n\n"
+        "R=C3=A9seau =\nsoft break\n"
+        "--b1\n"
+        "Content-Type: multipart/alternative; boundary=b2\n\n"
+        "--b2\n"
+        "Content-Type: text/html; charset=iso-8859-1\n\n"
+        "<html><head><style>p{}</style></head><body><p>caf\xe9 &amp; <b>th&eacute;</b></p><br>x &#8364;</body></html>\n"
+        "--b2--\n"
+        "--b1\n"
+        "Content-Type: application/pdf; name=\"=?UTF-8?Q?r=C3=A9sum=C3=A9.pdf?=\"\n"
+        "Content-Disposition: attachment; filename*=UTF-8''%C3%A9t%C3%A9%20report.pdf\n"
+        "Content-Transfer-Encoding: base64\n\n"
+        "JVBERi0xLjQK\n"
+        "--b1--\n"
+        "epilogue\n";
   g_autoptr (GPtrArray) p = parts_of (raw);
   g_assert_cmpuint (p->len, ==, 3);
   g_assert_cmpstr (part (p, 0)->text, ==, "Réseau soft break");
@@ -117,9 +118,9 @@ test_filenames (void)
     { "Content-Disposition: attachment;\n filename*0*=iso-8859-1''Proc%E8;\n filename*1=s.pdf", "Procès.pdf" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-    g_autofree char *raw = g_strdup_printf ("Content-Type: multipart/mixed; boundary=b\n\n--b\n%s%s\n\ndata\n--b--\n",
-                                            g_str_has_prefix (cases[i].header, "Content-Type") ? ""
-                                            : "Content-Type: application/pdf\n", cases[i].header);
+    g_autofree char *raw = g_strdup_printf (
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\n%s%s\n\ndata\n--b--\n",
+        g_str_has_prefix (cases[i].header, "Content-Type") ? "" : "Content-Type: application/pdf\n", cases[i].header);
     /* Escaped: a Latin-1 byte in the TAP output breaks meson's reader. */
     g_autofree char *shown = g_strescape (cases[i].header, NULL);
     g_test_message ("%s", shown);

@@ -65,8 +65,8 @@ free_port (void)
   g_assert_cmpint (fd, >=, 0);
   struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   socklen_t len = sizeof a;
-  g_assert_cmpint (bind (fd, (struct sockaddr *)&a, sizeof a), ==, 0);
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *)&a, &len), ==, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
   close (fd);
   return ntohs (a.sin_port);
 }
@@ -150,7 +150,7 @@ origin_add (Fixture *f, const char *list, guint first, guint last, guint64 pack_
   for (guint i = first; i < last; i++) {
     GString *m = test_util_message (i, 3000);
     AnnalsStoreAddResult res;
-    g_assert_true (annals_store_writer_add (w, (const guint8 *)m->str, m->len, 1618846131 + i, NULL, &res, &error));
+    g_assert_true (annals_store_writer_add (w, (const guint8 *) m->str, m->len, 1618846131 + i, NULL, &res, &error));
     g_string_free (m, TRUE);
   }
   g_assert_true (annals_store_writer_commit (w, &error));
@@ -161,7 +161,7 @@ origin_add (Fixture *f, const char *list, guint first, guint last, guint64 pack_
   g_auto (GStrv) lists = annals_config_lists (config);
   g_autoptr (AnnalsTlog) log = annals_tlog_open (log_dir, origin, &error);
   g_assert_no_error (error);
-  annals_tlog_set_site (log, f->origin, site_origin, (const char *const *)lists);
+  annals_tlog_set_site (log, f->origin, site_origin, (const char *const *) lists);
   g_assert_true (annals_tlog_sync (log, annals_store_writer_reader (w), list, key, &error));
   g_assert_no_error (error);
   annals_note_key_free (key);
@@ -401,7 +401,7 @@ flip_byte (const char *path, gsize at)
   g_assert_cmpuint (at, <, len);
   d[at] ^= 0x20;
   g_chmod (path, 0644);
-  g_assert_true (g_file_set_contents (path, d, (gssize)len, NULL));
+  g_assert_true (g_file_set_contents (path, d, (gssize) len, NULL));
 }
 
 static void
@@ -436,7 +436,7 @@ test_refuse_tampered (Fixture *f, gconstpointer data)
   g_autofree char *now = read_file (cp_path, &now_len);
   g_assert_cmpmem (now, now_len, cp, cp_len);
   assert_verifies (f, NULL);
-  g_assert_true (g_file_set_contents (victim, orig, (gssize)vlen, NULL));
+  g_assert_true (g_file_set_contents (victim, orig, (gssize) vlen, NULL));
   g_chmod (victim, 0444);
 
   /* A rewritten tile (the new partial level-0 tile). */
@@ -454,7 +454,7 @@ test_refuse_tampered (Fixture *f, gconstpointer data)
   now = read_file (cp_path, &now_len);
   g_assert_cmpmem (now, now_len, cp, cp_len);
   assert_verifies (f, NULL);
-  g_assert_true (g_file_set_contents (tile, torig, (gssize)tlen, NULL));
+  g_assert_true (g_file_set_contents (tile, torig, (gssize) tlen, NULL));
 
   /* Made good again on the origin, the mirror takes it. */
   assert_ok (run (NULL, "mirror", f->url, f->mirror));
@@ -546,7 +546,7 @@ test_resume_after_kill (Fixture *f, gconstpointer data)
   g_spawn_close_pid (pid);
   g_assert_true (WIFSIGNALED (status));
   g_assert_cmpint (stat (part, &st), ==, 0);
-  g_test_message ("killed with %" G_GUINT64_FORMAT " bytes of the pack staged", (guint64)st.st_size);
+  g_test_message ("killed with %" G_GUINT64_FORMAT " bytes of the pack staged", (guint64) st.st_size);
   /* Its last verified state is whole. */
   assert_verifies (f, NULL);
   g_assert_cmpuint (count_of (f->mirror, "beta"), ==, 1);
@@ -560,7 +560,7 @@ test_resume_after_kill (Fixture *f, gconstpointer data)
   g_assert_cmpint (stat (opack, &ost), ==, 0);
   double mb = fetched_mb (r.out);
   g_test_message ("resumed run fetched %.1f MB of a %.2f MB pack", mb, ost.st_size / 1e6);
-  g_assert_cmpfloat (mb, <, (double)(ost.st_size - (st.st_size - lst.st_size)) / 1e6 + 0.1);
+  g_assert_cmpfloat (mb, <, (double) (ost.st_size - (st.st_size - lst.st_size)) / 1e6 + 0.1);
   run_clear (&r);
   g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
   assert_verifies (f, NULL);

@@ -22,7 +22,8 @@ sh_in (const char *dir, const char *cmd)
   g_autoptr (GError) error = NULL;
   g_test_message ("(in %s) $ %s", dir, cmd);
   const char *argv[] = { "sh", "-c", cmd, NULL };
-  g_assert_true (g_spawn_sync (dir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error));
+  g_assert_true (
+      g_spawn_sync (dir, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error));
   g_assert_no_error (error);
   if (!g_spawn_check_wait_status (status, NULL))
     g_error ("'%s' failed:\n%s%s", cmd, out, err);

@@ -19,14 +19,14 @@
 #define PASSWORD "s3cret-Pa55"
 
 typedef struct {
-  char *dir;      /* the fixture's temp folder */
-  char *root;     /* the archive */
-  GPid server;    /* Dovecot's or nntpd's master, or 0 */
-  guint16 port;   /* plain IMAP or NNTP */
+  char *dir;    /* the fixture's temp folder */
+  char *root;   /* the archive */
+  GPid server;  /* Dovecot's or nntpd's master, or 0 */
+  guint16 port; /* plain IMAP or NNTP */
   guint16 tls_port;
-  char *maildir;  /* the user's INBOX (IMAP) */
-  char *ca;       /* the test CA's certificate (PEM) */
-  char *other_ca; /* a CA that signed nothing the server has */
+  char *maildir;             /* the user's INBOX (IMAP) */
+  char *ca;                  /* the test CA's certificate (PEM) */
+  char *other_ca;            /* a CA that signed nothing the server has */
   const char *dovecot_extra; /* more lines for dovecot.conf */
   uid_t mail_uid;
   gid_t mail_gid;
@@ -48,7 +48,8 @@ static gboolean
 port_open (guint16 port)
 {
   int fd = socket (AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  struct sockaddr_in a
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   gboolean ok = connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
   close (fd);
   return ok;
@@ -173,19 +174,20 @@ make_certificates (Fixture *f)
   g_autofree char *srv_tmpl = g_build_filename (f->dir, "server.tmpl", NULL);
   write_file (srv_tmpl,
               "cn = localhost\ndns_name = localhost\ntls_www_server\nsigning_key\n"
-              "encryption_key\nexpiration_days = 30\n", 0644);
+              "encryption_key\nexpiration_days = 30\n",
+              0644);
   f->ca = g_build_filename (f->dir, "ca.pem", NULL);
   f->other_ca = g_build_filename (f->dir, "other-ca.pem", NULL);
   g_autofree char *ca_key = g_build_filename (f->dir, "ca.key", NULL);
   g_autofree char *other_key = g_build_filename (f->dir, "other-ca.key", NULL);
   g_autofree char *srv_key = g_build_filename (f->dir, "server.key", NULL);
   g_autofree char *srv_pem = g_build_filename (f->dir, "server.pem", NULL);
-  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", ca_key, "--template", ca_tmpl,
-            "--outfile", f->ca, NULL);
-  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", other_key, "--template", ca_tmpl,
-            "--outfile", f->other_ca, NULL);
-  run_tool (NULL, "certtool", "--generate-certificate", "--load-privkey", srv_key, "--load-ca-certificate",
-            f->ca, "--load-ca-privkey", ca_key, "--template", srv_tmpl, "--outfile", srv_pem, NULL);
+  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", ca_key, "--template", ca_tmpl, "--outfile",
+            f->ca, NULL);
+  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", other_key, "--template", ca_tmpl, "--outfile",
+            f->other_ca, NULL);
+  run_tool (NULL, "certtool", "--generate-certificate", "--load-privkey", srv_key, "--load-ca-certificate", f->ca,
+            "--load-ca-privkey", ca_key, "--template", srv_tmpl, "--outfile", srv_pem, NULL);
   chmod (srv_key, 0644); /* Dovecot's config process reads it as itself */
 }
 
@@ -260,8 +262,7 @@ start_dovecot (Fixture *f)
       "  inet_listener imap {\n    port = %2$u\n  }\n"
       "  inet_listener imaps {\n    port = %6$u\n    ssl = yes\n  }\n}\n"
       "service anvil {\n  chroot =\n}\n%7$s",
-      f->dir, f->port, user->pw_name, f->mail_uid, f->mail_gid, f->tls_port,
-      f->dovecot_extra ? f->dovecot_extra : "");
+      f->dir, f->port, user->pw_name, f->mail_uid, f->mail_gid, f->tls_port, f->dovecot_extra ? f->dovecot_extra : "");
   write_file (conf, text, 0644);
   g_autofree char *dovecot = find_program ("dovecot");
   char *argv[] = { dovecot, "-F", "-c", conf, NULL };
@@ -536,7 +537,8 @@ static GString *
 nntp_article (Fixture *f, guint n)
 {
   int fd = socket (AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (f->port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  struct sockaddr_in a
+      = { .sin_family = AF_INET, .sin_port = htons (f->port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   g_assert_cmpint (connect (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
   FILE *in = fdopen (dup (fd), "r");
   char line[8192];
@@ -810,7 +812,8 @@ test_kill_resume (Fixture *f, gconstpointer data)
     g_usleep (delay * 1000);
     int status = stop_pull (pid, SIGKILL);
     guint64 now = store_count (f);
-    g_test_message ("round %d: killed after %u ms (status %d), %" G_GUINT64_FORMAT " stored", round, delay, status, now);
+    g_test_message ("round %d: killed after %u ms (status %d), %" G_GUINT64_FORMAT " stored", round, delay, status,
+                    now);
     g_assert_cmpuint (now, >=, before);
     before = now;
   }
@@ -869,7 +872,8 @@ fake_imap_serve (gpointer data)
       break;
     } else if (strstr (upper, " EXAMINE")) {
       reply = g_strdup_printf ("* 2 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 3] n\r\n"
-                               "%s OK [READ-ONLY] done\r\n", tag);
+                               "%s OK [READ-ONLY] done\r\n",
+                               tag);
     } else if (strstr (upper, "BODY.PEEK")) {
       g_autofree char *m1 = g_strdup_printf ("* 1 FETCH (UID 1 RFC822.SIZE %zu BODY[] {%zu}\r\n%s)\r\n",
                                              strlen (fake->msg1), strlen (fake->msg1), fake->msg1);
@@ -883,7 +887,8 @@ fake_imap_serve (gpointer data)
       reply = g_strdup_printf ("%s OK done\r\n", tag);
     } else if (strstr (upper, " FETCH")) {
       reply = g_strdup_printf ("* 1 FETCH (UID 1 RFC822.SIZE %zu)\r\n* 2 FETCH (UID 2 RFC822.SIZE %zu)\r\n"
-                               "%s OK done\r\n", strlen (fake->msg1), strlen (fake->msg2), tag);
+                               "%s OK done\r\n",
+                               strlen (fake->msg1), strlen (fake->msg2), tag);
     } else if (strstr (upper, " CAPABILITY")) {
       reply = g_strdup_printf ("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n%s OK done\r\n", tag);
     } else {

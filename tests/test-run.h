@@ -122,10 +122,10 @@ assert_ok (Run r)
 
 /* Checks an exit status without consuming r; on a mismatch the failure
  * shows what annals printed on stderr (an ASan report, say). */
-#define assert_status(r, expected)                                                                  \
-  do {                                                                                              \
-    if ((r).status != (expected))                                                                   \
-      g_error ("annals exited %d, expected %d; its stderr:\n%s", (r).status, (expected), (r).err);  \
+#define assert_status(r, expected)                                                                                     \
+  do {                                                                                                                 \
+    if ((r).status != (expected))                                                                                      \
+      g_error ("annals exited %d, expected %d; its stderr:\n%s", (r).status, (expected), (r).err);                     \
   } while (0)
 
 static inline void
@@ -136,4 +136,3 @@ assert_fails (Run r, int status, const char *says)
     g_error ("expected '%s' in: %s", says, r.err);
   run_clear (&r);
 }
-

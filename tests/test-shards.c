@@ -67,7 +67,8 @@ static gboolean
 accepts (guint port)
 {
   int fd = socket (AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  struct sockaddr_in a
+      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   gboolean ok = connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
   close (fd);
   return ok;
@@ -92,7 +93,7 @@ start_server (Fixture *f, guint i, const char *db)
   g_autoptr (GError) error = NULL;
   g_assert_true (g_spawn_async (NULL, (char **) argv, NULL,
                                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL
-                                  | G_SPAWN_STDERR_TO_DEV_NULL,
+                                    | G_SPAWN_STDERR_TO_DEV_NULL,
                                 die_with_parent, NULL, &f->servers[i], &error));
   g_assert_no_error (error);
   /* Ready once it accepts (no timing asserted: a bounded wait). */
@@ -134,8 +135,8 @@ cgi_get (Fixture *f, const char *path, const char *query)
   char *out = NULL;
   int status;
   g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                               &status, &error));
+  g_assert_true (
+      g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, &status, &error));
   g_assert_no_error (error);
   return out;
 }

@@ -617,7 +617,8 @@ test_redact_crash (Fixture *f, gconstpointer data)
     g_assert_true (annals_store_read_record (annals_store_writer_reader (w), 11, &last, &error));
     g_assert_cmpint (t.pack < last.pack, ==, c->sealed);
   }
-  g_autoptr (GHashTable) before = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  g_autoptr (GHashTable) before
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
   snapshot (before, f->dir, NULL);
   const char *where = NULL;
   /* The test can fail: every word is in the store before. */
@@ -678,7 +679,8 @@ test_redact_crash (Fixture *f, gconstpointer data)
     g_autoptr (GString) other = test_util_message (i, 500);
     assert_message (s, i, other->str, other->len);
   }
-  g_autoptr (GHashTable) after = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  g_autoptr (GHashTable) after
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
   snapshot (after, f->dir, NULL);
   const char *words[] = { CANARY_SUBJECT, CANARY_SENDER, CANARY_BODY };
   for (guint i = 0; i < G_N_ELEMENTS (words); i++) {
@@ -744,9 +746,9 @@ main (int argc, char **argv)
     const char *name;
     RedactCrash c;
   } crashes[] = {
-    { "before-pack", { CRASH_BEFORE_PACK, FALSE } },   { "after-pack", { CRASH_AFTER_PACK, FALSE } },
-    { "after-meta", { CRASH_AFTER_META, FALSE } },     { "flag-without-meta", { CRASH_FLAG_NO_META, FALSE } },
-    { "after-flag", { CRASH_AFTER_FLAG, FALSE } },     { "sealed/before-pack", { CRASH_BEFORE_PACK, TRUE } },
+    { "before-pack", { CRASH_BEFORE_PACK, FALSE } },     { "after-pack", { CRASH_AFTER_PACK, FALSE } },
+    { "after-meta", { CRASH_AFTER_META, FALSE } },       { "flag-without-meta", { CRASH_FLAG_NO_META, FALSE } },
+    { "after-flag", { CRASH_AFTER_FLAG, FALSE } },       { "sealed/before-pack", { CRASH_BEFORE_PACK, TRUE } },
     { "sealed/after-pack", { CRASH_AFTER_PACK, TRUE } }, { "sealed/after-meta", { CRASH_AFTER_META, TRUE } },
   };
   for (guint i = 0; i < G_N_ELEMENTS (crashes); i++) {

@@ -94,11 +94,13 @@ get_with (int port, const char *method, const char *path, const char *extra)
     g_free (qurl);
     qurl = g_strdup_printf ("-K '%s'", cfg);
   }
-  g_autofree char *cmd = strcmp (method, "HEAD") == 0
-    ? g_strdup_printf ("curl -s --path-as-is -g -I %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", extra, hdrs,
-                       body, qurl)
-    : g_strdup_printf ("curl -s --path-as-is -g -X %s %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", method,
-                       extra, hdrs, body, qurl);
+  g_autofree char *cmd
+      = strcmp (method, "HEAD") == 0
+            ? g_strdup_printf ("curl -s --path-as-is -g -I %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s",
+                               extra, hdrs, body, qurl)
+            : g_strdup_printf (
+                "curl -s --path-as-is -g -X %s %s -D '%s' -o '%s' -w '%%{http_code} %%{content_type}' %s", method,
+                extra, hdrs, body, qurl);
   /* curl leaves the file alone when there is no body (a 304). */
   g_unlink (body);
   int st;
@@ -144,20 +146,20 @@ expect_text (int port, const char *path, int status, const char *has, const char
   resp_clear (&r);
 }
 
-static const char evil[] =
-  "Message-ID: <evil/'\"onmouseover=alert(1)&x%41@x>\n"
-  "From: \"<script>alert('name')</script>\" <evil@example.org>\n"
-  "Subject: <script>alert('subject')</script> <img src=x onerror=alert(2)>\n"
-  "Date: Mon, 5 Jul 2021 10:00:00 +0000\n"
-  "MIME-Version: 1.0\n"
-  "Content-Type: multipart/mixed; boundary=zz\n\n"
-  "--zz\nContent-Type: text/plain\n\n"
-  "<script>alert('body')</script> javascript:alert(3) data:text/html,<b>x</b>\n"
-  "see https://example.org/ok?a=1&b=<2>\n"
-  "--zz\nContent-Type: text/html\n\n<html><body onload=alert(4)><script>alert(5)</script>html part</body></html>\n"
-  "--zz\nContent-Type: application/octet-stream\n"
-  "Content-Disposition: attachment; filename=\"<script>x.sh\r\nSet-Cookie: evil=1\"\n\nbinary\n"
-  "--zz--\n";
+static const char evil[]
+    = "Message-ID: <evil/'\"onmouseover=alert(1)&x%41@x>\n"
+      "From: \"<script>alert('name')</script>\" <evil@example.org>\n"
+      "Subject: <script>alert('subject')</script> <img src=x onerror=alert(2)>\n"
+      "Date: Mon, 5 Jul 2021 10:00:00 +0000\n"
+      "MIME-Version: 1.0\n"
+      "Content-Type: multipart/mixed; boundary=zz\n\n"
+      "--zz\nContent-Type: text/plain\n\n"
+      "<script>alert('body')</script> javascript:alert(3) data:text/html,<b>x</b>\n"
+      "see https://example.org/ok?a=1&b=<2>\n"
+      "--zz\nContent-Type: text/html\n\n<html><body onload=alert(4)><script>alert(5)</script>html part</body></html>\n"
+      "--zz\nContent-Type: application/octet-stream\n"
+      "Content-Disposition: attachment; filename=\"<script>x.sh\r\nSet-Cookie: evil=1\"\n\nbinary\n"
+      "--zz--\n";
 
 #define BASE_URL "http://archive.example/"
 
@@ -185,8 +187,8 @@ craft_add (GString *mbox, const char *id, const char *parent, const char *from, 
   g_autoptr (GDateTime) d = g_date_time_new_from_unix_utc (date);
   g_autofree char *envelope = g_date_time_format (r, "%a %b %d %H:%M:%S %Y");
   g_autofree char *sent = g_date_time_format (d, "%a, %d %b %Y %H:%M:%S +0000");
-  g_string_append_printf (mbox, "From craft@example.org %s\nMessage-ID: <%s>\nFrom: %s\nSubject: %s\nDate: %s\n", envelope,
-                          id, from, subject, sent);
+  g_string_append_printf (mbox, "From craft@example.org %s\nMessage-ID: <%s>\nFrom: %s\nSubject: %s\nDate: %s\n",
+                          envelope, id, from, subject, sent);
   if (parent != NULL)
     g_string_append_printf (mbox, "In-Reply-To: <%s>\nReferences: <%s>\n", parent, parent);
   g_string_append_printf (mbox, "\n%s\n\n", body);
@@ -200,7 +202,8 @@ craft_add (GString *mbox, const char *id, const char *parent, const char *from, 
 static void
 craft_list (void)
 {
-  assert_ok (run (site.root, "list-add", "craft", "--address", "craft@example.org", "--description", "Crafted threads"));
+  assert_ok (
+      run (site.root, "list-add", "craft", "--address", "craft@example.org", "--description", "Crafted threads"));
   g_autoptr (GString) mbox = g_string_new (NULL);
   for (int k = 0; k < 153; k++) {
     g_autofree char *id = g_strdup_printf ("long%d@craft", k);
@@ -224,10 +227,13 @@ craft_list (void)
   for (int k = 0; k <= 3; k++) {
     g_autofree char *id = g_strdup_printf ("series%d@craft", k);
     g_autofree char *subject = g_strdup_printf ("[PATCH v3 %d/3] drivers/net/ethernet/mellanox/mlx5/core/"
-                                                "en_accel_ktls_rx_resync_handler.c: fix", k);
-    const char *body = "Signed-off-by: Some Developer <some.developer@example.org>\n---\n"
-                       " drivers/net/ethernet/mellanox/mlx5/core/en_accel/ktls_rx_resync_handler_and_more.c | 12 ++++++------\n"
-                       "-\tstatic_assert(sizeof(struct mlx5e_ktls_rx_resync_ctx_with_a_long_name) == MLX5E_KTLS_RX_RESYNC_CTX_SIZE_X);\n";
+                                                "en_accel_ktls_rx_resync_handler.c: fix",
+                                                k);
+    const char *body
+        = "Signed-off-by: Some Developer <some.developer@example.org>\n---\n"
+          " drivers/net/ethernet/mellanox/mlx5/core/en_accel/ktls_rx_resync_handler_and_more.c | 12 ++++++------\n"
+          "-\tstatic_assert(sizeof(struct mlx5e_ktls_rx_resync_ctx_with_a_long_name) == "
+          "MLX5E_KTLS_RX_RESYNC_CTX_SIZE_X);\n";
     craft_add (mbox, id, k ? "series0@craft" : NULL, "Some Developer <some.developer@example.org>", subject,
                april + 3 * 86400 + k, april + 3 * 86400 + k + 5, body);
   }
@@ -245,8 +251,8 @@ craft_list (void)
   gint64 may = MARCH_2021 + 70 * 86400;
   craft_add (mbox, "weekly@craft", NULL, "Chair Person <chair@example.org>", "Weekly call", may, may + 5,
              "agenda of the weekly call.");
-  craft_add (mbox, "oldmailer@craft", NULL, "Old Mailer <old@example.org>", "RE: Weekly call", may + 86400,
-             may + 86405, "I will be there.");
+  craft_add (mbox, "oldmailer@craft", NULL, "Old Mailer <old@example.org>", "RE: Weekly call", may + 86400, may + 86405,
+             "I will be there.");
   /* In June: a reply whose quoted text and new text share a word. */
   gint64 june = MARCH_2021 + 92 * 86400;
   craft_add (mbox, "snippet@craft", NULL, "Quoting Writer <quoting@example.org>", "Marsupials", june, june + 5,
@@ -314,8 +320,8 @@ start_site (void)
   site.run_cgi = g_build_filename (site.tmp, "cgi", NULL);
   site.run_fcgi = g_build_filename (site.tmp, "fcgi", NULL);
   int st;
-  g_autofree char *c1 = g_strdup_printf ("%s %s --port %d --background --run-dir %s", serve, site.root, site.port_cgi,
-                                         site.run_cgi);
+  g_autofree char *c1
+      = g_strdup_printf ("%s %s --port %d --background --run-dir %s", serve, site.root, site.port_cgi, site.run_cgi);
   g_free (sh_out (c1, &st));
   g_assert_cmpint (st, ==, 0);
   g_autofree char *c2 = g_strdup_printf ("%s %s --port %d --fastcgi --background --run-dir %s", serve, site.root,
@@ -505,10 +511,12 @@ test_mbox_and_atom (void)
   g_autofree char *feed = g_build_filename (site.tmp, "new.atom", NULL);
   g_assert_true (g_file_set_contents (feed, a.body, (gssize) a.length, NULL));
   resp_clear (&a);
-  g_autofree char *fp = g_strdup_printf ("/usr/bin/python3 -c \"import feedparser; f=feedparser.parse('%s'); "
-                                         "assert not f.bozo, f.bozo_exception; assert f.version=='atom10', f.version; "
-                                         "assert len(f.entries)>0; e=f.entries[0]; assert e.id and e.title and e.updated and e.link; "
-                                         "print(len(f.entries))\"", feed);
+  g_autofree char *fp
+      = g_strdup_printf ("/usr/bin/python3 -c \"import feedparser; f=feedparser.parse('%s'); "
+                         "assert not f.bozo, f.bozo_exception; assert f.version=='atom10', f.version; "
+                         "assert len(f.entries)>0; e=f.entries[0]; assert e.id and e.title and e.updated and e.link; "
+                         "print(len(f.entries))\"",
+                         feed);
   g_autofree char *fo = sh_out (fp, &st);
   g_assert_cmpint (st, ==, 0);
   g_test_message ("feedparser read %s entries", fo);
@@ -520,10 +528,10 @@ test_mbox_and_atom (void)
 static void
 assert_only_our_tags (const char *html)
 {
-  static const char *const ours[] = { "!DOCTYPE", "html", "head", "meta", "title", "style", "link", "body", "nav",
-                                      "a", "main", "h1", "h2", "table", "thead", "tbody", "tr", "th", "td", "pre",
-                                      "span", "p", "form", "label", "input", "footer", "small", "code", "article",
-                                      "ul", "li", "div", "hr", "mark" };
+  static const char *const ours[]
+      = { "!DOCTYPE", "html",   "head",  "meta",  "title",   "style", "link", "body", "nav",  "a",   "main", "h1",
+          "h2",       "table",  "thead", "tbody", "tr",      "th",    "td",   "pre",  "span", "p",   "form", "label",
+          "input",    "footer", "small", "code",  "article", "ul",    "li",   "div",  "hr",   "mark" };
   g_autoptr (GRegex) handler = g_regex_new ("\\son[a-z]+\\s*=|href=\"(javascript|data):", G_REGEX_CASELESS, 0, NULL);
   for (const char *p = strchr (html, '<'); p != NULL; p = strchr (p + 1, '<')) {
     const char *name = p + 1 + (p[1] == '/');
@@ -589,9 +597,10 @@ test_hostile (void)
   resp_clear (&l);
   /* A 1 MB query string: a clear 4xx (from lighttpd, whose header limit
    * comes first), no crash; and one just under it reaches annals. */
-  g_autofree char *huge = g_strdup_printf (
-      "python3 -c \"import http.client; c=http.client.HTTPConnection('127.0.0.1', %d); "
-      "c.request('GET', '/ksummit/?q=' + 'a'*(1<<20)); print(c.getresponse().status)\"", site.port_fcgi);
+  g_autofree char *huge
+      = g_strdup_printf ("python3 -c \"import http.client; c=http.client.HTTPConnection('127.0.0.1', %d); "
+                         "c.request('GET', '/ksummit/?q=' + 'a'*(1<<20)); print(c.getresponse().status)\"",
+                         site.port_fcgi);
   g_autofree char *hs = sh_out (huge, NULL);
   g_assert_cmpint (atoi (hs), >=, 400);
   g_assert_cmpint (atoi (hs), <, 500);
@@ -622,7 +631,9 @@ test_search_mbox_post (void)
   g_autofree char *cmd = g_strdup_printf ("curl -s -X POST -d '' -o '%s' -w '%%{http_code}' '%s'", out, url);
   g_autofree char *code = sh_out (cmd, NULL);
   g_assert_cmpstr (code, ==, "200");
-  g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip; d=gzip.open('%s').read(); print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"", out);
+  g_autofree char *py = g_strdup_printf (
+      "python3 -c \"import gzip; d=gzip.open('%s').read(); print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"",
+      out);
   g_autofree char *n = sh_out (py, NULL);
   g_assert_cmpint (atoi (n), >=, 1);
   /* GET does not make it (a crawler must not pull archives). */
@@ -670,11 +681,12 @@ test_tombstone_and_obfuscation (void)
 static void
 test_fastcgi_body_cache (void)
 {
-  const char *msg = "Message-ID: <cache-canary@x>\nFrom: Carol <carol@example.org>\nSubject: canary\n"
-                    "Date: Tue, 6 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
-                    "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n"
-                    "the singing canary of the cache\n> quoted line\n--b\n"
-                    "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=c.bin\n\nxx\n--b--\n";
+  const char *msg
+      = "Message-ID: <cache-canary@x>\nFrom: Carol <carol@example.org>\nSubject: canary\n"
+        "Date: Tue, 6 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n"
+        "the singing canary of the cache\n> quoted line\n--b\n"
+        "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=c.bin\n\nxx\n--b--\n";
   assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", "ksummit", "--mda", NULL));
   const char *pages[] = { "/ksummit/cache-canary@x/", "/ksummit/cache-canary@x/T/", "/ksummit/cache-canary@x/t/" };
   for (guint i = 0; i < G_N_ELEMENTS (pages); i++) {
@@ -845,10 +857,11 @@ assert_revalidates (int port, const char *path)
 static void
 test_cache_etag (void)
 {
-  const char *msg = "Message-ID: <etag-canary@x>\nFrom: Dee <dee@example.org>\nSubject: etag\n"
-                    "Date: Tue, 6 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
-                    "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nto be redacted\n--b\n"
-                    "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=e.bin\n\nxx\n--b--\n";
+  const char *msg
+      = "Message-ID: <etag-canary@x>\nFrom: Dee <dee@example.org>\nSubject: etag\n"
+        "Date: Tue, 6 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nto be redacted\n--b\n"
+        "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=e.bin\n\nxx\n--b--\n";
   assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", "ksummit", "--mda", NULL));
   const char *paths[] = { "/ksummit/etag-canary@x/raw", "/ksummit/etag-canary@x/", "/ksummit/etag-canary@x/1-e.bin" };
   char *before[G_N_ELEMENTS (paths)][2];
@@ -945,12 +958,14 @@ search_mbox_count (const char *q, char **headers)
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/ksummit/?q=%s&x=m", site.port_fcgi, q);
   g_autofree char *out = g_build_filename (site.tmp, "limit.mbox.gz", NULL);
   g_autofree char *hdrs = g_build_filename (site.tmp, "limit.headers", NULL);
-  g_autofree char *cmd = g_strdup_printf ("curl -s -X POST -d '' -D '%s' -o '%s' -w '%%{http_code}' '%s'", hdrs, out, url);
+  g_autofree char *cmd
+      = g_strdup_printf ("curl -s -X POST -d '' -D '%s' -o '%s' -w '%%{http_code}' '%s'", hdrs, out, url);
   g_autofree char *code = sh_out (cmd, NULL);
   g_assert_cmpstr (code, ==, "200");
   g_assert_true (g_file_get_contents (hdrs, headers, NULL, NULL));
   g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip; d=gzip.open('%s').read(); "
-                                         "print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"", out);
+                                         "print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"",
+                                         out);
   g_autofree char *n = sh_out (py, NULL);
   return atoi (n);
 }
@@ -992,7 +1007,8 @@ test_limits (void)
     g_assert_cmpint (r.status, ==, 200);
     g_assert_nonnull (strstr (r.body, "start of the text"));
     g_assert_null (strstr (r.body, "the very end of the text"));
-    g_assert_nonnull (strstr (r.body, "more bytes of this part are in the <a href=\"/ksummit/long-text@x/raw\">raw message</a>"));
+    g_assert_nonnull (
+        strstr (r.body, "more bytes of this part are in the <a href=\"/ksummit/long-text@x/raw\">raw message</a>"));
     g_assert_cmpuint (r.length, <, 1200 * 1024); /* the default: about 1 MB a part */
     resp_clear (&r);
     assert_body_is (ports[k], "/ksummit/long-text@x/raw", big->str, big->len);
@@ -1025,13 +1041,14 @@ test_b4 (void)
   g_autofree char *home = g_build_filename (site.tmp, "home", NULL);
   g_mkdir_with_parents (home, 0700);
   g_autofree char *cfg = g_build_filename (home, ".gitconfig", NULL);
-  g_autofree char *conf = g_strdup_printf ("[b4]\n\tmidmask = http://127.0.0.1:%d/ksummit/%%s\n\tlinkmask = http://127.0.0.1:%d/ksummit/%%s\n",
-                                           site.port_fcgi, site.port_fcgi);
+  g_autofree char *conf = g_strdup_printf (
+      "[b4]\n\tmidmask = http://127.0.0.1:%d/ksummit/%%s\n\tlinkmask = http://127.0.0.1:%d/ksummit/%%s\n",
+      site.port_fcgi, site.port_fcgi);
   g_assert_true (g_file_set_contents (cfg, conf, -1, NULL));
   g_autofree char *outdir = g_build_filename (site.tmp, "b4out", NULL);
   g_mkdir_with_parents (outdir, 0755);
-  g_autofree char *cmd = g_strdup_printf ("sh -c \"cd '%s' && HOME='%s' b4 mbox -o '%s' '%s' 2>&1\"", site.tmp, home,
-                                          outdir, mid);
+  g_autofree char *cmd
+      = g_strdup_printf ("sh -c \"cd '%s' && HOME='%s' b4 mbox -o '%s' '%s' 2>&1\"", site.tmp, home, outdir, mid);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   g_test_message ("b4: %s", out);
@@ -1061,20 +1078,20 @@ test_browser (void)
   const char *art = g_getenv ("ANNALS_ARTIFACTS");
   g_autofree char *outdir = g_build_filename (art ? art : site.tmp, "screenshots", NULL);
   g_autofree char *script = source_path ("tests/browser-check.py");
-  g_autofree char *cmd = g_strdup_printf ("%s '%s' http://127.0.0.1:%d/ksummit/ 'http://127.0.0.1:%d/ksummit/%s/t/' "
-                                          "'http://127.0.0.1:%d/ksummit/%s/' 'http://127.0.0.1:%d/ksummit/?q=rust' "
-                                          "http://127.0.0.1:%d/ http://127.0.0.1:%d/craft/long0@craft/t/#nested "
-                                          "http://127.0.0.1:%d/craft/long5@craft/#nested http://127.0.0.1:%d/craft/ "
-                                          "http://127.0.0.1:%d/craft/2021-04/ http://127.0.0.1:%d/craft/2021/ "
-                                          "http://127.0.0.1:%d/craft/series0@craft/t/ http://127.0.0.1:%d/craft/series2@craft/ "
-                                          "http://127.0.0.1:%d/craft/never-archived@elsewhere/ "
-                                          "http://127.0.0.1:%d/about/ http://127.0.0.1:%d/craft/about/ "
-                                          "http://127.0.0.1:%d/craft/future@craft/ http://127.0.0.1:%d/craft/names@craft/ "
-                                          "http://127.0.0.1:%d/craft/?q=wombat",
-                                          script, outdir, site.port_fcgi, site.port_fcgi, mid, site.port_fcgi, mid,
-                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
-                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
-                                          site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi);
+  g_autofree char *cmd = g_strdup_printf (
+      "%s '%s' http://127.0.0.1:%d/ksummit/ 'http://127.0.0.1:%d/ksummit/%s/t/' "
+      "'http://127.0.0.1:%d/ksummit/%s/' 'http://127.0.0.1:%d/ksummit/?q=rust' "
+      "http://127.0.0.1:%d/ http://127.0.0.1:%d/craft/long0@craft/t/#nested "
+      "http://127.0.0.1:%d/craft/long5@craft/#nested http://127.0.0.1:%d/craft/ "
+      "http://127.0.0.1:%d/craft/2021-04/ http://127.0.0.1:%d/craft/2021/ "
+      "http://127.0.0.1:%d/craft/series0@craft/t/ http://127.0.0.1:%d/craft/series2@craft/ "
+      "http://127.0.0.1:%d/craft/never-archived@elsewhere/ "
+      "http://127.0.0.1:%d/about/ http://127.0.0.1:%d/craft/about/ "
+      "http://127.0.0.1:%d/craft/future@craft/ http://127.0.0.1:%d/craft/names@craft/ "
+      "http://127.0.0.1:%d/craft/?q=wombat",
+      script, outdir, site.port_fcgi, site.port_fcgi, mid, site.port_fcgi, mid, site.port_fcgi, site.port_fcgi,
+      site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
+      site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi);
   int st;
   g_autofree char *out = sh_out (cmd, &st);
   g_test_message ("%s", out);
@@ -1181,10 +1198,13 @@ test_months (void)
     expect (ports[i], "/craft/1999-01/", 200, "text/html");
   }
   g_autofree char *out = g_build_filename (site.tmp, "month.mbox.gz", NULL);
-  g_autofree char *cmd = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/craft/2021-04.mbox.gz", out, site.port_fcgi);
+  g_autofree char *cmd
+      = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/craft/2021-04.mbox.gz", out, site.port_fcgi);
   g_free (sh_out (cmd, NULL));
-  g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip, mailbox; open('%s.x','wb').write(gzip.open('%s').read()); "
-                                         "print(len(mailbox.mbox('%s.x')))\"", out, out, out);
+  g_autofree char *py
+      = g_strdup_printf ("python3 -c \"import gzip, mailbox; open('%s.x','wb').write(gzip.open('%s').read()); "
+                         "print(len(mailbox.mbox('%s.x')))\"",
+                         out, out, out);
   g_autofree char *n = sh_out (py, NULL);
   g_assert_cmpint (atoi (n), ==, 8);
 }
@@ -1251,8 +1271,10 @@ test_feed_content (void)
         "assert not f.bozo, f.bozo_exception; "
         "e=[x for x in f.entries if x.title == 'April news'][0]; assert 'news of April.' in e.content[0].value, e; "
         "a=feedparser.parse('http://127.0.0.1:%d/all/new.atom'); assert not a.bozo, a.bozo_exception; "
-        "links=' '.join(x.link for x in a.entries); assert '/hidden/' in links and '/ksummit/' in links and len(a.entries) == 25, links; "
-        "print('ok')\"", ports[i], ports[i]);
+        "links=' '.join(x.link for x in a.entries); assert '/hidden/' in links and '/ksummit/' in links and "
+        "len(a.entries) == 25, links; "
+        "print('ok')\"",
+        ports[i], ports[i]);
     int st;
     g_autofree char *out = sh_out (fp, &st);
     g_assert_cmpint (st, ==, 0);
@@ -1321,13 +1343,15 @@ test_attachment_names (void)
     Resp a = get (ports[i], "GET", "/craft/names@craft/1-Proc_s.pdf");
     g_assert_cmpint (a.status, ==, 200);
     if (strstr (a.headers, "Content-Disposition: attachment; filename=\"Proc_s.pdf\"; "
-                           "filename*=UTF-8''Proc%C3%A8s.pdf\r\n") == NULL)
+                           "filename*=UTF-8''Proc%C3%A8s.pdf\r\n")
+        == NULL)
       g_error ("wrong Content-Disposition:\n%s", a.headers);
     g_assert_cmpmem (a.body, a.length, "%PDF-1.4\n", 9);
     resp_clear (&a);
     Resp b = get (ports[i], "GET", "/craft/names@craft/2-R_sum__final.txt");
     g_assert_cmpint (b.status, ==, 200);
-    g_assert_nonnull (strstr (b.headers, "filename=\"R_sum__final.txt\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20final.txt"));
+    g_assert_nonnull (
+        strstr (b.headers, "filename=\"R_sum__final.txt\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20final.txt"));
     resp_clear (&b);
     /* The per-byte form of earlier links still answers. */
     expect (ports[i], "/craft/names@craft/1-Proc__s.pdf", 200, "application/octet-stream");
@@ -1389,7 +1413,8 @@ test_about (void)
   /* Run what the page says, with what the site serves. */
   g_autofree char *proof = g_build_filename (site.tmp, "message.tlog-proof", NULL);
   g_autofree char *eml = g_build_filename (site.tmp, "message.eml", NULL);
-  g_autofree char *c1 = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/proof", proof, site.port_cgi, mid);
+  g_autofree char *c1
+      = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/proof", proof, site.port_cgi, mid);
   g_autofree char *c2 = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/raw", eml, site.port_cgi, mid);
   g_free (sh_out (c1, NULL));
   g_free (sh_out (c2, NULL));

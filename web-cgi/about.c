@@ -45,7 +45,8 @@ annals_web_page_about (Ctx *c, const char *list)
 {
   g_autofree char *site = g_key_file_get_string (annals_config_keyfile (c->config), "site", "name", NULL);
   g_autofree char *vkey = verifier_key (c);
-  g_autofree char *title = list ? g_strdup_printf ("About %s", list) : g_strdup_printf ("About %s", site ? site : "annals");
+  g_autofree char *title
+      = list ? g_strdup_printf ("About %s", list) : g_strdup_printf ("About %s", site ? site : "annals");
   g_autoptr (GString) s = g_string_new (NULL);
   annals_web_page_start (c, s, title);
   g_string_append (s, "<h1>");
@@ -76,8 +77,10 @@ annals_web_page_about (Ctx *c, const char *list)
     g_autofree char *origin = log_origin (c, *l);
     g_string_append_printf (s, "<li><a href=\"%s/%s/\">%s</a>: origin <code>", c->h->prefix, *l, *l);
     annals_web_esc (s, origin ? origin : "");
-    g_string_append_printf (s, "</code>, <a href=\"%s/%s/log/checkpoint\">checkpoint</a>, tiles under "
-                               "<code>%s/%s/log/tile/</code>", c->h->prefix, *l, c->h->prefix, *l);
+    g_string_append_printf (s,
+                            "</code>, <a href=\"%s/%s/log/checkpoint\">checkpoint</a>, tiles under "
+                            "<code>%s/%s/log/tile/</code>",
+                            c->h->prefix, *l, c->h->prefix, *l);
     if (list == NULL)
       g_string_append_printf (s, " (<a href=\"%s/%s/about/\">about %s</a>)", c->h->prefix, *l, *l);
     g_string_append (s, "</li>");
@@ -97,8 +100,8 @@ annals_web_page_about (Ctx *c, const char *list)
                       "never <code>keys/</code>) is checked offline, every message against the log and the log "
                       "against its signature; <code>--since</code> takes a checkpoint you kept earlier and checks "
                       "that nothing in it was lost:</p>");
-  g_autofree char *cmd2 = g_strdup_printf ("annals verify /path/to/mirror --key %s --since yesterdays-checkpoint",
-                                           qkey);
+  g_autofree char *cmd2
+      = g_strdup_printf ("annals verify /path/to/mirror --key %s --since yesterdays-checkpoint", qkey);
   code_block (s, cmd2);
   annals_web_page_end (c, s);
 }

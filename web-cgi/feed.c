@@ -50,7 +50,8 @@ annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const ch
 {
   annals_http_header (c->h, "Content-Type", "application/atom+xml; charset=utf-8");
   annals_http_header (c->h, "Cache-Control", "public, max-age=60");
-  g_autoptr (GString) s = g_string_new ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
+  g_autoptr (GString) s
+      = g_string_new ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">");
   g_string_append (s, "<title>");
   annals_web_esc (s, title);
   g_string_append (s, "</title>");
@@ -104,8 +105,8 @@ annals_web_page_new_atom (Ctx *c)
   gboolean all = strcmp (c->list, "all") == 0;
   g_autofree char *term = all ? g_strdup ("") : g_strconcat ("K", c->list, NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
-                                                         FALSE, &error);
+  g_autoptr (AnnalsQueryResults) r
+      = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o, FALSE, &error);
   if (r == NULL) {
     /* Only a list never indexed has no feed; a failing index is the
      * server's (500, or 503 while not ready), which a feed reader retries

@@ -4,21 +4,22 @@
 #include <string.h>
 #include <time.h>
 
-static const char css[] =
-  "body{font:16px/1.45 sans-serif;margin:0 auto;max-width:60em;padding:0 .6em;color:#111;background:#fff}"
-  "pre{white-space:pre-wrap;overflow-wrap:anywhere;font:14px/1.4 monospace}"
-  ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}footer,small{font-size:.9em}ul{padding-left:1.2em}"
-  "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
-  ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr th{text-align:left;padding-right:.6em;white-space:nowrap}"
-  "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"
-  /* Thread indent, one class per level (thread-view.c caps it at 8). */
-  ".n1{margin-left:1em}.n2{margin-left:2em}.n3{margin-left:3em}.n4{margin-left:4em}.n5{margin-left:5em}"
-  ".n6{margin-left:6em}.n7{margin-left:7em}.n8{margin-left:8em}.ghost{border-left:3px solid #999;padding-left:.5em}"
-  "@media (max-width:40em){.n1{margin-left:.5em}.n2{margin-left:1em}.n3{margin-left:1.5em}.n4{margin-left:2em}"
-  ".n5{margin-left:2.5em}.n6{margin-left:3em}.n7{margin-left:3.5em}.n8{margin-left:4em}}"
-  ".c{text-align:right}@media (max-width:40em){.ad{display:none}}.snip td{padding:0 .4em .6em 1.2em}"
-  "h1{font-size:1.6em;line-height:1.25}h2{font-size:1.25em}@media (max-width:40em){h1{font-size:1.3em}}"
-  "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
+static const char css[]
+    = "body{font:16px/1.45 sans-serif;margin:0 auto;max-width:60em;padding:0 .6em;color:#111;background:#fff}"
+      "pre{white-space:pre-wrap;overflow-wrap:anywhere;font:14px/1.4 monospace}"
+      ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}footer,small{font-size:.9em}ul{padding-left:1.2em}"
+      "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
+      ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr "
+      "th{text-align:left;padding-right:.6em;white-space:nowrap}"
+      "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"
+      /* Thread indent, one class per level (thread-view.c caps it at 8). */
+      ".n1{margin-left:1em}.n2{margin-left:2em}.n3{margin-left:3em}.n4{margin-left:4em}.n5{margin-left:5em}"
+      ".n6{margin-left:6em}.n7{margin-left:7em}.n8{margin-left:8em}.ghost{border-left:3px solid #999;padding-left:.5em}"
+      "@media (max-width:40em){.n1{margin-left:.5em}.n2{margin-left:1em}.n3{margin-left:1.5em}.n4{margin-left:2em}"
+      ".n5{margin-left:2.5em}.n6{margin-left:3em}.n7{margin-left:3.5em}.n8{margin-left:4em}}"
+      ".c{text-align:right}@media (max-width:40em){.ad{display:none}}.snip td{padding:0 .4em .6em 1.2em}"
+      "h1{font-size:1.6em;line-height:1.25}h2{font-size:1.25em}@media (max-width:40em){h1{font-size:1.3em}}"
+      "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
 
 void
 annals_web_fmt_date (gint64 t, char *out, gsize n)
@@ -122,8 +123,9 @@ annals_web_page_start (Ctx *c, GString *s, const char *title)
   annals_web_esc (s, title);
   g_string_append_printf (s, "</title><style>%s</style>", css);
   if (c->list != NULL && strcmp (c->list, "all") != 0)
-    g_string_append_printf (s, "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"%s\" href=\"%s/%s/new.atom\">",
-                            c->list, c->h->prefix, c->list);
+    g_string_append_printf (
+        s, "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"%s\" href=\"%s/%s/new.atom\">", c->list,
+        c->h->prefix, c->list);
   g_autofree char *site = g_key_file_get_string (annals_config_keyfile (c->config), "site", "name", NULL);
   g_string_append_printf (s, "</head><body><nav aria-label=\"site\"><a href=\"%s/\">", c->h->prefix);
   annals_web_esc (s, site ? site : "annals");
@@ -137,8 +139,10 @@ void
 annals_web_search_form (Ctx *c, GString *s, const char *value)
 {
   const char *where = c->list ? c->list : "all";
-  g_string_append_printf (s, "<form role=\"search\" action=\"%s/%s/\" method=\"get\"><label for=\"q\">Search %s</label> "
-                             "<input type=\"search\" id=\"q\" name=\"q\" value=\"", c->h->prefix, where, where);
+  g_string_append_printf (s,
+                          "<form role=\"search\" action=\"%s/%s/\" method=\"get\"><label for=\"q\">Search %s</label> "
+                          "<input type=\"search\" id=\"q\" name=\"q\" value=\"",
+                          c->h->prefix, where, where);
   annals_web_esc (s, value ? value : "");
   g_string_append (s, "\"> <input type=\"submit\" value=\"search\"></form>");
 }
@@ -146,9 +150,10 @@ annals_web_search_form (Ctx *c, GString *s, const char *value)
 void
 annals_web_page_end (Ctx *c, GString *s)
 {
-  g_string_append_printf (s, "</main><footer>annals: every message kept byte for byte; "
-                             "<a href=\"https://c2sp.org/tlog-tiles\">transparency log</a> per list under "
-                             "<code>/LIST/log/</code>; <a href=\"%s/about/\">how to verify</a>.</footer></body></html>\n",
+  g_string_append_printf (s,
+                          "</main><footer>annals: every message kept byte for byte; "
+                          "<a href=\"https://c2sp.org/tlog-tiles\">transparency log</a> per list under "
+                          "<code>/LIST/log/</code>; <a href=\"%s/about/\">how to verify</a>.</footer></body></html>\n",
                           c->h->prefix);
   if (c->h->status == 200 || c->h->status == 410) {
     /* The page's own hash: whatever changes it (a reply, a redaction)
@@ -168,9 +173,12 @@ annals_web_error_page (Ctx *c, int status, const char *what)
   annals_http_header (c->h, "Cache-Control", "no-store");
   g_autoptr (GString) s = g_string_new (NULL);
   g_autofree char *title = g_strdup_printf ("%d %s", status,
-                                            status == 404 ? "Not found" : status == 400 ? "Bad request"
-                                            : status == 405 ? "Method not allowed" : status == 413 ? "Too large"
-                                            : status == 414 ? "URI too long" : "Error");
+                                            status == 404   ? "Not found"
+                                            : status == 400 ? "Bad request"
+                                            : status == 405 ? "Method not allowed"
+                                            : status == 413 ? "Too large"
+                                            : status == 414 ? "URI too long"
+                                                            : "Error");
   annals_web_page_start (c, s, title);
   g_string_append (s, "<h1>");
   annals_web_esc (s, title);
@@ -208,7 +216,6 @@ annals_web_store_of (Ctx *c, const char *list, GError **error)
   g_hash_table_insert (c->stores, g_strdup (list), s);
   return s;
 }
-
 
 guint64
 annals_web_limit (Ctx *c, const char *key, guint64 fallback)

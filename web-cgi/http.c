@@ -68,13 +68,25 @@ annals_html_escape (GString *out, const char *text, gssize length)
   const char *end = length < 0 ? text + strlen (text) : text + length;
   for (const char *p = text; p < end; p++) {
     switch (*p) {
-    case '&': g_string_append (out, "&amp;"); break;
-    case '<': g_string_append (out, "&lt;"); break;
-    case '>': g_string_append (out, "&gt;"); break;
-    case '"': g_string_append (out, "&quot;"); break;
-    case '\'': g_string_append (out, "&#39;"); break;
-    case '\0': break;
-    default: g_string_append_c (out, *p);
+    case '&':
+      g_string_append (out, "&amp;");
+      break;
+    case '<':
+      g_string_append (out, "&lt;");
+      break;
+    case '>':
+      g_string_append (out, "&gt;");
+      break;
+    case '"':
+      g_string_append (out, "&quot;");
+      break;
+    case '\'':
+      g_string_append (out, "&#39;");
+      break;
+    case '\0':
+      break;
+    default:
+      g_string_append_c (out, *p);
     }
   }
 }
@@ -113,7 +125,9 @@ annals_http_init (AnnalsHttp *h, AnnalsHttpParam param, gpointer source, const c
   h->params = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   const char *m = param (source, "REQUEST_METHOD");
   h->method = m && (strcmp (m, "HEAD") == 0 || strcmp (m, "POST") == 0) ? (m[0] == 'H' ? "HEAD" : "POST")
-              : m && strcmp (m, "GET") == 0 ? "GET" : m ? "OTHER" : "GET";
+              : m && strcmp (m, "GET") == 0                             ? "GET"
+              : m                                                       ? "OTHER"
+                                                                        : "GET";
   h->head = strcmp (h->method, "HEAD") == 0;
   /* Web servers decode PATH_INFO (lighttpd turns %2F into /): the
    * request line keeps Message-IDs as they were written. */
@@ -151,9 +165,9 @@ annals_http_init (AnnalsHttp *h, AnnalsHttpParam param, gpointer source, const c
   const char *server = param (source, "SERVER_NAME");
   if (host == NULL || strpbrk (host, "/\\\"<> \t\r\n") != NULL)
     host = NULL;
-  g_autofree char *authority = host ? g_strdup (host)
-                                    : g_strdup_printf ("%s%s%s", server ? server : "localhost", port ? ":" : "",
-                                                       port ? port : "");
+  g_autofree char *authority
+      = host ? g_strdup (host)
+             : g_strdup_printf ("%s%s%s", server ? server : "localhost", port ? ":" : "", port ? port : "");
   h->base = g_strdup_printf ("%s://%s%s/", https && *https && strcmp (https, "off") ? "https" : "http", authority,
                              h->prefix);
 }
@@ -195,19 +209,32 @@ static const char *
 reason (int status)
 {
   switch (status) {
-  case 200: return "OK";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 304: return "Not Modified";
-  case 400: return "Bad Request";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 410: return "Gone";
-  case 413: return "Payload Too Large";
-  case 414: return "URI Too Long";
-  case 416: return "Range Not Satisfiable";
-  case 503: return "Service Unavailable";
-  default: return status >= 500 ? "Internal Server Error" : "Error";
+  case 200:
+    return "OK";
+  case 206:
+    return "Partial Content";
+  case 301:
+    return "Moved Permanently";
+  case 304:
+    return "Not Modified";
+  case 400:
+    return "Bad Request";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 410:
+    return "Gone";
+  case 413:
+    return "Payload Too Large";
+  case 414:
+    return "URI Too Long";
+  case 416:
+    return "Range Not Satisfiable";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return status >= 500 ? "Internal Server Error" : "Error";
   }
 }
 

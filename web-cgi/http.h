@@ -16,12 +16,12 @@ typedef const char *(*AnnalsHttpParam) (gpointer source, const char *name);
 
 typedef struct {
   /* request */
-  const char *method;   /* GET, HEAD, POST */
-  char *path;           /* not decoded: REQUEST_URI's path (keeps %2F), else PATH_INFO */
-  char *query;          /* raw query string, or "" */
-  GHashTable *params;   /* decoded query (and POST form) parameters */
-  char *base;           /* "http://host:port/script-prefix/" for absolute links */
-  char *prefix;         /* the script's path prefix ("" at the root) */
+  const char *method; /* GET, HEAD, POST */
+  char *path;         /* not decoded: REQUEST_URI's path (keeps %2F), else PATH_INFO */
+  char *query;        /* raw query string, or "" */
+  GHashTable *params; /* decoded query (and POST form) parameters */
+  char *base;         /* "http://host:port/script-prefix/" for absolute links */
+  char *prefix;       /* the script's path prefix ("" at the root) */
   gboolean head;
   /* response */
   AnnalsHttpWrite write;

@@ -33,7 +33,8 @@ annals_web_page_lists (Ctx *c)
 static void
 summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
 {
-  g_string_append (s, "<table><thead><tr><th scope=\"col\">Date</th><th scope=\"col\">Subject</th><th scope=\"col\">From</th>");
+  g_string_append (
+      s, "<table><thead><tr><th scope=\"col\">Date</th><th scope=\"col\">Subject</th><th scope=\"col\">From</th>");
   if (relevance)
     g_string_append (s, "<th scope=\"col\">Match</th>");
   g_string_append (s, "</tr></thead><tbody>");
@@ -130,9 +131,10 @@ address_of (const char *from)
 static void
 thread_rows (Ctx *c, GString *s, AnnalsQueryResults *r)
 {
-  g_string_append (s, "<table class=\"threads\"><thead><tr><th scope=\"col\">Subject</th><th scope=\"col\">Started by</th>"
-                      "<th scope=\"col\">Replies</th><th scope=\"col\">Participants</th>"
-                      "<th scope=\"col\">Last message</th></tr></thead><tbody>");
+  g_string_append (s,
+                   "<table class=\"threads\"><thead><tr><th scope=\"col\">Subject</th><th scope=\"col\">Started by</th>"
+                   "<th scope=\"col\">Replies</th><th scope=\"col\">Participants</th>"
+                   "<th scope=\"col\">Last message</th></tr></thead><tbody>");
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *h = &g_array_index (r->hits, AnnalsIndexSummary, i);
     g_autoptr (AnnalsQueryResults) t = *h->thread ? annals_web_thread_of (c, h->list, h->thread) : NULL;
@@ -164,8 +166,8 @@ thread_rows (Ctx *c, GString *s, AnnalsQueryResults *r)
       g_string_append_printf (s, " <span class=\"d\">[%s]</span>", h->list);
     g_string_append (s, "</td><td>");
     from_cell (c, s, first->list, first->from);
-    g_string_append_printf (s, "</td><td class=\"c\">%u</td><td class=\"c\">%u</td><td class=\"d\"><a href=\"", count - 1,
-                            g_hash_table_size (who));
+    g_string_append_printf (s, "</td><td class=\"c\">%u</td><td class=\"c\">%u</td><td class=\"d\"><a href=\"",
+                            count - 1, g_hash_table_size (who));
     annals_web_esc (s, last_url);
     g_string_append (s, "\">");
     annals_web_date_cell (s, last, 16);
@@ -174,8 +176,8 @@ thread_rows (Ctx *c, GString *s, AnnalsQueryResults *r)
   g_string_append (s, "</tbody></table>");
 }
 
-static const char *const month_names[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char *const month_names[]
+    = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
 /* Answers for an index that is there but fails (damaged: 500, half-made
  * or being rewritten: 503) and returns TRUE; none at all is no failure,
@@ -250,17 +252,21 @@ annals_web_page_year (Ctx *c, int year)
   g_autoptr (GString) s = g_string_new (NULL);
   g_autofree char *title = g_strdup_printf ("%s in %04d", c->list, year);
   annals_web_page_start (c, s, title);
-  g_string_append_printf (s, "<h1>%s</h1><p>Messages received each month; each month can be downloaded as an mbox "
-                             "(mboxrd, gzip).</p><ul class=\"months\">", title);
+  g_string_append_printf (s,
+                          "<h1>%s</h1><p>Messages received each month; each month can be downloaded as an mbox "
+                          "(mboxrd, gzip).</p><ul class=\"months\">",
+                          title);
   guint64 total = 0;
   for (int m = 1; m <= 12; m++) {
     guint64 n = count_received (c, year, m);
     total += n;
     if (n == 0)
       continue;
-    g_string_append_printf (s, "<li><a href=\"%s/%s/%04d-%02d/\">%s %04d</a>: %" G_GUINT64_FORMAT " %s, "
-                               "<a href=\"%s/%s/%04d-%02d.mbox.gz\">mbox.gz</a></li>", c->h->prefix, c->list, year, m,
-                            month_names[m - 1], year, n, n == 1 ? "message" : "messages", c->h->prefix, c->list, year, m);
+    g_string_append_printf (s,
+                            "<li><a href=\"%s/%s/%04d-%02d/\">%s %04d</a>: %" G_GUINT64_FORMAT " %s, "
+                            "<a href=\"%s/%s/%04d-%02d.mbox.gz\">mbox.gz</a></li>",
+                            c->h->prefix, c->list, year, m, month_names[m - 1], year, n,
+                            n == 1 ? "message" : "messages", c->h->prefix, c->list, year, m);
   }
   g_string_append (s, "</ul>");
   if (total == 0)
@@ -275,17 +281,19 @@ annals_web_page_month (Ctx *c, int year, int month)
   g_autofree char *q = g_strdup_printf ("rt:%04d-%02d..%04d-%02d", year, month, year, month);
   AnnalsQueryOptions o = { offset, PAGE_SIZE, FALSE, TRUE, FALSE };
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
+  g_autoptr (AnnalsQueryResults) r
+      = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (index_failed (c, error))
     return;
   guint64 count = count_received (c, year, month);
   g_autoptr (GString) s = g_string_new (NULL);
   g_autofree char *title = g_strdup_printf ("%s, %s %04d", c->list, month_names[month - 1], year);
   annals_web_page_start (c, s, title);
-  g_string_append_printf (s, "<h1>%s</h1><p>%" G_GUINT64_FORMAT " messages received this month, newest threads first. "
-                             "<a href=\"%s/%s/%04d-%02d.mbox.gz\">Download them as mbox.gz</a>; "
-                             "<a href=\"%s/%s/%04d/\">other months of %04d</a>.</p>", title, count, c->h->prefix,
-                          c->list, year, month, c->h->prefix, c->list, year, year);
+  g_string_append_printf (s,
+                          "<h1>%s</h1><p>%" G_GUINT64_FORMAT " messages received this month, newest threads first. "
+                          "<a href=\"%s/%s/%04d-%02d.mbox.gz\">Download them as mbox.gz</a>; "
+                          "<a href=\"%s/%s/%04d/\">other months of %04d</a>.</p>",
+                          title, count, c->h->prefix, c->list, year, month, c->h->prefix, c->list, year, year);
   if (r == NULL) {
     g_string_append (s, "<p>This list has no index yet: run <code>annals index</code>.</p>");
   } else if (r->hits->len > 0) {
@@ -304,7 +312,8 @@ annals_web_month_mbox (Ctx *c, int year, int month)
   guint64 max = annals_web_limit (c, "mbox-max-messages", MBOX_MAX_MESSAGES);
   AnnalsQueryOptions o = { 0, max, FALSE, FALSE, TRUE };
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
+  g_autoptr (AnnalsQueryResults) r
+      = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (index_failed (c, error))
     return;
   if (r == NULL) {
@@ -319,7 +328,8 @@ annals_web_month_mbox (Ctx *c, int year, int month)
   }
   if (r->count > r->hits->len) {
     g_autofree char *note = g_strdup_printf ("the newest %u of %" G_GUINT64_FORMAT " messages; annals search --list "
-                                             "%s --format mbox %s gives them all", r->hits->len, r->count, c->list, q);
+                                             "%s --format mbox %s gives them all",
+                                             r->hits->len, r->count, c->list, q);
     annals_http_header (c->h, "X-Annals-Limit", note);
   }
   g_autofree char *name = g_strdup_printf ("%s-%04d-%02d", c->list, year, month);
@@ -333,8 +343,8 @@ annals_web_page_list (Ctx *c)
   AnnalsQueryOptions o = { offset, PAGE_SIZE, FALSE, TRUE, FALSE };
   g_autoptr (GError) error = NULL;
   g_autofree char *term = strcmp (c->list, "all") == 0 ? g_strdup ("") : g_strconcat ("K", c->list, NULL);
-  g_autoptr (AnnalsQueryResults) r = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o,
-                                                         FALSE, &error);
+  g_autoptr (AnnalsQueryResults) r
+      = annals_query_term ((const char *const *) c->dirs->pdata, c->dirs->len, term, &o, FALSE, &error);
   if (index_failed (c, error))
     return;
   g_autoptr (GString) s = g_string_new (NULL);
@@ -404,7 +414,8 @@ annals_web_page_search (Ctx *c, const char *q)
     o.snippet_data = c;
   }
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnnalsQueryResults) r = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
+  g_autoptr (AnnalsQueryResults) r
+      = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
   if (r == NULL) {
     int status = annals_web_search_error_status (error);
     annals_http_status (c->h, status);
@@ -428,7 +439,8 @@ annals_web_page_search (Ctx *c, const char *q)
   if (mbox) {
     if (r->count > r->hits->len) {
       g_autofree char *note = g_strdup_printf ("the first %u of %" G_GUINT64_FORMAT " messages; annals search "
-                                               "--format mbox gives them all", r->hits->len, r->count);
+                                               "--format mbox gives them all",
+                                               r->hits->len, r->count);
       annals_http_header (c->h, "X-Annals-Limit", note);
     }
     annals_web_mbox_gz (c, r, "results");
@@ -443,13 +455,16 @@ annals_web_page_search (Ctx *c, const char *q)
   g_autofree char *qe = g_uri_escape_string (q, NULL, FALSE);
   g_string_append_printf (s, "; <a href=\"?q=%s%s\">%s</a>; <a href=\"?q=%s&amp;x=A\">Atom</a></p>", qe,
                           relevance ? "" : "&amp;r", relevance ? "newest first" : "best match first", qe);
-  g_string_append_printf (s, "<form method=\"post\" action=\"?q=%s&amp;x=m\"><input type=\"submit\" "
-                             "value=\"download as mbox.gz\">", qe);
+  g_string_append_printf (s,
+                          "<form method=\"post\" action=\"?q=%s&amp;x=m\"><input type=\"submit\" "
+                          "value=\"download as mbox.gz\">",
+                          qe);
   if (r->count > mbox_max) {
     /* The way to the rest, runnable as shown. */
     g_autofree char *quoted = g_shell_quote (q);
-    g_string_append_printf (s, " <small>(the first %" G_GUINT64_FORMAT " of these messages, at most %" G_GUINT64_FORMAT
-                               " MB; for all of them: <code>annals search",
+    g_string_append_printf (s,
+                            " <small>(the first %" G_GUINT64_FORMAT " of these messages, at most %" G_GUINT64_FORMAT
+                            " MB; for all of them: <code>annals search",
                             mbox_max, annals_web_limit (c, "mbox-max-bytes", MBOX_MAX_BYTES) >> 20);
     if (strcmp (c->list, "all") != 0)
       g_string_append_printf (s, " --list %s", c->list);

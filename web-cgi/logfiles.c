@@ -21,9 +21,9 @@ annals_web_page_proof (Ctx *c, AnnalsIndexSummary *m)
   gpointer ctx;
   AnnalsMerkleSource src = annals_tlog_reader_source (r, &ctx);
   g_autoptr (GBytes) entry = annals_tlog_reader_entry (r, m->number, &error);
-  g_autoptr (GArray) proof = entry ? annals_merkle_inclusion_proof (src, ctx, m->number,
-                                                                    annals_tlog_reader_checkpoint (r)->size, &error)
-                                   : NULL;
+  g_autoptr (GArray) proof
+      = entry ? annals_merkle_inclusion_proof (src, ctx, m->number, annals_tlog_reader_checkpoint (r)->size, &error)
+              : NULL;
   if (proof == NULL) {
     annals_web_error_page (c, 500, error ? error->message : "cannot make the proof");
     return;
@@ -41,7 +41,8 @@ annals_web_page_log_file (Ctx *c, const char *rest)
   gboolean checkpoint = strcmp (rest, "checkpoint") == 0;
   static GRegex *tile_re;
   if (tile_re == NULL)
-    tile_re = g_regex_new ("^tile/(entries|[0-9]|[1-5][0-9]|6[0-3])(/x[0-9]{3})*/[0-9]{3}(\\.p/([1-9][0-9]?|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$",
+    tile_re = g_regex_new ("^tile/(entries|[0-9]|[1-5][0-9]|6[0-3])(/x[0-9]{3})*/[0-9]{3}(\\.p/"
+                           "([1-9][0-9]?|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$",
                            G_REGEX_OPTIMIZE, 0, NULL);
   if (!checkpoint && !g_regex_match (tile_re, rest, 0, NULL)) {
     annals_web_error_page (c, 404, "No such log file.");
@@ -77,9 +78,9 @@ serve_file (Ctx *c, const char *path, const char *type, const char *cache)
     annals_web_error_page (c, 404, "No such file.");
     return;
   }
-  g_autofree char *etag = g_strdup_printf ("\"%llx-%llx-%llx.%lx\"", (unsigned long long) st.st_ino,
-                                           (unsigned long long) st.st_size, (unsigned long long) st.st_mtim.tv_sec,
-                                           (unsigned long) st.st_mtim.tv_nsec);
+  g_autofree char *etag
+      = g_strdup_printf ("\"%llx-%llx-%llx.%lx\"", (unsigned long long) st.st_ino, (unsigned long long) st.st_size,
+                         (unsigned long long) st.st_mtim.tv_sec, (unsigned long) st.st_mtim.tv_nsec);
   annals_http_header (c->h, "Content-Type", type);
   annals_http_header (c->h, "Cache-Control", cache);
   annals_http_header (c->h, "Access-Control-Allow-Origin", "*");
@@ -157,10 +158,9 @@ annals_web_page_store_file (Ctx *c, const char *rest)
   struct stat st;
   gboolean sealed = g_str_has_prefix (rest, "packs/") && stat (path, &st) == 0 && (st.st_mode & 0222) == 0;
   const char *cache = g_str_has_prefix (rest, "dict/") ? "public, max-age=31536000, immutable"
-                      : sealed                          ? "public, max-age=3600"
-                                                        : "public, max-age=5";
-  serve_file (c, path, strcmp (rest, "FORMAT") == 0 ? "text/plain; charset=utf-8" : "application/octet-stream",
-              cache);
+                      : sealed                         ? "public, max-age=3600"
+                                                       : "public, max-age=5";
+  serve_file (c, path, strcmp (rest, "FORMAT") == 0 ? "text/plain; charset=utf-8" : "application/octet-stream", cache);
 }
 
 /* /log/site-checkpoint and /about/vkey: the site's signed list of logs

@@ -208,7 +208,7 @@ reply_link (Ctx *c, GString *s, const AnnalsIndexSummary *m)
     return;
   g_autofree char *irt = g_strdup_printf ("<%s>", m->message_id);
   g_autofree char *subject = g_ascii_strncasecmp (m->subject, "re:", 3) == 0 ? g_strdup (m->subject)
-                                                                              : g_strconcat ("Re: ", m->subject, NULL);
+                                                                             : g_strconcat ("Re: ", m->subject, NULL);
   g_autofree char *to = g_uri_escape_string (address, "@", FALSE);
   g_autofree char *irt_e = g_uri_escape_string (irt, NULL, FALSE);
   g_autofree char *subject_e = g_uri_escape_string (subject, NULL, FALSE);
@@ -261,9 +261,10 @@ annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
   /* Search pages show the same messages again and again: a persistent
    * process keeps their new text beside the rendered bodies, checked
    * against the record's hash like them (a redaction changes it). */
-  g_autofree char *key = body_cache == NULL ? NULL
-                           : g_strdup_printf ("fresh\n%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%" G_GSIZE_FORMAT, c->root,
-                                              m->list, m->number, annals_web_row_obfuscates (c, m->list), max);
+  g_autofree char *key = body_cache == NULL
+                             ? NULL
+                             : g_strdup_printf ("fresh\n%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%" G_GSIZE_FORMAT, c->root,
+                                                m->list, m->number, annals_web_row_obfuscates (c, m->list), max);
   CachedBody *cached = key ? g_hash_table_lookup (body_cache, key) : NULL;
   if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) == 0)
     return g_strndup (cached->html, cached->len);
@@ -304,8 +305,8 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
     if (cached != NULL && memcmp (cached->sha256, rec.sha256, 32) != 0)
       cached = NULL;
   }
-  g_autoptr (GBytes) raw = st != NULL && cached == NULL && !too_large ? annals_store_read (st, m->number, &rec, &error)
-                                                                       : NULL;
+  g_autoptr (GBytes) raw
+      = st != NULL && cached == NULL && !too_large ? annals_store_read (st, m->number, &rec, &error) : NULL;
   g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
   annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
   g_string_append (s, heading ? "</h1>" : "</h2>");
@@ -330,15 +331,17 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   annals_web_fmt_date (m->receipt, received, sizeof received);
   /* A Date: far after the receipt is the sender's clock: said so, and
    * not what the lists sort by. */
-  g_autofree char *claimed = annals_web_sort_date (m) != m->date
-                               ? g_strdup_printf ("%s (claimed by the sender: later than the archive received it)", sent)
-                               : NULL;
+  g_autofree char *claimed
+      = annals_web_sort_date (m) != m->date
+            ? g_strdup_printf ("%s (claimed by the sender: later than the archive received it)", sent)
+            : NULL;
   g_string_append (s, "<table class=\"hdr\">");
   struct {
     const char *name, *value;
-  } rows[] = { { "From", meta ? meta->from : m->from }, { "To", meta ? meta->to : NULL }, { "Cc", meta ? meta->cc : NULL },
-               { "Date", claimed ? claimed : sent }, { "Received", received }, { "Message-ID", m->message_id },
-               { "List-Id", meta ? meta->list_id : NULL } };
+  } rows[]
+      = { { "From", meta ? meta->from : m->from },   { "To", meta ? meta->to : NULL }, { "Cc", meta ? meta->cc : NULL },
+          { "Date", claimed ? claimed : sent },      { "Received", received },         { "Message-ID", m->message_id },
+          { "List-Id", meta ? meta->list_id : NULL } };
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
     if (rows[i].value == NULL || !*rows[i].value)
       continue;
@@ -363,11 +366,14 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   reply_link (c, s, m);
   g_string_append (s, "</nav>");
   if (too_large) {
-    g_string_append_printf (s, "<p class=\"tomb\" role=\"note\">This message is %" G_GUINT64_FORMAT
-                               " bytes, too large to show here: the <a href=\"", rec.raw_size);
+    g_string_append_printf (s,
+                            "<p class=\"tomb\" role=\"note\">This message is %" G_GUINT64_FORMAT
+                            " bytes, too large to show here: the <a href=\"",
+                            rec.raw_size);
     annals_web_esc (s, url);
-    g_string_append_printf (s, "raw\">raw message</a> has every byte (or <code>annals cat %s %" G_GUINT64_FORMAT
-                               "</code>).</p>", m->list, m->number);
+    g_string_append_printf (
+        s, "raw\">raw message</a> has every byte (or <code>annals cat %s %" G_GUINT64_FORMAT "</code>).</p>", m->list,
+        m->number);
   } else if (cached != NULL) {
     g_string_append_len (s, cached->html, (gssize) cached->len);
   } else if (body_cache == NULL) {
@@ -452,8 +458,9 @@ annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m)
   g_autofree char *etag = record_etag (&rec, "");
   gsize len;
   const guint8 *d = g_bytes_get_data (raw, &len);
-  annals_http_header (c->h, "Content-Type", g_utf8_validate ((const char *) d, (gssize) len, NULL)
-                                              ? "text/plain; charset=utf-8" : "text/plain");
+  annals_http_header (c->h, "Content-Type",
+                      g_utf8_validate ((const char *) d, (gssize) len, NULL) ? "text/plain; charset=utf-8"
+                                                                             : "text/plain");
   annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
   char lm[64];
@@ -477,7 +484,7 @@ annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg)
   g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, &rec, NULL) : NULL;
   if (raw == NULL) {
     annals_web_error_page (c, st && annals_store_read_record (st, m->number, &rec, NULL) ? 410 : 404,
-                "No such attachment: the message was redacted, or is not in this archive.");
+                           "No such attachment: the message was redacted, or is not in this archive.");
     return;
   }
   gsize len;

@@ -36,8 +36,9 @@ redirect (Ctx *c, const char *path)
 static void
 serve_message (Ctx *c, AnnalsIndexSummary *m, const char *base, const char *action, const char *after)
 {
-  gboolean thread_page = action != NULL && (strcmp (action, "t") == 0 || strcmp (action, "T") == 0
-                                            || strcmp (action, "t.mbox.gz") == 0 || strcmp (action, "t.atom") == 0);
+  gboolean thread_page = action != NULL
+                         && (strcmp (action, "t") == 0 || strcmp (action, "T") == 0 || strcmp (action, "t.mbox.gz") == 0
+                             || strcmp (action, "t.atom") == 0);
   if (thread_page && *m->thread == '\0') {
     /* Only in the store: redacted (its tombstone says so), or not
      * indexed yet. */
@@ -234,7 +235,8 @@ annals_web_handle (AnnalsHttp *h, const char *root)
   if (c.config == NULL) {
     annals_http_status (h, 500);
     annals_http_header (h, "Content-Type", "text/plain; charset=utf-8");
-    annals_http_print (h, "annals.cgi: %s\n", root ? error->message : "ANNALS_ROOT is not set in the web server's configuration");
+    annals_http_print (h, "annals.cgi: %s\n",
+                       root ? error->message : "ANNALS_ROOT is not set in the web server's configuration");
     return;
   }
   /* Absolute URLs (redirects, feeds) use where the site says it is

@@ -114,7 +114,8 @@ thread_order (AnnalsQueryResults *t)
 static void
 indent_attrs (GString *s, guint depth, gboolean current)
 {
-  g_string_append_printf (s, " class=\"n%u%s\" data-depth=\"%u\"", MIN (depth, INDENT_MAX), current ? " cur" : "", depth);
+  g_string_append_printf (s, " class=\"n%u%s\" data-depth=\"%u\"", MIN (depth, INDENT_MAX), current ? " cur" : "",
+                          depth);
   if (current)
     g_string_append (s, " aria-current=\"page\"");
 }

@@ -43,9 +43,9 @@ G_BEGIN_DECLS
 
 /* What one request may cost ([web] in annals.conf, doc/urls.md). */
 #define MBOX_MAX_MESSAGES 2000
-#define MBOX_MAX_BYTES ((guint64)64 * 1024 * 1024)
-#define TEXT_MAX_BYTES ((guint64)1024 * 1024)
-#define MESSAGE_MAX_BYTES ((guint64)16 * 1024 * 1024)
+#define MBOX_MAX_BYTES ((guint64) 64 * 1024 * 1024)
+#define TEXT_MAX_BYTES ((guint64) 1024 * 1024)
+#define MESSAGE_MAX_BYTES ((guint64) 16 * 1024 * 1024)
 
 typedef struct {
   AnnalsHttp *h;
