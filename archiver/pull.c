@@ -46,8 +46,8 @@ struct _AnnalsPull {
 
   /* What annals_pull_check found: UIDs (IMAP) or the range of article
    * numbers (NNTP) to fetch, with sizes for IMAP. */
-  GArray *todo_uids;
-  GArray *todo_sizes;
+  GArray *fetch_uids;
+  GArray *fetch_sizes;
   guint64 group_first, group_last;
 };
 
@@ -213,8 +213,8 @@ annals_pull_new (const AnnalsPullUrl *url, const AnnalsPullOptions *options, con
   pull->timeout = options->timeout > 0 ? options->timeout : 60;
   pull->state_path = g_strdup (state_path);
   pull->warnings = g_ptr_array_new_with_free_func (g_free);
-  pull->todo_uids = g_array_new (FALSE, FALSE, sizeof (guint32));
-  pull->todo_sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
+  pull->fetch_uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  pull->fetch_sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
   return pull;
 }
 
@@ -244,8 +244,8 @@ annals_pull_free (AnnalsPull *pull)
   g_free (pull->ca_file);
   g_free (pull->state_path);
   g_ptr_array_unref (pull->warnings);
-  g_array_unref (pull->todo_uids);
-  g_array_unref (pull->todo_sizes);
+  g_array_unref (pull->fetch_uids);
+  g_array_unref (pull->fetch_sizes);
   g_free (pull);
 }
 
@@ -650,8 +650,8 @@ imap_connect (AnnalsPull *pull, GError **error)
 static gboolean
 imap_check (AnnalsPull *pull, guint64 *count, GError **error)
 {
-  g_array_set_size (pull->todo_uids, 0);
-  g_array_set_size (pull->todo_sizes, 0);
+  g_array_set_size (pull->fetch_uids, 0);
+  g_array_set_size (pull->fetch_sizes, 0);
   *count = 0;
   if (pull->imap->imap_selection_info->sel_exists == 0)
     return TRUE;
@@ -679,19 +679,19 @@ imap_check (AnnalsPull *pull, guint64 *count, GError **error)
     }
     /* "N:*" always matches the newest message, even below N. */
     if (uid > pull->last) {
-      g_array_append_val (pull->todo_uids, uid);
-      g_array_append_val (pull->todo_sizes, size);
+      g_array_append_val (pull->fetch_uids, uid);
+      g_array_append_val (pull->fetch_sizes, size);
     }
   }
   mailimap_fetch_list_free (result);
   /* Servers answer in sequence order, which is UID order; make sure. */
-  for (guint i = 1; i < pull->todo_uids->len; i++)
-    if (g_array_index (pull->todo_uids, guint32, i) <= g_array_index (pull->todo_uids, guint32, i - 1)) {
+  for (guint i = 1; i < pull->fetch_uids->len; i++)
+    if (g_array_index (pull->fetch_uids, guint32, i) <= g_array_index (pull->fetch_uids, guint32, i - 1)) {
       g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_TEMPFAIL,
                    "the server listed the UIDs of %s out of order; run again later", pull->url->mailbox);
       return FALSE;
     }
-  *count = pull->todo_uids->len;
+  *count = pull->fetch_uids->len;
   return TRUE;
 }
 
@@ -773,15 +773,15 @@ imap_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **e
   g_autofree char *w = where (pull);
   g_autoptr (GArray) batch = g_array_new (FALSE, FALSE, sizeof (Fetched));
   g_array_set_clear_func (batch, fetched_clear);
-  guint n = pull->todo_uids->len;
+  guint n = pull->fetch_uids->len;
   for (guint i = 0; i < n && !annals_pull_cancelled (pull);) {
     /* A batch: up to PULL_BATCH messages or PULL_BATCH_BYTES. */
     guint end = i;
     guint64 bytes = 0;
     struct mailimap_set *set = mailimap_set_new_empty ();
     while (end < n && end - i < PULL_BATCH && (end == i || bytes < PULL_BATCH_BYTES)) {
-      mailimap_set_add_single (set, g_array_index (pull->todo_uids, guint32, end));
-      bytes += g_array_index (pull->todo_sizes, guint32, end);
+      mailimap_set_add_single (set, g_array_index (pull->fetch_uids, guint32, end));
+      bytes += g_array_index (pull->fetch_sizes, guint32, end);
       end++;
     }
     struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att_list_empty ();
@@ -831,7 +831,7 @@ imap_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **e
     }
     mailimap_fetch_list_free (result);
     for (guint k = i; k < end; k++) {
-      guint32 uid = g_array_index (pull->todo_uids, guint32, k);
+      guint32 uid = g_array_index (pull->fetch_uids, guint32, k);
       GBytes *raw = g_hash_table_lookup (got, GUINT_TO_POINTER (uid));
       if (raw == NULL) {
         if (bad != NULL) {
@@ -853,7 +853,7 @@ imap_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **e
       return FALSE;
     }
     /* An expunged tail still moves the position on. */
-    guint32 last = g_array_index (pull->todo_uids, guint32, end - 1);
+    guint32 last = g_array_index (pull->fetch_uids, guint32, end - 1);
     if (last > pull->last) {
       pull->last = last;
       if (!state_save (pull, error))
