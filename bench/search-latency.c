@@ -1,5 +1,9 @@
-/* search-latency: in-process search latency of annals, for bench/index.
+/* search-latency: in-process search latency of annals, for bench/run and
+ * bench/index.
  * usage: search-latency RUNS LIST_DIR... -- QUERY...
+ * Each list's index is opened as the annals.conf beside LIST_DIR says
+ * (index-shards, index-remote), as annals search does: sharded and
+ * remote indexes are measured the same way.
  * Prints one line per query: p50 and p95 in microseconds and the count. */
 #include "search/query.h"
 
