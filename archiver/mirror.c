@@ -601,6 +601,9 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     if (p != G_MAXUINT32)
       g_hash_table_add (rewritten, GUINT_TO_POINTER (p));
   }
+  /* Packs whose bytes all came from the origin this run (not a local
+   * prefix): the old entries in them are verified again. */
+  g_autoptr (GHashTable) refetched = g_hash_table_new (g_direct_hash, g_direct_equal);
   for (guint32 p = 0; count > 0 && p <= last_pack; p++) {
     char name[32];
     g_snprintf (name, sizeof name, "%08u.pack", p);
@@ -618,6 +621,8 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     } else if (have && (st.st_mode & 0222) == 0) {
       continue; /* sealed: fetched once */
     }
+    if (!have)
+      g_hash_table_add (refetched, GUINT_TO_POINTER (p));
     /* Every pack before the last is sealed on the origin. */
     if (!fetch_file (m, rel, path, have ? path : NULL, p < last_pack ? 0444 : 0644, error)) {
       g_prefix_error (error, "%s: ", list);
@@ -645,7 +650,26 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     }
   }
 
-  /* Verify the staged list as a whole before anything is moved. */
+  /* Verify the staged list before anything is moved: as a whole on the
+   * first run; then only what is new since the mirror's checkpoint (its
+   * old entries were verified by the run that placed it), and the old
+   * entries the origin rewrote: those whose offsets entry changed (the
+   * file came whole after a redaction) or whose pack came whole. */
+  g_autoptr (GArray) recheck = g_array_new (FALSE, FALSE, sizeof (guint64));
+  if (old_size > 0) {
+    g_autofree char *old_offsets = NULL;
+    gsize old_offsets_len = 0;
+    if (redacted->len > 0 && !g_file_get_contents (live_offsets, &old_offsets, &old_offsets_len, NULL))
+      old_offsets_len = 0;
+    for (guint64 i = 0; i < MIN (old_size, count); i++) {
+      gsize at = 16 + (gsize) i * 48;
+      gboolean moved
+          = redacted->len > 0 && (at + 48 > old_offsets_len || memcmp (old_offsets + at, offsets + at, 48) != 0);
+      if (moved
+          || g_hash_table_contains (refetched, GUINT_TO_POINTER (offsets_pack ((guint8 *) offsets, offsets_len, i))))
+        g_array_append_val (recheck, i);
+    }
+  }
   AnnalsTlogPrefix prefix = { "the site checkpoint" };
   if (site_entry != NULL) {
     prefix.size = site_entry->size;
@@ -655,8 +679,11 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   VerifyReport vr = { g_string_new (NULL), 0, stage_slash, list_url };
   AnnalsTlogVerifyStats vs;
   g_autoptr (GError) verr = NULL;
-  gboolean ok = annals_tlog_verify (stage, list, m->key, old_note, old_len, &prefix, site_entry ? 1 : 0, on_verify, &vr,
-                                    &vs, &verr);
+  gboolean ok = old_size > 0 ? annals_tlog_verify_since (stage, list, m->key, old_note, old_len, live_store,
+                                                         (const guint64 *) (gpointer) recheck->data, recheck->len,
+                                                         &prefix, site_entry ? 1 : 0, on_verify, &vr, &vs, &verr)
+                             : annals_tlog_verify (stage, list, m->key, old_note, old_len, &prefix, site_entry ? 1 : 0,
+                                                   on_verify, &vr, &vs, &verr);
   if (!ok || vs.failures > 0) {
     if (verr != NULL) {
       g_autoptr (GString) s = g_string_new (verr->message);
@@ -686,8 +713,10 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   m->stats->lists_updated++;
   m->stats->entries += size - old_size;
   m->stats->redactions += redacted->len;
-  say (m, FALSE, "%s: %" G_GUINT64_FORMAT " new entries, verified (%" G_GUINT64_FORMAT " in all)", list,
-       size - old_size, size);
+  say (m, FALSE,
+       "%s: verified %" G_GUINT64_FORMAT " new entries (%" G_GUINT64_FORMAT " verified before, %" G_GUINT64_FORMAT
+       " of them again); %" G_GUINT64_FORMAT " in all",
+       list, size - old_size, old_size, vs.rechecked, size);
   return TRUE;
 }
 

@@ -1312,3 +1312,214 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
   annals_checkpoint_clear (&old);
   return ok;
 }
+
+/* Entry i (its bytes eb) against the store: annals_tlog_verify's checks. */
+static void
+check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list, guint64 i, GBytes *eb,
+             GHashTable *tombstones, GHashTable *redacted)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (eb, &len);
+  AnnalsTlogEntry e;
+  g_autoptr (GError) perr = NULL;
+  if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
+    fail (v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
+    return;
+  }
+  if (e.index != i || g_strcmp0 (e.list, list) != 0)
+    fail (v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
+  else if (i >= stored)
+    fail (v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
+  else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
+    check_message (v, store, &e, tombstones);
+  else
+    check_redaction (v, store, &e, redacted);
+  annals_tlog_entry_clear (&e);
+}
+
+static int
+compare_u64 (gconstpointer a, gconstpointer b)
+{
+  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+gboolean
+annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNoteKey *key, const char *old_note,
+                          gsize old_length, const char *verified_store, const guint64 *recheck, gsize n_recheck,
+                          const AnnalsTlogPrefix *prefixes, guint n_prefixes, AnnalsTlogReport report, gpointer ctx,
+                          AnnalsTlogVerifyStats *stats, GError **error)
+{
+  memset (stats, 0, sizeof *stats);
+  g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
+  g_autoptr (AnnalsTlogReader) reader = annals_tlog_reader_open (log_dir, key, error);
+  if (reader == NULL) {
+    g_prefix_error (error, "checkpoint of '%s': ", list);
+    return FALSE;
+  }
+  const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (reader);
+  VerifyCtx v = { reader, report, ctx, stats };
+  g_autofree char *suffix = g_strconcat ("/", list, NULL);
+  if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
+    fail (&v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
+  AnnalsCheckpoint old = { 0 };
+  g_autofree char *old_text = annals_note_open (old_note, old_length, key, error);
+  if (old_text == NULL || !annals_checkpoint_parse (old_text, &old, error)) {
+    g_prefix_error (error, "old checkpoint: ");
+    return FALSE;
+  }
+  guint64 old_size = old.size;
+  AnnalsHash old_root;
+  memcpy (old_root, old.root, 32);
+  gboolean same_origin = strcmp (old.origin, cp->origin) == 0;
+  annals_checkpoint_clear (&old);
+  if (!same_origin) {
+    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH, "old checkpoint is not for '%s'", cp->origin);
+    return FALSE;
+  }
+  if (old_size > cp->size) {
+    g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
+                 "rolled back: the old checkpoint has %" G_GUINT64_FORMAT
+                 " entries, the current one only %" G_GUINT64_FORMAT,
+                 old_size, cp->size);
+    return FALSE;
+  }
+  g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
+  if (store == NULL)
+    return FALSE;
+  g_autoptr (AnnalsStore) verified = annals_store_open (verified_store, error);
+  if (verified == NULL)
+    return FALSE;
+  guint64 stored = annals_store_count (store);
+  if (stored < old_size)
+    fail (&v,
+          "the store has %" G_GUINT64_FORMAT " entries, fewer than the %" G_GUINT64_FORMAT " verified before (deleted)",
+          stored, old_size);
+  gpointer sctx;
+  AnnalsMerkleSource src = annals_tlog_reader_source (reader, &sctx);
+
+  /* The old tree's frontier: the old partial tile's leaves from their
+   * entries (a full tile of the new size may hold them now), the higher
+   * levels from the tiles; it must give the old root, which makes each of
+   * those hashes the one verified before. */
+  g_autofree AnnalsMerkleFrontier *f = g_new (AnnalsMerkleFrontier, 1);
+  annals_merkle_frontier_init (f);
+  for (guint level = 0; level < 8; level++) {
+    guint64 count = old_size >> (ANNALS_TILE_HEIGHT * level);
+    guint w = (guint) (count % ANNALS_TILE_WIDTH);
+    for (guint j = 0; j < w; j++) {
+      guint64 at = count - w + j;
+      guint8 *h = f->partial[level] + j * ANNALS_HASH_SIZE;
+      if (level == 0) {
+        g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, at, error);
+        if (eb == NULL) {
+          g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", at);
+          return FALSE;
+        }
+        gsize len;
+        const guint8 *d = g_bytes_get_data (eb, &len);
+        annals_merkle_leaf_hash (d, len, h);
+      } else if (!src (sctx, level, at, h, error)) {
+        g_prefix_error (error, "level %u hash %" G_GUINT64_FORMAT ": ", level, at);
+        return FALSE;
+      }
+    }
+    f->widths[level] = w;
+  }
+  f->size = old_size;
+  AnnalsHash r;
+  annals_merkle_frontier_root (f, r);
+  if (memcmp (r, old_root, 32) != 0)
+    fail (&v, "the old checkpoint (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
+          old_size);
+
+  /* The new entries, each against the store, their tiles as they fill. */
+  g_autoptr (GHashTable) tombstones = g_hash_table_new (g_direct_hash, g_direct_equal);
+  g_autoptr (GHashTable) redacted = g_hash_table_new (g_direct_hash, g_direct_equal);
+  for (guint64 i = old_size; i < cp->size; i++) {
+    g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, i, error);
+    if (eb == NULL) {
+      g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", i);
+      return FALSE;
+    }
+    gsize len;
+    const guint8 *d = g_bytes_get_data (eb, &len);
+    AnnalsHash leaf;
+    annals_merkle_leaf_hash (d, len, leaf);
+    if (!annals_merkle_frontier_append (f, leaf, verify_tile_done, &v, error))
+      return FALSE;
+    stats->entries++;
+    check_entry (&v, store, stored, list, i, eb, tombstones, redacted);
+    if ((i & 255) == 255)
+      report (ctx, FALSE, NULL, stats);
+  }
+  for (guint level = 0; level < 8; level++)
+    if (f->widths[level] > 0)
+      compare_tile (&v, (int) level, cp->size >> (ANNALS_TILE_HEIGHT * (level + 1)), f->partial[level],
+                    f->widths[level]);
+  annals_merkle_frontier_root (f, r);
+  if (memcmp (r, cp->root, 32) != 0)
+    fail (&v, "the checkpoint's root hash does not match the entries");
+  /* The tiles are the checkpoint's now: other roots come from them. */
+  for (guint p = 0; p < n_prefixes; p++) {
+    g_autoptr (GError) perr = NULL;
+    if (prefixes[p].size > cp->size)
+      fail (&v, "rolled back: %s has %" G_GUINT64_FORMAT " entries, this log only %" G_GUINT64_FORMAT, prefixes[p].what,
+            prefixes[p].size, cp->size);
+    else if (prefixes[p].size == 0)
+      annals_merkle_empty_hash (r);
+    else if (!annals_merkle_root (src, sctx, prefixes[p].size, r, &perr))
+      fail (&v, "%s: %s", prefixes[p].what, perr->message);
+    if (prefixes[p].size <= cp->size && perr == NULL && memcmp (r, prefixes[p].root, 32) != 0)
+      fail (&v, "%s (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
+            prefixes[p].what, prefixes[p].size);
+  }
+
+  /* Old entries again: those the caller names and those redacted now. */
+  g_autoptr (GArray) again = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_array_append_vals (again, recheck, (guint) n_recheck);
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init (&it, redacted);
+  while (g_hash_table_iter_next (&it, &k, NULL)) {
+    guint64 n = GPOINTER_TO_SIZE (k);
+    if (n < old_size)
+      g_array_append_val (again, n);
+  }
+  g_array_sort (again, compare_u64);
+  g_autoptr (GHashTable) old_redactions = g_hash_table_new (g_direct_hash, g_direct_equal);
+  for (guint j = 0; j < again->len; j++) {
+    guint64 n = g_array_index (again, guint64, j);
+    if (n >= old_size || (j > 0 && n == g_array_index (again, guint64, j - 1)))
+      continue;
+    g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, n, error);
+    if (eb == NULL) {
+      g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", n);
+      return FALSE;
+    }
+    stats->rechecked++;
+    check_entry (&v, store, stored, list, n, eb, tombstones, old_redactions);
+  }
+  /* A tombstone needs a redaction: a new one, or the one it had when
+   * it was verified. */
+  g_hash_table_iter_init (&it, tombstones);
+  while (g_hash_table_iter_next (&it, &k, NULL)) {
+    guint64 n = GPOINTER_TO_SIZE (k);
+    AnnalsStoreRecord was;
+    if (!g_hash_table_contains (redacted, k)
+        && !(n < old_size && annals_store_read_record (verified, n, &was, NULL)
+             && was.type == ANNALS_STORE_RECORD_REDACTED))
+      fail (&v, "message %" G_GUINT64_FORMAT " was removed from the store without a redaction entry", n);
+  }
+  g_hash_table_iter_init (&it, redacted);
+  while (g_hash_table_iter_next (&it, &k, NULL)) {
+    guint64 n = GPOINTER_TO_SIZE (k);
+    if (!g_hash_table_contains (tombstones, k) && n < cp->size)
+      fail (&v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
+  }
+  if (stored > cp->size)
+    stats->unlogged = check_unlogged (&v, store, store_dir, cp->size, stored);
+  report (ctx, FALSE, NULL, stats);
+  return TRUE;
+}

@@ -152,8 +152,9 @@ typedef struct {
   guint64 messages;
   guint64 redactions;
   guint64 failures;
-  guint64 bytes;    /* message bytes hashed */
-  guint64 unlogged; /* store entries past the checkpoint whose records are sound */
+  guint64 bytes;     /* message bytes hashed */
+  guint64 unlogged;  /* store entries past the checkpoint whose records are sound */
+  guint64 rechecked; /* annals_tlog_verify_since: entries before the old checkpoint verified again */
 } AnnalsTlogVerifyStats;
 
 /* A size and root the log must extend: named by what, e.g. "the site
@@ -177,5 +178,22 @@ typedef void (*AnnalsTlogReport) (gpointer ctx, gboolean failure, const char *me
 gboolean annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey *key, const char *old_note,
                              gsize old_length, const AnnalsTlogPrefix *prefixes, guint n_prefixes,
                              AnnalsTlogReport report, gpointer ctx, AnnalsTlogVerifyStats *stats, GError **error);
+
+/* Verifies only what is new since a verified state (annals mirror's
+ * re-runs): old_note (required) is the checkpoint verified then, and
+ * verified_store the store folder as it was then.  The old entries are
+ * not read again, but the tree they make (from the tiles, and the
+ * entries of the old partial tile) must give old_note's root, the new
+ * entries extend it to the checkpoint's root (tiles compared as they
+ * fill), and each new entry is checked against the store as in
+ * annals_tlog_verify().  Old entries are verified again when listed in
+ * recheck (ascending; the caller's: those whose store record or pack
+ * the origin rewrote) or redacted by a new entry.  Errors and reports as
+ * annals_tlog_verify(); stats->entries counts the new entries. */
+gboolean annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNoteKey *key,
+                                   const char *old_note, gsize old_length, const char *verified_store,
+                                   const guint64 *recheck, gsize n_recheck, const AnnalsTlogPrefix *prefixes,
+                                   guint n_prefixes, AnnalsTlogReport report, gpointer ctx,
+                                   AnnalsTlogVerifyStats *stats, GError **error);
 
 G_END_DECLS
