@@ -10,10 +10,13 @@
  * Each list is staged in ROOT/.mirror/LIST/: the files the mirror holds
  * are hard-linked there (never written through: a changed file is
  * written as NAME.part, fsynced and renamed over its link), the new ones
- * downloaded beside them.  The staged list is verified as a whole with
- * annals_tlog_verify() (the checkpoint's signature, every message
- * against its entry, the entries against the tiles and the root, and the
- * mirror's previous checkpoint as a prefix); only then are its files
+ * downloaded beside them.  The staged list is verified, on the first run
+ * as a whole with annals_tlog_verify() (the checkpoint's signature,
+ * every message against its entry, the entries against the tiles and the
+ * root), then with annals_tlog_verify_since() from the mirror's
+ * checkpoint on (the new entries, the old tree as a prefix, and the old
+ * messages the origin rewrote: whose offsets entry changed or whose pack
+ * came whole); only then are its files
  * renamed into ROOT/LIST/, the checkpoint last.  A kill leaves the
  * staged downloads, which the next run resumes; a failed verification
  * leaves the mirror as it was and removes the staged copy.  The site
