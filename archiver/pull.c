@@ -190,7 +190,9 @@ annals_pull_read_credentials (const char *path, GError **error)
 char *
 annals_pull_state_path (const char *dir, const AnnalsPullUrl *url)
 {
-  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, url->canonical, -1);
+  guint8 digest[32];
+  char hash[65];
+  annals_store_sha256 ((const guint8 *) url->canonical, strlen (url->canonical), digest, hash);
   g_autofree char *host = g_strdup (url->host);
   g_strcanon (host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", '_');
   g_autofree char *name = g_strdup_printf ("%s-%.16s.state", host, hash);
