@@ -112,6 +112,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsStore, annals_store_free)
 /* Messages in the store now (re-read on every call). */
 guint64 annals_store_count (AnnalsStore *store);
 
+/* Of the store's entries, how many are redaction notices (*notices) and
+ * how many messages (*messages, redacted ones too).  Reads the offsets
+ * file only, not the packs (about 1 ms per 20,000 entries). */
+gboolean annals_store_count_kinds (AnnalsStore *store, guint64 *messages, guint64 *notices, GError **error);
+
 /* Message N's exact bytes: a new GBytes owned by the caller.  record,
  * if not NULL, is filled in. */
 GBytes *annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error);
