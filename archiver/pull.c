@@ -49,6 +49,9 @@ struct _AnnalsPull {
   GArray *fetch_uids;
   GArray *fetch_sizes;
   guint64 group_first, group_last;
+  /* The next to fetch: an index into fetch_uids (IMAP), an article
+   * number (NNTP). */
+  guint64 cursor;
 };
 
 /* URLs. */
@@ -187,7 +190,9 @@ annals_pull_read_credentials (const char *path, GError **error)
 char *
 annals_pull_state_path (const char *dir, const AnnalsPullUrl *url)
 {
-  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, url->canonical, -1);
+  guint8 digest[32];
+  char hash[65];
+  annals_store_sha256 ((const guint8 *) url->canonical, strlen (url->canonical), digest, hash);
   g_autofree char *host = g_strdup (url->host);
   g_strcanon (host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", '_');
   g_autofree char *name = g_strdup_printf ("%s-%.16s.state", host, hash);
@@ -547,6 +552,34 @@ open_stream (AnnalsPull *pull, GError **error)
   return s;
 }
 
+/* Logging in: the same words for both protocols. */
+
+static gboolean
+no_password (AnnalsPull *pull, GError **error)
+{
+  g_autofree char *w = where (pull);
+  g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
+               "no password for user '%s' on %s: give a credentials file (--credentials FILE, or "
+               "pull-credentials in annals.conf) or $ANNALS_PULL_PASSWORD",
+               pull->url->user, w);
+  annals_pull_disconnect (pull);
+  return FALSE;
+}
+
+/* said: what the server answered, or NULL. */
+static gboolean
+login_refused (AnnalsPull *pull, const char *said, GError **error)
+{
+  g_autofree char *w = where (pull);
+  g_autofree char *why = said != NULL ? g_strdup_printf (" (the server said: %s)", said) : g_strdup ("");
+  g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
+               "%s refused the login of user '%s'%s: check the password in the credentials file or "
+               "$ANNALS_PULL_PASSWORD",
+               w, pull->url->user, why);
+  annals_pull_disconnect (pull);
+  return FALSE;
+}
+
 /* IMAP. */
 
 static gboolean
@@ -571,19 +604,22 @@ imap_fail (AnnalsPull *pull, int r, const char *doing, GError **error)
 }
 
 static gboolean
-imap_connect (AnnalsPull *pull, GError **error)
+imap_greet (AnnalsPull *pull, mailstream *s, GError **error)
 {
-  g_autofree char *w = where (pull);
   pull->imap = mailimap_new (0, NULL);
   mailimap_set_timeout (pull->imap, pull->timeout);
-  mailstream *s = open_stream (pull, error);
-  if (s == NULL) {
-    annals_pull_disconnect (pull);
-    return FALSE;
-  }
   int r = mailimap_connect (pull->imap, s);
   if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && r != MAILIMAP_NO_ERROR_AUTHENTICATED)
     return imap_fail (pull, r, "reading its greeting", error);
+  return TRUE;
+}
+
+/* STARTTLS where asked, LOGIN, EXAMINE. */
+static gboolean
+imap_open (AnnalsPull *pull, GError **error)
+{
+  g_autofree char *w = where (pull);
+  int r;
   if (pull->starttls) {
     r = mailimap_starttls (pull->imap);
     if (r != MAILIMAP_NO_ERROR)
@@ -601,23 +637,12 @@ imap_connect (AnnalsPull *pull, GError **error)
   struct mailimap_capability_data *caps = NULL;
   if (pull->password != NULL) {
     r = mailimap_login (pull->imap, pull->url->user, pull->password);
-    if (r == MAILIMAP_ERROR_LOGIN) {
-      g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
-                   "%s refused the login of user '%s' (the server said: %s): check the password in the credentials "
-                   "file or $ANNALS_PULL_PASSWORD",
-                   w, pull->url->user, pull->imap->imap_response ? pull->imap->imap_response : "nothing");
-      annals_pull_disconnect (pull);
-      return FALSE;
-    }
+    if (r == MAILIMAP_ERROR_LOGIN)
+      return login_refused (pull, pull->imap->imap_response ? pull->imap->imap_response : "nothing", error);
     if (r != MAILIMAP_NO_ERROR)
       return imap_fail (pull, r, "logging in", error);
   } else if (pull->imap->imap_state != MAILIMAP_STATE_AUTHENTICATED) {
-    g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
-                 "no password for user '%s' on %s: give a credentials file (--credentials FILE, or "
-                 "pull-credentials in annals.conf) or $ANNALS_PULL_PASSWORD",
-                 pull->url->user, w);
-    annals_pull_disconnect (pull);
-    return FALSE;
+    return no_password (pull, error);
   }
   if (mailimap_capability (pull->imap, &caps) == MAILIMAP_NO_ERROR)
     mailimap_capability_data_free (caps);
@@ -646,23 +671,36 @@ imap_connect (AnnalsPull *pull, GError **error)
   return TRUE;
 }
 
+/* UID FETCH of the UIDs in set (freed): UID and RFC822.SIZE, and with
+ * body the whole message (BODY.PEEK[], leaving \Seen alone). */
+static int
+imap_uid_fetch (AnnalsPull *pull, struct mailimap_set *set, gboolean body, clist **result)
+{
+  struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att_list_empty ();
+  mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_uid ());
+  mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_rfc822_size ());
+  if (body)
+    mailimap_fetch_type_new_fetch_att_list_add (type,
+                                                mailimap_fetch_att_new_body_peek_section (mailimap_section_new (NULL)));
+  int r = mailimap_uid_fetch (pull->imap, set, type, result);
+  mailimap_fetch_type_free (type);
+  mailimap_set_free (set);
+  return r;
+}
+
 /* Asks for the UIDs above the position, with their sizes. */
 static gboolean
 imap_check (AnnalsPull *pull, guint64 *count, GError **error)
 {
   g_array_set_size (pull->fetch_uids, 0);
   g_array_set_size (pull->fetch_sizes, 0);
+  pull->cursor = 0;
   *count = 0;
   if (pull->imap->imap_selection_info->sel_exists == 0)
     return TRUE;
   struct mailimap_set *set = mailimap_set_new_interval ((uint32_t) MIN (pull->last + 1, G_MAXUINT32), 0);
-  struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att_list_empty ();
-  mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_uid ());
-  mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_rfc822_size ());
   clist *result = NULL;
-  int r = mailimap_uid_fetch (pull->imap, set, type, &result);
-  mailimap_fetch_type_free (type);
-  mailimap_set_free (set);
+  int r = imap_uid_fetch (pull, set, FALSE, &result);
   if (r != MAILIMAP_NO_ERROR)
     return imap_fail (pull, r, "listing new messages (UID FETCH)", error);
   for (clistiter *i = clist_begin (result); i != NULL; i = clist_next (i)) {
@@ -767,100 +805,80 @@ annals_pull_committed (gpointer data, guint64 count)
     pull->last = previous;
 }
 
+/* The next batch: up to PULL_BATCH messages or PULL_BATCH_BYTES of the
+ * UIDs imap_check listed, in one UID FETCH. */
 static gboolean
-imap_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **error)
+imap_fetch_batch (AnnalsPull *pull, GArray *batch, guint64 *asked, GError **error)
 {
   g_autofree char *w = where (pull);
-  g_autoptr (GArray) batch = g_array_new (FALSE, FALSE, sizeof (Fetched));
-  g_array_set_clear_func (batch, fetched_clear);
   guint n = pull->fetch_uids->len;
-  for (guint i = 0; i < n && !annals_pull_cancelled (pull);) {
-    /* A batch: up to PULL_BATCH messages or PULL_BATCH_BYTES. */
-    guint end = i;
-    guint64 bytes = 0;
-    struct mailimap_set *set = mailimap_set_new_empty ();
-    while (end < n && end - i < PULL_BATCH && (end == i || bytes < PULL_BATCH_BYTES)) {
-      mailimap_set_add_single (set, g_array_index (pull->fetch_uids, guint32, end));
-      bytes += g_array_index (pull->fetch_sizes, guint32, end);
-      end++;
-    }
-    struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att_list_empty ();
-    mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_uid ());
-    mailimap_fetch_type_new_fetch_att_list_add (type, mailimap_fetch_att_new_rfc822_size ());
-    mailimap_fetch_type_new_fetch_att_list_add (type,
-                                                mailimap_fetch_att_new_body_peek_section (mailimap_section_new (NULL)));
-    clist *result = NULL;
-    int r = mailimap_uid_fetch (pull->imap, set, type, &result);
-    mailimap_fetch_type_free (type);
-    mailimap_set_free (set);
-    if (r != MAILIMAP_NO_ERROR)
-      return imap_fail (pull, r, "fetching messages", error);
-    /* Match the answers to the UIDs asked for, in UID order. */
-    g_autoptr (GHashTable) got = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_bytes_unref);
-    g_autoptr (GError) bad = NULL;
-    for (clistiter *it = clist_begin (result); it != NULL; it = clist_next (it)) {
-      struct mailimap_msg_att *att = clist_content (it);
-      guint32 uid = 0, size = 0;
-      gboolean has_size = FALSE;
-      const char *body = NULL;
-      gsize body_len = 0;
-      for (clistiter *j = clist_begin (att->att_list); j != NULL; j = clist_next (j)) {
-        struct mailimap_msg_att_item *item = clist_content (j);
-        if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
-          continue;
-        struct mailimap_msg_att_static *st = item->att_data.att_static;
-        if (st->att_type == MAILIMAP_MSG_ATT_UID) {
-          uid = st->att_data.att_uid;
-        } else if (st->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE) {
-          size = st->att_data.att_rfc822_size;
-          has_size = TRUE;
-        } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section != NULL) {
-          body = st->att_data.att_body_section->sec_body_part;
-          body_len = st->att_data.att_body_section->sec_length;
-        }
-      }
-      if (uid == 0 || body == NULL)
-        continue; /* an unsolicited FETCH (flags) */
-      if (has_size && body_len != size && bad == NULL)
-        g_set_error (&bad, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_TEMPFAIL,
-                     "%s sent %" G_GSIZE_FORMAT " bytes of message UID %u, but its RFC822.SIZE is %u: the "
-                     "message is truncated and not stored; run again later",
-                     w, body_len, uid, size);
-      if (!has_size || body_len == size)
-        g_hash_table_insert (got, GUINT_TO_POINTER (uid), to_lf (body, body_len));
-    }
-    mailimap_fetch_list_free (result);
-    for (guint k = i; k < end; k++) {
-      guint32 uid = g_array_index (pull->fetch_uids, guint32, k);
-      GBytes *raw = g_hash_table_lookup (got, GUINT_TO_POINTER (uid));
-      if (raw == NULL) {
-        if (bad != NULL) {
-          /* Keep what came whole before the truncated one. */
-          if (!store_batch (pull, ingest, batch, fetched, error))
-            return FALSE;
-          g_propagate_error (error, g_steal_pointer (&bad));
-          return FALSE;
-        }
-        continue; /* expunged meanwhile */
-      }
-      Fetched f = { uid, g_bytes_ref (raw) };
-      g_array_append_val (batch, f);
-    }
-    if (!store_batch (pull, ingest, batch, fetched, error))
-      return FALSE;
-    if (bad != NULL) {
-      g_propagate_error (error, g_steal_pointer (&bad));
-      return FALSE;
-    }
-    /* An expunged tail still moves the position on. */
-    guint32 last = g_array_index (pull->fetch_uids, guint32, end - 1);
-    if (last > pull->last) {
-      pull->last = last;
-      if (!state_save (pull, error))
-        return FALSE;
-    }
-    i = end;
+  guint i = (guint) pull->cursor;
+  *asked = 0;
+  if (i >= n)
+    return TRUE;
+  guint end = i;
+  guint64 bytes = 0;
+  struct mailimap_set *set = mailimap_set_new_empty ();
+  while (end < n && end - i < PULL_BATCH && (end == i || bytes < PULL_BATCH_BYTES)) {
+    mailimap_set_add_single (set, g_array_index (pull->fetch_uids, guint32, end));
+    bytes += g_array_index (pull->fetch_sizes, guint32, end);
+    end++;
   }
+  clist *result = NULL;
+  int r = imap_uid_fetch (pull, set, TRUE, &result);
+  if (r != MAILIMAP_NO_ERROR)
+    return imap_fail (pull, r, "fetching messages", error);
+  /* Match the answers to the UIDs asked for, in UID order. */
+  g_autoptr (GHashTable) got = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_bytes_unref);
+  g_autoptr (GError) bad = NULL;
+  for (clistiter *it = clist_begin (result); it != NULL; it = clist_next (it)) {
+    struct mailimap_msg_att *att = clist_content (it);
+    guint32 uid = 0, size = 0;
+    gboolean has_size = FALSE;
+    const char *body = NULL;
+    gsize body_len = 0;
+    for (clistiter *j = clist_begin (att->att_list); j != NULL; j = clist_next (j)) {
+      struct mailimap_msg_att_item *item = clist_content (j);
+      if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+        continue;
+      struct mailimap_msg_att_static *st = item->att_data.att_static;
+      if (st->att_type == MAILIMAP_MSG_ATT_UID) {
+        uid = st->att_data.att_uid;
+      } else if (st->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE) {
+        size = st->att_data.att_rfc822_size;
+        has_size = TRUE;
+      } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section != NULL) {
+        body = st->att_data.att_body_section->sec_body_part;
+        body_len = st->att_data.att_body_section->sec_length;
+      }
+    }
+    if (uid == 0 || body == NULL)
+      continue; /* an unsolicited FETCH (flags) */
+    if (has_size && body_len != size && bad == NULL)
+      g_set_error (&bad, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_TEMPFAIL,
+                   "%s sent %" G_GSIZE_FORMAT " bytes of message UID %u, but its RFC822.SIZE is %u: the "
+                   "message is truncated and not stored; run again later",
+                   w, body_len, uid, size);
+    if (!has_size || body_len == size)
+      g_hash_table_insert (got, GUINT_TO_POINTER (uid), to_lf (body, body_len));
+  }
+  mailimap_fetch_list_free (result);
+  for (guint k = i; k < end; k++) {
+    guint32 uid = g_array_index (pull->fetch_uids, guint32, k);
+    GBytes *raw = g_hash_table_lookup (got, GUINT_TO_POINTER (uid));
+    if (raw == NULL && bad != NULL)
+      break; /* the truncated one: keep what came whole before it */
+    if (raw == NULL)
+      continue; /* expunged meanwhile */
+    Fetched f = { uid, g_bytes_ref (raw) };
+    g_array_append_val (batch, f);
+  }
+  if (bad != NULL) {
+    g_propagate_error (error, g_steal_pointer (&bad));
+    return FALSE;
+  }
+  pull->cursor = end;
+  *asked = g_array_index (pull->fetch_uids, guint32, end - 1);
   return TRUE;
 }
 
@@ -910,40 +928,29 @@ nntp_group (AnnalsPull *pull, GError **error)
 }
 
 static gboolean
-nntp_connect (AnnalsPull *pull, GError **error)
+nntp_greet (AnnalsPull *pull, mailstream *s, GError **error)
 {
-  g_autofree char *w = where (pull);
   pull->nntp = newsnntp_new (0, NULL);
   newsnntp_set_timeout (pull->nntp, pull->timeout);
-  mailstream *s = open_stream (pull, error);
-  if (s == NULL) {
-    annals_pull_disconnect (pull);
-    return FALSE;
-  }
   int r = newsnntp_connect (pull->nntp, s);
   if (r != NEWSNNTP_NO_ERROR && r != NEWSNNTP_ERROR_POSTING_NOT_ALLOWED)
     return nntp_fail (pull, r, "reading its greeting", error);
+  return TRUE;
+}
+
+/* MODE READER, AUTHINFO where a user is given, GROUP. */
+static gboolean
+nntp_open (AnnalsPull *pull, GError **error)
+{
   newsnntp_mode_reader (pull->nntp); /* some servers need it, others refuse it: either is fine */
   if (pull->url->user != NULL) {
-    if (pull->password == NULL) {
-      g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
-                   "no password for user '%s' on %s: give a credentials file (--credentials FILE, or "
-                   "pull-credentials in annals.conf) or $ANNALS_PULL_PASSWORD",
-                   pull->url->user, w);
-      annals_pull_disconnect (pull);
-      return FALSE;
-    }
-    r = newsnntp_authinfo_username (pull->nntp, pull->url->user);
+    if (pull->password == NULL)
+      return no_password (pull, error);
+    int r = newsnntp_authinfo_username (pull->nntp, pull->url->user);
     if (r == NEWSNNTP_WARNING_REQUEST_AUTHORIZATION_PASSWORD)
       r = newsnntp_authinfo_password (pull->nntp, pull->password);
-    if (r != NEWSNNTP_NO_ERROR) {
-      g_set_error (error, ANNALS_PULL_ERROR, ANNALS_PULL_ERROR_AUTH,
-                   "%s refused the login of user '%s': check the password in the credentials file or "
-                   "$ANNALS_PULL_PASSWORD",
-                   w, pull->url->user);
-      annals_pull_disconnect (pull);
-      return FALSE;
-    }
+    if (r != NEWSNNTP_NO_ERROR)
+      return login_refused (pull, NULL, error);
   }
   return nntp_group (pull, error);
 }
@@ -953,6 +960,7 @@ nntp_check (AnnalsPull *pull, guint64 *count, GError **error)
 {
   g_autofree char *w = where (pull);
   *count = 0;
+  pull->cursor = G_MAXUINT64; /* nothing to fetch until the group says otherwise */
   if (!nntp_group (pull, error))
     return FALSE;
   if (pull->group_last < pull->group_first || pull->group_last == 0)
@@ -972,52 +980,66 @@ nntp_check (AnnalsPull *pull, guint64 *count, GError **error)
                          "server (expired or renumbered); fetching from %" G_GUINT64_FORMAT,
                          w, pull->group_first, pull->last, pull->last + 1, pull->group_first - 1, pull->group_first));
   }
-  guint64 from = MAX (pull->last + 1, pull->group_first);
-  *count = pull->group_last >= from ? pull->group_last - from + 1 : 0;
+  pull->cursor = MAX (pull->last + 1, pull->group_first);
+  *count = pull->group_last >= pull->cursor ? pull->group_last - pull->cursor + 1 : 0;
   return TRUE;
 }
 
+/* The next batch: one ARTICLE at a time up to PULL_BATCH articles or
+ * PULL_BATCH_BYTES, or until the caller cancels. */
 static gboolean
-nntp_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GError **error)
+nntp_fetch_batch (AnnalsPull *pull, GArray *batch, guint64 *asked, GError **error)
 {
-  g_autoptr (GArray) batch = g_array_new (FALSE, FALSE, sizeof (Fetched));
-  g_array_set_clear_func (batch, fetched_clear);
-  guint64 from = MAX (pull->last + 1, pull->group_first);
   guint64 bytes = 0;
-  for (guint64 n = from; n <= pull->group_last; n++) {
-    if (annals_pull_cancelled (pull))
-      break;
+  *asked = 0;
+  while (pull->cursor <= pull->group_last && batch->len < PULL_BATCH && bytes < PULL_BATCH_BYTES
+         && !annals_pull_cancelled (pull)) {
+    guint64 n = pull->cursor;
     char *content = NULL;
     size_t len = 0;
     int r = newsnntp_article (pull->nntp, (uint32_t) n, &content, &len);
-    if (r == NEWSNNTP_ERROR_ARTICLE_NOT_FOUND || r == NEWSNNTP_ERROR_INVALID_ARTICLE_NUMBER) {
-      continue; /* a gap: cancelled or expired */
-    }
-    if (r != NEWSNNTP_NO_ERROR) {
-      /* Keep the articles fetched whole. */
-      g_autoptr (GError) store_error = NULL;
-      if (!store_batch (pull, ingest, batch, fetched, &store_error)) {
-        g_propagate_error (error, g_steal_pointer (&store_error));
-        return FALSE;
-      }
+    if (r != NEWSNNTP_NO_ERROR && r != NEWSNNTP_ERROR_ARTICLE_NOT_FOUND && r != NEWSNNTP_ERROR_INVALID_ARTICLE_NUMBER)
       return nntp_fail (pull, r, "fetching an article", error);
-    }
+    pull->cursor++;
+    *asked = n;
+    if (r != NEWSNNTP_NO_ERROR)
+      continue; /* a gap: cancelled or expired */
     Fetched f = { (guint32) n, to_lf (content, len) };
     newsnntp_article_free (content);
     bytes += len;
     g_array_append_val (batch, f);
-    if (batch->len >= PULL_BATCH || bytes >= PULL_BATCH_BYTES) {
-      if (!store_batch (pull, ingest, batch, fetched, error))
-        return FALSE;
-      bytes = 0;
-    }
   }
-  if (!store_batch (pull, ingest, batch, fetched, error))
-    return FALSE;
   return TRUE;
 }
 
-/* Both. */
+/* Both: the steps that differ, behind one table. */
+
+typedef struct {
+  /* Makes the client and reads the server's greeting on s. */
+  gboolean (*greet) (AnnalsPull *pull, mailstream *s, GError **error);
+  /* Logs in and opens the mailbox or group. */
+  gboolean (*open) (AnnalsPull *pull, GError **error);
+  /* Finds what is new: sets fetch_uids or the group's range, and cursor. */
+  gboolean (*check) (AnnalsPull *pull, guint64 *count, GError **error);
+  /* Appends the next batch from cursor to batch and moves cursor on;
+   * *asked: the last UID or number it asked for, 0 when none was left.
+   * On failure, what it appended came whole and is stored. */
+  gboolean (*fetch_batch) (AnnalsPull *pull, GArray *batch, guint64 *asked, GError **error);
+  /* Waits for new mail, up to seconds. */
+  gboolean (*wait) (AnnalsPull *pull, guint seconds, GError **error);
+} PullOps;
+
+static gboolean imap_wait (AnnalsPull *pull, guint seconds, GError **error);
+static gboolean nntp_wait (AnnalsPull *pull, guint seconds, GError **error);
+
+static const PullOps imap_ops = { imap_greet, imap_open, imap_check, imap_fetch_batch, imap_wait };
+static const PullOps nntp_ops = { nntp_greet, nntp_open, nntp_check, nntp_fetch_batch, nntp_wait };
+
+static const PullOps *
+ops_of (AnnalsPull *pull)
+{
+  return pull->url->protocol == ANNALS_PULL_IMAP ? &imap_ops : &nntp_ops;
+}
 
 gboolean
 annals_pull_connect (AnnalsPull *pull, GError **error)
@@ -1025,14 +1047,17 @@ annals_pull_connect (AnnalsPull *pull, GError **error)
   annals_pull_disconnect (pull);
   if (!state_load (pull, error))
     return FALSE;
-  return pull->url->protocol == ANNALS_PULL_IMAP ? imap_connect (pull, error) : nntp_connect (pull, error);
+  mailstream *s = open_stream (pull, error);
+  if (s == NULL)
+    return FALSE;
+  return ops_of (pull)->greet (pull, s, error) && ops_of (pull)->open (pull, error);
 }
 
 gboolean
 annals_pull_check (AnnalsPull *pull, guint64 *count, GError **error)
 {
   g_return_val_if_fail (annals_pull_connected (pull), FALSE);
-  return pull->url->protocol == ANNALS_PULL_IMAP ? imap_check (pull, count, error) : nntp_check (pull, count, error);
+  return ops_of (pull)->check (pull, count, error);
 }
 
 gboolean
@@ -1040,8 +1065,29 @@ annals_pull_fetch (AnnalsPull *pull, AnnalsIngest *ingest, guint64 *fetched, GEr
 {
   g_return_val_if_fail (annals_pull_connected (pull), FALSE);
   *fetched = 0;
-  return pull->url->protocol == ANNALS_PULL_IMAP ? imap_fetch (pull, ingest, fetched, error)
-                                                 : nntp_fetch (pull, ingest, fetched, error);
+  g_autoptr (GArray) batch = g_array_new (FALSE, FALSE, sizeof (Fetched));
+  g_array_set_clear_func (batch, fetched_clear);
+  while (!annals_pull_cancelled (pull)) {
+    guint64 asked = 0;
+    g_autoptr (GError) fetch_error = NULL;
+    gboolean ok = ops_of (pull)->fetch_batch (pull, batch, &asked, &fetch_error);
+    /* After a failure too: keep what came whole. */
+    if (!store_batch (pull, ingest, batch, fetched, error))
+      return FALSE;
+    if (!ok) {
+      g_propagate_error (error, g_steal_pointer (&fetch_error));
+      return FALSE;
+    }
+    if (asked == 0)
+      break;
+    /* Expunged or expired messages at the end still move the position on. */
+    if (asked > pull->last) {
+      pull->last = asked;
+      if (!state_save (pull, error))
+        return FALSE;
+    }
+  }
+  return TRUE;
 }
 
 /* Waits for fd (may be -1) or the cancel fd, up to ms.  TRUE when fd is
@@ -1064,14 +1110,17 @@ wait_fd (AnnalsPull *pull, int fd, gint64 ms)
   }
 }
 
-gboolean
-annals_pull_wait (AnnalsPull *pull, guint seconds, GError **error)
+static gboolean
+nntp_wait (AnnalsPull *pull, guint seconds, GError **error)
 {
-  g_return_val_if_fail (annals_pull_connected (pull), FALSE);
-  if (pull->imap == NULL) {
-    wait_fd (pull, -1, (gint64) seconds * 1000);
-    return TRUE;
-  }
+  wait_fd (pull, -1, (gint64) seconds * 1000);
+  return TRUE;
+}
+
+/* IDLE where the server has it, else a wait and a NOOP. */
+static gboolean
+imap_wait (AnnalsPull *pull, guint seconds, GError **error)
+{
   if (!pull->has_idle) {
     wait_fd (pull, -1, (gint64) seconds * 1000);
     int r = mailimap_noop (pull->imap); /* brings the EXISTS count up to date */
@@ -1087,4 +1136,11 @@ annals_pull_wait (AnnalsPull *pull, guint seconds, GError **error)
   if (r != MAILIMAP_NO_ERROR)
     return imap_fail (pull, r, "waiting for mail (IDLE)", error);
   return TRUE;
+}
+
+gboolean
+annals_pull_wait (AnnalsPull *pull, guint seconds, GError **error)
+{
+  g_return_val_if_fail (annals_pull_connected (pull), FALSE);
+  return ops_of (pull)->wait (pull, seconds, error);
 }

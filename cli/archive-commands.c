@@ -51,6 +51,13 @@ annals_cli_init (int argc, char **argv)
   g_autofree char *verifier = annals_config_ensure_key (config, &error);
   if (verifier == NULL)
     return annals_cli_fail ("init", error);
+  /* The key's name is fixed from now on: say what it was named after. */
+  if (base_url == NULL) {
+    g_autofree char *origin = annals_config_site_origin (config);
+    g_printerr ("annals init: note: the signing key and the logs are named '%s' after the default URL; to name "
+                "them after the site's address, remove '%s' and run 'annals init --base-url URL'\n",
+                origin, root);
+  }
   g_print ("created archive root '%s'\nlog verifier key (publish it): %s\n", root, verifier);
   return 0;
 }

@@ -74,3 +74,9 @@ annals_cli_find_root (GError **error)
 {
   return annals_config_find_root (root_given (), error);
 }
+
+const char *
+annals_cli_plural (guint64 n, const char *one, const char *many)
+{
+  return n == 1 ? one : many;
+}

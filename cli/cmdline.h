@@ -22,6 +22,8 @@ void annals_cli_set_global_root (const char *dir);
 int annals_cli_fail (const char *cmd, const GError *error);
 /* Prints a usage error and returns EX_USAGE. */
 int annals_cli_usage (const char *cmd, const char *what);
+/* one when n is 1, else many: "1 list", "2 lists". */
+const char *annals_cli_plural (guint64 n, const char *one, const char *many);
 /* The root named by --root or $ANNALS_ROOT (new), or NULL with error. */
 char *annals_cli_find_root (GError **error);
 /* The archive named by --root or $ANNALS_ROOT, or NULL after printing why. */

@@ -59,10 +59,11 @@ annals_cli_lists (int argc, char **argv)
     { NULL },
   };
   if (!annals_cli_parse ("lists", "",
-                         "Shows the archive's lists, one a line, tab-separated: name, message count,\n"
-                         "open or closed, obfuscate=on|off, address (- if none), description.\n"
-                         "--format json gives an array of objects with the same fields, and for a\n"
-                         "closed list when and why it was closed.",
+                         "Shows the archive's lists, one a line, tab-separated: name, message count\n"
+                         "(redaction notices are not messages), open or closed, obfuscate=on|off,\n"
+                         "address (- if none), description.  --format json gives an array of objects\n"
+                         "with the same fields and redactions, and for a closed list when and why it\n"
+                         "was closed.",
                          entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree char *fmt = format;
@@ -79,7 +80,13 @@ annals_cli_lists (int argc, char **argv)
   for (char **l = lists; *l; l++) {
     g_autofree char *dir = annals_config_list_dir (config, *l, "store", NULL);
     g_autoptr (AnnalsStore) store = dir ? annals_store_open (dir, NULL) : NULL;
-    guint64 count = store ? annals_store_count (store) : 0;
+    /* Redaction notices are log entries, not messages. */
+    guint64 count = 0, notices = 0;
+    g_autoptr (GError) error = NULL;
+    if (store != NULL && !annals_store_count_kinds (store, &count, &notices, &error)) {
+      annals_cli_fail ("lists", error);
+      return 1;
+    }
     g_autofree char *address = annals_config_list_get (config, *l, "address");
     g_autofree char *desc = annals_config_list_get (config, *l, "description");
     gboolean obfuscate = annals_config_list_get_boolean (config, *l, "obfuscate");
@@ -93,7 +100,8 @@ annals_cli_lists (int argc, char **argv)
     }
     g_string_append (out, "  {\"name\": ");
     json_string (out, *l);
-    g_string_append_printf (out, ", \"messages\": %" G_GUINT64_FORMAT, count);
+    g_string_append_printf (out, ", \"messages\": %" G_GUINT64_FORMAT ", \"redactions\": %" G_GUINT64_FORMAT, count,
+                            notices);
     json_field (out, "address", address);
     json_field (out, "description", desc);
     g_string_append_printf (out, ", \"obfuscate\": %s, \"closed\": %s", obfuscate ? "true" : "false",

@@ -476,7 +476,8 @@ annals_cli_verify (int argc, char **argv)
       failures++;
     } else {
       /* Not an "ok LIST:" line: scripts read those as lists. */
-      g_print ("note: the signed site checkpoint names %u lists (%s)\n", site.lists->len, site.origin);
+      g_print ("note: the signed site checkpoint names %u %s (%s)\n", site.lists->len,
+               annals_cli_plural (site.lists->len, "list", "lists"), site.origin);
     }
   }
   gboolean since_used = since == NULL || old_site.lists != NULL;
@@ -517,14 +518,16 @@ annals_cli_verify (int argc, char **argv)
     }
     double secs = (g_get_monotonic_time () - t0) / 1e6;
     failures += stats.failures;
-    g_print ("%s %s: %" G_GUINT64_FORMAT " entries (%" G_GUINT64_FORMAT " messages, %" G_GUINT64_FORMAT
-             " redactions), %.1f MB in %.2f s (%.0f MB/s)%s, %" G_GUINT64_FORMAT " failures\n",
-             stats.failures ? "FAIL" : "ok", list, stats.entries, stats.messages, stats.redactions, stats.bytes / 1e6,
-             secs, stats.bytes / 1e6 / MAX (secs, 1e-6),
+    g_print ("%s %s: %" G_GUINT64_FORMAT " %s (%" G_GUINT64_FORMAT " %s, %" G_GUINT64_FORMAT
+             " %s), %.1f MB in %.2f s (%.0f MB/s)%s, %" G_GUINT64_FORMAT " %s\n",
+             stats.failures ? "FAIL" : "ok", list, stats.entries, annals_cli_plural (stats.entries, "entry", "entries"),
+             stats.messages, annals_cli_plural (stats.messages, "message", "messages"), stats.redactions,
+             annals_cli_plural (stats.redactions, "redaction", "redactions"), stats.bytes / 1e6, secs,
+             stats.bytes / 1e6 / MAX (secs, 1e-6),
              use_old     ? ", extends the old checkpoint"
              : named_old ? ", extends the old site checkpoint"
                          : "",
-             stats.failures);
+             stats.failures, annals_cli_plural (stats.failures, "failure", "failures"));
     if (stats.unlogged > 0)
       g_print ("note %s: %" G_GUINT64_FORMAT " stored entries are newer than the checkpoint (sound records, not yet "
                "proven by the log; the next write logs them)\n",

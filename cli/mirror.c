@@ -85,7 +85,7 @@ annals_cli_mirror (int argc, char **argv)
   }
   g_print ("mirrored %u list%s from %s: %" G_GUINT64_FORMAT " new entries (%" G_GUINT64_FORMAT
            " redactions followed), %.1f MB fetched\n",
-           stats.lists, stats.lists == 1 ? "" : "s", argv[1], stats.entries, stats.redactions,
+           stats.lists, annals_cli_plural (stats.lists, "", "s"), argv[1], stats.entries, stats.redactions,
            (double) stats.bytes / 1e6);
   return 0;
 }

@@ -128,9 +128,6 @@ G_GNUC_INTERNAL AnnalsStoreMeta *annals_store_meta_decode (const guint8 *p, gsiz
 /* Pointers to meta's ten string fields, in meta order. */
 G_GNUC_INTERNAL void annals_store_meta_slots (AnnalsStoreMeta *m, char **slots[META_STRINGS]);
 G_GNUC_INTERNAL guint64 annals_store_msgid_hash (const char *message_id);
-/* SHA-256 (libsodium) of data into out and, if hex is not NULL, as
- * lowercase hex into hex. */
-G_GNUC_INTERNAL void annals_store_sha256 (const guint8 *data, gsize len, guint8 out[32], char hex[65]);
 
 /* --- Files (store-read.c) ------------------------------------------- */
 

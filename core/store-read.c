@@ -446,6 +446,23 @@ annals_store_read_meta (AnnalsStore *store, guint64 number, GError **error)
   return m;
 }
 
+gboolean
+annals_store_count_kinds (AnnalsStore *store, guint64 *messages, guint64 *notices, GError **error)
+{
+  guint64 count = annals_store_count (store), n = 0;
+  AnnalsStoreScan scan;
+  AnnalsStoreScanStep step;
+  Entry e;
+  annals_store_scan_init (&scan, store, 0, count);
+  while ((step = annals_store_scan_next (&scan, &e, error)) != ANNALS_STORE_SCAN_END && step != ANNALS_STORE_SCAN_ERROR)
+    if (step == ANNALS_STORE_SCAN_ENTRY && (e.flags & ANNALS_STORE_FLAG_REDACTION))
+      n++;
+  annals_store_scan_clear (&scan);
+  *notices = n;
+  *messages = count - n;
+  return step != ANNALS_STORE_SCAN_ERROR;
+}
+
 GArray *
 annals_store_find_message_id (AnnalsStore *store, const char *message_id, GError **error)
 {

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -147,17 +146,16 @@ typedef struct {
   guint n_shards;
 } Indexer;
 
-/* SHA-256 of a string in hex, with libsodium like the rest of annals. */
+/* SHA-256 of a string in hex. */
 static void
 sha256_hex (const char *s, char hex[65])
 {
-  guint8 digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256 (digest, (const guint8 *) s, strlen (s));
-  sodium_bin2hex (hex, 65, digest, sizeof digest);
+  guint8 digest[32];
+  annals_store_sha256 ((const guint8 *) s, strlen (s), digest, hex);
 }
 
-static char *
-mid_key (const char *message_id)
+char *
+annals_index_thread_key (const char *message_id)
 {
   char h[65];
   sha256_hex (message_id, h);
@@ -187,7 +185,7 @@ resolve (Indexer *ix, const char *tid, GError **error)
 static gboolean
 thread_of (Indexer *ix, const char *message_id, char **tid, GError **error)
 {
-  g_autofree char *key = mid_key (message_id);
+  g_autofree char *key = annals_index_thread_key (message_id);
   /* This run's assignments are cached: most lookups are of a thread just
    * seen, and the database lookup is the expensive part of threading. */
   const char *cached = g_hash_table_lookup (ix->cache, key);
@@ -519,7 +517,7 @@ assign_thread (Indexer *ix, GPtrArray *ids, const char *join, AssignHow *how, GE
       }
   }
   for (guint i = 0; i < ids->len; i++) {
-    char *key = mid_key (ids->pdata[i]);
+    char *key = annals_index_thread_key (ids->pdata[i]);
     const char *cached = g_hash_table_lookup (ix->cache, key);
     g_autofree char *cur = cached ? g_strdup (cached) : NULL;
     if (cached == NULL && !get_metadata (ix->db, key, &cur, error)) {
@@ -646,7 +644,8 @@ base_subject (const char *subject, gboolean *reply)
 static char *
 subject_key (const char *base)
 {
-  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, base, -1);
+  char h[65];
+  sha256_hex (base, h);
   return g_strdup_printf ("s:%.32s", h);
 }
 

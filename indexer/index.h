@@ -122,6 +122,9 @@ void annals_index_summary_clear (AnnalsIndexSummary *s);
 /* The boolean term of a Message-ID: "Q<id>", or "Qsha256:<hex>" for ids
  * too long to be a term.  New string. */
 char *annals_index_message_id_term (const char *message_id);
+/* The threading state key of a Message-ID (doc/index-format.md): "t:"
+ * and the first 32 hex digits of its SHA-256.  New string. */
+char *annals_index_thread_key (const char *message_id);
 gboolean annals_index_summary_parse (const char *data, gsize length, AnnalsIndexSummary *out);
 /* The document data of s, as annals_index_summary_parse() reads it (new
  * string): tabs and line ends in a field become spaces, NULL is "". */

@@ -856,8 +856,7 @@ annals_query_thread_id (const char *list_dir, const char *message_id, GError **e
   AnnalsXdb *db = open_sources (sources, 1, error);
   if (db == NULL)
     return NULL;
-  g_autofree char *h = g_compute_checksum_for_string (G_CHECKSUM_SHA256, message_id, -1);
-  g_autofree char *key = g_strdup_printf ("t:%.32s", h);
+  g_autofree char *key = annals_index_thread_key (message_id);
   char *tid = NULL, *err = NULL;
   AnnalsXstatus st = annals_xdb_get_metadata (db, key, &tid, &err);
   for (int i = 0; st == ANNALS_XSTATUS_OK && tid != NULL && i < 64; i++) {

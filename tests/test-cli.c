@@ -355,6 +355,72 @@ test_init_and_lists (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* lists counts archived messages, not log entries: a redaction notice
+ * is an entry of the store and the log but no message. */
+static void
+test_lists_counts_messages (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msgs[] = { "Message-ID: <c1@x>\nSubject: one\n\nhello\n", "Message-ID: <c2@x>\nSubject: two\n\nhi\n" };
+  for (guint i = 0; i < G_N_ELEMENTS (msgs); i++)
+    assert_ok (run_full (f->root, msgs[i], strlen (msgs[i]), NULL, "ingest", "policy", "--mda", NULL));
+  assert_ok (run (f->root, "redact", "policy", "1", "--reason", "test"));
+  Run r = run (f->root, "lists");
+  assert_status (r, 0);
+  g_test_message ("lists: %s", r.out);
+  g_assert_true (g_str_has_prefix (r.out, "policy\t2\t"));
+  run_clear (&r);
+  r = run (f->root, "lists", "--format", "json");
+  assert_status (r, 0);
+  g_test_message ("lists --format json: %s", r.out);
+  g_assert_nonnull (strstr (r.out, "\"messages\": 2, \"redactions\": 1"));
+  run_clear (&r);
+}
+
+/* One list is "1 list", one entry "1 entry": verify says so. */
+static void
+test_verify_plurals (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <p1@x>\nSubject: one\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  Run k = run (f->root, "key");
+  assert_status (k, 0);
+  g_autofree char *vkey = g_strstrip (g_strdup (k.out));
+  run_clear (&k);
+  Run v = run (NULL, "verify", f->root, "--key", vkey);
+  assert_status (v, 0);
+  g_test_message ("verify: %s", v.out);
+  g_assert_nonnull (strstr (v.out, "names 1 list ("));
+  g_assert_nonnull (strstr (v.out, "ok policy: 1 entry (1 message, 0 redactions)"));
+  g_assert_null (strstr (v.out, "1 lists"));
+  g_assert_null (strstr (v.out, "1 entries"));
+  g_assert_null (strstr (v.out, "1 messages"));
+  run_clear (&v);
+}
+
+/* init without --base-url names the signing key and the logs after the
+ * default URL: it says so, and how to choose (--base-url). */
+static void
+test_init_origin_note (Fixture *f, gconstpointer data)
+{
+  Run r = run (f->root, "init");
+  assert_status (r, 0);
+  g_test_message ("init stderr: %s", r.err);
+  g_assert_nonnull (strstr (r.err, "127.0.0.1:8080"));
+  g_assert_nonnull (strstr (r.err, "--base-url"));
+  /* One line. */
+  const char *nl = strchr (r.err, '\n');
+  g_assert_nonnull (nl);
+  g_assert_cmpint (nl[1], ==, '\0');
+  run_clear (&r);
+  g_autofree char *other = g_build_filename (f->tmp, "other", NULL);
+  r = run (other, "init", "--base-url", "https://lists.example.org/");
+  assert_status (r, 0);
+  g_assert_null (strstr (r.err, "--base-url"));
+  run_clear (&r);
+}
+
 static void
 test_mbox_roundtrip (Fixture *f, gconstpointer data)
 {
@@ -1246,6 +1312,9 @@ main (int argc, char **argv)
   ADD ("/cli/search/damaged-index", test_search_damaged_index);
   ADD ("/cli/search/total-exact", test_search_total_exact);
   ADD ("/cli/init-and-lists", test_init_and_lists);
+  ADD ("/cli/lists/counts-messages", test_lists_counts_messages);
+  ADD ("/cli/verify/plurals", test_verify_plurals);
+  ADD ("/cli/init/origin-note", test_init_origin_note);
   ADD ("/cli/ingest/mbox-roundtrip", test_mbox_roundtrip);
   ADD ("/cli/ingest/maildir", test_maildir);
   ADD ("/cli/ingest/mda", test_mda);

@@ -660,6 +660,27 @@ test_message_id_term (Fixture *f, gconstpointer data)
   g_assert_cmpstr (t2, ==, want2);
 }
 
+/* The thread key of a Message-ID: "t:" and the first 32 hex digits of
+ * its SHA-256, the same for the indexer and the search (the index format:
+ * doc/index-format.md); GChecksum is the independent oracle here.  And
+ * core's SHA-256 gives the digest and its hex. */
+static void
+test_thread_key (Fixture *f, gconstpointer data)
+{
+  const char *ids[] = { "a@b", "", "budget@x", "\xc3\xa9t\xc3\xa9@example.org" };
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++) {
+    g_test_message ("Message-ID '%s'", ids[i]);
+    g_autofree char *hex = g_compute_checksum_for_string (G_CHECKSUM_SHA256, ids[i], -1);
+    g_autofree char *want = g_strdup_printf ("t:%.32s", hex);
+    g_autofree char *key = annals_index_thread_key (ids[i]);
+    g_assert_cmpstr (key, ==, want);
+    guint8 digest[32];
+    char got[65];
+    annals_store_sha256 ((const guint8 *) ids[i], strlen (ids[i]), digest, got);
+    g_assert_cmpstr (got, ==, hex);
+  }
+}
+
 /* A database big enough that its postlist table has branch blocks (for
  * test_util_garble_glass): docs documents of a few words each, with a
  * metadata key. */
@@ -1062,6 +1083,7 @@ main (int argc, char **argv)
   ADD_SHARDED ("index", "/incremental-and-rebuild", test_incremental);
   ADD_SHARDED ("index", "/redaction", test_redaction);
   ADD ("/index/message-id-term/threshold", test_message_id_term);
+  ADD ("/index/thread-key/sha256", test_thread_key);
   ADD_SHARDED ("search", "/query-language", test_query_language);
   ADD_SHARDED ("search", "/newest-first/arrival-order", test_newest_first_arrival);
   ADD_SHARDED ("search", "/newest-first/lists", test_newest_first_lists);

@@ -326,7 +326,7 @@ test_proof_survives (Fixture *f, gconstpointer data)
   r = run (NULL, "verify", f->root, "--key", f->vkey, "--since", old_cp);
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "message 7 was redacted on"));
-  g_assert_nonnull (strstr (r.out, "1601 entries (1599 messages, 1 redactions)"));
+  g_assert_nonnull (strstr (r.out, "1601 entries (1599 messages, 1 redaction)"));
   run_clear (&r);
   /* A consistency proof from the old size checks against the old checkpoint. */
   r = run (f->root, "proof", "policy", "--consistency", "600");

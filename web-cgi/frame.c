@@ -158,7 +158,9 @@ annals_web_page_end (Ctx *c, GString *s)
   if (c->h->status == 200 || c->h->status == 410) {
     /* The page's own hash: whatever changes it (a reply, a redaction)
      * changes the tag, and a client that has it gets 304. */
-    g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) s->str, s->len);
+    guint8 digest[32];
+    char sum[65];
+    annals_store_sha256 ((const guint8 *) s->str, s->len, digest, sum);
     g_autofree char *etag = g_strdup_printf ("\"p-%.32s\"", sum);
     if (annals_http_not_modified (c->h, etag))
       return;
