@@ -294,12 +294,49 @@ write_atomically (const char *path, const char *data, gsize len, GError **error)
   return TRUE;
 }
 
+/* text without its blank lines that come before a key: GKeyFile keeps a
+ * group's trailing blank line as part of the group and adds new keys
+ * after it, which would leave a blank line inside the group. */
+static char *
+without_blank_before_keys (const char *text)
+{
+  GString *out = g_string_new (NULL);
+  const char *p = text;
+  while (*p != '\0') {
+    const char *end = strchr (p, '\n');
+    end = end ? end + 1 : p + strlen (p);
+    if (*p == '\n') {
+      const char *next = p;
+      while (*next == '\n')
+        next++;
+      if (*next != '\0' && *next != '[' && *next != '#') {
+        p = next;
+        continue;
+      }
+    }
+    g_string_append_len (out, p, end - p);
+    p = end;
+  }
+  return g_string_free (out, FALSE);
+}
+
 gboolean
 annals_config_save (AnnalsConfig *config, GError **error)
 {
-  gsize len;
-  g_autofree char *data = g_key_file_to_data (config->keyfile, &len, NULL);
-  return write_atomically (config->path, data, len, error);
+  g_autofree char *data = g_key_file_to_data (config->keyfile, NULL, NULL);
+  g_autofree char *text = without_blank_before_keys (data);
+  return write_atomically (config->path, text, strlen (text), error);
+}
+
+/* Sets key in group, or removes it when value is empty: the file holds
+ * only keys with values. */
+static void
+set_or_remove (GKeyFile *kf, const char *group, const char *key, const char *value)
+{
+  if (*value != '\0')
+    g_key_file_set_string (kf, group, key, value);
+  else
+    g_key_file_remove_key (kf, group, key, NULL);
 }
 
 /* The temporary files of writers that were killed: only a lock holder
@@ -425,8 +462,10 @@ add_list (AnnalsConfig *config, gconstpointer data, GError **error)
   if (g_mkdir_with_parents (dir, 0755) != 0)
     return io_error (error, "create", dir);
   g_autofree char *group = list_group (l->name);
-  g_key_file_set_string (config->keyfile, group, "address", l->address ? l->address : "");
-  g_key_file_set_string (config->keyfile, group, "description", l->description ? l->description : "");
+  /* The group is the list, even when it has no key yet. */
+  g_key_file_set_string (config->keyfile, group, "address", "");
+  set_or_remove (config->keyfile, group, "address", l->address ? l->address : "");
+  set_or_remove (config->keyfile, group, "description", l->description ? l->description : "");
   return TRUE;
 }
 
@@ -476,9 +515,9 @@ change_list (AnnalsConfig *config, gconstpointer data, GError **error)
     return FALSE;
   }
   if (ch->address != NULL)
-    g_key_file_set_string (kf, group, "address", ch->address);
+    set_or_remove (kf, group, "address", ch->address);
   if (ch->description != NULL)
-    g_key_file_set_string (kf, group, "description", ch->description);
+    set_or_remove (kf, group, "description", ch->description);
   if (ch->obfuscate >= 0)
     g_key_file_set_boolean (kf, group, "obfuscate", ch->obfuscate != 0);
   if (ch->closed == 1) {

@@ -99,6 +99,28 @@ fail (char **message, AnnalsXstatus status, const std::string &what)
   return status;
 }
 
+// The first letter of s in lower case (Xapian's messages start upper case).
+std::string
+lower_first (std::string s)
+{
+  if (!s.empty ())
+    s[0] = g_ascii_tolower (s[0]);
+  return s;
+}
+
+// Why a remote shard failed, in a few words ("connection refused", "timed
+// out"): the caller names the shard and says what to do.
+std::string
+network_cause (const Xapian::NetworkError &e)
+{
+  const char *why = e.get_error_string ();
+  if (e.get_msg () == "Couldn't connect" && why != NULL)
+    return lower_first (why);
+  if (e.get_msg ().find ("EOF") != std::string::npos)
+    return "connection closed";
+  return lower_first (e.get_msg ()) + (why != NULL ? std::string (" (") + lower_first (why) + ")" : "");
+}
+
 // The exception being handled, as a status and a message; called inside
 // a catch block only.  Xapian's classes are matched most specific first
 // (Xapian::Error has no virtual functions, so no dynamic_cast).
@@ -128,9 +150,12 @@ fail_current (char **message)
   } catch (const Xapian::DatabaseError &e) {
     // Opening and creating errors, read and write errors (disk full).
     return fail (message, ANNALS_XSTATUS_IO, e.get_description ());
+  } catch (const Xapian::NetworkTimeoutError &) {
+    // A remote shard past its timeout, connecting or answering.
+    return fail (message, ANNALS_XSTATUS_UNREACHABLE, "timed out");
   } catch (const Xapian::NetworkError &e) {
-    // A remote shard: refused, closed, or past its timeout.
-    return fail (message, ANNALS_XSTATUS_UNREACHABLE, e.get_description ());
+    // A remote shard that refused or closed.
+    return fail (message, ANNALS_XSTATUS_UNREACHABLE, network_cause (e));
   } catch (const Xapian::Error &e) {
     return fail (message, ANNALS_XSTATUS_INTERNAL, e.get_description ());
   } catch (const std::bad_alloc &) {
@@ -215,22 +240,15 @@ annals_xdb_open_readonly (const char *const *paths, guint count, AnnalsXdb **db,
   std::vector<AnnalsXsource> sources (count);
   for (guint i = 0; i < count; i++)
     sources[i] = AnnalsXsource{ paths[i], NULL, 0, 0 };
-  return annals_xdb_open_sources (sources.data (), count, db, message);
-}
-
-// How a source is named in messages: its path, or host:port.
-static std::string
-source_name (const AnnalsXsource &s)
-{
-  if (s.path != NULL)
-    return s.path;
-  return std::string (s.host ? s.host : "?") + ":" + std::to_string (s.port);
+  return annals_xdb_open_sources (sources.data (), count, db, NULL, message);
 }
 
 AnnalsXstatus
-annals_xdb_open_sources (const AnnalsXsource *sources, guint count, AnnalsXdb **db, char **message)
+annals_xdb_open_sources (const AnnalsXsource *sources, guint count, AnnalsXdb **db, guint *failed, char **message)
 {
   guint i = 0;
+  if (failed != NULL)
+    *failed = count;
   try {
     std::unique_ptr<Xapian::Database> d (new Xapian::Database ());
     for (; i < count; i++) {
@@ -248,13 +266,16 @@ annals_xdb_open_sources (const AnnalsXsource *sources, guint count, AnnalsXdb **
     *db = x;
     return ANNALS_XSTATUS_OK;
   } catch (...) {
-    // Named: of several databases searched as one, which one failed.
+    // Named: of several databases searched as one, which one failed, so
+    // that callers need not open each again (another timeout) to find it.
     char *m = NULL;
     AnnalsXstatus st = fail_current (&m);
     if (st == ANNALS_XSTATUS_NOT_FOUND && i < count && sources[i].path != NULL)
       st = not_found_status (sources[i].path);
+    if (failed != NULL)
+      *failed = i;
     if (message != NULL)
-      *message = i < count ? g_strdup_printf ("'%s': %s", source_name (sources[i]).c_str (), m) : g_strdup (m);
+      *message = i < count && sources[i].path != NULL ? g_strdup_printf ("'%s': %s", sources[i].path, m) : g_strdup (m);
     g_free (m);
     return st;
   }

@@ -58,10 +58,13 @@ typedef struct {
 } AnnalsXsource;
 
 /* Opens sources, local or remote, searched as one (their document ids
- * interleave: Xapian::Database::add_database).  The message names the
- * source that failed (its path, or host:port); UNREACHABLE for a remote
- * one that refuses, closes or times out. */
-AnnalsXstatus annals_xdb_open_sources (const AnnalsXsource *sources, guint count, AnnalsXdb **db, char **message);
+ * interleave: Xapian::Database::add_database).  *failed (when not NULL)
+ * is the index of the source that failed (count when none did).  The
+ * message names a local path that failed; a remote source's is only the
+ * cause, the caller naming it: UNREACHABLE with "connection refused",
+ * "timed out", "connection closed" or the like. */
+AnnalsXstatus annals_xdb_open_sources (const AnnalsXsource *sources, guint count, AnnalsXdb **db, guint *failed,
+                                       char **message);
 /* Closes db (a writable one commits what is pending); the handle stays
  * to be freed, and every call on it fails with INTERNAL. */
 AnnalsXstatus annals_xdb_close (AnnalsXdb *db, char **message);

@@ -399,7 +399,7 @@ find_culprit (GPtrArray *sources, RunFn run, gconstpointer ctx, AnnalsXstatus *s
     const Source *src = sources->pdata[i];
     AnnalsXdb *db = NULL;
     AnnalsXresults *xr = NULL;
-    *st = annals_xdb_open_sources (&src->source, 1, &db, message);
+    *st = annals_xdb_open_sources (&src->source, 1, &db, NULL, message);
     if (*st == ANNALS_XSTATUS_OK && run != NULL)
       *st = run (db, ctx, &xr, message);
     annals_xresults_free (xr);
@@ -504,9 +504,15 @@ open_sources (GPtrArray *sources, guint count, GError **error)
     xs[i] = ((Source *) sources->pdata[i])->source;
   char *err = NULL;
   AnnalsXdb *db = NULL;
-  AnnalsXstatus st = annals_xdb_open_sources (xs, count, &db, &err);
+  guint failed = count;
+  AnnalsXstatus st = annals_xdb_open_sources (xs, count, &db, &failed, &err);
   if (st != ANNALS_XSTATUS_OK) {
-    fail_over (error, st, err, sources, NULL, NULL);
+    /* The shim names the one that failed: opening each again to find
+     * it would wait out a stopped server's timeout a second time. */
+    if (failed < count)
+      set_xerror (error, st, err, sources->pdata[failed]);
+    else
+      fail_over (error, st, err, sources, NULL, NULL);
     return NULL;
   }
   return db;

@@ -467,6 +467,30 @@ test_months_after_late_import (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (year, "</a>: 1 message, "));
 }
 
+/* annals.conf holds only keys with values, and a key added to a group
+ * that another follows stays inside it (no blank line before it). */
+static void
+test_only_set_keys (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  assert_ok (run (f->root, "init"));
+  assert_ok (run (f->root, "list-add", "a"));
+  assert_ok (run (f->root, "list-add", "b", "--address", "b@example.org", "--description", "Bee"));
+  assert_ok (run (f->root, "list-set", "a", "--obfuscate", "on"));
+  assert_ok (run (f->root, "list-set", "b", "--address", "", "--description", ""));
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (f->conf, &text, NULL, NULL));
+  g_assert_cmpstr (text, ==,
+                   "# annals archive configuration (see doc/config.md)\n\n"
+                   "[site]\nversion=1\nname=annals\norigin=127.0.0.1:8080\n\n"
+                   "[list a]\nobfuscate=true\n\n"
+                   "[list b]\n");
+  Run l = run (f->root, "lists");
+  assert_status (l, 0);
+  g_assert_cmpstr (l.out, ==, "a\t0\topen\tobfuscate=on\t-\t-\nb\t0\topen\tobfuscate=off\t-\t-\n");
+  run_clear (&l);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -478,6 +502,7 @@ main (int argc, char **argv)
   ADD ("/admin/lists/json", test_lists_json);
   ADD ("/admin/list-close/refuses-ingest-keeps-record", test_list_close);
   ADD ("/admin/config/corrupt", test_corrupt_conf);
+  ADD ("/admin/config/only-set-keys", test_only_set_keys);
   ADD ("/admin/config/concurrent-admins", test_concurrent);
   ADD ("/admin/config/kill-during-write", test_kill_during_write);
   ADD ("/admin/list-page/months-after-late-import", test_months_after_late_import);

@@ -874,16 +874,24 @@ test_shim_statuses (Fixture *f, gconstpointer data)
 
   g_test_message ("sources: local, missing, and a remote that refuses");
   AnnalsXsource local_src[] = { { path, NULL, 0, 0 }, { none, NULL, 0, 0 } };
-  g_assert_cmpint (annals_xdb_open_sources (local_src, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_open_sources (local_src, 1, &db, NULL, NULL), ==, ANNALS_XSTATUS_OK);
   annals_xdb_free (db);
   db = NULL;
-  g_assert_cmpint (annals_xdb_open_sources (local_src, 2, &db, NULL), ==, ANNALS_XSTATUS_CORRUPT);
+  guint failed = 0;
+  g_assert_cmpint (annals_xdb_open_sources (local_src, 2, &db, &failed, &m), ==, ANNALS_XSTATUS_CORRUPT);
+  g_assert_cmpuint (failed, ==, 1); /* names the one that failed */
+  g_assert_nonnull (strstr (m, none));
+  g_clear_pointer (&m, g_free);
   /* Port 1 on loopback: nothing listens there (it would need root). */
   AnnalsXsource remote_src[] = { { path, NULL, 0, 0 }, { NULL, "127.0.0.1", 1, 1000 } };
-  g_assert_cmpint (annals_xdb_open_sources (remote_src, 2, &db, &m), ==, ANNALS_XSTATUS_UNREACHABLE);
-  g_assert_nonnull (strstr (m, "127.0.0.1:1")); /* names the one that failed */
+  g_assert_cmpint (annals_xdb_open_sources (remote_src, 2, &db, &failed, &m), ==, ANNALS_XSTATUS_UNREACHABLE);
+  g_assert_cmpuint (failed, ==, 1);
+  g_assert_cmpstr (m, ==, "connection refused"); /* the cause alone: the caller names it */
   g_clear_pointer (&m, g_free);
   g_assert_null (db);
+  g_assert_cmpint (annals_xdb_open_sources (remote_src, 1, &db, &failed, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpuint (failed, ==, 1); /* none failed: count */
+  g_clear_pointer (&db, annals_xdb_free);
 
   g_test_message ("damaged");
   test_util_garble_glass (path, "postlist");
