@@ -176,10 +176,12 @@ test_lists_json (Fixture *f, gconstpointer data)
   assert_status (r, 0);
   g_test_message ("%s", r.out);
   g_assert_true (g_str_has_prefix (r.out, "[\n"));
-  g_assert_nonnull (strstr (r.out, "{\"name\": \"policy\", \"messages\": 1, \"address\": \"policy@example.org\", "
-                                   "\"description\": \"Policy discussion\", \"obfuscate\": false, \"closed\": false}"));
-  g_assert_nonnull (strstr (r.out, "\"name\": \"quiet\", \"messages\": 0, \"address\": null, \"description\": null, "
-                                   "\"obfuscate\": false, \"closed\": true, \"closed-date\": \""));
+  g_assert_nonnull (
+      strstr (r.out, "{\"name\": \"policy\", \"messages\": 1, \"redactions\": 0, \"address\": \"policy@example.org\", "
+                     "\"description\": \"Policy discussion\", \"obfuscate\": false, \"closed\": false}"));
+  g_assert_nonnull (strstr (
+      r.out, "\"name\": \"quiet\", \"messages\": 0, \"redactions\": 0, \"address\": null, \"description\": null, "
+             "\"obfuscate\": false, \"closed\": true, \"closed-date\": \""));
   g_assert_nonnull (strstr (r.out, "\"closed-reason\": \"moved to \\\"forum\\\"\"}"));
   run_clear (&r);
   assert_fails (run (f->root, "lists", "--format", "xml"), EX_USAGE, "text or json");
