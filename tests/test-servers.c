@@ -211,7 +211,7 @@ test_server_start_lighttpd (const char *run_dir, const char *root, guint16 port,
   g_autofree char *link = g_build_filename (htdocs, "annals.cgi", NULL);
   g_unlink (link);
   g_assert_cmpint (symlink (cgi, link), ==, 0);
-  g_autofree char *in = g_build_filename (g_getenv ("ANNALS_SOURCE_ROOT"), "web-cgi", "lighttpd.conf.in", NULL);
+  g_autofree char *in = test_source_path ("web-cgi/lighttpd.conf.in");
   g_autofree char *conf = NULL;
   g_assert_true (g_file_get_contents (in, &conf, NULL, NULL));
   g_autofree char *port_text = g_strdup_printf ("%u", port);
@@ -287,6 +287,14 @@ test_server_find_program (const char *name)
   if (!g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
     g_error ("%s is not installed: run scripts/install-deps test", name);
   return path;
+}
+
+char *
+test_source_path (const char *rel)
+{
+  const char *root = g_getenv ("ANNALS_SOURCE_ROOT");
+  g_assert_nonnull (root);
+  return g_build_filename (root, rel, NULL);
 }
 
 char *

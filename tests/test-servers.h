@@ -70,6 +70,9 @@ void test_server_kill (pid_t pid);
  * fails the test when it is not installed.  The caller frees it. */
 char *test_server_find_program (const char *name);
 
+/* rel in the source tree (ANNALS_SOURCE_ROOT).  The caller frees it. */
+char *test_source_path (const char *rel);
+
 /* The path of annals.cgi built beside ANNALS_BIN.  The caller frees it. */
 char *test_server_cgi_path (void);
 
