@@ -20,8 +20,7 @@ static const char *const queries[] = {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->tmp = test_util_tmpdir ();
-  f->root = g_build_filename (f->tmp, "root", NULL);
+  f->tmp = test_util_tmpdir_with ("root", &f->root);
 }
 
 static void
@@ -35,9 +34,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
 {
   for (guint i = 0; i < G_N_ELEMENTS (f->servers); i++)
     stop_server (f, i);
-  test_util_rm_rf (f->tmp);
-  g_free (f->tmp);
-  g_free (f->root);
+  test_util_tmpdir_clear (&f->tmp, &f->root);
 }
 
 /* Each server has its own process group, since xapian-tcpsrv passes a
