@@ -126,7 +126,7 @@ file_tail (const char *path)
   return g_strdup (len > 4096 ? text + len - 4096 : text);
 }
 
-static void server_fail (TestServer *s, const char *log, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+static void server_fail (TestServer *s, const char *log, const char *fmt, ...) G_GNUC_PRINTF (3, 4) G_GNUC_NORETURN;
 
 /* Ends the test saying why the server is not serving, with what it said. */
 static void
@@ -166,14 +166,15 @@ test_server_start (char **argv, char **env, const char *cwd, guint16 port, const
     int status;
     if (waitpid (s->pid, &status, WNOHANG) == s->pid) {
       forget (s->group ? -s->pid : s->pid);
-      server_fail (s, log, "exited (wait status %d) before it answered on 127.0.0.1:%u", status, port);
+      if (WIFEXITED (status))
+        server_fail (s, log, "exited with status %d before it answered on 127.0.0.1:%u", WEXITSTATUS (status), port);
+      server_fail (s, log, "died of signal %d before it answered on 127.0.0.1:%u", WTERMSIG (status), port);
     }
     g_usleep (50000);
   }
   if (test_server_port_open (port))
     return s;
   server_fail (s, log, "did not answer on 127.0.0.1:%u within %d s", port, START_STEPS / 20);
-  return NULL;
 }
 
 void

@@ -7,8 +7,9 @@
  * assertion aborts it; test_server_stop() stops it otherwise:
  *
  *   guint16 port = test_server_free_port ();
- *   char *argv[] = { "xapian-tcpsrv", "--port", port_text, db, NULL };
- *   TestServer *s = test_server_start (argv, NULL, NULL, port, NULL, TEST_SERVER_DEFAULT);
+ *   g_autofree char *listen = g_strdup_printf ("127.0.0.1:%u", port);
+ *   char *argv[] = { "some-server", "--listen", listen, NULL };
+ *   TestServer *s = test_server_start (argv, NULL, NULL, port, log_path, TEST_SERVER_DEFAULT);
  *   ...
  *   g_clear_pointer (&s, test_server_stop);
  *
