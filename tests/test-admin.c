@@ -5,6 +5,7 @@
  * and keeps serving its record. */
 #include "tests/test-util.h"
 #include "tests/test-run.h"
+#include "tests/test-servers.h"
 
 #include <signal.h>
 #include <string.h>
@@ -187,29 +188,6 @@ test_lists_json (Fixture *f, gconstpointer data)
   assert_fails (run (f->root, "lists", "--format", "xml"), EX_USAGE, "text or json");
 }
 
-/* annals.cgi run as CGI on one request: its whole output. */
-static char *
-cgi_get (Fixture *f, const char *uri)
-{
-  g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
-  g_autofree char *build_dir = g_path_get_dirname (cli_dir);
-  g_autofree char *cgi = g_build_filename (build_dir, "web-cgi", "annals.cgi", NULL);
-  const char *argv[] = { cgi, NULL };
-  g_auto (GStrv) env = g_get_environ ();
-  env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
-  env = g_environ_setenv (env, "REQUEST_METHOD", "GET", TRUE);
-  env = g_environ_setenv (env, "REQUEST_URI", uri, TRUE);
-  env = g_environ_setenv (env, "SCRIPT_NAME", "", TRUE);
-  env = g_environ_setenv (env, "QUERY_STRING", "", TRUE);
-  char *out = NULL;
-  int status;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_CHILD_INHERITS_STDIN,
-                               NULL, NULL, &out, NULL, &status, &error));
-  g_assert_no_error (error);
-  return out;
-}
-
 static void
 test_list_close (Fixture *f, gconstpointer data)
 {
@@ -260,11 +238,11 @@ test_list_close (Fixture *f, gconstpointer data)
   assert_ok (run (f->root, "list-set", "policy", "--obfuscate", "on"));
 
   /* The web still serves it, and says it is closed. */
-  g_autofree char *page = cgi_get (f, "/policy/");
+  g_autofree char *page = test_server_cgi_get (f->root, "/policy/", NULL);
   g_assert_nonnull (strstr (page, "200"));
   g_assert_nonnull (strstr (page, "This list is closed"));
   g_assert_nonnull (strstr (page, "moved to discuss.example.org"));
-  g_autofree char *msg = cgi_get (f, "/policy/closed1@example.org/raw");
+  g_autofree char *msg = test_server_cgi_get (f->root, "/policy/closed1@example.org/raw", NULL);
   g_assert_nonnull (strstr (msg, "hello"));
 
   /* Reopened, it takes mail again. */
@@ -275,7 +253,7 @@ test_list_close (Fixture *f, gconstpointer data)
   g_assert_null (reason2);
   assert_fails (run (f->root, "list-open", "policy"), 1, "not closed");
   assert_ok (run_full (f->root, next, strlen (next), NULL, "ingest", "policy", "--mda", NULL));
-  g_autofree char *page2 = cgi_get (f, "/policy/");
+  g_autofree char *page2 = test_server_cgi_get (f->root, "/policy/", NULL);
   g_assert_null (strstr (page2, "This list is closed"));
   assert_fails (run (f->root, "list-close", "nolist"), 1, "no list 'nolist'");
   assert_fails (run (f->root, "list-close", "policy", "--reason", "a\nb"), EX_USAGE, "one line");
@@ -307,7 +285,7 @@ test_corrupt_conf (Fixture *f, gconstpointer data)
   write_conf (f, "[site]\nname=annals\n\n[list policy]\nclosed=perhaps\n");
   assert_fails (run (f->root, "ingest", "policy", "/dev/null"), 1, "closed=perhaps");
   /* The web says it too, rather than serving with a guess. */
-  g_autofree char *page = cgi_get (f, "/policy/");
+  g_autofree char *page = test_server_cgi_get (f->root, "/policy/", NULL);
   g_assert_nonnull (strstr (page, "500"));
   g_assert_nonnull (strstr (page, "closed=perhaps"));
 }
@@ -316,14 +294,10 @@ test_corrupt_conf (Fixture *f, gconstpointer data)
 static GPid
 spawn_bg (Fixture *f, const char *first, ...)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) annals_bin ());
   va_list ap;
   va_start (ap, first);
-  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
+  g_autoptr (GPtrArray) argv = run_argv_va (annals_bin (), first, ap);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
   g_auto (GStrv) env = g_get_environ ();
   env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
   GPid pid;
@@ -460,12 +434,12 @@ test_months_after_late_import (Fixture *f, gconstpointer data)
   assert_ok (run_full (f->root, live1, strlen (live1), NULL, "ingest", "policy", "--mda", NULL));
   assert_ok (run_full (f->root, old, strlen (old), NULL, "ingest", "policy", "--quiet", NULL));
   assert_ok (run_full (f->root, live2, strlen (live2), NULL, "ingest", "policy", "--mda", NULL));
-  g_autofree char *page = cgi_get (f, "/policy/");
+  g_autofree char *page = test_server_cgi_get (f->root, "/policy/", NULL);
   g_assert_nonnull (strstr (page, "Archive by month"));
   g_assert_nonnull (strstr (page, "/policy/2021-04/"));
   g_assert_nonnull (strstr (page, "/policy/2026-"));
   /* One message is one, not "1 messages". */
-  g_autofree char *year = cgi_get (f, "/policy/2021/");
+  g_autofree char *year = test_server_cgi_get (f->root, "/policy/2021/", NULL);
   g_assert_nonnull (strstr (year, "</a>: 1 message, "));
 }
 

@@ -23,16 +23,13 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->tmp = test_util_tmpdir ();
-  f->root = g_build_filename (f->tmp, "root", NULL);
+  f->tmp = test_util_tmpdir_with ("root", &f->root);
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  test_util_rm_rf (f->tmp);
-  g_free (f->tmp);
-  g_free (f->root);
+  test_util_tmpdir_clear (&f->tmp, &f->root);
 }
 
 static void
@@ -63,6 +60,14 @@ make_mbox (guint from, guint n, gsize body)
     annals_mbox_append_mboxrd (mbox, NULL, "member@example.org", 1618846131 + i, (const guint8 *) m->str, m->len);
   }
   return mbox;
+}
+
+/* make_mbox (from, n, body) written to name in the fixture's folder: its path. */
+static char *
+write_mbox (Fixture *f, const char *name, guint from, guint n, gsize body)
+{
+  g_autoptr (GString) mbox = make_mbox (from, n, body);
+  return write_tmp (f, name, mbox->str, mbox->len);
 }
 
 static void
@@ -980,8 +985,7 @@ test_index_kill_stages (Fixture *f, gconstpointer data)
   }
   /* A redaction's compaction, killed before and after the swap: the
    * next run finishes it. */
-  g_autoptr (GString) more = make_mbox (30, 4, 300);
-  g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
+  g_autofree char *morep = write_mbox (f, "more.mbox", 30, 4, 300);
   assert_ok (run (f->root, "ingest", "policy", "--quiet", "--no-index", morep));
   const char *redact1[] = { "redact", "policy", "3", "--reason", "test", NULL };
   run_killed_at (f, "built", redact1);
@@ -1000,8 +1004,7 @@ test_search_damaged_index (Fixture *f, gconstpointer data)
 {
   make_archive (f, "policy");
   assert_ok (run (f->root, "list-add", "other"));
-  g_autoptr (GString) mbox = make_mbox (0, 300, 800);
-  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  g_autofree char *path = write_mbox (f, "in.mbox", 0, 300, 800);
   assert_ok (run (f->root, "ingest", "policy", "--quiet", path));
   assert_ok (run (f->root, "ingest", "other", "--quiet", path));
   g_autofree char *index = g_build_filename (f->root, "policy", "index", NULL);
@@ -1078,8 +1081,7 @@ test_index_half_made (Fixture *f, gconstpointer data)
 
   /* ingest: the same, and the new messages are in too. */
   make_half_made_index (f, "policy");
-  g_autoptr (GString) more = make_mbox (40, 10, 300);
-  g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
+  g_autofree char *morep = write_mbox (f, "more.mbox", 40, 10, 300);
   r = run (f->root, "ingest", "policy", "--quiet", morep);
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.err, "rebuilt it from the store"));

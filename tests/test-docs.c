@@ -18,11 +18,9 @@
 #include "core/mbox.h"
 #include "tests/test-util.h"
 #include "tests/test-run.h"
+#include "tests/test-servers.h"
 
 #include <fcntl.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -362,9 +360,7 @@ session_setup (Session *s)
   g_autofree char *path = g_strconcat (bin_dir, ":", g_environ_getenv (s->env, "PATH"), NULL);
   s->env = g_environ_setenv (s->env, "PATH", path, TRUE);
   /* scripts/serve runs the CGI built beside the annals under test. */
-  g_autofree char *cli_dir = g_path_get_dirname (bin);
-  g_autofree char *build_dir = g_path_get_dirname (cli_dir);
-  g_autofree char *cgi = g_build_filename (build_dir, "web-cgi", "annals.cgi", NULL);
+  g_autofree char *cgi = test_server_cgi_path ();
   s->env = g_environ_setenv (s->env, "ANNALS_CGI", cgi, TRUE);
 }
 
@@ -372,7 +368,7 @@ static void
 stop_servers (Session *s)
 {
   for (guint i = 0; i < s->server_pids->len; i++)
-    kill (g_array_index (s->server_pids, GPid, i), SIGTERM);
+    test_server_kill (g_array_index (s->server_pids, GPid, i));
   g_array_set_size (s->server_pids, 0);
 }
 
@@ -388,20 +384,6 @@ session_clear (Session *s)
   g_strfreev (s->env);
   g_array_unref (s->server_pids);
   g_string_free (s->failures, TRUE);
-}
-
-/* A port nobody listens on now: the kernel's choice for port 0. */
-static int
-free_port (void)
-{
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  g_assert_cmpint (fd, >=, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof a;
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
-  close (fd);
-  return ntohs (a.sin_port);
 }
 
 static char *
@@ -442,7 +424,7 @@ rewrite (Session *s, const char *text, Serve *serve)
     t = abs;
   }
   if (strstr (t, "scripts/serve ") != NULL) {
-    serve->port = free_port ();
+    serve->port = test_server_free_port ();
     s->serve_port = serve->port;
     serve->run_dir = g_strdup_printf ("%s/serve-%u", s->tmp, s->serves++);
     /* Drop a trailing comment so the options added below count. */
@@ -484,12 +466,11 @@ static void
 check_served (Session *s, const DocBlock *b, const DocLine *l, Serve *serve)
 {
   g_autofree char *pidf = g_build_filename (serve->run_dir, "lighttpd.pid", NULL);
-  g_autofree char *pid = NULL;
-  if (!g_file_get_contents (pidf, &pid, NULL, NULL)) {
+  if (!g_file_test (pidf, G_FILE_TEST_EXISTS)) {
     fail (s, b, l, "no lighttpd.pid in '%s'", serve->run_dir);
     return;
   }
-  GPid p = atoi (pid);
+  GPid p = test_server_adopt_pidfile (pidf);
   g_array_append_val (s->server_pids, p);
   g_autofree char *cmd = g_strdup_printf ("curl -s -o /dev/null -w '%%{http_code}' --retry 50 --retry-connrefused "
                                           "--retry-delay 0 --retry-max-time 30 http://127.0.0.1:%d/",

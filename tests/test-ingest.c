@@ -21,8 +21,7 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->tmp = test_util_tmpdir ();
-  f->root = g_build_filename (f->tmp, "root", NULL);
+  f->tmp = test_util_tmpdir_with ("root", &f->root);
   assert_ok (run (f->root, "init"));
   assert_ok (run (f->root, "list-add", "policy"));
 }
@@ -30,9 +29,7 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  test_util_rm_rf (f->tmp);
-  g_free (f->tmp);
-  g_free (f->root);
+  test_util_tmpdir_clear (&f->tmp, &f->root);
 }
 
 static void

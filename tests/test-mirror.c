@@ -5,14 +5,12 @@
 #include "core/note.h"
 #include "core/store.h"
 #include "tests/test-run.h"
+#include "tests/test-servers.h"
 #include "tests/test-util.h"
 #include "core/tlog.h"
 
-#include <arpa/inet.h>
 #include <glib/gstdio.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,115 +19,27 @@ typedef struct {
   char *origin; /* the origin's root */
   char *mirror; /* the mirror's root */
   char *url;
-  GPid server;
+  TestServer *server;
   int port;
 } Fixture;
 
-/* The lighttpd of the running test, stopped even when a failed
- * assertion aborts the program (kill() is safe in a signal handler). */
-static volatile pid_t server_pid;
-
-static void
-stop_server_on_abort (int sig)
-{
-  if (server_pid > 0)
-    kill (server_pid, SIGTERM);
-  signal (sig, SIG_DFL);
-  raise (sig);
-}
-
-static char *
-source_path (const char *rel)
-{
-  return g_build_filename (g_getenv ("ANNALS_SOURCE_ROOT"), rel, NULL);
-}
-
-static char *
-sh_out (const char *cmd, int *status)
-{
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
-  int st;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_command_line_sync (cmd, &out, &err, &st, &error));
-  if (status)
-    *status = WIFEXITED (st) ? WEXITSTATUS (st) : 128;
-  return g_steal_pointer (&out);
-}
-
-/* A port nobody listens on now: the kernel's choice for port 0. */
-static int
-free_port (void)
-{
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  g_assert_cmpint (fd, >=, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  socklen_t len = sizeof a;
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
-  close (fd);
-  return ntohs (a.sin_port);
-}
-
-/* Starts lighttpd on root from web-cgi/lighttpd.conf.in, sending at
- * most kbps KB/s per connection when kbps > 0. */
+/* Starts lighttpd on root (annals.cgi as CGI), sending at most kbps
+ * KB/s per connection when kbps > 0. */
 static void
 server_start (Fixture *f, const char *root, int kbps)
 {
   g_autofree char *run_dir = g_build_filename (f->tmp, kbps ? "run-slow" : "run", NULL);
-  g_autofree char *htdocs = g_build_filename (run_dir, "htdocs", NULL);
-  g_assert_cmpint (g_mkdir_with_parents (htdocs, 0755), ==, 0);
-  g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
-  g_autofree char *build_dir = g_path_get_dirname (cli_dir);
-  g_autofree char *cgi = g_build_filename (build_dir, "web-cgi", "annals.cgi", NULL);
-  g_autofree char *link = g_build_filename (htdocs, "annals.cgi", NULL);
-  g_unlink (link);
-  g_assert_cmpint (symlink (cgi, link), ==, 0);
-  g_autofree char *in = source_path ("web-cgi/lighttpd.conf.in");
-  g_autofree char *conf = NULL;
-  g_assert_true (g_file_get_contents (in, &conf, NULL, NULL));
-  f->port = free_port ();
-  g_autofree char *port = g_strdup_printf ("%d", f->port);
-  const char *subst[][2] = { { "@PORT@", port }, { "@RUNDIR@", run_dir }, { "@ROOT@", root },
-                             { "@CGI@", cgi },   { "@EXT@", "cgi" },      { "@MODE@", "cgi" } };
-  GString *s = g_string_new (conf);
-  for (guint i = 0; i < G_N_ELEMENTS (subst); i++)
-    g_string_replace (s, subst[i][0], subst[i][1], 0);
-  if (kbps > 0)
-    g_string_append_printf (s, "connection.kbytes-per-second = %d\n", kbps);
-  g_autofree char *conf_path = g_build_filename (run_dir, "lighttpd.conf", NULL);
-  g_assert_true (g_file_set_contents (conf_path, s->str, -1, NULL));
-  g_string_free (s, TRUE);
-  char *argv[] = { "lighttpd", "-D", "-f", conf_path, NULL };
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_async (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                &f->server, &error));
-  g_assert_no_error (error);
-  server_pid = f->server;
-  signal (SIGABRT, stop_server_on_abort);
-  signal (SIGTRAP, stop_server_on_abort);
+  g_autofree char *slow = kbps > 0 ? g_strdup_printf ("connection.kbytes-per-second = %d\n", kbps) : NULL;
+  f->port = test_server_free_port ();
+  f->server = test_server_start_lighttpd (run_dir, root, f->port, FALSE, slow);
   g_free (f->url);
   f->url = g_strdup_printf ("http://127.0.0.1:%d/", f->port);
-  g_autofree char *probe = g_strdup_printf ("curl -s -o /dev/null -w %%{http_code} %sabout/vkey", f->url);
-  for (int i = 0; i < 100; i++) {
-    g_autofree char *code = sh_out (probe, NULL);
-    if (strcmp (code, "200") == 0)
-      return;
-    g_usleep (100000);
-  }
-  g_error ("lighttpd did not answer on port %d", f->port);
 }
 
 static void
 server_stop (Fixture *f)
 {
-  if (f->server <= 0)
-    return;
-  kill (f->server, SIGTERM);
-  waitpid (f->server, NULL, 0);
-  g_spawn_close_pid (f->server);
-  f->server = 0;
-  server_pid = 0;
+  g_clear_pointer (&f->server, test_server_stop);
 }
 
 /* Archives messages first..last-1 (test_util_message) in list through
@@ -200,6 +110,16 @@ vkey (Fixture *f)
   g_assert_cmpint (r.status, ==, 0);
   char *k = g_strdup (g_strstrip (r.out));
   run_clear (&r);
+  return k;
+}
+
+/* The origin's key, after a first mirror run with it (which the
+ * mirror keeps for the next runs). */
+static char *
+mirror_first (Fixture *f)
+{
+  char *k = vkey (f);
+  assert_ok (run (NULL, "mirror", f->url, f->mirror, "--key", k));
   return k;
 }
 
@@ -278,12 +198,12 @@ test_web_files (Fixture *f, gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *cmd
         = g_strdup_printf ("curl -s --path-as-is -o /dev/null -w %%{http_code} %s%s", f->url, cases[i].path);
-    g_autofree char *code = sh_out (cmd, NULL);
+    g_autofree char *code = test_sh (cmd, NULL);
     g_test_message ("%s -> %s", cases[i].path, code);
     g_assert_cmpstr (code, ==, cases[i].code);
   }
   g_autofree char *cmd = g_strdup_printf ("curl -s %sabout/vkey", f->url);
-  g_autofree char *served = sh_out (cmd, NULL);
+  g_autofree char *served = test_sh (cmd, NULL);
   g_assert_cmpstr (g_strstrip (served), ==, k);
   /* A byte range of the open pack, and its cache policy. */
   g_autofree char *pack = g_build_filename (f->origin, "alpha", "store", "packs", NULL);
@@ -298,7 +218,7 @@ test_web_files (Fixture *f, gconstpointer data)
   g_autofree char *body_path = g_build_filename (f->tmp, "body", NULL);
   g_autofree char *rcmd
       = g_strdup_printf ("curl -s -D - -o %s -r 10- %salpha/store/packs/%08u.pack", body_path, f->url, packs - 1);
-  g_autofree char *resp = sh_out (rcmd, NULL);
+  g_autofree char *resp = test_sh (rcmd, NULL);
   g_autofree char *cr = g_strdup_printf ("Content-Range: bytes 10-%zu/%zu", len - 1, len);
   g_assert_nonnull (strstr (resp, " 206"));
   g_assert_nonnull (strstr (resp, cr));
@@ -308,12 +228,12 @@ test_web_files (Fixture *f, gconstpointer data)
   g_autofree char *body = read_file (body_path, &blen);
   g_assert_cmpmem (body, blen, bytes + 10, len - 10);
   g_autofree char *scmd = g_strdup_printf ("curl -s -I %salpha/store/packs/00000000.pack", f->url);
-  g_autofree char *sealed = sh_out (scmd, NULL);
+  g_autofree char *sealed = test_sh (scmd, NULL);
   g_assert_nonnull (strstr (sealed, "max-age=3600"));
   g_assert_null (strstr (sealed, "immutable"));
   g_autofree char *past = g_strdup_printf (
       "curl -s -o /dev/null -w %%{http_code} -r %zu- %salpha/store/packs/%08u.pack", len, f->url, packs - 1);
-  g_autofree char *code = sh_out (past, NULL);
+  g_autofree char *code = test_sh (past, NULL);
   g_assert_cmpstr (code, ==, "416");
 }
 
@@ -469,8 +389,7 @@ test_refuse_tampered (Fixture *f, gconstpointer data)
 {
   g_test_summary ("a pack or a tile altered on the origin is refused, named, and the mirror keeps its last "
                   "verified state");
-  g_autofree char *k = vkey (f);
-  assert_ok (run (NULL, "mirror", f->url, f->mirror, "--key", k));
+  g_autofree char *k = mirror_first (f);
   g_autofree char *cp_path = g_build_filename (f->mirror, "alpha", "log", "checkpoint", NULL);
   gsize cp_len;
   g_autofree char *cp = read_file (cp_path, &cp_len);
@@ -539,8 +458,7 @@ test_refuse_rewritten (Fixture *f, gconstpointer data)
 {
   g_test_summary ("a log rolled back or with another history is refused (the old checkpoint must be a prefix of "
                   "the new one), and so is a list the site no longer names");
-  g_autofree char *k = vkey (f);
-  assert_ok (run (NULL, "mirror", f->url, f->mirror, "--key", k));
+  g_autofree char *k = mirror_first (f);
   origin_rewrite (f, "alpha", 100, 130);
   assert_fails (run (NULL, "mirror", f->url, f->mirror), 1, "rolled back to 30 entries, the mirror has 40");
   origin_rewrite (f, "alpha", 100, 150);
@@ -575,10 +493,9 @@ test_resume_after_kill (Fixture *f, gconstpointer data)
 {
   g_test_summary ("a mirror killed during a large download keeps its last verified state and the next run "
                   "resumes the download to a verified copy");
-  g_autofree char *k = vkey (f);
-  assert_ok (run (NULL, "mirror", f->url, f->mirror, "--key", k));
+  g_autofree char *k = mirror_first (f);
   /* A larger archive: the sample, about 0.7 MB of pack. */
-  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  g_autofree char *sample = test_source_path ("samples/ksummit-sample.mbox.gz");
   assert_ok (run (f->origin, "ingest", "beta", "--quiet", sample));
   server_stop (f);
   server_start (f, f->origin, 128);

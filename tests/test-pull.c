@@ -6,6 +6,7 @@
  * test process dies (PR_SET_PDEATHSIG), so an assertion that aborts
  * still stops them; the fixtures' teardown stops them otherwise. */
 #include "tests/test-run.h"
+#include "tests/test-servers.h"
 #include "tests/test-util.h"
 
 #include <arpa/inet.h>
@@ -19,10 +20,10 @@
 #define PASSWORD "s3cret-Pa55"
 
 typedef struct {
-  char *dir;    /* the fixture's temp folder */
-  char *root;   /* the archive */
-  GPid server;  /* Dovecot's or nntpd's master, or 0 */
-  guint16 port; /* plain IMAP or NNTP */
+  char *dir;          /* the fixture's temp folder */
+  char *root;         /* the archive */
+  TestServer *server; /* Dovecot's or nntpd's master, or NULL */
+  guint16 port;       /* plain IMAP or NNTP */
   guint16 tls_port;
   char *maildir;             /* the user's INBOX (IMAP) */
   char *ca;                  /* the test CA's certificate (PEM) */
@@ -31,59 +32,6 @@ typedef struct {
   uid_t mail_uid;
   gid_t mail_gid;
 } Fixture;
-
-static guint16
-free_port (void)
-{
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
-  socklen_t len = sizeof a;
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
-  close (fd);
-  return ntohs (a.sin_port);
-}
-
-static gboolean
-port_open (guint16 port)
-{
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a
-      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  gboolean ok = connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
-  close (fd);
-  return ok;
-}
-
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
-
-/* Runs a helper program (certtool, public-inbox-*) with env_extra
- * (name, value pairs) added, asserting it succeeds. */
-static void
-run_tool (const char *const *env_extra, const char *first, ...)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  va_list ap;
-  va_start (ap, first);
-  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
-  va_end (ap);
-  g_ptr_array_add (argv, NULL);
-  g_auto (GStrv) env = g_get_environ ();
-  for (const char *const *e = env_extra; e != NULL && *e != NULL; e += 2)
-    env = g_environ_setenv (env, e[0], e[1], TRUE);
-  g_autofree char *out = NULL, *err = NULL;
-  int status;
-  g_autoptr (GError) error = NULL;
-  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error);
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("%s failed: %s%s", first, out, err);
-}
 
 static void
 free_gstring (gpointer s)
@@ -113,49 +61,13 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  if (f->server != 0) {
-    kill (f->server, SIGTERM);
-    waitpid (f->server, NULL, 0);
-    g_spawn_close_pid (f->server);
-  }
+  test_server_stop (f->server);
   test_util_rm_rf (f->dir);
   g_free (f->dir);
   g_free (f->root);
   g_free (f->maildir);
   g_free (f->ca);
   g_free (f->other_ca);
-}
-
-/* A program in PATH or in /usr/sbin (where Debian puts dovecot). */
-static char *
-find_program (const char *name)
-{
-  char *path = g_find_program_in_path (name);
-  if (path == NULL)
-    path = g_build_filename ("/usr/sbin", name, NULL);
-  if (!g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
-    g_error ("%s is not installed: run scripts/install-deps test", name);
-  return path;
-}
-
-/* Starts argv as the fixture's server and waits until port answers. */
-static void
-start_server (Fixture *f, char **argv, char **env, guint16 port, const char *log)
-{
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_async (f->dir, argv, env, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
-                                die_with_parent, NULL, &f->server, &error));
-  g_assert_no_error (error);
-  for (int i = 0; i < 600 && !port_open (port); i++) {
-    if (waitpid (f->server, NULL, WNOHANG) == f->server) {
-      f->server = 0;
-      g_autofree char *text = NULL;
-      g_file_get_contents (log, &text, NULL, NULL);
-      g_error ("%s exited at start: %s", argv[0], text ? text : "(no log)");
-    }
-    g_usleep (50000);
-  }
-  g_assert_true (port_open (port));
 }
 
 /* A test CA and a server certificate for the name localhost (not for
@@ -167,7 +79,7 @@ make_certificates (Fixture *f)
   const char *names[] = { "ca", "other-ca", "server" };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
     g_autofree char *key = g_strdup_printf ("%s/%s.key", f->dir, names[i]);
-    run_tool (NULL, "certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", key, NULL);
+    test_run_tool (NULL, "certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", key, NULL);
   }
   g_autofree char *ca_tmpl = g_build_filename (f->dir, "ca.tmpl", NULL);
   write_file (ca_tmpl, "cn = annals test CA\nca\ncert_signing_key\nexpiration_days = 30\n", 0644);
@@ -182,12 +94,12 @@ make_certificates (Fixture *f)
   g_autofree char *other_key = g_build_filename (f->dir, "other-ca.key", NULL);
   g_autofree char *srv_key = g_build_filename (f->dir, "server.key", NULL);
   g_autofree char *srv_pem = g_build_filename (f->dir, "server.pem", NULL);
-  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", ca_key, "--template", ca_tmpl, "--outfile",
-            f->ca, NULL);
-  run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", other_key, "--template", ca_tmpl, "--outfile",
-            f->other_ca, NULL);
-  run_tool (NULL, "certtool", "--generate-certificate", "--load-privkey", srv_key, "--load-ca-certificate", f->ca,
-            "--load-ca-privkey", ca_key, "--template", srv_tmpl, "--outfile", srv_pem, NULL);
+  test_run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", ca_key, "--template", ca_tmpl,
+                 "--outfile", f->ca, NULL);
+  test_run_tool (NULL, "certtool", "--generate-self-signed", "--load-privkey", other_key, "--template", ca_tmpl,
+                 "--outfile", f->other_ca, NULL);
+  test_run_tool (NULL, "certtool", "--generate-certificate", "--load-privkey", srv_key, "--load-ca-certificate", f->ca,
+                 "--load-ca-privkey", ca_key, "--template", srv_tmpl, "--outfile", srv_pem, NULL);
   chmod (srv_key, 0644); /* Dovecot's config process reads it as itself */
 }
 
@@ -224,8 +136,8 @@ start_dovecot (Fixture *f)
   }
   struct passwd *user = getpwuid (f->mail_uid);
   g_assert_nonnull (user);
-  f->port = free_port ();
-  f->tls_port = free_port ();
+  f->port = test_server_free_port ();
+  f->tls_port = test_server_free_port ();
   g_autofree char *home = g_build_filename (f->dir, "mail", NULL);
   f->maildir = g_build_filename (home, "Maildir", NULL);
   const char *subs[] = { "cur", "new", "tmp" };
@@ -264,11 +176,21 @@ start_dovecot (Fixture *f)
       "service anvil {\n  chroot =\n}\n%7$s",
       f->dir, f->port, user->pw_name, f->mail_uid, f->mail_gid, f->tls_port, f->dovecot_extra ? f->dovecot_extra : "");
   write_file (conf, text, 0644);
-  g_autofree char *dovecot = find_program ("dovecot");
+  g_autofree char *dovecot = test_server_find_program ("dovecot");
   char *argv[] = { dovecot, "-F", "-c", conf, NULL };
-  start_server (f, argv, NULL, f->port, log);
-  for (int i = 0; i < 600 && !port_open (f->tls_port); i++)
-    g_usleep (50000);
+  f->server = test_server_start (argv, NULL, f->dir, f->port, log, TEST_SERVER_DEFAULT);
+  test_server_wait_port (f->tls_port);
+}
+
+/* Dovecot (start_dovecot) with messages 0..count-1 delivered: they. */
+static GPtrArray *
+start_dovecot_with (Fixture *f, guint count)
+{
+  start_dovecot (f);
+  GPtrArray *sent = g_ptr_array_new_with_free_func (free_gstring);
+  for (guint i = 0; i < count; i++)
+    g_ptr_array_add (sent, deliver (f, i));
+  return sent;
 }
 
 /* Runs annals pull with the password in the environment. */
@@ -277,15 +199,11 @@ start_dovecot (Fixture *f)
 static Run
 pull_full (Fixture *f, const char *password, const char *first, ...)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) annals_bin ());
-  g_ptr_array_add (argv, "pull");
   va_list ap;
   va_start (ap, first);
-  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
+  g_autoptr (GPtrArray) argv = run_argv_va ("pull", first, ap);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
+  g_ptr_array_insert (argv, 0, (gpointer) annals_bin ());
   g_auto (GStrv) env = g_get_environ ();
   env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
   env = password ? g_environ_setenv (env, "ANNALS_PULL_PASSWORD", password, TRUE)
@@ -348,9 +266,7 @@ static void
 test_imap_fetch (Fixture *f, gconstpointer data)
 {
   g_test_summary ("IMAP: every message arrives byte for byte; a second run fetches nothing; a third only what is new");
-  start_dovecot (f);
-  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
-  deliver_many (f, 0, 20, sent);
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 20);
   g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
   Run r = pull (f, "policy", url);
   assert_status (r, 0);
@@ -381,9 +297,7 @@ static void
 test_imap_uidvalidity (Fixture *f, gconstpointer data)
 {
   g_test_summary ("IMAP: a recreated mailbox (new UIDVALIDITY) is fetched again, with a warning, nothing stored twice");
-  start_dovecot (f);
-  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
-  deliver_many (f, 0, 5, sent);
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 5);
   g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
   assert_ok (pull (f, "policy", url));
   /* Recreate the mailbox: Dovecot forgets its UIDs and hands out a new
@@ -408,9 +322,7 @@ static void
 test_imap_errors (Fixture *f, gconstpointer data)
 {
   g_test_summary ("IMAP: wrong password (77), unknown mailbox (66), password in the URL (65), nothing stored");
-  start_dovecot (f);
-  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
-  deliver_many (f, 0, 2, sent);
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 2);
   g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
   Run r = pull_full (f, "wrong", "policy", url, NULL);
   assert_status (r, 77);
@@ -477,15 +389,16 @@ make_inbox (Fixture *f, guint from, guint count)
   test_util_rm_rf (inbox);
   unlink (pi_config);
   const char *env[] = { "PI_CONFIG", pi_config, "HOME", f->dir, "ORIGINAL_RECIPIENT", "policy@example.org", NULL };
-  run_tool (env, "public-inbox-init", "-V2", "policy", inbox, "http://example.org/policy", "policy@example.org", NULL);
-  run_tool (env, "git", "config", "-f", pi_config, "publicinbox.policy.newsgroup", "inbox.policy", NULL);
-  run_tool (env, "git", "config", "-f", pi_config, "publicinboxmda.spamcheck", "none", NULL);
+  test_run_tool (env, "public-inbox-init", "-V2", "policy", inbox, "http://example.org/policy", "policy@example.org",
+                 NULL);
+  test_run_tool (env, "git", "config", "-f", pi_config, "publicinbox.policy.newsgroup", "inbox.policy", NULL);
+  test_run_tool (env, "git", "config", "-f", pi_config, "publicinboxmda.spamcheck", "none", NULL);
   GPtrArray *sent = g_ptr_array_new_with_free_func (free_gstring);
   for (guint i = from; i < from + count; i++) {
     GString *m = test_util_message (i, 200 + (i * 97) % 3000);
     g_autofree char *path = g_strdup_printf ("%s/msg%u", f->dir, i);
     write_file (path, m->str, 0644);
-    run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
+    test_run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
     g_ptr_array_add (sent, m);
   }
   return sent;
@@ -496,8 +409,8 @@ start_nntpd (Fixture *f, guint count)
 {
   make_certificates (f);
   GPtrArray *sent = make_inbox (f, 0, count);
-  f->port = free_port ();
-  f->tls_port = free_port ();
+  f->port = test_server_free_port ();
+  f->tls_port = test_server_free_port ();
   restart_nntpd (f);
   return sent;
 }
@@ -505,10 +418,7 @@ start_nntpd (Fixture *f, guint count)
 static void
 stop_server (Fixture *f)
 {
-  kill (f->server, SIGTERM);
-  waitpid (f->server, NULL, 0);
-  g_spawn_close_pid (f->server);
-  f->server = 0;
+  g_clear_pointer (&f->server, test_server_stop);
 }
 
 /* (Re)starts public-inbox-nntpd on the fixture's ports. */
@@ -521,14 +431,13 @@ restart_nntpd (Fixture *f)
   g_autofree char *cert = g_build_filename (f->dir, "server.pem", NULL);
   g_autofree char *key = g_build_filename (f->dir, "server.key", NULL);
   g_autofree char *log = g_build_filename (f->dir, "nntpd.log", NULL);
-  g_autofree char *nntpd = find_program ("public-inbox-nntpd");
+  g_autofree char *nntpd = test_server_find_program ("public-inbox-nntpd");
   g_auto (GStrv) server_env = g_get_environ ();
   server_env = g_environ_setenv (server_env, "PI_CONFIG", pi_config, TRUE);
   server_env = g_environ_setenv (server_env, "HOME", f->dir, TRUE);
   char *argv[] = { nntpd, "-W0", "-l", plain, "-l", tls, "--cert", cert, "--key", key, "--stderr", log, NULL };
-  start_server (f, argv, server_env, f->port, log);
-  for (int i = 0; i < 600 && !port_open (f->tls_port); i++)
-    g_usleep (50000);
+  f->server = test_server_start (argv, server_env, f->dir, f->port, log, TEST_SERVER_DEFAULT);
+  test_server_wait_port (f->tls_port);
 }
 
 /* Article n of inbox.policy as the server sends it, read with a few
@@ -604,9 +513,7 @@ static void
 test_tls (Fixture *f, gconstpointer data)
 {
   g_test_summary ("TLS: IMAPS, STARTTLS and NNTPS need a trusted certificate for the host's name; --ca-file");
-  start_dovecot (f);
-  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
-  deliver_many (f, 0, 3, sent);
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 3);
   g_autofree char *imaps = imap_url (f, "imaps", "localhost", f->tls_port, "INBOX");
   /* The system's CAs do not know the test CA. */
   Run r = pull (f, "policy", imaps);
@@ -715,9 +622,7 @@ static void
 test_imap_watch (Fixture *f, gconstpointer data)
 {
   g_test_summary ("--watch: IDLE picks up a message delivered after the start; SIGTERM stops it with status 0");
-  start_dovecot (f);
-  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
-  deliver_many (f, 0, 4, sent);
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 4);
   g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
   /* An interval of an hour: only IDLE can bring the new message in time. */
   const char *args[] = { "policy", url, "--watch", "--interval", "3600", NULL };
@@ -744,9 +649,7 @@ test_imap_watch_poll (Fixture *f, gconstpointer data)
 {
   g_test_summary ("--watch on a server without IDLE polls (NOOP) every --interval seconds");
   f->dovecot_extra = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN\n";
-  start_dovecot (f);
-  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
-  deliver_many (f, 0, 2, sent);
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 2);
   g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
   const char *args[] = { "policy", url, "--watch", "--interval", "1", NULL };
   GPid pid = spawn_pull (f, args);
@@ -772,7 +675,7 @@ test_nntp_watch (Fixture *f, gconstpointer data)
   g_autoptr (GString) m = test_util_message (100, 500);
   g_autofree char *path = g_build_filename (f->dir, "msg100", NULL);
   write_file (path, m->str, 0644);
-  run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
+  test_run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path, NULL);
   wait_for_count (f, 4);
 
   /* The server goes away: the watch backs off and tries again, and
@@ -789,7 +692,7 @@ test_nntp_watch (Fixture *f, gconstpointer data)
   g_autoptr (GString) m2 = test_util_message (101, 500);
   g_autofree char *path2 = g_build_filename (f->dir, "msg101", NULL);
   write_file (path2, m2->str, 0644);
-  run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path2, NULL);
+  test_run_tool (env, "sh", "-c", "exec public-inbox-mda --no-precheck < \"$1\"", "sh", path2, NULL);
   restart_nntpd (f);
   wait_for_count (f, 5);
   g_assert_cmpint (stop_pull (pid, SIGINT), ==, 0);
@@ -800,9 +703,7 @@ test_kill_resume (Fixture *f, gconstpointer data)
 {
   g_test_summary ("SIGKILL at random points, then a run to the end: every message stored once, at most one "
                   "batch fetched again");
-  start_dovecot (f);
-  g_autoptr (GPtrArray) sent = g_ptr_array_new_with_free_func (free_gstring);
-  deliver_many (f, 0, 800, sent);
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 800);
   g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
   const char *args[] = { "policy", url, NULL };
   guint64 before = 0;

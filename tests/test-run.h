@@ -4,6 +4,7 @@
 
 #include <glib.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -52,18 +53,28 @@ child_setup (gpointer data)
   }
 }
 
+/* An argv (NULL-terminated) of prog (when not NULL), first and the
+ * arguments in ap up to NULL; the strings are borrowed. */
+static inline GPtrArray *
+run_argv_va (const char *prog, const char *first, va_list ap)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+  if (prog != NULL)
+    g_ptr_array_add (argv, (gpointer) prog);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
 /* Runs annals with ANNALS_ROOT=root, stdin from input (may be NULL). */
 static inline Run
 run_full (const char *root, const void *input, gsize input_len, ChildLimits *limits, const char *first, ...)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) annals_bin ());
   va_list ap;
   va_start (ap, first);
-  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
+  g_autoptr (GPtrArray) argv = run_argv_va (annals_bin (), first, ap);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
   g_auto (GStrv) env = g_get_environ ();
   env = root ? g_environ_setenv (env, "ANNALS_ROOT", root, TRUE) : g_environ_unsetenv (env, "ANNALS_ROOT");
   int in_fd, out_fd, err_fd;

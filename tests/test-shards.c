@@ -3,17 +3,13 @@
  * annals.cgi the answers of the local index; with one server gone, both
  * fail naming it (exit 75, HTTP 503), never with partial results. */
 #include "tests/test-run.h"
+#include "tests/test-servers.h"
 #include "tests/test-util.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 
 typedef struct {
   char *tmp;
   char *root;
-  GPid servers[2];
+  TestServer *servers[2];
   guint ports[2];
 } Fixture;
 
@@ -24,21 +20,13 @@ static const char *const queries[] = {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->tmp = test_util_tmpdir ();
-  f->root = g_build_filename (f->tmp, "root", NULL);
+  f->tmp = test_util_tmpdir_with ("root", &f->root);
 }
 
 static void
 stop_server (Fixture *f, guint i)
 {
-  if (f->servers[i] == 0)
-    return;
-  kill (-f->servers[i], SIGTERM);
-  /* A stopped one takes its SIGTERM once continued. */
-  kill (-f->servers[i], SIGCONT);
-  waitpid (f->servers[i], NULL, 0);
-  g_spawn_close_pid (f->servers[i]);
-  f->servers[i] = 0;
+  g_clear_pointer (&f->servers[i], test_server_stop);
 }
 
 static void
@@ -46,62 +34,18 @@ fixture_teardown (Fixture *f, gconstpointer data)
 {
   for (guint i = 0; i < G_N_ELEMENTS (f->servers); i++)
     stop_server (f, i);
-  test_util_rm_rf (f->tmp);
-  g_free (f->tmp);
-  g_free (f->root);
+  test_util_tmpdir_clear (&f->tmp, &f->root);
 }
 
-/* A port nothing listens on now, from the kernel. */
-static guint
-free_port (void)
-{
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  g_assert_cmpint (fd, >=, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
-  socklen_t len = sizeof a;
-  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &a, &len), ==, 0);
-  close (fd);
-  return ntohs (a.sin_port);
-}
-
-static gboolean
-accepts (guint port)
-{
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a
-      = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  gboolean ok = connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
-  close (fd);
-  return ok;
-}
-
-/* The servers die with the test, even when an assertion aborts it; and
- * each has its own process group, since xapian-tcpsrv passes a SIGTERM
- * on to its whole group (its connections' processes). */
-static void
-die_with_parent (gpointer data)
-{
-  setpgid (0, 0);
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
+/* Each server has its own process group, since xapian-tcpsrv passes a
+ * SIGTERM on to its whole group (its connections' processes). */
 static void
 start_server (Fixture *f, guint i, const char *db)
 {
-  f->ports[i] = free_port ();
+  f->ports[i] = test_server_free_port ();
   g_autofree char *port = g_strdup_printf ("%u", f->ports[i]);
-  const char *argv[] = { "xapian-tcpsrv", "--interface", "127.0.0.1", "--port", port, "--quiet", db, NULL };
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL,
-                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL
-                                    | G_SPAWN_STDERR_TO_DEV_NULL,
-                                die_with_parent, NULL, &f->servers[i], &error));
-  g_assert_no_error (error);
-  /* Ready once it accepts (no timing asserted: a bounded wait). */
-  for (int tries = 0; tries < 300 && !accepts (f->ports[i]); tries++)
-    g_usleep (100000);
-  g_assert_true (accepts (f->ports[i]));
+  char *argv[] = { "xapian-tcpsrv", "--interface", "127.0.0.1", "--port", port, "--quiet", (char *) db, NULL };
+  f->servers[i] = test_server_start (argv, NULL, NULL, f->ports[i], NULL, TEST_SERVER_OWN_GROUP);
 }
 
 /* Every query's results from annals search, one block each. */
@@ -117,30 +61,6 @@ answers (Fixture *f)
     run_clear (&r);
   }
   return g_string_free (all, FALSE);
-}
-
-/* annals.cgi on one GET: its output, the status line first. */
-static char *
-cgi_get (Fixture *f, const char *path, const char *query)
-{
-  g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
-  g_autofree char *build_dir = g_path_get_dirname (cli_dir);
-  g_autofree char *cgi = g_build_filename (build_dir, "web-cgi", "annals.cgi", NULL);
-  const char *argv[] = { cgi, NULL };
-  g_autofree char *uri = g_strdup_printf ("%s?%s", path, query);
-  g_auto (GStrv) env = g_get_environ ();
-  env = g_environ_setenv (env, "ANNALS_ROOT", f->root, TRUE);
-  env = g_environ_setenv (env, "REQUEST_METHOD", "GET", TRUE);
-  env = g_environ_setenv (env, "REQUEST_URI", uri, TRUE);
-  env = g_environ_setenv (env, "SCRIPT_NAME", "", TRUE);
-  env = g_environ_setenv (env, "QUERY_STRING", query, TRUE);
-  char *out = NULL;
-  int status;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (
-      g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, &status, &error));
-  g_assert_no_error (error);
-  return out;
 }
 
 static void
@@ -232,7 +152,7 @@ test_stopped (Fixture *f, gconstpointer data)
     return;
   serve_shards (f);
   g_autofree char *stopped = g_strdup_printf ("127.0.0.1:%u", f->ports[1]);
-  g_assert_cmpint (kill (f->servers[1], SIGSTOP), ==, 0);
+  g_assert_cmpint (kill (test_server_pid (f->servers[1]), SIGSTOP), ==, 0);
   g_assert_cmpuint (waiting_connections (f->ports[1]), ==, 0);
   /* A hang guard, not a timing assertion: index-remote-timeout is 2 s. */
   alarm (300);
@@ -249,7 +169,7 @@ test_stopped (Fixture *f, gconstpointer data)
   run_clear (&r);
   g_assert_cmpuint (waiting_connections (f->ports[1]), ==, 1);
 
-  g_autofree char *page = cgi_get (f, "/ks/", "q=kernel");
+  g_autofree char *page = test_server_cgi_get (f->root, "/ks/", "q=kernel");
   g_test_message ("%.300s", page);
   g_assert_true (g_str_has_prefix (page, "Status: 503 Service Unavailable\r\n"));
   g_assert_nonnull (strstr (page, "shard 1 of the index of &#39;ks&#39;"));
@@ -271,7 +191,7 @@ test_remote (Fixture *f, gconstpointer data)
   assert_ok (run (f->root, "list-add", "ks"));
   assert_ok (run (f->root, "ingest", "ks", "--quiet", sample));
   g_autofree char *unsharded = answers (f);
-  g_autofree char *page_one = cgi_get (f, "/ks/", "q=kernel");
+  g_autofree char *page_one = test_server_cgi_get (f->root, "/ks/", "q=kernel");
   assert_ok (run (f->root, "index", "--rebuild", "--shards", "2", "--quiet", "ks"));
   g_autofree char *local = answers (f);
   g_assert_cmpstr (local, ==, unsharded);
@@ -294,7 +214,7 @@ test_remote (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_rename (index, moved), ==, 0);
   g_autofree char *served = answers (f);
   g_assert_cmpstr (served, ==, unsharded);
-  g_autofree char *page = cgi_get (f, "/ks/", "q=kernel");
+  g_autofree char *page = test_server_cgi_get (f->root, "/ks/", "q=kernel");
   g_assert_false (g_str_has_prefix (page, "Status: 5"));
   /* The same page as from the local index, below its headers. */
   g_assert_nonnull (strstr (page_one, "\r\n\r\n"));
@@ -303,7 +223,7 @@ test_remote (Fixture *f, gconstpointer data)
   g_test_message ("one server gone: exit 75 and 503, naming it");
   stop_server (f, 1);
   /* Stopping one server leaves the other serving (its own group). */
-  g_assert_true (accepts (f->ports[0]));
+  g_assert_true (test_server_port_open (f->ports[0]));
   g_autofree char *gone = g_strdup_printf ("127.0.0.1:%u", f->ports[1]);
   Run r = run_full (f->root, NULL, 0, NULL, "search", "--list", "ks", "kernel", NULL);
   g_test_message ("%s", r.err);
@@ -321,8 +241,8 @@ test_remote (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (r.err, "connection refused"));
   run_clear (&r);
   for (guint p = 0; p < 2; p++) {
-    g_autofree char *out = cgi_get (f, p == 0 ? "/ks/" : "/all/", "q=kernel");
-    g_test_message ("%.300s", out);
+    g_autofree char *out = test_server_cgi_get (f->root, p == 0 ? "/ks/" : "/all/", "q=kernel");
+    g_test_message ("%.80s", out);
     g_assert_true (g_str_has_prefix (out, "Status: 503 Service Unavailable\r\n"));
     g_assert_cmpuint (occurrences (out, gone), ==, 1);
     g_assert_nonnull (strstr (out, "connection refused"));

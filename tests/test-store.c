@@ -21,16 +21,13 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->tmp = test_util_tmpdir ();
-  f->dir = g_build_filename (f->tmp, "store", NULL);
+  f->tmp = test_util_tmpdir_with ("store", &f->dir);
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  test_util_rm_rf (f->tmp);
-  g_free (f->tmp);
-  g_free (f->dir);
+  test_util_tmpdir_clear (&f->tmp, &f->dir);
 }
 
 static guint64

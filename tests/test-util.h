@@ -27,6 +27,27 @@ test_util_tmpdir (void)
   return dir;
 }
 
+/* A new temporary folder, and in *path the name entry in it (not made):
+ * the usual fixture's tmp and root.  test_util_tmpdir_clear removes it. */
+static inline char *
+test_util_tmpdir_with (const char *entry, char **path)
+{
+  char *dir = test_util_tmpdir ();
+  *path = g_build_filename (dir, entry, NULL);
+  return dir;
+}
+
+/* Removes the tree *dir and frees *dir and *path (may be NULL), setting
+ * them to NULL. */
+static inline void
+test_util_tmpdir_clear (char **dir, char **path)
+{
+  test_util_rm_rf (*dir);
+  g_clear_pointer (dir, g_free);
+  if (path != NULL)
+    g_clear_pointer (path, g_free);
+}
+
 /* A plausible list message numbered i, with a body of about body_bytes. */
 static inline GString *
 test_util_message (guint i, gsize body_bytes)

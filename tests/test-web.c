@@ -4,6 +4,7 @@
  * and messages crafted to attack the reader. */
 #include "core/store.h"
 #include "tests/test-run.h"
+#include "tests/test-servers.h"
 #include "tests/test-util.h"
 
 #include <glib/gstdio.h>
@@ -15,50 +16,16 @@ typedef struct {
   char *root;
   char *run_cgi, *run_fcgi;
   int port_cgi, port_fcgi;
+  pid_t pid_cgi, pid_fcgi; /* their lighttpd */
 } Site;
 
 static Site site;
-
-/* The two lighttpd processes, stopped even when a failed assertion
- * aborts the test program (kill() is safe in a signal handler). */
-static volatile pid_t server_pids[2];
-
-static void
-stop_servers_on_abort (int sig)
-{
-  for (guint i = 0; i < 2; i++)
-    if (server_pids[i] > 0)
-      kill (server_pids[i], SIGTERM);
-  signal (sig, SIG_DFL);
-  raise (sig);
-}
 
 static gboolean
 have (const char *program)
 {
   g_autofree char *path = g_find_program_in_path (program);
   return path != NULL;
-}
-
-static char *
-source_path (const char *rel)
-{
-  return g_build_filename (g_getenv ("ANNALS_SOURCE_ROOT"), rel, NULL);
-}
-
-static char *
-sh_out (const char *cmd, int *status)
-{
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
-  int st;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_spawn_command_line_sync (cmd, &out, &err, &st, &error));
-  if (status)
-    *status = WIFEXITED (st) ? WEXITSTATUS (st) : 128;
-  if (err && *err)
-    g_test_message ("stderr: %s", err);
-  return g_steal_pointer (&out);
 }
 
 typedef struct {
@@ -104,7 +71,7 @@ get_with (int port, const char *method, const char *path, const char *extra)
   /* curl leaves the file alone when there is no body (a 304). */
   g_unlink (body);
   int st;
-  g_autofree char *out = sh_out (cmd, &st);
+  g_autofree char *out = test_sh (cmd, &st);
   Resp r = { 0 };
   r.status = atoi (out);
   const char *sp = strchr (out, ' ');
@@ -291,7 +258,7 @@ start_site (void)
     g_assert_true (g_key_file_save_to_file (k0, conf0, NULL));
   }
   assert_ok (run (site.root, "list-add", "ksummit", "--description", "Maintainers summit"));
-  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  g_autofree char *sample = test_source_path ("samples/ksummit-sample.mbox.gz");
   assert_ok (run (site.root, "ingest", "ksummit", "--quiet", sample));
   assert_ok (run_full (site.root, evil, strlen (evil), NULL, "ingest", "ksummit", "--mda", NULL));
   /* A redacted message, for the tombstone. */
@@ -310,33 +277,26 @@ start_site (void)
                       "write to bob@example.net\n";
   assert_ok (run_full (site.root, plain, strlen (plain), NULL, "ingest", "hidden", "--mda", NULL));
   craft_list ();
-  g_autofree char *serve = source_path ("scripts/serve");
-  g_autofree char *cli_dir = g_path_get_dirname (annals_bin ());
-  g_autofree char *build_dir = g_path_get_dirname (cli_dir);
-  g_autofree char *cgi = g_build_filename (build_dir, "web-cgi", "annals.cgi", NULL);
+  g_autofree char *serve = test_source_path ("scripts/serve");
+  g_autofree char *cgi = test_server_cgi_path ();
   g_setenv ("ANNALS_CGI", cgi, TRUE);
-  site.port_cgi = 18000 + g_random_int_range (0, 20000);
-  site.port_fcgi = site.port_cgi + 1;
+  site.port_cgi = test_server_free_port ();
+  site.port_fcgi = test_server_free_port ();
   site.run_cgi = g_build_filename (site.tmp, "cgi", NULL);
   site.run_fcgi = g_build_filename (site.tmp, "fcgi", NULL);
   int st;
   g_autofree char *c1
       = g_strdup_printf ("%s %s --port %d --background --run-dir %s", serve, site.root, site.port_cgi, site.run_cgi);
-  g_free (sh_out (c1, &st));
+  g_free (test_sh (c1, &st));
   g_assert_cmpint (st, ==, 0);
   g_autofree char *c2 = g_strdup_printf ("%s %s --port %d --fastcgi --background --run-dir %s", serve, site.root,
                                          site.port_fcgi, site.run_fcgi);
-  g_free (sh_out (c2, &st));
+  g_free (test_sh (c2, &st));
   g_assert_cmpint (st, ==, 0);
-  const char *runs[] = { site.run_cgi, site.run_fcgi };
-  for (guint i = 0; i < 2; i++) {
-    g_autofree char *pidf = g_build_filename (runs[i], "lighttpd.pid", NULL);
-    g_autofree char *pid = NULL;
-    if (g_file_get_contents (pidf, &pid, NULL, NULL))
-      server_pids[i] = atoi (pid);
-  }
-  signal (SIGABRT, stop_servers_on_abort);
-  signal (SIGTRAP, stop_servers_on_abort);
+  g_autofree char *pid_cgi = g_build_filename (site.run_cgi, "lighttpd.pid", NULL);
+  g_autofree char *pid_fcgi = g_build_filename (site.run_fcgi, "lighttpd.pid", NULL);
+  site.pid_cgi = test_server_adopt_pidfile (pid_cgi);
+  site.pid_fcgi = test_server_adopt_pidfile (pid_fcgi);
   for (int i = 0; i < 50; i++) {
     Resp r = get (site.port_fcgi, "GET", "/");
     gboolean up = r.status == 200;
@@ -350,14 +310,8 @@ start_site (void)
 static void
 stop_site (void)
 {
-  const char *runs[] = { site.run_cgi, site.run_fcgi };
-  for (guint i = 0; i < 2; i++) {
-    g_autofree char *pidf = g_build_filename (runs[i], "lighttpd.pid", NULL);
-    g_autofree char *pid = NULL;
-    if (g_file_get_contents (pidf, &pid, NULL, NULL))
-      kill (atoi (pid), SIGTERM);
-  }
-  g_usleep (200000);
+  test_server_kill (site.pid_cgi);
+  test_server_kill (site.pid_fcgi);
   test_util_rm_rf (site.tmp);
   g_free (site.run_cgi);
   g_free (site.run_fcgi);
@@ -478,7 +432,7 @@ test_mbox_and_atom (void)
       "ids=[m['Message-ID'] for m in msgs]; assert any('%s' in i for i in ids), ids\"",
       site.tmp, gz, site.tmp, mid);
   int st;
-  g_autofree char *out = sh_out (py, &st);
+  g_autofree char *out = test_sh (py, &st);
   g_assert_cmpint (st, ==, 0);
   g_test_message ("python mailbox read %s messages", out);
   g_assert_cmpint (atoi (out), >, 10);
@@ -498,10 +452,10 @@ test_mbox_and_atom (void)
     g_assert_true (g_file_set_contents (sh, script, -1, NULL));
     g_autofree char *cmd = g_strdup_printf ("sh '%s'", sh);
     int mst;
-    g_autofree char *mo = sh_out (cmd, &mst);
+    g_autofree char *mo = test_sh (cmd, &mst);
     g_assert_cmpint (mst, ==, 0);
     g_autofree char *count = g_strdup_printf ("python3 -c \"import mailbox; print(len(mailbox.mbox('%s')))\"", copy);
-    g_autofree char *mc = sh_out (count, &mst);
+    g_autofree char *mc = test_sh (count, &mst);
     g_assert_cmpint (mst, ==, 0);
     g_test_message ("mutt read %s messages", mc);
     g_assert_cmpint (atoi (mc), ==, atoi (out));
@@ -517,7 +471,7 @@ test_mbox_and_atom (void)
                          "assert len(f.entries)>0; e=f.entries[0]; assert e.id and e.title and e.updated and e.link; "
                          "print(len(f.entries))\"",
                          feed);
-  g_autofree char *fo = sh_out (fp, &st);
+  g_autofree char *fo = test_sh (fp, &st);
   g_assert_cmpint (st, ==, 0);
   g_test_message ("feedparser read %s entries", fo);
 }
@@ -601,7 +555,7 @@ test_hostile (void)
       = g_strdup_printf ("python3 -c \"import http.client; c=http.client.HTTPConnection('127.0.0.1', %d); "
                          "c.request('GET', '/ksummit/?q=' + 'a'*(1<<20)); print(c.getresponse().status)\"",
                          site.port_fcgi);
-  g_autofree char *hs = sh_out (huge, NULL);
+  g_autofree char *hs = test_sh (huge, NULL);
   g_assert_cmpint (atoi (hs), >=, 400);
   g_assert_cmpint (atoi (hs), <, 500);
   GString *big = g_string_new ("/ksummit/?q=");
@@ -629,12 +583,12 @@ test_search_mbox_post (void)
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/ksummit/?q=f:torvalds&x=m", site.port_fcgi);
   g_autofree char *out = g_build_filename (site.tmp, "results.mbox.gz", NULL);
   g_autofree char *cmd = g_strdup_printf ("curl -s -X POST -d '' -o '%s' -w '%%{http_code}' '%s'", out, url);
-  g_autofree char *code = sh_out (cmd, NULL);
+  g_autofree char *code = test_sh (cmd, NULL);
   g_assert_cmpstr (code, ==, "200");
   g_autofree char *py = g_strdup_printf (
       "python3 -c \"import gzip; d=gzip.open('%s').read(); print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"",
       out);
-  g_autofree char *n = sh_out (py, NULL);
+  g_autofree char *n = test_sh (py, NULL);
   g_assert_cmpint (atoi (n), >=, 1);
   /* GET does not make it (a crawler must not pull archives). */
   expect (site.port_fcgi, "/ksummit/?q=f:torvalds&x=m", 405, NULL);
@@ -722,7 +676,7 @@ assert_serves (int port, const char *path, const char *has, const char *lacks)
     g_autofree char *gz = g_build_filename (site.tmp, "serves.gz", NULL);
     g_assert_true (g_file_set_contents (gz, r.body, (gssize) r.length, NULL));
     g_autofree char *cmd = g_strdup_printf ("gzip -dc '%s'", gz);
-    text = sh_out (cmd, NULL);
+    text = test_sh (cmd, NULL);
   } else {
     text = g_strdup (r.body);
   }
@@ -960,13 +914,13 @@ search_mbox_count (const char *q, char **headers)
   g_autofree char *hdrs = g_build_filename (site.tmp, "limit.headers", NULL);
   g_autofree char *cmd
       = g_strdup_printf ("curl -s -X POST -d '' -D '%s' -o '%s' -w '%%{http_code}' '%s'", hdrs, out, url);
-  g_autofree char *code = sh_out (cmd, NULL);
+  g_autofree char *code = test_sh (cmd, NULL);
   g_assert_cmpstr (code, ==, "200");
   g_assert_true (g_file_get_contents (hdrs, headers, NULL, NULL));
   g_autofree char *py = g_strdup_printf ("python3 -c \"import gzip; d=gzip.open('%s').read(); "
                                          "print(d.count(b'\\nFrom ') + d.startswith(b'From '))\"",
                                          out);
-  g_autofree char *n = sh_out (py, NULL);
+  g_autofree char *n = test_sh (py, NULL);
   return atoi (n);
 }
 
@@ -1050,15 +1004,15 @@ test_b4 (void)
   g_autofree char *cmd
       = g_strdup_printf ("sh -c \"cd '%s' && HOME='%s' b4 mbox -o '%s' '%s' 2>&1\"", site.tmp, home, outdir, mid);
   int st;
-  g_autofree char *out = sh_out (cmd, &st);
+  g_autofree char *out = test_sh (cmd, &st);
   g_test_message ("b4: %s", out);
   g_assert_cmpint (st, ==, 0);
   g_autofree char *ls = g_strdup_printf ("sh -c \"cat '%s'/*.mbx | grep -c '^Message-ID:'\"", outdir);
-  g_autofree char *count = sh_out (ls, NULL);
+  g_autofree char *count = test_sh (ls, NULL);
   g_autofree char *path = g_strdup_printf ("/ksummit/%s/t.mbox.gz", mid);
   g_autofree char *py = g_strdup_printf ("sh -c \"curl -s http://127.0.0.1:%d%s | gunzip | grep -c '^Message-ID:'\"",
                                          site.port_fcgi, path);
-  g_autofree char *want = sh_out (py, NULL);
+  g_autofree char *want = test_sh (py, NULL);
   /* The thread has replies: a count of 0 on both sides means nothing
    * was fetched. */
   g_assert_cmpint (atoi (want), >, 1);
@@ -1077,7 +1031,7 @@ test_browser (void)
   }
   const char *art = g_getenv ("ANNALS_ARTIFACTS");
   g_autofree char *outdir = g_build_filename (art ? art : site.tmp, "screenshots", NULL);
-  g_autofree char *script = source_path ("tests/browser-check.py");
+  g_autofree char *script = test_source_path ("tests/browser-check.py");
   g_autofree char *cmd = g_strdup_printf (
       "%s '%s' http://127.0.0.1:%d/ksummit/ 'http://127.0.0.1:%d/ksummit/%s/t/' "
       "'http://127.0.0.1:%d/ksummit/%s/' 'http://127.0.0.1:%d/ksummit/?q=rust' "
@@ -1093,7 +1047,7 @@ test_browser (void)
       site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi,
       site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi, site.port_fcgi);
   int st;
-  g_autofree char *out = sh_out (cmd, &st);
+  g_autofree char *out = test_sh (cmd, &st);
   g_test_message ("%s", out);
   g_assert_cmpint (st, ==, 0);
 }
@@ -1200,12 +1154,12 @@ test_months (void)
   g_autofree char *out = g_build_filename (site.tmp, "month.mbox.gz", NULL);
   g_autofree char *cmd
       = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/craft/2021-04.mbox.gz", out, site.port_fcgi);
-  g_free (sh_out (cmd, NULL));
+  g_free (test_sh (cmd, NULL));
   g_autofree char *py
       = g_strdup_printf ("python3 -c \"import gzip, mailbox; open('%s.x','wb').write(gzip.open('%s').read()); "
                          "print(len(mailbox.mbox('%s.x')))\"",
                          out, out, out);
-  g_autofree char *n = sh_out (py, NULL);
+  g_autofree char *n = test_sh (py, NULL);
   g_assert_cmpint (atoi (n), ==, 8);
 }
 
@@ -1276,7 +1230,7 @@ test_feed_content (void)
         "print('ok')\"",
         ports[i], ports[i]);
     int st;
-    g_autofree char *out = sh_out (fp, &st);
+    g_autofree char *out = test_sh (fp, &st);
     g_assert_cmpint (st, ==, 0);
     expect (ports[i], "/all/new.atom", 200, "application/atom+xml");
   }
@@ -1416,8 +1370,8 @@ test_about (void)
   g_autofree char *c1
       = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/proof", proof, site.port_cgi, mid);
   g_autofree char *c2 = g_strdup_printf ("curl -s -o '%s' http://127.0.0.1:%d/ksummit/%s/raw", eml, site.port_cgi, mid);
-  g_free (sh_out (c1, NULL));
-  g_free (sh_out (c2, NULL));
+  g_free (test_sh (c1, NULL));
+  g_free (test_sh (c2, NULL));
   Run v = run (site.root, "verify-proof", proof, "--key", vkey, "--message", eml);
   g_test_message ("%s%s", v.out, v.err);
   g_assert_cmpint (v.status, ==, 0);
@@ -1432,7 +1386,7 @@ static void
 test_search_index_errors (void)
 {
   assert_ok (run (site.root, "list-add", "broken"));
-  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  g_autofree char *sample = test_source_path ("samples/ksummit-sample.mbox.gz");
   assert_ok (run (site.root, "ingest", "broken", "--quiet", sample));
   g_autofree char *index = g_build_filename (site.root, "broken", "index", NULL);
   test_util_garble_glass (index, "postlist");
@@ -1464,7 +1418,7 @@ test_list_index_errors (void)
   expect (site.port_cgi, "/unindexed/new.atom", 404, "text/html");
 
   assert_ok (run (site.root, "list-add", "mangled"));
-  g_autofree char *sample = source_path ("samples/ksummit-sample.mbox.gz");
+  g_autofree char *sample = test_source_path ("samples/ksummit-sample.mbox.gz");
   assert_ok (run (site.root, "ingest", "mangled", "--quiet", sample));
   /* A month the list has, from its page while the index is whole. */
   Resp l = get (site.port_cgi, "GET", "/mangled/");
