@@ -1142,8 +1142,22 @@ test_thread_ghost (void)
     g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan1@craft/\""));
     g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan2@craft/\""));
     resp_clear (&g);
+    /* Its other addresses answer as a real message's: 301 to the page,
+     * from the list without the slash and from /all/. */
+    Resp ns = get (ports[i], "GET", "/craft/never-archived@elsewhere");
+    g_assert_cmpint (ns.status, ==, 301);
+    g_autofree char *nsloc = header_of (&ns, "Location");
+    g_assert_cmpstr (nsloc, ==, BASE_URL "craft/never-archived@elsewhere/");
+    resp_clear (&ns);
+    Resp al = get (ports[i], "GET", "/all/never-archived@elsewhere/");
+    g_assert_cmpint (al.status, ==, 301);
+    g_autofree char *alloc = header_of (&al, "Location");
+    g_assert_cmpstr (alloc, ==, BASE_URL "craft/never-archived@elsewhere/");
+    resp_clear (&al);
     /* An id nobody archived or referenced is still unknown. */
     expect (ports[i], "/craft/nobody-said-this@x/", 404, "text/html");
+    expect (ports[i], "/craft/nobody-said-this@x", 404, "text/html");
+    expect (ports[i], "/all/nobody-said-this@x/", 404, "text/html");
   }
 }
 
