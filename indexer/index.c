@@ -34,6 +34,9 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
  * under its base subject only if that thread had a message received
  * this recently (doc/index-format.md). */
 #define SUBJECT_WINDOW (28 * 86400)
+/* Threads remembered per base subject (newest first), for mail that
+ * arrives late, after a later thread took the subject over. */
+#define SUBJECT_THREADS 16
 /* index/shards: the shard count of an index of several shards. */
 #define SHARDS_FILE "shards"
 #define MAX_SHARDS 64
@@ -819,10 +822,37 @@ prepare_task (gpointer data, gpointer user_data)
   g_free (t);
 }
 
-/* The thread a reply without references joins by its subject: the
- * latest thread started under the same base subject, if it had a
- * message received in the SUBJECT_WINDOW before this one.  *tid and
- * *root (who started it) stay NULL when there is none. */
+/* Whether thread tid had a message received in the SUBJECT_WINDOW
+ * before p (and not after it). */
+static gboolean
+thread_active_before (Indexer *ix, Prepared *p, const char *tid, gboolean *active, GError **error)
+{
+  g_autofree char *term = g_strconcat ("G", tid, NULL);
+  char *err = NULL;
+  gint64 since = p->receipt - SUBJECT_WINDOW;
+  *active = FALSE;
+  /* The thread's messages are spread over the shards: shard 0 first,
+   * then the others once their writers have caught up (they may hold
+   * the thread's latest message, still queued). */
+  for (guint k = 0; k < ix->n_shards && !*active; k++) {
+    if (k > 0 && !shard_wait (&ix->shards[k], error))
+      return FALSE;
+    gboolean found;
+    double last = 0;
+    AnnalsXstatus st = annals_xdb_max_number (k == 0 ? ix->db : ix->shards[k].db, term, ANNALS_XSLOT_RECEIPT,
+                                              (double) p->receipt, &found, &last, &err);
+    if (st != ANNALS_XSTATUS_OK)
+      return xerror (error, st, err, "cannot read a thread");
+    *active = found && (gint64) last >= since;
+  }
+  return TRUE;
+}
+
+/* The thread a reply without references joins by its subject: of the
+ * threads started under the same base subject, the latest that had a
+ * message received in the SUBJECT_WINDOW before this one (mail imported
+ * late never joins a thread that began after it).  *tid and *root (who
+ * started it) stay NULL when there is none. */
 static gboolean
 subject_thread (Indexer *ix, Prepared *p, char **tid, char **root, GError **error)
 {
@@ -830,35 +860,24 @@ subject_thread (Indexer *ix, Prepared *p, char **tid, char **root, GError **erro
   g_autofree char *value = NULL;
   if (!get_metadata (ix->db, key, &value, error))
     return FALSE;
-  const char *tab = value ? strchr (value, '\t') : NULL;
-  if (tab == NULL)
-    return TRUE;
-  g_autofree char *started = g_strndup (value, (gsize) (tab - value));
-  g_autofree char *current = resolve (ix, started, error);
-  if (current == NULL)
-    return FALSE;
-  g_autofree char *term = g_strconcat ("G", current, NULL);
-  char *err = NULL;
-  gint64 since = p->receipt - SUBJECT_WINDOW;
-  /* The thread's messages are spread over the shards: shard 0 first,
-   * then the others once their writers have caught up (they may hold
-   * the thread's latest message, still queued). */
-  gboolean recent = FALSE;
-  for (guint k = 0; k < ix->n_shards && !recent; k++) {
-    if (k > 0 && !shard_wait (&ix->shards[k], error))
+  g_auto (GStrv) entries = value ? g_strsplit (value, "\n", SUBJECT_THREADS + 1) : NULL;
+  for (guint i = 0; entries != NULL && entries[i] != NULL && i < SUBJECT_THREADS; i++) {
+    const char *tab = strchr (entries[i], '\t');
+    if (tab == NULL)
+      continue;
+    g_autofree char *started = g_strndup (entries[i], (gsize) (tab - entries[i]));
+    g_autofree char *current = resolve (ix, started, error);
+    if (current == NULL)
       return FALSE;
-    gboolean found;
-    double last = 0;
-    AnnalsXstatus st
-        = annals_xdb_max_number (k == 0 ? ix->db : ix->shards[k].db, term, ANNALS_XSLOT_RECEIPT, &found, &last, &err);
-    if (st != ANNALS_XSTATUS_OK)
-      return xerror (error, st, err, "cannot read a thread");
-    recent = found && (gint64) last >= since;
+    gboolean active;
+    if (!thread_active_before (ix, p, current, &active, error))
+      return FALSE;
+    if (active) {
+      *tid = g_steal_pointer (&current);
+      *root = g_strdup (tab + 1);
+      return TRUE;
+    }
   }
-  if (!recent)
-    return TRUE;
-  *tid = g_steal_pointer (&current);
-  *root = g_strdup (tab + 1);
   return TRUE;
 }
 
@@ -888,9 +907,16 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
     /* The thread's subject, and who started it (the Message-ID in the
      * summary), for replies to come. */
     g_autofree char *key = subject_key (p->base_subject);
+    g_autofree char *before = NULL;
+    if (!get_metadata (ix->db, key, &before, error))
+      return FALSE;
     g_autoptr (GString) v = g_string_new (tid);
     g_string_append_c (v, '\t');
     append_field (v, p->summary.message_id);
+    /* The threads before it follow, up to SUBJECT_THREADS in all. */
+    g_auto (GStrv) older = before ? g_strsplit (before, "\n", SUBJECT_THREADS) : NULL;
+    for (guint i = 0; older != NULL && older[i] != NULL && i + 1 < SUBJECT_THREADS; i++)
+      g_string_append_printf (v, "\n%s", older[i]);
     const char *value = v->str;
     char *err = NULL;
     AnnalsXstatus st;

@@ -19,8 +19,9 @@
  * a message joins two threads they merge into the older id.  The result
  * is the connected components of the reference graph, whatever the
  * arrival order; ids never change except by a merge.  One subject rule
- * only: a "Re:" with no References or In-Reply-To joins the thread
- * started under its base subject when that thread is recent (28 days).
+ * only: a "Re:" with no References or In-Reply-To joins the newest
+ * thread started under its base subject that had a message received in
+ * the 28 days before it (never one that began after it).
  * No recursion: loops and self-references are only more edges.
  */
 #pragma once

@@ -6,6 +6,7 @@
 #include <xapian.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -560,12 +561,17 @@ annals_xdb_number_bounds (AnnalsXdb *db, guint slot, gboolean *found, double *lo
 }
 
 AnnalsXstatus
-annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, gboolean *found, double *out, char **message)
+annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, double upto, gboolean *found, double *out,
+                       char **message)
 {
   SHIM_CHECK_OPEN (db, message);
   try {
     Xapian::Enquire enq (*db->db);
-    enq.set_query (Xapian::Query (term));
+    Xapian::Query q (term);
+    if (std::isfinite (upto))
+      q = Xapian::Query (Xapian::Query::OP_FILTER, q,
+                         Xapian::Query (Xapian::Query::OP_VALUE_LE, slot, Xapian::sortable_serialise (upto)));
+    enq.set_query (q);
     enq.set_weighting_scheme (Xapian::BoolWeight ());
     enq.set_sort_by_value (slot, true);
     Xapian::MSet m = enq.get_mset (0, 1);

@@ -119,11 +119,12 @@ AnnalsXstatus annals_xdb_get (AnnalsXdb *db, guint64 docid, AnnalsXdoc **doc, ch
 AnnalsXstatus annals_xdb_number_bounds (AnnalsXdb *db, guint slot, gboolean *found, double *lo, double *hi,
                                         char **message);
 
-/* The largest number in slot (annals_xdoc_set_number) among the
- * documents holding term, uncommitted ones included, into *out with
- * *found TRUE; *found FALSE (and OK) when no document holds term. */
-AnnalsXstatus annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, gboolean *found, double *out,
-                                     char **message);
+/* The largest number in slot (annals_xdoc_set_number) that is at most
+ * upto (HUGE_VAL: any) among the documents holding term, uncommitted
+ * ones included, into *out with *found TRUE; *found FALSE (and OK) when
+ * no such document. */
+AnnalsXstatus annals_xdb_max_number (AnnalsXdb *db, const char *term, guint slot, double upto, gboolean *found,
+                                     double *out, char **message);
 
 /* Calls fn for each document holding term; stops when fn returns FALSE. */
 AnnalsXstatus annals_xdb_each_with_term (AnnalsXdb *db, const char *term, gboolean (*fn) (guint64 docid, gpointer data),

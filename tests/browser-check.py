@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Loads pages in headless Chromium at 360 and 1280 px wide and checks the
 DOM: a lang attribute, a viewport meta, one h1, labelled inputs, no
-horizontal overflow, no text under 14 px, no script element, and no
+horizontal overflow
+(the document wider than its layout viewport), no text under 14 px, no script element, and no
 serious or critical violation of axe-core's accessibility rules (axe.min.js
 injected into each page; scripts/install-deps test puts it in
 /var/cache/annals/axe, or $ANNALS_AXE_DIR).  Saves a screenshot of each page and width.
@@ -32,7 +33,11 @@ CHECK = r"""(() => {
     lang: e.getAttribute('lang') || '',
     h1: d.querySelectorAll('h1').length,
     scripts: d.querySelectorAll('script').length,
-    overflow: e.scrollWidth - window.innerWidth,
+    // clientWidth is the layout viewport: with mobile emulation
+    // innerWidth grows to the page's width and would hide any overflow.
+    overflow: Math.max(e.scrollWidth, d.body.scrollWidth) - e.clientWidth,
+    wide: [...d.body.querySelectorAll('*')].filter(el => el.getBoundingClientRect().right > e.clientWidth + 1)
+      .slice(-3).map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')),
     unlabelled: inputs.filter(i => !(i.id && d.querySelector('label[for="' + i.id + '"]'))).length,
     title: d.title,
     viewport: !!d.querySelector('meta[name=viewport]'),
@@ -152,7 +157,7 @@ def main():
                 if r["scripts"]:
                     problems.append("a script element")
                 if r["overflow"] > 0:
-                    problems.append("%d px of horizontal overflow" % r["overflow"])
+                    problems.append("%d px of horizontal overflow (%s)" % (r["overflow"], ", ".join(r["wide"])))
                 if r["nesting"]["flat"]:
                     problems.append("%d replies not to the right of their parent" % r["nesting"]["flat"])
                 if url.endswith("#nested") and r["nesting"]["pairs"] == 0:

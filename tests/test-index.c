@@ -8,6 +8,7 @@
 #include "tests/test-util.h"
 #include "indexer/xapian-shim.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -320,8 +321,12 @@ test_subject_threads (Fixture *f, gconstpointer data)
       g_autofree char *value = NULL, *version = NULL;
       g_assert_cmpint (annals_xdb_get_metadata (db, key, &value, NULL), ==, ANNALS_XSTATUS_OK);
       g_assert_cmpint (annals_xdb_get_metadata (db, "annals:version", &version, NULL), ==, ANNALS_XSTATUS_OK);
-      /* The latest thread under that subject: the forward's. */
-      g_autofree char *latest = g_strdup_printf ("%s\tb-fwd@x", (char *) g_hash_table_lookup (t, "b-fwd@x"));
+      /* The threads under that subject, newest first: the forward's,
+       * the plain one's, the one naming a parent, the first. */
+      g_autofree char *latest
+          = g_strdup_printf ("%s\tb-fwd@x\n%s\tb-plain@x\n%s\tb-ref@x\n%s\tbudget@x",
+                             (char *) g_hash_table_lookup (t, "b-fwd@x"), (char *) g_hash_table_lookup (t, "b-plain@x"),
+                             (char *) g_hash_table_lookup (t, "b-ref@x"), (char *) g_hash_table_lookup (t, "budget@x"));
       if (k == 0)
         g_assert_cmpstr (value, ==, latest);
       else
@@ -337,11 +342,63 @@ test_subject_threads (Fixture *f, gconstpointer data)
     g_autofree char *term = g_strconcat ("G", (char *) g_hash_table_lookup (t, "budget@x"), NULL);
     gboolean found = FALSE;
     double last = 0;
-    g_assert_cmpint (annals_xdb_max_number (all, term, ANNALS_XSLOT_RECEIPT, &found, &last, NULL), ==,
+    g_assert_cmpint (annals_xdb_max_number (all, term, ANNALS_XSLOT_RECEIPT, HUGE_VAL, &found, &last, NULL), ==,
                      ANNALS_XSTATUS_OK);
     g_assert_true (found);
     g_assert_cmpint ((gint64) last, ==, 1614592800 + 45 * 86400);
     annals_xdb_free (all);
+  }
+}
+
+/* Old mail imported late: replies by subject received before a later
+ * thread under the same subject began join the thread of their time,
+ * never the later one, incrementally as after a rebuild. */
+static void
+test_subject_threads_late (Fixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *id, *subject, *headers;
+    int day; /* receipt and Date:, in days after 2022-11-03 */
+  } msgs[] = {
+    { "budget1@x", "Budget for 2023", "", 0 },
+    { "budget2@x", "Re: Budget for 2023", "In-Reply-To: <budget1@x>\n", 1 },
+    { "budget3@x", "RE: [Policy] Budget for 2023", "", 2 },
+    { "budget4@x", "AW: Budget for 2023", "", 47 }, /* 45 days after the last: its own thread */
+    /* Imported later, received (From_ line) in November. */
+    { "budget5@x", "Re: Budget for 2023", "", 17 },
+    { "budget6@x", "Re: Re: budget   for 2023", "", 18 },
+  };
+  const gint64 nov3 = 1667469600; /* 2022-11-03 10:00 UTC */
+  g_autoptr (GError) error = NULL;
+  for (guint batch = 0; batch < 2; batch++) {
+    {
+      g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->store_dir, 1000, &error);
+      g_assert_no_error (error);
+      for (guint i = batch ? 4 : 0; i < (batch ? G_N_ELEMENTS (msgs) : 4); i++) {
+        g_autoptr (GDateTime) d = g_date_time_new_from_unix_utc (nov3 + msgs[i].day * 86400);
+        g_autofree char *date = g_date_time_format (d, "%a, %d %b %Y %H:%M:%S +0000");
+        g_autofree char *raw = g_strdup_printf ("Message-ID: <%s>\nFrom: m%u@example.org\nSubject: %s\n"
+                                                "Date: %s\n%s\ntext %u\n",
+                                                msgs[i].id, i, msgs[i].subject, date, msgs[i].headers, i);
+        AnnalsStoreAddResult r;
+        g_assert_true (annals_store_writer_add (w, (const guint8 *) raw, strlen (raw), nov3 + msgs[i].day * 86400, NULL,
+                                                &r, &error));
+      }
+      g_assert_true (annals_store_writer_commit (w, &error));
+    }
+    index_now (f, FALSE);
+  }
+  for (int rebuild = 0; rebuild < 2; rebuild++) {
+    if (rebuild)
+      index_now (f, TRUE);
+    g_test_message (rebuild ? "after a rebuild" : "incremental");
+    g_autoptr (GHashTable) t = threads (f);
+    assert_same_thread (t, "budget1@x", "budget3@x");
+    assert_other_thread (t, "budget1@x", "budget4@x");
+    assert_same_thread (t, "budget1@x", "budget5@x");
+    assert_same_thread (t, "budget1@x", "budget6@x");
+    g_autofree char *p5 = parent_of (f, "budget5@x");
+    g_assert_cmpstr (p5, ==, "budget1@x");
   }
 }
 
@@ -750,7 +807,7 @@ expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, co
     { "search", annals_xdb_search (db, "common", &s, TRUE, &xr, NULL), want },
     { "search_term", annals_xdb_search_term (db, "Kpolicy", &s, FALSE, &xr_term, NULL), want },
     { "search_more", annals_xdb_search_more (db, "common", &s, &more, &xr_more, NULL), want },
-    { "max_number", annals_xdb_max_number (db, "Kpolicy", ANNALS_XSLOT_DATE, &found, &max, NULL), want },
+    { "max_number", annals_xdb_max_number (db, "Kpolicy", ANNALS_XSLOT_DATE, HUGE_VAL, &found, &max, NULL), want },
     { "compact", annals_xdb_compact (db, dest, NULL), want },
     { "set_metadata", annals_xdb_set_metadata (db, "k", "v", NULL), want_write },
     { "replace", annals_xdb_replace (db, 7, fresh, NULL), want_write },
@@ -836,7 +893,8 @@ test_shim_statuses (Fixture *f, gconstpointer data)
   g_assert_null (xr);
   gboolean found = TRUE;
   double max = -1;
-  g_assert_cmpint (annals_xdb_max_number (db, "Knone", ANNALS_XSLOT_DATE, &found, &max, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpint (annals_xdb_max_number (db, "Knone", ANNALS_XSLOT_DATE, HUGE_VAL, &found, &max, NULL), ==,
+                   ANNALS_XSTATUS_OK);
   g_assert_false (found);
   g_assert_cmpfloat (max, ==, -1);
   AnnalsXdoc *doc = NULL;
@@ -1085,6 +1143,7 @@ main (int argc, char **argv)
   ADD_SHARDED ("index", "/threads/ghosts-and-late-parent", test_ghosts_and_late_parent);
   ADD_SHARDED ("index", "/threads/merge", test_merge);
   ADD_SHARDED ("index", "/threads/subject", test_subject_threads);
+  ADD_SHARDED ("index", "/threads/subject-late", test_subject_threads_late);
   ADD_SHARDED ("index", "/threads/loops-and-long-chains", test_loops_and_long_chains);
   ADD_SHARDED ("index", "/threads/duplicate-message-ids", test_duplicate_ids);
   ADD_SHARDED ("index", "/threads/arrival-order", test_arrival_order);

@@ -1096,8 +1096,75 @@ test_thread_ghost (void)
     g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan1@craft/\""));
     g_assert_nonnull (strstr (g.body, "href=\"/craft/orphan2@craft/\""));
     resp_clear (&g);
+    /* Its other addresses answer as a real message's: 301 to the page,
+     * from the list without the slash and from /all/. */
+    Resp ns = get (ports[i], "GET", "/craft/never-archived@elsewhere");
+    g_assert_cmpint (ns.status, ==, 301);
+    g_autofree char *nsloc = header_of (&ns, "Location");
+    g_assert_cmpstr (nsloc, ==, BASE_URL "craft/never-archived@elsewhere/");
+    resp_clear (&ns);
+    Resp al = get (ports[i], "GET", "/all/never-archived@elsewhere/");
+    g_assert_cmpint (al.status, ==, 301);
+    g_autofree char *alloc = header_of (&al, "Location");
+    g_assert_cmpstr (alloc, ==, BASE_URL "craft/never-archived@elsewhere/");
+    resp_clear (&al);
     /* An id nobody archived or referenced is still unknown. */
     expect (ports[i], "/craft/nobody-said-this@x/", 404, "text/html");
+    expect (ports[i], "/craft/nobody-said-this@x", 404, "text/html");
+    expect (ports[i], "/all/nobody-said-this@x/", 404, "text/html");
+  }
+}
+
+static guint
+count_of (const char *text, const char *what)
+{
+  guint k = 0;
+  for (const char *p = strstr (text, what); p; p = strstr (p + 1, what))
+    k++;
+  return k;
+}
+
+/* Every missing ancestor named in References is a placeholder (JWZ's
+ * empty containers): the lost root above the lost parent, linked. */
+static void
+test_thread_ghost_chain (void)
+{
+  assert_ok (run (site.root, "list-add", "lost", "--description", "Replies to lost mail"));
+  const char *a = "Message-ID: <orphan-a@lost>\nFrom: A <a@example.org>\nSubject: Re: Missing parent\n"
+                  "Date: Tue, 10 Jan 2023 09:00:00 +0000\nIn-Reply-To: <lost-parent@x>\n"
+                  "References: <lost-root@x> <lost-parent@x>\n\nquokka\n";
+  const char *b = "Message-ID: <orphan-b@lost>\nFrom: B <b@example.org>\nSubject: Re: Missing parent\n"
+                  "Date: Wed, 11 Jan 2023 09:00:00 +0000\nIn-Reply-To: <orphan-a@lost>\n"
+                  "References: <lost-root@x> <lost-parent@x> <orphan-a@lost>\n\nme too\n";
+  assert_ok (run_full (site.root, a, strlen (a), NULL, "ingest", "lost", "--mda", NULL));
+  /* A sibling of the lost parent: under the same lost root. */
+  const char *c = "Message-ID: <orphan-c@lost>\nFrom: C <c@example.org>\nSubject: Re: Missing parent\n"
+                  "Date: Thu, 12 Jan 2023 09:00:00 +0000\nIn-Reply-To: <lost-uncle@x>\n"
+                  "References: <lost-root@x> <lost-uncle@x>\n\nelsewhere\n";
+  assert_ok (run_full (site.root, b, strlen (b), NULL, "ingest", "lost", "--mda", NULL));
+  assert_ok (run_full (site.root, c, strlen (c), NULL, "ingest", "lost", "--mda", NULL));
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp t = get (ports[i], "GET", "/lost/orphan-a@lost/t/");
+    g_assert_cmpint (t.status, ==, 200);
+    /* The root's placeholder first, at depth 0, linked; the parent's
+     * under it; the replies under that. */
+    const char *root = strstr (t.body, "&lt;lost-root@x&gt;");
+    g_assert_nonnull (root);
+    g_assert_nonnull (strstr (t.body, "href=\"/lost/lost-root@x/\""));
+    const char *parent = strstr (root, "&lt;lost-parent@x&gt;");
+    g_assert_nonnull (parent);
+    g_assert_nonnull (strstr (root, "data-depth=\"1\""));
+    g_assert_true (strstr (root, "data-depth=\"1\"") < parent);
+    g_assert_nonnull (strstr (parent, "data-depth=\"2\""));
+    g_assert_nonnull (strstr (parent, "data-depth=\"3\""));
+    /* One root only: the uncle's placeholder is at depth 1 too. */
+    g_assert_cmpuint (count_of (t.body, "&lt;lost-root@x&gt;"), ==, 2); /* the bodies and the skeleton */
+    const char *uncle = strstr (t.body, "&lt;lost-uncle@x&gt;");
+    g_assert_nonnull (uncle);
+    g_assert_true (g_strrstr_len (t.body, uncle - t.body, "data-depth=") != NULL);
+    g_assert_true (strncmp (g_strrstr_len (t.body, uncle - t.body, "data-depth="), "data-depth=\"1\"", 14) == 0);
+    resp_clear (&t);
   }
 }
 
@@ -1483,6 +1550,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/limits", test_limits);
   g_test_add_func ("/web/thread/nesting", test_thread_nesting);
   g_test_add_func ("/web/thread/ghost", test_thread_ghost);
+  g_test_add_func ("/web/thread/ghost-chain", test_thread_ghost_chain);
   g_test_add_func ("/web/thread/long", test_thread_long);
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);

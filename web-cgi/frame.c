@@ -5,11 +5,14 @@
 #include <time.h>
 
 static const char css[]
-    = "body{font:16px/1.45 sans-serif;margin:0 auto;max-width:60em;padding:0 .6em;color:#111;background:#fff}"
+    = "body{font:16px/1.45 sans-serif;margin:0 auto;max-width:60em;padding:0 .6em;color:#111;background:#fff;"
+      "overflow-wrap:anywhere}"
       "pre{white-space:pre-wrap;overflow-wrap:anywhere;font:14px/1.4 monospace}"
       ".q{color:#555}a{color:#03c}nav,footer{margin:.6em 0}footer,small{font-size:.9em}ul{padding-left:1.2em}"
       "table{border-collapse:collapse;width:100%}td{padding:.15em .4em;vertical-align:top;overflow-wrap:anywhere}"
-      ".d{white-space:nowrap;color:#555}.cur{font-weight:bold}.hdr "
+      /* Only a table's date stays on one line; its note goes under it. */
+      ".d{color:#555}td.d{white-space:nowrap}td.d small{display:block;white-space:normal}"
+      "th,td.c{overflow-wrap:normal}.cur{font-weight:bold}.hdr "
       "th{text-align:left;padding-right:.6em;white-space:nowrap}"
       "form input[type=search]{width:60%;max-width:30em}.tomb{border:1px solid #a00;padding:.5em}"
       /* Thread indent, one class per level (thread-view.c caps it at 8). */
@@ -18,6 +21,13 @@ static const char css[]
       "@media (max-width:40em){.n1{margin-left:.5em}.n2{margin-left:1em}.n3{margin-left:1.5em}.n4{margin-left:2em}"
       ".n5{margin-left:2.5em}.n6{margin-left:3em}.n7{margin-left:3.5em}.n8{margin-left:4em}}"
       ".c{text-align:right}@media (max-width:40em){.ad{display:none}}.snip td{padding:0 .4em .6em 1.2em}"
+      /* Five columns do not fit 360 px: each thread a block of lines,
+       * the counts labelled, the header row kept for screen readers. */
+      "@media (max-width:40em){.threads thead{position:absolute;width:1px;height:1px;overflow:hidden;"
+      "clip:rect(0 0 0 0)}.threads tr,.threads td{display:block}.threads tr{padding:.3em 0;"
+      "border-bottom:1px solid #ccc}.threads td.c{display:inline-block;text-align:left}"
+      ".threads td:nth-child(3)::after{content:\" replies\"}.threads td:nth-child(4)::after{content:\" participants\"}"
+      ".threads td.d{display:inline-block}}"
       "h1{font-size:1.6em;line-height:1.25}h2{font-size:1.25em}@media (max-width:40em){h1{font-size:1.3em}}"
       "@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8bf}.q,.d{color:#aaa}}";
 

@@ -20,6 +20,16 @@ message_id_of (const char *segment)
   return bare;
 }
 
+/* Whether the list's index knows id as a parent that replies name
+ * (a ghost, which has a page as a message has). */
+static gboolean
+ghost_known (Ctx *c, const char *list, const char *id)
+{
+  g_autofree char *dir = annals_config_list_dir (c->config, list, NULL, NULL);
+  g_autofree char *tid = dir ? annals_query_thread_id (dir, id, NULL) : NULL;
+  return tid != NULL;
+}
+
 static void
 redirect (Ctx *c, const char *path)
 {
@@ -152,6 +162,15 @@ route (Ctx *c)
         return;
       }
     }
+    /* Else the first list whose messages name it: its ghost page. */
+    for (char **l = lists; *l; l++)
+      if (ghost_known (c, *l, amid)) {
+        g_autofree char *enc = annals_http_escape_segment (amid);
+        g_autofree char *rest = n >= 3 ? g_strjoinv ("/", seg + 2) : g_strdup ("");
+        g_autofree char *to = g_strdup_printf ("/%s/%s/%s", *l, enc, rest);
+        redirect (c, to);
+        return;
+      }
     annals_web_error_page (c, 404, "No list here has a message with that Message-ID.");
     return;
   }
@@ -218,7 +237,11 @@ route (Ctx *c)
   g_autofree char *enc = annals_http_escape_segment (mid);
   g_autofree char *base = g_strdup_printf ("/%s/%s/", list, enc);
   if (!annals_web_find_message (c, list, mid, &m)) {
-    if (n < 3 || !annals_web_page_ghost (c, list, mid, seg[2][0] == '\0'))
+    /* A ghost's address without the slash moves to its page, as a
+     * message's does. */
+    if (n < 3 && ghost_known (c, list, mid))
+      redirect (c, base);
+    else if (n < 3 || !annals_web_page_ghost (c, list, mid, seg[2][0] == '\0'))
       annals_web_error_page (c, 404, "No message with that Message-ID in this list.");
     return;
   }

@@ -20,8 +20,18 @@ annals_web_thread_of (Ctx *c, const char *list, const char *thread)
 typedef struct {
   guint hit;
   guint depth;
-  const char *ghost;
+  char *ghost; /* owned by the row */
 } Row;
+
+static void
+row_clear (gpointer data)
+{
+  g_free (((Row *) data)->ghost);
+}
+
+/* Ancestors looked up per missing parent: References keeps 500 at most
+ * in the index, a page needs no more. */
+#define GHOST_CHAIN_MAX 64
 
 #define NO_HIT G_MAXUINT
 /* Past this depth a reply is not moved further right: the depth is
@@ -31,10 +41,21 @@ typedef struct {
 /* Bodies on one page of a thread; the rest are on the next pages. */
 #define BODIES_PER_PAGE 100
 
+/* The References of message s, from the store (NULL when unread). */
+static char **
+references_of (Ctx *c, AnnalsIndexSummary *s)
+{
+  AnnalsStore *st = annals_web_store_of (c, s->list, NULL);
+  g_autoptr (AnnalsStoreMeta) m
+      = st && s->number < annals_store_count (st) ? annals_store_read_meta (st, s->number, NULL) : NULL;
+  return m && m->references ? g_strsplit (m->references, " ", -1) : NULL;
+}
+
 /* Thread order: parents before children, siblings by date; iterative.
- * Rows borrow strings from t. */
+ * A missing parent is a ghost, and so is each missing ancestor its
+ * first reply's References name before it (JWZ threading). */
 static GArray *
-thread_order (AnnalsQueryResults *t)
+thread_order (Ctx *c, AnnalsQueryResults *t)
 {
   guint n = t->hits->len;
   g_autoptr (GHashTable) by_id = g_hash_table_new (g_str_hash, g_str_equal);
@@ -46,7 +67,7 @@ thread_order (AnnalsQueryResults *t)
       g_hash_table_insert (by_id, s->message_id, GUINT_TO_POINTER (i + 1));
   }
   /* Nodes 0..n-1 are the messages, n.. the ghosts (ghost_ids). */
-  g_autoptr (GPtrArray) ghost_ids = g_ptr_array_new ();
+  g_autoptr (GPtrArray) ghost_ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) ghosts = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (GPtrArray) children = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   g_autoptr (GArray) roots = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -59,23 +80,59 @@ thread_order (AnnalsQueryResults *t)
       g_array_append_val (children->pdata[p - 1], i);
     } else if (p == 0 && *s->parent && strcmp (s->parent, s->message_id) != 0) {
       /* The parent was never archived: a ghost, placed where its first
-       * reply is. */
-      guint g = GPOINTER_TO_UINT (g_hash_table_lookup (ghosts, s->parent));
-      if (g == 0) {
-        g_ptr_array_add (ghost_ids, s->parent);
+       * reply is, under the ghosts of the ancestors named before it. */
+      g_auto (GStrv) refs = NULL;
+      g_autoptr (GHashTable) chain = g_hash_table_new (g_str_hash, g_str_equal);
+      gint pos = -1;
+      guint child = i;
+      const char *id = s->parent;
+      for (guint steps = 0;; steps++) {
+        guint g = GPOINTER_TO_UINT (g_hash_table_lookup (ghosts, id));
+        if (g != 0) {
+          g_array_append_val (children->pdata[g - 1], child);
+          break;
+        }
+        char *own = g_strdup (id);
+        g_ptr_array_add (ghost_ids, own);
         g_ptr_array_add (children, g_array_new (FALSE, FALSE, sizeof (guint)));
         g = n + ghost_ids->len;
-        g_hash_table_insert (ghosts, s->parent, GUINT_TO_POINTER (g));
+        g_hash_table_insert (ghosts, own, GUINT_TO_POINTER (g));
+        g_array_append_val (children->pdata[g - 1], child);
         guint node = g - 1;
-        g_array_append_val (roots, node);
+        if (steps == 0) {
+          refs = references_of (c, s);
+          for (pos = refs ? (gint) g_strv_length (refs) : 0; pos-- > 0;)
+            if (strcmp (refs[pos], id) == 0)
+              break;
+        }
+        /* The id before it in References, skipping repeats of ids of
+         * this chain (a loop would leave it without a root). */
+        const char *up = NULL;
+        g_hash_table_add (chain, own);
+        while (pos > 0 && up == NULL) {
+          pos--;
+          if (*refs[pos] != '\0' && strcmp (refs[pos], s->message_id) != 0 && !g_hash_table_contains (chain, refs[pos]))
+            up = refs[pos];
+        }
+        guint p2 = up ? GPOINTER_TO_UINT (g_hash_table_lookup (by_id, up)) : 0;
+        if (up == NULL || steps + 1 >= GHOST_CHAIN_MAX) {
+          g_array_append_val (roots, node);
+          break;
+        }
+        if (p2 != 0) {
+          g_array_append_val (children->pdata[p2 - 1], node);
+          break;
+        }
+        child = node;
+        id = up;
       }
-      g_array_append_val (children->pdata[g - 1], i);
     } else {
       g_array_append_val (roots, i);
     }
   }
   guint nodes = children->len;
   GArray *order = g_array_new (FALSE, FALSE, sizeof (Row));
+  g_array_set_clear_func (order, row_clear);
   g_autoptr (GArray) stack = g_array_new (FALSE, FALSE, sizeof (guint) * 2);
   g_autofree gboolean *seen = g_new0 (gboolean, nodes);
   for (guint r = roots->len; r-- > 0;) {
@@ -97,7 +154,7 @@ thread_order (AnnalsQueryResults *t)
       if (seen[i])
         continue;
       seen[i] = TRUE;
-      Row row = { i < n ? i : NO_HIT, depth, i < n ? NULL : ghost_ids->pdata[i - n] };
+      Row row = { i < n ? i : NO_HIT, depth, i < n ? NULL : g_strdup (ghost_ids->pdata[i - n]) };
       g_array_append_val (order, row);
       GArray *kids = children->pdata[i];
       for (guint k = kids->len; k-- > 0;) {
@@ -141,7 +198,7 @@ ghost_row (Ctx *c, GString *s, const char *list, const char *id)
 void
 annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, AnnalsQueryResults *t, gboolean full)
 {
-  g_autoptr (GArray) order = thread_order (t);
+  g_autoptr (GArray) order = thread_order (c, t);
   guint at = G_MAXUINT;
   for (guint k = 0; cur != NULL && k < order->len; k++) {
     Row *row = &g_array_index (order, Row, k);
@@ -256,7 +313,7 @@ annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
   thread_pager (s, offset, shown, total);
   g_autoptr (GArray) order = NULL;
   if (nested) {
-    order = thread_order (t);
+    order = thread_order (c, t);
   } else {
     order = g_array_new (FALSE, FALSE, sizeof (Row));
     for (guint i = 0; i < total; i++) {
