@@ -25,6 +25,14 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
  * its words are still in the database's freed blocks until the index is
  * compacted into a fresh copy, which clears it. */
 #define KEY_SCRUB "annals:scrub"
+/* In shard 0, set in the last commit of a bulk run (more than one
+ * commit batch): the index is to be compacted into a fresh copy, which
+ * clears it; a kill before the copy is in leaves it for the next
+ * writer. */
+#define KEY_COMPACT "annals:compact"
+/* In every shard of a compacted copy: the store entries the index
+ * covered when it was compacted. */
+#define KEY_COMPACTED "annals:compacted"
 /* In shard 0: how many shards the index has. */
 #define KEY_SHARDS "annals:shards"
 /* 3: shards and subject keys; 2 had one or the other, 1 neither (all
@@ -43,14 +51,22 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
 /* Operations queued to a shard's writer thread before the main thread
  * waits: bounds the documents held in memory. */
 #define SHARD_QUEUE 256
-#define COMMIT_EVERY 10000
+/* Messages per commit.  Small batches keep Xapian's change buffer in
+ * cache (a fifth less CPU than 10,000 and a fifth of the memory), but
+ * each batch after the first leaves B-tree blocks half-full: a bulk run
+ * is compacted at its end (BENCHMARKS.md, "Levers"). */
+#define COMMIT_EVERY 1000
+/* A run is compacted when it wrote more than one batch and at least
+ * 1/COMPACT_SHARE of the index: the compaction rewrites the whole
+ * index, about 1% of the CPU of indexing it. */
+#define COMPACT_SHARE 10
 /* References kept per message: the newest 500 (the chain's end). */
 #define MAX_REFERENCES 500
 /* Body text indexed per message; the rest of a huge message is not. */
 #define MAX_INDEXED_TEXT (1024 * 1024)
 
 /* ANNALS_INDEX_TEST_KILL=STAGE: the tests' hook to die by SIGKILL at a
- * named stage (created, committed, built, swapped), where a kill at a
+ * named stage (created, committed, compacting, built, swapped), where a kill at a
  * random moment would rarely land. */
 static void
 test_kill_point (const char *stage)
@@ -1036,11 +1052,12 @@ open_shards (Indexer *ix, const char *index_dir, guint n, gboolean *damaged, GEr
 }
 
 /* Brings the existing database index_dir up to date.  *damaged: it could
- * not be opened because it is not a whole database. */
+ * not be opened because it is not a whole database.  *compact: it is
+ * marked to be compacted (this run or a killed one was a bulk run). */
 static gboolean
 update (const char *index_dir, guint n_shards, const char *store_dir, const char *list, AnnalsIndexLimit limit,
         gpointer limit_ctx, AnnalsIndexProgress progress, gpointer ctx, AnnalsIndexStats *stats, gboolean *damaged,
-        GError **error)
+        gboolean *compact, GError **error)
 {
   g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
   if (store == NULL)
@@ -1132,6 +1149,11 @@ update (const char *index_dir, guint n_shards, const char *store_dir, const char
   g_async_queue_unref (w.readers);
   g_mutex_clear (&w.lock);
   g_cond_clear (&w.cond);
+  /* A bulk run: marked in the same commit as its last documents, so a
+   * kill before the compacted copy is in leaves the mark behind. */
+  if (ok && stats->indexed > commit_every && stats->indexed * COMPACT_SHARE >= stats->total)
+    ok = (st = annals_xdb_set_metadata (ix.db, KEY_COMPACT, "1", &err)) == ANNALS_XSTATUS_OK
+         || xerror (error, st, err, "cannot write the index");
   if (ok && stats->total > marked)
     ok = mark_indexed (&ix, stats->total, error);
   else if (ok) {
@@ -1147,6 +1169,9 @@ update (const char *index_dir, guint n_shards, const char *store_dir, const char
     ok = get_metadata (k == 0 ? ix.db : ix.shards[k].db, KEY_SCRUB, &scrub, error);
     stats->scrub_pending = scrub != NULL;
   }
+  g_autofree char *mark = NULL;
+  ok = ok && get_metadata (ix.db, KEY_COMPACT, &mark, error);
+  *compact = mark != NULL;
   close_shards (&ix);
   if (progress)
     progress (ctx, stats, count);
@@ -1368,11 +1393,12 @@ create_empty (const char *path, guint n, GError **error)
   return ok;
 }
 
-/* After a redaction: the index compacted into a fresh copy (live entries
- * only, ids kept, threads untouched), swapped in.  A kill before the swap
- * leaves the old index, still marked, for the next run. */
+/* After a redaction or a bulk run: the index compacted into a fresh copy
+ * (live entries only, blocks full, ids kept, threads untouched), swapped
+ * in.  A kill before the swap leaves the old index, still marked, for the
+ * next run. */
 static gboolean
-scrub_shard (const char *index_dir, const char *fresh, GError **error)
+scrub_shard (const char *index_dir, const char *fresh, guint64 covered, GError **error)
 {
   char *err = NULL;
   const char *paths[] = { index_dir };
@@ -1385,11 +1411,17 @@ scrub_shard (const char *index_dir, const char *fresh, GError **error)
   annals_xdb_free (db);
   if (!ok)
     return FALSE;
+  test_kill_point ("compacting");
   db = NULL;
   st = annals_xdb_open_writable (fresh, FALSE, &db, &err);
   if (st != ANNALS_XSTATUS_OK)
     return xerror (error, st, err, "cannot compact the index");
+  g_autofree char *at = g_strdup_printf ("%" G_GUINT64_FORMAT, covered);
   st = annals_xdb_set_metadata (db, KEY_SCRUB, "", &err);
+  if (st == ANNALS_XSTATUS_OK)
+    st = annals_xdb_set_metadata (db, KEY_COMPACT, "", &err);
+  if (st == ANNALS_XSTATUS_OK)
+    st = annals_xdb_set_metadata (db, KEY_COMPACTED, at, &err);
   if (st == ANNALS_XSTATUS_OK)
     st = annals_xdb_commit (db, &err);
   ok = st == ANNALS_XSTATUS_OK || xerror (error, st, err, "cannot compact the index");
@@ -1400,14 +1432,14 @@ scrub_shard (const char *index_dir, const char *fresh, GError **error)
 /* Every shard is compacted (ids kept), into a fresh index swapped in
  * whole. */
 static gboolean
-scrub (const char *index_dir, guint n, const char *fresh, const char *list_dir, GError **error)
+scrub (const char *index_dir, guint n, const char *fresh, const char *list_dir, guint64 covered, GError **error)
 {
   if (n > 1 && g_mkdir (fresh, 0755) != 0)
     return io_error (error, "create", fresh);
   for (guint k = 0; k < n; k++) {
     g_autofree char *from = shard_path (index_dir, k, n);
     g_autofree char *to = shard_path (fresh, k, n);
-    if (!scrub_shard (from, to, error))
+    if (!scrub_shard (from, to, covered, error))
       return FALSE;
   }
   if (n > 1 && !write_shards_file (fresh, n, error))
@@ -1421,7 +1453,7 @@ scrub (const char *index_dir, guint n, const char *fresh, const char *list_dir, 
 static gboolean
 update_in_place (const char *index_dir, guint n, const char *fresh, const char *store_dir, const char *list_dir,
                  const char *list, AnnalsIndexLimit limit, gpointer limit_ctx, AnnalsIndexProgress progress,
-                 gpointer ctx, AnnalsIndexStats *stats, GError **error)
+                 gpointer ctx, AnnalsIndexStats *stats, gboolean *compact, GError **error)
 {
   gboolean damaged = FALSE;
   /* A folder without a revision: a kill inside Xapian's creation of the
@@ -1434,7 +1466,7 @@ update_in_place (const char *index_dir, guint n, const char *fresh, const char *
       && (!create_empty (fresh, n, error) || !install (fresh, index_dir, list_dir, error)))
     return FALSE;
   g_autoptr (GError) local = NULL;
-  if (!update (index_dir, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, &local)) {
+  if (!update (index_dir, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, compact, &local)) {
     if (!damaged) {
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
@@ -1443,7 +1475,7 @@ update_in_place (const char *index_dir, guint n, const char *fresh, const char *
     stats->recreated = TRUE;
     remove_tree (index_dir);
     if (!create_empty (fresh, n, error) || !install (fresh, index_dir, list_dir, error)
-        || !update (index_dir, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
+        || !update (index_dir, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, compact, error))
       return FALSE;
   }
   return TRUE;
@@ -1470,27 +1502,28 @@ write_locked (const char *list_dir, const char *list, gboolean rebuild, AnnalsIn
     rebuild = TRUE;
     stats->resharded = TRUE;
   }
-  gboolean damaged = FALSE;
+  gboolean damaged = FALSE, compact = FALSE;
   if (rebuild) {
     /* Built beside the old index and swapped: searches go on meanwhile. */
     if (!create_empty (fresh, n, error)
-        || !update (fresh, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, error))
+        || !update (fresh, n, store_dir, list, limit, limit_ctx, progress, ctx, stats, &damaged, &compact, error))
       return FALSE;
     test_kill_point ("built");
     if (!install (fresh, index_dir, list_dir, error))
       return FALSE;
   } else {
     if (!update_in_place (index_dir, n, fresh, store_dir, list_dir, list, limit, limit_ctx, progress, ctx, stats,
-                          error))
+                          &compact, error))
       return FALSE;
   }
   /* A rebuild can meet a redaction the store has not finished (the
-   * notice is in, the message not yet erased) and delete a document too. */
-  if (stats->scrub_pending) {
-    if (!scrub (index_dir, n, fresh, list_dir, error))
+   * notice is in, the message not yet erased) and delete a document too.
+   * A bulk run's compaction is the same step: one copy does both. */
+  if (stats->scrub_pending || compact) {
+    if (!scrub (index_dir, n, fresh, list_dir, stats->total, error))
       return FALSE;
+    stats->scrubbed = stats->scrub_pending;
     stats->scrub_pending = FALSE;
-    stats->scrubbed = TRUE;
   }
   return TRUE;
 }

@@ -892,10 +892,10 @@ assert_count (Fixture *f, const char *query, const char *want)
   run_clear (&r);
 }
 
-/* Runs annals with ANNALS_INDEX_TEST_KILL=stage and checks that it died
- * there (so the stage is reached and the kill is real). */
-static void
-run_killed_at (Fixture *f, const char *stage, const char *const *args)
+/* Runs annals with ANNALS_INDEX_TEST_KILL=stage (and commit batches of
+ * 7): its wait status. */
+static int
+run_hooked (Fixture *f, const char *stage, const char *const *args)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (gpointer) annals_bin ());
@@ -910,9 +910,29 @@ run_killed_at (Fixture *f, const char *stage, const char *const *args)
   g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, env,
                                G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status,
                                &error));
+  return status;
+}
+
+/* Runs annals with ANNALS_INDEX_TEST_KILL=stage and checks that it died
+ * there (so the stage is reached and the kill is real). */
+static void
+run_killed_at (Fixture *f, const char *stage, const char *const *args)
+{
+  int status = run_hooked (f, stage, args);
   g_test_message ("annals %s killed at %s", args[0], stage);
   g_assert_true (WIFSIGNALED (status));
   g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+}
+
+/* Runs annals with the hook at stage and checks that it never got there
+ * and succeeded. */
+static void
+run_not_reaching (Fixture *f, const char *stage, const char *const *args)
+{
+  int status = run_hooked (f, stage, args);
+  g_test_message ("annals %s did not reach %s", args[0], stage);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
 }
 
 /* thread_partition with each thread named by its oldest message: ids
@@ -993,6 +1013,40 @@ test_index_kill_stages (Fixture *f, gconstpointer data)
   const char *redact2[] = { "redact", "policy", "4", "--reason", "test", NULL };
   run_killed_at (f, "swapped", redact2);
   check_index_whole (f, "32\n");
+}
+
+/* A bulk run (more than one commit batch: ingest with the index
+ * following, or index) ends by compacting the index into a fresh copy,
+ * swapped in.  A kill during the compaction or around the swap leaves an
+ * index that opens with every message, and the next writer finishes the
+ * compaction; a small incremental run does not compact. */
+static void
+test_index_compact_kill (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 30, 300);
+  g_autofree char *path = write_tmp (f, "in.mbox", mbox->str, mbox->len);
+  const char *ingest[] = { "ingest", "policy", "--quiet", path, NULL };
+  run_killed_at (f, "compacting", ingest);
+  assert_count (f, "d:..now", "30\n");
+  /* Nothing new to index, but the compaction is still owed. */
+  const char *index[] = { "index", "--quiet", NULL };
+  run_killed_at (f, "built", index);
+  assert_count (f, "d:..now", "30\n");
+  run_killed_at (f, "swapped", index);
+  assert_count (f, "d:..now", "30\n");
+  /* The swap was the end of it: nothing more to compact. */
+  run_not_reaching (f, "compacting", index);
+  check_index_whole (f, "30\n");
+  g_autoptr (GString) more = make_mbox (30, 4, 300);
+  g_autofree char *morep = write_tmp (f, "more.mbox", more->str, more->len);
+  const char *ingest_more[] = { "ingest", "policy", "--quiet", morep, NULL };
+  run_not_reaching (f, "compacting", ingest_more);
+  assert_count (f, "d:..now", "34\n");
+  /* A rebuild is a bulk run. */
+  const char *rebuild[] = { "index", "--rebuild", "--quiet", NULL };
+  run_killed_at (f, "compacting", rebuild);
+  check_index_whole (f, "34\n");
 }
 
 /* A damaged index (readable enough to open, not to search) is the
@@ -1327,6 +1381,7 @@ main (int argc, char **argv)
   ADD ("/cli/crash/index-kill", test_index_kill);
   ADD ("/cli/crash/index-half-made", test_index_half_made);
   ADD ("/cli/crash/index-kill-stages", test_index_kill_stages);
+  ADD ("/cli/crash/index-compact-kill", test_index_compact_kill);
   ADD ("/cli/redact/no-residue", test_redact_no_residue);
   ADD ("/cli/corpus/export-roundtrip", test_corpus);
   return g_test_run ();

@@ -701,6 +701,79 @@ test_redaction (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count (f, "zebra"), ==, 1);
 }
 
+/* Metadata key of every shard of the list's index, as a new string or
+ * NULL (one entry per shard). */
+static GPtrArray *
+shard_metadata (Fixture *f, const char *key)
+{
+  GPtrArray *values = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) paths = shard_paths (f);
+  for (guint k = 0; k < paths->len; k++) {
+    const char *one[] = { paths->pdata[k] };
+    AnnalsXdb *db = NULL;
+    g_assert_cmpint (annals_xdb_open_readonly (one, 1, &db, NULL), ==, ANNALS_XSTATUS_OK);
+    char *value = NULL;
+    g_assert_cmpint (annals_xdb_get_metadata (db, key, &value, NULL), ==, ANNALS_XSTATUS_OK);
+    g_ptr_array_add (values, value);
+    annals_xdb_free (db);
+  }
+  return values;
+}
+
+static void
+assert_compacted_at (Fixture *f, const char *want)
+{
+  g_autoptr (GPtrArray) at = shard_metadata (f, "annals:compacted");
+  g_autoptr (GPtrArray) pending = shard_metadata (f, "annals:compact");
+  for (guint k = 0; k < at->len; k++) {
+    g_test_message ("shard %u: compacted at %s", k, (char *) at->pdata[k]);
+    g_assert_cmpstr (at->pdata[k], ==, want);
+    g_assert_null (pending->pdata[k]);
+  }
+}
+
+/* A bulk run (more than one commit batch) is compacted into a fresh copy
+ * at its end, every shard; a small incremental run is not (it would
+ * rewrite the whole index for a few messages).  Results are the same. */
+static void
+test_compact_bulk (Fixture *f, gconstpointer data)
+{
+  enum { N = 120 };
+  Msg *msgs = g_new0 (Msg, N + 5);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < N + 5; i++) {
+    g_ptr_array_add (ids, g_strdup_printf ("c%u@x", i));
+    msgs[i].id = ids->pdata[i];
+    msgs[i].refs = i % 4 ? ids->pdata[i - 1] : NULL;
+    msgs[i].body = i % 2 ? "compacted zebra" : "compacted okapi";
+  }
+  g_setenv ("ANNALS_INDEX_COMMIT_EVERY", "25", TRUE);
+  store_add (f, msgs, N, NULL);
+  AnnalsIndexStats stats = index_now (f, FALSE);
+  g_assert_cmpuint (stats.indexed, ==, N);
+  g_assert_false (stats.scrubbed); /* not a redaction */
+  assert_compacted_at (f, "120");
+  g_assert_cmpuint (count (f, "zebra"), ==, N / 2);
+  g_autoptr (GHashTable) t = threads (f);
+  assert_same_thread (t, "c4@x", "c7@x");
+  assert_other_thread (t, "c3@x", "c4@x");
+  g_autofree char *fresh = g_build_filename (f->list_dir, "index.new", NULL);
+  g_assert_false (g_file_test (fresh, G_FILE_TEST_EXISTS));
+
+  /* Five more: one batch, left as it is. */
+  store_add (f, msgs + N, 5, NULL);
+  index_now (f, FALSE);
+  assert_compacted_at (f, "120");
+  g_assert_cmpuint (count (f, "okapi"), ==, (N + 5 + 1) / 2);
+
+  /* A rebuild is a bulk run too. */
+  index_now (f, TRUE);
+  assert_compacted_at (f, "125");
+  g_assert_cmpuint (count (f, "compacted"), ==, N + 5);
+  g_unsetenv ("ANNALS_INDEX_COMMIT_EVERY");
+  g_free (msgs);
+}
+
 /* Message-IDs of 200 bytes or more become a hashed term
  * (doc/index-format.md): a Xapian term has room for 245 bytes. */
 static void
@@ -1149,6 +1222,7 @@ main (int argc, char **argv)
   ADD_SHARDED ("index", "/threads/arrival-order", test_arrival_order);
   ADD_SHARDED ("index", "/incremental-and-rebuild", test_incremental);
   ADD_SHARDED ("index", "/redaction", test_redaction);
+  ADD_SHARDED ("index", "/compact/bulk", test_compact_bulk);
   ADD ("/index/message-id-term/threshold", test_message_id_term);
   ADD ("/index/thread-key/sha256", test_thread_key);
   ADD_SHARDED ("search", "/query-language", test_query_language);
