@@ -158,13 +158,13 @@ annals_store_meta_encode_fields (guint64 number, guint32 flags, gint64 date, gin
 
 GByteArray *
 annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt, const char *envelope,
-                          const AnnalsMessageInfo *info)
+                          const AnnalsMessageHeader *hdr)
 {
   const char *strings[META_STRINGS] = {
-    envelope,        info->message_id, info->in_reply_to, info->references, info->from,
-    info->from_addr, info->to,         info->cc,          info->subject,    info->list_id,
+    envelope,       hdr->message_id, hdr->in_reply_to, hdr->references, hdr->from,
+    hdr->from_addr, hdr->to,         hdr->cc,          hdr->subject,    hdr->list_id,
   };
-  return annals_store_meta_encode_fields (number, flags, info->date, receipt, strings, 0);
+  return annals_store_meta_encode_fields (number, flags, hdr->date, receipt, strings, 0);
 }
 
 GByteArray *

@@ -287,12 +287,12 @@ annals_store_writer_redact (AnnalsStoreWriter *w, guint64 target, const char *re
   AnnalsStoreRecord n = { .number = w->count, .receipt = time, .raw_size = len, .flags = ANNALS_STORE_FLAG_REDACTION };
   char hex[65];
   annals_store_sha256 ((const guint8 *) text, len, n.sha256, hex);
-  g_autoptr (AnnalsMessageInfo) info = g_new0 (AnnalsMessageInfo, 1);
-  info->date = time;
-  info->message_id = g_strdup_printf (NOTICE_ID_FORMAT, n.number);
-  info->subject = g_strdup_printf ("redaction of message %" G_GUINT64_FORMAT ": %s", target, reason ? reason : "");
+  g_auto (AnnalsMessageHeader) hdr = ANNALS_MESSAGE_HEADER_INIT;
+  hdr.date = time;
+  hdr.message_id = g_strdup_printf (NOTICE_ID_FORMAT, n.number);
+  hdr.subject = g_strdup_printf ("redaction of message %" G_GUINT64_FORMAT ": %s", target, reason ? reason : "");
   /* The notice is durable before any byte is removed. */
-  if (!annals_store_writer_append (w, RECORD_REDACTION, (const guint8 *) text, len, NULL, info, &n, error)
+  if (!annals_store_writer_append (w, RECORD_REDACTION, (const guint8 *) text, len, NULL, &hdr, &n, error)
       || !annals_store_writer_commit (w, error))
     return FALSE;
   *notice = n.number;
