@@ -122,7 +122,7 @@ scrub_meta (AnnalsStoreWriter *w, guint64 number, const Entry *e, GError **error
     return FALSE;
   gsize total = (gsize) e->meta_length + 8;
   g_autoptr (GByteArray) rec = annals_store_meta_encode_scrubbed (number, e->flags | ANNALS_STORE_FLAG_REDACTED,
-                                                                  old->receipt, old->message_id, total);
+                                                                  old->receipt, old->hdr.message_id, total);
   if (rec == NULL) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
                  "'%s': record of message %" G_GUINT64_FORMAT " is too short to be a meta record", meta_path, number);
@@ -175,9 +175,9 @@ erase_message (AnnalsStoreWriter *w, guint64 target, GError **error)
     return FALSE;
   guint8 *rec = (guint8 *) data + e.pack_offset;
   gsize room = (gsize) span - RECORD_HEADER_SIZE;
-  gsize idlen = MIN (MIN (strlen (m->message_id), MAX_ENVELOPE), room);
+  gsize idlen = MIN (MIN (strlen (m->hdr.message_id), MAX_ENVELOPE), room);
   memset (rec + RECORD_HEADER_SIZE, 0, room);
-  memcpy (rec + RECORD_HEADER_SIZE, m->message_id, idlen);
+  memcpy (rec + RECORD_HEADER_SIZE, m->hdr.message_id, idlen);
   AnnalsStoreRecord t = r;
   t.type = ANNALS_STORE_RECORD_REDACTED;
   t.envelope_length = (guint32) idlen;
@@ -233,9 +233,9 @@ redaction_done (AnnalsStore *store, guint64 target, gboolean *done, GError **err
   g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, target, error);
   if (m == NULL)
     return FALSE;
-  *done = (m->flags & ANNALS_STORE_FLAG_REDACTED) && m->date == ANNALS_NO_DATE && m->envelope == NULL
-          && m->in_reply_to == NULL && m->references == NULL && m->from == NULL && m->from_addr == NULL && m->to == NULL
-          && m->cc == NULL && m->subject == NULL && m->list_id == NULL;
+  *done = (m->flags & ANNALS_STORE_FLAG_REDACTED) && m->hdr.date == ANNALS_NO_DATE && m->envelope == NULL
+          && m->hdr.in_reply_to == NULL && m->hdr.references == NULL && m->hdr.from == NULL && m->hdr.from_addr == NULL
+          && m->hdr.to == NULL && m->hdr.cc == NULL && m->hdr.subject == NULL && m->hdr.list_id == NULL;
   return TRUE;
 }
 

@@ -405,7 +405,7 @@ find_duplicate (AnnalsStoreWriter *w, const char *message_id, guint64 hash, cons
   /* The common case, a re-import: the latest copy is the same. */
   AnnalsStoreRecord r;
   g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (w->reader, latest - 1, NULL);
-  if (m != NULL && strcmp (m->message_id, message_id) == 0) {
+  if (m != NULL && strcmp (m->hdr.message_id, message_id) == 0) {
     *reused = TRUE;
     if (annals_store_read_record (w->reader, latest - 1, &r, NULL) && memcmp (r.sha256, sha, 32) == 0) {
       *number = latest - 1;

@@ -185,7 +185,7 @@ annals_tlog_entry_from_store (AnnalsStore *store, const char *list, guint64 numb
   out->received = r.receipt;
   out->size = r.raw_size;
   memcpy (out->sha256, r.sha256, 32);
-  out->message_id = g_strdup (m->message_id);
+  out->message_id = g_strdup (m->hdr.message_id);
   return TRUE;
 }
 

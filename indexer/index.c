@@ -702,24 +702,24 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
    * the id belongs to its first copy, and a sender who reuses it must
    * not join (or merge) that thread by doing so. */
   if (!(m->flags & ANNALS_STORE_FLAG_REUSED_ID))
-    g_ptr_array_add (out->ids, g_strdup (m->message_id));
+    g_ptr_array_add (out->ids, g_strdup (m->hdr.message_id));
   const char *parent = NULL;
-  g_auto (GStrv) refs = m->references ? g_strsplit (m->references, " ", -1) : NULL;
+  g_auto (GStrv) refs = m->hdr.references ? g_strsplit (m->hdr.references, " ", -1) : NULL;
   guint nrefs = refs ? g_strv_length (refs) : 0;
   for (guint i = nrefs > MAX_REFERENCES ? nrefs - MAX_REFERENCES : 0; i < nrefs; i++)
-    if (*refs[i] != '\0' && strcmp (refs[i], m->message_id) != 0) {
+    if (*refs[i] != '\0' && strcmp (refs[i], m->hdr.message_id) != 0) {
       g_ptr_array_add (out->ids, g_strdup (refs[i]));
       parent = refs[i];
     }
-  if (m->in_reply_to != NULL && strcmp (m->in_reply_to, m->message_id) != 0) {
-    g_ptr_array_add (out->ids, g_strdup (m->in_reply_to));
-    parent = m->in_reply_to;
+  if (m->hdr.in_reply_to != NULL && strcmp (m->hdr.in_reply_to, m->hdr.message_id) != 0) {
+    g_ptr_array_add (out->ids, g_strdup (m->hdr.in_reply_to));
+    parent = m->hdr.in_reply_to;
   }
 
   gboolean reply;
-  out->base_subject = base_subject (m->subject, &reply);
-  out->subject_reply = reply && out->base_subject != NULL && (m->references == NULL || *m->references == '\0')
-                       && m->in_reply_to == NULL;
+  out->base_subject = base_subject (m->hdr.subject, &reply);
+  out->subject_reply = reply && out->base_subject != NULL && (m->hdr.references == NULL || *m->hdr.references == '\0')
+                       && m->hdr.in_reply_to == NULL;
   out->receipt = m->receipt;
 
   AnnalsXdoc *doc = annals_xdoc_new ();
@@ -729,10 +729,10 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
     return FALSE;
   }
   out->doc = doc;
-  index_folded (doc, m->subject, "S", TRUE);
-  index_folded (doc, m->from, "A", TRUE);
-  index_folded (doc, m->to, "XT", TRUE);
-  index_folded (doc, m->cc, "XC", TRUE);
+  index_folded (doc, m->hdr.subject, "S", TRUE);
+  index_folded (doc, m->hdr.from, "A", TRUE);
+  index_folded (doc, m->hdr.to, "XT", TRUE);
+  index_folded (doc, m->hdr.cc, "XC", TRUE);
   g_autoptr (GPtrArray) parts = annals_mime_parts (data, len);
   g_autoptr (GString) fresh = g_string_new (NULL);
   g_autoptr (GString) quoted = g_string_new (NULL);
@@ -750,14 +750,14 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   /* Quoted text: no positions (no phrases there), a third of the cost. */
   index_folded (doc, quoted->str, "XQ", FALSE);
 
-  g_autofree char *qterm = annals_index_message_id_term (m->message_id);
+  g_autofree char *qterm = annals_index_message_id_term (m->hdr.message_id);
   annals_xdoc_add_term (doc, qterm);
-  g_autofree char *lterm = list_id_term (m->list_id);
+  g_autofree char *lterm = list_id_term (m->hdr.list_id);
   if (lterm)
     annals_xdoc_add_term (doc, lterm);
   g_autofree char *kterm = g_strconcat ("K", list, NULL);
   annals_xdoc_add_term (doc, kterm);
-  gint64 date = m->date != ANNALS_NO_DATE ? m->date : m->receipt;
+  gint64 date = m->hdr.date != ANNALS_NO_DATE ? m->hdr.date : m->receipt;
   /* A Date: more than a day after the receipt is the sender's clock, not
    * when it was sent: sorting by it would pin the message on top of its
    * list for years.  The sort value is then the receipt; the summary
@@ -769,10 +769,10 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   out->summary.number = number;
   out->summary.date = date;
   out->summary.receipt = m->receipt;
-  out->summary.message_id = g_strdup (m->message_id);
+  out->summary.message_id = g_strdup (m->hdr.message_id);
   out->summary.parent = g_strdup (parent);
-  out->summary.from = g_strdup (m->from);
-  out->summary.subject = g_strdup (m->subject);
+  out->summary.from = g_strdup (m->hdr.from);
+  out->summary.subject = g_strdup (m->hdr.subject);
   return TRUE;
 }
 

@@ -338,10 +338,13 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   g_string_append (s, "<table class=\"hdr\">");
   struct {
     const char *name, *value;
-  } rows[]
-      = { { "From", meta ? meta->from : m->from },   { "To", meta ? meta->to : NULL }, { "Cc", meta ? meta->cc : NULL },
-          { "Date", claimed ? claimed : sent },      { "Received", received },         { "Message-ID", m->message_id },
-          { "List-Id", meta ? meta->list_id : NULL } };
+  } rows[] = { { "From", meta ? meta->hdr.from : m->from },
+               { "To", meta ? meta->hdr.to : NULL },
+               { "Cc", meta ? meta->hdr.cc : NULL },
+               { "Date", claimed ? claimed : sent },
+               { "Received", received },
+               { "Message-ID", m->message_id },
+               { "List-Id", meta ? meta->hdr.list_id : NULL } };
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
     if (rows[i].value == NULL || !*rows[i].value)
       continue;
