@@ -86,10 +86,8 @@ annals_index_summary_clear (AnnalsIndexSummary *s)
 {
   g_free (s->list);
   g_free (s->thread);
-  g_free (s->message_id);
   g_free (s->parent);
-  g_free (s->from);
-  g_free (s->subject);
+  annals_message_header_clear (&s->hdr);
   memset (s, 0, sizeof *s);
 }
 
@@ -103,13 +101,13 @@ annals_index_summary_parse (const char *data, gsize length, AnnalsIndexSummary *
     return FALSE;
   out->list = g_strdup (f[0]);
   out->number = g_ascii_strtoull (f[1], NULL, 10);
-  out->date = g_ascii_strtoll (f[2], NULL, 10);
+  out->hdr.date = g_ascii_strtoll (f[2], NULL, 10);
   out->receipt = g_ascii_strtoll (f[3], NULL, 10);
   out->thread = g_strdup (f[4]);
-  out->message_id = g_strdup (f[5]);
+  out->hdr.message_id = g_strdup (f[5]);
   out->parent = g_strdup (f[6]);
-  out->from = g_strdup (f[7]);
-  out->subject = g_strdup (f[8]);
+  out->hdr.from = g_strdup (f[7]);
+  out->hdr.subject = g_strdup (f[8]);
   return TRUE;
 }
 
@@ -127,8 +125,8 @@ annals_index_summary_encode (const AnnalsIndexSummary *s)
   GString *d = g_string_new (NULL);
   append_field (d, s->list);
   g_string_append_printf (d, "\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", s->number,
-                          s->date, s->receipt);
-  const char *const strings[] = { s->thread, s->message_id, s->parent, s->from, s->subject };
+                          s->hdr.date, s->receipt);
+  const char *const strings[] = { s->thread, s->hdr.message_id, s->parent, s->hdr.from, s->hdr.subject };
   for (guint i = 0; i < G_N_ELEMENTS (strings); i++) {
     if (i > 0)
       g_string_append_c (d, '\t');
@@ -767,12 +765,12 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
   out->summary.list = g_strdup (list);
   out->summary.number = number;
-  out->summary.date = date;
+  out->summary.hdr.date = date;
   out->summary.receipt = m->receipt;
-  out->summary.message_id = g_strdup (m->hdr.message_id);
+  out->summary.hdr.message_id = g_strdup (m->hdr.message_id);
   out->summary.parent = g_strdup (parent);
-  out->summary.from = g_strdup (m->hdr.from);
-  out->summary.subject = g_strdup (m->hdr.subject);
+  out->summary.hdr.from = g_strdup (m->hdr.from);
+  out->summary.hdr.subject = g_strdup (m->hdr.subject);
   return TRUE;
 }
 
@@ -891,7 +889,7 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
     g_autofree char *key = subject_key (p->base_subject);
     g_autoptr (GString) v = g_string_new (tid);
     g_string_append_c (v, '\t');
-    append_field (v, p->summary.message_id);
+    append_field (v, p->summary.hdr.message_id);
     const char *value = v->str;
     char *err = NULL;
     AnnalsXstatus st;

@@ -617,7 +617,7 @@ snippet_text (guint64 docid, const char *data, gsize length, gpointer user_data)
 static gint64
 sort_date (const AnnalsIndexSummary *s)
 {
-  return s->date > s->receipt + ANNALS_INDEX_DATE_SLACK ? s->receipt : s->date;
+  return s->hdr.date > s->receipt + ANNALS_INDEX_DATE_SLACK ? s->receipt : s->hdr.date;
 }
 
 /* Moves hit i of part (summary, percent, snippet) to the end of r. */
