@@ -31,6 +31,12 @@ parse_notice (const char *text, AnnalsStoreRedaction *out)
   return TRUE;
 }
 
+void
+annals_store_redaction_clear (AnnalsStoreRedaction *r)
+{
+  g_clear_pointer (&r->reason, g_free);
+}
+
 gboolean
 annals_store_read_redaction (AnnalsStore *store, guint64 number, AnnalsStoreRedaction *out, GError **error)
 {
@@ -86,10 +92,9 @@ static gboolean
 check_notice (guint64 number, gpointer data)
 {
   FindNotice *f = data;
-  AnnalsStoreRedaction red;
+  g_auto (AnnalsStoreRedaction) red = { 0 };
   if (annals_store_read_redaction (f->store, number, &red, NULL)) {
     gboolean hit = red.target == f->target;
-    g_free (red.reason);
     if (hit) {
       f->found = TRUE;
       f->notice = number;
@@ -243,10 +248,9 @@ static gboolean
 finish_one (guint64 number, gpointer data)
 {
   FinishRedactions *f = data;
-  AnnalsStoreRedaction red;
+  g_auto (AnnalsStoreRedaction) red = { 0 };
   if (!annals_store_read_redaction (f->w->reader, number, &red, &f->error))
     return FALSE;
-  g_free (red.reason);
   gboolean done;
   if (!redaction_done (f->w->reader, red.target, &done, &f->error))
     return FALSE;

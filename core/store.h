@@ -116,6 +116,10 @@ typedef struct {
   char *reason;   /* owned by the caller */
 } AnnalsStoreRedaction;
 
+/* Frees r's reason (r itself is the caller's); accepts one never read. */
+void annals_store_redaction_clear (AnnalsStoreRedaction *r);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsStoreRedaction, annals_store_redaction_clear)
+
 /* Reads redaction notice number. */
 gboolean annals_store_read_redaction (AnnalsStore *store, guint64 number, AnnalsStoreRedaction *out, GError **error);
 

@@ -232,13 +232,12 @@ retag_one (guint64 docid, gpointer data)
     r->ok = xerror (r->error, st, err, "cannot merge threads");
     return FALSE;
   }
-  AnnalsIndexSummary s;
+  g_auto (AnnalsIndexSummary) s = { 0 };
   if (annals_index_summary_parse (data_str, len, &s)) {
     g_free (s.thread);
     s.thread = g_strdup (r->to);
     g_autofree char *d = annals_index_summary_encode (&s);
     annals_xdoc_set_data (doc, d, strlen (d));
-    annals_index_summary_clear (&s);
   }
   st = annals_xdb_replace (r->db, docid, doc, &err);
   annals_xdoc_free (doc);
@@ -804,11 +803,9 @@ prepare_task (gpointer data, gpointer user_data)
     /* A redacted message leaves the index; so does the target of a notice. */
     p->type = r.type;
     p->redaction_target = p->number;
-    AnnalsStoreRedaction red;
-    if (r.type == ANNALS_STORE_RECORD_REDACTION && annals_store_read_redaction (store, p->number, &red, NULL)) {
+    g_auto (AnnalsStoreRedaction) red = { 0 };
+    if (r.type == ANNALS_STORE_RECORD_REDACTION && annals_store_read_redaction (store, p->number, &red, NULL))
       p->redaction_target = red.target;
-      g_free (red.reason);
-    }
   }
   g_async_queue_push (w->readers, store);
   g_mutex_lock (&w->lock);
@@ -1505,12 +1502,11 @@ annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit li
   return write_index (list_dir, list, FALSE, limit, limit_ctx, NULL, NULL, stats, error);
 }
 
-static void
-shard_clear (gpointer data)
+void
+annals_index_shard_clear (AnnalsIndexShard *sh)
 {
-  AnnalsIndexShard *sh = data;
-  g_free (sh->path);
-  g_free (sh->host);
+  g_clear_pointer (&sh->path, g_free);
+  g_clear_pointer (&sh->host, g_free);
 }
 
 /* index-remote = host:port,host:port (one per shard, shard 0 first). */
@@ -1547,7 +1543,7 @@ annals_index_reader_shards (const char *list_dir, GError **error)
     return NULL;
   }
   g_autoptr (GArray) shards = g_array_new (FALSE, TRUE, sizeof (AnnalsIndexShard));
-  g_array_set_clear_func (shards, shard_clear);
+  g_array_set_clear_func (shards, (GDestroyNotify) annals_index_shard_clear);
   g_autofree char *remote = config ? annals_config_list_get (config, list, "index-remote") : NULL;
   if (remote != NULL && *g_strstrip (remote) != '\0') {
     guint secs = 5;

@@ -94,6 +94,10 @@ typedef struct {
   guint timeout_ms;
 } AnnalsIndexShard;
 
+/* Frees sh's strings (sh itself is the caller's). */
+void annals_index_shard_clear (AnnalsIndexShard *sh);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsIndexShard, annals_index_shard_clear)
+
 /* The shards of list_dir's index for readers, in order (shard 0 first,
  * holding the threads): a new array of AnnalsIndexShard; NULL without
  * error when the list has no index yet; NULL with NOT_READY when it is

@@ -314,7 +314,7 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   if (raw == NULL && cached == NULL && !too_large) {
     /* A redacted message: a tombstone with the date and reason. */
     guint64 notice;
-    AnnalsStoreRedaction red = { 0 };
+    g_auto (AnnalsStoreRedaction) red = { 0 };
     g_string_append (s, "<p class=\"tomb\" role=\"note\">This message was removed from the archive");
     if (st && annals_store_find_redaction (st, m->number, &notice, NULL)
         && annals_store_read_redaction (st, notice, &red, NULL)) {
@@ -322,7 +322,6 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
       annals_web_fmt_date (red.time, when, sizeof when);
       g_string_append_printf (s, " on %s (log entry %" G_GUINT64_FORMAT "). Reason: ", when, notice);
       annals_web_esc (s, red.reason);
-      g_free (red.reason);
     }
     g_string_append (s, ". Its hash stays in the transparency log.</p></article>");
     return;
