@@ -397,7 +397,7 @@ annals_cli_cat (int argc, char **argv)
   g_autoptr (GBytes) raw = annals_store_read (store, number, NULL, &error);
   if (raw == NULL) {
     guint64 notice;
-    AnnalsStoreRedaction red;
+    g_auto (AnnalsStoreRedaction) red = { 0 };
     if (g_error_matches (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED)
         && annals_store_find_redaction (store, number, &notice, NULL)
         && annals_store_read_redaction (store, notice, &red, NULL)) {
@@ -406,7 +406,6 @@ annals_cli_cat (int argc, char **argv)
       g_autofree char *reason = escape_controls (red.reason);
       g_printerr ("annals cat: message %" G_GUINT64_FORMAT " was redacted on %s (entry %" G_GUINT64_FORMAT "): %s\n",
                   number, date, notice, reason);
-      g_free (red.reason);
       return 1;
     }
     return annals_cli_fail ("cat", error);
@@ -505,8 +504,8 @@ annals_cli_ls (int argc, char **argv)
     if (m == NULL)
       return annals_cli_fail ("ls", error);
     char date[32] = "-";
-    if (m->date != ANNALS_NO_DATE) {
-      time_t t = (time_t) m->date;
+    if (m->hdr.date != ANNALS_NO_DATE) {
+      time_t t = (time_t) m->hdr.date;
       struct tm tm;
       if (gmtime_r (&t, &tm) != NULL)
         strftime (date, sizeof date, "%Y-%m-%d %H:%M", &tm);
@@ -522,14 +521,15 @@ annals_cli_ls (int argc, char **argv)
       g_string_append (flags, " [redacted]");
     /* A redaction notice shows what it redacted and why. */
     g_autofree char *subject = NULL;
-    AnnalsStoreRedaction red;
-    if (g_str_has_prefix (m->message_id, "redaction.") && g_str_has_suffix (m->message_id, "@annals.invalid")
+    g_auto (AnnalsStoreRedaction) red = { 0 };
+    if (g_str_has_prefix (m->hdr.message_id, "redaction.") && g_str_has_suffix (m->hdr.message_id, "@annals.invalid")
         && annals_store_read_redaction (store, n, &red, NULL)) {
       subject = g_strdup_printf ("[redaction of %" G_GUINT64_FORMAT "] %s", red.target, red.reason);
-      g_free (red.reason);
     }
-    g_autofree char *sender = escape_controls (m->from ? m->from : "-");
-    g_autofree char *safe_subject = escape_controls (subject ? subject : m->subject ? m->subject : "(no subject)");
+    g_autofree char *sender = escape_controls (m->hdr.from ? m->hdr.from : "-");
+    g_autofree char *safe_subject = escape_controls (subject          ? subject
+                                                     : m->hdr.subject ? m->hdr.subject
+                                                                      : "(no subject)");
     g_print ("%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s\n", n, date, sender, safe_subject, flags->str);
     g_string_free (flags, TRUE);
   }

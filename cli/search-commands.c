@@ -39,17 +39,17 @@ print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
     char date[ANNALS_MESSAGE_ISO_DATE_SIZE], receipt[ANNALS_MESSAGE_ISO_DATE_SIZE];
-    annals_message_iso_date (s->date, date);
+    annals_message_iso_date (s->hdr.date, date);
     annals_message_iso_date (s->receipt, receipt);
     g_string_append (out, i ? ",\n{" : "\n{");
     g_string_append (out, "\"list\":");
     json_string (out, s->list);
     g_string_append_printf (out, ",\"number\":%" G_GUINT64_FORMAT ",\"message_id\":", s->number);
-    json_string (out, s->message_id);
+    json_string (out, s->hdr.message_id);
     g_string_append_printf (out, ",\"date\":\"%s\",\"receipt\":\"%s\",\"from\":", date, receipt);
-    json_string (out, s->from);
+    json_string (out, s->hdr.from);
     g_string_append (out, ",\"subject\":");
-    json_string (out, s->subject);
+    json_string (out, s->hdr.subject);
     g_string_append (out, ",\"thread\":");
     json_string (out, s->thread);
     g_string_append (out, ",\"parent\":");
@@ -177,9 +177,9 @@ annals_cli_search (int argc, char **argv)
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
     char date[ANNALS_MESSAGE_ISO_DATE_SIZE];
-    annals_message_iso_date (s->date, date);
+    annals_message_iso_date (s->hdr.date, date);
     date[10] = '\0';
-    g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s\n", s->list, s->number, date, s->from, s->subject);
+    g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s\n", s->list, s->number, date, s->hdr.from, s->hdr.subject);
   }
   if (r->count > (guint64) offset + r->hits->len)
     g_printerr ("(%" G_GUINT64_FORMAT " of %s%" G_GUINT64_FORMAT " shown; --offset and --limit page)\n",

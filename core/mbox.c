@@ -448,8 +448,8 @@ annals_mbox_append_stored (GString *out, AnnalsStore *store, guint64 number, gsi
     return FALSE;
   gsize length;
   const guint8 *data = g_bytes_get_data (raw, &length);
-  annals_mbox_append_mboxrd (out, meta->envelope, meta->from_addr,
-                             meta->date != ANNALS_NO_DATE ? meta->date : meta->receipt, data, length);
+  annals_mbox_append_mboxrd (out, meta->envelope, meta->hdr.from_addr,
+                             meta->hdr.date != ANNALS_NO_DATE ? meta->hdr.date : meta->receipt, data, length);
   if (raw_length != NULL)
     *raw_length = length;
   return TRUE;

@@ -206,85 +206,85 @@ take_fields (AnnalsMessageInfo *info, struct mailimf_fields *fields)
     struct mailimf_field *f = clist_content (it);
     switch (f->fld_type) {
     case MAILIMF_FIELD_ORIG_DATE:
-      if (info->date == ANNALS_NO_DATE && f->fld_data.fld_orig_date != NULL) {
+      if (info->hdr.date == ANNALS_NO_DATE && f->fld_data.fld_orig_date != NULL) {
         struct mailimf_date_time *dt = f->fld_data.fld_orig_date->dt_date_time;
         if (dt != NULL)
-          info->date = annals_message_date_to_unix (dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min,
-                                                    dt->dt_sec, dt->dt_zone);
+          info->hdr.date = annals_message_date_to_unix (dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min,
+                                                        dt->dt_sec, dt->dt_zone);
       }
       break;
     case MAILIMF_FIELD_FROM:
-      if (info->from == NULL && f->fld_data.fld_from != NULL) {
+      if (info->hdr.from == NULL && f->fld_data.fld_from != NULL) {
         struct mailimf_mailbox_list *l = f->fld_data.fld_from->frm_mb_list;
         GString *s = g_string_new (NULL);
         append_mailbox_list (s, l);
         if (s->len > 0) {
-          info->from = g_string_free (s, FALSE);
+          info->hdr.from = g_string_free (s, FALSE);
           clistiter *first = l ? clist_begin (l->mb_list) : NULL;
           struct mailimf_mailbox *mb = first ? clist_content (first) : NULL;
           if (mb != NULL && mb->mb_addr_spec != NULL)
-            info->from_addr = annals_message_decode_header (mb->mb_addr_spec, strlen (mb->mb_addr_spec));
+            info->hdr.from_addr = annals_message_decode_header (mb->mb_addr_spec, strlen (mb->mb_addr_spec));
         } else {
           g_string_free (s, TRUE);
         }
       }
       break;
     case MAILIMF_FIELD_TO:
-      if (info->to == NULL && f->fld_data.fld_to != NULL)
-        info->to = format_address_list (f->fld_data.fld_to->to_addr_list);
+      if (info->hdr.to == NULL && f->fld_data.fld_to != NULL)
+        info->hdr.to = format_address_list (f->fld_data.fld_to->to_addr_list);
       break;
     case MAILIMF_FIELD_CC:
-      if (info->cc == NULL && f->fld_data.fld_cc != NULL)
-        info->cc = format_address_list (f->fld_data.fld_cc->cc_addr_list);
+      if (info->hdr.cc == NULL && f->fld_data.fld_cc != NULL)
+        info->hdr.cc = format_address_list (f->fld_data.fld_cc->cc_addr_list);
       break;
     case MAILIMF_FIELD_MESSAGE_ID:
-      if (info->message_id == NULL && f->fld_data.fld_message_id != NULL
+      if (info->hdr.message_id == NULL && f->fld_data.fld_message_id != NULL
           && f->fld_data.fld_message_id->mid_value != NULL) {
         const char *v = f->fld_data.fld_message_id->mid_value;
         char *id = annals_message_decode_header (v, strlen (v));
         if (*id != '\0')
-          info->message_id = id;
+          info->hdr.message_id = id;
         else
           g_free (id);
       }
       break;
     case MAILIMF_FIELD_IN_REPLY_TO:
-      if (info->in_reply_to == NULL && f->fld_data.fld_in_reply_to != NULL) {
+      if (info->hdr.in_reply_to == NULL && f->fld_data.fld_in_reply_to != NULL) {
         g_autofree char *all = join_msgids (f->fld_data.fld_in_reply_to->mid_list);
         if (all != NULL) {
           char *space = strchr (all, ' ');
-          info->in_reply_to = space ? g_strndup (all, (gsize) (space - all)) : g_strdup (all);
+          info->hdr.in_reply_to = space ? g_strndup (all, (gsize) (space - all)) : g_strdup (all);
         }
       }
       break;
     case MAILIMF_FIELD_REFERENCES:
-      if (info->references == NULL && f->fld_data.fld_references != NULL)
-        info->references = join_msgids (f->fld_data.fld_references->mid_list);
+      if (info->hdr.references == NULL && f->fld_data.fld_references != NULL)
+        info->hdr.references = join_msgids (f->fld_data.fld_references->mid_list);
       break;
     case MAILIMF_FIELD_SUBJECT:
-      if (info->subject == NULL && f->fld_data.fld_subject != NULL && f->fld_data.fld_subject->sbj_value != NULL) {
+      if (info->hdr.subject == NULL && f->fld_data.fld_subject != NULL && f->fld_data.fld_subject->sbj_value != NULL) {
         const char *v = f->fld_data.fld_subject->sbj_value;
-        info->subject = annals_message_decode_header (v, strlen (v));
+        info->hdr.subject = annals_message_decode_header (v, strlen (v));
       }
       break;
     case MAILIMF_FIELD_OPTIONAL_FIELD: {
       struct mailimf_optional_field *o = f->fld_data.fld_optional_field;
       if (o == NULL || o->fld_name == NULL || o->fld_value == NULL)
         break;
-      if (info->list_id == NULL && g_ascii_strcasecmp (o->fld_name, "List-Id") == 0)
-        info->list_id = annals_message_decode_header (o->fld_value, strlen (o->fld_value));
+      if (info->hdr.list_id == NULL && g_ascii_strcasecmp (o->fld_name, "List-Id") == 0)
+        info->hdr.list_id = annals_message_decode_header (o->fld_value, strlen (o->fld_value));
       else if (loose_id == NULL && g_ascii_strcasecmp (o->fld_name, "Message-ID") == 0)
         loose_id = loose_msgid (o->fld_value);
-      else if (info->subject == NULL && g_ascii_strcasecmp (o->fld_name, "Subject") == 0)
-        info->subject = annals_message_decode_header (o->fld_value, strlen (o->fld_value));
+      else if (info->hdr.subject == NULL && g_ascii_strcasecmp (o->fld_name, "Subject") == 0)
+        info->hdr.subject = annals_message_decode_header (o->fld_value, strlen (o->fld_value));
       break;
     }
     default:
       break;
     }
   }
-  if (info->message_id == NULL && loose_id != NULL)
-    info->message_id = g_steal_pointer (&loose_id);
+  if (info->hdr.message_id == NULL && loose_id != NULL)
+    info->hdr.message_id = g_steal_pointer (&loose_id);
 }
 
 /* The value of the first field called name in the header block, still
@@ -414,7 +414,7 @@ AnnalsMessageInfo *
 annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_hex)
 {
   AnnalsMessageInfo *info = g_new0 (AnnalsMessageInfo, 1);
-  info->date = ANNALS_NO_DATE;
+  info->hdr.date = ANNALS_NO_DATE;
 
   gsize hlen = annals_message_header_length (raw, length);
   if (hlen > ANNALS_MESSAGE_MAX_HEADER_BYTES) {
@@ -445,20 +445,42 @@ annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_h
       g_autofree char *raw_from = raw_field (copy, hlen, "From");
       char *from = NULL, *from_addr = NULL;
       if (raw_from != NULL && pipermail_from (raw_from, &from, &from_addr)) {
-        g_free (info->from);
-        g_free (info->from_addr);
-        info->from = from;
-        info->from_addr = from_addr;
+        g_free (info->hdr.from);
+        g_free (info->hdr.from_addr);
+        info->hdr.from = from;
+        info->hdr.from_addr = from_addr;
       }
     }
   }
   g_free (copy);
 
-  if (info->message_id == NULL) {
-    info->message_id = annals_message_derived_id (sha256_hex);
+  if (info->hdr.message_id == NULL) {
+    info->hdr.message_id = annals_message_derived_id (sha256_hex);
     info->message_id_derived = TRUE;
   }
   return info;
+}
+
+void
+annals_message_header_init (AnnalsMessageHeader *h)
+{
+  memset (h, 0, sizeof *h);
+  h->date = ANNALS_NO_DATE;
+}
+
+void
+annals_message_header_clear (AnnalsMessageHeader *h)
+{
+  g_free (h->message_id);
+  g_free (h->in_reply_to);
+  g_free (h->references);
+  g_free (h->from);
+  g_free (h->from_addr);
+  g_free (h->to);
+  g_free (h->cc);
+  g_free (h->subject);
+  g_free (h->list_id);
+  annals_message_header_init (h);
 }
 
 void
@@ -466,15 +488,7 @@ annals_message_info_free (AnnalsMessageInfo *info)
 {
   if (info == NULL)
     return;
-  g_free (info->message_id);
-  g_free (info->in_reply_to);
-  g_free (info->references);
-  g_free (info->from);
-  g_free (info->from_addr);
-  g_free (info->to);
-  g_free (info->cc);
-  g_free (info->subject);
-  g_free (info->list_id);
+  annals_message_header_clear (&info->hdr);
   g_free (info);
 }
 

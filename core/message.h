@@ -19,19 +19,37 @@ G_BEGIN_DECLS
  * parsed up to the cap only. */
 #define ANNALS_MESSAGE_MAX_HEADER_BYTES (1024 * 1024)
 
+/* The header fields annals keeps, one value struct embedded (member
+ * `hdr`) wherever they travel: AnnalsMessageInfo (parsed here),
+ * AnnalsStoreMeta (the store's meta record), AnnalsIndexSummary (the
+ * index's document data, which keeps a few).  Strings are owned, NULL
+ * when the header was absent.  Start from ANNALS_MESSAGE_HEADER_INIT (or
+ * annals_message_header_init()); annals_message_header_clear() frees. */
 typedef struct {
-  char *message_id;            /* without angle brackets; never NULL */
-  gboolean message_id_derived; /* no Message-ID: derived from the content hash */
-  char *in_reply_to;           /* first Message-ID of In-Reply-To, or NULL */
-  char *references;            /* Message-IDs of References, space-separated, or NULL */
-  gint64 date;                 /* Date: as seconds since the epoch (UTC), or ANNALS_NO_DATE */
-  char *from;                  /* "Name <addr>" or "addr", or NULL */
-  char *from_addr;             /* the address alone, or NULL */
-  char *to;                    /* decoded, comma-separated, or NULL */
+  char *message_id;  /* without angle brackets */
+  char *in_reply_to; /* first Message-ID of In-Reply-To */
+  char *references;  /* Message-IDs of References, space-separated */
+  gint64 date;       /* Date: as seconds since the epoch (UTC), or ANNALS_NO_DATE */
+  char *from;        /* "Name <addr>" or "addr" */
+  char *from_addr;   /* the address alone */
+  char *to;          /* decoded, comma-separated */
   char *cc;
   char *subject;
   char *list_id;
-  gboolean unparsable; /* libetpan could not parse the header block */
+} AnnalsMessageHeader;
+
+#define ANNALS_MESSAGE_HEADER_INIT ((AnnalsMessageHeader){ .date = ANNALS_NO_DATE })
+
+/* Sets h to no fields (h holds nothing yet). */
+void annals_message_header_init (AnnalsMessageHeader *h);
+/* Frees h's strings and leaves it as annals_message_header_init() does. */
+void annals_message_header_clear (AnnalsMessageHeader *h);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsMessageHeader, annals_message_header_clear)
+
+typedef struct {
+  AnnalsMessageHeader hdr;     /* hdr.message_id is never NULL */
+  gboolean message_id_derived; /* no Message-ID: derived from the content hash */
+  gboolean unparsable;         /* libetpan could not parse the header block */
 } AnnalsMessageInfo;
 
 /* Parses the header block of raw.  sha256_hex (64 hex digits) names the

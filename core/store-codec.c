@@ -95,15 +95,7 @@ annals_store_meta_free (AnnalsStoreMeta *meta)
   if (meta == NULL)
     return;
   g_free (meta->envelope);
-  g_free (meta->message_id);
-  g_free (meta->in_reply_to);
-  g_free (meta->references);
-  g_free (meta->from);
-  g_free (meta->from_addr);
-  g_free (meta->to);
-  g_free (meta->cc);
-  g_free (meta->subject);
-  g_free (meta->list_id);
+  annals_message_header_clear (&meta->hdr);
   g_free (meta);
 }
 
@@ -111,8 +103,8 @@ void
 annals_store_meta_slots (AnnalsStoreMeta *m, char **slots[META_STRINGS])
 {
   char **all[META_STRINGS] = {
-    &m->envelope,  &m->message_id, &m->in_reply_to, &m->references, &m->from,
-    &m->from_addr, &m->to,         &m->cc,          &m->subject,    &m->list_id,
+    &m->envelope,      &m->hdr.message_id, &m->hdr.in_reply_to, &m->hdr.references, &m->hdr.from,
+    &m->hdr.from_addr, &m->hdr.to,         &m->hdr.cc,          &m->hdr.subject,    &m->hdr.list_id,
   };
   memcpy (slots, all, sizeof all);
 }
@@ -158,13 +150,13 @@ annals_store_meta_encode_fields (guint64 number, guint32 flags, gint64 date, gin
 
 GByteArray *
 annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt, const char *envelope,
-                          const AnnalsMessageInfo *info)
+                          const AnnalsMessageHeader *hdr)
 {
   const char *strings[META_STRINGS] = {
-    envelope,        info->message_id, info->in_reply_to, info->references, info->from,
-    info->from_addr, info->to,         info->cc,          info->subject,    info->list_id,
+    envelope,       hdr->message_id, hdr->in_reply_to, hdr->references, hdr->from,
+    hdr->from_addr, hdr->to,         hdr->cc,          hdr->subject,    hdr->list_id,
   };
-  return annals_store_meta_encode_fields (number, flags, info->date, receipt, strings, 0);
+  return annals_store_meta_encode_fields (number, flags, hdr->date, receipt, strings, 0);
 }
 
 GByteArray *
@@ -198,7 +190,7 @@ annals_store_meta_decode (const guint8 *p, gsize len)
     return NULL;
   AnnalsStoreMeta *m = g_new0 (AnnalsStoreMeta, 1);
   m->number = get64 (p + 8);
-  m->date = (gint64) get64 (p + 16);
+  m->hdr.date = (gint64) get64 (p + 16);
   m->receipt = (gint64) get64 (p + 24);
   m->flags = get32 (p + 32);
   guint32 n = get32 (p + 36);
@@ -228,7 +220,7 @@ annals_store_meta_decode (const guint8 *p, gsize len)
     }
     pos += sl;
   }
-  if (pos != len || m->message_id == NULL)
+  if (pos != len || m->hdr.message_id == NULL)
     goto bad;
   return m;
 bad:

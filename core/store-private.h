@@ -119,9 +119,9 @@ G_GNUC_INTERNAL GByteArray *annals_store_meta_encode_fields (guint64 number, gui
  * NULL when total is too small for any record. */
 G_GNUC_INTERNAL GByteArray *annals_store_meta_encode_scrubbed (guint64 number, guint32 flags, gint64 receipt,
                                                                const char *message_id, gsize total);
-/* The same for a parsed message; free with g_byte_array_unref(). */
+/* The same for a message's header fields; free with g_byte_array_unref(). */
 G_GNUC_INTERNAL GByteArray *annals_store_meta_encode (guint64 number, guint32 flags, gint64 receipt,
-                                                      const char *envelope, const AnnalsMessageInfo *info);
+                                                      const char *envelope, const AnnalsMessageHeader *hdr);
 /* A new AnnalsStoreMeta, or NULL when p is not a whole meta record as
  * the encoder writes it. */
 G_GNUC_INTERNAL AnnalsStoreMeta *annals_store_meta_decode (const guint8 *p, gsize len);
@@ -218,12 +218,12 @@ struct _AnnalsStoreWriter {
 G_GNUC_INTERNAL gboolean annals_store_writer_open_pack (AnnalsStoreWriter *w, guint32 pack, GError **error);
 /* Appends meta and offsets for a record already in the pack. */
 G_GNUC_INTERNAL gboolean annals_store_writer_index (AnnalsStoreWriter *w, const AnnalsStoreRecord *r,
-                                                    const char *envelope, const AnnalsMessageInfo *info,
+                                                    const char *envelope, const AnnalsMessageHeader *hdr,
                                                     GError **error);
 /* Compresses raw and appends it as the next record of the given type;
  * r holds its number, receipt, size, hash and flags and gets the rest. */
 G_GNUC_INTERNAL gboolean annals_store_writer_append (AnnalsStoreWriter *w, guint32 type, const guint8 *raw,
-                                                     gsize length, const char *envelope, const AnnalsMessageInfo *info,
+                                                     gsize length, const char *envelope, const AnnalsMessageHeader *hdr,
                                                      AnnalsStoreRecord *r, GError **error);
 
 /* --- Recovery (store-recover.c, store-redact.c) --------------------- */

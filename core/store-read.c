@@ -478,7 +478,7 @@ annals_store_find_message_id (AnnalsStore *store, const char *message_id, GError
       continue;
     guint64 number = scan.number;
     g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, number, NULL);
-    if (m != NULL && strcmp (m->message_id, message_id) == 0)
+    if (m != NULL && strcmp (m->hdr.message_id, message_id) == 0)
       g_array_append_val (out, number);
   }
   annals_store_scan_clear (&scan);

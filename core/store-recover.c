@@ -11,19 +11,18 @@
 static gboolean
 reindex_special (AnnalsStoreWriter *w, const AnnalsStoreRecord *r, GError **error)
 {
-  g_autoptr (AnnalsMessageInfo) info = g_new0 (AnnalsMessageInfo, 1);
-  info->date = ANNALS_NO_DATE;
+  g_auto (AnnalsMessageHeader) hdr = ANNALS_MESSAGE_HEADER_INIT;
   if (r->type == ANNALS_STORE_RECORD_REDACTED) {
     /* A tombstone's envelope is the redacted message's id. */
     g_autofree char *id = g_malloc0 (r->envelope_length + 1);
     if (!annals_store_pread_all (w->pack_fd, id, r->envelope_length, r->offset + RECORD_HEADER_SIZE, w->pack_path,
                                  error))
       return FALSE;
-    info->message_id = g_steal_pointer (&id);
+    hdr.message_id = g_steal_pointer (&id);
   } else {
-    info->message_id = g_strdup_printf (NOTICE_ID_FORMAT, r->number);
+    hdr.message_id = g_strdup_printf (NOTICE_ID_FORMAT, r->number);
   }
-  return annals_store_writer_index (w, r, NULL, info, error);
+  return annals_store_writer_index (w, r, NULL, &hdr, error);
 }
 
 /* Checks the last entries against meta and the packs and cuts at the
@@ -151,7 +150,7 @@ annals_store_writer_recover (AnnalsStoreWriter *w, GError **error)
     if (memcmp (sha, r.sha256, 32) != 0)
       break;
     g_autoptr (AnnalsMessageInfo) info = annals_message_info_parse (rdata, rlen, hex);
-    if (!annals_store_writer_index (w, &r, envelope, info, error))
+    if (!annals_store_writer_index (w, &r, envelope, &info->hdr, error))
       return FALSE;
     w->recovered++;
     w->pack_records++;

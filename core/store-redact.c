@@ -31,6 +31,12 @@ parse_notice (const char *text, AnnalsStoreRedaction *out)
   return TRUE;
 }
 
+void
+annals_store_redaction_clear (AnnalsStoreRedaction *r)
+{
+  g_clear_pointer (&r->reason, g_free);
+}
+
 gboolean
 annals_store_read_redaction (AnnalsStore *store, guint64 number, AnnalsStoreRedaction *out, GError **error)
 {
@@ -86,10 +92,9 @@ static gboolean
 check_notice (guint64 number, gpointer data)
 {
   FindNotice *f = data;
-  AnnalsStoreRedaction red;
+  g_auto (AnnalsStoreRedaction) red = { 0 };
   if (annals_store_read_redaction (f->store, number, &red, NULL)) {
     gboolean hit = red.target == f->target;
-    g_free (red.reason);
     if (hit) {
       f->found = TRUE;
       f->notice = number;
@@ -122,7 +127,7 @@ scrub_meta (AnnalsStoreWriter *w, guint64 number, const Entry *e, GError **error
     return FALSE;
   gsize total = (gsize) e->meta_length + 8;
   g_autoptr (GByteArray) rec = annals_store_meta_encode_scrubbed (number, e->flags | ANNALS_STORE_FLAG_REDACTED,
-                                                                  old->receipt, old->message_id, total);
+                                                                  old->receipt, old->hdr.message_id, total);
   if (rec == NULL) {
     g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
                  "'%s': record of message %" G_GUINT64_FORMAT " is too short to be a meta record", meta_path, number);
@@ -175,9 +180,9 @@ erase_message (AnnalsStoreWriter *w, guint64 target, GError **error)
     return FALSE;
   guint8 *rec = (guint8 *) data + e.pack_offset;
   gsize room = (gsize) span - RECORD_HEADER_SIZE;
-  gsize idlen = MIN (MIN (strlen (m->message_id), MAX_ENVELOPE), room);
+  gsize idlen = MIN (MIN (strlen (m->hdr.message_id), MAX_ENVELOPE), room);
   memset (rec + RECORD_HEADER_SIZE, 0, room);
-  memcpy (rec + RECORD_HEADER_SIZE, m->message_id, idlen);
+  memcpy (rec + RECORD_HEADER_SIZE, m->hdr.message_id, idlen);
   AnnalsStoreRecord t = r;
   t.type = ANNALS_STORE_RECORD_REDACTED;
   t.envelope_length = (guint32) idlen;
@@ -233,9 +238,9 @@ redaction_done (AnnalsStore *store, guint64 target, gboolean *done, GError **err
   g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, target, error);
   if (m == NULL)
     return FALSE;
-  *done = (m->flags & ANNALS_STORE_FLAG_REDACTED) && m->date == ANNALS_NO_DATE && m->envelope == NULL
-          && m->in_reply_to == NULL && m->references == NULL && m->from == NULL && m->from_addr == NULL && m->to == NULL
-          && m->cc == NULL && m->subject == NULL && m->list_id == NULL;
+  *done = (m->flags & ANNALS_STORE_FLAG_REDACTED) && m->hdr.date == ANNALS_NO_DATE && m->envelope == NULL
+          && m->hdr.in_reply_to == NULL && m->hdr.references == NULL && m->hdr.from == NULL && m->hdr.from_addr == NULL
+          && m->hdr.to == NULL && m->hdr.cc == NULL && m->hdr.subject == NULL && m->hdr.list_id == NULL;
   return TRUE;
 }
 
@@ -243,10 +248,9 @@ static gboolean
 finish_one (guint64 number, gpointer data)
 {
   FinishRedactions *f = data;
-  AnnalsStoreRedaction red;
+  g_auto (AnnalsStoreRedaction) red = { 0 };
   if (!annals_store_read_redaction (f->w->reader, number, &red, &f->error))
     return FALSE;
-  g_free (red.reason);
   gboolean done;
   if (!redaction_done (f->w->reader, red.target, &done, &f->error))
     return FALSE;
@@ -287,12 +291,12 @@ annals_store_writer_redact (AnnalsStoreWriter *w, guint64 target, const char *re
   AnnalsStoreRecord n = { .number = w->count, .receipt = time, .raw_size = len, .flags = ANNALS_STORE_FLAG_REDACTION };
   char hex[65];
   annals_store_sha256 ((const guint8 *) text, len, n.sha256, hex);
-  g_autoptr (AnnalsMessageInfo) info = g_new0 (AnnalsMessageInfo, 1);
-  info->date = time;
-  info->message_id = g_strdup_printf (NOTICE_ID_FORMAT, n.number);
-  info->subject = g_strdup_printf ("redaction of message %" G_GUINT64_FORMAT ": %s", target, reason ? reason : "");
+  g_auto (AnnalsMessageHeader) hdr = ANNALS_MESSAGE_HEADER_INIT;
+  hdr.date = time;
+  hdr.message_id = g_strdup_printf (NOTICE_ID_FORMAT, n.number);
+  hdr.subject = g_strdup_printf ("redaction of message %" G_GUINT64_FORMAT ": %s", target, reason ? reason : "");
   /* The notice is durable before any byte is removed. */
-  if (!annals_store_writer_append (w, RECORD_REDACTION, (const guint8 *) text, len, NULL, info, &n, error)
+  if (!annals_store_writer_append (w, RECORD_REDACTION, (const guint8 *) text, len, NULL, &hdr, &n, error)
       || !annals_store_writer_commit (w, error))
     return FALSE;
   *notice = n.number;

@@ -136,15 +136,15 @@ undo_failed (GError **error, const char *path, int errsv)
 /* Appends meta and offsets for a record already in the pack. */
 gboolean
 annals_store_writer_index (AnnalsStoreWriter *w, const AnnalsStoreRecord *r, const char *envelope,
-                           const AnnalsMessageInfo *info, GError **error)
+                           const AnnalsMessageHeader *hdr, GError **error)
 {
-  g_autoptr (GByteArray) meta = annals_store_meta_encode (r->number, r->flags, r->receipt, envelope, info);
+  g_autoptr (GByteArray) meta = annals_store_meta_encode (r->number, r->flags, r->receipt, envelope, hdr);
   Entry e = {
     .pack = r->pack,
     .flags = r->flags,
     .pack_offset = r->offset,
     .meta_offset = w->meta_size,
-    .msgid_hash = annals_store_msgid_hash (info->message_id),
+    .msgid_hash = annals_store_msgid_hash (hdr->message_id),
     .meta_length = meta->len - 8,
   };
   memcpy (e.sha_prefix, r->sha256, 8);
@@ -405,7 +405,7 @@ find_duplicate (AnnalsStoreWriter *w, const char *message_id, guint64 hash, cons
   /* The common case, a re-import: the latest copy is the same. */
   AnnalsStoreRecord r;
   g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (w->reader, latest - 1, NULL);
-  if (m != NULL && strcmp (m->message_id, message_id) == 0) {
+  if (m != NULL && strcmp (m->hdr.message_id, message_id) == 0) {
     *reused = TRUE;
     if (annals_store_read_record (w->reader, latest - 1, &r, NULL) && memcmp (r.sha256, sha, 32) == 0) {
       *number = latest - 1;
@@ -431,7 +431,7 @@ find_duplicate (AnnalsStoreWriter *w, const char *message_id, guint64 hash, cons
  * r holds its number, receipt, size, hash and flags and gets the rest. */
 gboolean
 annals_store_writer_append (AnnalsStoreWriter *w, guint32 type, const guint8 *raw, gsize length, const char *envelope,
-                            const AnnalsMessageInfo *info, AnnalsStoreRecord *r, GError **error)
+                            const AnnalsMessageHeader *hdr, AnnalsStoreRecord *r, GError **error)
 {
   /* A dictionary once the list has shown what it repeats, better ones
    * as it shows more, and a fresh one now and then as its traffic moves. */
@@ -473,7 +473,7 @@ annals_store_writer_append (AnnalsStoreWriter *w, guint32 type, const guint8 *ra
   if (!annals_store_pwrite_all (w->pack_fd, header, sizeof header, r->offset, w->pack_path, error)
       || !annals_store_pwrite_all (w->pack_fd, envelope, elen, r->offset + RECORD_HEADER_SIZE, w->pack_path, error)
       || !annals_store_pwrite_all (w->pack_fd, sdata, slen, r->offset + RECORD_HEADER_SIZE + elen, w->pack_path, error)
-      || !annals_store_writer_index (w, r, kept_envelope, info, error)) {
+      || !annals_store_writer_index (w, r, kept_envelope, hdr, error)) {
     if (ftruncate (w->pack_fd, (off_t) r->offset) != 0)
       undo_failed (error, w->pack_path, errno);
     return FALSE;
@@ -499,11 +499,11 @@ annals_store_writer_add (AnnalsStoreWriter *w, const guint8 *raw, gsize length, 
   annals_store_sha256 (raw, length, r.sha256, hex);
   g_autoptr (AnnalsMessageInfo) info = annals_message_info_parse (raw, length, hex);
 
-  guint64 hash = annals_store_msgid_hash (info->message_id);
+  guint64 hash = annals_store_msgid_hash (info->hdr.message_id);
   gboolean reused = FALSE;
   guint64 existing;
   g_autoptr (GError) local = NULL;
-  if (find_duplicate (w, info->message_id, hash, r.sha256, &existing, &reused, &local)) {
+  if (find_duplicate (w, info->hdr.message_id, hash, r.sha256, &existing, &reused, &local)) {
     result->status = ANNALS_STORE_DUPLICATE;
     result->number = existing;
     return TRUE;
@@ -515,7 +515,7 @@ annals_store_writer_add (AnnalsStoreWriter *w, const guint8 *raw, gsize length, 
   r.flags = (reused ? ANNALS_STORE_FLAG_REUSED_ID : 0) | (info->unparsable ? ANNALS_STORE_FLAG_UNPARSABLE : 0)
             | (info->message_id_derived ? ANNALS_STORE_FLAG_DERIVED_ID : 0);
 
-  if (!annals_store_writer_append (w, RECORD_MESSAGE, raw, length, envelope, info, &r, error))
+  if (!annals_store_writer_append (w, RECORD_MESSAGE, raw, length, envelope, &info->hdr, &r, error))
     return FALSE;
   result->status = ANNALS_STORE_ADDED;
   result->number = r.number;

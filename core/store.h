@@ -26,6 +26,8 @@
  */
 #pragma once
 
+#include "core/message.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -85,18 +87,9 @@ typedef struct {
 typedef struct {
   guint64 number;
   guint32 flags;
-  gint64 date; /* Date:, or ANNALS_NO_DATE */
   gint64 receipt;
-  char *envelope;   /* the mbox "From " line it came with, or NULL */
-  char *message_id; /* never NULL */
-  char *in_reply_to;
-  char *references;
-  char *from;
-  char *from_addr;
-  char *to;
-  char *cc;
-  char *subject;
-  char *list_id;
+  char *envelope;          /* the mbox "From " line it came with, or NULL */
+  AnnalsMessageHeader hdr; /* hdr.message_id is never NULL */
 } AnnalsStoreMeta;
 
 void annals_store_meta_free (AnnalsStoreMeta *meta);
@@ -127,6 +120,10 @@ typedef struct {
   gint64 time;    /* when, seconds since the epoch */
   char *reason;   /* owned by the caller */
 } AnnalsStoreRedaction;
+
+/* Frees r's reason (r itself is the caller's); accepts one never read. */
+void annals_store_redaction_clear (AnnalsStoreRedaction *r);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsStoreRedaction, annals_store_redaction_clear)
 
 /* Reads redaction notice number. */
 gboolean annals_store_read_redaction (AnnalsStore *store, guint64 number, AnnalsStoreRedaction *out, GError **error);

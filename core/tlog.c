@@ -165,7 +165,7 @@ annals_tlog_entry_from_store (AnnalsStore *store, const char *list, guint64 numb
   out->list = g_strdup (list);
   out->index = number;
   if (r.type == ANNALS_STORE_RECORD_REDACTION) {
-    AnnalsStoreRedaction red;
+    g_auto (AnnalsStoreRedaction) red = { 0 };
     if (!annals_store_read_redaction (store, number, &red, error)) {
       annals_tlog_entry_clear (out);
       return FALSE;
@@ -173,7 +173,7 @@ annals_tlog_entry_from_store (AnnalsStore *store, const char *list, guint64 numb
     out->type = ANNALS_TLOG_ENTRY_REDACTION;
     out->redacts = red.target;
     out->time = red.time;
-    out->reason = red.reason;
+    out->reason = g_steal_pointer (&red.reason);
     return TRUE;
   }
   g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, number, error);
@@ -185,7 +185,7 @@ annals_tlog_entry_from_store (AnnalsStore *store, const char *list, guint64 numb
   out->received = r.receipt;
   out->size = r.raw_size;
   memcpy (out->sha256, r.sha256, 32);
-  out->message_id = g_strdup (m->message_id);
+  out->message_id = g_strdup (m->hdr.message_id);
   return TRUE;
 }
 
@@ -1099,7 +1099,7 @@ check_redaction (VerifyCtx *v, AnnalsStore *store, const AnnalsTlogEntry *e, GHa
       = g_strdup_printf ("entry %" G_GUINT64_FORMAT ": message %" G_GUINT64_FORMAT " was redacted on %s: %s", e->index,
                          e->redacts, date, e->reason);
   v->report (v->ctx, FALSE, msg, v->stats);
-  AnnalsStoreRedaction red;
+  g_auto (AnnalsStoreRedaction) red = { 0 };
   g_autoptr (GError) error = NULL;
   if (!annals_store_read_redaction (store, e->index, &red, &error)) {
     fail (v, "entry %" G_GUINT64_FORMAT ": the log has a redaction, the store does not: %s", e->index, error->message);
@@ -1107,7 +1107,6 @@ check_redaction (VerifyCtx *v, AnnalsStore *store, const AnnalsTlogEntry *e, GHa
   }
   if (red.target != e->redacts || red.time != e->time)
     fail (v, "entry %" G_GUINT64_FORMAT ": the store's redaction notice differs from the log's", e->index);
-  g_free (red.reason);
 }
 
 /* Store entries past the checkpoint are not proven by the log yet, but
@@ -1144,10 +1143,8 @@ check_unlogged (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64
         }
       }
     } else if (good && r.type == ANNALS_STORE_RECORD_REDACTION) {
-      AnnalsStoreRedaction red;
+      g_auto (AnnalsStoreRedaction) red = { 0 };
       good = annals_store_read_redaction (store, i, &red, &error);
-      if (good)
-        g_free (red.reason);
     }
     if (!good) {
       g_autofree char *offsets = g_build_filename (store_dir, "offsets", NULL);

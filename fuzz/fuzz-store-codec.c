@@ -40,7 +40,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     /* An eleventh string is the padding of a scrubbed record. */
     gsize pad_to = get32 (data + 36) == META_STRINGS + 1 ? size : 0;
     g_autoptr (GByteArray) out
-        = annals_store_meta_encode_fields (m->number, m->flags, m->date, m->receipt, strings, pad_to);
+        = annals_store_meta_encode_fields (m->number, m->flags, m->hdr.date, m->receipt, strings, pad_to);
     g_assert_cmpmem (out->data, out->len, data, size);
   }
   return 0;

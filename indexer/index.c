@@ -104,10 +104,8 @@ annals_index_summary_clear (AnnalsIndexSummary *s)
 {
   g_free (s->list);
   g_free (s->thread);
-  g_free (s->message_id);
   g_free (s->parent);
-  g_free (s->from);
-  g_free (s->subject);
+  annals_message_header_clear (&s->hdr);
   memset (s, 0, sizeof *s);
 }
 
@@ -121,13 +119,13 @@ annals_index_summary_parse (const char *data, gsize length, AnnalsIndexSummary *
     return FALSE;
   out->list = g_strdup (f[0]);
   out->number = g_ascii_strtoull (f[1], NULL, 10);
-  out->date = g_ascii_strtoll (f[2], NULL, 10);
+  out->hdr.date = g_ascii_strtoll (f[2], NULL, 10);
   out->receipt = g_ascii_strtoll (f[3], NULL, 10);
   out->thread = g_strdup (f[4]);
-  out->message_id = g_strdup (f[5]);
+  out->hdr.message_id = g_strdup (f[5]);
   out->parent = g_strdup (f[6]);
-  out->from = g_strdup (f[7]);
-  out->subject = g_strdup (f[8]);
+  out->hdr.from = g_strdup (f[7]);
+  out->hdr.subject = g_strdup (f[8]);
   return TRUE;
 }
 
@@ -145,8 +143,8 @@ annals_index_summary_encode (const AnnalsIndexSummary *s)
   GString *d = g_string_new (NULL);
   append_field (d, s->list);
   g_string_append_printf (d, "\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\t", s->number,
-                          s->date, s->receipt);
-  const char *const strings[] = { s->thread, s->message_id, s->parent, s->from, s->subject };
+                          s->hdr.date, s->receipt);
+  const char *const strings[] = { s->thread, s->hdr.message_id, s->parent, s->hdr.from, s->hdr.subject };
   for (guint i = 0; i < G_N_ELEMENTS (strings); i++) {
     if (i > 0)
       g_string_append_c (d, '\t');
@@ -251,13 +249,12 @@ retag_one (guint64 docid, gpointer data)
     r->ok = xerror (r->error, st, err, "cannot merge threads");
     return FALSE;
   }
-  AnnalsIndexSummary s;
+  g_auto (AnnalsIndexSummary) s = { 0 };
   if (annals_index_summary_parse (data_str, len, &s)) {
     g_free (s.thread);
     s.thread = g_strdup (r->to);
     g_autofree char *d = annals_index_summary_encode (&s);
     annals_xdoc_set_data (doc, d, strlen (d));
-    annals_index_summary_clear (&s);
   }
   st = annals_xdb_replace (r->db, docid, doc, &err);
   annals_xdoc_free (doc);
@@ -720,24 +717,24 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
    * the id belongs to its first copy, and a sender who reuses it must
    * not join (or merge) that thread by doing so. */
   if (!(m->flags & ANNALS_STORE_FLAG_REUSED_ID))
-    g_ptr_array_add (out->ids, g_strdup (m->message_id));
+    g_ptr_array_add (out->ids, g_strdup (m->hdr.message_id));
   const char *parent = NULL;
-  g_auto (GStrv) refs = m->references ? g_strsplit (m->references, " ", -1) : NULL;
+  g_auto (GStrv) refs = m->hdr.references ? g_strsplit (m->hdr.references, " ", -1) : NULL;
   guint nrefs = refs ? g_strv_length (refs) : 0;
   for (guint i = nrefs > MAX_REFERENCES ? nrefs - MAX_REFERENCES : 0; i < nrefs; i++)
-    if (*refs[i] != '\0' && strcmp (refs[i], m->message_id) != 0) {
+    if (*refs[i] != '\0' && strcmp (refs[i], m->hdr.message_id) != 0) {
       g_ptr_array_add (out->ids, g_strdup (refs[i]));
       parent = refs[i];
     }
-  if (m->in_reply_to != NULL && strcmp (m->in_reply_to, m->message_id) != 0) {
-    g_ptr_array_add (out->ids, g_strdup (m->in_reply_to));
-    parent = m->in_reply_to;
+  if (m->hdr.in_reply_to != NULL && strcmp (m->hdr.in_reply_to, m->hdr.message_id) != 0) {
+    g_ptr_array_add (out->ids, g_strdup (m->hdr.in_reply_to));
+    parent = m->hdr.in_reply_to;
   }
 
   gboolean reply;
-  out->base_subject = base_subject (m->subject, &reply);
-  out->subject_reply = reply && out->base_subject != NULL && (m->references == NULL || *m->references == '\0')
-                       && m->in_reply_to == NULL;
+  out->base_subject = base_subject (m->hdr.subject, &reply);
+  out->subject_reply = reply && out->base_subject != NULL && (m->hdr.references == NULL || *m->hdr.references == '\0')
+                       && m->hdr.in_reply_to == NULL;
   out->receipt = m->receipt;
 
   AnnalsXdoc *doc = annals_xdoc_new ();
@@ -747,10 +744,10 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
     return FALSE;
   }
   out->doc = doc;
-  index_folded (doc, m->subject, "S", TRUE);
-  index_folded (doc, m->from, "A", TRUE);
-  index_folded (doc, m->to, "XT", TRUE);
-  index_folded (doc, m->cc, "XC", TRUE);
+  index_folded (doc, m->hdr.subject, "S", TRUE);
+  index_folded (doc, m->hdr.from, "A", TRUE);
+  index_folded (doc, m->hdr.to, "XT", TRUE);
+  index_folded (doc, m->hdr.cc, "XC", TRUE);
   g_autoptr (GPtrArray) parts = annals_mime_parts (data, len);
   g_autoptr (GString) fresh = g_string_new (NULL);
   g_autoptr (GString) quoted = g_string_new (NULL);
@@ -768,14 +765,14 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   /* Quoted text: no positions (no phrases there), a third of the cost. */
   index_folded (doc, quoted->str, "XQ", FALSE);
 
-  g_autofree char *qterm = annals_index_message_id_term (m->message_id);
+  g_autofree char *qterm = annals_index_message_id_term (m->hdr.message_id);
   annals_xdoc_add_term (doc, qterm);
-  g_autofree char *lterm = list_id_term (m->list_id);
+  g_autofree char *lterm = list_id_term (m->hdr.list_id);
   if (lterm)
     annals_xdoc_add_term (doc, lterm);
   g_autofree char *kterm = g_strconcat ("K", list, NULL);
   annals_xdoc_add_term (doc, kterm);
-  gint64 date = m->date != ANNALS_NO_DATE ? m->date : m->receipt;
+  gint64 date = m->hdr.date != ANNALS_NO_DATE ? m->hdr.date : m->receipt;
   /* A Date: more than a day after the receipt is the sender's clock, not
    * when it was sent: sorting by it would pin the message on top of its
    * list for years.  The sort value is then the receipt; the summary
@@ -785,12 +782,12 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
   out->summary.list = g_strdup (list);
   out->summary.number = number;
-  out->summary.date = date;
+  out->summary.hdr.date = date;
   out->summary.receipt = m->receipt;
-  out->summary.message_id = g_strdup (m->message_id);
+  out->summary.hdr.message_id = g_strdup (m->hdr.message_id);
   out->summary.parent = g_strdup (parent);
-  out->summary.from = g_strdup (m->from);
-  out->summary.subject = g_strdup (m->subject);
+  out->summary.hdr.from = g_strdup (m->hdr.from);
+  out->summary.hdr.subject = g_strdup (m->hdr.subject);
   return TRUE;
 }
 
@@ -824,11 +821,9 @@ prepare_task (gpointer data, gpointer user_data)
     /* A redacted message leaves the index; so does the target of a notice. */
     p->type = r.type;
     p->redaction_target = p->number;
-    AnnalsStoreRedaction red;
-    if (r.type == ANNALS_STORE_RECORD_REDACTION && annals_store_read_redaction (store, p->number, &red, NULL)) {
+    g_auto (AnnalsStoreRedaction) red = { 0 };
+    if (r.type == ANNALS_STORE_RECORD_REDACTION && annals_store_read_redaction (store, p->number, &red, NULL))
       p->redaction_target = red.target;
-      g_free (red.reason);
-    }
   }
   g_async_queue_push (w->readers, store);
   g_mutex_lock (&w->lock);
@@ -928,7 +923,7 @@ commit_prepared (Indexer *ix, Prepared *p, AnnalsIndexStats *stats, GError **err
       return FALSE;
     g_autoptr (GString) v = g_string_new (tid);
     g_string_append_c (v, '\t');
-    append_field (v, p->summary.message_id);
+    append_field (v, p->summary.hdr.message_id);
     /* The threads before it follow, up to SUBJECT_THREADS in all. */
     g_auto (GStrv) older = before ? g_strsplit (before, "\n", SUBJECT_THREADS) : NULL;
     for (guint i = 0; older != NULL && older[i] != NULL && i + 1 < SUBJECT_THREADS; i++)
@@ -1565,12 +1560,11 @@ annals_index_follow (const char *list_dir, const char *list, AnnalsIndexLimit li
   return write_index (list_dir, list, FALSE, limit, limit_ctx, NULL, NULL, stats, error);
 }
 
-static void
-shard_clear (gpointer data)
+void
+annals_index_shard_clear (AnnalsIndexShard *sh)
 {
-  AnnalsIndexShard *sh = data;
-  g_free (sh->path);
-  g_free (sh->host);
+  g_clear_pointer (&sh->path, g_free);
+  g_clear_pointer (&sh->host, g_free);
 }
 
 /* index-remote = host:port,host:port (one per shard, shard 0 first). */
@@ -1607,7 +1601,7 @@ annals_index_reader_shards (const char *list_dir, GError **error)
     return NULL;
   }
   g_autoptr (GArray) shards = g_array_new (FALSE, TRUE, sizeof (AnnalsIndexShard));
-  g_array_set_clear_func (shards, shard_clear);
+  g_array_set_clear_func (shards, (GDestroyNotify) annals_index_shard_clear);
   g_autofree char *remote = config ? annals_config_list_get (config, list, "index-remote") : NULL;
   if (remote != NULL && *g_strstrip (remote) != '\0') {
     guint secs = 5;

@@ -26,6 +26,8 @@
  */
 #pragma once
 
+#include "core/message.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -93,6 +95,10 @@ typedef struct {
   guint timeout_ms;
 } AnnalsIndexShard;
 
+/* Frees sh's strings (sh itself is the caller's). */
+void annals_index_shard_clear (AnnalsIndexShard *sh);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsIndexShard, annals_index_shard_clear)
+
 /* The shards of list_dir's index for readers, in order (shard 0 first,
  * holding the threads): a new array of AnnalsIndexShard; NULL without
  * error when the list has no index yet; NULL with NOT_READY when it is
@@ -105,20 +111,21 @@ GArray *annals_index_reader_shards (const char *list_dir, GError **error);
  * sent (sorting, d:); later ones are the sender's claim. */
 #define ANNALS_INDEX_DATE_SLACK 86400
 
-/* The document data fields, tab-separated, in this order. */
+/* The document data fields, tab-separated, in this order: list, number,
+ * hdr.date, receipt, thread, hdr.message_id, parent, hdr.from,
+ * hdr.subject.  Of hdr only these four are kept (the rest stay NULL), and
+ * hdr.date is Date:, or the receipt when there is none. */
 typedef struct {
   char *list;
   guint64 number;
-  gint64 date;
   gint64 receipt;
   char *thread;
-  char *message_id;
   char *parent; /* Message-ID of the parent, or "" */
-  char *from;
-  char *subject;
+  AnnalsMessageHeader hdr;
 } AnnalsIndexSummary;
 
 void annals_index_summary_clear (AnnalsIndexSummary *s);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsIndexSummary, annals_index_summary_clear)
 
 /* The boolean term of a Message-ID: "Q<id>", or "Qsha256:<hex>" for ids
  * too long to be a term.  New string. */

@@ -343,8 +343,7 @@ source_free (gpointer data)
     return;
   g_free (s->list);
   g_free (s->name);
-  g_free (s->shard.path);
-  g_free (s->shard.host);
+  annals_index_shard_clear (&s->shard);
   g_free (s);
 }
 
@@ -610,12 +609,10 @@ static char *
 snippet_text (guint64 docid, const char *data, gsize length, gpointer user_data)
 {
   const AnnalsQueryOptions *o = user_data;
-  AnnalsIndexSummary sum;
+  g_auto (AnnalsIndexSummary) sum = { 0 };
   if (!annals_index_summary_parse (data, length, &sum))
     return NULL;
-  char *text = o->snippet_text (&sum, o->snippet_data);
-  annals_index_summary_clear (&sum);
-  return text;
+  return o->snippet_text (&sum, o->snippet_data);
 }
 
 /* The index's sort date of a hit (index.c): Date:, or the receipt when
@@ -623,7 +620,7 @@ snippet_text (guint64 docid, const char *data, gsize length, gpointer user_data)
 static gint64
 sort_date (const AnnalsIndexSummary *s)
 {
-  return s->date > s->receipt + ANNALS_INDEX_DATE_SLACK ? s->receipt : s->date;
+  return s->hdr.date > s->receipt + ANNALS_INDEX_DATE_SLACK ? s->receipt : s->hdr.date;
 }
 
 /* Moves hit i of part (summary, percent, snippet) to the end of r. */

@@ -71,7 +71,7 @@ snapshot (const char *root, char **lists)
       gsize len;
       g_autofree char *data = NULL;
       g_assert_cmpint (annals_xdoc_get_data (doc, &data, &len, NULL), ==, ANNALS_XSTATUS_OK);
-      AnnalsIndexSummary s;
+      g_auto (AnnalsIndexSummary) s = { 0 };
       g_assert_true (annals_index_summary_parse (data, len, &s));
       g_assert_cmpuint (s.number + 1, ==, d);
       GString *g = g_hash_table_lookup (groups, s.thread);
@@ -80,7 +80,6 @@ snapshot (const char *root, char **lists)
         g_hash_table_insert (groups, g_strdup (s.thread), g);
       }
       g_string_append_printf (g, " %" G_GUINT64_FORMAT, s.number);
-      annals_index_summary_clear (&s);
       annals_xdoc_free (doc);
     }
     annals_xdb_free (db);

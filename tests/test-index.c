@@ -147,15 +147,14 @@ threads (Fixture *f)
     gsize len;
     g_autofree char *data = NULL;
     g_assert_cmpint (annals_xdoc_get_data (doc, &data, &len, NULL), ==, ANNALS_XSTATUS_OK);
-    AnnalsIndexSummary sum;
+    g_auto (AnnalsIndexSummary) sum = { 0 };
     g_assert_true (annals_index_summary_parse (data, len, &sum));
     g_assert_cmpuint (sum.number + 1, ==, d);
     /* Duplicates get "#number" so both documents show. */
-    char *key = g_hash_table_contains (t, sum.message_id)
-                    ? g_strdup_printf ("%s#%" G_GUINT64_FORMAT, sum.message_id, sum.number)
-                    : g_strdup (sum.message_id);
+    char *key = g_hash_table_contains (t, sum.hdr.message_id)
+                    ? g_strdup_printf ("%s#%" G_GUINT64_FORMAT, sum.hdr.message_id, sum.number)
+                    : g_strdup (sum.hdr.message_id);
     g_hash_table_insert (t, key, g_strdup (sum.thread));
-    annals_index_summary_clear (&sum);
     annals_xdoc_free (doc);
   }
   annals_xdb_free (db);
@@ -1050,27 +1049,26 @@ test_summary_encode (void)
 {
   AnnalsIndexSummary in = { .list = "policy",
                             .number = 7,
-                            .date = 1618846131,
+                            .hdr.date = 1618846131,
                             .receipt = -5,
                             .thread = "3",
-                            .message_id = "a@x",
+                            .hdr.message_id = "a@x",
                             .parent = "",
-                            .from = "A\tB <a@x>",
-                            .subject = "line\r\nbreak" };
+                            .hdr.from = "A\tB <a@x>",
+                            .hdr.subject = "line\r\nbreak" };
   g_autofree char *data = annals_index_summary_encode (&in);
   g_assert_cmpstr (data, ==, "policy\t7\t1618846131\t-5\t3\ta@x\t\tA B <a@x>\tline  break");
-  AnnalsIndexSummary out;
+  g_auto (AnnalsIndexSummary) out = { 0 };
   g_assert_true (annals_index_summary_parse (data, strlen (data), &out));
   g_assert_cmpstr (out.list, ==, "policy");
   g_assert_cmpuint (out.number, ==, 7);
-  g_assert_cmpint (out.date, ==, 1618846131);
+  g_assert_cmpint (out.hdr.date, ==, 1618846131);
   g_assert_cmpint (out.receipt, ==, -5);
   g_assert_cmpstr (out.thread, ==, "3");
-  g_assert_cmpstr (out.message_id, ==, "a@x");
+  g_assert_cmpstr (out.hdr.message_id, ==, "a@x");
   g_assert_cmpstr (out.parent, ==, "");
-  g_assert_cmpstr (out.from, ==, "A B <a@x>");
-  g_assert_cmpstr (out.subject, ==, "line  break");
-  annals_index_summary_clear (&out);
+  g_assert_cmpstr (out.hdr.from, ==, "A B <a@x>");
+  g_assert_cmpstr (out.hdr.subject, ==, "line  break");
   /* Absent strings are empty fields. */
   AnnalsIndexSummary empty = { 0 };
   g_autofree char *none = annals_index_summary_encode (&empty);

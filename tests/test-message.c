@@ -28,17 +28,17 @@ test_fields (void)
                     "Body\n";
   g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
   g_assert_false (i->unparsable);
-  g_assert_cmpstr (i->message_id, ==, "abc@example.fr");
+  g_assert_cmpstr (i->hdr.message_id, ==, "abc@example.fr");
   g_assert_false (i->message_id_derived);
-  g_assert_cmpstr (i->from, ==, "René Dupont <rene@example.fr>");
-  g_assert_cmpstr (i->from_addr, ==, "rene@example.fr");
-  g_assert_cmpstr (i->to, ==, "list@example.org, Bob B. <bob@example.org>");
-  g_assert_cmpstr (i->cc, ==, "Carol <carol@example.org>");
-  g_assert_cmpstr (i->subject, ==, "Réseau and routing");
-  g_assert_cmpint (i->date, ==, 1618846131);
-  g_assert_cmpstr (i->in_reply_to, ==, "parent@example.org");
-  g_assert_cmpstr (i->references, ==, "root@example.org parent@example.org");
-  g_assert_cmpstr (i->list_id, ==, "Policy <policy.example.org>");
+  g_assert_cmpstr (i->hdr.from, ==, "René Dupont <rene@example.fr>");
+  g_assert_cmpstr (i->hdr.from_addr, ==, "rene@example.fr");
+  g_assert_cmpstr (i->hdr.to, ==, "list@example.org, Bob B. <bob@example.org>");
+  g_assert_cmpstr (i->hdr.cc, ==, "Carol <carol@example.org>");
+  g_assert_cmpstr (i->hdr.subject, ==, "Réseau and routing");
+  g_assert_cmpint (i->hdr.date, ==, 1618846131);
+  g_assert_cmpstr (i->hdr.in_reply_to, ==, "parent@example.org");
+  g_assert_cmpstr (i->hdr.references, ==, "root@example.org parent@example.org");
+  g_assert_cmpstr (i->hdr.list_id, ==, "Policy <policy.example.org>");
 }
 
 static void
@@ -48,7 +48,7 @@ test_no_message_id (void)
   g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
   g_assert_true (i->message_id_derived);
   g_autofree char *want = g_strdup_printf ("sha256.%s@annals.invalid", hash);
-  g_assert_cmpstr (i->message_id, ==, want);
+  g_assert_cmpstr (i->hdr.message_id, ==, want);
 }
 
 static void
@@ -69,12 +69,12 @@ test_nul_and_8bit (void)
 {
   const char raw[] = "Subject: caf\xe9 \0 au lait\nFrom: J\xfcrgen <j@example.de>\nMessage-ID: <n\0ul@x>\n\nbody\n";
   g_autoptr (AnnalsMessageInfo) i = parse (raw, sizeof raw - 1);
-  g_assert_nonnull (i->subject);
-  g_assert_true (g_utf8_validate (i->subject, -1, NULL));
-  g_assert_true (g_str_has_prefix (i->subject, "café"));
-  g_assert_nonnull (i->from);
-  g_assert_true (g_utf8_validate (i->from, -1, NULL));
-  g_assert_true (g_utf8_validate (i->message_id, -1, NULL));
+  g_assert_nonnull (i->hdr.subject);
+  g_assert_true (g_utf8_validate (i->hdr.subject, -1, NULL));
+  g_assert_true (g_str_has_prefix (i->hdr.subject, "café"));
+  g_assert_nonnull (i->hdr.from);
+  g_assert_true (g_utf8_validate (i->hdr.from, -1, NULL));
+  g_assert_true (g_utf8_validate (i->hdr.message_id, -1, NULL));
 }
 
 static void
@@ -85,8 +85,8 @@ test_many_headers (void)
     g_string_append_printf (raw, "X-Header-%d: value %d\n", k, k);
   g_string_append (raw, "Subject: after ten thousand\nMessage-ID: <many@x>\n\nbody\n");
   g_autoptr (AnnalsMessageInfo) i = parse (raw->str, raw->len);
-  g_assert_cmpstr (i->subject, ==, "after ten thousand");
-  g_assert_cmpstr (i->message_id, ==, "many@x");
+  g_assert_cmpstr (i->hdr.subject, ==, "after ten thousand");
+  g_assert_cmpstr (i->hdr.message_id, ==, "many@x");
   g_string_free (raw, TRUE);
 }
 
@@ -95,9 +95,9 @@ test_crlf_headers (void)
 {
   const char *raw = "Subject: crlf\r\nMessage-ID: <crlf@x>\r\nDate: Tue, 1 Jan 2019 00:00:00 -0500\r\n\r\nbody";
   g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
-  g_assert_cmpstr (i->subject, ==, "crlf");
-  g_assert_cmpstr (i->message_id, ==, "crlf@x");
-  g_assert_cmpint (i->date, ==, 1546318800);
+  g_assert_cmpstr (i->hdr.subject, ==, "crlf");
+  g_assert_cmpstr (i->hdr.message_id, ==, "crlf@x");
+  g_assert_cmpint (i->hdr.date, ==, 1546318800);
   g_assert_cmpuint (annals_message_header_length ((const guint8 *) raw, strlen (raw)), ==, strlen (raw) - 4);
 }
 
@@ -131,11 +131,11 @@ test_bad_message_id (void)
   const char *raw = "Message-ID: <two words@x>\nSubject: s\n\n";
   g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
   g_assert_false (i->message_id_derived);
-  g_assert_cmpstr (i->message_id, ==, "twowords@x");
+  g_assert_cmpstr (i->hdr.message_id, ==, "twowords@x");
   const char *raw2 = "Message-ID: no brackets here\nSubject: s\n\n";
   g_autoptr (AnnalsMessageInfo) j = parse (raw2, strlen (raw2));
   g_assert_false (j->message_id_derived);
-  g_assert_nonnull (strstr (j->message_id, "brackets"));
+  g_assert_nonnull (strstr (j->hdr.message_id, "brackets"));
 }
 
 /* Mailman 2 (pipermail) archives obfuscate the sender as "user at host"
@@ -161,9 +161,9 @@ test_pipermail_from (void)
     g_autofree char *raw = g_strconcat (cases[k].field, "Subject: s\nMessage-ID: <p@x>\n\nbody\n", NULL);
     g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
     g_assert_false (i->unparsable);
-    g_assert_cmpstr (i->from, ==, cases[k].from);
-    g_assert_cmpstr (i->from_addr, ==, cases[k].addr);
-    g_assert_cmpstr (i->subject, ==, "s");
+    g_assert_cmpstr (i->hdr.from, ==, cases[k].from);
+    g_assert_cmpstr (i->hdr.from_addr, ==, cases[k].addr);
+    g_assert_cmpstr (i->hdr.subject, ==, "s");
   }
 }
 

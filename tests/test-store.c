@@ -81,8 +81,8 @@ test_roundtrip (Fixture *f, gconstpointer data)
     assert_message (s, i, msgs[i].raw, msgs[i].len ? msgs[i].len : strlen (msgs[i].raw));
   g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (s, 0, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (m->message_id, ==, "1@x");
-  g_assert_cmpstr (m->subject, ==, "one");
+  g_assert_cmpstr (m->hdr.message_id, ==, "1@x");
+  g_assert_cmpstr (m->hdr.subject, ==, "one");
   g_assert_cmpint (m->receipt, ==, 1618846131);
   g_autoptr (AnnalsStoreMeta) m3 = annals_store_read_meta (s, 3, &error);
   g_assert_true (m3->flags & ANNALS_STORE_FLAG_UNPARSABLE);
@@ -659,12 +659,12 @@ test_redact_crash (Fixture *f, gconstpointer data)
   g_assert_true (r.flags & ANNALS_STORE_FLAG_REDACTED);
   g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (s, target, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (m->message_id, ==, "canary@example.org");
-  g_assert_null (m->from);
-  g_assert_null (m->from_addr);
-  g_assert_null (m->subject);
-  g_assert_null (m->to);
-  g_assert_cmpint (m->date, ==, ANNALS_NO_DATE);
+  g_assert_cmpstr (m->hdr.message_id, ==, "canary@example.org");
+  g_assert_null (m->hdr.from);
+  g_assert_null (m->hdr.from_addr);
+  g_assert_null (m->hdr.subject);
+  g_assert_null (m->hdr.to);
+  g_assert_cmpint (m->hdr.date, ==, ANNALS_NO_DATE);
   g_assert_true (m->flags & ANNALS_STORE_FLAG_REDACTED);
   g_assert_true (offsets_flags (f->dir, target) & ANNALS_STORE_FLAG_REDACTED);
   guint64 found;
@@ -708,8 +708,8 @@ test_redact_small_meta (Fixture *f, gconstpointer data)
     g_assert_no_error (error);
     g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (annals_store_writer_reader (w), i, &error);
     g_assert_no_error (error);
-    g_assert_nonnull (m->message_id);
-    g_assert_null (m->subject);
+    g_assert_nonnull (m->hdr.message_id);
+    g_assert_null (m->hdr.subject);
     g_assert_true (m->flags & ANNALS_STORE_FLAG_REDACTED);
   }
   /* The next message's meta is untouched. */
@@ -718,7 +718,7 @@ test_redact_small_meta (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_autoptr (AnnalsStoreMeta) n = annals_store_read_meta (annals_store_writer_reader (w), 3, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (n->message_id, ==, "redaction.3@annals.invalid");
+  g_assert_cmpstr (n->hdr.message_id, ==, "redaction.3@annals.invalid");
 }
 
 int

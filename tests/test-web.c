@@ -605,7 +605,7 @@ test_tombstone_and_obfuscation (void)
   g_autoptr (AnnalsStore) st = annals_store_open (store, NULL);
   g_autoptr (AnnalsStoreMeta) meta = annals_store_read_meta (st, 5, NULL);
   g_assert_nonnull (meta);
-  g_autofree char *seg = g_uri_escape_string (meta->message_id, "@", FALSE);
+  g_autofree char *seg = g_uri_escape_string (meta->hdr.message_id, "@", FALSE);
   g_autofree char *page = g_strdup_printf ("/ksummit/%s/", seg);
   Resp r = get (site.port_cgi, "GET", page);
   g_assert_cmpint (r.status, ==, 410);

@@ -74,12 +74,12 @@ annals_web_atom_feed (Ctx *c, AnnalsQueryResults *r, const char *title, const ch
     /* Atom wants a date in every entry: the receipt stands in for a
      * missing Date:. */
     char when[ANNALS_MESSAGE_ISO_DATE_SIZE];
-    if (!annals_message_iso_date (m->date, when))
+    if (!annals_message_iso_date (m->hdr.date, when))
       annals_message_iso_date (m->receipt, when);
     g_string_append (s, "\n<entry><author><name>");
-    annals_web_esc_obf (annals_web_row_obfuscates (c, m->list), s, *m->from ? m->from : "unknown");
+    annals_web_esc_obf (annals_web_row_obfuscates (c, m->list), s, *m->hdr.from ? m->hdr.from : "unknown");
     g_string_append (s, "</name></author><title>");
-    annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
+    annals_web_esc (s, *m->hdr.subject ? m->hdr.subject : "(no subject)");
     g_string_append_printf (s, "</title><updated>%s</updated><link href=\"", when);
     annals_web_esc (s, url);
     g_string_append (s, "\"/><id>");
@@ -130,5 +130,5 @@ annals_web_page_thread_atom (Ctx *c, AnnalsIndexSummary *m)
   }
   g_autofree char *path = annals_web_message_path (c, m);
   g_autofree char *self = g_strdup_printf ("%s%st.atom", c->h->base, path);
-  annals_web_atom_feed (c, t, *m->subject ? m->subject : "(thread)", self);
+  annals_web_atom_feed (c, t, *m->hdr.subject ? m->hdr.subject : "(thread)", self);
 }

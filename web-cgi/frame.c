@@ -43,7 +43,7 @@ annals_web_fmt_date (gint64 t, char *out, gsize n)
 gint64
 annals_web_sort_date (const AnnalsIndexSummary *m)
 {
-  return m->date != ANNALS_NO_DATE && m->date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : m->date;
+  return m->hdr.date != ANNALS_NO_DATE && m->hdr.date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : m->hdr.date;
 }
 
 void
@@ -52,8 +52,8 @@ annals_web_date_cell (GString *s, const AnnalsIndexSummary *m, int width)
   char when[40];
   annals_web_fmt_date (annals_web_sort_date (m), when, sizeof when);
   g_string_append_printf (s, "%.*s", width, when);
-  if (annals_web_sort_date (m) != m->date) {
-    annals_web_fmt_date (m->date, when, sizeof when);
+  if (annals_web_sort_date (m) != m->hdr.date) {
+    annals_web_fmt_date (m->hdr.date, when, sizeof when);
     g_string_append_printf (s, " <small>(received; its Date: says %.10s, claimed by the sender)</small>", when);
   }
 }

@@ -41,17 +41,17 @@ summary_rows (Ctx *c, GString *s, AnnalsQueryResults *r, gboolean relevance)
   for (guint i = 0; i < r->hits->len; i++) {
     AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
     char date[40];
-    annals_web_fmt_date (m->date, date, sizeof date);
+    annals_web_fmt_date (m->hdr.date, date, sizeof date);
     g_autofree char *url = annals_web_message_url (c, m);
     g_string_append_printf (s, "<tr><td class=\"d\">%.10s</td><td><a href=\"", date);
     annals_web_esc (s, url);
     g_string_append (s, "\">");
-    annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
+    annals_web_esc (s, *m->hdr.subject ? m->hdr.subject : "(no subject)");
     g_string_append (s, "</a>");
     if (c->list && strcmp (c->list, "all") == 0)
       g_string_append_printf (s, " <span class=\"d\">[%s]</span>", m->list);
     g_string_append (s, "</td><td>");
-    from_cell (c, s, m->list, m->from);
+    from_cell (c, s, m->list, m->hdr.from);
     g_string_append (s, "</td>");
     if (relevance)
       g_string_append_printf (s, "<td class=\"d\">%d%%</td>", g_array_index (r->percent, int, i));
@@ -148,24 +148,24 @@ thread_rows (Ctx *c, GString *s, AnnalsQueryResults *r)
       last = first;
       for (guint k = 0; k < t->hits->len; k++) {
         AnnalsIndexSummary *x = &g_array_index (t->hits, AnnalsIndexSummary, k);
-        g_hash_table_add (who, address_of (x->from));
+        g_hash_table_add (who, address_of (x->hdr.from));
         if (annals_web_sort_date (x) >= annals_web_sort_date (last))
           last = x;
       }
     } else {
-      g_hash_table_add (who, address_of (h->from));
+      g_hash_table_add (who, address_of (h->hdr.from));
     }
     g_autofree char *url = annals_web_message_url (c, first);
     g_autofree char *last_url = annals_web_message_url (c, last);
     g_string_append (s, "<tr><td><a href=\"");
     annals_web_esc (s, url);
     g_string_append (s, "\">");
-    annals_web_esc (s, *first->subject ? first->subject : "(no subject)");
+    annals_web_esc (s, *first->hdr.subject ? first->hdr.subject : "(no subject)");
     g_string_append (s, "</a>");
     if (c->list && strcmp (c->list, "all") == 0)
       g_string_append_printf (s, " <span class=\"d\">[%s]</span>", h->list);
     g_string_append (s, "</td><td>");
-    from_cell (c, s, first->list, first->from);
+    from_cell (c, s, first->list, first->hdr.from);
     g_string_append_printf (s, "</td><td class=\"c\">%u</td><td class=\"c\">%u</td><td class=\"d\"><a href=\"",
                             count - 1, g_hash_table_size (who));
     annals_web_esc (s, last_url);

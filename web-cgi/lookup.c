@@ -55,13 +55,13 @@ summary_from_store (Ctx *c, const char *list, guint64 n, AnnalsIndexSummary *out
   memset (out, 0, sizeof *out);
   out->list = g_strdup (list);
   out->number = n;
-  out->date = m->date != ANNALS_NO_DATE ? m->date : m->receipt;
+  out->hdr.date = m->hdr.date != ANNALS_NO_DATE ? m->hdr.date : m->receipt;
   out->receipt = m->receipt;
   out->thread = g_strdup ("");
-  out->message_id = g_strdup (m->message_id);
-  out->parent = g_strdup (m->in_reply_to ? m->in_reply_to : "");
-  out->from = g_strdup (m->from ? m->from : "");
-  out->subject = g_strdup (m->subject ? m->subject : "");
+  out->hdr.message_id = g_strdup (m->hdr.message_id);
+  out->parent = g_strdup (m->hdr.in_reply_to ? m->hdr.in_reply_to : "");
+  out->hdr.from = g_strdup (m->hdr.from ? m->hdr.from : "");
+  out->hdr.subject = g_strdup (m->hdr.subject ? m->hdr.subject : "");
   return TRUE;
 }
 
@@ -100,7 +100,7 @@ annals_web_find_number (Ctx *c, const char *list, guint64 n, AnnalsIndexSummary 
   g_autoptr (AnnalsStoreMeta) m = st && n < annals_store_count (st) ? annals_store_read_meta (st, n, NULL) : NULL;
   if (m == NULL)
     return FALSE;
-  g_autoptr (AnnalsQueryResults) r = annals_web_indexed_copies (c, list, m->message_id);
+  g_autoptr (AnnalsQueryResults) r = annals_web_indexed_copies (c, list, m->hdr.message_id);
   return take_hit (r, n, out) || summary_from_store (c, list, n, out);
 }
 
@@ -111,7 +111,7 @@ annals_web_message_path (Ctx *c, const AnnalsIndexSummary *m)
 {
   if (is_reuse (c, m->list, m->number))
     return g_strdup_printf ("%s/_/%" G_GUINT64_FORMAT "/", m->list, m->number);
-  g_autofree char *seg = annals_http_escape_segment (m->message_id);
+  g_autofree char *seg = annals_http_escape_segment (m->hdr.message_id);
   return g_strdup_printf ("%s/%s/", m->list, seg);
 }
 

@@ -206,9 +206,10 @@ reply_link (Ctx *c, GString *s, const AnnalsIndexSummary *m)
   g_autofree char *address = annals_config_list_get (c->config, m->list, "address");
   if (address == NULL || *address == '\0')
     return;
-  g_autofree char *irt = g_strdup_printf ("<%s>", m->message_id);
-  g_autofree char *subject = g_ascii_strncasecmp (m->subject, "re:", 3) == 0 ? g_strdup (m->subject)
-                                                                             : g_strconcat ("Re: ", m->subject, NULL);
+  g_autofree char *irt = g_strdup_printf ("<%s>", m->hdr.message_id);
+  g_autofree char *subject = g_ascii_strncasecmp (m->hdr.subject, "re:", 3) == 0
+                                 ? g_strdup (m->hdr.subject)
+                                 : g_strconcat ("Re: ", m->hdr.subject, NULL);
   g_autofree char *to = g_uri_escape_string (address, "@", FALSE);
   g_autofree char *irt_e = g_uri_escape_string (irt, NULL, FALSE);
   g_autofree char *subject_e = g_uri_escape_string (subject, NULL, FALSE);
@@ -308,12 +309,12 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   g_autoptr (GBytes) raw
       = st != NULL && cached == NULL && !too_large ? annals_store_read (st, m->number, &rec, &error) : NULL;
   g_string_append (s, heading ? "<article><h1>" : "<article><h2>");
-  annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
+  annals_web_esc (s, *m->hdr.subject ? m->hdr.subject : "(no subject)");
   g_string_append (s, heading ? "</h1>" : "</h2>");
   if (raw == NULL && cached == NULL && !too_large) {
     /* A redacted message: a tombstone with the date and reason. */
     guint64 notice;
-    AnnalsStoreRedaction red = { 0 };
+    g_auto (AnnalsStoreRedaction) red = { 0 };
     g_string_append (s, "<p class=\"tomb\" role=\"note\">This message was removed from the archive");
     if (st && annals_store_find_redaction (st, m->number, &notice, NULL)
         && annals_store_read_redaction (st, notice, &red, NULL)) {
@@ -321,27 +322,29 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
       annals_web_fmt_date (red.time, when, sizeof when);
       g_string_append_printf (s, " on %s (log entry %" G_GUINT64_FORMAT "). Reason: ", when, notice);
       annals_web_esc (s, red.reason);
-      g_free (red.reason);
     }
     g_string_append (s, ". Its hash stays in the transparency log.</p></article>");
     return;
   }
   char sent[40], received[40];
-  annals_web_fmt_date (m->date, sent, sizeof sent);
+  annals_web_fmt_date (m->hdr.date, sent, sizeof sent);
   annals_web_fmt_date (m->receipt, received, sizeof received);
   /* A Date: far after the receipt is the sender's clock: said so, and
    * not what the lists sort by. */
   g_autofree char *claimed
-      = annals_web_sort_date (m) != m->date
+      = annals_web_sort_date (m) != m->hdr.date
             ? g_strdup_printf ("%s (claimed by the sender: later than the archive received it)", sent)
             : NULL;
   g_string_append (s, "<table class=\"hdr\">");
   struct {
     const char *name, *value;
-  } rows[]
-      = { { "From", meta ? meta->from : m->from },   { "To", meta ? meta->to : NULL }, { "Cc", meta ? meta->cc : NULL },
-          { "Date", claimed ? claimed : sent },      { "Received", received },         { "Message-ID", m->message_id },
-          { "List-Id", meta ? meta->list_id : NULL } };
+  } rows[] = { { "From", meta ? meta->hdr.from : m->hdr.from },
+               { "To", meta ? meta->hdr.to : NULL },
+               { "Cc", meta ? meta->hdr.cc : NULL },
+               { "Date", claimed ? claimed : sent },
+               { "Received", received },
+               { "Message-ID", m->hdr.message_id },
+               { "List-Id", meta ? meta->hdr.list_id : NULL } };
   for (guint i = 0; i < G_N_ELEMENTS (rows); i++) {
     if (rows[i].value == NULL || !*rows[i].value)
       continue;
@@ -393,7 +396,7 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
 static void
 other_copies (Ctx *c, GString *s, AnnalsIndexSummary *m)
 {
-  g_autoptr (AnnalsQueryResults) r = annals_web_indexed_copies (c, m->list, m->message_id);
+  g_autoptr (AnnalsQueryResults) r = annals_web_indexed_copies (c, m->list, m->hdr.message_id);
   if (r == NULL || r->hits->len < 2)
     return;
   g_string_append (s, "<section aria-label=\"copies\"><p>Other messages used this Message-ID:</p><ul>");
@@ -408,9 +411,9 @@ other_copies (Ctx *c, GString *s, AnnalsIndexSummary *m)
                             x->number < m->number ? "the first," : "later,", x->number, date);
     annals_web_esc (s, u);
     g_string_append (s, "\">");
-    annals_web_esc (s, *x->subject ? x->subject : "(no subject)");
+    annals_web_esc (s, *x->hdr.subject ? x->hdr.subject : "(no subject)");
     g_string_append (s, "</a> ");
-    annals_web_esc_obf (c->obfuscate, s, x->from);
+    annals_web_esc_obf (c->obfuscate, s, x->hdr.from);
     g_string_append (s, "</li>");
   }
   g_string_append (s, "</ul></section>");
@@ -424,7 +427,7 @@ annals_web_page_message (Ctx *c, AnnalsIndexSummary *m)
   if (st && annals_store_read_record (st, m->number, &rec, NULL) && rec.type != ANNALS_STORE_RECORD_MESSAGE)
     annals_http_status (c->h, 410);
   g_autoptr (GString) s = g_string_new (NULL);
-  annals_web_page_start (c, s, *m->subject ? m->subject : "(no subject)");
+  annals_web_page_start (c, s, *m->hdr.subject ? m->hdr.subject : "(no subject)");
   annals_web_render_message (c, s, m, TRUE);
   other_copies (c, s, m);
   g_autoptr (AnnalsQueryResults) t = *m->thread ? annals_web_thread_of (c, m->list, m->thread) : NULL;

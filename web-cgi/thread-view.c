@@ -48,7 +48,7 @@ references_of (Ctx *c, AnnalsIndexSummary *s)
   AnnalsStore *st = annals_web_store_of (c, s->list, NULL);
   g_autoptr (AnnalsStoreMeta) m
       = st && s->number < annals_store_count (st) ? annals_store_read_meta (st, s->number, NULL) : NULL;
-  return m && m->references ? g_strsplit (m->references, " ", -1) : NULL;
+  return m && m->hdr.references ? g_strsplit (m->hdr.references, " ", -1) : NULL;
 }
 
 /* Thread order: parents before children, siblings by date; iterative.
@@ -62,9 +62,9 @@ thread_order (Ctx *c, AnnalsQueryResults *t)
   for (guint i = 0; i < n; i++) {
     /* A reused Message-ID names its first copy, whatever the dates. */
     AnnalsIndexSummary *s = &g_array_index (t->hits, AnnalsIndexSummary, i);
-    guint had = GPOINTER_TO_UINT (g_hash_table_lookup (by_id, s->message_id));
+    guint had = GPOINTER_TO_UINT (g_hash_table_lookup (by_id, s->hdr.message_id));
     if (had == 0 || g_array_index (t->hits, AnnalsIndexSummary, had - 1).number > s->number)
-      g_hash_table_insert (by_id, s->message_id, GUINT_TO_POINTER (i + 1));
+      g_hash_table_insert (by_id, s->hdr.message_id, GUINT_TO_POINTER (i + 1));
   }
   /* Nodes 0..n-1 are the messages, n.. the ghosts (ghost_ids). */
   g_autoptr (GPtrArray) ghost_ids = g_ptr_array_new_with_free_func (g_free);
@@ -78,7 +78,7 @@ thread_order (Ctx *c, AnnalsQueryResults *t)
     guint p = GPOINTER_TO_UINT (g_hash_table_lookup (by_id, s->parent));
     if (p != 0 && p - 1 != i) {
       g_array_append_val (children->pdata[p - 1], i);
-    } else if (p == 0 && *s->parent && strcmp (s->parent, s->message_id) != 0) {
+    } else if (p == 0 && *s->parent && strcmp (s->parent, s->hdr.message_id) != 0) {
       /* The parent was never archived: a ghost, placed where its first
        * reply is, under the ghosts of the ancestors named before it. */
       g_auto (GStrv) refs = NULL;
@@ -111,7 +111,7 @@ thread_order (Ctx *c, AnnalsQueryResults *t)
         g_hash_table_add (chain, own);
         while (pos > 0 && up == NULL) {
           pos--;
-          if (*refs[pos] != '\0' && strcmp (refs[pos], s->message_id) != 0 && !g_hash_table_contains (chain, refs[pos]))
+          if (*refs[pos] != '\0' && strcmp (refs[pos], s->hdr.message_id) != 0 && !g_hash_table_contains (chain, refs[pos]))
             up = refs[pos];
         }
         guint p2 = up ? GPOINTER_TO_UINT (g_hash_table_lookup (by_id, up)) : 0;
@@ -250,7 +250,7 @@ annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, 
     }
     AnnalsIndexSummary *m = &g_array_index (t->hits, AnnalsIndexSummary, row->hit);
     char date[40];
-    annals_web_fmt_date (m->date, date, sizeof date);
+    annals_web_fmt_date (m->hdr.date, date, sizeof date);
     g_string_append (s, "<li");
     indent_attrs (s, row->depth, cur != NULL && m->number == cur->number);
     g_string_append (s, ">");
@@ -259,9 +259,9 @@ annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, 
     g_string_append (s, "<a href=\"");
     annals_web_esc (s, u);
     g_string_append (s, "\">");
-    annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
+    annals_web_esc (s, *m->hdr.subject ? m->hdr.subject : "(no subject)");
     g_string_append (s, "</a> ");
-    annals_web_esc_obf (c->obfuscate, s, m->from);
+    annals_web_esc_obf (c->obfuscate, s, m->hdr.from);
     g_string_append_printf (s, " <span class=\"d\">%.16s</span></li>", date);
   }
   g_string_append (s, "</ul>");
@@ -301,9 +301,9 @@ annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
     offset = 0;
   guint shown = MIN (BODIES_PER_PAGE, total - offset);
   g_autoptr (GString) s = g_string_new (NULL);
-  annals_web_page_start (c, s, *m->subject ? m->subject : "(thread)");
+  annals_web_page_start (c, s, *m->hdr.subject ? m->hdr.subject : "(thread)");
   g_string_append (s, "<h1>");
-  annals_web_esc (s, *m->subject ? m->subject : "(no subject)");
+  annals_web_esc (s, *m->hdr.subject ? m->hdr.subject : "(no subject)");
   g_string_append_printf (s, " <small>(thread of %u)</small></h1>", total);
   g_string_append_printf (s, "<p>%s view; <a href=\"../%s/\">%s view</a>", nested ? "Nested" : "Flat",
                           nested ? "T" : "t", nested ? "flat" : "nested");
@@ -386,13 +386,13 @@ annals_web_page_ghost (Ctx *c, const char *list, const char *message_id, gboolea
     replies++;
     g_autofree char *u = annals_web_message_url (c, x);
     char date[40];
-    annals_web_fmt_date (x->date, date, sizeof date);
+    annals_web_fmt_date (x->hdr.date, date, sizeof date);
     g_string_append (s, "<li><a href=\"");
     annals_web_esc (s, u);
     g_string_append (s, "\">");
-    annals_web_esc (s, *x->subject ? x->subject : "(no subject)");
+    annals_web_esc (s, *x->hdr.subject ? x->hdr.subject : "(no subject)");
     g_string_append (s, "</a> ");
-    annals_web_esc_obf (c->obfuscate, s, x->from);
+    annals_web_esc_obf (c->obfuscate, s, x->hdr.from);
     g_string_append_printf (s, " <span class=\"d\">%.16s</span></li>", date);
   }
   if (replies == 0)
