@@ -111,7 +111,8 @@ thread_order (Ctx *c, AnnalsQueryResults *t)
         g_hash_table_add (chain, own);
         while (pos > 0 && up == NULL) {
           pos--;
-          if (*refs[pos] != '\0' && strcmp (refs[pos], s->hdr.message_id) != 0 && !g_hash_table_contains (chain, refs[pos]))
+          if (*refs[pos] != '\0' && strcmp (refs[pos], s->hdr.message_id) != 0
+              && !g_hash_table_contains (chain, refs[pos]))
             up = refs[pos];
         }
         guint p2 = up ? GPOINTER_TO_UINT (g_hash_table_lookup (by_id, up)) : 0;
