@@ -699,6 +699,11 @@ add_snippets (Xapian::MSet &m, const Xapian::Query &q, AnnalsXresults *r, const 
   }
   for (guint i = 0; i < r->n_hits; i++) {
     AnnalsXhit *h = &r->hits[i];
+    if (more->snippet_kept != NULL) {
+      h->snippet = more->snippet_kept (h->docid, h->data, h->data_length, more->user_data);
+      if (h->snippet != NULL)
+        continue;
+    }
     char *text = more->snippet_text (h->docid, h->data, h->data_length, more->user_data);
     if (text == NULL)
       continue;

@@ -252,12 +252,14 @@ annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
 }
 
 char *
-annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
+annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max, guint8 *sha256)
 {
   AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
   AnnalsStoreRecord rec;
   if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE)
     return NULL;
+  if (sha256 != NULL)
+    memcpy (sha256, rec.sha256, 32);
   /* Search pages show the same messages again and again: a persistent
    * process keeps their new text beside the rendered bodies, checked
    * against the record's hash like them (a redaction changes it). */
@@ -277,6 +279,39 @@ annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
   if (key != NULL)
     body_cache_put (g_steal_pointer (&key), rec.sha256, fresh->str, fresh->len);
   return g_strdup (fresh->str);
+}
+
+static char *
+snippet_key (Ctx *c, const AnnalsIndexSummary *m, const char *q)
+{
+  return g_strdup_printf ("snippet\n%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%s", c->root, m->list, m->number,
+                          annals_web_row_obfuscates (c, m->list), q);
+}
+
+char *
+annals_web_kept_snippet (Ctx *c, const AnnalsIndexSummary *m, const char *q)
+{
+  if (body_cache == NULL)
+    return NULL;
+  g_autofree char *key = snippet_key (c, m, q);
+  CachedBody *kept = g_hash_table_lookup (body_cache, key);
+  if (kept == NULL)
+    return NULL;
+  /* Only while the record is the one the snippet was made from: a
+   * redaction changes it. */
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  AnnalsStoreRecord rec;
+  if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE
+      || memcmp (kept->sha256, rec.sha256, 32) != 0)
+    return NULL;
+  return g_strndup (kept->html, kept->len);
+}
+
+void
+annals_web_keep_snippet (Ctx *c, const AnnalsIndexSummary *m, const char *q, const guint8 *sha256, const char *snippet)
+{
+  if (body_cache != NULL)
+    body_cache_put (snippet_key (c, m, q), sha256, snippet, strlen (snippet));
 }
 
 void
