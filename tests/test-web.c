@@ -784,7 +784,12 @@ test_raw_large (void)
    * many deflate blocks. */
   guint32 x = 12345;
   for (int k = 0; big->len < 5 * 1024 * 1024; k++) {
-    if (k % 2 == 0) {
+    if (k % 3 == 2) {
+      /* Characters of 2, 3 and 4 bytes: some are cut between pieces. */
+      for (int j = 0; j < 1 + k % 7; j++)
+        g_string_append (big, "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80 ");
+      g_string_append_c (big, '\n');
+    } else if (k % 3 == 0) {
       g_string_append_printf (big, "line %d of the big message, much the same as the others\n", k);
     } else {
       for (int j = 0; j < 60; j++) {
@@ -795,11 +800,22 @@ test_raw_large (void)
     }
   }
   assert_ok (run_full (site.root, big->str, big->len, NULL, "ingest", "ksummit", "--mda", NULL));
+  /* The same with one byte that is not UTF-8, far in. */
+  g_autoptr (GString) bad = g_string_new_len (big->str, (gssize) big->len);
+  g_string_replace (bad, "<big-raw@x>", "<big-bad@x>", 1);
+  bad->str[3 * 1024 * 1024 + 7] = '\xff';
+  assert_ok (run_full (site.root, bad->str, bad->len, NULL, "ingest", "ksummit", "--mda", NULL));
   int ports[] = { site.port_cgi, site.port_fcgi };
   for (guint i = 0; i < 2; i++) {
+    Resp b = get (ports[i], "GET", "/ksummit/big-bad@x/raw");
+    g_assert_cmpint (b.status, ==, 200);
+    g_assert_cmpstr (b.type, ==, "text/plain");
+    g_assert_cmpmem (b.body, b.length, bad->str, bad->len);
+    resp_clear (&b);
     for (int k = 0; k < 3; k++) {
       Resp r = get (ports[i], "GET", "/ksummit/big-raw@x/raw");
       g_assert_cmpint (r.status, ==, 200);
+      g_assert_cmpstr (r.type, ==, "text/plain; charset=utf-8");
       g_assert_cmpmem (r.body, r.length, big->str, big->len);
       g_autofree char *clen = g_strdup_printf ("Content-Length: %" G_GSIZE_FORMAT "\r\n", big->len);
       g_assert_nonnull (strstr (r.headers, clen));
