@@ -426,6 +426,69 @@ annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record
   return annals_store_read_payload (store, &r, crc, NULL, error);
 }
 
+#define STREAM_PIECE (64 * 1024)
+
+gboolean
+annals_store_read_to (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record,
+                      gboolean (*sink) (const guint8 *data, gsize length, gpointer user_data), gpointer user_data,
+                      GError **error)
+{
+  AnnalsStoreRecord r;
+  guint32 crc;
+  if (!annals_store_read_numbered (store, number, &r, &crc, error))
+    return FALSE;
+  if (r.type == RECORD_REDACTED || r.type == RECORD_REDACTION) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_REDACTED,
+                 r.type == RECORD_REDACTED ? "message %" G_GUINT64_FORMAT " was redacted"
+                                           : "entry %" G_GUINT64_FORMAT " is a redaction notice, not a message",
+                 number);
+    return FALSE;
+  }
+  if (record != NULL)
+    *record = r;
+  int fd = pack_fd (store, r.pack, error);
+  if (fd < 0)
+    return FALSE;
+  g_autofree char *path = annals_store_pack_path (store->dir, r.pack);
+  if (r.raw_size > ANNALS_STORE_MAX_MESSAGE) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
+                 "'%s': message %" G_GUINT64_FORMAT " claims %" G_GUINT64_FORMAT " bytes", path, r.number, r.raw_size);
+    return FALSE;
+  }
+  guint64 start = r.offset + RECORD_HEADER_SIZE;
+  gsize total = (gsize) r.envelope_length + r.stored_size;
+  g_autofree guint8 *buf = g_malloc (STREAM_PIECE);
+  guint32 sum = 0;
+  for (gsize at = 0; at < total; at += MIN (STREAM_PIECE, total - at)) {
+    gsize n = MIN (STREAM_PIECE, total - at);
+    if (!annals_store_pread_all (fd, buf, n, start + at, path, error))
+      return FALSE;
+    sum = annals_zcodec_crc32 (sum, buf, n);
+  }
+  if (sum != crc) {
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT,
+                 "'%s': message %" G_GUINT64_FORMAT " fails its checksum", path, r.number);
+    return FALSE;
+  }
+  GBytes *dict = NULL; /* the store's */
+  if (r.dict != 0 && (dict = annals_store_load_dict (store, r.dict, error)) == NULL)
+    return FALSE;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (AnnalsInflater) inflater = annals_inflater_new (dict, r.raw_size, sink, user_data, &local);
+  gboolean ok = inflater != NULL;
+  for (gsize at = r.envelope_length; ok && at < total; at += MIN (STREAM_PIECE, total - at)) {
+    gsize n = MIN (STREAM_PIECE, total - at);
+    ok = annals_store_pread_all (fd, buf, n, start + at, path, error)
+         && annals_inflater_push (inflater, buf, n, &local);
+  }
+  if (ok && annals_inflater_finish (inflater, &local))
+    return TRUE;
+  if (local != NULL)
+    g_set_error (error, ANNALS_STORE_ERROR, ANNALS_STORE_ERROR_CORRUPT, "'%s': message %" G_GUINT64_FORMAT ": %s", path,
+                 r.number, local->message);
+  return FALSE;
+}
+
 AnnalsStoreMeta *
 annals_store_read_meta (AnnalsStore *store, guint64 number, GError **error)
 {

@@ -114,6 +114,16 @@ gboolean annals_store_count_kinds (AnnalsStore *store, guint64 *messages, guint6
  * if not NULL, is filled in. */
 GBytes *annals_store_read (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error);
 
+/* Message N's exact bytes handed to sink in pieces (at most 64 KiB),
+ * for a message of any size in bounded memory: the stored bytes'
+ * checksum is checked first (one read of them), then they are inflated
+ * as they are read again.  Fails like annals_store_read() before the
+ * first piece; a damaged stream or a sink that returns FALSE (it ends
+ * the reading) fails after some.  record, if not NULL, is filled in. */
+gboolean annals_store_read_to (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record,
+                               gboolean (*sink) (const guint8 *data, gsize length, gpointer user_data),
+                               gpointer user_data, GError **error);
+
 /* A redaction notice. */
 typedef struct {
   guint64 target; /* the redacted message's number */

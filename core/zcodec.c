@@ -102,6 +102,95 @@ annals_zcodec_inflate (const guint8 *data, gsize length, gsize raw_length, GByte
   return g_bytes_new_take (out, raw_length);
 }
 
+#define INFLATE_PIECE (64 * 1024)
+
+struct _AnnalsInflater {
+  z_stream z;
+  GBytes *dict;
+  gsize raw_length;
+  gboolean ended;
+  AnnalsZcodecSink sink;
+  gpointer user_data;
+  guint8 out[INFLATE_PIECE];
+};
+
+AnnalsInflater *
+annals_inflater_new (GBytes *dict, gsize raw_length, AnnalsZcodecSink sink, gpointer user_data, GError **error)
+{
+  AnnalsInflater *f = g_new0 (AnnalsInflater, 1);
+  if (inflateInit (&f->z) != Z_OK) {
+    g_free (f);
+    g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_FAILED, "zlib: inflateInit failed");
+    return NULL;
+  }
+  f->dict = dict ? g_bytes_ref (dict) : NULL;
+  f->raw_length = raw_length;
+  f->sink = sink;
+  f->user_data = user_data;
+  return f;
+}
+
+static gboolean
+inflater_corrupt (AnnalsInflater *f, int rc, GError **error)
+{
+  g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_CORRUPT,
+               "compressed data is corrupt (zlib %d, %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes)", rc,
+               (gsize) f->z.total_out, f->raw_length);
+  return FALSE;
+}
+
+gboolean
+annals_inflater_push (AnnalsInflater *f, const guint8 *data, gsize length, GError **error)
+{
+  f->z.next_in = (Bytef *) data;
+  f->z.avail_in = (uInt) length;
+  while (!f->ended && (f->z.avail_in > 0 || f->z.avail_out == 0)) {
+    f->z.next_out = f->out;
+    f->z.avail_out = INFLATE_PIECE;
+    int rc = inflate (&f->z, Z_NO_FLUSH);
+    if (rc == Z_NEED_DICT && f->dict != NULL) {
+      gsize dlen;
+      const guint8 *d = g_bytes_get_data (f->dict, &dlen);
+      if (inflateSetDictionary (&f->z, d, (uInt) dlen) != Z_OK)
+        return inflater_corrupt (f, rc, error);
+      rc = inflate (&f->z, Z_NO_FLUSH);
+    }
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+      return inflater_corrupt (f, rc, error);
+    gsize got = INFLATE_PIECE - f->z.avail_out;
+    /* Never more than the record says: a longer stream is corrupt. */
+    if (f->z.total_out > f->raw_length)
+      return inflater_corrupt (f, rc, error);
+    if (got > 0 && !f->sink (f->out, got, f->user_data)) {
+      g_set_error (error, ANNALS_ZCODEC_ERROR, ANNALS_ZCODEC_ERROR_FAILED, "the inflated bytes could not be written");
+      return FALSE;
+    }
+    f->ended = rc == Z_STREAM_END;
+    if (rc == Z_BUF_ERROR)
+      break; /* needs more input */
+  }
+  return TRUE;
+}
+
+gboolean
+annals_inflater_finish (AnnalsInflater *f, GError **error)
+{
+  if (!f->ended || f->z.total_out != f->raw_length)
+    return inflater_corrupt (f, f->ended ? Z_STREAM_END : Z_BUF_ERROR, error);
+  return TRUE;
+}
+
+void
+annals_inflater_free (AnnalsInflater *f)
+{
+  if (f == NULL)
+    return;
+  inflateEnd (&f->z);
+  if (f->dict)
+    g_bytes_unref (f->dict);
+  g_free (f);
+}
+
 guint32
 annals_zcodec_crc32 (guint32 crc, const void *data, gsize length)
 {

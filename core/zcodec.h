@@ -38,6 +38,20 @@ GBytes *annals_zcodec_inflate (const guint8 *data, gsize length, gsize raw_lengt
 
 guint32 annals_zcodec_crc32 (guint32 crc, const void *data, gsize length);
 
+typedef gboolean (*AnnalsZcodecSink) (const guint8 *data, gsize length, gpointer user_data);
+
+/* annals_zcodec_inflate() in pieces, for a stream read piece by piece:
+ * each push inflates its input into sink (at most 64 KiB a call), and
+ * finish checks the stream ended at exactly raw_length bytes.  A sink
+ * that returns FALSE stops it (ANNALS_ZCODEC_ERROR_FAILED). */
+typedef struct _AnnalsInflater AnnalsInflater;
+AnnalsInflater *annals_inflater_new (GBytes *dict, gsize raw_length, AnnalsZcodecSink sink, gpointer user_data,
+                                     GError **error);
+gboolean annals_inflater_push (AnnalsInflater *inflater, const guint8 *data, gsize length, GError **error);
+gboolean annals_inflater_finish (AnnalsInflater *inflater, GError **error);
+void annals_inflater_free (AnnalsInflater *inflater);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsInflater, annals_inflater_free)
+
 /* True when data starts with gzip's magic bytes (1f 8b). */
 gboolean annals_zcodec_is_gzip (const guint8 *data, gsize length);
 
@@ -59,7 +73,6 @@ gssize annals_gzip_reader_read (AnnalsGzipReader *reader, guint8 *buf, gsize len
 
 /* A gzip writer for streamed downloads (mbox.gz): call write as data is
  * produced; each call hands compressed bytes to sink. */
-typedef gboolean (*AnnalsZcodecSink) (const guint8 *data, gsize length, gpointer user_data);
 typedef struct _AnnalsGzipWriter AnnalsGzipWriter;
 AnnalsGzipWriter *annals_gzip_writer_new (AnnalsZcodecSink sink, gpointer user_data);
 gboolean annals_gzip_writer_write (AnnalsGzipWriter *writer, const void *data, gsize length);

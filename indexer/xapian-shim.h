@@ -178,6 +178,10 @@ typedef struct {
    * snippet): called for each hit returned, with its data.  It must not
    * call the shim. */
   char *(*snippet_text) (guint64 docid, const char *data, gsize length, gpointer user_data);
+  /* A snippet the caller kept from an earlier search of the same query
+   * (a new string), or NULL to make one from snippet_text's; asked first
+   * when set.  It must not call the shim. */
+  char *(*snippet_kept) (guint64 docid, const char *data, gsize length, gpointer user_data);
   gpointer user_data;
   gsize snippet_length; /* bytes of text to aim for */
   /* How the indexed text was folded (a new string), so the snippet's

@@ -615,6 +615,19 @@ snippet_text (guint64 docid, const char *data, gsize length, gpointer user_data)
   return o->snippet_text (&sum, o->snippet_data);
 }
 
+/* The shim's kept-snippet callback: the caller's, given the summary. */
+static char *
+snippet_kept (guint64 docid, const char *data, gsize length, gpointer user_data)
+{
+  const AnnalsQueryOptions *o = user_data;
+  AnnalsIndexSummary sum;
+  if (!annals_index_summary_parse (data, length, &sum))
+    return NULL;
+  char *snippet = o->snippet_kept (&sum, o->snippet_data);
+  annals_index_summary_clear (&sum);
+  return snippet;
+}
+
 /* The index's sort date of a hit (index.c): Date:, or the receipt when
  * Date: is more than a day after it. */
 static gint64
@@ -661,6 +674,7 @@ newest_in_list (AnnalsXdb *db, const char *prepared, const AnnalsQueryOptions *o
   AnnalsXmore count_only = { .check_at_least = o->exact_count ? G_MAXUINT64 : exact_up_to (o) };
   AnnalsXmore page = {
     .snippet_text = o->snippet_text ? snippet_text : NULL,
+    .snippet_kept = o->snippet_text && o->snippet_kept ? snippet_kept : NULL,
     .user_data = (gpointer) o,
     .snippet_length = ANNALS_QUERY_SNIPPET_LENGTH,
     .fold = annals_mime_fold_accents,
@@ -839,6 +853,7 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
   AnnalsXmore more = {
     .check_at_least = o->exact_count ? G_MAXUINT64 : exact_up_to (o),
     .snippet_text = o->snippet_text ? snippet_text : NULL,
+    .snippet_kept = o->snippet_text && o->snippet_kept ? snippet_kept : NULL,
     .user_data = (gpointer) o,
     .snippet_length = ANNALS_QUERY_SNIPPET_LENGTH,
     .fold = annals_mime_fold_accents,

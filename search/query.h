@@ -50,6 +50,9 @@ typedef struct {
   /* The text a hit's snippet is taken from (a new string, or NULL):
    * with it, annals_query_run() fills snippets. */
   char *(*snippet_text) (const AnnalsIndexSummary *hit, gpointer user_data);
+  /* A hit's snippet kept from an earlier search of the same query (a
+   * new string), or NULL to make it from snippet_text's (may be NULL). */
+  char *(*snippet_kept) (const AnnalsIndexSummary *hit, gpointer user_data);
   gpointer snippet_data;
 } AnnalsQueryOptions;
 

@@ -664,6 +664,124 @@ test_fastcgi_body_cache (void)
   }
 }
 
+/* Sets [group] key in annals.conf (value NULL: removes it), as an
+ * editor would while the site runs. */
+static void
+set_conf (const char *group, const char *key, const char *value)
+{
+  g_autofree char *conf = g_build_filename (site.root, "annals.conf", NULL);
+  g_autoptr (GKeyFile) k = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (k, conf, G_KEY_FILE_KEEP_COMMENTS, NULL));
+  if (value)
+    g_key_file_set_string (k, group, key, value);
+  else
+    g_key_file_remove_key (k, group, key, NULL);
+  g_assert_true (g_key_file_save_to_file (k, conf, NULL));
+}
+
+/* A FastCGI process that keeps annals.conf between requests sees an
+ * edit on its next request (the reply link's address here). */
+static void
+test_fastcgi_config_edited (void)
+{
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, "/craft/april@craft/", 200, "href=\"mailto:craft@example.org?", "moved@example.org");
+  set_conf ("list craft", "address", "moved@example.org");
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, "/craft/april@craft/", 200, "href=\"mailto:moved@example.org?", "craft@example.org");
+  set_conf ("list craft", "address", "craft@example.org");
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, "/craft/april@craft/", 200, "href=\"mailto:craft@example.org?", "moved@example.org");
+}
+
+/* FastCGI keeps search snippets: the page is what a fresh CGI process
+ * makes, an address follows the list's obfuscate option as it changes,
+ * and a redacted message's text is never shown from the cache. */
+static void
+test_fastcgi_snippet_cache (void)
+{
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, "/hidden/?q=write", 200, "bob@example\xe2\x80\xa2net", "bob@example.net");
+  set_conf ("list hidden", "obfuscate", "false");
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, "/hidden/?q=write", 200, "bob@example.net", "bob@example\xe2\x80\xa2net");
+  set_conf ("list hidden", "obfuscate", "true");
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, "/hidden/?q=write", 200, "bob@example\xe2\x80\xa2net", "bob@example.net");
+
+  const char *msg = "Message-ID: <snippet-canary@x>\nFrom: Dan <dan@example.org>\nSubject: burrows\n"
+                    "Date: Thu, 8 Jul 2021 10:00:00 +0000\n\nthe wandering quokka digs a burrow\n";
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", "ksummit", "--mda", NULL));
+  Resp fresh = get (site.port_cgi, "GET", "/ksummit/?q=quokka");
+  g_assert_cmpint (fresh.status, ==, 200);
+  g_assert_nonnull (strstr (fresh.body, "<mark>quokka</mark> digs a burrow"));
+  for (int k = 0; k < 6; k++) {
+    Resp r = get (site.port_fcgi, "GET", "/ksummit/?q=quokka");
+    g_assert_cmpint (r.status, ==, 200);
+    g_assert_cmpstr (r.body, ==, fresh.body);
+    resp_clear (&r);
+  }
+  resp_clear (&fresh);
+  assert_ok (run (site.root, "redact", "ksummit", "snippet-canary@x", "--reason", "snippet test"));
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, "/ksummit/?q=quokka", 200, "Search results", "digs a burrow");
+}
+
+/* A large raw message is streamed from the pack, byte for byte, with its
+ * length; HEAD sends the headers only. */
+static void
+test_raw_large (void)
+{
+  g_autoptr (GString) big = g_string_new ("Message-ID: <big-raw@x>\nFrom: Eve <eve@example.org>\nSubject: big\n"
+                                          "Date: Fri, 9 Jul 2021 10:00:00 +0000\n\n");
+  /* Text that compresses, and lines that do not, so the pack holds
+   * many deflate blocks. */
+  guint32 x = 12345;
+  for (int k = 0; big->len < 5 * 1024 * 1024; k++) {
+    if (k % 3 == 2) {
+      /* Characters of 2, 3 and 4 bytes: some are cut between pieces. */
+      for (int j = 0; j < 1 + k % 7; j++)
+        g_string_append (big, "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80 ");
+      g_string_append_c (big, '\n');
+    } else if (k % 3 == 0) {
+      g_string_append_printf (big, "line %d of the big message, much the same as the others\n", k);
+    } else {
+      for (int j = 0; j < 60; j++) {
+        x = x * 1103515245 + 12345;
+        g_string_append_c (big, (char) ('!' + (x >> 16) % 90));
+      }
+      g_string_append_c (big, '\n');
+    }
+  }
+  assert_ok (run_full (site.root, big->str, big->len, NULL, "ingest", "ksummit", "--mda", NULL));
+  /* The same with one byte that is not UTF-8, far in. */
+  g_autoptr (GString) bad = g_string_new_len (big->str, (gssize) big->len);
+  g_string_replace (bad, "<big-raw@x>", "<big-bad@x>", 1);
+  bad->str[3 * 1024 * 1024 + 7] = '\xff';
+  assert_ok (run_full (site.root, bad->str, bad->len, NULL, "ingest", "ksummit", "--mda", NULL));
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp b = get (ports[i], "GET", "/ksummit/big-bad@x/raw");
+    g_assert_cmpint (b.status, ==, 200);
+    g_assert_cmpstr (b.type, ==, "text/plain");
+    g_assert_cmpmem (b.body, b.length, bad->str, bad->len);
+    resp_clear (&b);
+    for (int k = 0; k < 3; k++) {
+      Resp r = get (ports[i], "GET", "/ksummit/big-raw@x/raw");
+      g_assert_cmpint (r.status, ==, 200);
+      g_assert_cmpstr (r.type, ==, "text/plain; charset=utf-8");
+      g_assert_cmpmem (r.body, r.length, big->str, big->len);
+      g_autofree char *clen = g_strdup_printf ("Content-Length: %" G_GSIZE_FORMAT "\r\n", big->len);
+      g_assert_nonnull (strstr (r.headers, clen));
+      resp_clear (&r);
+    }
+    Resp h = get (ports[i], "HEAD", "/ksummit/big-raw@x/raw");
+    g_assert_cmpint (h.status, ==, 200);
+    g_assert_nonnull (strstr (h.headers, "ETag: \""));
+    resp_clear (&h);
+  }
+}
+
 /* A body must be in a response and another must not (gzip bodies are
  * inflated first). */
 static void
@@ -1544,6 +1662,9 @@ main (int argc, char **argv)
   g_test_add_func ("/web/tombstone-and-obfuscation", test_tombstone_and_obfuscation);
   g_test_add_func ("/web/browser", test_browser);
   g_test_add_func ("/web/fastcgi-body-cache", test_fastcgi_body_cache);
+  g_test_add_func ("/web/fastcgi/config-edited", test_fastcgi_config_edited);
+  g_test_add_func ("/web/fastcgi/snippet-cache", test_fastcgi_snippet_cache);
+  g_test_add_func ("/web/raw/large-streamed", test_raw_large);
   g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
   g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);

@@ -66,28 +66,35 @@ annals_html_escape (GString *out, const char *text, gssize length)
   if (text == NULL)
     return;
   const char *end = length < 0 ? text + strlen (text) : text + length;
-  for (const char *p = text; p < end; p++) {
+  const char *p = text;
+  while (p < end) {
+    /* Runs of plain text are copied at once: pages are mostly text. */
+    const char *run = p;
+    while (p < end && *p != '&' && *p != '<' && *p != '>' && *p != '"' && *p != '\'' && *p != '\0')
+      p++;
+    g_string_append_len (out, run, p - run);
+    if (p == end)
+      break;
     switch (*p) {
     case '&':
-      g_string_append (out, "&amp;");
+      g_string_append_len (out, "&amp;", 5);
       break;
     case '<':
-      g_string_append (out, "&lt;");
+      g_string_append_len (out, "&lt;", 4);
       break;
     case '>':
-      g_string_append (out, "&gt;");
+      g_string_append_len (out, "&gt;", 4);
       break;
     case '"':
-      g_string_append (out, "&quot;");
+      g_string_append_len (out, "&quot;", 6);
       break;
     case '\'':
-      g_string_append (out, "&#39;");
+      g_string_append_len (out, "&#39;", 5);
       break;
-    case '\0':
+    default: /* NUL: dropped */
       break;
-    default:
-      g_string_append_c (out, *p);
     }
+    p++;
   }
 }
 

@@ -384,11 +384,53 @@ annals_web_page_list (Ctx *c)
   annals_web_page_end (c, s);
 }
 
+/* What the snippet callbacks of one search share: the SHA-256 of each
+ * record a text was read from ("list\nnumber" -> 32 bytes), which the
+ * snippet made of it is kept under. */
+typedef struct {
+  Ctx *c;
+  const char *q;
+  GHashTable *made;
+} Snippets;
+
+static char *
+hit_key (const AnnalsIndexSummary *hit)
+{
+  return g_strdup_printf ("%s\n%" G_GUINT64_FORMAT, hit->list, hit->number);
+}
+
 /* A hit's new (non-quoted) text, for its snippet. */
 static char *
 snippet_text (const AnnalsIndexSummary *hit, gpointer data)
 {
-  return annals_web_message_fresh_text (data, hit, SNIPPET_TEXT_MAX);
+  Snippets *sn = data;
+  guint8 sha256[32];
+  char *text = annals_web_message_fresh_text (sn->c, hit, SNIPPET_TEXT_MAX, sha256);
+  if (text != NULL)
+    g_hash_table_insert (sn->made, hit_key (hit), g_memdup2 (sha256, sizeof sha256));
+  return text;
+}
+
+/* The snippet a persistent process made for this hit and query before:
+ * MSet::snippet is most of a search page's work. */
+static char *
+snippet_kept (const AnnalsIndexSummary *hit, gpointer data)
+{
+  Snippets *sn = data;
+  return annals_web_kept_snippet (sn->c, hit, sn->q);
+}
+
+static void
+keep_snippets (Snippets *sn, AnnalsQueryResults *r)
+{
+  for (guint i = 0; r->snippets != NULL && i < r->hits->len && i < r->snippets->len; i++) {
+    AnnalsIndexSummary *m = &g_array_index (r->hits, AnnalsIndexSummary, i);
+    const char *snip = g_ptr_array_index (r->snippets, i);
+    g_autofree char *key = hit_key (m);
+    const guint8 *sha256 = g_hash_table_lookup (sn->made, key);
+    if (snip != NULL && sha256 != NULL)
+      annals_web_keep_snippet (sn->c, m, sn->q, sha256, snip);
+  }
 }
 
 void
@@ -409,13 +451,18 @@ annals_web_page_search (Ctx *c, const char *q)
   guint64 offset = offset_param (c);
   guint64 mbox_max = annals_web_limit (c, "mbox-max-messages", MBOX_MAX_MESSAGES);
   AnnalsQueryOptions o = { mbox ? 0 : offset, mbox ? mbox_max : PAGE_SIZE, relevance, FALSE, FALSE };
+  g_autoptr (GHashTable) made = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  Snippets sn = { c, q, made };
   if (!mbox && !atom) {
     o.snippet_text = snippet_text;
-    o.snippet_data = c;
+    o.snippet_kept = snippet_kept;
+    o.snippet_data = &sn;
   }
   g_autoptr (GError) error = NULL;
   g_autoptr (AnnalsQueryResults) r
       = annals_query_run ((const char *const *) c->dirs->pdata, c->dirs->len, q, &o, &error);
+  if (r != NULL)
+    keep_snippets (&sn, r);
   if (r == NULL) {
     int status = annals_web_search_error_status (error);
     annals_http_status (c->h, status);

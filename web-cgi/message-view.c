@@ -253,12 +253,14 @@ annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
 }
 
 char *
-annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
+annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max, guint8 *sha256)
 {
   AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
   AnnalsStoreRecord rec;
   if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE)
     return NULL;
+  if (sha256 != NULL)
+    memcpy (sha256, rec.sha256, 32);
   /* Search pages show the same messages again and again: a persistent
    * process keeps their new text beside the rendered bodies, checked
    * against the record's hash like them (a redaction changes it). */
@@ -278,6 +280,39 @@ annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max)
   if (key != NULL)
     body_cache_put (g_steal_pointer (&key), rec.sha256, fresh->str, fresh->len);
   return g_strdup (fresh->str);
+}
+
+static char *
+snippet_key (Ctx *c, const AnnalsIndexSummary *m, const char *q)
+{
+  return g_strdup_printf ("snippet\n%s\n%s\n%" G_GUINT64_FORMAT "\n%d\n%s", c->root, m->list, m->number,
+                          annals_web_row_obfuscates (c, m->list), q);
+}
+
+char *
+annals_web_kept_snippet (Ctx *c, const AnnalsIndexSummary *m, const char *q)
+{
+  if (body_cache == NULL)
+    return NULL;
+  g_autofree char *key = snippet_key (c, m, q);
+  CachedBody *kept = g_hash_table_lookup (body_cache, key);
+  if (kept == NULL)
+    return NULL;
+  /* Only while the record is the one the snippet was made from: a
+   * redaction changes it. */
+  AnnalsStore *st = annals_web_store_of (c, m->list, NULL);
+  AnnalsStoreRecord rec;
+  if (st == NULL || !annals_store_read_record (st, m->number, &rec, NULL) || rec.type != ANNALS_STORE_RECORD_MESSAGE
+      || memcmp (kept->sha256, rec.sha256, 32) != 0)
+    return NULL;
+  return g_strndup (kept->html, kept->len);
+}
+
+void
+annals_web_keep_snippet (Ctx *c, const AnnalsIndexSummary *m, const char *q, const guint8 *sha256, const char *snippet)
+{
+  if (body_cache != NULL)
+    body_cache_put (snippet_key (c, m, q), sha256, snippet, strlen (snippet));
 }
 
 void
@@ -447,23 +482,95 @@ record_etag (const AnnalsStoreRecord *rec, const char *part)
   return g_strdup_printf ("\"%s-%d%s%s\"", hex, (int) rec->type, *part ? "-" : "", part);
 }
 
+/* Raw messages up to this size are read whole; larger ones are streamed
+ * from the pack in pieces (a 200 MB message must not take 200 MB). */
+#define RAW_WHOLE_MAX ((guint64) 1024 * 1024)
+
+/* UTF-8 checked piece by piece: a character cut between two pieces is
+ * carried over to the next. */
+typedef struct {
+  gboolean valid;
+  guint8 carry[4];
+  gsize ncarry, need; /* bytes carried, and the length of their character */
+} Utf8Check;
+
+static gsize
+utf8_length (guint8 lead)
+{
+  return lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+}
+
+static gboolean
+utf8_piece (const guint8 *data, gsize len, gpointer user_data)
+{
+  Utf8Check *u = user_data;
+  gsize i = 0;
+  if (u->valid && u->ncarry > 0) {
+    gsize take = MIN (len, u->need - u->ncarry);
+    memcpy (u->carry + u->ncarry, data, take);
+    u->ncarry += take;
+    i = take;
+    if (u->ncarry == u->need) {
+      u->valid = g_utf8_validate_len ((const char *) u->carry, u->need, NULL);
+      u->ncarry = 0;
+    }
+  }
+  if (!u->valid || i >= len)
+    return TRUE;
+  const char *end;
+  if (g_utf8_validate_len ((const char *) data + i, len - i, &end))
+    return TRUE;
+  gsize at = (gsize) ((const guint8 *) end - data), rest = len - at;
+  gsize need = utf8_length (data[at]);
+  gboolean cut = need > rest;
+  for (gsize k = 1; cut && k < rest; k++)
+    cut = (data[at + k] & 0xc0) == 0x80;
+  if (!cut) {
+    u->valid = FALSE;
+    return TRUE;
+  }
+  memcpy (u->carry, data + at, rest);
+  u->ncarry = rest;
+  u->need = need;
+  return TRUE;
+}
+
+static gboolean
+raw_piece (const guint8 *data, gsize len, gpointer user_data)
+{
+  return annals_http_write (user_data, data, len);
+}
+
 void
 annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m)
 {
   g_autoptr (GError) error = NULL;
   AnnalsStore *st = annals_web_store_of (c, m->list, &error);
   AnnalsStoreRecord rec;
-  g_autoptr (GBytes) raw = st ? annals_store_read (st, m->number, &rec, &error) : NULL;
-  if (raw == NULL) {
+  /* The record's header decides the ETag: a revalidation reads nothing
+   * more. */
+  if (st == NULL || !annals_store_read_record (st, m->number, &rec, &error)
+      || rec.type != ANNALS_STORE_RECORD_MESSAGE) {
     annals_web_error_page (c, 410, "This message was redacted; its hash stays in the transparency log.");
     return;
   }
   g_autofree char *etag = record_etag (&rec, "");
-  gsize len;
-  const guint8 *d = g_bytes_get_data (raw, &len);
-  annals_http_header (c->h, "Content-Type",
-                      g_utf8_validate ((const char *) d, (gssize) len, NULL) ? "text/plain; charset=utf-8"
-                                                                             : "text/plain");
+  g_autoptr (GBytes) raw = NULL;
+  gboolean utf8;
+  if (rec.raw_size <= RAW_WHOLE_MAX) {
+    raw = annals_store_read (st, m->number, &rec, &error);
+    utf8 = raw != NULL && g_utf8_validate (g_bytes_get_data (raw, NULL), (gssize) g_bytes_get_size (raw), NULL);
+  } else {
+    /* Its charset first, from one streamed pass. */
+    Utf8Check check = { TRUE };
+    raw = annals_store_read_to (st, m->number, &rec, utf8_piece, &check, &error) ? g_bytes_new (NULL, 0) : NULL;
+    utf8 = check.valid && check.ncarry == 0;
+  }
+  if (raw == NULL) {
+    annals_web_error_page (c, 410, "This message was redacted; its hash stays in the transparency log.");
+    return;
+  }
+  annals_http_header (c->h, "Content-Type", utf8 ? "text/plain; charset=utf-8" : "text/plain");
   annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
   char lm[64];
@@ -473,9 +580,17 @@ annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m)
     annals_http_header (c->h, "Last-Modified", lm);
   if (annals_http_not_modified (c->h, etag))
     return;
-  g_autofree char *clen = g_strdup_printf ("%" G_GSIZE_FORMAT, len);
+  g_autofree char *clen = g_strdup_printf ("%" G_GUINT64_FORMAT, rec.raw_size);
   annals_http_header (c->h, "Content-Length", clen);
-  annals_http_write (c->h, d, len);
+  if (rec.raw_size <= RAW_WHOLE_MAX) {
+    annals_http_write (c->h, g_bytes_get_data (raw, NULL), g_bytes_get_size (raw));
+    return;
+  }
+  /* Headers are out: a failure now can only cut the body short, which
+   * the client sees against Content-Length. */
+  annals_http_begin (c->h);
+  if (!c->h->head)
+    annals_store_read_to (st, m->number, &rec, raw_piece, c->h, NULL);
 }
 
 void

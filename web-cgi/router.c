@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The Message-ID in a URL segment (percent-encoded, brackets tolerated:
  * public-inbox sends ids without them), or NULL when it is not one. */
@@ -249,12 +250,48 @@ route (Ctx *c)
   annals_index_summary_clear (&m);
 }
 
+/* annals.conf as this process last read it, and that file's identity:
+ * a FastCGI process reads it again only when it was written since (a
+ * save renames a new file over it, an edit in place changes its times). */
+static AnnalsConfig *kept_config;
+static struct stat kept_stat;
+
+static gboolean
+same_file (const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+         && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+         && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static AnnalsConfig *
+config_of (const char *root, GError **error)
+{
+  g_autofree char *path = g_build_filename (root, "annals.conf", NULL);
+  struct stat st;
+  /* Looked at before it is read: a write after this shows at the next
+   * request. */
+  gboolean known = stat (path, &st) == 0;
+  if (known && kept_config != NULL && strcmp (annals_config_root (kept_config), root) == 0
+      && same_file (&st, &kept_stat))
+    return kept_config;
+  AnnalsConfig *config = annals_config_open (root, error);
+  if (config == NULL)
+    return NULL;
+  g_clear_pointer (&kept_config, annals_config_free);
+  if (known) {
+    kept_config = config;
+    kept_stat = st;
+  }
+  return config;
+}
+
 void
 annals_web_handle (AnnalsHttp *h, const char *root)
 {
   Ctx c = { h, root };
   g_autoptr (GError) error = NULL;
-  c.config = root ? annals_config_open (root, &error) : NULL;
+  c.config = root ? config_of (root, &error) : NULL;
   if (c.config == NULL) {
     annals_http_status (h, 500);
     annals_http_header (h, "Content-Type", "text/plain; charset=utf-8");
@@ -276,5 +313,6 @@ annals_web_handle (AnnalsHttp *h, const char *root)
     g_ptr_array_unref (c.dirs);
   if (c.stores)
     g_hash_table_unref (c.stores);
-  annals_config_free (c.config);
+  if (c.config != kept_config)
+    annals_config_free (c.config);
 }

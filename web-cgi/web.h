@@ -115,8 +115,15 @@ gboolean annals_web_page_ghost (Ctx *c, const char *list, const char *message_id
 void annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading);
 char *annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max);
 /* Its new (non-quoted) lines, from the first max bytes of its text; NULL
- * when it cannot be read (redacted). */
-char *annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max);
+ * when it cannot be read (redacted).  sha256 (may be NULL): the SHA-256
+ * of the record the text is from. */
+char *annals_web_message_fresh_text (Ctx *c, const AnnalsIndexSummary *m, gsize max, guint8 *sha256);
+/* A persistent process's search snippets: the one kept for m and query q
+ * (a new string) while m's record is still the one with that SHA-256,
+ * else NULL (always NULL without a cache). */
+char *annals_web_kept_snippet (Ctx *c, const AnnalsIndexSummary *m, const char *q);
+void annals_web_keep_snippet (Ctx *c, const AnnalsIndexSummary *m, const char *q, const guint8 *sha256,
+                              const char *snippet);
 void annals_web_page_message (Ctx *c, AnnalsIndexSummary *m);
 void annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m);
 void annals_web_page_attachment (Ctx *c, AnnalsIndexSummary *m, const char *seg);
