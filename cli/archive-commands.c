@@ -11,6 +11,7 @@
 #include "core/note.h"
 #include "core/tlog.h"
 #include "core/zcodec.h"
+#include "indexer/index.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -486,6 +487,8 @@ annals_cli_ls (int argc, char **argv)
   if (!annals_cli_parse ("ls", "NAME",
                          "Lists the list's messages: number, date (UTC), sender, subject, and flags\n"
                          "(reused-id: Message-ID seen before with other content; unparsable; no-id).\n"
+                         "Where Date: is more than a day after the receipt, the date is the receipt's\n"
+                         "and the subject is followed by \"(received; its Date: says YYYY-MM-DD)\".\n"
                          "A redaction notice shows the message it redacted and the reason.  Control\n"
                          "characters are shown escaped (\\x1b, \\u009b, \\n).",
                          entries, TRUE, &argc, &argv))
@@ -503,9 +506,11 @@ annals_cli_ls (int argc, char **argv)
     g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (store, n, &error);
     if (m == NULL)
       return annals_cli_fail ("ls", error);
+    /* The date the web and search order it by, and the sender's claim
+     * when that is not its Date:. */
     char date[32] = "-";
     if (m->hdr.date != ANNALS_NO_DATE) {
-      time_t t = (time_t) m->hdr.date;
+      time_t t = (time_t) annals_index_sort_date (m->hdr.date, m->receipt);
       struct tm tm;
       if (gmtime_r (&t, &tm) != NULL)
         strftime (date, sizeof date, "%Y-%m-%d %H:%M", &tm);
@@ -530,7 +535,8 @@ annals_cli_ls (int argc, char **argv)
     g_autofree char *safe_subject = escape_controls (subject          ? subject
                                                      : m->hdr.subject ? m->hdr.subject
                                                                       : "(no subject)");
-    g_print ("%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s\n", n, date, sender, safe_subject, flags->str);
+    g_autofree char *note = annals_cli_date_note (m->hdr.date, m->receipt);
+    g_print ("%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s%s\n", n, date, sender, safe_subject, note, flags->str);
     g_string_free (flags, TRUE);
   }
   return 0;

@@ -1,5 +1,7 @@
 /* cmdline: see cmdline.h. */
 #include "cli/cmdline.h"
+#include "core/message.h"
+#include "indexer/index.h"
 
 #include <sysexits.h>
 
@@ -79,4 +81,13 @@ const char *
 annals_cli_plural (guint64 n, const char *one, const char *many)
 {
   return n == 1 ? one : many;
+}
+
+char *
+annals_cli_date_note (gint64 date, gint64 receipt)
+{
+  char iso[ANNALS_MESSAGE_ISO_DATE_SIZE];
+  if (date == ANNALS_NO_DATE || annals_index_sort_date (date, receipt) == date || !annals_message_iso_date (date, iso))
+    return g_strdup ("");
+  return g_strdup_printf (" (received; its Date: says %.10s)", iso);
 }

@@ -28,5 +28,9 @@ const char *annals_cli_plural (guint64 n, const char *one, const char *many);
 char *annals_cli_find_root (GError **error);
 /* The archive named by --root or $ANNALS_ROOT, or NULL after printing why. */
 AnnalsConfig *annals_cli_open_config (const char *cmd);
+/* What ls and search print after a subject when the message is ordered
+ * by its receipt, not by date (its Date:, more than a day later): the
+ * web's mark, " (received; its Date: says 2099-01-01)"; else "".  New. */
+char *annals_cli_date_note (gint64 date, gint64 receipt);
 
 G_END_DECLS

@@ -38,15 +38,22 @@ print_json (const char *query, const AnnalsQueryResults *r, guint64 offset)
                           r->count, r->count, r->count_exact ? "true" : "false", offset);
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
-    char date[ANNALS_MESSAGE_ISO_DATE_SIZE], receipt[ANNALS_MESSAGE_ISO_DATE_SIZE];
-    annals_message_iso_date (s->hdr.date, date);
+    /* date: the one it is ordered and found (d:) by; Date: too when
+     * that is not it. */
+    gint64 when = annals_index_sort_date (s->hdr.date, s->receipt);
+    char date[ANNALS_MESSAGE_ISO_DATE_SIZE], claimed[ANNALS_MESSAGE_ISO_DATE_SIZE],
+        receipt[ANNALS_MESSAGE_ISO_DATE_SIZE];
+    annals_message_iso_date (when, date);
     annals_message_iso_date (s->receipt, receipt);
     g_string_append (out, i ? ",\n{" : "\n{");
     g_string_append (out, "\"list\":");
     json_string (out, s->list);
     g_string_append_printf (out, ",\"number\":%" G_GUINT64_FORMAT ",\"message_id\":", s->number);
     json_string (out, s->hdr.message_id);
-    g_string_append_printf (out, ",\"date\":\"%s\",\"receipt\":\"%s\",\"from\":", date, receipt);
+    g_string_append_printf (out, ",\"date\":\"%s\"", date);
+    if (when != s->hdr.date && annals_message_iso_date (s->hdr.date, claimed))
+      g_string_append_printf (out, ",\"date_claimed\":\"%s\"", claimed);
+    g_string_append_printf (out, ",\"receipt\":\"%s\",\"from\":", receipt);
     json_string (out, s->hdr.from);
     g_string_append (out, ",\"subject\":");
     json_string (out, s->hdr.subject);
@@ -177,9 +184,10 @@ annals_cli_search (int argc, char **argv)
   for (guint i = 0; i < r->hits->len; i++) {
     const AnnalsIndexSummary *s = &g_array_index (r->hits, AnnalsIndexSummary, i);
     char date[ANNALS_MESSAGE_ISO_DATE_SIZE];
-    annals_message_iso_date (s->hdr.date, date);
+    annals_message_iso_date (annals_index_sort_date (s->hdr.date, s->receipt), date);
     date[10] = '\0';
-    g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s\n", s->list, s->number, date, s->hdr.from, s->hdr.subject);
+    g_autofree char *note = annals_cli_date_note (s->hdr.date, s->receipt);
+    g_print ("%s:%" G_GUINT64_FORMAT "\t%s\t%s\t%s%s\n", s->list, s->number, date, s->hdr.from, s->hdr.subject, note);
   }
   if (r->count > (guint64) offset + r->hits->len)
     g_printerr ("(%" G_GUINT64_FORMAT " of %s%" G_GUINT64_FORMAT " shown; --offset and --limit page)\n",

@@ -773,12 +773,8 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   g_autofree char *kterm = g_strconcat ("K", list, NULL);
   annals_xdoc_add_term (doc, kterm);
   gint64 date = m->hdr.date != ANNALS_NO_DATE ? m->hdr.date : m->receipt;
-  /* A Date: more than a day after the receipt is the sender's clock, not
-   * when it was sent: sorting by it would pin the message on top of its
-   * list for years.  The sort value is then the receipt; the summary
-   * keeps the claim. */
-  gint64 sort_date = date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : date;
-  annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) sort_date);
+  /* The summary keeps the sender's claim; the sort value may differ. */
+  annals_xdoc_set_number (doc, ANNALS_XSLOT_DATE, (double) annals_index_sort_date (date, m->receipt));
   annals_xdoc_set_number (doc, ANNALS_XSLOT_RECEIPT, (double) m->receipt);
   out->summary.list = g_strdup (list);
   out->summary.number = number;
@@ -789,6 +785,15 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   out->summary.hdr.from = g_strdup (m->hdr.from);
   out->summary.hdr.subject = g_strdup (m->hdr.subject);
   return TRUE;
+}
+
+/* A Date: more than a day after the receipt is the sender's clock, not
+ * when it was sent: sorting by it would pin the message on top of its
+ * list for years. */
+gint64
+annals_index_sort_date (gint64 date, gint64 receipt)
+{
+  return date == ANNALS_NO_DATE || date > receipt + ANNALS_INDEX_DATE_SLACK ? receipt : date;
 }
 
 /* Workers: each takes a store reader from the pool for the task. */

@@ -111,6 +111,11 @@ GArray *annals_index_reader_shards (const char *list_dir, GError **error);
  * sent (sorting, d:); later ones are the sender's claim. */
 #define ANNALS_INDEX_DATE_SLACK 86400
 
+/* The date a message is ordered by and d: searches: date (Date:), or
+ * receipt when date is ANNALS_NO_DATE or more than
+ * ANNALS_INDEX_DATE_SLACK after it.  Every program shows this one. */
+gint64 annals_index_sort_date (gint64 date, gint64 receipt);
+
 /* The document data fields, tab-separated, in this order: list, number,
  * hdr.date, receipt, thread, hdr.message_id, parent, hdr.from,
  * hdr.subject.  Of hdr only these four are kept (the rest stay NULL), and

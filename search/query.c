@@ -628,14 +628,6 @@ snippet_kept (guint64 docid, const char *data, gsize length, gpointer user_data)
   return snippet;
 }
 
-/* The index's sort date of a hit (index.c): Date:, or the receipt when
- * Date: is more than a day after it. */
-static gint64
-sort_date (const AnnalsIndexSummary *s)
-{
-  return s->hdr.date > s->receipt + ANNALS_INDEX_DATE_SLACK ? s->receipt : s->hdr.date;
-}
-
 /* Moves hit i of part (summary, percent, snippet) to the end of r. */
 static void
 take_hit (AnnalsQueryResults *r, AnnalsQueryResults *part, guint i)
@@ -817,7 +809,8 @@ run_newest (const char *const *list_dirs, guint n_lists, const char *prepared, c
       AnnalsQueryResults *p = g_ptr_array_index (parts, i);
       if (next[i] >= p->hits->len)
         continue;
-      gint64 d = sort_date (&g_array_index (p->hits, AnnalsIndexSummary, next[i]));
+      const AnnalsIndexSummary *h = &g_array_index (p->hits, AnnalsIndexSummary, next[i]);
+      gint64 d = annals_index_sort_date (h->hdr.date, h->receipt);
       if (best < 0 || d > best_date) {
         best = (gint) i;
         best_date = d;

@@ -303,6 +303,51 @@ test_search_date_range (Fixture *f, gconstpointer data)
   assert_fails (run (f->root, "search", "d:2021-13-45"), 64, "cannot read the date range");
 }
 
+/* A Date: more than a day after the receipt is the sender's claim: ls
+ * and search show the receipt time, which orders the message and which
+ * d: searches, and mark the claim, as the web pages do. */
+static void
+test_claimed_date (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *mbox = "From traveller@example.org Wed Mar  1 10:00:00 2023\n"
+                     "Message-ID: <future@x>\nFrom: Time Traveller <traveller@example.org>\n"
+                     "Date: Thu, 01 Jan 2099 10:00:00 +0000\nSubject: Time traveller\n\nhello\n\n"
+                     "From member@example.org Thu Mar  2 10:00:00 2023\n"
+                     "Message-ID: <late@x>\nFrom: Member <member@example.org>\n"
+                     "Date: Thu, 02 Mar 2023 20:00:00 +0000\nSubject: Slow clock\n\nhello\n";
+  g_autofree char *path = write_tmp (f, "claimed.mbox", mbox, strlen (mbox));
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", path));
+  Run r = run (f->root, "ls", "policy");
+  assert_status (r, 0);
+  g_test_message ("ls: %s", r.out);
+  g_assert_nonnull (strstr (r.out, "0\t2023-03-01 10:00\tTime Traveller <traveller@example.org>\t"
+                                   "Time traveller (received; its Date: says 2099-01-01)\n"));
+  /* Within a day of the receipt, Date: stands, unmarked. */
+  g_assert_nonnull (strstr (r.out, "1\t2023-03-02 20:00\tMember <member@example.org>\tSlow clock\n"));
+  g_assert_null (strstr (r.out, "2099-01-01 10:00"));
+  run_clear (&r);
+  r = run (f->root, "search", "d:2023-03");
+  assert_status (r, 0);
+  g_test_message ("search: %s", r.out);
+  g_assert_nonnull (strstr (r.out, "policy:0\t2023-03-01\tTime Traveller <traveller@example.org>\t"
+                                   "Time traveller (received; its Date: says 2099-01-01)\n"));
+  g_assert_nonnull (strstr (r.out, "policy:1\t2023-03-02\tMember <member@example.org>\tSlow clock\n"));
+  run_clear (&r);
+  r = run (f->root, "search", "--count", "d:2099");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, "0\n");
+  run_clear (&r);
+  r = run (f->root, "search", "--format", "json", "d:2023-03");
+  assert_status (r, 0);
+  g_test_message ("json: %s", r.out);
+  g_assert_nonnull (strstr (r.out, "\"number\":0,\"message_id\":\"future@x\",\"date\":\"2023-03-01T10:00:00Z\","
+                                   "\"date_claimed\":\"2099-01-01T10:00:00Z\",\"receipt\":\"2023-03-01T10:00:00Z\","));
+  g_assert_nonnull (strstr (r.out, "\"number\":1,\"message_id\":\"late@x\",\"date\":\"2023-03-02T20:00:00Z\","
+                                   "\"receipt\":\"2023-03-02T10:00:00Z\","));
+  run_clear (&r);
+}
+
 /* "total" in search --format json: the exact count when the search
  * counted every match ("total_exact": true), else Xapian's estimate
  * marked as such; the text output says "about" only then. */
@@ -1367,6 +1412,7 @@ main (int argc, char **argv)
   ADD ("/cli/search/date-out-of-range", test_search_date_range);
   ADD ("/cli/search/damaged-index", test_search_damaged_index);
   ADD ("/cli/search/total-exact", test_search_total_exact);
+  ADD ("/cli/search/claimed-date", test_claimed_date);
   ADD ("/cli/init-and-lists", test_init_and_lists);
   ADD ("/cli/lists/counts-messages", test_lists_counts_messages);
   ADD ("/cli/verify/plurals", test_verify_plurals);

@@ -44,7 +44,7 @@ annals_web_fmt_date (gint64 t, char *out, gsize n)
 gint64
 annals_web_sort_date (const AnnalsIndexSummary *m)
 {
-  return m->hdr.date != ANNALS_NO_DATE && m->hdr.date > m->receipt + ANNALS_INDEX_DATE_SLACK ? m->receipt : m->hdr.date;
+  return annals_index_sort_date (m->hdr.date, m->receipt);
 }
 
 void
