@@ -6,6 +6,7 @@
 #include <xapian.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -653,6 +654,30 @@ public:
 };
 } // namespace
 
+namespace {
+std::atomic<bool> counting{ false };
+std::atomic<guint64> examined{ 0 };
+
+// Counts every document the matcher examines (annals_xdb_count_examined).
+class CountExamined : public Xapian::MatchSpy {
+public:
+  void operator() (const Xapian::Document &, double) override { examined++; }
+};
+} // namespace
+
+void
+annals_xdb_count_examined (gboolean on)
+{
+  examined = 0;
+  counting = on;
+}
+
+guint64
+annals_xdb_examined (void)
+{
+  return examined;
+}
+
 AnnalsXstatus
 annals_xdb_last_docid (AnnalsXdb *db, guint64 *docid, char **message)
 {
@@ -811,6 +836,9 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
       }
       if (o->collapse_threads)
         enq.set_collapse_key (ANNALS_XSLOT_THREAD);
+      CountExamined spy;
+      if (counting)
+        enq.add_matchspy (&spy);
       Xapian::doccount all = db->db->get_doccount ();
       guint64 at_least = more != NULL ? more->check_at_least : 0;
       Xapian::doccount check = at_least >= all ? all : (Xapian::doccount) at_least;
