@@ -6,6 +6,7 @@
 #include <xapian.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -653,6 +654,30 @@ public:
 };
 } // namespace
 
+namespace {
+std::atomic<bool> counting{ false };
+std::atomic<guint64> examined{ 0 };
+
+// Counts every document the matcher examines (annals_xdb_count_examined).
+class CountExamined : public Xapian::MatchSpy {
+public:
+  void operator() (const Xapian::Document &, double) override { examined++; }
+};
+} // namespace
+
+void
+annals_xdb_count_examined (gboolean on)
+{
+  examined = 0;
+  counting = on;
+}
+
+guint64
+annals_xdb_examined (void)
+{
+  return examined;
+}
+
 AnnalsXstatus
 annals_xdb_last_docid (AnnalsXdb *db, guint64 *docid, char **message)
 {
@@ -793,22 +818,30 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
     *results = with_reopen (db, [&] () {
       Xapian::Enquire enq (*db->db);
       enq.set_query (q);
+      // A window's page is taken from its start in collect().
+      guint64 first = o->docid_max > 0 ? 0 : o->offset;
+      guint64 size = o->docid_max > 0 ? o->offset + o->limit + widen : o->limit;
       if (!o->relevance && o->arrival_order) {
-        // Every match weighs 0: the matcher walks the postings by
-        // descending docid and stops once it has the page.
+        // Every match weighs 0, and the page is the highest docids.
+        // Postings come in ascending docid, so a descending page needs
+        // every match the filter lets through (a window keeps that
+        // small).  A count alone (no page) keeps Xapian's ascending
+        // order: only there does a boolean match stop after
+        // check_at_least matches; descending, it walks every match.
         enq.set_weighting_scheme (Xapian::BoolWeight ());
-        enq.set_docid_order (Xapian::Enquire::DESCENDING);
+        if (first + size > 0)
+          enq.set_docid_order (Xapian::Enquire::DESCENDING);
       } else if (!o->relevance) {
         enq.set_sort_by_value_then_relevance (ANNALS_XSLOT_DATE, true);
       }
       if (o->collapse_threads)
         enq.set_collapse_key (ANNALS_XSLOT_THREAD);
+      CountExamined spy;
+      if (counting)
+        enq.add_matchspy (&spy);
       Xapian::doccount all = db->db->get_doccount ();
       guint64 at_least = more != NULL ? more->check_at_least : 0;
       Xapian::doccount check = at_least >= all ? all : (Xapian::doccount) at_least;
-      // A window's page is taken from its start in collect().
-      guint64 first = o->docid_max > 0 ? 0 : o->offset;
-      guint64 size = o->docid_max > 0 ? o->offset + o->limit + widen : o->limit;
       Xapian::MSet m = enq.get_mset ((Xapian::doccount) first, (Xapian::doccount) MIN (size, G_MAXUINT32), check);
       // Freed if a snippet throws (out of memory), or a retry would leak it.
       std::unique_ptr<AnnalsXresults, void (*) (AnnalsXresults *)> r (collect (m, check >= all, o),

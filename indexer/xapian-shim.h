@@ -196,6 +196,13 @@ typedef struct {
  * matches, HTML-escaped, matches in <mark>...</mark>. */
 AnnalsXstatus annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *options,
                                       const AnnalsXmore *more, AnnalsXresults **results, char **message);
+/* Tests: with on, every search from then counts the documents its
+ * matcher examined (a Xapian MatchSpy, which changes neither the matches
+ * nor the counts); annals_xdb_examined() says how many so far, and
+ * turning it on starts again from 0.  A search's cost follows this
+ * number. */
+void annals_xdb_count_examined (gboolean on);
+guint64 annals_xdb_examined (void);
 /* annals_xdb_search_more() without snippets.  exact_count: count every
  * match (costlier), else an estimate. */
 AnnalsXstatus annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *options, gboolean exact_count,

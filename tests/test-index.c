@@ -1199,6 +1199,48 @@ test_newest_first_windows (Fixture *f, gconstpointer data)
   g_free (msgs);
 }
 
+/* A newest-first page costs about the page, not the matches: of 3,000
+ * messages that all match, the search examines the ones counted exactly
+ * (ANNALS_QUERY_EXACT_UP_TO) and a window or two of the newest, not every
+ * match (the count alone once walked them all, in descending order). */
+static void
+test_newest_first_examined (Fixture *f, gconstpointer data)
+{
+  guint n = 3000, limit = 20;
+  Msg *msgs = g_new0 (Msg, n);
+  GPtrArray *ids = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n; i++) {
+    char *id = g_strdup_printf ("e%u@x", i);
+    g_ptr_array_add (ids, id);
+    msgs[i].id = id;
+    msgs[i].body = "walrus";
+  }
+  store_add (f, msgs, n, NULL);
+  index_now (f, FALSE);
+  const char *dirs[] = { f->list_dir };
+  for (int threads = 0; threads < 2; threads++) {
+    annals_xdb_count_examined (TRUE);
+    g_autofree char *page = newest (dirs, 1, "walrus", 0, limit, threads);
+    guint64 examined = annals_xdb_examined ();
+    annals_xdb_count_examined (FALSE);
+    g_assert_true (g_str_has_prefix (page, "policy:2999,policy:2998,"));
+    g_test_message ("threads %d: %" G_GUINT64_FORMAT " documents examined", threads, examined);
+    g_assert_cmpuint (examined, <=, ANNALS_QUERY_EXACT_UP_TO + 8 * limit);
+    /* Counting fewer exactly, the page alone. */
+    g_setenv ("ANNALS_SEARCH_EXACT_UP_TO", "1", TRUE);
+    annals_xdb_count_examined (TRUE);
+    g_autofree char *again = newest (dirs, 1, "walrus", 0, limit, threads);
+    examined = annals_xdb_examined ();
+    annals_xdb_count_examined (FALSE);
+    g_unsetenv ("ANNALS_SEARCH_EXACT_UP_TO");
+    g_assert_cmpstr (again, ==, page);
+    g_test_message ("threads %d, exact up to 1: %" G_GUINT64_FORMAT " documents examined", threads, examined);
+    g_assert_cmpuint (examined, <=, 8 * limit);
+  }
+  g_ptr_array_unref (ids);
+  g_free (msgs);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1227,6 +1269,7 @@ main (int argc, char **argv)
   ADD_SHARDED ("search", "/newest-first/arrival-order", test_newest_first_arrival);
   ADD_SHARDED ("search", "/newest-first/lists", test_newest_first_lists);
   ADD_SHARDED ("search", "/newest-first/windows", test_newest_first_windows);
+  ADD ("/search/newest-first/examined", test_newest_first_examined);
   ADD ("/index/shim/statuses", test_shim_statuses);
   g_test_add_func ("/index/summary/encode", test_summary_encode);
   return g_test_run ();
