@@ -6,29 +6,31 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The path of the program annals-CMD (new). */
+/* The path of the program annals-CMD (new): the first that exists, else
+ * where this annals's installation should have it. */
 static char *
 find_helper (const char *name)
 {
+  g_autofree char *installed = g_build_filename (ANNALS_HELPER_DIR, name, NULL);
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  if (self != NULL) {
-    g_autofree char *dir = g_path_get_dirname (self);
-    g_autofree char *beside = g_build_filename (dir, name, NULL);
-    if (g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
-      return g_steal_pointer (&beside);
-    /* PREFIX/bin/annals finds PREFIX/libexec/annals/annals-CMD, wherever
-     * PREFIX was moved to. */
-    const char *bindir = ANNALS_BINDIR, *libexecdir = ANNALS_LIBEXECDIR;
-    gsize dl = strlen (dir), bl = strlen (bindir);
-    if (!g_path_is_absolute (bindir) && !g_path_is_absolute (libexecdir) && dl > bl + 1
-        && strcmp (dir + dl - bl, bindir) == 0 && dir[dl - bl - 1] == '/') {
-      g_autofree char *prefix = g_strndup (dir, dl - bl - 1);
-      g_autofree char *moved = g_build_filename (prefix, libexecdir, "annals", name, NULL);
-      if (g_file_test (moved, G_FILE_TEST_IS_EXECUTABLE))
-        return g_steal_pointer (&moved);
-    }
-  }
-  return g_build_filename (ANNALS_HELPER_DIR, name, NULL);
+  if (self == NULL)
+    return g_steal_pointer (&installed);
+  g_autofree char *dir = g_path_get_dirname (self);
+  g_autofree char *beside = g_build_filename (dir, name, NULL);
+  if (g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
+    return g_steal_pointer (&beside);
+  /* PREFIX/bin/annals finds PREFIX/libexec/annals/annals-CMD, wherever
+   * PREFIX was moved to (meson install --destdir). */
+  const char *bindir = ANNALS_BINDIR, *libexecdir = ANNALS_LIBEXECDIR;
+  gsize dl = strlen (dir), bl = strlen (bindir);
+  if (g_path_is_absolute (bindir) || g_path_is_absolute (libexecdir) || dl <= bl + 1
+      || strcmp (dir + dl - bl, bindir) != 0 || dir[dl - bl - 1] != '/')
+    return g_steal_pointer (&installed);
+  g_autofree char *prefix = g_strndup (dir, dl - bl - 1);
+  g_autofree char *moved = g_build_filename (prefix, libexecdir, "annals", name, NULL);
+  if (g_file_test (moved, G_FILE_TEST_IS_EXECUTABLE) || !g_file_test (installed, G_FILE_TEST_IS_EXECUTABLE))
+    return g_steal_pointer (&moved);
+  return g_steal_pointer (&installed);
 }
 
 int
