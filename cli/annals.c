@@ -6,7 +6,7 @@
 #include "cli/index-commands.h"
 #include "cli/list-commands.h"
 #include "cli/log-commands.h"
-#include "cli/mirror.h"
+#include "cli/helper.h"
 #include "cli/pull.h"
 #include "cli/search-commands.h"
 
@@ -41,7 +41,7 @@ static const Command commands[] = {
   { "verify", annals_cli_verify, "check a mirror of the archive offline" },
   { "verify-proof", annals_cli_verify_proof, "check a .tlog-proof (and a message) offline" },
   { "redact", annals_cli_redact, "remove a message visibly, with a reason in the log" },
-  { "mirror", annals_cli_mirror, "copy and verify another annals site over HTTP" },
+  { "mirror", annals_cli_run_helper, "copy and verify another annals site over HTTP" },
 };
 
 static void

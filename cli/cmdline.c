@@ -16,6 +16,12 @@ annals_cli_set_global_root (const char *dir)
   global_root = g_strdup (dir);
 }
 
+const char *
+annals_cli_global_root (void)
+{
+  return global_root;
+}
+
 static const char *
 root_given (void)
 {

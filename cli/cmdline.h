@@ -18,6 +18,8 @@ gboolean annals_cli_parse (const char *cmd, const char *params, const char *summ
 /* The root given before the command ("annals --root DIR CMD ..."); a
  * --root after the command wins.  dir is copied. */
 void annals_cli_set_global_root (const char *dir);
+/* That root, or NULL (owned by cmdline). */
+const char *annals_cli_global_root (void);
 /* Prints "annals CMD: message" and returns 1. */
 int annals_cli_fail (const char *cmd, const GError *error);
 /* Prints a usage error and returns EX_USAGE. */

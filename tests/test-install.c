@@ -60,6 +60,12 @@ test_install (void)
   g_free (test_sh_ok (install));
   g_autofree char *prefix = g_build_filename (dest, prefix_opt, NULL);
 
+  /* The build tree's annals runs the build tree's annals-mirror. */
+  Run h = run (NULL, "mirror", "--help");
+  assert_status (h, 0);
+  g_assert_nonnull (strstr (h.out, "annals mirror [OPTION"));
+  run_clear (&h);
+
   /* The CLI in bindir, the CGI in libexecdir/annals. */
   g_autofree char *bin = g_build_filename (prefix, "bin", "annals", NULL);
   g_autofree char *cgi = g_build_filename (prefix, "libexec", "annals", "annals.cgi", NULL);
@@ -70,6 +76,31 @@ test_install (void)
   assert_status (v, 0);
   g_assert_true (g_str_has_prefix (v.out, "annals "));
   run_clear (&v);
+
+  /* Only annals-mirror, in libexecdir/annals, links libcurl (its twenty
+   * libraries would double the start-up of every command); the installed
+   * 'annals mirror' finds it there. */
+  g_autofree char *helper = g_build_filename (prefix, "libexec", "annals", "annals-mirror", NULL);
+  g_assert_true (g_file_test (helper, G_FILE_TEST_IS_EXECUTABLE));
+  g_autofree char *ldd_bin = g_strdup_printf ("ldd '%s'", bin);
+  g_autofree char *ldd_helper = g_strdup_printf ("ldd '%s'", helper);
+  g_autofree char *libs_bin = test_sh_ok (ldd_bin);
+  g_autofree char *libs_helper = test_sh_ok (ldd_helper);
+  g_assert_null (strstr (libs_bin, "libcurl"));
+  g_assert_nonnull (strstr (libs_helper, "libcurl"));
+  Run h2 = run (NULL, "mirror", "--help");
+  assert_status (h2, 0);
+  g_assert_nonnull (strstr (h2.out, "annals mirror [OPTION"));
+  run_clear (&h2);
+  Run u = run (NULL, "mirror");
+  assert_fails (u, 64, "give the origin's URL and a DIR");
+  /* Without it, a message that says which file is missing. */
+  g_autofree char *helper_away = g_strconcat (helper, ".away", NULL);
+  g_assert_cmpint (g_rename (helper, helper_away), ==, 0);
+  Run gone = run (NULL, "mirror", "--help");
+  g_assert_nonnull (strstr (gone.err, helper));
+  assert_fails (gone, 1, "the installation is incomplete");
+  g_assert_cmpint (g_rename (helper_away, helper), ==, 0);
 
   /* An archive made by the installed annals. */
   g_autofree char *root = g_build_filename (tmp, "root", NULL);

@@ -87,6 +87,14 @@ test_package (void)
   run_clear (&v);
   run_clear (&built);
 
+  /* Its 'annals mirror' runs its annals-mirror (libexec/annals). */
+  g_autofree char *helper = g_build_filename (tmp, "x", "usr", "libexec", "annals", "annals-mirror", NULL);
+  g_assert_true (g_file_test (helper, G_FILE_TEST_IS_EXECUTABLE));
+  Run h = run (NULL, "mirror", "--help");
+  assert_status (h, 0);
+  g_assert_nonnull (strstr (h.out, "annals mirror [OPTION"));
+  run_clear (&h);
+
   /* Its annals makes an archive and its annals.cgi serves it. */
   g_autofree char *root = g_build_filename (tmp, "root", NULL);
   assert_ok (run (root, "init", "--name", "Packaged site"));
