@@ -421,7 +421,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   gsize cp_len;
   const char *cp_note = g_bytes_get_data (cp_bytes, &cp_len);
   g_autofree char *cp_text = annals_note_open (cp_note, cp_len, m->key, error);
-  AnnalsCheckpoint cp = { 0 };
+  g_auto (AnnalsCheckpoint) cp = { 0 };
   if (cp_text == NULL || !annals_checkpoint_parse (cp_text, &cp, error)) {
     g_prefix_error (error, "%s: refused '%s%s': ", list, m->base, cp_rel);
     if (*error)
@@ -431,7 +431,6 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   g_autofree char *want_origin = g_strconcat (m->site_origin, "/", list, NULL);
   gboolean origin_ok = strcmp (cp.origin, want_origin) == 0;
   guint64 size = cp.size;
-  annals_checkpoint_clear (&cp);
   if (!origin_ok) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED, "%s: refused '%s%s': its origin is not '%s'",
                  list, m->base, cp_rel, want_origin);
@@ -443,11 +442,9 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   guint64 old_size = 0;
   if (g_file_get_contents (live_cp, &old_note, &old_len, NULL)) {
     g_autofree char *t = annals_note_open (old_note, old_len, m->key, NULL);
-    AnnalsCheckpoint oc;
-    if (t != NULL && annals_checkpoint_parse (t, &oc, NULL)) {
+    g_auto (AnnalsCheckpoint) oc = { 0 };
+    if (t != NULL && annals_checkpoint_parse (t, &oc, NULL))
       old_size = oc.size;
-      annals_checkpoint_clear (&oc);
-    }
     if (old_len == cp_len && memcmp (old_note, cp_note, cp_len) == 0) {
       say (m, FALSE, "%s: up to date (%" G_GUINT64_FORMAT " entries)", list, size);
       annals_fs_remove_tree (stage, NULL);
@@ -513,7 +510,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
       gpointer sctx;
       AnnalsMerkleSource src = annals_tlog_reader_source (r, &sctx);
       AnnalsHash root;
-      AnnalsCheckpoint oc = { 0 };
+      g_auto (AnnalsCheckpoint) oc = { 0 };
       g_autofree char *ot = annals_note_open (old_note, old_len, m->key, NULL);
       g_autoptr (GArray) proof = NULL;
       if (ot != NULL && annals_checkpoint_parse (ot, &oc, NULL) && annals_merkle_root (src, sctx, size, root, NULL)
@@ -522,7 +519,6 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
         if (proof == NULL
             || !annals_merkle_verify_consistency (old_size, size, oc.root, root, (const guint8 *) proof->data,
                                                   proof->len)) {
-          annals_checkpoint_clear (&oc);
           g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                        "%s: refused '%s%s': the log at %" G_GUINT64_FORMAT " entries does not extend the mirror's "
                        "checkpoint (%" G_GUINT64_FORMAT " entries): the old checkpoint is not a prefix of this log: "
@@ -532,11 +528,10 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
           return FALSE;
         }
       }
-      annals_checkpoint_clear (&oc);
     }
     for (guint64 i = old_size; i < size; i++) {
       g_autoptr (GBytes) eb = annals_tlog_reader_entry (r, i, error);
-      AnnalsTlogEntry e;
+      g_auto (AnnalsTlogEntry) e = { 0 };
       gsize len;
       const guint8 *d = eb ? g_bytes_get_data (eb, &len) : NULL;
       if (eb == NULL || !annals_tlog_entry_parse (d, len, &e, error)) {
@@ -551,7 +546,6 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
         say (m, FALSE, "%s: message %" G_GUINT64_FORMAT " was redacted on the origin: %s", list, e.redacts,
              e.reason ? e.reason : "");
       }
-      annals_tlog_entry_clear (&e);
     }
   }
 
@@ -802,7 +796,7 @@ run (Mirror *m, GError **error)
   /* Which lists: those the signed site checkpoint names (fetched before
    * the lists, so that it never names more than the copy will hold). */
   g_autoptr (GBytes) site_bytes = NULL;
-  AnnalsTlogSite site = { 0 };
+  g_auto (AnnalsTlogSite) site = { 0 };
   g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func (g_free);
   if (o->list == NULL) {
     site_bytes = fetch_small (m, ANNALS_TLOG_SITE_CHECKPOINT, error);
@@ -824,7 +818,6 @@ run (Mirror *m, GError **error)
         g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                      "refused '%s%s': it names a log '%s' that is not one of this site's lists", m->base,
                      ANNALS_TLOG_SITE_CHECKPOINT, g_array_index (site.lists, AnnalsCheckpoint, i).origin);
-        annals_tlog_site_clear (&site);
         return FALSE;
       }
       g_ptr_array_add (lists, g_strdup (name));
@@ -833,7 +826,7 @@ run (Mirror *m, GError **error)
     g_autofree char *old_path = g_build_filename (o->root, ANNALS_TLOG_SITE_CHECKPOINT, NULL);
     g_autofree char *old = NULL;
     gsize old_len;
-    AnnalsTlogSite old_site = { 0 };
+    g_auto (AnnalsTlogSite) old_site = { 0 };
     g_autofree char *old_text
         = g_file_get_contents (old_path, &old, &old_len, NULL) ? annals_note_open (old, old_len, m->key, NULL) : NULL;
     if (old_text != NULL && annals_tlog_site_parse (old_text, &old_site, NULL)) {
@@ -846,12 +839,9 @@ run (Mirror *m, GError **error)
           g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                        "refused '%s%s': it no longer names list '%s', which the mirror holds", m->base,
                        ANNALS_TLOG_SITE_CHECKPOINT, name);
-          annals_tlog_site_clear (&old_site);
-          annals_tlog_site_clear (&site);
           return FALSE;
         }
       }
-      annals_tlog_site_clear (&old_site);
     }
   } else {
     if (!annals_config_list_name_valid (o->list)) {
@@ -866,7 +856,7 @@ run (Mirror *m, GError **error)
     if (b == NULL)
       return FALSE;
     g_autofree char *text = annals_note_open (g_bytes_get_data (b, NULL), g_bytes_get_size (b), m->key, error);
-    AnnalsCheckpoint c;
+    g_auto (AnnalsCheckpoint) c = { 0 };
     if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
       g_prefix_error (error, "%s: refused '%s%s': ", o->list, m->base, rel);
       return FALSE;
@@ -874,7 +864,6 @@ run (Mirror *m, GError **error)
     g_autofree char *suffix = g_strconcat ("/", o->list, NULL);
     m->site_origin = g_str_has_suffix (c.origin, suffix) ? g_strndup (c.origin, strlen (c.origin) - strlen (suffix))
                                                          : g_strdup (c.origin);
-    annals_checkpoint_clear (&c);
   }
 
   /* The mirror's annals.conf: the origin's site origin and lists, so
@@ -887,34 +876,25 @@ run (Mirror *m, GError **error)
   }
   for (guint i = 0; i < lists->len; i++)
     if (!annals_config_has_list (config, lists->pdata[i])
-        && !annals_config_add_list (config, lists->pdata[i], NULL, NULL, error)) {
-      annals_tlog_site_clear (&site);
+        && !annals_config_add_list (config, lists->pdata[i], NULL, NULL, error))
       return FALSE;
-    }
   const char *pin[] = { m->site_origin, m->base, key_text };
-  if (!annals_config_edit (config, pin_mirror, pin, error)) {
-    annals_tlog_site_clear (&site);
+  if (!annals_config_edit (config, pin_mirror, pin, error))
     return FALSE;
-  }
   g_autofree char *vkey_path = g_build_filename (o->root, "keys", "site.vkey", NULL);
   g_autofree char *vkey_line = g_strconcat (key_text, "\n", NULL);
-  if (!write_durable (vkey_path, vkey_line, strlen (vkey_line), 0644, error)) {
-    annals_tlog_site_clear (&site);
+  if (!write_durable (vkey_path, vkey_line, strlen (vkey_line), 0644, error))
     return FALSE;
-  }
 
   /* One writer at a time. */
   g_autofree char *stage_root = g_build_filename (o->root, ".mirror", NULL);
   g_autofree char *lock_path = g_build_filename (stage_root, "lock", NULL);
-  if (g_mkdir_with_parents (stage_root, 0755) != 0) {
-    annals_tlog_site_clear (&site);
+  if (g_mkdir_with_parents (stage_root, 0755) != 0)
     return io_error (error, "create", stage_root);
-  }
   int lock = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB) != 0) {
     if (lock >= 0)
       close (lock);
-    annals_tlog_site_clear (&site);
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_IO,
                  "another 'annals mirror' is writing '%s' (it holds '%s'): wait for it", o->root, lock_path);
     return FALSE;
@@ -937,7 +917,6 @@ run (Mirror *m, GError **error)
     ok = write_durable (path, d, len, 0644, error);
   }
   close (lock);
-  annals_tlog_site_clear (&site);
   return ok;
 }
 

@@ -415,14 +415,13 @@ load_state (AnnalsTlog *log, GError **error)
   if (!g_file_get_contents (cppath, &cp, &cplen, NULL))
     return TRUE; /* a new log */
   g_autofree char *text = note_text (cp);
-  AnnalsCheckpoint c;
+  g_auto (AnnalsCheckpoint) c = { 0 };
   if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
     if (text == NULL)
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "'%s' is not a signed checkpoint", cppath);
     return FALSE;
   }
   guint64 n = c.size;
-  annals_checkpoint_clear (&c);
   for (guint level = 0; level < 8; level++) {
     guint w = (guint) ((n >> (ANNALS_TILE_HEIGHT * level)) & 0xff);
     if (w == 0)
@@ -576,11 +575,10 @@ sync_entries (AnnalsTlog *log, AnnalsStore *store, const char *list, const Annal
     return FALSE;
   }
   for (guint64 i = start; i < count; i++) {
-    AnnalsTlogEntry e;
+    g_auto (AnnalsTlogEntry) e = { 0 };
     if (!annals_tlog_entry_from_store (store, list, i, &e, error))
       return FALSE;
     g_autoptr (GBytes) b = annals_tlog_entry_encode (&e);
-    annals_tlog_entry_clear (&e);
     if (!annals_tlog_append (log, b, error))
       return FALSE;
   }
@@ -685,7 +683,7 @@ annals_tlog_site_publish (const char *root, const char *site_origin, const char 
     if (!g_file_get_contents (path, &note, NULL, NULL))
       continue; /* no log yet */
     g_autofree char *text = note_text (note);
-    AnnalsCheckpoint c;
+    g_auto (AnnalsCheckpoint) c = { 0 };
     if (text == NULL || !annals_checkpoint_parse (text, &c, NULL)) {
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED,
                    "'%s' is not a signed checkpoint; run 'annals verify' on the root", path);
@@ -694,7 +692,6 @@ annals_tlog_site_publish (const char *root, const char *site_origin, const char 
     }
     g_autofree char *b = g_base64_encode (c.root, 32);
     g_string_append_printf (s, "%s %" G_GUINT64_FORMAT " %s\n", c.origin, c.size, b);
-    annals_checkpoint_clear (&c);
   }
   g_autofree char *text = g_string_free (s, FALSE);
   if (ok) {
@@ -1179,7 +1176,7 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
   if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
     fail (&v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
 
-  AnnalsCheckpoint old = { 0 };
+  g_auto (AnnalsCheckpoint) old = { 0 };
   gboolean have_old = old_note != NULL;
   if (have_old) {
     g_autofree char *text = annals_note_open (old_note, old_length, key, error);
@@ -1190,7 +1187,6 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
     if (strcmp (old.origin, cp->origin) != 0) {
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH, "old checkpoint is for '%s', not '%s'",
                    old.origin, cp->origin);
-      annals_checkpoint_clear (&old);
       return FALSE;
     }
     if (old.size > cp->size) {
@@ -1198,15 +1194,12 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
                    "rolled back: the old checkpoint has %" G_GUINT64_FORMAT
                    " entries, the current one only %" G_GUINT64_FORMAT,
                    old.size, cp->size);
-      annals_checkpoint_clear (&old);
       return FALSE;
     }
   }
   g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
-  if (store == NULL) {
-    annals_checkpoint_clear (&old);
+  if (store == NULL)
     return FALSE;
-  }
   guint64 stored = annals_store_count (store);
   g_autoptr (GHashTable) tombstones = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_autoptr (GHashTable) redacted = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -1244,7 +1237,7 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       break;
     }
     stats->entries++;
-    AnnalsTlogEntry e;
+    g_auto (AnnalsTlogEntry) e = { 0 };
     g_autoptr (GError) perr = NULL;
     if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
       fail (&v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
@@ -1257,7 +1250,6 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
         check_message (&v, store, &e, tombstones);
       else
         check_redaction (&v, store, &e, redacted);
-      annals_tlog_entry_clear (&e);
     }
     if (have_old && i + 1 == old.size) {
       AnnalsHash r;
@@ -1306,7 +1298,6 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
     report (ctx, FALSE, NULL, stats);
   }
   g_free (f);
-  annals_checkpoint_clear (&old);
   return ok;
 }
 
@@ -1317,7 +1308,7 @@ check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list,
 {
   gsize len;
   const guint8 *d = g_bytes_get_data (eb, &len);
-  AnnalsTlogEntry e;
+  g_auto (AnnalsTlogEntry) e = { 0 };
   g_autoptr (GError) perr = NULL;
   if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
     fail (v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
@@ -1331,7 +1322,6 @@ check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list,
     check_message (v, store, &e, tombstones);
   else
     check_redaction (v, store, &e, redacted);
-  annals_tlog_entry_clear (&e);
 }
 
 static int
@@ -1360,18 +1350,14 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
   g_autofree char *suffix = g_strconcat ("/", list, NULL);
   if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
     fail (&v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
-  AnnalsCheckpoint old = { 0 };
+  g_auto (AnnalsCheckpoint) old = { 0 };
   g_autofree char *old_text = annals_note_open (old_note, old_length, key, error);
   if (old_text == NULL || !annals_checkpoint_parse (old_text, &old, error)) {
     g_prefix_error (error, "old checkpoint: ");
     return FALSE;
   }
   guint64 old_size = old.size;
-  AnnalsHash old_root;
-  memcpy (old_root, old.root, 32);
-  gboolean same_origin = strcmp (old.origin, cp->origin) == 0;
-  annals_checkpoint_clear (&old);
-  if (!same_origin) {
+  if (strcmp (old.origin, cp->origin) != 0) {
     g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH, "old checkpoint is not for '%s'", cp->origin);
     return FALSE;
   }
@@ -1427,7 +1413,7 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
   f->size = old_size;
   AnnalsHash r;
   annals_merkle_frontier_root (f, r);
-  if (memcmp (r, old_root, 32) != 0)
+  if (memcmp (r, old.root, 32) != 0)
     fail (&v, "the old checkpoint (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
           old_size);
 

@@ -373,11 +373,10 @@ test_note_sign_open (void)
   g_autofree char *opened = annals_note_open (note, strlen (note), v, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (opened, ==, text);
-  AnnalsCheckpoint c;
+  g_auto (AnnalsCheckpoint) c = { 0 };
   g_assert_true (annals_checkpoint_parse (opened, &c, &error));
   g_assert_cmpstr (c.origin, ==, "example.org/log");
   g_assert_cmpuint (c.size, ==, 42);
-  annals_checkpoint_clear (&c);
   /* The signer string round-trips. */
   g_autofree char *ss = annals_note_key_signer_string (k);
   g_autoptr (AnnalsNoteKey) k2 = annals_note_key_parse (ss, &error);
