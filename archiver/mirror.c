@@ -32,6 +32,16 @@ typedef struct {
   char *site_origin;
 } Mirror;
 
+static void
+mirror_clear (Mirror *m)
+{
+  g_clear_pointer (&m->curl, curl_easy_cleanup);
+  g_clear_pointer (&m->key, annals_note_key_free);
+  g_clear_pointer (&m->site_origin, g_free);
+  g_clear_pointer (&m->base, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Mirror, mirror_clear)
+
 static void G_GNUC_PRINTF (3, 4) say (Mirror *m, gboolean warning, const char *format, ...)
 {
   if (m->o->report == NULL)
@@ -54,6 +64,13 @@ typedef struct {
   char *content_range;
   guint64 written;
 } Transfer;
+
+static void
+transfer_clear (Transfer *t)
+{
+  g_clear_pointer (&t->content_range, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Transfer, transfer_clear)
 
 static size_t
 on_header (char *data, size_t size, size_t n, void *ctx)
@@ -163,11 +180,9 @@ static GBytes *
 fetch_small (Mirror *m, const char *rel, GError **error)
 {
   g_autoptr (GByteArray) mem = g_byte_array_new ();
-  Transfer t = { m, -1, mem };
+  g_auto (Transfer) t = { m, -1, mem };
   long status;
-  gboolean ok = http_get (m, rel, &t, &status, error);
-  g_free (t.content_range);
-  if (!ok)
+  if (!http_get (m, rel, &t, &status, error))
     return NULL;
   if (status != 200) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_NETWORK, "'%s%s' answered HTTP %ld", m->base, rel,
@@ -258,10 +273,9 @@ fetch_file (Mirror *m, const char *rel, const char *dest, const char *prefix, in
     return io_error (error, "read", part);
   }
   g_autoptr (GByteArray) mem = g_byte_array_new ();
-  Transfer t = { m, fd, mem, (guint64) st.st_size };
+  g_auto (Transfer) t = { m, fd, mem, (guint64) st.st_size };
   long status;
   gboolean ok = http_get (m, rel, &t, &status, error);
-  g_free (t.content_range);
   if (ok && status == 404) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_NETWORK, "'%s%s' answered HTTP 404", m->base, rel);
     ok = FALSE;
@@ -366,6 +380,14 @@ typedef struct {
   const char *stage; /* replaced by the origin's URL in messages */
   const char *url;
 } VerifyReport;
+
+static void
+verify_report_clear (VerifyReport *vr)
+{
+  if (vr->failures != NULL)
+    g_string_free (g_steal_pointer (&vr->failures), TRUE);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (VerifyReport, verify_report_clear)
 
 static void
 on_verify (gpointer ctx, gboolean failure, const char *message, const AnnalsTlogVerifyStats *stats)
@@ -670,7 +692,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     memcpy (prefix.root, site_entry->root, 32);
   }
   g_autofree char *stage_slash = g_strconcat (stage, "/", NULL);
-  VerifyReport vr = { g_string_new (NULL), 0, stage_slash, list_url };
+  g_auto (VerifyReport) vr = { g_string_new (NULL), 0, stage_slash, list_url };
   AnnalsTlogVerifyStats vs;
   g_autoptr (GError) verr = NULL;
   gboolean ok = old_size > 0 ? annals_tlog_verify_since (stage, list, m->key, old_note, old_len, live_store,
@@ -690,11 +712,9 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
                  "%s: refused what %s serves, it does not verify:%s\nthe mirror keeps its last verified state "
                  "(%" G_GUINT64_FORMAT " entries)",
                  list, list_url, vr.failures->str, old_size);
-    g_string_free (vr.failures, TRUE);
     annals_fs_remove_tree (stage, NULL);
     return FALSE;
   }
-  g_string_free (vr.failures, TRUE);
 
   /* Move it in: the store, the tiles, the checkpoint last. */
   g_autofree char *stage_tiles = g_build_filename (stage_log, "tile", NULL);
@@ -932,11 +952,10 @@ annals_mirror_run (const AnnalsMirrorOptions *options, AnnalsMirrorStats *stats,
   static gsize curl_ready;
   if (g_once_init_enter (&curl_ready))
     g_once_init_leave (&curl_ready, curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : 2);
-  Mirror m = { options, stats };
+  g_auto (Mirror) m = { options, stats };
   m.base = g_str_has_suffix (options->url, "/") ? g_strdup (options->url) : g_strconcat (options->url, "/", NULL);
   m.curl = curl_easy_init ();
   if (m.curl == NULL) {
-    g_free (m.base);
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_NETWORK, "cannot start libcurl");
     return FALSE;
   }
@@ -951,10 +970,5 @@ annals_mirror_run (const AnnalsMirrorOptions *options, AnnalsMirrorStats *stats,
   curl_easy_setopt (m.curl, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt (m.curl, CURLOPT_USERAGENT, "annals-mirror");
   curl_easy_setopt (m.curl, CURLOPT_NOSIGNAL, 1L);
-  gboolean ok = run (&m, error);
-  curl_easy_cleanup (m.curl);
-  annals_note_key_free (m.key);
-  g_free (m.site_origin);
-  g_free (m.base);
-  return ok;
+  return run (&m, error);
 }
