@@ -1157,24 +1157,96 @@ check_unlogged (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64
   return to - from;
 }
 
+/* list_dir's log, for verifying list into v: its reader (new, and
+ * v->reader), or NULL with an error.  A checkpoint of another list's
+ * origin is a failure, not an error. */
+static AnnalsTlogReader *
+verify_open (VerifyCtx *v, const char *list_dir, const char *list, const AnnalsNoteKey *key, GError **error)
+{
+  g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
+  g_autoptr (AnnalsTlogReader) reader = annals_tlog_reader_open (log_dir, key, error);
+  if (reader == NULL) {
+    g_prefix_error (error, "checkpoint of '%s': ", list);
+    return NULL;
+  }
+  const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (reader);
+  g_autofree char *suffix = g_strconcat ("/", list, NULL);
+  if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
+    fail (v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
+  v->reader = reader;
+  return g_steal_pointer (&reader);
+}
+
+/* Entry i (its bytes eb) against the store: the checks of both verifications. */
+static void
+check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list, guint64 i, GBytes *eb,
+             GHashTable *tombstones, GHashTable *redacted)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (eb, &len);
+  g_auto (AnnalsTlogEntry) e = { 0 };
+  g_autoptr (GError) perr = NULL;
+  if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
+    fail (v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
+    return;
+  }
+  if (e.index != i || g_strcmp0 (e.list, list) != 0)
+    fail (v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
+  else if (i >= stored)
+    fail (v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
+  else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
+    check_message (v, store, &e, tombstones);
+  else
+    check_redaction (v, store, &e, redacted);
+}
+
+/* The frontier after the last entry against the checkpoint: its partial
+ * tiles against the tile files, its root against the checkpoint's. */
+static void
+check_frontier (VerifyCtx *v, const AnnalsCheckpoint *cp, const AnnalsMerkleFrontier *f)
+{
+  for (guint level = 0; level < 8; level++)
+    if (f->widths[level] > 0)
+      compare_tile (v, (int) level, cp->size >> (ANNALS_TILE_HEIGHT * (level + 1)), f->partial[level],
+                    f->widths[level]);
+  AnnalsHash root;
+  annals_merkle_frontier_root (f, root);
+  if (memcmp (root, cp->root, 32) != 0)
+    fail (v, "the checkpoint's root hash does not match the entries");
+}
+
+/* The last checks of both verifications: redactions logged for messages
+ * the store still holds, stored entries newer than the checkpoint; then
+ * the last report. */
+static void
+verify_end (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64 stored, guint64 size,
+            GHashTable *tombstones, GHashTable *redacted)
+{
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init (&it, redacted);
+  while (g_hash_table_iter_next (&it, &k, NULL)) {
+    guint64 n = GPOINTER_TO_SIZE (k);
+    if (!g_hash_table_contains (tombstones, k) && n < size)
+      fail (v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
+  }
+  if (stored > size)
+    v->stats->unlogged = check_unlogged (v, store, store_dir, size, stored);
+  v->report (v->ctx, FALSE, NULL, v->stats);
+}
+
 gboolean
 annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey *key, const char *old_note,
                     gsize old_length, const AnnalsTlogPrefix *prefixes, guint n_prefixes, AnnalsTlogReport report,
                     gpointer ctx, AnnalsTlogVerifyStats *stats, GError **error)
 {
   memset (stats, 0, sizeof *stats);
-  g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
-  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
-  g_autoptr (AnnalsTlogReader) reader = annals_tlog_reader_open (log_dir, key, error);
-  if (reader == NULL) {
-    g_prefix_error (error, "checkpoint of '%s': ", list);
+  VerifyCtx v = { NULL, report, ctx, stats };
+  g_autoptr (AnnalsTlogReader) reader = verify_open (&v, list_dir, list, key, error);
+  if (reader == NULL)
     return FALSE;
-  }
   const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (reader);
-  VerifyCtx v = { reader, report, ctx, stats };
-  g_autofree char *suffix = g_strconcat ("/", list, NULL);
-  if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
-    fail (&v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
 
   g_auto (AnnalsCheckpoint) old = { 0 };
   gboolean have_old = old_note != NULL;
@@ -1237,20 +1309,7 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       break;
     }
     stats->entries++;
-    g_auto (AnnalsTlogEntry) e = { 0 };
-    g_autoptr (GError) perr = NULL;
-    if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
-      fail (&v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
-    } else {
-      if (e.index != i || g_strcmp0 (e.list, list) != 0)
-        fail (&v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
-      else if (i >= stored)
-        fail (&v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
-      else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
-        check_message (&v, store, &e, tombstones);
-      else
-        check_redaction (&v, store, &e, redacted);
-    }
+    check_entry (&v, store, stored, list, i, eb, tombstones, redacted);
     if (have_old && i + 1 == old.size) {
       AnnalsHash r;
       annals_merkle_frontier_root (f, r);
@@ -1272,14 +1331,7 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       report (ctx, FALSE, NULL, stats);
   }
   if (ok) {
-    for (guint level = 0; level < 8; level++)
-      if (f->widths[level] > 0)
-        compare_tile (&v, (int) level, cp->size >> (ANNALS_TILE_HEIGHT * (level + 1)), f->partial[level],
-                      f->widths[level]);
-    AnnalsHash root;
-    annals_merkle_frontier_root (f, root);
-    if (memcmp (root, cp->root, 32) != 0)
-      fail (&v, "the checkpoint's root hash does not match the entries");
+    check_frontier (&v, cp, f);
     GHashTableIter it;
     gpointer k;
     g_hash_table_iter_init (&it, tombstones);
@@ -1287,41 +1339,10 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       if (!g_hash_table_contains (redacted, k))
         fail (&v, "message %" G_GUINT64_FORMAT " was removed from the store without a redaction entry",
               (guint64) GPOINTER_TO_SIZE (k));
-    g_hash_table_iter_init (&it, redacted);
-    while (g_hash_table_iter_next (&it, &k, NULL)) {
-      guint64 n = GPOINTER_TO_SIZE (k);
-      if (!g_hash_table_contains (tombstones, k) && n < cp->size)
-        fail (&v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
-    }
-    if (stored > cp->size)
-      stats->unlogged = check_unlogged (&v, store, store_dir, cp->size, stored);
-    report (ctx, FALSE, NULL, stats);
+    verify_end (&v, store, store_dir, stored, cp->size, tombstones, redacted);
   }
   g_free (f);
   return ok;
-}
-
-/* Entry i (its bytes eb) against the store: annals_tlog_verify's checks. */
-static void
-check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list, guint64 i, GBytes *eb,
-             GHashTable *tombstones, GHashTable *redacted)
-{
-  gsize len;
-  const guint8 *d = g_bytes_get_data (eb, &len);
-  g_auto (AnnalsTlogEntry) e = { 0 };
-  g_autoptr (GError) perr = NULL;
-  if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
-    fail (v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
-    return;
-  }
-  if (e.index != i || g_strcmp0 (e.list, list) != 0)
-    fail (v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
-  else if (i >= stored)
-    fail (v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
-  else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
-    check_message (v, store, &e, tombstones);
-  else
-    check_redaction (v, store, &e, redacted);
 }
 
 static int
@@ -1338,18 +1359,12 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
                           AnnalsTlogVerifyStats *stats, GError **error)
 {
   memset (stats, 0, sizeof *stats);
-  g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
-  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
-  g_autoptr (AnnalsTlogReader) reader = annals_tlog_reader_open (log_dir, key, error);
-  if (reader == NULL) {
-    g_prefix_error (error, "checkpoint of '%s': ", list);
+  VerifyCtx v = { NULL, report, ctx, stats };
+  g_autoptr (AnnalsTlogReader) reader = verify_open (&v, list_dir, list, key, error);
+  if (reader == NULL)
     return FALSE;
-  }
   const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (reader);
-  VerifyCtx v = { reader, report, ctx, stats };
-  g_autofree char *suffix = g_strconcat ("/", list, NULL);
-  if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
-    fail (&v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
   g_auto (AnnalsCheckpoint) old = { 0 };
   g_autofree char *old_text = annals_note_open (old_note, old_length, key, error);
   if (old_text == NULL || !annals_checkpoint_parse (old_text, &old, error)) {
@@ -1437,13 +1452,7 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
     if ((i & 255) == 255)
       report (ctx, FALSE, NULL, stats);
   }
-  for (guint level = 0; level < 8; level++)
-    if (f->widths[level] > 0)
-      compare_tile (&v, (int) level, cp->size >> (ANNALS_TILE_HEIGHT * (level + 1)), f->partial[level],
-                    f->widths[level]);
-  annals_merkle_frontier_root (f, r);
-  if (memcmp (r, cp->root, 32) != 0)
-    fail (&v, "the checkpoint's root hash does not match the entries");
+  check_frontier (&v, cp, f);
   /* The tiles are the checkpoint's now: other roots come from them. */
   for (guint p = 0; p < n_prefixes; p++) {
     g_autoptr (GError) perr = NULL;
@@ -1495,14 +1504,6 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
              && was.type == ANNALS_STORE_RECORD_REDACTED))
       fail (&v, "message %" G_GUINT64_FORMAT " was removed from the store without a redaction entry", n);
   }
-  g_hash_table_iter_init (&it, redacted);
-  while (g_hash_table_iter_next (&it, &k, NULL)) {
-    guint64 n = GPOINTER_TO_SIZE (k);
-    if (!g_hash_table_contains (tombstones, k) && n < cp->size)
-      fail (&v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
-  }
-  if (stored > cp->size)
-    stats->unlogged = check_unlogged (&v, store, store_dir, cp->size, stored);
-  report (ctx, FALSE, NULL, stats);
+  verify_end (&v, store, store_dir, stored, cp->size, tombstones, redacted);
   return TRUE;
 }
