@@ -1200,6 +1200,26 @@ check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list,
     check_redaction (v, store, &e, redacted);
 }
 
+/* Reads entry i and appends its leaf hash to f: the entry's bytes
+ * (new), or NULL with an error. */
+static GBytes *
+verify_append (VerifyCtx *v, AnnalsMerkleFrontier *f, guint64 i, GError **error)
+{
+  g_autoptr (GBytes) eb = annals_tlog_reader_entry (v->reader, i, error);
+  if (eb == NULL) {
+    g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", i);
+    return NULL;
+  }
+  gsize len;
+  const guint8 *d = g_bytes_get_data (eb, &len);
+  AnnalsHash leaf;
+  annals_merkle_leaf_hash (d, len, leaf);
+  if (!annals_merkle_frontier_append (f, leaf, verify_tile_done, v, error))
+    return NULL;
+  v->stats->entries++;
+  return g_steal_pointer (&eb);
+}
+
 /* The frontier after the last entry against the checkpoint: its partial
  * tiles against the tile files, its root against the checkpoint's. */
 static void
@@ -1294,21 +1314,11 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
   }
   gboolean ok = TRUE;
   for (guint64 i = 0; i < cp->size; i++) {
-    g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, i, error);
+    g_autoptr (GBytes) eb = verify_append (&v, f, i, error);
     if (eb == NULL) {
-      g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", i);
       ok = FALSE;
       break;
     }
-    gsize len;
-    const guint8 *d = g_bytes_get_data (eb, &len);
-    AnnalsHash leaf;
-    annals_merkle_leaf_hash (d, len, leaf);
-    if (!annals_merkle_frontier_append (f, leaf, verify_tile_done, &v, error)) {
-      ok = FALSE;
-      break;
-    }
-    stats->entries++;
     check_entry (&v, store, stored, list, i, eb, tombstones, redacted);
     if (have_old && i + 1 == old.size) {
       AnnalsHash r;
@@ -1436,18 +1446,9 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
   g_autoptr (GHashTable) tombstones = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_autoptr (GHashTable) redacted = g_hash_table_new (g_direct_hash, g_direct_equal);
   for (guint64 i = old_size; i < cp->size; i++) {
-    g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, i, error);
-    if (eb == NULL) {
-      g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", i);
+    g_autoptr (GBytes) eb = verify_append (&v, f, i, error);
+    if (eb == NULL)
       return FALSE;
-    }
-    gsize len;
-    const guint8 *d = g_bytes_get_data (eb, &len);
-    AnnalsHash leaf;
-    annals_merkle_leaf_hash (d, len, leaf);
-    if (!annals_merkle_frontier_append (f, leaf, verify_tile_done, &v, error))
-      return FALSE;
-    stats->entries++;
     check_entry (&v, store, stored, list, i, eb, tombstones, redacted);
     if ((i & 255) == 255)
       report (ctx, FALSE, NULL, stats);
