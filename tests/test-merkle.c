@@ -410,7 +410,8 @@ test_note_sign_open (void)
   const char *bad_cps[] = { "o\n1\n", "o\n01\nAAAA\n", "\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
                             "o\n-1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n" };
   for (guint i = 0; i < G_N_ELEMENTS (bad_cps); i++) {
-    g_assert_false (annals_checkpoint_parse (bad_cps[i], &c, &error));
+    g_auto (AnnalsCheckpoint) bad_cp = { 0 };
+    g_assert_false (annals_checkpoint_parse (bad_cps[i], &bad_cp, &error));
     g_clear_error (&error);
   }
 }
