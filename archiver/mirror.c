@@ -32,6 +32,16 @@ typedef struct {
   char *site_origin;
 } Mirror;
 
+static void
+mirror_clear (Mirror *m)
+{
+  g_clear_pointer (&m->curl, curl_easy_cleanup);
+  g_clear_pointer (&m->key, annals_note_key_free);
+  g_clear_pointer (&m->site_origin, g_free);
+  g_clear_pointer (&m->base, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Mirror, mirror_clear)
+
 static void G_GNUC_PRINTF (3, 4) say (Mirror *m, gboolean warning, const char *format, ...)
 {
   if (m->o->report == NULL)
@@ -54,6 +64,13 @@ typedef struct {
   char *content_range;
   guint64 written;
 } Transfer;
+
+static void
+transfer_clear (Transfer *t)
+{
+  g_clear_pointer (&t->content_range, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Transfer, transfer_clear)
 
 static size_t
 on_header (char *data, size_t size, size_t n, void *ctx)
@@ -163,11 +180,9 @@ static GBytes *
 fetch_small (Mirror *m, const char *rel, GError **error)
 {
   g_autoptr (GByteArray) mem = g_byte_array_new ();
-  Transfer t = { m, -1, mem };
+  g_auto (Transfer) t = { m, -1, mem };
   long status;
-  gboolean ok = http_get (m, rel, &t, &status, error);
-  g_free (t.content_range);
-  if (!ok)
+  if (!http_get (m, rel, &t, &status, error))
     return NULL;
   if (status != 200) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_NETWORK, "'%s%s' answered HTTP %ld", m->base, rel,
@@ -258,10 +273,9 @@ fetch_file (Mirror *m, const char *rel, const char *dest, const char *prefix, in
     return io_error (error, "read", part);
   }
   g_autoptr (GByteArray) mem = g_byte_array_new ();
-  Transfer t = { m, fd, mem, (guint64) st.st_size };
+  g_auto (Transfer) t = { m, fd, mem, (guint64) st.st_size };
   long status;
   gboolean ok = http_get (m, rel, &t, &status, error);
-  g_free (t.content_range);
   if (ok && status == 404) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_NETWORK, "'%s%s' answered HTTP 404", m->base, rel);
     ok = FALSE;
@@ -368,6 +382,14 @@ typedef struct {
 } VerifyReport;
 
 static void
+verify_report_clear (VerifyReport *vr)
+{
+  if (vr->failures != NULL)
+    g_string_free (g_steal_pointer (&vr->failures), TRUE);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (VerifyReport, verify_report_clear)
+
+static void
 on_verify (gpointer ctx, gboolean failure, const char *message, const AnnalsTlogVerifyStats *stats)
 {
   VerifyReport *r = ctx;
@@ -421,7 +443,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   gsize cp_len;
   const char *cp_note = g_bytes_get_data (cp_bytes, &cp_len);
   g_autofree char *cp_text = annals_note_open (cp_note, cp_len, m->key, error);
-  AnnalsCheckpoint cp = { 0 };
+  g_auto (AnnalsCheckpoint) cp = { 0 };
   if (cp_text == NULL || !annals_checkpoint_parse (cp_text, &cp, error)) {
     g_prefix_error (error, "%s: refused '%s%s': ", list, m->base, cp_rel);
     if (*error)
@@ -431,7 +453,6 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   g_autofree char *want_origin = g_strconcat (m->site_origin, "/", list, NULL);
   gboolean origin_ok = strcmp (cp.origin, want_origin) == 0;
   guint64 size = cp.size;
-  annals_checkpoint_clear (&cp);
   if (!origin_ok) {
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED, "%s: refused '%s%s': its origin is not '%s'",
                  list, m->base, cp_rel, want_origin);
@@ -443,11 +464,9 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
   guint64 old_size = 0;
   if (g_file_get_contents (live_cp, &old_note, &old_len, NULL)) {
     g_autofree char *t = annals_note_open (old_note, old_len, m->key, NULL);
-    AnnalsCheckpoint oc;
-    if (t != NULL && annals_checkpoint_parse (t, &oc, NULL)) {
+    g_auto (AnnalsCheckpoint) oc = { 0 };
+    if (t != NULL && annals_checkpoint_parse (t, &oc, NULL))
       old_size = oc.size;
-      annals_checkpoint_clear (&oc);
-    }
     if (old_len == cp_len && memcmp (old_note, cp_note, cp_len) == 0) {
       say (m, FALSE, "%s: up to date (%" G_GUINT64_FORMAT " entries)", list, size);
       annals_fs_remove_tree (stage, NULL);
@@ -513,7 +532,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
       gpointer sctx;
       AnnalsMerkleSource src = annals_tlog_reader_source (r, &sctx);
       AnnalsHash root;
-      AnnalsCheckpoint oc = { 0 };
+      g_auto (AnnalsCheckpoint) oc = { 0 };
       g_autofree char *ot = annals_note_open (old_note, old_len, m->key, NULL);
       g_autoptr (GArray) proof = NULL;
       if (ot != NULL && annals_checkpoint_parse (ot, &oc, NULL) && annals_merkle_root (src, sctx, size, root, NULL)
@@ -522,7 +541,6 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
         if (proof == NULL
             || !annals_merkle_verify_consistency (old_size, size, oc.root, root, (const guint8 *) proof->data,
                                                   proof->len)) {
-          annals_checkpoint_clear (&oc);
           g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                        "%s: refused '%s%s': the log at %" G_GUINT64_FORMAT " entries does not extend the mirror's "
                        "checkpoint (%" G_GUINT64_FORMAT " entries): the old checkpoint is not a prefix of this log: "
@@ -532,11 +550,10 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
           return FALSE;
         }
       }
-      annals_checkpoint_clear (&oc);
     }
     for (guint64 i = old_size; i < size; i++) {
       g_autoptr (GBytes) eb = annals_tlog_reader_entry (r, i, error);
-      AnnalsTlogEntry e;
+      g_auto (AnnalsTlogEntry) e = { 0 };
       gsize len;
       const guint8 *d = eb ? g_bytes_get_data (eb, &len) : NULL;
       if (eb == NULL || !annals_tlog_entry_parse (d, len, &e, error)) {
@@ -551,7 +568,6 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
         say (m, FALSE, "%s: message %" G_GUINT64_FORMAT " was redacted on the origin: %s", list, e.redacts,
              e.reason ? e.reason : "");
       }
-      annals_tlog_entry_clear (&e);
     }
   }
 
@@ -676,7 +692,7 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
     memcpy (prefix.root, site_entry->root, 32);
   }
   g_autofree char *stage_slash = g_strconcat (stage, "/", NULL);
-  VerifyReport vr = { g_string_new (NULL), 0, stage_slash, list_url };
+  g_auto (VerifyReport) vr = { g_string_new (NULL), 0, stage_slash, list_url };
   AnnalsTlogVerifyStats vs;
   g_autoptr (GError) verr = NULL;
   gboolean ok = old_size > 0 ? annals_tlog_verify_since (stage, list, m->key, old_note, old_len, live_store,
@@ -696,11 +712,9 @@ mirror_list (Mirror *m, const char *list, const AnnalsCheckpoint *site_entry, GE
                  "%s: refused what %s serves, it does not verify:%s\nthe mirror keeps its last verified state "
                  "(%" G_GUINT64_FORMAT " entries)",
                  list, list_url, vr.failures->str, old_size);
-    g_string_free (vr.failures, TRUE);
     annals_fs_remove_tree (stage, NULL);
     return FALSE;
   }
-  g_string_free (vr.failures, TRUE);
 
   /* Move it in: the store, the tiles, the checkpoint last. */
   g_autofree char *stage_tiles = g_build_filename (stage_log, "tile", NULL);
@@ -802,7 +816,7 @@ run (Mirror *m, GError **error)
   /* Which lists: those the signed site checkpoint names (fetched before
    * the lists, so that it never names more than the copy will hold). */
   g_autoptr (GBytes) site_bytes = NULL;
-  AnnalsTlogSite site = { 0 };
+  g_auto (AnnalsTlogSite) site = { 0 };
   g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func (g_free);
   if (o->list == NULL) {
     site_bytes = fetch_small (m, ANNALS_TLOG_SITE_CHECKPOINT, error);
@@ -824,7 +838,6 @@ run (Mirror *m, GError **error)
         g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                      "refused '%s%s': it names a log '%s' that is not one of this site's lists", m->base,
                      ANNALS_TLOG_SITE_CHECKPOINT, g_array_index (site.lists, AnnalsCheckpoint, i).origin);
-        annals_tlog_site_clear (&site);
         return FALSE;
       }
       g_ptr_array_add (lists, g_strdup (name));
@@ -833,7 +846,7 @@ run (Mirror *m, GError **error)
     g_autofree char *old_path = g_build_filename (o->root, ANNALS_TLOG_SITE_CHECKPOINT, NULL);
     g_autofree char *old = NULL;
     gsize old_len;
-    AnnalsTlogSite old_site = { 0 };
+    g_auto (AnnalsTlogSite) old_site = { 0 };
     g_autofree char *old_text
         = g_file_get_contents (old_path, &old, &old_len, NULL) ? annals_note_open (old, old_len, m->key, NULL) : NULL;
     if (old_text != NULL && annals_tlog_site_parse (old_text, &old_site, NULL)) {
@@ -846,12 +859,9 @@ run (Mirror *m, GError **error)
           g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_REFUSED,
                        "refused '%s%s': it no longer names list '%s', which the mirror holds", m->base,
                        ANNALS_TLOG_SITE_CHECKPOINT, name);
-          annals_tlog_site_clear (&old_site);
-          annals_tlog_site_clear (&site);
           return FALSE;
         }
       }
-      annals_tlog_site_clear (&old_site);
     }
   } else {
     if (!annals_config_list_name_valid (o->list)) {
@@ -866,7 +876,7 @@ run (Mirror *m, GError **error)
     if (b == NULL)
       return FALSE;
     g_autofree char *text = annals_note_open (g_bytes_get_data (b, NULL), g_bytes_get_size (b), m->key, error);
-    AnnalsCheckpoint c;
+    g_auto (AnnalsCheckpoint) c = { 0 };
     if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
       g_prefix_error (error, "%s: refused '%s%s': ", o->list, m->base, rel);
       return FALSE;
@@ -874,7 +884,6 @@ run (Mirror *m, GError **error)
     g_autofree char *suffix = g_strconcat ("/", o->list, NULL);
     m->site_origin = g_str_has_suffix (c.origin, suffix) ? g_strndup (c.origin, strlen (c.origin) - strlen (suffix))
                                                          : g_strdup (c.origin);
-    annals_checkpoint_clear (&c);
   }
 
   /* The mirror's annals.conf: the origin's site origin and lists, so
@@ -887,34 +896,25 @@ run (Mirror *m, GError **error)
   }
   for (guint i = 0; i < lists->len; i++)
     if (!annals_config_has_list (config, lists->pdata[i])
-        && !annals_config_add_list (config, lists->pdata[i], NULL, NULL, error)) {
-      annals_tlog_site_clear (&site);
+        && !annals_config_add_list (config, lists->pdata[i], NULL, NULL, error))
       return FALSE;
-    }
   const char *pin[] = { m->site_origin, m->base, key_text };
-  if (!annals_config_edit (config, pin_mirror, pin, error)) {
-    annals_tlog_site_clear (&site);
+  if (!annals_config_edit (config, pin_mirror, pin, error))
     return FALSE;
-  }
   g_autofree char *vkey_path = g_build_filename (o->root, "keys", "site.vkey", NULL);
   g_autofree char *vkey_line = g_strconcat (key_text, "\n", NULL);
-  if (!write_durable (vkey_path, vkey_line, strlen (vkey_line), 0644, error)) {
-    annals_tlog_site_clear (&site);
+  if (!write_durable (vkey_path, vkey_line, strlen (vkey_line), 0644, error))
     return FALSE;
-  }
 
   /* One writer at a time. */
   g_autofree char *stage_root = g_build_filename (o->root, ".mirror", NULL);
   g_autofree char *lock_path = g_build_filename (stage_root, "lock", NULL);
-  if (g_mkdir_with_parents (stage_root, 0755) != 0) {
-    annals_tlog_site_clear (&site);
+  if (g_mkdir_with_parents (stage_root, 0755) != 0)
     return io_error (error, "create", stage_root);
-  }
   int lock = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB) != 0) {
     if (lock >= 0)
       close (lock);
-    annals_tlog_site_clear (&site);
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_IO,
                  "another 'annals mirror' is writing '%s' (it holds '%s'): wait for it", o->root, lock_path);
     return FALSE;
@@ -937,7 +937,6 @@ run (Mirror *m, GError **error)
     ok = write_durable (path, d, len, 0644, error);
   }
   close (lock);
-  annals_tlog_site_clear (&site);
   return ok;
 }
 
@@ -953,11 +952,10 @@ annals_mirror_run (const AnnalsMirrorOptions *options, AnnalsMirrorStats *stats,
   static gsize curl_ready;
   if (g_once_init_enter (&curl_ready))
     g_once_init_leave (&curl_ready, curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : 2);
-  Mirror m = { options, stats };
+  g_auto (Mirror) m = { options, stats };
   m.base = g_str_has_suffix (options->url, "/") ? g_strdup (options->url) : g_strconcat (options->url, "/", NULL);
   m.curl = curl_easy_init ();
   if (m.curl == NULL) {
-    g_free (m.base);
     g_set_error (error, ANNALS_MIRROR_ERROR, ANNALS_MIRROR_ERROR_NETWORK, "cannot start libcurl");
     return FALSE;
   }
@@ -972,10 +970,5 @@ annals_mirror_run (const AnnalsMirrorOptions *options, AnnalsMirrorStats *stats,
   curl_easy_setopt (m.curl, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt (m.curl, CURLOPT_USERAGENT, "annals-mirror");
   curl_easy_setopt (m.curl, CURLOPT_NOSIGNAL, 1L);
-  gboolean ok = run (&m, error);
-  curl_easy_cleanup (m.curl);
-  annals_note_key_free (m.key);
-  g_free (m.site_origin);
-  g_free (m.base);
-  return ok;
+  return run (&m, error);
 }

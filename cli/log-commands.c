@@ -211,13 +211,10 @@ annals_cli_verify_proof (int argc, char **argv)
       return annals_cli_fail ("verify-proof", error);
     g_autofree char *nt = annals_note_open (note, strlen (note), key, &error);
     g_autofree char *ot = nt ? annals_note_open (old_text, old_len, key, &error) : NULL;
-    AnnalsCheckpoint now, old;
-    if (ot == NULL || !annals_checkpoint_parse (nt, &now, &error))
+    g_auto (AnnalsCheckpoint) now = { 0 };
+    g_auto (AnnalsCheckpoint) old = { 0 };
+    if (ot == NULL || !annals_checkpoint_parse (nt, &now, &error) || !annals_checkpoint_parse (ot, &old, &error))
       return annals_cli_fail ("verify-proof", error);
-    if (!annals_checkpoint_parse (ot, &old, &error)) {
-      annals_checkpoint_clear (&now);
-      return annals_cli_fail ("verify-proof", error);
-    }
     gboolean ok = strcmp (now.origin, old.origin) == 0 && old.size == old_size
                   && annals_merkle_verify_consistency (old.size, now.size, old.root, now.root,
                                                        (const guint8 *) hashes->data, hashes->len);
@@ -228,34 +225,31 @@ annals_cli_verify_proof (int argc, char **argv)
       g_printerr ("annals verify-proof: NOT consistent: the old checkpoint (%" G_GUINT64_FORMAT
                   " entries) is not a prefix of the new one (%" G_GUINT64_FORMAT ")\n",
                   old.size, now.size);
-    annals_checkpoint_clear (&now);
-    annals_checkpoint_clear (&old);
     return ok ? 0 : 1;
   }
 
-  AnnalsTlogProof p;
+  g_auto (AnnalsTlogProof) p = { 0 };
   if (!annals_tlog_proof_parse (text, len, &p, &error))
     return annals_cli_fail ("verify-proof", error);
-  int status = 1;
-  AnnalsCheckpoint cp = { 0 };
-  AnnalsTlogEntry e = { 0 };
+  g_auto (AnnalsCheckpoint) cp = { 0 };
+  g_auto (AnnalsTlogEntry) e = { 0 };
   g_autofree char *cptext = annals_note_open (p.checkpoint, strlen (p.checkpoint), key, &error);
   if (cptext == NULL || !annals_checkpoint_parse (cptext, &cp, &error)) {
     annals_cli_fail ("verify-proof", error);
-    goto done;
+    return 1;
   }
   if (!origin_of_key (cp.origin, key)) {
     g_printerr ("annals verify-proof: the checkpoint is of log '%s', which key '%s' does not speak for\n", cp.origin,
                 key->name);
-    goto done;
+    return 1;
   }
   if (origin != NULL && strcmp (origin, cp.origin) != 0) {
     g_printerr ("annals verify-proof: the proof is for log '%s', not '%s'\n", cp.origin, origin);
-    goto done;
+    return 1;
   }
   if (p.entry == NULL) {
     g_printerr ("annals verify-proof: the proof carries no log entry (no 'extra' line)\n");
-    goto done;
+    return 1;
   }
   gsize elen;
   const guint8 *ed = g_bytes_get_data (p.entry, &elen);
@@ -266,7 +260,7 @@ annals_cli_verify_proof (int argc, char **argv)
     g_printerr ("annals verify-proof: NOT included: entry %" G_GUINT64_FORMAT
                 " does not hash to the root of %s at %" G_GUINT64_FORMAT " entries\n",
                 p.index, cp.origin, cp.size);
-    goto done;
+    return 1;
   }
   if (!annals_tlog_entry_parse (ed, elen, &e, &error) || e.index != p.index) {
     if (error)
@@ -274,20 +268,20 @@ annals_cli_verify_proof (int argc, char **argv)
     else
       g_printerr ("annals verify-proof: the entry names index %" G_GUINT64_FORMAT ", the proof %" G_GUINT64_FORMAT "\n",
                   e.index, p.index);
-    goto done;
+    return 1;
   }
   if (message != NULL) {
     guint8 sha[32];
     guint64 size;
     if (!sha256_file (message, sha, &size, &error)) {
       annals_cli_fail ("verify-proof", error);
-      goto done;
+      return 1;
     }
     if (e.type != ANNALS_TLOG_ENTRY_MESSAGE || size != e.size || memcmp (sha, e.sha256, 32) != 0) {
       g_printerr ("annals verify-proof: '%s' is NOT the logged message: it differs from what entry %" G_GUINT64_FORMAT
                   " recorded (%" G_GUINT64_FORMAT " bytes)\n",
                   message, e.index, e.size);
-      goto done;
+      return 1;
     }
   }
   if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
@@ -297,12 +291,7 @@ annals_cli_verify_proof (int argc, char **argv)
   else
     g_print ("verified: entry %" G_GUINT64_FORMAT " of %s records the redaction of message %" G_GUINT64_FORMAT ": %s\n",
              e.index, cp.origin, e.redacts, e.reason);
-  status = 0;
-done:
-  annals_tlog_entry_clear (&e);
-  annals_checkpoint_clear (&cp);
-  annals_tlog_proof_clear (&p);
-  return status;
+  return 0;
 }
 
 static int
@@ -410,8 +399,8 @@ annals_cli_verify (int argc, char **argv)
     return annals_cli_fail ("verify", error);
   g_autofree char *old = NULL;
   gsize old_len = 0;
-  AnnalsCheckpoint old_cp = { 0 };
-  AnnalsTlogSite old_site = { 0 };
+  g_auto (AnnalsCheckpoint) old_cp = { 0 };
+  g_auto (AnnalsTlogSite) old_site = { 0 };
   if (since != NULL) {
     if (!g_file_get_contents (since, &old, &old_len, &error))
       return annals_cli_fail ("verify", error);
@@ -435,11 +424,8 @@ annals_cli_verify (int argc, char **argv)
     g_ptr_array_add (lists, g_strdup (argv[1]));
   } else {
     g_autoptr (GDir) d = g_dir_open (argv[1], 0, &error);
-    if (d == NULL) {
-      annals_checkpoint_clear (&old_cp);
-      annals_tlog_site_clear (&old_site);
+    if (d == NULL)
       return annals_cli_fail ("verify", error);
-    }
     const char *name;
     while ((name = g_dir_read_name (d)) != NULL) {
       g_autofree char *cp = g_build_filename (argv[1], name, "log", "checkpoint", NULL);
@@ -450,12 +436,10 @@ annals_cli_verify (int argc, char **argv)
   }
   guint64 failures = 0;
   /* The site checkpoint says which lists a root has. */
-  AnnalsTlogSite site = { 0 };
+  g_auto (AnnalsTlogSite) site = { 0 };
   g_autofree char *site_path = g_build_filename (argv[1], ANNALS_TLOG_SITE_CHECKPOINT, NULL);
   if (is_root && lists->len == 0 && !g_file_test (site_path, G_FILE_TEST_EXISTS)) {
     g_printerr ("annals verify: no list with a log (LIST/log/checkpoint) in '%s'\n", argv[1]);
-    annals_checkpoint_clear (&old_cp);
-    annals_tlog_site_clear (&old_site);
     return 1;
   }
   if (is_root) {
@@ -552,9 +536,6 @@ annals_cli_verify (int argc, char **argv)
     g_print ("FAIL: the old checkpoint is for '%s', which is not in '%s'\n", old_cp.origin, argv[1]);
     failures++;
   }
-  annals_checkpoint_clear (&old_cp);
-  annals_tlog_site_clear (&site);
-  annals_tlog_site_clear (&old_site);
   return failures > 0 ? 1 : 0;
 }
 

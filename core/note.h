@@ -55,6 +55,7 @@ typedef struct {
 } AnnalsCheckpoint;
 
 void annals_checkpoint_clear (AnnalsCheckpoint *checkpoint);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsCheckpoint, annals_checkpoint_clear)
 /* The note text of a checkpoint: origin, size, base64 root, newline each. */
 char *annals_checkpoint_format (const char *origin, guint64 size, const guint8 *root);
 /* Parses checkpoint note text (as annals_note_open returns it). */

@@ -189,6 +189,7 @@ typedef enum {
 G_GNUC_INTERNAL void annals_store_scan_init (AnnalsStoreScan *scan, AnnalsStore *store, guint64 from, guint64 to);
 G_GNUC_INTERNAL AnnalsStoreScanStep annals_store_scan_next (AnnalsStoreScan *scan, Entry *e, GError **error);
 G_GNUC_INTERNAL void annals_store_scan_clear (AnnalsStoreScan *scan);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsStoreScan, annals_store_scan_clear)
 
 /* --- Writer (store-write.c) ----------------------------------------- */
 

@@ -114,17 +114,14 @@ annals_store_writer_recover (AnnalsStoreWriter *w, GError **error)
     if (whole && numbered_type (type) && r.number == w->count) {
       r.pack = pack;
       r.offset = offset;
-      if (type == RECORD_REDACTED) {
-        /* The message's id is all a tombstone keeps; meta gets that. */
-        if (!reindex_special (w, &r, error))
-          return FALSE;
-        w->recovered++;
-        w->pack_records++;
-        offset += record_span (&r);
-        continue;
+      /* The message's id is all a tombstone keeps; meta gets that.  A
+       * redaction record counts once its payload reads back. */
+      gboolean special = type == RECORD_REDACTED;
+      if (!special) {
+        raw = annals_store_read_payload (w->reader, &r, crc, &envelope, NULL);
+        special = raw != NULL && type == RECORD_REDACTION;
       }
-      raw = annals_store_read_payload (w->reader, &r, crc, &envelope, NULL);
-      if (raw != NULL && type == RECORD_REDACTION) {
+      if (special) {
         if (!reindex_special (w, &r, error))
           return FALSE;
         w->recovered++;

@@ -68,7 +68,7 @@ static gboolean
 scan_flags (AnnalsStore *store, guint32 want, gboolean (*fn) (guint64 number, gpointer data), gpointer data,
             GError **error)
 {
-  AnnalsStoreScan scan;
+  g_auto (AnnalsStoreScan) scan = { 0 };
   AnnalsStoreScanStep step;
   Entry e;
   annals_store_scan_init (&scan, store, 0, annals_store_count (store));
@@ -77,7 +77,6 @@ scan_flags (AnnalsStore *store, guint32 want, gboolean (*fn) (guint64 number, gp
     if (step == ANNALS_STORE_SCAN_ENTRY && (e.flags & want) == want && !fn (scan.number, data))
       break;
   }
-  annals_store_scan_clear (&scan);
   return step != ANNALS_STORE_SCAN_ERROR;
 }
 

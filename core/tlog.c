@@ -415,14 +415,13 @@ load_state (AnnalsTlog *log, GError **error)
   if (!g_file_get_contents (cppath, &cp, &cplen, NULL))
     return TRUE; /* a new log */
   g_autofree char *text = note_text (cp);
-  AnnalsCheckpoint c;
+  g_auto (AnnalsCheckpoint) c = { 0 };
   if (text == NULL || !annals_checkpoint_parse (text, &c, error)) {
     if (text == NULL)
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED, "'%s' is not a signed checkpoint", cppath);
     return FALSE;
   }
   guint64 n = c.size;
-  annals_checkpoint_clear (&c);
   for (guint level = 0; level < 8; level++) {
     guint w = (guint) ((n >> (ANNALS_TILE_HEIGHT * level)) & 0xff);
     if (w == 0)
@@ -576,11 +575,10 @@ sync_entries (AnnalsTlog *log, AnnalsStore *store, const char *list, const Annal
     return FALSE;
   }
   for (guint64 i = start; i < count; i++) {
-    AnnalsTlogEntry e;
+    g_auto (AnnalsTlogEntry) e = { 0 };
     if (!annals_tlog_entry_from_store (store, list, i, &e, error))
       return FALSE;
     g_autoptr (GBytes) b = annals_tlog_entry_encode (&e);
-    annals_tlog_entry_clear (&e);
     if (!annals_tlog_append (log, b, error))
       return FALSE;
   }
@@ -685,7 +683,7 @@ annals_tlog_site_publish (const char *root, const char *site_origin, const char 
     if (!g_file_get_contents (path, &note, NULL, NULL))
       continue; /* no log yet */
     g_autofree char *text = note_text (note);
-    AnnalsCheckpoint c;
+    g_auto (AnnalsCheckpoint) c = { 0 };
     if (text == NULL || !annals_checkpoint_parse (text, &c, NULL)) {
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MALFORMED,
                    "'%s' is not a signed checkpoint; run 'annals verify' on the root", path);
@@ -694,7 +692,6 @@ annals_tlog_site_publish (const char *root, const char *site_origin, const char 
     }
     g_autofree char *b = g_base64_encode (c.root, 32);
     g_string_append_printf (s, "%s %" G_GUINT64_FORMAT " %s\n", c.origin, c.size, b);
-    annals_checkpoint_clear (&c);
   }
   g_autofree char *text = g_string_free (s, FALSE);
   if (ok) {
@@ -1160,26 +1157,118 @@ check_unlogged (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64
   return to - from;
 }
 
+/* list_dir's log, for verifying list into v: its reader (new, and
+ * v->reader), or NULL with an error.  A checkpoint of another list's
+ * origin is a failure, not an error. */
+static AnnalsTlogReader *
+verify_open (VerifyCtx *v, const char *list_dir, const char *list, const AnnalsNoteKey *key, GError **error)
+{
+  g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
+  g_autoptr (AnnalsTlogReader) reader = annals_tlog_reader_open (log_dir, key, error);
+  if (reader == NULL) {
+    g_prefix_error (error, "checkpoint of '%s': ", list);
+    return NULL;
+  }
+  const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (reader);
+  g_autofree char *suffix = g_strconcat ("/", list, NULL);
+  if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
+    fail (v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
+  v->reader = reader;
+  return g_steal_pointer (&reader);
+}
+
+/* Entry i (its bytes eb) against the store: the checks of both verifications. */
+static void
+check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list, guint64 i, GBytes *eb,
+             GHashTable *tombstones, GHashTable *redacted)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (eb, &len);
+  g_auto (AnnalsTlogEntry) e = { 0 };
+  g_autoptr (GError) perr = NULL;
+  if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
+    fail (v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
+    return;
+  }
+  if (e.index != i || g_strcmp0 (e.list, list) != 0)
+    fail (v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
+  else if (i >= stored)
+    fail (v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
+  else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
+    check_message (v, store, &e, tombstones);
+  else
+    check_redaction (v, store, &e, redacted);
+}
+
+/* Reads entry i and appends its leaf hash to f: the entry's bytes
+ * (new), or NULL with an error. */
+static GBytes *
+verify_append (VerifyCtx *v, AnnalsMerkleFrontier *f, guint64 i, GError **error)
+{
+  g_autoptr (GBytes) eb = annals_tlog_reader_entry (v->reader, i, error);
+  if (eb == NULL) {
+    g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", i);
+    return NULL;
+  }
+  gsize len;
+  const guint8 *d = g_bytes_get_data (eb, &len);
+  AnnalsHash leaf;
+  annals_merkle_leaf_hash (d, len, leaf);
+  if (!annals_merkle_frontier_append (f, leaf, verify_tile_done, v, error))
+    return NULL;
+  v->stats->entries++;
+  return g_steal_pointer (&eb);
+}
+
+/* The frontier after the last entry against the checkpoint: its partial
+ * tiles against the tile files, its root against the checkpoint's. */
+static void
+check_frontier (VerifyCtx *v, const AnnalsCheckpoint *cp, const AnnalsMerkleFrontier *f)
+{
+  for (guint level = 0; level < 8; level++)
+    if (f->widths[level] > 0)
+      compare_tile (v, (int) level, cp->size >> (ANNALS_TILE_HEIGHT * (level + 1)), f->partial[level],
+                    f->widths[level]);
+  AnnalsHash root;
+  annals_merkle_frontier_root (f, root);
+  if (memcmp (root, cp->root, 32) != 0)
+    fail (v, "the checkpoint's root hash does not match the entries");
+}
+
+/* The last checks of both verifications: redactions logged for messages
+ * the store still holds, stored entries newer than the checkpoint; then
+ * the last report. */
+static void
+verify_end (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64 stored, guint64 size,
+            GHashTable *tombstones, GHashTable *redacted)
+{
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init (&it, redacted);
+  while (g_hash_table_iter_next (&it, &k, NULL)) {
+    guint64 n = GPOINTER_TO_SIZE (k);
+    if (!g_hash_table_contains (tombstones, k) && n < size)
+      fail (v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
+  }
+  if (stored > size)
+    v->stats->unlogged = check_unlogged (v, store, store_dir, size, stored);
+  v->report (v->ctx, FALSE, NULL, v->stats);
+}
+
 gboolean
 annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey *key, const char *old_note,
                     gsize old_length, const AnnalsTlogPrefix *prefixes, guint n_prefixes, AnnalsTlogReport report,
                     gpointer ctx, AnnalsTlogVerifyStats *stats, GError **error)
 {
   memset (stats, 0, sizeof *stats);
-  g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
-  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
-  g_autoptr (AnnalsTlogReader) reader = annals_tlog_reader_open (log_dir, key, error);
-  if (reader == NULL) {
-    g_prefix_error (error, "checkpoint of '%s': ", list);
+  VerifyCtx v = { NULL, report, ctx, stats };
+  g_autoptr (AnnalsTlogReader) reader = verify_open (&v, list_dir, list, key, error);
+  if (reader == NULL)
     return FALSE;
-  }
   const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (reader);
-  VerifyCtx v = { reader, report, ctx, stats };
-  g_autofree char *suffix = g_strconcat ("/", list, NULL);
-  if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
-    fail (&v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
 
-  AnnalsCheckpoint old = { 0 };
+  g_auto (AnnalsCheckpoint) old = { 0 };
   gboolean have_old = old_note != NULL;
   if (have_old) {
     g_autofree char *text = annals_note_open (old_note, old_length, key, error);
@@ -1190,7 +1279,6 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
     if (strcmp (old.origin, cp->origin) != 0) {
       g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH, "old checkpoint is for '%s', not '%s'",
                    old.origin, cp->origin);
-      annals_checkpoint_clear (&old);
       return FALSE;
     }
     if (old.size > cp->size) {
@@ -1198,15 +1286,12 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
                    "rolled back: the old checkpoint has %" G_GUINT64_FORMAT
                    " entries, the current one only %" G_GUINT64_FORMAT,
                    old.size, cp->size);
-      annals_checkpoint_clear (&old);
       return FALSE;
     }
   }
   g_autoptr (AnnalsStore) store = annals_store_open (store_dir, error);
-  if (store == NULL) {
-    annals_checkpoint_clear (&old);
+  if (store == NULL)
     return FALSE;
-  }
   guint64 stored = annals_store_count (store);
   g_autoptr (GHashTable) tombstones = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_autoptr (GHashTable) redacted = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -1229,36 +1314,12 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
   }
   gboolean ok = TRUE;
   for (guint64 i = 0; i < cp->size; i++) {
-    g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, i, error);
+    g_autoptr (GBytes) eb = verify_append (&v, f, i, error);
     if (eb == NULL) {
-      g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", i);
       ok = FALSE;
       break;
     }
-    gsize len;
-    const guint8 *d = g_bytes_get_data (eb, &len);
-    AnnalsHash leaf;
-    annals_merkle_leaf_hash (d, len, leaf);
-    if (!annals_merkle_frontier_append (f, leaf, verify_tile_done, &v, error)) {
-      ok = FALSE;
-      break;
-    }
-    stats->entries++;
-    AnnalsTlogEntry e;
-    g_autoptr (GError) perr = NULL;
-    if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
-      fail (&v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
-    } else {
-      if (e.index != i || g_strcmp0 (e.list, list) != 0)
-        fail (&v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
-      else if (i >= stored)
-        fail (&v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
-      else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
-        check_message (&v, store, &e, tombstones);
-      else
-        check_redaction (&v, store, &e, redacted);
-      annals_tlog_entry_clear (&e);
-    }
+    check_entry (&v, store, stored, list, i, eb, tombstones, redacted);
     if (have_old && i + 1 == old.size) {
       AnnalsHash r;
       annals_merkle_frontier_root (f, r);
@@ -1280,14 +1341,7 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       report (ctx, FALSE, NULL, stats);
   }
   if (ok) {
-    for (guint level = 0; level < 8; level++)
-      if (f->widths[level] > 0)
-        compare_tile (&v, (int) level, cp->size >> (ANNALS_TILE_HEIGHT * (level + 1)), f->partial[level],
-                      f->widths[level]);
-    AnnalsHash root;
-    annals_merkle_frontier_root (f, root);
-    if (memcmp (root, cp->root, 32) != 0)
-      fail (&v, "the checkpoint's root hash does not match the entries");
+    check_frontier (&v, cp, f);
     GHashTableIter it;
     gpointer k;
     g_hash_table_iter_init (&it, tombstones);
@@ -1295,43 +1349,10 @@ annals_tlog_verify (const char *list_dir, const char *list, const AnnalsNoteKey 
       if (!g_hash_table_contains (redacted, k))
         fail (&v, "message %" G_GUINT64_FORMAT " was removed from the store without a redaction entry",
               (guint64) GPOINTER_TO_SIZE (k));
-    g_hash_table_iter_init (&it, redacted);
-    while (g_hash_table_iter_next (&it, &k, NULL)) {
-      guint64 n = GPOINTER_TO_SIZE (k);
-      if (!g_hash_table_contains (tombstones, k) && n < cp->size)
-        fail (&v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
-    }
-    if (stored > cp->size)
-      stats->unlogged = check_unlogged (&v, store, store_dir, cp->size, stored);
-    report (ctx, FALSE, NULL, stats);
+    verify_end (&v, store, store_dir, stored, cp->size, tombstones, redacted);
   }
   g_free (f);
-  annals_checkpoint_clear (&old);
   return ok;
-}
-
-/* Entry i (its bytes eb) against the store: annals_tlog_verify's checks. */
-static void
-check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list, guint64 i, GBytes *eb,
-             GHashTable *tombstones, GHashTable *redacted)
-{
-  gsize len;
-  const guint8 *d = g_bytes_get_data (eb, &len);
-  AnnalsTlogEntry e;
-  g_autoptr (GError) perr = NULL;
-  if (!annals_tlog_entry_parse (d, len, &e, &perr)) {
-    fail (v, "entry %" G_GUINT64_FORMAT ": %s", i, perr->message);
-    return;
-  }
-  if (e.index != i || g_strcmp0 (e.list, list) != 0)
-    fail (v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
-  else if (i >= stored)
-    fail (v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
-  else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
-    check_message (v, store, &e, tombstones);
-  else
-    check_redaction (v, store, &e, redacted);
-  annals_tlog_entry_clear (&e);
 }
 
 static int
@@ -1348,30 +1369,20 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
                           AnnalsTlogVerifyStats *stats, GError **error)
 {
   memset (stats, 0, sizeof *stats);
-  g_autofree char *log_dir = g_build_filename (list_dir, "log", NULL);
-  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
-  g_autoptr (AnnalsTlogReader) reader = annals_tlog_reader_open (log_dir, key, error);
-  if (reader == NULL) {
-    g_prefix_error (error, "checkpoint of '%s': ", list);
+  VerifyCtx v = { NULL, report, ctx, stats };
+  g_autoptr (AnnalsTlogReader) reader = verify_open (&v, list_dir, list, key, error);
+  if (reader == NULL)
     return FALSE;
-  }
   const AnnalsCheckpoint *cp = annals_tlog_reader_checkpoint (reader);
-  VerifyCtx v = { reader, report, ctx, stats };
-  g_autofree char *suffix = g_strconcat ("/", list, NULL);
-  if (!g_str_has_suffix (cp->origin, suffix) && strcmp (cp->origin, list) != 0)
-    fail (&v, "checkpoint origin '%s' is not list '%s''s", cp->origin, list);
-  AnnalsCheckpoint old = { 0 };
+  g_autofree char *store_dir = g_build_filename (list_dir, "store", NULL);
+  g_auto (AnnalsCheckpoint) old = { 0 };
   g_autofree char *old_text = annals_note_open (old_note, old_length, key, error);
   if (old_text == NULL || !annals_checkpoint_parse (old_text, &old, error)) {
     g_prefix_error (error, "old checkpoint: ");
     return FALSE;
   }
   guint64 old_size = old.size;
-  AnnalsHash old_root;
-  memcpy (old_root, old.root, 32);
-  gboolean same_origin = strcmp (old.origin, cp->origin) == 0;
-  annals_checkpoint_clear (&old);
-  if (!same_origin) {
+  if (strcmp (old.origin, cp->origin) != 0) {
     g_set_error (error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH, "old checkpoint is not for '%s'", cp->origin);
     return FALSE;
   }
@@ -1427,7 +1438,7 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
   f->size = old_size;
   AnnalsHash r;
   annals_merkle_frontier_root (f, r);
-  if (memcmp (r, old_root, 32) != 0)
+  if (memcmp (r, old.root, 32) != 0)
     fail (&v, "the old checkpoint (%" G_GUINT64_FORMAT " entries) is not a prefix of this log: history was rewritten",
           old_size);
 
@@ -1435,29 +1446,14 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
   g_autoptr (GHashTable) tombstones = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_autoptr (GHashTable) redacted = g_hash_table_new (g_direct_hash, g_direct_equal);
   for (guint64 i = old_size; i < cp->size; i++) {
-    g_autoptr (GBytes) eb = annals_tlog_reader_entry (reader, i, error);
-    if (eb == NULL) {
-      g_prefix_error (error, "entry %" G_GUINT64_FORMAT ": ", i);
+    g_autoptr (GBytes) eb = verify_append (&v, f, i, error);
+    if (eb == NULL)
       return FALSE;
-    }
-    gsize len;
-    const guint8 *d = g_bytes_get_data (eb, &len);
-    AnnalsHash leaf;
-    annals_merkle_leaf_hash (d, len, leaf);
-    if (!annals_merkle_frontier_append (f, leaf, verify_tile_done, &v, error))
-      return FALSE;
-    stats->entries++;
     check_entry (&v, store, stored, list, i, eb, tombstones, redacted);
     if ((i & 255) == 255)
       report (ctx, FALSE, NULL, stats);
   }
-  for (guint level = 0; level < 8; level++)
-    if (f->widths[level] > 0)
-      compare_tile (&v, (int) level, cp->size >> (ANNALS_TILE_HEIGHT * (level + 1)), f->partial[level],
-                    f->widths[level]);
-  annals_merkle_frontier_root (f, r);
-  if (memcmp (r, cp->root, 32) != 0)
-    fail (&v, "the checkpoint's root hash does not match the entries");
+  check_frontier (&v, cp, f);
   /* The tiles are the checkpoint's now: other roots come from them. */
   for (guint p = 0; p < n_prefixes; p++) {
     g_autoptr (GError) perr = NULL;
@@ -1509,14 +1505,6 @@ annals_tlog_verify_since (const char *list_dir, const char *list, const AnnalsNo
              && was.type == ANNALS_STORE_RECORD_REDACTED))
       fail (&v, "message %" G_GUINT64_FORMAT " was removed from the store without a redaction entry", n);
   }
-  g_hash_table_iter_init (&it, redacted);
-  while (g_hash_table_iter_next (&it, &k, NULL)) {
-    guint64 n = GPOINTER_TO_SIZE (k);
-    if (!g_hash_table_contains (tombstones, k) && n < cp->size)
-      fail (&v, "message %" G_GUINT64_FORMAT " is logged as redacted but the store still holds it", n);
-  }
-  if (stored > cp->size)
-    stats->unlogged = check_unlogged (&v, store, store_dir, cp->size, stored);
-  report (ctx, FALSE, NULL, stats);
+  verify_end (&v, store, store_dir, stored, cp->size, tombstones, redacted);
   return TRUE;
 }

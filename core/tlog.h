@@ -56,6 +56,7 @@ typedef struct {
 } AnnalsTlogEntry;
 
 void annals_tlog_entry_clear (AnnalsTlogEntry *entry);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsTlogEntry, annals_tlog_entry_clear)
 /* The entry's bytes (the leaf data): a new GBytes. */
 GBytes *annals_tlog_entry_encode (const AnnalsTlogEntry *entry);
 gboolean annals_tlog_entry_parse (const guint8 *data, gsize length, AnnalsTlogEntry *out, GError **error);
@@ -96,6 +97,7 @@ typedef struct {
 } AnnalsTlogSite;
 
 void annals_tlog_site_clear (AnnalsTlogSite *site);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsTlogSite, annals_tlog_site_clear)
 /* Parses the note text (as annals_note_open returns it). */
 gboolean annals_tlog_site_parse (const char *text, AnnalsTlogSite *out, GError **error);
 /* The list name of an entry of site (its origin's last part), or NULL
@@ -135,6 +137,7 @@ typedef struct {
 } AnnalsTlogProof;
 
 void annals_tlog_proof_clear (AnnalsTlogProof *proof);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnnalsTlogProof, annals_tlog_proof_clear)
 gboolean annals_tlog_proof_parse (const char *text, gsize length, AnnalsTlogProof *out, GError **error);
 
 /* Consistency proofs: "annals/consistency-proof@v1", "old N", hashes,

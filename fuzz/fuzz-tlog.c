@@ -24,24 +24,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_autofree char *opened = key ? annals_note_open (text, len, key, NULL) : NULL;
   if (opened != NULL)
     g_assert_true (g_str_has_suffix (opened, "\n"));
-  AnnalsCheckpoint c;
-  if (annals_checkpoint_parse (text, &c, NULL)) {
+  g_auto (AnnalsCheckpoint) c = { 0 };
+  if (annals_checkpoint_parse (text, &c, NULL))
     g_assert_nonnull (c.origin);
-    annals_checkpoint_clear (&c);
-  }
   /* Site checkpoints are parsed once their signature verifies. */
-  AnnalsTlogSite site;
+  g_auto (AnnalsTlogSite) site = { 0 };
   if (annals_tlog_site_parse (opened ? opened : text, &site, NULL)) {
     g_assert_nonnull (site.origin);
     for (guint i = 0; i < site.lists->len; i++)
       (void) annals_tlog_site_list_name (&site, &g_array_index (site.lists, AnnalsCheckpoint, i));
-    annals_tlog_site_clear (&site);
   }
-  AnnalsTlogProof p;
+  g_auto (AnnalsTlogProof) p = { 0 };
   if (annals_tlog_proof_parse ((const char *) data, size, &p, NULL)) {
     g_assert_nonnull (p.hashes);
     g_assert_cmpuint (p.hashes->len, <=, 64);
-    annals_tlog_proof_clear (&p);
   }
   guint64 old;
   GArray *hashes = NULL;
@@ -50,20 +46,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     g_array_unref (hashes);
     g_free (note);
   }
-  AnnalsTlogEntry e;
+  g_auto (AnnalsTlogEntry) e = { 0 };
   if (annals_tlog_entry_parse (data, size, &e, NULL)) {
     /* What annals writes for a parsed entry parses back to the same
      * entry: encoding it again gives the same bytes. */
     g_autoptr (GBytes) again = annals_tlog_entry_encode (&e);
     gsize alen;
     const guint8 *a = g_bytes_get_data (again, &alen);
-    AnnalsTlogEntry e2;
+    g_auto (AnnalsTlogEntry) e2 = { 0 };
     g_assert_true (annals_tlog_entry_parse (a, alen, &e2, NULL));
     g_assert_cmpuint (e2.index, ==, e.index);
     g_autoptr (GBytes) third = annals_tlog_entry_encode (&e2);
     g_assert_true (g_bytes_equal (again, third));
-    annals_tlog_entry_clear (&e2);
-    annals_tlog_entry_clear (&e);
   }
   AnnalsNoteKey *k = annals_note_key_parse (text, NULL);
   annals_note_key_free (k);

@@ -620,12 +620,10 @@ static char *
 snippet_kept (guint64 docid, const char *data, gsize length, gpointer user_data)
 {
   const AnnalsQueryOptions *o = user_data;
-  AnnalsIndexSummary sum;
+  g_auto (AnnalsIndexSummary) sum = { 0 };
   if (!annals_index_summary_parse (data, length, &sum))
     return NULL;
-  char *snippet = o->snippet_kept (&sum, o->snippet_data);
-  annals_index_summary_clear (&sum);
-  return snippet;
+  return o->snippet_kept (&sum, o->snippet_data);
 }
 
 /* Moves hit i of part (summary, percent, snippet) to the end of r. */

@@ -373,11 +373,10 @@ test_note_sign_open (void)
   g_autofree char *opened = annals_note_open (note, strlen (note), v, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (opened, ==, text);
-  AnnalsCheckpoint c;
+  g_auto (AnnalsCheckpoint) c = { 0 };
   g_assert_true (annals_checkpoint_parse (opened, &c, &error));
   g_assert_cmpstr (c.origin, ==, "example.org/log");
   g_assert_cmpuint (c.size, ==, 42);
-  annals_checkpoint_clear (&c);
   /* The signer string round-trips. */
   g_autofree char *ss = annals_note_key_signer_string (k);
   g_autoptr (AnnalsNoteKey) k2 = annals_note_key_parse (ss, &error);
@@ -411,7 +410,8 @@ test_note_sign_open (void)
   const char *bad_cps[] = { "o\n1\n", "o\n01\nAAAA\n", "\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
                             "o\n-1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n" };
   for (guint i = 0; i < G_N_ELEMENTS (bad_cps); i++) {
-    g_assert_false (annals_checkpoint_parse (bad_cps[i], &c, &error));
+    g_auto (AnnalsCheckpoint) bad_cp = { 0 };
+    g_assert_false (annals_checkpoint_parse (bad_cps[i], &bad_cp, &error));
     g_clear_error (&error);
   }
 }

@@ -153,9 +153,8 @@ route (Ctx *c)
       return;
     }
     for (char **l = lists; *l; l++) {
-      AnnalsIndexSummary am;
+      g_auto (AnnalsIndexSummary) am = { 0 };
       if (annals_web_find_message (c, *l, amid, &am)) {
-        annals_index_summary_clear (&am);
         g_autofree char *enc = annals_http_escape_segment (amid);
         g_autofree char *rest = n >= 3 ? g_strjoinv ("/", seg + 2) : g_strdup ("");
         g_autofree char *to = g_strdup_printf ("/%s/%s/%s", *l, enc, rest);
@@ -218,7 +217,7 @@ route (Ctx *c)
     /* /LIST/_/N/...: message N, every copy of a reused Message-ID. */
     g_auto (GStrv) nseg = g_strsplit (h->path + 1, "/", 5);
     const char *num = nseg[2];
-    AnnalsIndexSummary m;
+    g_auto (AnnalsIndexSummary) m = { 0 };
     if (num == NULL || *num == '\0' || strlen (num) > 19 || strspn (num, "0123456789") != strlen (num)
         || !annals_web_find_number (c, list, g_ascii_strtoull (num, NULL, 10), &m)) {
       annals_web_error_page (c, 404, "No message with that number in this list.");
@@ -226,7 +225,6 @@ route (Ctx *c)
     }
     g_autofree char *base = g_strdup_printf ("/%s/_/%s/", list, num);
     serve_message (c, &m, base, nseg[3], nseg[3] ? nseg[4] : NULL);
-    annals_index_summary_clear (&m);
     return;
   }
   g_autofree char *mid = message_id_of (seg[1]);
@@ -234,7 +232,7 @@ route (Ctx *c)
     annals_web_error_page (c, 400, "That is not a valid Message-ID.");
     return;
   }
-  AnnalsIndexSummary m;
+  g_auto (AnnalsIndexSummary) m = { 0 };
   g_autofree char *enc = annals_http_escape_segment (mid);
   g_autofree char *base = g_strdup_printf ("/%s/%s/", list, enc);
   if (!annals_web_find_message (c, list, mid, &m)) {
@@ -247,7 +245,6 @@ route (Ctx *c)
     return;
   }
   serve_message (c, &m, base, n >= 3 ? seg[2] : NULL, n >= 4 ? seg[3] : NULL);
-  annals_index_summary_clear (&m);
 }
 
 /* annals.conf as this process last read it, and that file's identity:
