@@ -94,6 +94,8 @@ struct _AnnalsStore {
   int meta_fd;
   GHashTable *pack_fds; /* pack number -> fd + 1 */
   GHashTable *dicts;    /* dict id -> GBytes */
+  struct stat seen;     /* offsets as annals_store_refresh() last saw it */
+  gboolean settled;     /* seen was older than the clock's granularity */
 };
 
 char *
@@ -166,6 +168,12 @@ annals_store_open (const char *dir, GError **error)
   if (!check_file_header (s->offsets_fd, OFFSETS_MAGIC, ENTRY_SIZE, s->offsets_path, error)
       || !check_file_header (s->meta_fd, META_MAGIC, 0, s->meta_path, error))
     return NULL;
+  /* Before any pack is opened: a write after this is seen by the next
+   * refresh. */
+  if (fstat (s->offsets_fd, &s->seen) != 0) {
+    annals_store_set_io_error (error, errno, "read", s->offsets_path);
+    return NULL;
+  }
   return g_steal_pointer (&s);
 }
 
@@ -189,6 +197,39 @@ annals_store_free (AnnalsStore *store)
   g_free (store->meta_path);
   g_free (store->dir);
   g_free (store);
+}
+
+static gboolean
+same_times (const struct stat *a, const struct stat *b)
+{
+  return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+         && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+gboolean
+annals_store_refresh (AnnalsStore *store)
+{
+  struct stat now;
+  if (stat (store->offsets_path, &now) != 0 || now.st_ino != store->seen.st_ino || now.st_dev != store->seen.st_dev)
+    return FALSE;
+  if (store->settled && same_times (&now, &store->seen))
+    return TRUE;
+  /* Written since (an append, or a redaction, which replaces a pack file
+   * before it flags the entry): the handles on packs may be on files no
+   * longer there.  Dictionaries never change. */
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init (&it, store->pack_fds);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    close (GPOINTER_TO_INT (value) - 1);
+  g_hash_table_remove_all (store->pack_fds);
+  store->seen = now;
+  /* A write within the same tick of the file system's clock leaves the
+   * times as they are: only times a second old are trusted (git's
+   * "racy clean" rule). */
+  store->settled = now.st_mtim.tv_sec + 1 < g_get_real_time () / G_USEC_PER_SEC
+                   && now.st_ctim.tv_sec + 1 < g_get_real_time () / G_USEC_PER_SEC;
+  return TRUE;
 }
 
 guint64

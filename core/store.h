@@ -102,6 +102,15 @@ AnnalsStore *annals_store_open (const char *dir, GError **error);
 void annals_store_free (AnnalsStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsStore, annals_store_free)
 
+/* For a reader kept open across requests (FastCGI): looks at the
+ * store's files again, one stat.  FALSE when the store is no longer the
+ * one opened (removed, made again, offsets rebuilt): free it and open it
+ * anew.  Otherwise, when it was written since the last look, drops the
+ * handles on pack files (a redaction replaces one), and keeps the
+ * dictionaries it loaded.  Appended messages need no refresh:
+ * annals_store_count() follows offsets. */
+gboolean annals_store_refresh (AnnalsStore *store);
+
 /* Messages in the store now (re-read on every call). */
 guint64 annals_store_count (AnnalsStore *store);
 

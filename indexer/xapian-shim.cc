@@ -316,6 +316,17 @@ annals_xdb_free (AnnalsXdb *db)
 }
 
 AnnalsXstatus
+annals_xdb_reopen (AnnalsXdb *db, char **message)
+{
+  SHIM_CHECK_OPEN (db, message);
+  try {
+    db->db->reopen ();
+    return ANNALS_XSTATUS_OK;
+  }
+  SHIM_CATCH (message)
+}
+
+AnnalsXstatus
 annals_xdb_doc_count (AnnalsXdb *db, guint64 *count, char **message)
 {
   SHIM_CHECK_OPEN (db, message);

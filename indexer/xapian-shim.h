@@ -68,6 +68,10 @@ AnnalsXstatus annals_xdb_open_sources (const AnnalsXsource *sources, guint count
 /* Closes db (a writable one commits what is pending); the handle stays
  * to be freed, and every call on it fails with INTERNAL. */
 AnnalsXstatus annals_xdb_close (AnnalsXdb *db, char **message);
+/* Brings a read handle kept open to the latest commit of its databases
+ * (cheap when none was made).  It does not follow a database replaced
+ * by another at the same path (an index swapped in): open that anew. */
+AnnalsXstatus annals_xdb_reopen (AnnalsXdb *db, char **message);
 /* Closes db if it is open, ignoring errors, and frees it.  NULL is fine. */
 void annals_xdb_free (AnnalsXdb *db);
 

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* public-inbox's prefixes, mapped to annals' term prefixes (index.c). */
 static const AnnalsXfield fields[] = {
@@ -517,6 +518,147 @@ open_sources (GPtrArray *sources, guint count, GError **error)
   return db;
 }
 
+/* One list's index open for a search: kept from an earlier search of
+ * this process (then the table owns sources and db), or opened for this
+ * one. */
+typedef struct {
+  GPtrArray *sources;
+  AnnalsXdb *db;
+  char *key; /* in the table of kept ones, or NULL */
+} ListDb;
+
+/* A process answering many requests keeps each list's index open: a
+ * search reopens it (Xapian's reopen() follows new commits) when
+ * annals.conf and the index folder are the ones it was opened from.  A
+ * rebuild or compaction swaps in another folder, which reopen() does not
+ * follow: that opens it anew. */
+static gboolean keep_open;
+static GHashTable *kept; /* "list folder\nshards wanted" -> Kept */
+
+typedef struct {
+  GPtrArray *sources;
+  AnnalsXdb *db;
+  struct stat conf;  /* annals.conf, all zero when there is none */
+  struct stat index; /* the index folder */
+} Kept;
+
+static void
+kept_free (gpointer data)
+{
+  Kept *k = data;
+  g_ptr_array_unref (k->sources);
+  annals_xdb_free (k->db);
+  g_free (k);
+}
+
+void
+annals_query_keep_open (gboolean on)
+{
+  keep_open = on;
+  if (!on)
+    g_clear_pointer (&kept, g_hash_table_unref);
+}
+
+/* The identities that tell whether a kept index is still the one to use. */
+static void
+list_files (const char *list_dir, struct stat *conf, struct stat *index)
+{
+  g_autofree char *root = g_path_get_dirname (list_dir);
+  g_autofree char *conf_path = g_build_filename (root, "annals.conf", NULL);
+  g_autofree char *index_path = g_build_filename (list_dir, "index", NULL);
+  if (stat (conf_path, conf) != 0)
+    memset (conf, 0, sizeof *conf);
+  if (stat (index_path, index) != 0)
+    memset (index, 0, sizeof *index);
+}
+
+static gboolean
+same_conf (const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+         && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+         && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static AnnalsXdb *open_sources (GPtrArray *sources, guint count, GError **error);
+static GPtrArray *index_sources (const char *const *list_dirs, guint n_lists, GError **error);
+
+/* Opens list_dir's index, every shard or shard 0 alone (shard0), or
+ * takes the kept one; give it back with list_db_release(). */
+static gboolean
+list_db_take (const char *list_dir, gboolean shard0, ListDb *out, GError **error)
+{
+  memset (out, 0, sizeof *out);
+  struct stat conf, index;
+  g_autofree char *key = NULL;
+  if (keep_open) {
+    list_files (list_dir, &conf, &index);
+    key = g_strdup_printf ("%s\n%d", list_dir, shard0);
+    Kept *k = kept ? g_hash_table_lookup (kept, key) : NULL;
+    /* The folder's own times change with every commit: its identity
+     * alone says whether it was swapped. */
+    if (k != NULL && same_conf (&conf, &k->conf) && index.st_ino != 0 && index.st_ino == k->index.st_ino
+        && index.st_dev == k->index.st_dev && annals_xdb_reopen (k->db, NULL) == ANNALS_XSTATUS_OK) {
+      out->sources = k->sources;
+      out->db = k->db;
+      out->key = g_steal_pointer (&key);
+      return TRUE;
+    }
+    if (k != NULL)
+      g_hash_table_remove (kept, key);
+  }
+  g_autoptr (GPtrArray) sources = index_sources (&list_dir, 1, error);
+  if (sources == NULL)
+    return FALSE;
+  AnnalsXdb *db = open_sources (sources, shard0 ? 1 : sources->len, error);
+  if (db == NULL)
+    return FALSE;
+  gboolean remote = FALSE;
+  for (guint i = 0; i < sources->len; i++)
+    remote = remote || ((Source *) sources->pdata[i])->source.host != NULL;
+  /* A remote shard's connection is not kept: its server may restart. */
+  if (keep_open && !remote && index.st_ino != 0) {
+    Kept *k = g_new0 (Kept, 1);
+    k->sources = g_ptr_array_ref (sources);
+    k->db = db;
+    k->conf = conf;
+    k->index = index;
+    if (kept == NULL)
+      kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, kept_free);
+    g_hash_table_insert (kept, g_strdup (key), k);
+    out->key = g_steal_pointer (&key);
+    out->sources = k->sources;
+    out->db = db;
+    return TRUE;
+  }
+  out->sources = g_steal_pointer (&sources);
+  out->db = db;
+  return TRUE;
+}
+
+/* Gives back what list_db_take() gave; failed: a search over it failed,
+ * so a kept one is dropped (the next search opens it anew). */
+static void
+list_db_release (ListDb *l, gboolean failed)
+{
+  if (l->key != NULL) {
+    if (failed && kept != NULL)
+      g_hash_table_remove (kept, l->key);
+    g_free (l->key);
+  } else {
+    if (l->sources != NULL)
+      g_ptr_array_unref (l->sources);
+    annals_xdb_free (l->db);
+  }
+  memset (l, 0, sizeof *l);
+}
+
+static void
+release_ok (gpointer data)
+{
+  list_db_release (data, FALSE);
+}
+
 static AnnalsQueryResults *
 convert (AnnalsXresults *xr)
 {
@@ -568,6 +710,18 @@ run_query (AnnalsXdb *db, gconstpointer ctx, AnnalsXresults **out, char **messag
 static AnnalsQueryResults *
 run_over (const char *const *list_dirs, guint n_lists, RunFn fn, const Run *run, GError **error)
 {
+  if (n_lists == 1) {
+    ListDb l;
+    if (!list_db_take (list_dirs[0], FALSE, &l, error))
+      return NULL;
+    char *err = NULL;
+    AnnalsXresults *xr = NULL;
+    AnnalsXstatus st = fn (l.db, run, &xr, &err);
+    if (st != ANNALS_XSTATUS_OK)
+      fail_over (error, st, err, l.sources, fn, run);
+    list_db_release (&l, st != ANNALS_XSTATUS_OK);
+    return st == ANNALS_XSTATUS_OK ? convert (xr) : NULL;
+  }
   g_autoptr (GPtrArray) sources = index_sources (list_dirs, n_lists, error);
   if (sources == NULL)
     return NULL;
@@ -739,11 +893,12 @@ static AnnalsQueryResults *
 run_newest (const char *const *list_dirs, guint n_lists, const char *prepared, const AnnalsQueryOptions *o,
             GError **error)
 {
-  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GArray) lists = g_array_new (FALSE, TRUE, sizeof (ListDb));
+  g_array_set_clear_func (lists, release_ok);
   for (guint i = 0; i < n_lists; i++) {
     GError *local = NULL;
-    GPtrArray *sources = index_sources (&list_dirs[i], 1, &local);
-    if (sources == NULL) {
+    ListDb l;
+    if (!list_db_take (list_dirs[i], FALSE, &l, &local)) {
       if (g_error_matches (local, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX)) {
         g_clear_error (&local);
         continue;
@@ -751,7 +906,7 @@ run_newest (const char *const *list_dirs, guint n_lists, const char *prepared, c
       g_propagate_error (error, local);
       return NULL;
     }
-    g_ptr_array_add (lists, sources);
+    g_array_append_val (lists, l);
   }
   if (lists->len == 0) {
     g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_NO_INDEX,
@@ -770,20 +925,18 @@ run_newest (const char *const *list_dirs, guint n_lists, const char *prepared, c
   guint64 count = 0;
   gboolean exact = TRUE;
   for (guint i = 0; i < lists->len; i++) {
-    GPtrArray *sources = lists->pdata[i];
-    AnnalsXdb *db = open_sources (sources, sources->len, error);
-    if (db == NULL)
-      return NULL;
+    ListDb *l = &g_array_index (lists, ListDb, i);
+    GPtrArray *sources = l->sources;
     gboolean remote = FALSE;
     for (guint k = 0; k < sources->len; k++)
       remote = remote || ((Source *) sources->pdata[k])->source.host != NULL;
     AnnalsQueryResults *part = NULL;
     char *err = NULL;
     /* One list skips the offset itself; several skip it in the merge. */
-    AnnalsXstatus st = newest_in_list (db, prepared, o, !remote, lists->len == 1 ? o->offset : 0, want, &part, &err);
-    annals_xdb_free (db);
+    AnnalsXstatus st = newest_in_list (l->db, prepared, o, !remote, lists->len == 1 ? o->offset : 0, want, &part, &err);
     if (st != ANNALS_XSTATUS_OK) {
       fail_over (error, st, err, sources, run_query, &culprit);
+      list_db_release (l, TRUE);
       return NULL;
     }
     count += part->count;
@@ -859,12 +1012,10 @@ annals_query_run (const char *const *list_dirs, guint n_lists, const char *query
 char *
 annals_query_thread_id (const char *list_dir, const char *message_id, GError **error)
 {
-  g_autoptr (GPtrArray) sources = index_sources (&list_dir, 1, error);
-  if (sources == NULL)
+  ListDb l;
+  if (!list_db_take (list_dir, TRUE, &l, error))
     return NULL;
-  AnnalsXdb *db = open_sources (sources, 1, error);
-  if (db == NULL)
-    return NULL;
+  AnnalsXdb *db = l.db;
   g_autofree char *key = annals_index_thread_key (message_id);
   char *tid = NULL, *err = NULL;
   AnnalsXstatus st = annals_xdb_get_metadata (db, key, &tid, &err);
@@ -877,33 +1028,31 @@ annals_query_thread_id (const char *list_dir, const char *message_id, GError **e
     g_free (tid);
     tid = next;
   }
-  annals_xdb_free (db);
   if (st != ANNALS_XSTATUS_OK) {
     /* A thread id from a half-read alias chain would be the wrong one. */
     g_free (tid);
-    set_xerror (error, st, err, sources->pdata[0]);
+    set_xerror (error, st, err, l.sources->pdata[0]);
+    list_db_release (&l, TRUE);
     return NULL;
   }
+  list_db_release (&l, FALSE);
   return tid;
 }
 
 gboolean
 annals_query_receipt_bounds (const char *list_dir, gboolean *found, gint64 *first, gint64 *last, GError **error)
 {
-  g_autoptr (GPtrArray) sources = index_sources (&list_dir, 1, error);
-  if (sources == NULL)
-    return FALSE;
-  AnnalsXdb *db = open_sources (sources, 1, error);
-  if (db == NULL)
+  ListDb l;
+  if (!list_db_take (list_dir, TRUE, &l, error))
     return FALSE;
   double lo = 0, hi = 0;
   char *err = NULL;
-  AnnalsXstatus st = annals_xdb_number_bounds (db, ANNALS_XSLOT_RECEIPT, found, &lo, &hi, &err);
-  annals_xdb_free (db);
-  if (st != ANNALS_XSTATUS_OK) {
-    set_xerror (error, st, err, sources->pdata[0]);
+  AnnalsXstatus st = annals_xdb_number_bounds (l.db, ANNALS_XSLOT_RECEIPT, found, &lo, &hi, &err);
+  if (st != ANNALS_XSTATUS_OK)
+    set_xerror (error, st, err, l.sources->pdata[0]);
+  list_db_release (&l, st != ANNALS_XSTATUS_OK);
+  if (st != ANNALS_XSTATUS_OK)
     return FALSE;
-  }
   *first = (gint64) lo;
   *last = (gint64) hi;
   return TRUE;

@@ -74,6 +74,13 @@ typedef struct {
 void annals_query_results_free (AnnalsQueryResults *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnnalsQueryResults, annals_query_results_free)
 
+/* A process that answers many requests (FastCGI) keeps each list's
+ * index open between them (on), reopened at each search to see new
+ * commits and opened anew when the index folder or annals.conf was
+ * replaced; off (the default) closes them.  Indexes of several lists
+ * searched as one, and remote shards, are opened per search. */
+void annals_query_keep_open (gboolean on);
+
 /* Runs query over the indexes of the given list folders (ROOT/<list>). */
 AnnalsQueryResults *annals_query_run (const char *const *list_dirs, guint n_lists, const char *query,
                                       const AnnalsQueryOptions *options, GError **error);

@@ -871,6 +871,7 @@ expect_statuses (AnnalsXdb *db, AnnalsXstatus want, AnnalsXstatus want_write, co
     const char *call;
     AnnalsXstatus got, want;
   } calls[] = {
+    { "reopen", annals_xdb_reopen (db, NULL), want },
     { "doc_count", annals_xdb_doc_count (db, &n, NULL), want },
     { "last_docid", annals_xdb_last_docid (db, &last, NULL), want },
     { "get_metadata", annals_xdb_get_metadata (db, "annals:indexed", &value, NULL), want },

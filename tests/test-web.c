@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
   char *tmp;
@@ -725,6 +726,114 @@ test_fastcgi_snippet_cache (void)
   assert_ok (run (site.root, "redact", "ksummit", "snippet-canary@x", "--reason", "snippet test"));
   for (int k = 0; k < 6; k++)
     expect_text (site.port_fcgi, "/ksummit/?q=quokka", 200, "Search results", "digs a burrow");
+}
+
+/* A page as both FastCGI processes serve it (lighttpd runs two: six
+ * requests reach each more than once). */
+static void
+expect_fcgi (const char *path, int status, const char *has, const char *lacks)
+{
+  for (int k = 0; k < 6; k++)
+    expect_text (site.port_fcgi, path, status, has, lacks);
+}
+
+/* A list of its own with one message: what FastCGI keeps open of it
+ * is not shared with the other tests. */
+static void
+kept_list (const char *list, const char *msg)
+{
+  assert_ok (run (site.root, "list-add", list));
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", list, "--mda", NULL));
+}
+
+#define NEVER "\x01never shown"
+
+/* FastCGI keeps the store and the index open between requests: a
+ * message archived since is on the next page (the index reopened). */
+static void
+test_fastcgi_kept_new_message (void)
+{
+  kept_list ("keepa", "Message-ID: <ka1@x>\nFrom: Ann <ann@example.org>\nSubject: kept root\n"
+                      "Date: Mon, 12 Jul 2021 10:00:00 +0000\n\nthe first words\n");
+  expect_fcgi ("/keepa/ka1@x/", 200, "the first words", NEVER);
+  expect_fcgi ("/keepa/ka1@x/T/", 200, "the first words", "zebra");
+  expect_fcgi ("/keepa/", 200, "kept root", "another topic");
+  expect_fcgi ("/keepa/ka2@x/raw", 404, "", "zebra");
+  const char *reply = "Message-ID: <ka2@x>\nIn-Reply-To: <ka1@x>\nFrom: Bo <bo@example.org>\nSubject: Re: kept root\n"
+                      "Date: Mon, 12 Jul 2021 11:00:00 +0000\n\nthe second words of a zebra\n";
+  const char *other = "Message-ID: <ka3@x>\nFrom: Cy <cy@example.org>\nSubject: another topic\n"
+                      "Date: Mon, 12 Jul 2021 12:00:00 +0000\n\nelsewhere\n";
+  assert_ok (run_full (site.root, reply, strlen (reply), NULL, "ingest", "keepa", "--mda", NULL));
+  assert_ok (run_full (site.root, other, strlen (other), NULL, "ingest", "keepa", "--mda", NULL));
+  expect_fcgi ("/keepa/ka1@x/T/", 200, "the second words of a zebra", NEVER);
+  expect_fcgi ("/keepa/ka2@x/", 200, "the second words of a zebra", NEVER);
+  expect_fcgi ("/keepa/ka2@x/raw", 200, "the second words of a zebra", NEVER);
+  expect_fcgi ("/keepa/", 200, "another topic", NEVER);
+}
+
+/* A redaction rewrites the pack: a handle kept on the old file must not
+ * serve its bytes. */
+static void
+test_fastcgi_kept_redaction (void)
+{
+  kept_list ("keepb", "Message-ID: <kb1@x>\nFrom: Ann <ann@example.org>\nSubject: to be removed\n"
+                      "Date: Mon, 12 Jul 2021 10:00:00 +0000\n\nthe secret walrus payload\n");
+  expect_fcgi ("/keepb/kb1@x/raw", 200, "the secret walrus payload", NEVER);
+  expect_fcgi ("/keepb/kb1@x/", 200, "the secret walrus payload", NEVER);
+  assert_ok (run (site.root, "redact", "keepb", "kb1@x", "--reason", "kept handles"));
+  expect_fcgi ("/keepb/kb1@x/raw", 410, "", "walrus");
+  expect_fcgi ("/keepb/kb1@x/", 410, "Reason: kept handles", "walrus");
+}
+
+/* A rebuild swaps in another index folder, which Xapian's reopen() does
+ * not follow: searches see the rebuilt index. */
+static void
+test_fastcgi_kept_rebuild (void)
+{
+  kept_list ("keepc", "Message-ID: <kc1@x>\nFrom: Ann <ann@example.org>\nSubject: okapi sighting\n"
+                      "Date: Mon, 12 Jul 2021 10:00:00 +0000\n\nan okapi\n");
+  expect_fcgi ("/keepc/?q=okapi", 200, "okapi sighting", NEVER);
+  expect_fcgi ("/keepc/?q=narwhal", 200, "Search results", "narwhal sighting");
+  const char *msg = "Message-ID: <kc2@x>\nFrom: Bo <bo@example.org>\nSubject: narwhal sighting\n"
+                    "Date: Mon, 12 Jul 2021 11:00:00 +0000\n\na narwhal\n";
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", "keepc", "--mda", "--no-index", NULL));
+  assert_ok (run (site.root, "index", "--rebuild", "keepc"));
+  expect_fcgi ("/keepc/?q=narwhal", 200, "narwhal sighting", NEVER);
+  expect_fcgi ("/keepc/?q=okapi", 200, "okapi sighting", NEVER);
+  expect_fcgi ("/keepc/kc2@x/", 200, "a narwhal", NEVER);
+}
+
+/* A bulk ingest compacts the index into a fresh folder and swaps it in:
+ * the next pages are from the new one. */
+static void
+test_fastcgi_kept_bulk (void)
+{
+  kept_list ("keepd", "Message-ID: <kd0@x>\nFrom: Ann <ann@example.org>\nSubject: before the flood\n"
+                      "Date: Mon, 12 Jul 2021 10:00:00 +0000\n\nquiet\n");
+  expect_fcgi ("/keepd/?q=quiet", 200, "before the flood", NEVER);
+  expect_fcgi ("/keepd/", 200, "before the flood", "flood message");
+  g_autoptr (GString) mbox = g_string_new (NULL);
+  for (int i = 1; i <= 8; i++)
+    g_string_append_printf (mbox,
+                            "From x@y Mon Jul 12 12:00:00 2021\nMessage-ID: <kd%d@x>\nFrom: Bo <bo@example.org>\n"
+                            "Subject: flood message %d\nDate: Mon, 12 Jul 2021 12:%02d:00 +0000\n\nthe flood\n\n",
+                            i, i, i);
+  g_autofree char *path = g_build_filename (site.tmp, "flood.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
+  g_autofree char *index = g_build_filename (site.root, "keepd", "index", NULL);
+  struct stat before, after;
+  g_assert_cmpint (stat (index, &before), ==, 0);
+  /* Batches of two: a run of several batches is a bulk run. */
+  g_setenv ("ANNALS_INDEX_COMMIT_EVERY", "2", TRUE);
+  Run r = run (site.root, "ingest", "keepd", "--quiet", path);
+  g_unsetenv ("ANNALS_INDEX_COMMIT_EVERY");
+  assert_ok (r);
+  /* The compaction swapped the folder (else this test tests nothing). */
+  g_assert_cmpint (stat (index, &after), ==, 0);
+  g_assert_cmpuint (before.st_ino, !=, after.st_ino);
+  expect_fcgi ("/keepd/?q=flood", 200, "flood message 8", NEVER);
+  expect_fcgi ("/keepd/", 200, "flood message 8", NEVER);
+  expect_fcgi ("/keepd/kd8@x/", 200, "flood message 8", NEVER);
 }
 
 /* A large raw message is streamed from the pack, byte for byte, with its
@@ -1664,6 +1773,10 @@ main (int argc, char **argv)
   g_test_add_func ("/web/fastcgi-body-cache", test_fastcgi_body_cache);
   g_test_add_func ("/web/fastcgi/config-edited", test_fastcgi_config_edited);
   g_test_add_func ("/web/fastcgi/snippet-cache", test_fastcgi_snippet_cache);
+  g_test_add_func ("/web/fastcgi/kept/new-message", test_fastcgi_kept_new_message);
+  g_test_add_func ("/web/fastcgi/kept/redaction", test_fastcgi_kept_redaction);
+  g_test_add_func ("/web/fastcgi/kept/rebuild", test_fastcgi_kept_rebuild);
+  g_test_add_func ("/web/fastcgi/kept/bulk-compaction", test_fastcgi_kept_bulk);
   g_test_add_func ("/web/raw/large-streamed", test_raw_large);
   g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);

@@ -1,5 +1,6 @@
 /* frame: the page frame, escaping, dates, error pages, limits; see web.h. */
 #include "web-cgi/web.h"
+#include "web-cgi/pages.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -217,6 +218,21 @@ annals_web_search_error_status (const GError *error)
   return 500;
 }
 
+/* A FastCGI process keeps the stores it opened (files open,
+ * dictionaries loaded) from request to request, by folder; a request
+ * looks at each again (annals_store_refresh) the first time it uses it. */
+static gboolean keep_open;
+static GHashTable *kept_stores; /* store folder -> AnnalsStore */
+
+void
+annals_web_set_keep_open (gboolean on)
+{
+  keep_open = on;
+  annals_query_keep_open (on);
+  if (!on)
+    g_clear_pointer (&kept_stores, g_hash_table_unref);
+}
+
 AnnalsStore *
 annals_web_store_of (Ctx *c, const char *list, GError **error)
 {
@@ -224,13 +240,30 @@ annals_web_store_of (Ctx *c, const char *list, GError **error)
   if (s != NULL)
     return s;
   g_autofree char *dir = annals_config_list_dir (c->config, list, "store", error);
-  s = dir ? annals_store_open (dir, error) : NULL;
+  if (dir == NULL)
+    return NULL;
+  s = kept_stores ? g_hash_table_lookup (kept_stores, dir) : NULL;
+  if (s != NULL && !annals_store_refresh (s)) {
+    /* Removed or made again since: not the store to read. */
+    g_hash_table_remove (kept_stores, dir);
+    s = NULL;
+  }
+  if (s == NULL)
+    s = annals_store_open (dir, error);
   if (s == NULL)
     return NULL;
-  /* Kept until the request ends: an /all/ page reads from many lists. */
+  /* Kept until the request ends at least: an /all/ page reads from many
+   * lists. */
   if (c->stores == NULL)
-    c->stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
+    c->stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                       keep_open ? NULL : (GDestroyNotify) annals_store_free);
   g_hash_table_insert (c->stores, g_strdup (list), s);
+  if (keep_open) {
+    if (kept_stores == NULL)
+      kept_stores = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) annals_store_free);
+    if (!g_hash_table_contains (kept_stores, dir))
+      g_hash_table_insert (kept_stores, g_steal_pointer (&dir), s);
+  }
   return s;
 }
 

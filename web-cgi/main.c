@@ -112,6 +112,7 @@ main (int argc, char **argv)
    * message bodies it rendered (ANNALS_BODY_CACHE_MB, default 64). */
   const char *mb = g_getenv ("ANNALS_BODY_CACHE_MB");
   annals_web_set_body_cache ((gsize) (mb ? g_ascii_strtoull (mb, NULL, 10) : 64) * 1024 * 1024);
+  annals_web_set_keep_open (TRUE);
   FCGX_Init ();
   FCGX_Request req;
   FCGX_InitRequest (&req, 0, 0);

@@ -21,4 +21,10 @@ void annals_web_handle (AnnalsHttp *h, const char *root);
  * default: a plain CGI process answers once). */
 void annals_web_set_body_cache (gsize max_bytes);
 
+/* A process that answers many requests (FastCGI) keeps the lists'
+ * stores and indexes open between them (on), each checked at its first
+ * use in a request: new messages, a redaction, an index rebuilt or a
+ * list made again are seen at once.  Off (the default) closes them. */
+void annals_web_set_keep_open (gboolean on);
+
 G_END_DECLS

@@ -53,7 +53,7 @@ typedef struct {
   AnnalsConfig *config;
   const char *list;   /* NULL for the site, "all" across lists */
   GPtrArray *dirs;    /* list folders searched (one, or all) */
-  GHashTable *stores; /* list name -> AnnalsStore opened for this request */
+  GHashTable *stores; /* list name -> AnnalsStore used by this request */
   gboolean obfuscate;
 } Ctx;
 
@@ -81,7 +81,8 @@ void annals_web_error_page (Ctx *c, int status, const char *what);
  * user's query, 503 for an index not ready yet, 500 for one the server
  * has to mend. */
 int annals_web_search_error_status (const GError *error);
-/* The list's store, opened once per request and owned by c. */
+/* The list's store, opened once per request (or kept by the process
+ * and refreshed) and owned by c or the process. */
 AnnalsStore *annals_web_store_of (Ctx *c, const char *list, GError **error);
 guint64 annals_web_limit (Ctx *c, const char *key, guint64 fallback);
 
