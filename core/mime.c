@@ -659,6 +659,16 @@ choose_shown (GPtrArray *parts)
   }
 }
 
+/* Whether data ends with an empty line: the end of a header block whose
+ * body is empty (a 0-byte attachment). */
+static gboolean
+ends_with_blank_line (const guint8 *data, gsize length)
+{
+  if (length < 2 || data[length - 1] != '\n')
+    return FALSE;
+  return data[length - 2] == '\n' || (length >= 3 && data[length - 2] == '\r' && data[length - 3] == '\n');
+}
+
 GPtrArray *
 annals_mime_parts (const guint8 *raw, gsize length)
 {
@@ -671,8 +681,9 @@ annals_mime_parts (const guint8 *raw, gsize length)
     Pending cur = g_array_index (stack, Pending, stack->len - 1);
     g_array_set_size (stack, stack->len - 1);
     gsize hlen = annals_message_header_length (cur.data, cur.length);
-    if (hlen == cur.length && cur.depth > 0 && (cur.length == 0 || cur.data[0] != '\n'))
-      hlen = 0; /* a part with no header block at all */
+    if (hlen == cur.length && cur.depth > 0 && (cur.length == 0 || cur.data[0] != '\n')
+        && !ends_with_blank_line (cur.data, cur.length))
+      hlen = 0; /* a part with no header block at all (an empty body still has its blank line) */
     g_autofree char *ctv = header_value (cur.data, MIN (hlen, (gsize) 65536), "Content-Type");
     g_autofree char *ctev = header_value (cur.data, MIN (hlen, (gsize) 65536), "Content-Transfer-Encoding");
     g_autofree char *cdv = header_value (cur.data, MIN (hlen, (gsize) 65536), "Content-Disposition");

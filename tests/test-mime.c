@@ -204,6 +204,34 @@ test_message_rfc822 (void)
   g_assert_cmpuint (part (p, 1)->depth, ==, 2);
 }
 
+/* A 0-byte attachment: its header block ends the part, blank line and
+ * all; it is not a part without headers whose text is those lines. */
+static void
+test_empty_part (void)
+{
+  const char *raws[] = {
+    "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nsee attached\n--b\n"
+    "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"empty.bin\"\n\n\n--b--\n",
+    "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nsee attached\r\n--b\r\n"
+    "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+    "filename=\"empty.bin\"\r\n\r\n\r\n--b--\r\n",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (raws); i++) {
+    g_test_message ("vector %u", i);
+    g_autoptr (GPtrArray) p = parts_of (raws[i]);
+    g_assert_cmpuint (p->len, ==, 2);
+    g_assert_cmpstr (part (p, 1)->content_type, ==, "application/octet-stream");
+    g_assert_cmpstr (part (p, 1)->filename, ==, "empty.bin");
+    g_assert_true (part (p, 1)->attachment);
+    g_assert_null (part (p, 1)->text);
+    g_assert_cmpuint (part (p, 1)->body_length, ==, 0);
+  }
+  /* A part with no blank line at all is still all body. */
+  g_autoptr (GPtrArray) q = parts_of ("Content-Type: multipart/mixed; boundary=b\n\n--b\nno header here\n--b--\n");
+  g_assert_cmpuint (q->len, ==, 1);
+  g_assert_cmpstr (part (q, 0)->text, ==, "no header here");
+}
+
 static void
 test_quoted_split (void)
 {
@@ -260,6 +288,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mime/broken-encodings", test_broken_encodings);
   g_test_add_func ("/mime/deep-nesting", test_deep_nesting);
   g_test_add_func ("/mime/message-rfc822", test_message_rfc822);
+  g_test_add_func ("/mime/empty-part", test_empty_part);
   g_test_add_func ("/mime/quoted-split", test_quoted_split);
   g_test_add_func ("/mime/fold-accents", test_fold);
   return g_test_run ();
