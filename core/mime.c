@@ -659,6 +659,61 @@ choose_shown (GPtrArray *parts)
   }
 }
 
+static gboolean
+param_is (GHashTable *params, const char *name, const char *value)
+{
+  const char *v = g_hash_table_lookup (params, name);
+  return v != NULL && g_ascii_strcasecmp (v, value) == 0;
+}
+
+/* Undoes format=flowed (RFC 3676) in text (new): a line ending in a
+ * space is joined to the next one of the same quote depth, space
+ * stuffing goes, and with DelSp=yes so does the space before each soft
+ * break.  "-- " (a signature separator) is never flowed. */
+static char *
+unflow (const char *text, gboolean delsp)
+{
+  GString *out = g_string_sized_new (strlen (text));
+  gboolean open = FALSE; /* the last line written was flowed */
+  guint open_depth = 0;
+  const char *p = text;
+  while (*p != '\0') {
+    const char *nl = strchr (p, '\n');
+    gsize len = nl ? (gsize) (nl - p) : strlen (p);
+    if (len > 0 && p[len - 1] == '\r')
+      len--;
+    guint depth = 0;
+    while (depth < len && p[depth] == '>')
+      depth++;
+    const char *line = p + depth;
+    gsize llen = len - depth;
+    if (llen > 0 && line[0] == ' ') { /* space stuffing */
+      line++;
+      llen--;
+    }
+    gboolean sig = llen == 3 && memcmp (line, "-- ", 3) == 0;
+    gboolean flowed = !sig && llen > 0 && line[llen - 1] == ' ';
+    gboolean ends = open && (depth != open_depth || sig); /* a new quote depth or the signature */
+    if (ends)
+      g_string_append_c (out, '\n');
+    if (!open || ends) {
+      for (guint i = 0; i < depth; i++)
+        g_string_append_c (out, '>');
+      if (depth > 0)
+        g_string_append_c (out, ' ');
+    }
+    g_string_append_len (out, line, (gssize) (flowed && delsp ? llen - 1 : llen));
+    if (!flowed && (nl != NULL || len > 0))
+      g_string_append_c (out, '\n');
+    open = flowed;
+    open_depth = depth;
+    p = nl ? nl + 1 : p + len + (p[len] == '\r');
+  }
+  if (open)
+    g_string_append_c (out, '\n');
+  return g_string_free (out, FALSE);
+}
+
 /* Whether data ends with an empty line: the end of a header block whose
  * body is empty (a 0-byte attachment). */
 static gboolean
@@ -727,6 +782,8 @@ annals_mime_parts (const guint8 *raw, gsize length)
       if (strcmp (ct.type, "text/html") == 0) {
         part->text = annals_mime_html_to_text (utf8, strlen (utf8));
         part->from_html = TRUE;
+      } else if (param_is (ct.params, "format", "flowed")) {
+        part->text = unflow (utf8, param_is (ct.params, "delsp", "yes"));
       } else {
         part->text = g_steal_pointer (&utf8);
       }

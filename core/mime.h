@@ -5,7 +5,8 @@
  * deep and ANNALS_MIME_MAX_PARTS parts; libetpan parses each part's
  * Content-Type and undoes its Content-Transfer-Encoding; iconv converts
  * charsets to UTF-8 (with the aliases real mail uses; unknown charsets
- * become U+FFFD, never dropped); text/html becomes text.  Broken input
+ * become U+FFFD, never dropped); text/html becomes text, format=flowed
+ * text is joined back into paragraphs (RFC 3676, DelSp too).  Broken input
  * gives what could be read, never a failure.
  */
 #pragma once

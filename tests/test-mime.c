@@ -232,6 +232,34 @@ test_empty_part (void)
   g_assert_cmpstr (part (q, 0)->text, ==, "no header here");
 }
 
+/* format=flowed (RFC 3676): soft breaks joined, quote depth kept, space
+ * stuffing undone; with DelSp=yes (Apple Mail) the space before a soft
+ * break goes too, so words split across lines read (and index) whole. */
+static void
+test_format_flowed (void)
+{
+  static const struct {
+    const char *params, *body, *text;
+  } vectors[] = {
+    { "; format=flowed", "This is a long \nparagraph.\n\nSecond.\n", "This is a long paragraph.\n\nSecond.\n" },
+    { "; format=Flowed; DelSp=Yes", "A wr \napped word.\n", "A wrapped word.\n" },
+    { "; format=flowed", "> quoted \n> text\n>> deeper \n>> still\nnew \ntext\n",
+      "> quoted text\n>> deeper still\nnew text\n" },
+    { "; format=flowed", " From stuffed\n  two\n", "From stuffed\n two\n" },
+    { "; format=flowed", "Bye \n-- \nsig \nline\n", "Bye \n-- \nsig line\n" },
+    { "; format=flowed", "crlf \r\nends\r\n", "crlf ends\n" },
+    { "", "fixed \nlines\n", "fixed \nlines\n" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (vectors); i++) {
+    g_test_message ("vector %u: %s", i, vectors[i].body);
+    g_autofree char *raw
+        = g_strdup_printf ("Content-Type: text/plain; charset=utf-8%s\n\n%s", vectors[i].params, vectors[i].body);
+    g_autoptr (GPtrArray) p = parts_of (raw);
+    g_assert_cmpuint (p->len, ==, 1);
+    g_assert_cmpstr (part (p, 0)->text, ==, vectors[i].text);
+  }
+}
+
 static void
 test_quoted_split (void)
 {
@@ -289,6 +317,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mime/deep-nesting", test_deep_nesting);
   g_test_add_func ("/mime/message-rfc822", test_message_rfc822);
   g_test_add_func ("/mime/empty-part", test_empty_part);
+  g_test_add_func ("/mime/format-flowed", test_format_flowed);
   g_test_add_func ("/mime/quoted-split", test_quoted_split);
   g_test_add_func ("/mime/fold-accents", test_fold);
   return g_test_run ();
