@@ -12,6 +12,7 @@ annals_mime_part_free (AnnalsMimePart *part)
     return;
   g_free (part->content_type);
   g_free (part->charset);
+  g_free (part->forwarded);
   g_free (part->filename);
   g_free (part->text);
   g_free (part);
@@ -597,13 +598,15 @@ typedef struct {
   gsize length;
   guint depth;
   const char *default_type;
+  const guint8 *forwarded; /* the message/rfc822 this is the start of, or NULL */
+  gsize forwarded_length;
 } Pending;
 
 /* Splits a multipart body at its boundary; pushes the parts so that they
  * pop in document order. */
 static void
 push_multipart (GArray *stack, const guint8 *body, gsize length, const char *boundary, guint depth,
-                const char *child_default)
+                const char *child_default, const Pending *parent)
 {
   gsize blen = strlen (boundary);
   GArray *found = g_array_new (FALSE, FALSE, sizeof (Pending));
@@ -636,6 +639,10 @@ push_multipart (GArray *stack, const guint8 *body, gsize length, const char *bou
   if (start >= 0 && (gsize) start < length) { /* no closing delimiter: take the rest */
     Pending p = { body + start, length - (gsize) start, depth, child_default };
     g_array_append_val (found, p);
+  }
+  if (found->len > 0) { /* a forwarded message's summary goes with its first part */
+    g_array_index (found, Pending, 0).forwarded = parent->forwarded;
+    g_array_index (found, Pending, 0).forwarded_length = parent->forwarded_length;
   }
   for (guint i = found->len; i-- > 0;)
     g_array_append_val (stack, g_array_index (found, Pending, i));
@@ -714,6 +721,24 @@ unflow (const char *text, gboolean delsp)
   return g_string_free (out, FALSE);
 }
 
+/* The header lines of a forwarded message a reader needs (new), or NULL
+ * when it has none of them. */
+static char *
+forwarded_summary (const guint8 *msg, gsize length)
+{
+  gsize hlen = MIN (annals_message_header_length (msg, length), (gsize) 65536);
+  static const char *const names[] = { "From", "To", "Cc", "Date", "Subject" };
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *v = header_value (msg, hlen, names[i]);
+    if (v == NULL || *v == '\0')
+      continue;
+    g_autofree char *decoded = valid_utf8 (annals_message_decode_header (v, strlen (v)));
+    g_string_append_printf (out, "%s: %s\n", names[i], decoded);
+  }
+  return out->len > 0 ? g_string_free (out, FALSE) : (g_string_free (out, TRUE), NULL);
+}
+
 /* Whether data ends with an empty line: the end of a header block whose
  * body is empty (a 0-byte attachment). */
 static gboolean
@@ -750,13 +775,13 @@ annals_mime_parts (const guint8 *raw, gsize length)
     if (g_str_has_prefix (ct.type, "multipart/") && boundary != NULL && *boundary != '\0'
         && cur.depth < ANNALS_MIME_MAX_DEPTH) {
       push_multipart (stack, body, blen, boundary, cur.depth + 1,
-                      strcmp (ct.type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain");
+                      strcmp (ct.type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain", &cur);
       content_type_clear (&ct);
       continue;
     }
     if (strcmp (ct.type, "message/rfc822") == 0 && cur.depth < ANNALS_MIME_MAX_DEPTH
         && encoding_of (ctev) != MAILMIME_MECHANISM_BASE64) {
-      Pending inner = { body, blen, cur.depth + 1, "text/plain" };
+      Pending inner = { body, blen, cur.depth + 1, "text/plain", body, blen };
       g_array_append_val (stack, inner);
       content_type_clear (&ct);
       continue;
@@ -768,6 +793,8 @@ annals_mime_parts (const guint8 *raw, gsize length)
     part->body = body;
     part->body_length = blen;
     part->encoding = encoding_of (ctev);
+    if (cur.forwarded != NULL)
+      part->forwarded = forwarded_summary (cur.forwarded, cur.forwarded_length);
     gboolean disposition_attachment;
     part->filename = disposition_filename (cdv, &disposition_attachment);
     if (part->filename == NULL && g_hash_table_lookup (ct.params, "name"))

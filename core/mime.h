@@ -33,7 +33,9 @@ typedef struct {
                              * not an HTML alternative of a plain one */
   const guint8 *body;       /* the part's body as in the message (still encoded) */
   gsize body_length;
-  int encoding; /* libetpan's MAILMIME_MECHANISM_* */
+  int encoding;    /* libetpan's MAILMIME_MECHANISM_* */
+  char *forwarded; /* on the first part of a message/rfc822 (forwarded mail): its
+                    * From, To, Cc, Date and Subject as "Name: value" lines, decoded; else NULL */
 } AnnalsMimePart;
 
 void annals_mime_part_free (AnnalsMimePart *part);

@@ -202,6 +202,31 @@ test_message_rfc822 (void)
   g_assert_cmpuint (p->len, ==, 2);
   g_assert_cmpstr (part (p, 1)->text, ==, "inner body");
   g_assert_cmpuint (part (p, 1)->depth, ==, 2);
+  g_assert_null (part (p, 0)->forwarded);
+  g_assert_cmpstr (part (p, 1)->forwarded, ==, "Subject: inner\n");
+}
+
+/* Forwarded mail: the first part of the inner message carries who wrote
+ * it, when and about what (decoded), whatever its own structure. */
+static void
+test_forwarded_headers (void)
+{
+  const char *raw
+      = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nFYI\n--b\n"
+        "Content-Type: message/rfc822\n\n"
+        "From: =?UTF-8?Q?Jos=C3=A9?= <jose@example.org>\nTo: board@example.org\n"
+        "Subject: Budget\n 2024\nDate: Tue, 2 Jan 2024 10:00:00 +0000\nMessage-ID: <in@x>\n"
+        "Content-Type: multipart/alternative; boundary=c\n\n"
+        "--c\nContent-Type: text/plain\n\nthe numbers\n--c\nContent-Type: text/html\n\n<p>the numbers</p>\n--c--\n"
+        "--b--\n";
+  g_autoptr (GPtrArray) p = parts_of (raw);
+  g_assert_cmpuint (p->len, ==, 3);
+  g_assert_null (part (p, 0)->forwarded);
+  g_assert_cmpstr (part (p, 1)->forwarded, ==,
+                   "From: Jos\xc3\xa9 <jose@example.org>\nTo: board@example.org\n"
+                   "Date: Tue, 2 Jan 2024 10:00:00 +0000\nSubject: Budget 2024\n");
+  g_assert_cmpstr (part (p, 1)->text, ==, "the numbers");
+  g_assert_null (part (p, 2)->forwarded);
 }
 
 /* A 0-byte attachment: its header block ends the part, blank line and
@@ -316,6 +341,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mime/broken-encodings", test_broken_encodings);
   g_test_add_func ("/mime/deep-nesting", test_deep_nesting);
   g_test_add_func ("/mime/message-rfc822", test_message_rfc822);
+  g_test_add_func ("/mime/forwarded-headers", test_forwarded_headers);
   g_test_add_func ("/mime/empty-part", test_empty_part);
   g_test_add_func ("/mime/format-flowed", test_format_flowed);
   g_test_add_func ("/mime/quoted-split", test_quoted_split);

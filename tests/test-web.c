@@ -631,6 +631,34 @@ test_tombstone_and_obfuscation (void)
   resp_clear (&k);
 }
 
+/* Forwarded mail (message/rfc822) shows who wrote it, to whom, when and
+ * about what before its text, escaped and obfuscated as the list's pages
+ * are; an empty attachment is listed as one. */
+static void
+test_forwarded (void)
+{
+  const char *msg
+      = "Message-ID: <fwd-outer@x>\nFrom: Carol <carol@example.org>\nSubject: Fwd: budget\n"
+        "Date: Tue, 6 Jul 2021 10:00:00 +0000\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nSee below.\n--b\n"
+        "Content-Type: message/rfc822\n\nFrom: =?UTF-8?Q?Jos=C3=A9?= <jose@example.net>\n"
+        "Subject: <b>budget</b> 2021\nDate: Mon, 5 Jul 2021 09:00:00 +0000\n\nthe forwarded numbers\n--b\n"
+        "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=empty.bin\n\n\n--b--\n";
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", "hidden", "--mda", NULL));
+  Resp r = get (site.port_cgi, "GET", "/hidden/fwd-outer@x/");
+  g_assert_cmpint (r.status, ==, 200);
+  const char *fwd = strstr (r.body, "Forwarded message:");
+  g_assert_nonnull (fwd);
+  g_assert_nonnull (strstr (fwd, "From: Jos\xc3\xa9 &lt;jose@example\xe2\x80\xa2net&gt;"));
+  g_assert_nonnull (strstr (fwd, "Subject: &lt;b&gt;budget&lt;/b&gt; 2021"));
+  g_assert_nonnull (strstr (fwd, "Date: Mon, 5 Jul 2021 09:00:00 +0000"));
+  g_assert_true (strstr (fwd, "the forwarded numbers") > strstr (fwd, "Subject:"));
+  g_assert_null (strstr (r.body, "jose@example.net"));
+  g_assert_nonnull (strstr (r.body, "/hidden/fwd-outer@x/2-empty.bin\" download>empty.bin</a>"));
+  g_assert_null (strstr (r.body, "Content-Disposition"));
+  resp_clear (&r);
+}
+
 /* FastCGI keeps rendered bodies: what it serves from its cache is what a
  * fresh CGI process renders, and a redaction is never hidden by it. */
 static void
@@ -1771,6 +1799,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/tombstone-and-obfuscation", test_tombstone_and_obfuscation);
   g_test_add_func ("/web/browser", test_browser);
   g_test_add_func ("/web/fastcgi-body-cache", test_fastcgi_body_cache);
+  g_test_add_func ("/web/forwarded", test_forwarded);
   g_test_add_func ("/web/fastcgi/config-edited", test_fastcgi_config_edited);
   g_test_add_func ("/web/fastcgi/snippet-cache", test_fastcgi_snippet_cache);
   g_test_add_func ("/web/fastcgi/kept/new-message", test_fastcgi_kept_new_message);

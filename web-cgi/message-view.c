@@ -166,6 +166,11 @@ render_body (Ctx *c, GString *s, GBytes *raw, const char *url)
   guint64 max = annals_web_limit (c, "text-max-bytes", TEXT_MAX_BYTES);
   for (guint i = 0; i < parts->len; i++) {
     AnnalsMimePart *p = parts->pdata[i];
+    if (p->forwarded != NULL) { /* who wrote the forwarded message, before its text */
+      g_string_append (s, "<p class=\"d\">Forwarded message:</p><pre>");
+      render_text (c, s, p->forwarded);
+      g_string_append (s, "</pre>");
+    }
     if (p->shown) {
       if (p->from_html)
         g_string_append (s, "<p class=\"d\">(an HTML part, shown as text)</p>");
