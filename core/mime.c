@@ -806,6 +806,8 @@ annals_mime_parts (const guint8 *raw, gsize length)
       gsize dlen;
       const char *d = g_bytes_get_data (decoded, &dlen);
       g_autofree char *utf8 = annals_mime_to_utf8 (d ? d : "", dlen, part->charset, &part->charset_unknown);
+      if (g_str_has_prefix (utf8, "\xef\xbb\xbf")) /* a byte order mark is no text */
+        memmove (utf8, utf8 + 3, strlen (utf8 + 3) + 1);
       if (strcmp (ct.type, "text/html") == 0) {
         part->text = annals_mime_html_to_text (utf8, strlen (utf8));
         part->from_html = TRUE;

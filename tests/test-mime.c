@@ -285,6 +285,17 @@ test_format_flowed (void)
   }
 }
 
+/* A byte order mark opening a text part (UTF-8, or UTF-16 converted) is
+ * no character of the text: it would start the page and the first word. */
+static void
+test_bom (void)
+{
+  g_autoptr (GPtrArray) p = parts_of ("Content-Type: text/plain; charset=utf-8\n\n\xef\xbb\xbfHello\n");
+  g_assert_cmpstr (part (p, 0)->text, ==, "Hello\n");
+  g_autoptr (GPtrArray) h = parts_of ("Content-Type: text/html; charset=utf-8\n\n\xef\xbb\xbf<p>Hi</p>\n");
+  g_assert_true (g_str_has_prefix (part (h, 0)->text, "Hi"));
+}
+
 static void
 test_quoted_split (void)
 {
@@ -344,6 +355,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mime/forwarded-headers", test_forwarded_headers);
   g_test_add_func ("/mime/empty-part", test_empty_part);
   g_test_add_func ("/mime/format-flowed", test_format_flowed);
+  g_test_add_func ("/mime/bom", test_bom);
   g_test_add_func ("/mime/quoted-split", test_quoted_split);
   g_test_add_func ("/mime/fold-accents", test_fold);
   return g_test_run ();
