@@ -247,6 +247,11 @@ check_syntax (const char *q, GError **error)
                  "query syntax: '%s' at position %zu has nothing after it", pending_op, pending_at);
     return FALSE;
   }
+  if (!seen_operand && pending_op == NULL) {
+    g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
+                 "the query is empty: give words to find, e.g. 's:budget' or 'f:alice d:2024'");
+    return FALSE;
+  }
   if (!positive) {
     g_set_error (error, ANNALS_QUERY_ERROR, ANNALS_QUERY_ERROR_SYNTAX,
                  "the query has nothing to look for: a query of only NOT or '-' terms is refused "

@@ -659,6 +659,9 @@ query_language_checks (Fixture *f)
   g_assert_cmpuint (count (f, "rt:2021-04-19..2021-04-19"), ==, 5);
   g_assert_cmpuint (count (f, "unicorns d:2021-04"), ==, 1);
   /* Refusals, each with a message that says why. */
+  refused (f, "", "is empty");
+  refused (f, "   ", "is empty");
+  refused (f, "()", "is empty");
   refused (f, "NOT fine", "only NOT");
   refused (f, "-fine", "only NOT");
   refused (f, "NOT (fine OR review)", "only NOT");
