@@ -151,6 +151,24 @@ annals_ingest_message (AnnalsIngest *in, const guint8 *raw, gsize length, gint64
   return TRUE;
 }
 
+gboolean
+annals_ingest_delivery (AnnalsIngest *in, const guint8 *raw, gsize length, GError **error)
+{
+  g_autofree char *envelope = NULL;
+  const guint8 *nl = length > 5 && memcmp (raw, "From ", 5) == 0 ? memchr (raw, '\n', length) : NULL;
+  if (nl != NULL) {
+    gsize line = (gsize) (nl - raw);
+    gsize env_length = line > 0 && raw[line - 1] == '\r' ? line - 1 : line;
+    if (annals_mbox_envelope_parse (raw, env_length, NULL)
+        && annals_message_header_shaped (nl + 1, length - line - 1)) {
+      envelope = g_strndup ((const char *) raw, env_length);
+      raw = nl + 1;
+      length -= line + 1;
+    }
+  }
+  return annals_ingest_message (in, raw, length, ANNALS_NO_DATE, envelope, error);
+}
+
 static const char *const months[]
     = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 

@@ -305,6 +305,55 @@ test_oversized (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* An MTA that delivers with an envelope line first (Postfix pipe with
+ * flag F, procmail, exim's use_from_line): the line is the envelope, as
+ * in an mbox, not the message's first header line. */
+static void
+test_mda_envelope (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: Carol <carol@example.org>\nSubject: delivered\nDate: Wed, 3 Jan 2024 10:00:00 +0000\n"
+                     "Message-ID: <env@example.org>\n\nbody\n";
+  const char envelope[] = "From carol@example.org  Wed Jan  3 10:00:01 2024";
+  g_autofree char *input = g_strdup_printf ("%s\n%s", envelope, msg);
+  Run r = run_full (f->root, input, strlen (input), NULL, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "<env@example.org>");
+  assert_status (r, 0);
+  g_assert_cmpmem (r.out, r.out_len, msg, strlen (msg));
+  run_clear (&r);
+  r = run (f->root, "ls", "policy");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "\tCarol <carol@example.org>\tdelivered\n"));
+  run_clear (&r);
+  r = run (f->root, "export", "policy");
+  assert_status (r, 0);
+  g_assert_true (g_str_has_prefix (r.out, envelope));
+  run_clear (&r);
+
+  /* CRLF from a pipe that did not convert line ends. */
+  const char crlf[] = "From carol@example.org Wed Jan  3 10:00:02 2024\r\nFrom: carol@example.org\r\n"
+                      "Subject: crlf\r\nMessage-ID: <env-crlf@example.org>\r\n\r\nbody\r\n";
+  r = run_full (f->root, crlf, strlen (crlf), NULL, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "<env-crlf@example.org>");
+  assert_status (r, 0);
+  const char *rest = strchr (crlf, '\n') + 1;
+  g_assert_cmpmem (r.out, r.out_len, rest, strlen (rest));
+  run_clear (&r);
+
+  /* A first line that only starts with "From " is the message's own. */
+  const char prose[] = "From the board: no headers here\n\nbody\n";
+  r = run_full (f->root, prose, strlen (prose), NULL, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "2");
+  assert_status (r, 0);
+  g_assert_cmpmem (r.out, r.out_len, prose, strlen (prose));
+  run_clear (&r);
+}
+
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
  * bytes and exits with its status. */
 static int
@@ -339,5 +388,6 @@ main (int argc, char **argv)
   g_test_add ("/ingest/gzip/truncated", Fixture, NULL, fixture_setup, test_gzip_truncated, fixture_teardown);
   g_test_add ("/ingest/gzip/bounded-memory", Fixture, NULL, fixture_setup, test_gzip_memory, fixture_teardown);
   g_test_add ("/ingest/oversized/warning", Fixture, NULL, fixture_setup, test_oversized, fixture_teardown);
+  g_test_add ("/ingest/mda/envelope-line", Fixture, NULL, fixture_setup, test_mda_envelope, fixture_teardown);
   return g_test_run ();
 }
