@@ -70,6 +70,33 @@ to_utf8 (const char *bytes, gsize length)
   return g_utf8_make_valid (bytes, (gssize) length);
 }
 
+/* Encoded words that say ISO-8859-1 or US-ASCII mostly carry
+ * Windows-1252 bytes (0x80-0x9f: quotes, dashes, the euro), which the
+ * declared charset would make control characters: says Windows-1252
+ * instead, as the bodies are read (core/mime.c).  Returns a new string. */
+static char *
+latin1_words_as_cp1252 (const char *value)
+{
+  static const char *const latin1[] = { "iso-8859-1", "iso_8859-1", "latin1", "us-ascii", "ascii" };
+  GString *s = g_string_new (NULL);
+  const char *p = value;
+  const char *word;
+  while ((word = strstr (p, "=?")) != NULL) {
+    const char *end = word + 2 + strcspn (word + 2, "?*");
+    gsize n = (gsize) (end - word - 2);
+    g_string_append_len (s, p, word + 2 - p);
+    p = word + 2;
+    for (guint i = 0; i < G_N_ELEMENTS (latin1); i++)
+      if (*end != '\0' && n == strlen (latin1[i]) && g_ascii_strncasecmp (p, latin1[i], n) == 0) {
+        g_string_append (s, "windows-1252");
+        p = *end == '*' ? end + strcspn (end, "?") : end; /* RFC 2231 language: dropped */
+        break;
+      }
+  }
+  g_string_append (s, p);
+  return g_string_free (s, FALSE);
+}
+
 char *
 annals_message_decode_header (const char *value, gsize length)
 {
@@ -79,7 +106,8 @@ annals_message_decode_header (const char *value, gsize length)
   if (strstr (nul_free, "=?") != NULL) {
     size_t idx = 0;
     char *decoded = NULL;
-    if (mailmime_encoded_phrase_parse ("utf-8", nul_free, len, &idx, "utf-8", &decoded) == MAILIMF_NO_ERROR
+    g_autofree char *words = latin1_words_as_cp1252 (nul_free);
+    if (mailmime_encoded_phrase_parse ("utf-8", words, strlen (words), &idx, "utf-8", &decoded) == MAILIMF_NO_ERROR
         && decoded != NULL) {
       out = g_utf8_make_valid (decoded, -1);
       free (decoded);

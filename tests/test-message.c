@@ -227,6 +227,20 @@ test_header_shaped (void)
   g_assert_false (annals_message_header_shaped ((const guint8 *) "Subject: x", 7));
 }
 
+/* Encoded words that say ISO-8859-1 or US-ASCII but carry Windows-1252
+ * bytes (Outlook's quotes and dashes): read as Windows-1252, as the
+ * bodies are, not as C1 control characters. */
+static void
+test_latin1_words (void)
+{
+  const char *raw = "Subject: =?iso-8859-1?q?it=92s_=93quoted=94?= =?US-ASCII*en?Q?=96_ok?=\n"
+                    "From: =?ISO-8859-1?Q?Ren=E9?= <rene@example.fr>\n"
+                    "Message-ID: <latin1@example.fr>\n\nbody\n";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_cmpstr (i->hdr.subject, ==, "it\u2019s \u201cquoted\u201d\u2013 ok");
+  g_assert_cmpstr (i->hdr.from, ==, "René <rene@example.fr>");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -244,5 +258,6 @@ main (int argc, char **argv)
   g_test_add_func ("/message/date/iso", test_iso_date);
   g_test_add_func ("/message/id/strip", test_id_strip);
   g_test_add_func ("/message/parse/header-shaped", test_header_shaped);
+  g_test_add_func ("/message/parse/latin1-words", test_latin1_words);
   return g_test_run ();
 }
