@@ -241,6 +241,43 @@ test_latin1_words (void)
   g_assert_cmpstr (i->hdr.from, ==, "René <rene@example.fr>");
 }
 
+/* Date: fields as old and careless mailers write them, each parsed to
+ * the right instant (2024-01-03 10:00:00 UTC = 1704276000 unless said). */
+static void
+test_obsolete_dates (void)
+{
+  struct {
+    const char *date;
+    gint64 want;
+  } cases[] = {
+    { "Wed, 3 Jan 2024 10:00:00 +0000", 1704276000 },
+    { "Wed, 03 Jan 2024 11:00:00 +0100 (CET)", 1704276000 },
+    { "Wed, 3 Jan 2024 10:00:00 UT", 1704276000 }, /* RFC 822 zone */
+    { "Wed, 3 Jan 2024 10:00:00 GMT", 1704276000 },
+    { "Wed, 3 Jan 2024 05:00:00 EST", 1704276000 },
+    { "Wed, 03 Jan 2024 11:00:00 +01:00", 1704276000 },   /* colon in the zone */
+    { "Wednesday, 03-Jan-24 10:00:00 GMT", 1704276000 },  /* RFC 850 */
+    { "Wed Jan  3 10:00:00 2024", 1704276000 },           /* asctime */
+    { "Wed, 3 January 2024 10:00:00 +0000", 1704276000 }, /* full month name */
+    { "Wed, 3 Jan 2024 10.00.00 +0000", 1704276000 },     /* dots */
+    { "2024-01-03 10:00:00", 1704276000 },                /* ISO 8601 */
+    { "2024-01-03T11:00:00+01:00", 1704276000 },
+    { "Wed, 3 Jan 2024", 1704240000 }, /* no time: midnight */
+    { "Fri, 3 Jan 97 10:00 EST", 852303600 },
+    { "Wed, 3 Jan 2024 25:00:00 +0000", ANNALS_NO_DATE },
+    { "Wed, 3 Foo 2024 10:00:00 +0000", ANNALS_NO_DATE },
+    { "Wed, 1 Jan 0000 10:00:00 +0000", ANNALS_NO_DATE }, /* a four-digit year 0 is no year */
+    { "soon", ANNALS_NO_DATE },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    g_test_message ("Date: %s", cases[k].date);
+    g_autofree char *raw
+        = g_strdup_printf ("From: a@example.org\nDate: %s\nMessage-ID: <d@x>\n\nbody\n", cases[k].date);
+    g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+    g_assert_cmpint (i->hdr.date, ==, cases[k].want);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -256,6 +293,7 @@ main (int argc, char **argv)
   g_test_add_func ("/message/parse/pipermail-from", test_pipermail_from);
   g_test_add_func ("/message/date/to-unix", test_dates);
   g_test_add_func ("/message/date/iso", test_iso_date);
+  g_test_add_func ("/message/date/obsolete", test_obsolete_dates);
   g_test_add_func ("/message/id/strip", test_id_strip);
   g_test_add_func ("/message/parse/header-shaped", test_header_shaped);
   g_test_add_func ("/message/parse/latin1-words", test_latin1_words);
