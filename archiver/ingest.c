@@ -257,9 +257,20 @@ split_buffer (AnnalsIngest *in, AnnalsMboxSplitter *splitter, const guint8 *buf,
   }
 }
 
+/* Length of a UTF-8 byte order mark at the start of buf (an editor's,
+ * not the first message's), or 0. */
+static gsize
+byte_order_mark (const guint8 *buf, gsize length)
+{
+  return length >= 3 && memcmp (buf, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
 static gboolean
 ingest_mbox_buffer (AnnalsIngest *in, const guint8 *buf, gsize length, AnnalsMboxVariant variant, GError **error)
 {
+  gsize bom = byte_order_mark (buf, length);
+  buf += bom;
+  length -= bom;
   AnnalsMboxSplitter splitter;
   annals_mbox_splitter_init (&splitter, variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf, length) : variant);
   gsize used;
@@ -329,8 +340,10 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
         /* The whole messages before the damage are archived: split what
          * came as if more followed, so the cut-off last one stays out. */
         if (!started) {
-          annals_mbox_splitter_init (&splitter,
-                                     variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data, buf->len) : variant);
+          start = byte_order_mark (buf->data, buf->len);
+          annals_mbox_splitter_init (&splitter, variant == ANNALS_MBOX_AUTO
+                                                    ? annals_mbox_detect (buf->data + start, buf->len - start)
+                                                    : variant);
           started = TRUE;
         }
         gsize used;
@@ -350,8 +363,9 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
     if (!started) {
       if (!eof && buf->len < 64 * 1024)
         continue; /* enough to guess the variant from */
-      annals_mbox_splitter_init (&splitter,
-                                 variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data, buf->len) : variant);
+      start = byte_order_mark (buf->data, buf->len);
+      annals_mbox_splitter_init (
+          &splitter, variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data + start, buf->len - start) : variant);
       started = TRUE;
     }
     gsize used;

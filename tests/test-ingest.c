@@ -354,6 +354,29 @@ test_mda_envelope (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* An mbox that an editor saved with a UTF-8 byte order mark first: the
+ * mark is not part of the first message, from a file or from stdin. */
+static void
+test_mbox_bom (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: bom\nMessage-ID: <bom@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("\xef\xbb\xbf"
+                                           "From a@example.org Mon Jan  1 10:00:00 2024\n%s",
+                                           msg);
+  g_autofree char *path = g_build_filename (f->tmp, "bom.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox, -1, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", path);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run_full (f->root, mbox, strlen (mbox), NULL, "ingest", "policy", "--no-index", NULL);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 0, duplicates skipped 1"));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
  * bytes and exits with its status. */
 static int
@@ -389,5 +412,6 @@ main (int argc, char **argv)
   g_test_add ("/ingest/gzip/bounded-memory", Fixture, NULL, fixture_setup, test_gzip_memory, fixture_teardown);
   g_test_add ("/ingest/oversized/warning", Fixture, NULL, fixture_setup, test_oversized, fixture_teardown);
   g_test_add ("/ingest/mda/envelope-line", Fixture, NULL, fixture_setup, test_mda_envelope, fixture_teardown);
+  g_test_add ("/ingest/mbox/byte-order-mark", Fixture, NULL, fixture_setup, test_mbox_bom, fixture_teardown);
   return g_test_run ();
 }
