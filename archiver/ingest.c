@@ -386,6 +386,11 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
 gboolean
 annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVariant variant, GError **error)
 {
+  /* Apple Mail exports a mailbox as a folder Name.mbox/ holding the
+   * file mbox. */
+  g_autofree char *inner = strcmp (path, "-") != 0 ? g_build_filename (path, "mbox", NULL) : NULL;
+  if (inner != NULL && g_file_test (path, G_FILE_TEST_IS_DIR) && g_file_test (inner, G_FILE_TEST_IS_REGULAR))
+    path = inner;
   in->source = strcmp (path, "-") == 0 ? "stdin" : path;
   in->source_index = 0;
   guint64 before = in->source_index;
@@ -405,7 +410,10 @@ annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVarian
       /* A pipe or device: read it as a stream. */
       if (S_ISDIR (st.st_mode)) {
         close (f);
-        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, "'%s' is a directory: for a maildir use --maildir", path);
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
+                     "'%s' is a directory: for a maildir use --maildir (a folder of mbox files: "
+                     "give the files)",
+                     path);
         return FALSE;
       }
       ok = ingest_mbox_stream (in, f, variant, error);

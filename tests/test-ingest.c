@@ -8,6 +8,7 @@
 #include "tests/test-run.h"
 
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -377,6 +378,35 @@ test_mbox_bom (Fixture *f, gconstpointer data)
   assert_stored (f, messages, 1);
 }
 
+/* Apple Mail exports a mailbox as a folder Name.mbox holding the file
+ * mbox (and table_of_contents): the folder is read as that file. */
+static void
+test_mbox_folder (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: apple\nMessage-ID: <apple@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("From a@example.org Mon Jan  1 10:00:00 2024\n%s", msg);
+  g_autofree char *dir = g_build_filename (f->tmp, "Policy.mbox", NULL);
+  g_autofree char *path = g_build_filename (dir, "mbox", NULL);
+  g_autofree char *toc = g_build_filename (dir, "table_of_contents", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, mbox, -1, NULL));
+  g_assert_true (g_file_set_contents (toc, "\x01\x02binary", -1, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", dir);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+
+  /* A folder that is neither says what to do. */
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  r = run (f->root, "ingest", "policy", "--no-index", dir);
+  assert_status (r, 1);
+  g_assert_nonnull (strstr (r.err, "is a directory"));
+  run_clear (&r);
+}
+
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
  * bytes and exits with its status. */
 static int
@@ -413,5 +443,6 @@ main (int argc, char **argv)
   g_test_add ("/ingest/oversized/warning", Fixture, NULL, fixture_setup, test_oversized, fixture_teardown);
   g_test_add ("/ingest/mda/envelope-line", Fixture, NULL, fixture_setup, test_mda_envelope, fixture_teardown);
   g_test_add ("/ingest/mbox/byte-order-mark", Fixture, NULL, fixture_setup, test_mbox_bom, fixture_teardown);
+  g_test_add ("/ingest/mbox/apple-mail-folder", Fixture, NULL, fixture_setup, test_mbox_folder, fixture_teardown);
   return g_test_run ();
 }
