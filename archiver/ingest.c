@@ -209,6 +209,27 @@ annals_ingest_envelope_time (const char *envelope)
   return ANNALS_NO_DATE;
 }
 
+/* Is this the pseudo message UW-IMAP (c-client, Pine) writes first in
+ * an mbox to keep the folder's UIDs: an X-IMAP or X-IMAPbase field and
+ * the subject "DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA"? */
+static gboolean
+imap_folder_data (const guint8 *raw, gsize length)
+{
+  gsize hlen = annals_message_header_length (raw, length);
+  gboolean x_imap = FALSE, subject = FALSE;
+  for (gsize line = 0; line < hlen;) {
+    const guint8 *nl = memchr (raw + line, '\n', hlen - line);
+    gsize end = nl ? (gsize) (nl - raw) : hlen;
+    g_autofree char *text = g_strndup ((const char *) raw + line, end - line);
+    if (g_ascii_strncasecmp (text, "X-IMAP:", 7) == 0 || g_ascii_strncasecmp (text, "X-IMAPbase:", 11) == 0)
+      x_imap = TRUE;
+    else if (g_ascii_strncasecmp (text, "Subject:", 8) == 0 && strstr (text, "FOLDER INTERNAL DATA") != NULL)
+      subject = TRUE;
+    line = end + 1;
+  }
+  return x_imap && subject;
+}
+
 /* Splits what buf holds; returns how much was used. */
 static gboolean
 split_buffer (AnnalsIngest *in, AnnalsMboxSplitter *splitter, const guint8 *buf, gsize length, gboolean eof,
@@ -242,6 +263,11 @@ split_buffer (AnnalsIngest *in, AnnalsMboxSplitter *splitter, const guint8 *buf,
       warn_skipped (in, "%s: message %" G_GUINT64_FORMAT " not archived: %" G_GSIZE_FORMAT " bytes is over the limit",
                     in->source, in->source_index, span.body_length);
       in->stats.rejected++;
+      *used += span.consumed;
+      continue;
+    }
+    if (in->source_index == 1 && imap_folder_data (span.body, span.body_length)) {
+      warn_skipped (in, "%s: message 1 skipped: it is the folder's internal data (UW-IMAP), not mail", in->source);
       *used += span.consumed;
       continue;
     }

@@ -407,6 +407,38 @@ test_mbox_folder (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* A UW-IMAP or Pine mbox starts with the folder's internal data, a
+ * pseudo message mutt and Dovecot hide: it is not the list's mail, so it
+ * is skipped, with a warning; the same text later in a file is mail. */
+static void
+test_mbox_imap_pseudo (Fixture *f, gconstpointer data)
+{
+  const char pseudo[] = "From MAILER-DAEMON Mon Jan  1 10:00:00 2024\n"
+                        "Date: Mon, 1 Jan 2024 10:00:00 +0000\n"
+                        "From: Mail System Internal Data <MAILER-DAEMON@mail.example.org>\n"
+                        "Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\n"
+                        "Message-ID: <1704103200@mail.example.org>\n"
+                        "X-IMAP: 1704103200 0000000002\n"
+                        "Status: RO\n\n"
+                        "This text is part of the internal format of your mail folder, and is not\n"
+                        "a real message.  It is created automatically by the mail system software.\n\n";
+  const char msg[] = "From: a@example.org\nSubject: real\nMessage-ID: <real@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("%sFrom a@example.org Mon Jan  1 10:00:00 2024\n%s", pseudo, msg);
+  g_autofree char *path = g_build_filename (f->tmp, "INBOX", NULL);
+  g_assert_true (g_file_set_contents (path, mbox, -1, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", path);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  g_autofree char *says = g_strdup_printf ("annals ingest: warning: %s: message 1 skipped: it is the folder's internal "
+                                           "data (UW-IMAP), not mail",
+                                           path);
+  g_assert_nonnull (strstr (r.err, says));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
  * bytes and exits with its status. */
 static int
@@ -444,5 +476,6 @@ main (int argc, char **argv)
   g_test_add ("/ingest/mda/envelope-line", Fixture, NULL, fixture_setup, test_mda_envelope, fixture_teardown);
   g_test_add ("/ingest/mbox/byte-order-mark", Fixture, NULL, fixture_setup, test_mbox_bom, fixture_teardown);
   g_test_add ("/ingest/mbox/apple-mail-folder", Fixture, NULL, fixture_setup, test_mbox_folder, fixture_teardown);
+  g_test_add ("/ingest/mbox/imap-folder-data", Fixture, NULL, fixture_setup, test_mbox_imap_pseudo, fixture_teardown);
   return g_test_run ();
 }
