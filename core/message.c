@@ -604,12 +604,15 @@ annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_h
   }
   /* libetpan works on C strings in places: NUL bytes become spaces in
    * this parsing copy only; the stored bytes stay as received. */
-  char *copy = g_malloc (hlen + 1);
+  char *copy = g_malloc (hlen + 2);
   memcpy (copy, raw, hlen);
-  copy[hlen] = '\0';
   for (gsize i = 0; i < hlen; i++)
     if (copy[i] == '\0')
       copy[i] = ' ';
+  /* libetpan drops a last field without its line end. */
+  if (hlen > 0 && copy[hlen - 1] != '\n')
+    copy[hlen++] = '\n';
+  copy[hlen] = '\0';
 
   if (!annals_message_header_shaped ((const guint8 *) copy, hlen)) {
     info->unparsable = TRUE;

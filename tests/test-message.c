@@ -278,6 +278,22 @@ test_obsolete_dates (void)
   }
 }
 
+/* A message of only header fields whose last line has no newline (a
+ * script's printf, a truncated delivery): its last field still counts. */
+static void
+test_no_final_newline (void)
+{
+  const char *raw = "Message-ID: <nonl@example.org>\nSubject: last line";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_false (i->unparsable);
+  g_assert_cmpstr (i->hdr.message_id, ==, "nonl@example.org");
+  g_assert_cmpstr (i->hdr.subject, ==, "last line");
+  const char *crlf = "Subject: crlf\r\nMessage-ID: <nonl2@example.org>";
+  g_autoptr (AnnalsMessageInfo) j = parse (crlf, strlen (crlf));
+  g_assert_cmpstr (j->hdr.message_id, ==, "nonl2@example.org");
+  g_assert_cmpstr (j->hdr.subject, ==, "crlf");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -297,5 +313,6 @@ main (int argc, char **argv)
   g_test_add_func ("/message/id/strip", test_id_strip);
   g_test_add_func ("/message/parse/header-shaped", test_header_shaped);
   g_test_add_func ("/message/parse/latin1-words", test_latin1_words);
+  g_test_add_func ("/message/parse/no-final-newline", test_no_final_newline);
   return g_test_run ();
 }
