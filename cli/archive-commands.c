@@ -280,7 +280,7 @@ annals_cli_ingest (int argc, char **argv)
   } else {
     for (int i = 2; i < argc && ok; i++)
       ok = maildir ? annals_ingest_maildir (in, argv[i], &error)
-                   : annals_ingest_mbox (in, argv[i], -1, variant, &error);
+                   : annals_ingest_mbox (in, argv[i], strcmp (argv[i], "-") == 0 ? STDIN_FILENO : -1, variant, &error);
   }
   /* Whatever was archived before a failure is kept and acknowledged. */
   g_autoptr (GError) commit_error = NULL;

@@ -439,6 +439,21 @@ test_mbox_imap_pseudo (Fixture *f, gconstpointer data)
   assert_stored (f, messages, 1);
 }
 
+/* "-" as a PATH is stdin, as for cat and tar, also among files. */
+static void
+test_dash_stdin (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: dash\nMessage-ID: <dash@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("From a@example.org Mon Jan  1 10:00:00 2024\n%s", msg);
+  Run r = run_full (f->root, mbox, strlen (mbox), NULL, "ingest", "policy", "--no-index", "-", NULL);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
  * bytes and exits with its status. */
 static int
@@ -477,5 +492,6 @@ main (int argc, char **argv)
   g_test_add ("/ingest/mbox/byte-order-mark", Fixture, NULL, fixture_setup, test_mbox_bom, fixture_teardown);
   g_test_add ("/ingest/mbox/apple-mail-folder", Fixture, NULL, fixture_setup, test_mbox_folder, fixture_teardown);
   g_test_add ("/ingest/mbox/imap-folder-data", Fixture, NULL, fixture_setup, test_mbox_imap_pseudo, fixture_teardown);
+  g_test_add ("/ingest/mbox/dash-is-stdin", Fixture, NULL, fixture_setup, test_dash_stdin, fixture_teardown);
   return g_test_run ();
 }
