@@ -152,7 +152,7 @@ annals_ingest_message (AnnalsIngest *in, const guint8 *raw, gsize length, gint64
 }
 
 gboolean
-annals_ingest_delivery (AnnalsIngest *in, const guint8 *raw, gsize length, GError **error)
+annals_ingest_delivery (AnnalsIngest *in, const guint8 *raw, gsize length, gint64 receipt, GError **error)
 {
   g_autofree char *envelope = NULL;
   const guint8 *nl = length > 5 && memcmp (raw, "From ", 5) == 0 ? memchr (raw, '\n', length) : NULL;
@@ -166,7 +166,7 @@ annals_ingest_delivery (AnnalsIngest *in, const guint8 *raw, gsize length, GErro
       length -= line + 1;
     }
   }
-  return annals_ingest_message (in, raw, length, ANNALS_NO_DATE, envelope, error);
+  return annals_ingest_message (in, raw, length, receipt, envelope, error);
 }
 
 static const char *const months[]
@@ -582,7 +582,12 @@ annals_ingest_maildir (AnnalsIngest *in, const char *path, GError **error)
     }
     const guint8 *raw = (const guint8 *) g_mapped_file_get_contents (map);
     gsize len = g_mapped_file_get_length (map);
-    if (!annals_ingest_message (in, raw ? raw : (const guint8 *) "", len, f->mtime, NULL, error)) {
+    if (len == 0) {
+      /* A delivery cut off, or not mail: nothing to keep. */
+      warn_skipped (in, "%s: empty file, not archived", f->path);
+      continue;
+    }
+    if (!annals_ingest_delivery (in, raw, len, f->mtime, error)) {
       in->source = NULL;
       return FALSE;
     }

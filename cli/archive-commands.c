@@ -189,7 +189,7 @@ ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint
   } else {
     annals_ingest_set_log (in, log, key, list);
   }
-  if (!annals_ingest_delivery (in, msg->data, msg->len, &error) || !annals_ingest_commit (in, &error)) {
+  if (!annals_ingest_delivery (in, msg->data, msg->len, ANNALS_NO_DATE, &error) || !annals_ingest_commit (in, &error)) {
     if (annals_ingest_stats (in)->committed > 0 || annals_ingest_stats (in)->duplicates > 0) {
       g_printerr ("annals ingest: message stored; warning: the transparency log is not updated: %s\n", error->message);
       return EX_OK;

@@ -454,6 +454,35 @@ test_dash_stdin (Fixture *f, gconstpointer data)
   assert_stored (f, messages, 1);
 }
 
+/* Maildir files as some tools leave them: one that starts with an mbox
+ * envelope line (fetchmail, mbox converters), and an empty one (a
+ * delivery cut off): the line is the envelope, the empty file is skipped
+ * with a warning naming it. */
+static void
+test_maildir_envelope_empty (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: maildir\nMessage-ID: <md-env@example.org>\n\nbody\n";
+  g_autofree char *md = g_build_filename (f->tmp, "Maildir", NULL);
+  g_autofree char *cur = g_build_filename (md, "cur", NULL);
+  g_autofree char *tmp = g_build_filename (md, "tmp", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (cur, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (tmp, 0700), ==, 0);
+  g_autofree char *one = g_build_filename (cur, "1700000000.M1P1.host:2,S", NULL);
+  g_autofree char *empty = g_build_filename (cur, "1700000001.M1P1.host:2,", NULL);
+  g_autofree char *content = g_strdup_printf ("From a@example.org Mon Jan  1 10:00:00 2024\n%s", msg);
+  g_assert_true (g_file_set_contents (one, content, -1, NULL));
+  g_assert_true (g_file_set_contents (empty, "", 0, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", "--maildir", md);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  g_autofree char *says = g_strdup_printf ("annals ingest: warning: %s: empty file, not archived", empty);
+  g_assert_nonnull (strstr (r.err, says));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
  * bytes and exits with its status. */
 static int
@@ -493,5 +522,7 @@ main (int argc, char **argv)
   g_test_add ("/ingest/mbox/apple-mail-folder", Fixture, NULL, fixture_setup, test_mbox_folder, fixture_teardown);
   g_test_add ("/ingest/mbox/imap-folder-data", Fixture, NULL, fixture_setup, test_mbox_imap_pseudo, fixture_teardown);
   g_test_add ("/ingest/mbox/dash-is-stdin", Fixture, NULL, fixture_setup, test_dash_stdin, fixture_teardown);
+  g_test_add ("/ingest/maildir/envelope-and-empty", Fixture, NULL, fixture_setup, test_maildir_envelope_empty,
+              fixture_teardown);
   return g_test_run ();
 }
