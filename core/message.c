@@ -370,12 +370,16 @@ loose_msgid (const char *value)
   const char *lt = strchr (clean, '<');
   if (lt != NULL) {
     const char *gt = strchr (lt, '>');
+    /* "<<id>@x>": from the last '<', since a lookup strips a leading one. */
+    while (gt != NULL && lt[1] == '<' && lt + 1 < gt)
+      lt++;
     if (gt != NULL && gt > lt + 1)
       return g_strndup (lt + 1, (gsize) (gt - lt - 1));
   }
-  if (*clean == '\0')
+  const char *v = clean + strspn (clean, "<");
+  if (*v == '\0')
     return NULL;
-  return g_strdup (clean);
+  return g_strdup (v);
 }
 
 static void

@@ -136,6 +136,14 @@ test_bad_message_id (void)
   g_autoptr (AnnalsMessageInfo) j = parse (raw2, strlen (raw2));
   g_assert_false (j->message_id_derived);
   g_assert_nonnull (strstr (j->hdr.message_id, "brackets"));
+  /* Doubled brackets: the id must not start with '<', which every
+   * lookup by id (annals cat, the web's /LIST/ID/) strips. */
+  const char *raw3 = "Message-ID: <<abc>@x>\nSubject: s\n\n";
+  g_autoptr (AnnalsMessageInfo) k = parse (raw3, strlen (raw3));
+  g_assert_cmpstr (k->hdr.message_id, ==, "abc");
+  const char *raw4 = "Message-ID: <unclosed@x\nSubject: s\n\n";
+  g_autoptr (AnnalsMessageInfo) l = parse (raw4, strlen (raw4));
+  g_assert_cmpstr (l->hdr.message_id, ==, "unclosed@x");
 }
 
 /* Mailman 2 (pipermail) archives obfuscate the sender as "user at host"
