@@ -151,6 +151,24 @@ annals_ingest_message (AnnalsIngest *in, const guint8 *raw, gsize length, gint64
   return TRUE;
 }
 
+gboolean
+annals_ingest_delivery (AnnalsIngest *in, const guint8 *raw, gsize length, gint64 receipt, GError **error)
+{
+  g_autofree char *envelope = NULL;
+  const guint8 *nl = length > 5 && memcmp (raw, "From ", 5) == 0 ? memchr (raw, '\n', length) : NULL;
+  if (nl != NULL) {
+    gsize line = (gsize) (nl - raw);
+    gsize env_length = line > 0 && raw[line - 1] == '\r' ? line - 1 : line;
+    if (annals_mbox_envelope_parse (raw, env_length, NULL)
+        && annals_message_header_shaped (nl + 1, length - line - 1)) {
+      envelope = g_strndup ((const char *) raw, env_length);
+      raw = nl + 1;
+      length -= line + 1;
+    }
+  }
+  return annals_ingest_message (in, raw, length, receipt, envelope, error);
+}
+
 static const char *const months[]
     = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
@@ -191,6 +209,27 @@ annals_ingest_envelope_time (const char *envelope)
   return ANNALS_NO_DATE;
 }
 
+/* Is this the pseudo message UW-IMAP (c-client, Pine) writes first in
+ * an mbox to keep the folder's UIDs: an X-IMAP or X-IMAPbase field and
+ * the subject "DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA"? */
+static gboolean
+imap_folder_data (const guint8 *raw, gsize length)
+{
+  gsize hlen = annals_message_header_length (raw, length);
+  gboolean x_imap = FALSE, subject = FALSE;
+  for (gsize line = 0; line < hlen;) {
+    const guint8 *nl = memchr (raw + line, '\n', hlen - line);
+    gsize end = nl ? (gsize) (nl - raw) : hlen;
+    g_autofree char *text = g_strndup ((const char *) raw + line, end - line);
+    if (g_ascii_strncasecmp (text, "X-IMAP:", 7) == 0 || g_ascii_strncasecmp (text, "X-IMAPbase:", 11) == 0)
+      x_imap = TRUE;
+    else if (g_ascii_strncasecmp (text, "Subject:", 8) == 0 && strstr (text, "FOLDER INTERNAL DATA") != NULL)
+      subject = TRUE;
+    line = end + 1;
+  }
+  return x_imap && subject;
+}
+
 /* Splits what buf holds; returns how much was used. */
 static gboolean
 split_buffer (AnnalsIngest *in, AnnalsMboxSplitter *splitter, const guint8 *buf, gsize length, gboolean eof,
@@ -227,6 +266,11 @@ split_buffer (AnnalsIngest *in, AnnalsMboxSplitter *splitter, const guint8 *buf,
       *used += span.consumed;
       continue;
     }
+    if (in->source_index == 1 && imap_folder_data (span.body, span.body_length)) {
+      warn_skipped (in, "%s: message 1 skipped: it is the folder's internal data (UW-IMAP), not mail", in->source);
+      *used += span.consumed;
+      continue;
+    }
     g_autofree char *envelope = g_strndup ((const char *) span.envelope, span.envelope_length);
     g_autoptr (GBytes) unquoted = annals_mbox_unescape (splitter->variant, span.body, span.body_length);
     const guint8 *raw = span.body;
@@ -239,9 +283,20 @@ split_buffer (AnnalsIngest *in, AnnalsMboxSplitter *splitter, const guint8 *buf,
   }
 }
 
+/* Length of a UTF-8 byte order mark at the start of buf (an editor's,
+ * not the first message's), or 0. */
+static gsize
+byte_order_mark (const guint8 *buf, gsize length)
+{
+  return length >= 3 && memcmp (buf, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
 static gboolean
 ingest_mbox_buffer (AnnalsIngest *in, const guint8 *buf, gsize length, AnnalsMboxVariant variant, GError **error)
 {
+  gsize bom = byte_order_mark (buf, length);
+  buf += bom;
+  length -= bom;
   AnnalsMboxSplitter splitter;
   annals_mbox_splitter_init (&splitter, variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf, length) : variant);
   gsize used;
@@ -311,8 +366,10 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
         /* The whole messages before the damage are archived: split what
          * came as if more followed, so the cut-off last one stays out. */
         if (!started) {
-          annals_mbox_splitter_init (&splitter,
-                                     variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data, buf->len) : variant);
+          start = byte_order_mark (buf->data, buf->len);
+          annals_mbox_splitter_init (&splitter, variant == ANNALS_MBOX_AUTO
+                                                    ? annals_mbox_detect (buf->data + start, buf->len - start)
+                                                    : variant);
           started = TRUE;
         }
         gsize used;
@@ -332,8 +389,9 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
     if (!started) {
       if (!eof && buf->len < 64 * 1024)
         continue; /* enough to guess the variant from */
-      annals_mbox_splitter_init (&splitter,
-                                 variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data, buf->len) : variant);
+      start = byte_order_mark (buf->data, buf->len);
+      annals_mbox_splitter_init (
+          &splitter, variant == ANNALS_MBOX_AUTO ? annals_mbox_detect (buf->data + start, buf->len - start) : variant);
       started = TRUE;
     }
     gsize used;
@@ -354,6 +412,11 @@ ingest_mbox_stream (AnnalsIngest *in, int fd, AnnalsMboxVariant variant, GError 
 gboolean
 annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVariant variant, GError **error)
 {
+  /* Apple Mail exports a mailbox as a folder Name.mbox/ holding the
+   * file mbox. */
+  g_autofree char *inner = strcmp (path, "-") != 0 ? g_build_filename (path, "mbox", NULL) : NULL;
+  if (inner != NULL && g_file_test (path, G_FILE_TEST_IS_DIR) && g_file_test (inner, G_FILE_TEST_IS_REGULAR))
+    path = inner;
   in->source = strcmp (path, "-") == 0 ? "stdin" : path;
   in->source_index = 0;
   guint64 before = in->source_index;
@@ -373,7 +436,10 @@ annals_ingest_mbox (AnnalsIngest *in, const char *path, int fd, AnnalsMboxVarian
       /* A pipe or device: read it as a stream. */
       if (S_ISDIR (st.st_mode)) {
         close (f);
-        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, "'%s' is a directory: for a maildir use --maildir", path);
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
+                     "'%s' is a directory: for a maildir use --maildir (a folder of mbox files: "
+                     "give the files)",
+                     path);
         return FALSE;
       }
       ok = ingest_mbox_stream (in, f, variant, error);
@@ -516,7 +582,12 @@ annals_ingest_maildir (AnnalsIngest *in, const char *path, GError **error)
     }
     const guint8 *raw = (const guint8 *) g_mapped_file_get_contents (map);
     gsize len = g_mapped_file_get_length (map);
-    if (!annals_ingest_message (in, raw ? raw : (const guint8 *) "", len, f->mtime, NULL, error)) {
+    if (len == 0) {
+      /* A delivery cut off, or not mail: nothing to keep. */
+      warn_skipped (in, "%s: empty file, not archived", f->path);
+      continue;
+    }
+    if (!annals_ingest_delivery (in, raw, len, f->mtime, error)) {
       in->source = NULL;
       return FALSE;
     }

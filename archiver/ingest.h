@@ -50,6 +50,13 @@ gboolean annals_ingest_maildir (AnnalsIngest *ingest, const char *path, GError *
 gboolean annals_ingest_message (AnnalsIngest *ingest, const guint8 *raw, gsize length, gint64 receipt,
                                 const char *envelope, GError **error);
 
+/* Archives one message an MTA delivered (or a maildir file): a first
+ * line that reads as an mbox envelope ("From sender date", Postfix's
+ * pipe flag F, procmail, fetchmail) followed by a header field is kept as
+ * the envelope, not as the message's first line.  The rest is stored as
+ * it is.  receipt: ANNALS_NO_DATE for now. */
+gboolean annals_ingest_delivery (AnnalsIngest *ingest, const guint8 *raw, gsize length, gint64 receipt, GError **error);
+
 /* After every commit, bring list's transparency log up to date and sign
  * a checkpoint with key (both borrowed). */
 void annals_ingest_set_log (AnnalsIngest *ingest, AnnalsTlog *log, const AnnalsNoteKey *key, const char *list);

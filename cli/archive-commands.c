@@ -189,8 +189,7 @@ ingest_mda (AnnalsConfig *config, const char *list, const char *store_dir, guint
   } else {
     annals_ingest_set_log (in, log, key, list);
   }
-  if (!annals_ingest_message (in, msg->data, msg->len, ANNALS_NO_DATE, NULL, &error)
-      || !annals_ingest_commit (in, &error)) {
+  if (!annals_ingest_delivery (in, msg->data, msg->len, ANNALS_NO_DATE, &error) || !annals_ingest_commit (in, &error)) {
     if (annals_ingest_stats (in)->committed > 0 || annals_ingest_stats (in)->duplicates > 0) {
       g_printerr ("annals ingest: message stored; warning: the transparency log is not updated: %s\n", error->message);
       return EX_OK;
@@ -281,7 +280,7 @@ annals_cli_ingest (int argc, char **argv)
   } else {
     for (int i = 2; i < argc && ok; i++)
       ok = maildir ? annals_ingest_maildir (in, argv[i], &error)
-                   : annals_ingest_mbox (in, argv[i], -1, variant, &error);
+                   : annals_ingest_mbox (in, argv[i], strcmp (argv[i], "-") == 0 ? STDIN_FILENO : -1, variant, &error);
   }
   /* Whatever was archived before a failure is kept and acknowledged. */
   g_autoptr (GError) commit_error = NULL;

@@ -257,10 +257,11 @@ annals_mbox_splitter_next (AnnalsMboxSplitter *s, const guint8 *buf, gsize lengt
     }
     gsize i = (gsize) (hit - buf); /* buf[i] ends the line before the From line */
     from = i + 1;
+    /* A blank line before the envelope is the usual, not the rule:
+     * Eudora and concatenated files have none, and mutt does not ask for
+     * it.  The envelope and header tests below decide. */
     gboolean blank_before
         = i == body_start || buf[i - 1] == '\n' || (buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'));
-    if (!blank_before)
-      continue;
     const guint8 *from_nl = memchr (buf + i + 1, '\n', length - i - 1);
     const guint8 *next_nl = from_nl ? memchr (from_nl + 1, '\n', (gsize) (buf + length - from_nl - 1)) : NULL;
     if (next_nl == NULL && !eof) {
@@ -280,8 +281,8 @@ annals_mbox_splitter_next (AnnalsMboxSplitter *s, const guint8 *buf, gsize lengt
     if (!annals_mbox_envelope_parse (buf + i + 1, from_end - i - 1, NULL)
         || !annals_message_header_shaped (buf + next_start, next_end - next_start))
       continue;
-    gsize blank = i; /* where the blank line starts */
-    if (i > body_start && buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'))
+    gsize blank = blank_before ? i : i + 1; /* where the blank line starts (none: the body keeps its line end) */
+    if (blank_before && i > body_start && buf[i - 1] == '\r' && (i - 1 == body_start || buf[i - 2] == '\n'))
       blank = i - 1;
     span->body = buf + body_start;
     span->body_length = blank - body_start;

@@ -70,6 +70,33 @@ to_utf8 (const char *bytes, gsize length)
   return g_utf8_make_valid (bytes, (gssize) length);
 }
 
+/* Encoded words that say ISO-8859-1 or US-ASCII mostly carry
+ * Windows-1252 bytes (0x80-0x9f: quotes, dashes, the euro), which the
+ * declared charset would make control characters: says Windows-1252
+ * instead, as the bodies are read (core/mime.c).  Returns a new string. */
+static char *
+latin1_words_as_cp1252 (const char *value)
+{
+  static const char *const latin1[] = { "iso-8859-1", "iso_8859-1", "latin1", "us-ascii", "ascii" };
+  GString *s = g_string_new (NULL);
+  const char *p = value;
+  const char *word;
+  while ((word = strstr (p, "=?")) != NULL) {
+    const char *end = word + 2 + strcspn (word + 2, "?*");
+    gsize n = (gsize) (end - word - 2);
+    g_string_append_len (s, p, word + 2 - p);
+    p = word + 2;
+    for (guint i = 0; i < G_N_ELEMENTS (latin1); i++)
+      if (*end != '\0' && n == strlen (latin1[i]) && g_ascii_strncasecmp (p, latin1[i], n) == 0) {
+        g_string_append (s, "windows-1252");
+        p = *end == '*' ? end + strcspn (end, "?") : end; /* RFC 2231 language: dropped */
+        break;
+      }
+  }
+  g_string_append (s, p);
+  return g_string_free (s, FALSE);
+}
+
 char *
 annals_message_decode_header (const char *value, gsize length)
 {
@@ -79,7 +106,8 @@ annals_message_decode_header (const char *value, gsize length)
   if (strstr (nul_free, "=?") != NULL) {
     size_t idx = 0;
     char *decoded = NULL;
-    if (mailmime_encoded_phrase_parse ("utf-8", nul_free, len, &idx, "utf-8", &decoded) == MAILIMF_NO_ERROR
+    g_autofree char *words = latin1_words_as_cp1252 (nul_free);
+    if (mailmime_encoded_phrase_parse ("utf-8", words, strlen (words), &idx, "utf-8", &decoded) == MAILIMF_NO_ERROR
         && decoded != NULL) {
       out = g_utf8_make_valid (decoded, -1);
       free (decoded);
@@ -114,6 +142,158 @@ annals_message_date_to_unix (int year, int month, int day, int hour, int min, in
     return ANNALS_NO_DATE;
   int zone_minutes = (zone / 100) * 60 + zone % 100;
   return days_from_civil (year, month, day) * 86400 + hour * 3600 + min * 60 + sec - (gint64) zone_minutes * 60;
+}
+
+static const char *const month_names[] = { "january", "february", "march",     "april",   "may",      "june",
+                                           "july",    "august",   "september", "october", "november", "december" };
+
+/* A month name, or its first three letters or more; -1 if none. */
+static int
+month_of (const char *word)
+{
+  gsize n = strlen (word);
+  for (int m = 0; n >= 3 && m < 12; m++)
+    if (n <= strlen (month_names[m]) && g_ascii_strncasecmp (word, month_names[m], n) == 0)
+      return m + 1;
+  return -1;
+}
+
+/* "+hhmm", "+hh:mm" or "+hh" at s into *zone (as +hhmm); FALSE if not. */
+static gboolean
+numeric_zone (const char *s, int *zone)
+{
+  if ((*s != '+' && *s != '-') || !g_ascii_isdigit (s[1]) || !g_ascii_isdigit (s[2]))
+    return FALSE;
+  int v = (s[1] - '0') * 1000 + (s[2] - '0') * 100;
+  const char *m = s[3] == ':' ? s + 4 : s + 3;
+  if (g_ascii_isdigit (m[0]) && g_ascii_isdigit (m[1]) && m[2] == '\0')
+    v += (m[0] - '0') * 10 + (m[1] - '0');
+  else if (s[3] != '\0')
+    return FALSE;
+  *zone = *s == '-' ? -v : v;
+  return TRUE;
+}
+
+/* "hh:mm[:ss]" (or with dots) at *s, moving *s past it. */
+static gboolean
+clock_time (const char **s, int *hour, int *min, int *sec)
+{
+  const char *p = *s;
+  int v[3] = { 0, 0, 0 }, n = 0;
+  while (n < 3) {
+    if (!g_ascii_isdigit (*p))
+      return FALSE;
+    v[n] = *p++ - '0';
+    if (g_ascii_isdigit (*p))
+      v[n] = v[n] * 10 + (*p++ - '0');
+    n++;
+    if ((*p != ':' && *p != '.') || !g_ascii_isdigit (p[1]))
+      break;
+    p++;
+  }
+  if (n < 2)
+    return FALSE;
+  *hour = v[0], *min = v[1], *sec = v[2];
+  *s = p;
+  return TRUE;
+}
+
+/* Reads a Date: value in the forms mailers have written: RFC 5322 and
+ * 822 (zones UT, GMT, EST...), RFC 850 ("Wednesday, 03-Jan-24"),
+ * asctime, ISO 8601, "+01:00" zones, full month names, dots in the time,
+ * no time at all (midnight).  libetpan reads some of these wrongly (UT
+ * and "+01:00" as one minute east) and others not at all.  Returns FALSE
+ * when value does not name a day, month and year; else *date is the
+ * instant or ANNALS_NO_DATE when the fields are impossible. */
+static gboolean
+loose_date (const char *value, gint64 *date)
+{
+  static const struct {
+    const char *name;
+    int zone;
+  } zones[] = { { "UT", 0 },     { "UTC", 0 },    { "GMT", 0 },    { "Z", 0 },      { "EST", -500 }, { "EDT", -400 },
+                { "CST", -600 }, { "CDT", -500 }, { "MST", -700 }, { "MDT", -600 }, { "PST", -800 }, { "PDT", -700 } };
+  g_autofree char *copy = g_strdup (value);
+  int depth = 0; /* comments (nested) go */
+  for (char *c = copy; *c != '\0'; c++) {
+    if (*c == '(')
+      depth++;
+    char ch = *c;
+    if (depth > 0 || ch == ',' || g_ascii_isspace (ch))
+      *c = ' ';
+    if (ch == ')' && depth > 0)
+      depth--;
+  }
+  int year = -1, month = -1, day = -1, hour = 0, min = 0, sec = 0, zone = 0, year_digits = 0;
+  gboolean pm = FALSE, am = FALSE;
+  g_auto (GStrv) words = g_strsplit (copy, " ", -1);
+  for (char **w = words; *w != NULL; w++) {
+    const char *t = *w;
+    gsize n = strlen (t);
+    if (n == 0)
+      continue;
+    if (n >= 10 && g_ascii_isdigit (t[0]) && t[4] == '-' && t[7] == '-') {
+      /* ISO 8601: 2024-01-03[Thh:mm:ss][zone] */
+      year = atoi (t), month = atoi (t + 5), day = atoi (t + 8), year_digits = 4;
+      const char *rest = t + 10;
+      if ((*rest == 'T' || *rest == 't') && (rest++, !clock_time (&rest, &hour, &min, &sec)))
+        return FALSE;
+      if (*rest != '\0' && !numeric_zone (rest, &zone) && g_ascii_strcasecmp (rest, "Z") != 0)
+        return FALSE;
+    } else if (g_ascii_isdigit (t[0]) && strchr (t, '-') != NULL) {
+      /* RFC 850: 03-Jan-24 */
+      g_auto (GStrv) part = g_strsplit (t, "-", 3);
+      if (g_strv_length (part) != 3 || (month = month_of (part[1])) < 0)
+        return FALSE;
+      day = atoi (part[0]), year = atoi (part[2]), year_digits = (int) strlen (part[2]);
+    } else if (g_ascii_isdigit (t[0]) && strpbrk (t, ":.") != NULL) {
+      const char *rest = t;
+      if (!clock_time (&rest, &hour, &min, &sec) || *rest != '\0')
+        return FALSE;
+    } else if (g_ascii_isdigit (t[0])) {
+      for (const char *c = t; *c != '\0'; c++)
+        if (!g_ascii_isdigit (*c))
+          return FALSE;
+      if (n <= 2 && day < 0)
+        day = atoi (t);
+      else if (year < 0)
+        year = atoi (t), year_digits = (int) n;
+      else
+        return FALSE;
+    } else if (*t == '+' || *t == '-') {
+      if (!numeric_zone (t, &zone))
+        return FALSE;
+    } else if (g_ascii_strcasecmp (t, "PM") == 0) {
+      pm = TRUE;
+    } else if (g_ascii_strcasecmp (t, "AM") == 0) {
+      am = TRUE;
+    } else if (month < 0 && month_of (t) > 0) {
+      month = month_of (t);
+    } else {
+      /* A zone name ("GMT+0100" too), a weekday, or an unknown zone
+       * (read as +0000, as RFC 5322 says). */
+      for (guint z = 0; z < G_N_ELEMENTS (zones); z++) {
+        gsize zn = strlen (zones[z].name);
+        if (g_ascii_strncasecmp (t, zones[z].name, zn) == 0 && (t[zn] == '\0' || numeric_zone (t + zn, &zone))) {
+          if (t[zn] == '\0')
+            zone = zones[z].zone;
+          break;
+        }
+      }
+    }
+  }
+  if (year < 0 || month < 0 || day < 0)
+    return FALSE;
+  if ((pm || am) && (hour < 1 || hour > 12))
+    hour = -1;
+  else if (pm || am)
+    hour = hour % 12 + (pm ? 12 : 0);
+  /* Four digits are a year as written: 0000 is not 2000. */
+  if ((year_digits != 2 && year_digits != 3 && year_digits != 4) || (year_digits == 4 && year < 1000))
+    *date = ANNALS_NO_DATE;
+  else
+    *date = annals_message_date_to_unix (year, month, day, hour, min, sec, zone);
+  return TRUE;
 }
 
 static void
@@ -190,12 +370,16 @@ loose_msgid (const char *value)
   const char *lt = strchr (clean, '<');
   if (lt != NULL) {
     const char *gt = strchr (lt, '>');
+    /* "<<id>@x>": from the last '<', since a lookup strips a leading one. */
+    while (gt != NULL && lt[1] == '<' && lt + 1 < gt)
+      lt++;
     if (gt != NULL && gt > lt + 1)
       return g_strndup (lt + 1, (gsize) (gt - lt - 1));
   }
-  if (*clean == '\0')
+  const char *v = clean + strspn (clean, "<");
+  if (*v == '\0')
     return NULL;
-  return g_strdup (clean);
+  return g_strdup (v);
 }
 
 static void
@@ -424,12 +608,15 @@ annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_h
   }
   /* libetpan works on C strings in places: NUL bytes become spaces in
    * this parsing copy only; the stored bytes stay as received. */
-  char *copy = g_malloc (hlen + 1);
+  char *copy = g_malloc (hlen + 2);
   memcpy (copy, raw, hlen);
-  copy[hlen] = '\0';
   for (gsize i = 0; i < hlen; i++)
     if (copy[i] == '\0')
       copy[i] = ' ';
+  /* libetpan drops a last field without its line end. */
+  if (hlen > 0 && copy[hlen - 1] != '\n')
+    copy[hlen++] = '\n';
+  copy[hlen] = '\0';
 
   if (!annals_message_header_shaped ((const guint8 *) copy, hlen)) {
     info->unparsable = TRUE;
@@ -442,6 +629,10 @@ annals_message_info_parse (const guint8 *raw, gsize length, const char *sha256_h
     } else {
       take_fields (info, fields);
       mailimf_fields_free (fields);
+      g_autofree char *raw_date = raw_field (copy, hlen, "Date");
+      gint64 date;
+      if (raw_date != NULL && loose_date (raw_date, &date))
+        info->hdr.date = date;
       g_autofree char *raw_from = raw_field (copy, hlen, "From");
       char *from = NULL, *from_addr = NULL;
       if (raw_from != NULL && pipermail_from (raw_from, &from, &from_addr)) {

@@ -8,6 +8,7 @@
 #include "tests/test-run.h"
 
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -305,6 +306,183 @@ test_oversized (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* An MTA that delivers with an envelope line first (Postfix pipe with
+ * flag F, procmail, exim's use_from_line): the line is the envelope, as
+ * in an mbox, not the message's first header line. */
+static void
+test_mda_envelope (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: Carol <carol@example.org>\nSubject: delivered\nDate: Wed, 3 Jan 2024 10:00:00 +0000\n"
+                     "Message-ID: <env@example.org>\n\nbody\n";
+  const char envelope[] = "From carol@example.org  Wed Jan  3 10:00:01 2024";
+  g_autofree char *input = g_strdup_printf ("%s\n%s", envelope, msg);
+  Run r = run_full (f->root, input, strlen (input), NULL, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "<env@example.org>");
+  assert_status (r, 0);
+  g_assert_cmpmem (r.out, r.out_len, msg, strlen (msg));
+  run_clear (&r);
+  r = run (f->root, "ls", "policy");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "\tCarol <carol@example.org>\tdelivered\n"));
+  run_clear (&r);
+  r = run (f->root, "export", "policy");
+  assert_status (r, 0);
+  g_assert_true (g_str_has_prefix (r.out, envelope));
+  run_clear (&r);
+
+  /* CRLF from a pipe that did not convert line ends. */
+  const char crlf[] = "From carol@example.org Wed Jan  3 10:00:02 2024\r\nFrom: carol@example.org\r\n"
+                      "Subject: crlf\r\nMessage-ID: <env-crlf@example.org>\r\n\r\nbody\r\n";
+  r = run_full (f->root, crlf, strlen (crlf), NULL, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "<env-crlf@example.org>");
+  assert_status (r, 0);
+  const char *rest = strchr (crlf, '\n') + 1;
+  g_assert_cmpmem (r.out, r.out_len, rest, strlen (rest));
+  run_clear (&r);
+
+  /* A first line that only starts with "From " is the message's own. */
+  const char prose[] = "From the board: no headers here\n\nbody\n";
+  r = run_full (f->root, prose, strlen (prose), NULL, "ingest", "policy", "--mda", NULL);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run (f->root, "cat", "policy", "2");
+  assert_status (r, 0);
+  g_assert_cmpmem (r.out, r.out_len, prose, strlen (prose));
+  run_clear (&r);
+}
+
+/* An mbox that an editor saved with a UTF-8 byte order mark first: the
+ * mark is not part of the first message, from a file or from stdin. */
+static void
+test_mbox_bom (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: bom\nMessage-ID: <bom@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("\xef\xbb\xbf"
+                                           "From a@example.org Mon Jan  1 10:00:00 2024\n%s",
+                                           msg);
+  g_autofree char *path = g_build_filename (f->tmp, "bom.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox, -1, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", path);
+  assert_status (r, 0);
+  run_clear (&r);
+  r = run_full (f->root, mbox, strlen (mbox), NULL, "ingest", "policy", "--no-index", NULL);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 0, duplicates skipped 1"));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
+/* Apple Mail exports a mailbox as a folder Name.mbox holding the file
+ * mbox (and table_of_contents): the folder is read as that file. */
+static void
+test_mbox_folder (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: apple\nMessage-ID: <apple@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("From a@example.org Mon Jan  1 10:00:00 2024\n%s", msg);
+  g_autofree char *dir = g_build_filename (f->tmp, "Policy.mbox", NULL);
+  g_autofree char *path = g_build_filename (dir, "mbox", NULL);
+  g_autofree char *toc = g_build_filename (dir, "table_of_contents", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, mbox, -1, NULL));
+  g_assert_true (g_file_set_contents (toc, "\x01\x02binary", -1, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", dir);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+
+  /* A folder that is neither says what to do. */
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  r = run (f->root, "ingest", "policy", "--no-index", dir);
+  assert_status (r, 1);
+  g_assert_nonnull (strstr (r.err, "is a directory"));
+  run_clear (&r);
+}
+
+/* A UW-IMAP or Pine mbox starts with the folder's internal data, a
+ * pseudo message mutt and Dovecot hide: it is not the list's mail, so it
+ * is skipped, with a warning; the same text later in a file is mail. */
+static void
+test_mbox_imap_pseudo (Fixture *f, gconstpointer data)
+{
+  const char pseudo[] = "From MAILER-DAEMON Mon Jan  1 10:00:00 2024\n"
+                        "Date: Mon, 1 Jan 2024 10:00:00 +0000\n"
+                        "From: Mail System Internal Data <MAILER-DAEMON@mail.example.org>\n"
+                        "Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\n"
+                        "Message-ID: <1704103200@mail.example.org>\n"
+                        "X-IMAP: 1704103200 0000000002\n"
+                        "Status: RO\n\n"
+                        "This text is part of the internal format of your mail folder, and is not\n"
+                        "a real message.  It is created automatically by the mail system software.\n\n";
+  const char msg[] = "From: a@example.org\nSubject: real\nMessage-ID: <real@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("%sFrom a@example.org Mon Jan  1 10:00:00 2024\n%s", pseudo, msg);
+  g_autofree char *path = g_build_filename (f->tmp, "INBOX", NULL);
+  g_assert_true (g_file_set_contents (path, mbox, -1, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", path);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  g_autofree char *says = g_strdup_printf ("annals ingest: warning: %s: message 1 skipped: it is the folder's internal "
+                                           "data (UW-IMAP), not mail",
+                                           path);
+  g_assert_nonnull (strstr (r.err, says));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
+/* "-" as a PATH is stdin, as for cat and tar, also among files. */
+static void
+test_dash_stdin (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: dash\nMessage-ID: <dash@example.org>\n\nbody\n";
+  g_autofree char *mbox = g_strdup_printf ("From a@example.org Mon Jan  1 10:00:00 2024\n%s", msg);
+  Run r = run_full (f->root, mbox, strlen (mbox), NULL, "ingest", "policy", "--no-index", "-", NULL);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
+/* Maildir files as some tools leave them: one that starts with an mbox
+ * envelope line (fetchmail, mbox converters), and an empty one (a
+ * delivery cut off): the line is the envelope, the empty file is skipped
+ * with a warning naming it. */
+static void
+test_maildir_envelope_empty (Fixture *f, gconstpointer data)
+{
+  const char msg[] = "From: a@example.org\nSubject: maildir\nMessage-ID: <md-env@example.org>\n\nbody\n";
+  g_autofree char *md = g_build_filename (f->tmp, "Maildir", NULL);
+  g_autofree char *cur = g_build_filename (md, "cur", NULL);
+  g_autofree char *tmp = g_build_filename (md, "tmp", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (cur, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (tmp, 0700), ==, 0);
+  g_autofree char *one = g_build_filename (cur, "1700000000.M1P1.host:2,S", NULL);
+  g_autofree char *empty = g_build_filename (cur, "1700000001.M1P1.host:2,", NULL);
+  g_autofree char *content = g_strdup_printf ("From a@example.org Mon Jan  1 10:00:00 2024\n%s", msg);
+  g_assert_true (g_file_set_contents (one, content, -1, NULL));
+  g_assert_true (g_file_set_contents (empty, "", 0, NULL));
+  Run r = run (f->root, "ingest", "policy", "--no-index", "--maildir", md);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.out, "archived 1,"));
+  g_autofree char *says = g_strdup_printf ("annals ingest: warning: %s: empty file, not archived", empty);
+  g_assert_nonnull (strstr (r.err, says));
+  run_clear (&r);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
  * bytes and exits with its status. */
 static int
@@ -339,5 +517,12 @@ main (int argc, char **argv)
   g_test_add ("/ingest/gzip/truncated", Fixture, NULL, fixture_setup, test_gzip_truncated, fixture_teardown);
   g_test_add ("/ingest/gzip/bounded-memory", Fixture, NULL, fixture_setup, test_gzip_memory, fixture_teardown);
   g_test_add ("/ingest/oversized/warning", Fixture, NULL, fixture_setup, test_oversized, fixture_teardown);
+  g_test_add ("/ingest/mda/envelope-line", Fixture, NULL, fixture_setup, test_mda_envelope, fixture_teardown);
+  g_test_add ("/ingest/mbox/byte-order-mark", Fixture, NULL, fixture_setup, test_mbox_bom, fixture_teardown);
+  g_test_add ("/ingest/mbox/apple-mail-folder", Fixture, NULL, fixture_setup, test_mbox_folder, fixture_teardown);
+  g_test_add ("/ingest/mbox/imap-folder-data", Fixture, NULL, fixture_setup, test_mbox_imap_pseudo, fixture_teardown);
+  g_test_add ("/ingest/mbox/dash-is-stdin", Fixture, NULL, fixture_setup, test_dash_stdin, fixture_teardown);
+  g_test_add ("/ingest/maildir/envelope-and-empty", Fixture, NULL, fixture_setup, test_maildir_envelope_empty,
+              fixture_teardown);
   return g_test_run ();
 }

@@ -465,6 +465,31 @@ test_write_stored (void)
   test_util_rm_rf (dir);
 }
 
+/* Eudora and files concatenated by scripts: no blank line before the
+ * next envelope.  A real envelope line followed by a header field still
+ * separates (as mutt reads it); the body keeps its last line end.  A
+ * body line that is only "From " prose does not, blank line or not. */
+static void
+test_no_blank_line (void)
+{
+  const char *in = "From ???@??? Mon Jan 01 10:00:00 2024\n"
+                   "Subject: one\n\n"
+                   "body one\n"
+                   "From the minutes:\n"
+                   "From ???@??? Mon Jan 01 10:05:00 2024\n"
+                   "Subject: two\n\n"
+                   "body two\n";
+  for (gsize chunk = 0; chunk <= 7; chunk += 7) {
+    g_test_message ("chunk %" G_GSIZE_FORMAT, chunk);
+    Split s;
+    split (in, strlen (in), ANNALS_MBOX_AUTO, chunk, &s);
+    g_assert_cmpuint (s.bodies->len, ==, 2);
+    assert_body (&s, 0, "Subject: one\n\nbody one\nFrom the minutes:\n");
+    assert_body (&s, 1, "Subject: two\n\nbody two\n");
+    split_clear (&s);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -477,6 +502,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mbox/split/crlf", test_crlf);
   g_test_add_func ("/mbox/split/no-final-newline", test_no_final_newline);
   g_test_add_func ("/mbox/split/not-mbox", test_not_mbox);
+  g_test_add_func ("/mbox/split/no-blank-line", test_no_blank_line);
   g_test_add_func ("/mbox/split/chunked", test_chunked);
   g_test_add_func ("/mbox/split/pipermail-generated", test_pipermail_generated);
   g_test_add_func ("/mbox/split/mboxo-generated", test_mboxo_generated);

@@ -136,6 +136,14 @@ test_bad_message_id (void)
   g_autoptr (AnnalsMessageInfo) j = parse (raw2, strlen (raw2));
   g_assert_false (j->message_id_derived);
   g_assert_nonnull (strstr (j->hdr.message_id, "brackets"));
+  /* Doubled brackets: the id must not start with '<', which every
+   * lookup by id (annals cat, the web's /LIST/ID/) strips. */
+  const char *raw3 = "Message-ID: <<abc>@x>\nSubject: s\n\n";
+  g_autoptr (AnnalsMessageInfo) k = parse (raw3, strlen (raw3));
+  g_assert_cmpstr (k->hdr.message_id, ==, "abc");
+  const char *raw4 = "Message-ID: <unclosed@x\nSubject: s\n\n";
+  g_autoptr (AnnalsMessageInfo) l = parse (raw4, strlen (raw4));
+  g_assert_cmpstr (l->hdr.message_id, ==, "unclosed@x");
 }
 
 /* Mailman 2 (pipermail) archives obfuscate the sender as "user at host"
@@ -227,6 +235,73 @@ test_header_shaped (void)
   g_assert_false (annals_message_header_shaped ((const guint8 *) "Subject: x", 7));
 }
 
+/* Encoded words that say ISO-8859-1 or US-ASCII but carry Windows-1252
+ * bytes (Outlook's quotes and dashes): read as Windows-1252, as the
+ * bodies are, not as C1 control characters. */
+static void
+test_latin1_words (void)
+{
+  const char *raw = "Subject: =?iso-8859-1?q?it=92s_=93quoted=94?= =?US-ASCII*en?Q?=96_ok?=\n"
+                    "From: =?ISO-8859-1?Q?Ren=E9?= <rene@example.fr>\n"
+                    "Message-ID: <latin1@example.fr>\n\nbody\n";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_cmpstr (i->hdr.subject, ==, "it\u2019s \u201cquoted\u201d\u2013 ok");
+  g_assert_cmpstr (i->hdr.from, ==, "René <rene@example.fr>");
+}
+
+/* Date: fields as old and careless mailers write them, each parsed to
+ * the right instant (2024-01-03 10:00:00 UTC = 1704276000 unless said). */
+static void
+test_obsolete_dates (void)
+{
+  struct {
+    const char *date;
+    gint64 want;
+  } cases[] = {
+    { "Wed, 3 Jan 2024 10:00:00 +0000", 1704276000 },
+    { "Wed, 03 Jan 2024 11:00:00 +0100 (CET)", 1704276000 },
+    { "Wed, 3 Jan 2024 10:00:00 UT", 1704276000 }, /* RFC 822 zone */
+    { "Wed, 3 Jan 2024 10:00:00 GMT", 1704276000 },
+    { "Wed, 3 Jan 2024 05:00:00 EST", 1704276000 },
+    { "Wed, 03 Jan 2024 11:00:00 +01:00", 1704276000 },   /* colon in the zone */
+    { "Wednesday, 03-Jan-24 10:00:00 GMT", 1704276000 },  /* RFC 850 */
+    { "Wed Jan  3 10:00:00 2024", 1704276000 },           /* asctime */
+    { "Wed, 3 January 2024 10:00:00 +0000", 1704276000 }, /* full month name */
+    { "Wed, 3 Jan 2024 10.00.00 +0000", 1704276000 },     /* dots */
+    { "2024-01-03 10:00:00", 1704276000 },                /* ISO 8601 */
+    { "2024-01-03T11:00:00+01:00", 1704276000 },
+    { "Wed, 3 Jan 2024", 1704240000 }, /* no time: midnight */
+    { "Fri, 3 Jan 97 10:00 EST", 852303600 },
+    { "Wed, 3 Jan 2024 25:00:00 +0000", ANNALS_NO_DATE },
+    { "Wed, 3 Foo 2024 10:00:00 +0000", ANNALS_NO_DATE },
+    { "Wed, 1 Jan 0000 10:00:00 +0000", ANNALS_NO_DATE }, /* a four-digit year 0 is no year */
+    { "soon", ANNALS_NO_DATE },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    g_test_message ("Date: %s", cases[k].date);
+    g_autofree char *raw
+        = g_strdup_printf ("From: a@example.org\nDate: %s\nMessage-ID: <d@x>\n\nbody\n", cases[k].date);
+    g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+    g_assert_cmpint (i->hdr.date, ==, cases[k].want);
+  }
+}
+
+/* A message of only header fields whose last line has no newline (a
+ * script's printf, a truncated delivery): its last field still counts. */
+static void
+test_no_final_newline (void)
+{
+  const char *raw = "Message-ID: <nonl@example.org>\nSubject: last line";
+  g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+  g_assert_false (i->unparsable);
+  g_assert_cmpstr (i->hdr.message_id, ==, "nonl@example.org");
+  g_assert_cmpstr (i->hdr.subject, ==, "last line");
+  const char *crlf = "Subject: crlf\r\nMessage-ID: <nonl2@example.org>";
+  g_autoptr (AnnalsMessageInfo) j = parse (crlf, strlen (crlf));
+  g_assert_cmpstr (j->hdr.message_id, ==, "nonl2@example.org");
+  g_assert_cmpstr (j->hdr.subject, ==, "crlf");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -242,7 +317,10 @@ main (int argc, char **argv)
   g_test_add_func ("/message/parse/pipermail-from", test_pipermail_from);
   g_test_add_func ("/message/date/to-unix", test_dates);
   g_test_add_func ("/message/date/iso", test_iso_date);
+  g_test_add_func ("/message/date/obsolete", test_obsolete_dates);
   g_test_add_func ("/message/id/strip", test_id_strip);
   g_test_add_func ("/message/parse/header-shaped", test_header_shaped);
+  g_test_add_func ("/message/parse/latin1-words", test_latin1_words);
+  g_test_add_func ("/message/parse/no-final-newline", test_no_final_newline);
   return g_test_run ();
 }
