@@ -10,7 +10,6 @@
 #include "core/store.h"
 #include "core/tlog.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -159,7 +158,7 @@ sha256_file (const char *path, guint8 out[32], guint64 *size, GError **error)
   g_autoptr (GMappedFile) map = g_mapped_file_new (path, FALSE, error);
   if (map == NULL)
     return FALSE;
-  crypto_hash_sha256 (out, (const guchar *) g_mapped_file_get_contents (map), g_mapped_file_get_length (map));
+  annals_store_sha256 ((const guint8 *) g_mapped_file_get_contents (map), g_mapped_file_get_length (map), out, NULL);
   *size = g_mapped_file_get_length (map);
   return TRUE;
 }

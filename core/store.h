@@ -223,7 +223,8 @@ guint64 annals_store_writer_count (AnnalsStoreWriter *writer);
 AnnalsStore *annals_store_writer_reader (AnnalsStoreWriter *writer);
 
 /* SHA-256 of data into out and, if hex is not NULL, as lowercase hex
- * into hex: the one SHA-256 of annals (libsodium; meson.build says why). */
+ * into hex: the SHA-256 of annals's messages (GnuTLS, which uses the
+ * CPU's SHA instructions; meson.build says why). */
 void annals_store_sha256 (const guint8 *data, gsize len, guint8 out[32], char hex[65]);
 
 G_END_DECLS

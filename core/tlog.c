@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <sodium.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -1077,7 +1076,7 @@ check_message (VerifyCtx *v, AnnalsStore *store, const AnnalsTlogEntry *e, GHash
   gsize len;
   const guint8 *d = g_bytes_get_data (raw, &len);
   guint8 sha[32];
-  crypto_hash_sha256 (sha, d, len);
+  annals_store_sha256 (d, len, sha, NULL);
   v->stats->bytes += len;
   v->stats->messages++;
   if (len != e->size || memcmp (sha, e->sha256, 32) != 0)
@@ -1132,7 +1131,7 @@ check_unlogged (VerifyCtx *v, AnnalsStore *store, const char *store_dir, guint64
       } else {
         gsize len;
         const guint8 *d = g_bytes_get_data (raw, &len);
-        crypto_hash_sha256 (sha, d, len);
+        annals_store_sha256 (d, len, sha, NULL);
         if (len != r.raw_size || memcmp (sha, r.sha256, 32) != 0) {
           g_set_error (&error, ANNALS_TLOG_ERROR, ANNALS_TLOG_ERROR_MISMATCH,
                        "its bytes do not match the SHA-256 in its record");

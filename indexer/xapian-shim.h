@@ -207,6 +207,11 @@ AnnalsXstatus annals_xdb_search_more (AnnalsXdb *db, const char *query, const An
  * number. */
 void annals_xdb_count_examined (gboolean on);
 guint64 annals_xdb_examined (void);
+/* The stem of a lower-case word, as the index and queries make it (the
+ * caller frees *stem), and how many words the calling thread's stem cache
+ * holds (at most 100,000). */
+AnnalsXstatus annals_xstem (const char *word, char **stem, char **message);
+guint annals_xstem_cached (void);
 /* annals_xdb_search_more() without snippets.  exact_count: count every
  * match (costlier), else an estimate. */
 AnnalsXstatus annals_xdb_search (AnnalsXdb *db, const char *query, const AnnalsXsearch *options, gboolean exact_count,

@@ -1245,6 +1245,71 @@ test_newest_first_examined (Fixture *f, gconstpointer data)
   g_free (msgs);
 }
 
+/* Stems as the index and queries make them (English, then French),
+ * through the per-thread stem cache: a word asked again, or after other
+ * words, gets its own stem, not the last one or a neighbour's. */
+static void
+test_stem_cache (void)
+{
+  static const struct {
+    const char *word, *stem;
+  } words[] = {
+    { "running", "run" },
+    { "cats", "cat" },
+    { "running", "run" },
+    { "routers", "rout" },
+    { "routing", "rout" },
+    { "cats", "cat" },
+    { "runs", "run" },
+    { "run", "run" },
+    { "r\xc3\xa9seaux", "r\xc3\xa9seau" },
+    { "policies", "polic" },
+    { "nationalisation", "national" },
+    { "generously", "generous" },
+  };
+  for (guint round = 0; round < 2; round++)
+    for (guint i = 0; i < G_N_ELEMENTS (words); i++) {
+      g_autofree char *stem = NULL, *m = NULL;
+      g_assert_cmpint (annals_xstem (words[i].word, &stem, &m), ==, ANNALS_XSTATUS_OK);
+      g_test_message ("%s -> %s", words[i].word, stem);
+      g_assert_cmpstr (stem, ==, words[i].stem);
+    }
+  g_assert_cmpuint (annals_xstem_cached (), >=, 10);
+}
+
+/* The cache is bounded: past 100,000 words it starts again, and the
+ * stems stay right across the clearing.  In its own thread, so the count
+ * starts from 0. */
+static gpointer
+stem_many (gpointer data)
+{
+  g_autofree char *stem = NULL;
+  g_assert_cmpint (annals_xstem ("running", &stem, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpstr (stem, ==, "run");
+  guint most = 0;
+  for (guint i = 0; i < 150000; i++) {
+    char word[16];
+    g_snprintf (word, sizeof word, "w%u", i);
+    g_autofree char *s = NULL;
+    g_assert_cmpint (annals_xstem (word, &s, NULL), ==, ANNALS_XSTATUS_OK);
+    g_assert_cmpstr (s, ==, word); /* digits: no suffix to strip */
+    most = MAX (most, annals_xstem_cached ());
+  }
+  g_test_message ("at most %u words cached, %u at the end", most, annals_xstem_cached ());
+  g_assert_cmpuint (most, ==, 100000);
+  g_assert_cmpuint (annals_xstem_cached (), <, 100000);
+  g_clear_pointer (&stem, g_free);
+  g_assert_cmpint (annals_xstem ("running", &stem, NULL), ==, ANNALS_XSTATUS_OK);
+  g_assert_cmpstr (stem, ==, "run");
+  return NULL;
+}
+
+static void
+test_stem_cache_bound (void)
+{
+  g_thread_join (g_thread_new ("stem", stem_many, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1275,6 +1340,8 @@ main (int argc, char **argv)
   ADD_SHARDED ("search", "/newest-first/windows", test_newest_first_windows);
   ADD ("/search/newest-first/examined", test_newest_first_examined);
   ADD ("/index/shim/statuses", test_shim_statuses);
+  g_test_add_func ("/index/stem/cache/same-stems", test_stem_cache);
+  g_test_add_func ("/index/stem/cache/bound", test_stem_cache_bound);
   g_test_add_func ("/index/summary/encode", test_summary_encode);
   return g_test_run ();
 }

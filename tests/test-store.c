@@ -721,6 +721,51 @@ test_redact_small_meta (Fixture *f, gconstpointer data)
   g_assert_cmpstr (n->hdr.message_id, ==, "redaction.3@annals.invalid");
 }
 
+/* annals_store_sha256 and a pack's seal agree with an independent SHA-256
+ * (GChecksum) at every length around the 64-byte block and on a large
+ * input, whatever implementation the store uses. */
+static void
+test_sha256 (Fixture *f, gconstpointer data)
+{
+  gsize big = 3 * 1024 * 1024 + 7;
+  g_autofree guint8 *buf = g_malloc (big);
+  for (gsize i = 0; i < big; i++)
+    buf[i] = (guint8) (i * 131 + (i >> 9));
+  gsize lengths[300];
+  for (gsize i = 0; i < G_N_ELEMENTS (lengths) - 1; i++)
+    lengths[i] = i;
+  lengths[G_N_ELEMENTS (lengths) - 1] = big;
+  for (gsize i = 0; i < G_N_ELEMENTS (lengths); i++) {
+    guint8 digest[32];
+    char hex[65];
+    annals_store_sha256 (buf, lengths[i], digest, hex);
+    g_autofree char *want = g_compute_checksum_for_data (G_CHECKSUM_SHA256, buf, lengths[i]);
+    g_assert_cmpstr (hex, ==, want);
+  }
+
+  /* A seal record (doc/store.md: 88-byte header, then the digest) holds
+   * the SHA-256 of every byte of the pack before it. */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnnalsStoreWriter) w = annals_store_writer_open (f->dir, 1000, &error);
+  g_assert_no_error (error);
+  annals_store_writer_set_pack_limit (w, 16 * 1024);
+  for (guint i = 0; i < 20; i++) {
+    g_autoptr (GString) m = test_util_message (i, 3000);
+    add (w, m->str, m->len, ANNALS_STORE_ADDED);
+  }
+  g_assert_true (annals_store_writer_commit (w, &error));
+  g_autofree char *p0 = g_build_filename (f->dir, "packs", "00000000.pack", NULL);
+  g_autofree char *pack = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (p0, &pack, &len, &error));
+  g_assert_cmpuint (len, >, 88 + 32);
+  g_autofree char *want = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guint8 *) pack, len - 88 - 32);
+  g_autofree char *got = g_malloc (65);
+  for (guint i = 0; i < 32; i++)
+    g_snprintf (got + 2 * i, 3, "%02x", (guint8) pack[len - 32 + i]);
+  g_assert_cmpstr (got, ==, want);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -730,6 +775,7 @@ main (int argc, char **argv)
   ADD ("/store/roundtrip", test_roundtrip);
   ADD ("/store/dedupe", test_dedupe);
   ADD ("/store/packs/seal-and-dictionaries", test_packs_seal);
+  ADD ("/store/sha256/matches-gchecksum", test_sha256);
   ADD ("/store/recover/torn-tail", test_recover_torn);
   ADD ("/store/recover/unindexed-records", test_recover_unindexed);
   ADD ("/store/read/corrupt", test_corrupt_read);
