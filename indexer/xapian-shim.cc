@@ -843,14 +843,12 @@ rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw)
     std::string word = quoted_pattern (q.serialise (), rw);
     if (word.empty ())
       return q;
-    // Stems that begin so, and the stem of the start itself ("happy*":
-    // "happi"); then the stems of the words of new text that begin so
-    // ("runn*": "running", stem "run"), the vocabulary quoted text
-    // mostly shares.
+    // Stems that begin so, then the stems of the words of new text that
+    // begin so ("runn*": "running", stem "run"), the vocabulary quoted
+    // text mostly shares.  Not the stem of the start itself: stemmed
+    // alone it is cut shorter than in a word ("happy" gives "happ",
+    // which "happen" begins with).
     std::vector<Xapian::Query> alt{ q, quoted_wildcard ("ZXQ" + word, rw.max_expansion) };
-    std::string start = rw.stem (word);
-    if (start != word)
-      alt.push_back (quoted_wildcard ("ZXQ" + start, rw.max_expansion));
     std::unordered_set<std::string> stems;
     for (auto t = rw.db.allterms_begin (word); t != rw.db.allterms_end (word); ++t) {
       std::string stem = rw.stem (*t);
