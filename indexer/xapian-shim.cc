@@ -827,14 +827,16 @@ quoted_pattern (const std::string &s, const QuotedRewrite &rw)
   return "";
 }
 
+// q with quoted text's stems added; *changed is set when it has any.
 static Xapian::Query
-rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw)
+rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw, bool *changed)
 {
   switch (q.get_type ()) {
   case Xapian::Query::LEAF_TERM: {
     std::string t = *q.get_terms_begin ();
     if (t.size () <= 2 || t.compare (0, 2, "XQ") != 0)
       return q;
+    *changed = true;
     return Xapian::Query (Xapian::Query::OP_SYNONYM, q, Xapian::Query ("ZXQ" + rw.stem (t.substr (2))));
   }
   case Xapian::Query::OP_WILDCARD: {
@@ -843,6 +845,7 @@ rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw)
     std::string word = quoted_pattern (q.serialise (), rw);
     if (word.empty ())
       return q;
+    *changed = true;
     // Stems that begin so, then the stems of the words of new text that
     // begin so ("runn*": "running", stem "run"), the vocabulary quoted
     // text mostly shares.  Not the stem of the start itself: stemmed
@@ -855,8 +858,8 @@ rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw)
       if (stem.compare (0, word.size (), word) == 0 || !stems.insert (stem).second)
         continue; // already matched by the wildcard of stems
       if (rw.max_expansion > 0 && stems.size () > rw.max_expansion)
-        throw Xapian::WildcardError ("q:" + word + "* expands to more than " + std::to_string (rw.max_expansion)
-                                     + " words");
+        throw Xapian::WildcardError ("quoted text's " + word + "* expands to more than "
+                                     + std::to_string (rw.max_expansion) + " words");
       alt.push_back (Xapian::Query ("ZXQ" + stem));
     }
     return Xapian::Query (Xapian::Query::OP_SYNONYM, alt.begin (), alt.end ());
@@ -870,15 +873,15 @@ rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw)
   case Xapian::Query::OP_SYNONYM:
   case Xapian::Query::OP_MAX: {
     std::vector<Xapian::Query> subs;
-    bool changed = false;
+    bool any = false;
     for (size_t i = 0; i < q.get_num_subqueries (); i++) {
-      Xapian::Query sub = q.get_subquery (i);
-      Xapian::Query now = rewrite_quoted (sub, rw);
-      if (now.get_description () == sub.get_description ()) {
-        subs.push_back (sub);
+      bool this_one = false;
+      Xapian::Query now = rewrite_quoted (q.get_subquery (i), rw, &this_one);
+      any = any || this_one;
+      if (!this_one) {
+        subs.push_back (now);
         continue;
       }
-      changed = true;
       // One synonym of every form, as the parser makes for a field's
       // prefixes, not one nested in another.
       if (q.get_type () == Xapian::Query::OP_SYNONYM && now.get_type () == Xapian::Query::OP_SYNONYM)
@@ -887,7 +890,8 @@ rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw)
       else
         subs.push_back (now);
     }
-    return changed ? Xapian::Query (q.get_type (), subs.begin (), subs.end ()) : q;
+    *changed = *changed || any;
+    return any ? Xapian::Query (q.get_type (), subs.begin (), subs.end ()) : q;
   }
   default:
     // Phrases, NEAR, weights, ranges: as parsed.
@@ -925,7 +929,8 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
           = quoted_wildcard ("", o->max_expansion, i ? Xapian::Query::OP_SYNONYM : Xapian::Query::OP_OR).serialise ();
       rw.heads[i].pop_back (); // the pattern's length, 0
     }
-    Xapian::Query q = rewrite_quoted (qp.parse_query (query, flags), rw);
+    bool rewritten = false;
+    Xapian::Query q = rewrite_quoted (qp.parse_query (query, flags), rw, &rewritten);
     if (q.empty ())
       return fail (message, ANNALS_XSTATUS_QUERY_SYNTAX,
                    "the query has nothing to look for (a query of only NOT or '-' terms is refused)");
