@@ -48,6 +48,10 @@ say_recreated (const char *list, const AnnalsIndexStats *stats)
     g_printerr ("annals index: %s: annals.conf asks for another number of index shards (index-shards); "
                 "rebuilt the index with it\n",
                 list);
+  if (stats->upgraded)
+    g_printerr ("annals index: %s: the index was of an older format (doc/index-format.md, Versions); "
+                "rebuilt it from the store\n",
+                list);
   if (stats->recreated)
     g_printerr ("annals index: %s: the index was half-made (a run killed while creating it) or damaged; "
                 "rebuilt it from the store\n",

@@ -36,9 +36,11 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
 #define KEY_COMPACTED "annals:compacted"
 /* In shard 0: how many shards the index has. */
 #define KEY_SHARDS "annals:shards"
-/* 3: shards and subject keys; 2 had one or the other, 1 neither (all
- * read as they are: doc/index-format.md). */
-#define INDEX_VERSION "3"
+/* 4: quoted text as stems only.  3: shards and subject keys; 2 had one
+ * or the other, 1 neither (read as they are, but rebuilt by the next
+ * writer: doc/index-format.md). */
+#define INDEX_VERSION "4"
+#define INDEX_VERSION_NUMBER 4
 /* A reply with no References or In-Reply-To joins the thread started
  * under its base subject only if that thread had a message received
  * this recently (doc/index-format.md). */
@@ -763,7 +765,9 @@ prepare_message (Prepared *out, AnnalsStore *store, const char *list, GError **e
   if (fresh->len > MAX_INDEXED_TEXT)
     g_string_truncate (fresh, MAX_INDEXED_TEXT);
   index_folded (doc, fresh->str, "", TRUE);
-  /* Quoted text: no positions (no phrases there), a third of the cost. */
+  /* Quoted text: stems only, no positions (no phrases there): a third
+   * of the cost of new text, and a fifth less again without the words
+   * themselves (BENCHMARKS.md, "Levers"). */
   index_folded (doc, quoted->str, "XQ", FALSE);
 
   g_autofree char *qterm = annals_index_message_id_term (m->hdr.message_id);
@@ -1255,6 +1259,28 @@ shard_count (const char *index_dir)
   return (guint) n;
 }
 
+/* Whether the index of n shards at index_dir is of a format version
+ * before this one (shard 0's annals:version).  One that cannot be read
+ * is not: the update that follows says what is wrong with it. */
+static gboolean
+older_version (const char *index_dir, guint n)
+{
+  g_autofree char *path = shard_path (index_dir, 0, n);
+  const char *paths[] = { path };
+  AnnalsXdb *db = NULL;
+  if (annals_xdb_open_readonly (paths, 1, &db, NULL) != ANNALS_XSTATUS_OK)
+    return FALSE;
+  g_autofree char *version = NULL;
+  AnnalsXstatus st = annals_xdb_get_metadata (db, KEY_VERSION, &version, NULL);
+  annals_xdb_free (db);
+  guint64 v = 0;
+  if (st != ANNALS_XSTATUS_OK)
+    return FALSE;
+  /* No key at all: written before versions were recorded. */
+  return version == NULL || !g_ascii_string_to_unsigned (version, 10, 0, G_MAXUINT, &v, NULL)
+         || v < INDEX_VERSION_NUMBER;
+}
+
 /* The list's config: ROOT/annals.conf, ROOT being list_dir's parent.
  * NULL without error when there is none (a bare list folder, as the
  * tests and fuzzers make). */
@@ -1530,6 +1556,12 @@ write_locked (const char *list_dir, const char *list, gboolean rebuild, AnnalsIn
   if (!rebuild && have != 0 && have != n) {
     rebuild = TRUE;
     stats->resharded = TRUE;
+  }
+  /* An index of an older format: built again in this one (beside it, so
+   * searches go on meanwhile; they read the older terms too). */
+  if (!rebuild && have != 0 && older_version (index_dir, have)) {
+    rebuild = TRUE;
+    stats->upgraded = TRUE;
   }
   gboolean damaged = FALSE, compact = FALSE;
   if (rebuild) {

@@ -53,6 +53,7 @@ typedef struct {
   gboolean scrub_pending; /* (internal) a redacted document's words wait in freed blocks */
   gboolean scrubbed;      /* compacted into a fresh copy after a redaction */
   gboolean resharded;     /* annals.conf asked for another shard count: built again with it */
+  gboolean upgraded;      /* the index was of an older format version: built again in this one */
 } AnnalsIndexStats;
 
 typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats, guint64 of);
@@ -62,7 +63,8 @@ typedef void (*AnnalsIndexProgress) (gpointer ctx, const AnnalsIndexStats *stats
  * ANNALS_INDEX_ERROR_LOCKED).  A new database is created beside, in
  * list_dir/index.new, and renamed into place, so a kill never leaves a
  * half-made index/; one left by an older version, or one too damaged to
- * open, is built again from the store (stats->recreated says so).  One
+ * open, is built again from the store (stats->recreated says so), as is
+ * one of an older format version (stats->upgraded).  One
  * that opens but cannot be read fails with ANNALS_INDEX_ERROR_CORRUPT
  * (carrying on would index everything again, or restart thread ids).  After a
  * redaction removed an indexed document, the index is compacted into a

@@ -102,17 +102,23 @@ public:
   std::string get_description () const override { return "annals folding english+french"; }
 };
 
+// STEM_SOME: each word and its stem ("Z" prefix).  stems_only:
+// STEM_ALL_Z, the stem alone, as the same "Z" term: a query's lowercase
+// word (STEM_SOME) is looked for as that term, so it needs no rewriting
+// (rewrite_quoted() does the rest).
 Xapian::TermGenerator &
-term_generator ()
+term_generator (bool stems_only)
 {
-  thread_local Xapian::TermGenerator tg;
+  thread_local Xapian::TermGenerator tg[2];
   thread_local bool ready = false;
   if (!ready) {
-    tg.set_stemmer (make_stem ());
-    tg.set_stemming_strategy (Xapian::TermGenerator::STEM_SOME);
+    tg[0].set_stemmer (make_stem ());
+    tg[0].set_stemming_strategy (Xapian::TermGenerator::STEM_SOME);
+    tg[1].set_stemmer (make_stem ());
+    tg[1].set_stemming_strategy (Xapian::TermGenerator::STEM_ALL_Z);
     ready = true;
   }
-  return tg;
+  return tg[stems_only ? 1 : 0];
 }
 
 AnnalsXstatus
@@ -410,7 +416,7 @@ annals_xdoc_index_text (AnnalsXdoc *doc, const char *text, const char *prefix, g
   if (doc->status != ANNALS_XSTATUS_OK)
     return;
   try {
-    Xapian::TermGenerator &tg = term_generator ();
+    Xapian::TermGenerator &tg = term_generator (!positions);
     tg.set_document (doc->doc);
     if (positions) {
       tg.index_text (text, 1, prefix);
@@ -426,7 +432,7 @@ annals_xdoc_index_text (AnnalsXdoc *doc, const char *text, const char *prefix, g
   // empty document: no allocation per field.)
   try {
     thread_local const Xapian::Document none;
-    term_generator ().set_document (none);
+    term_generator (!positions).set_document (none);
   }
   DOC_CATCH (doc)
 }
@@ -815,6 +821,117 @@ add_snippets (Xapian::MSet &m, const Xapian::Query &q, AnnalsXresults *r, const 
   }
 }
 
+// Quoted text (XQ) holds stems only, as the "ZXQ" terms the parser's
+// STEM_SOME already gives a lowercase word (index version 4).  What it
+// gives a capitalised word ("XQword") or a wildcard ("XQwor*") finds
+// nothing there: rewrite_quoted() adds the stems they stand for, keeping
+// the old forms for an index of version 3 not yet rebuilt.  Xapian 1.4's
+// FieldProcessor cannot do it: a free-text field's processor is given
+// each word lowercased and never its wildcard (which then expands over no
+// prefix at all), and cannot be mixed with the field's other prefixes
+// (queryparser.lemony).  Phrases are left alone: quoted text never had
+// positions, so a phrase only ever matched new text.
+struct QuotedRewrite {
+  const Xapian::Database &db;
+  Xapian::Stem stem;
+  Xapian::termcount max_expansion;
+  // A parsed wildcard's serialisation before its pattern's length, for
+  // each combiner the parser gives one (OR, SYNONYM when it is alone).
+  std::string heads[2];
+};
+
+static Xapian::Query
+quoted_wildcard (const std::string &pattern, Xapian::termcount max, Xapian::Query::op combiner = Xapian::Query::OP_OR)
+{
+  return Xapian::Query (Xapian::Query::OP_WILDCARD, pattern, max, Xapian::Query::WILDCARD_LIMIT_ERROR, combiner);
+}
+
+// The pattern of wildcard s (a serialisation) if it is quoted text's
+// ("XQ..."), else "".
+static std::string
+quoted_pattern (const std::string &s, const QuotedRewrite &rw)
+{
+  for (const std::string &head : rw.heads) {
+    size_t at = head.size ();
+    if (s.size () > at + 3 && s.compare (0, at, head) == 0 && (unsigned char) s[at] < 255
+        && s.size () == at + 1 + (unsigned char) s[at] && s.compare (at + 1, 2, "XQ") == 0)
+      return s.substr (at + 3);
+  }
+  return "";
+}
+
+// q with quoted text's stems added; *changed is set when it has any.
+static Xapian::Query
+rewrite_quoted (const Xapian::Query &q, const QuotedRewrite &rw, bool *changed)
+{
+  switch (q.get_type ()) {
+  case Xapian::Query::LEAF_TERM: {
+    std::string t = *q.get_terms_begin ();
+    if (t.size () <= 2 || t.compare (0, 2, "XQ") != 0)
+      return q;
+    *changed = true;
+    return Xapian::Query (Xapian::Query::OP_SYNONYM, q, Xapian::Query ("ZXQ" + rw.stem (t.substr (2))));
+  }
+  case Xapian::Query::OP_WILDCARD: {
+    // Its pattern is only in its serialisation, at the end, after its
+    // length (one byte below 255).
+    std::string word = quoted_pattern (q.serialise (), rw);
+    if (word.empty ())
+      return q;
+    *changed = true;
+    // Stems that begin so, then the stems of the words of new text that
+    // begin so ("runn*": "running", stem "run"), the vocabulary quoted
+    // text mostly shares.  Not the stem of the start itself: stemmed
+    // alone it is cut shorter than in a word ("happy" gives "happ",
+    // which "happen" begins with).
+    std::vector<Xapian::Query> alt{ q, quoted_wildcard ("ZXQ" + word, rw.max_expansion) };
+    std::unordered_set<std::string> stems;
+    for (auto t = rw.db.allterms_begin (word); t != rw.db.allterms_end (word); ++t) {
+      std::string stem = rw.stem (*t);
+      if (stem.compare (0, word.size (), word) == 0 || !stems.insert (stem).second)
+        continue; // already matched by the wildcard of stems
+      if (rw.max_expansion > 0 && stems.size () > rw.max_expansion)
+        throw Xapian::WildcardError ("quoted text's " + word + "* expands to more than "
+                                     + std::to_string (rw.max_expansion) + " words");
+      alt.push_back (Xapian::Query ("ZXQ" + stem));
+    }
+    return Xapian::Query (Xapian::Query::OP_SYNONYM, alt.begin (), alt.end ());
+  }
+  case Xapian::Query::OP_AND:
+  case Xapian::Query::OP_OR:
+  case Xapian::Query::OP_AND_NOT:
+  case Xapian::Query::OP_XOR:
+  case Xapian::Query::OP_AND_MAYBE:
+  case Xapian::Query::OP_FILTER:
+  case Xapian::Query::OP_SYNONYM:
+  case Xapian::Query::OP_MAX: {
+    std::vector<Xapian::Query> subs;
+    bool any = false;
+    for (size_t i = 0; i < q.get_num_subqueries (); i++) {
+      bool this_one = false;
+      Xapian::Query now = rewrite_quoted (q.get_subquery (i), rw, &this_one);
+      any = any || this_one;
+      if (!this_one) {
+        subs.push_back (now);
+        continue;
+      }
+      // One synonym of every form, as the parser makes for a field's
+      // prefixes, not one nested in another.
+      if (q.get_type () == Xapian::Query::OP_SYNONYM && now.get_type () == Xapian::Query::OP_SYNONYM)
+        for (size_t j = 0; j < now.get_num_subqueries (); j++)
+          subs.push_back (now.get_subquery (j));
+      else
+        subs.push_back (now);
+    }
+    *changed = *changed || any;
+    return any ? Xapian::Query (q.get_type (), subs.begin (), subs.end ()) : q;
+  }
+  default:
+    // Phrases, NEAR, weights, ranges: as parsed.
+    return q;
+  }
+}
+
 AnnalsXstatus
 annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o, const AnnalsXmore *more,
                         AnnalsXresults **results, char **message)
@@ -839,7 +956,14 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
     qp.add_rangeprocessor (&receipts);
     unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE
                      | Xapian::QueryParser::FLAG_LOVEHATE | Xapian::QueryParser::FLAG_WILDCARD;
-    Xapian::Query q = qp.parse_query (query, flags);
+    QuotedRewrite rw{ *db->db, make_stem (), o->max_expansion, {} };
+    for (int i = 0; i < 2; i++) {
+      rw.heads[i]
+          = quoted_wildcard ("", o->max_expansion, i ? Xapian::Query::OP_SYNONYM : Xapian::Query::OP_OR).serialise ();
+      rw.heads[i].pop_back (); // the pattern's length, 0
+    }
+    bool rewritten = false;
+    Xapian::Query q = rewrite_quoted (qp.parse_query (query, flags), rw, &rewritten);
     if (q.empty ())
       return fail (message, ANNALS_XSTATUS_QUERY_SYNTAX,
                    "the query has nothing to look for (a query of only NOT or '-' terms is refused)");

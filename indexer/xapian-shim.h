@@ -92,7 +92,9 @@ AnnalsXstatus annals_xdb_commit (AnnalsXdb *db, char **message);
 AnnalsXdoc *annals_xdoc_new (void);
 void annals_xdoc_free (AnnalsXdoc *doc);
 /* Indexes free text under prefix ("" for none); positions for phrases.
- * Stemmed terms (English then French suffixes, "Z" prefix) are added too. */
+ * Stemmed terms (English then French suffixes, "Z" prefix) are added too;
+ * without positions, only they are (text found by its words, never by a
+ * phrase nor an exact form: quoted text). */
 void annals_xdoc_index_text (AnnalsXdoc *doc, const char *text, const char *prefix, gboolean positions);
 /* A boolean term, exactly as given (at most 240 bytes). */
 void annals_xdoc_add_term (AnnalsXdoc *doc, const char *term);

@@ -1150,6 +1150,51 @@ make_half_made_index (Fixture *f, const char *list)
   g_assert_true (g_file_set_contents (lock, "", 0, NULL));
 }
 
+/* Marks the list's index as written by an annals of format version 3. */
+static void
+set_index_version_3 (Fixture *f, const char *list)
+{
+  g_autofree char *dir = g_build_filename (f->root, list, "index", NULL);
+  const char *argv[] = { "xapian-metadata", "set", dir, "annals:version", "3", NULL };
+  int status = -1;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (
+      g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+}
+
+static void
+test_index_older_version (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autofree char *path = write_mbox (f, "in.mbox", 0, 40, 300);
+  assert_ok (run (f->root, "ingest", "policy", "--quiet", path));
+  set_index_version_3 (f, "policy");
+  /* Read as it is until a writer comes. */
+  assert_count (f, "d:..now", "40\n");
+  /* index: rebuilt in this format, one line on stderr saying why. */
+  Run r = run (f->root, "index", "--quiet");
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.err, "older format"));
+  g_auto (GStrv) lines = g_strsplit (r.err, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  run_clear (&r);
+  assert_count (f, "d:..now", "40\n");
+  r = run (f->root, "index", "--quiet");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  run_clear (&r);
+  /* ingest: the same, with the new messages in. */
+  set_index_version_3 (f, "policy");
+  g_autofree char *more = write_mbox (f, "more.mbox", 40, 10, 300);
+  r = run (f->root, "ingest", "policy", "--quiet", more);
+  assert_status (r, 0);
+  g_assert_nonnull (strstr (r.err, "older format"));
+  run_clear (&r);
+  assert_count (f, "d:..now", "50\n");
+}
+
 static void
 test_index_half_made (Fixture *f, gconstpointer data)
 {
@@ -1426,6 +1471,7 @@ main (int argc, char **argv)
   ADD ("/cli/crash/kill9", test_kill9);
   ADD ("/cli/crash/index-kill", test_index_kill);
   ADD ("/cli/crash/index-half-made", test_index_half_made);
+  ADD ("/cli/index/older-version", test_index_older_version);
   ADD ("/cli/crash/index-kill-stages", test_index_kill_stages);
   ADD ("/cli/crash/index-compact-kill", test_index_compact_kill);
   ADD ("/cli/redact/no-residue", test_redact_no_residue);
