@@ -1423,6 +1423,44 @@ test_thread_ghost_chain (void)
   }
 }
 
+/* A redacted message in the middle of a thread keeps its place in both
+ * views as its tombstone (when and why), its replies under it; it is
+ * not a parent the archive never received. */
+static void
+test_thread_redacted (void)
+{
+  assert_ok (run (site.root, "list-add", "redmid", "--description", "A thread with a hole"));
+  const char *msgs[] = {
+    "Message-ID: <rm-root@x>\nFrom: R <r@example.org>\nSubject: Hole\nDate: Tue, 10 Jan 2023 09:00:00 +0000\n\n"
+    "the start\n",
+    "Message-ID: <rm-mid@x>\nFrom: M <m@example.org>\nSubject: Re: Hole\nDate: Tue, 10 Jan 2023 10:00:00 +0000\n"
+    "In-Reply-To: <rm-root@x>\nReferences: <rm-root@x>\n\nwords to take back\n",
+    "Message-ID: <rm-child@x>\nFrom: C <c@example.org>\nSubject: Re: Hole\nDate: Tue, 10 Jan 2023 11:00:00 +0000\n"
+    "In-Reply-To: <rm-mid@x>\nReferences: <rm-root@x> <rm-mid@x>\n\nan answer to the removed one\n",
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (msgs); k++)
+    assert_ok (run_full (site.root, msgs[k], strlen (msgs[k]), NULL, "ingest", "redmid", "--mda", NULL));
+  assert_ok (run (site.root, "redact", "redmid", "rm-mid@x", "--reason", "asked by <M> & co"));
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  const char *views[] = { "/redmid/rm-root@x/t/", "/redmid/rm-root@x/T/", "/redmid/rm-child@x/" };
+  for (guint i = 0; i < 2; i++)
+    for (guint v = 0; v < G_N_ELEMENTS (views); v++) {
+      Resp t = get (ports[i], "GET", views[v]);
+      g_assert_cmpint (t.status, ==, 200);
+      if (strstr (t.body, "not in this archive") != NULL || strstr (t.body, "words to take back") != NULL)
+        g_error ("%s: the redacted message shows as never received, or its text shows:\n%s", views[v], t.body);
+      /* Its place says when and why (the thread skeleton of a message
+       * page: that it was removed), links its tombstone, and comes
+       * before its reply. */
+      const char *tomb = strstr (t.body, v < 2 ? "Reason: asked by &lt;M&gt; &amp; co" : "removed from the archive");
+      if (tomb == NULL || strstr (t.body, "href=\"/redmid/rm-mid@x/\"") == NULL)
+        g_error ("%s: no tombstone for the redacted message:\n%s", views[v], t.body);
+      if (v < 2)
+        g_assert_nonnull (strstr (tomb, "an answer to the removed one"));
+      resp_clear (&t);
+    }
+}
+
 /* A thread longer than a page of bodies says which messages it shows
  * and links to the rest; every body is on one of its pages. */
 static void
@@ -1815,6 +1853,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/thread/ghost", test_thread_ghost);
   g_test_add_func ("/web/thread/ghost-chain", test_thread_ghost_chain);
   g_test_add_func ("/web/thread/long", test_thread_long);
+  g_test_add_func ("/web/thread/redacted-middle", test_thread_redacted);
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);
   g_test_add_func ("/web/list/future-date", test_future_date);
