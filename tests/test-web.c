@@ -1461,6 +1461,27 @@ test_thread_redacted (void)
     }
 }
 
+/* A display name may hold '<' in its quotes: the address is the last
+ * <...>, for the name shown on narrow screens and for who took part. */
+static void
+test_from_name_angles (void)
+{
+  assert_ok (run (site.root, "list-add", "angles", "--description", "Names with angle brackets"));
+  const char *a = "Message-ID: <ang-a@x>\nFrom: \"Carol <x> Co\" <carol@example.com>\nSubject: Angles\n"
+                  "Date: Tue, 10 Jan 2023 09:00:00 +0000\n\nfirst\n";
+  const char *b = "Message-ID: <ang-b@x>\nFrom: \"Dan <x> Co\" <dan@example.com>\nSubject: Re: Angles\n"
+                  "Date: Tue, 10 Jan 2023 10:00:00 +0000\nIn-Reply-To: <ang-a@x>\nReferences: <ang-a@x>\n\nsecond\n";
+  assert_ok (run_full (site.root, a, strlen (a), NULL, "ingest", "angles", "--mda", NULL));
+  assert_ok (run_full (site.root, b, strlen (b), NULL, "ingest", "angles", "--mda", NULL));
+  Resp r = get (site.port_cgi, "GET", "/angles/");
+  g_assert_cmpint (r.status, ==, 200);
+  if (strstr (r.body, "<span class=\"nm\">Carol &lt;x&gt; Co</span><span class=\"ad\"> &lt;carol@example.com&gt;")
+          == NULL
+      || strstr (r.body, "<td class=\"c\">1</td><td class=\"c\">2</td>") == NULL)
+    g_error ("/angles/: the name is cut at its '<', or the two senders count as one:\n%s", r.body);
+  resp_clear (&r);
+}
+
 /* A thread longer than a page of bodies says which messages it shows
  * and links to the rest; every body is on one of its pages. */
 static void
@@ -1856,6 +1877,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/thread/redacted-middle", test_thread_redacted);
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);
+  g_test_add_func ("/web/list/from-name-angles", test_from_name_angles);
   g_test_add_func ("/web/list/future-date", test_future_date);
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);
