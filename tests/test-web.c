@@ -1423,6 +1423,13 @@ test_thread_ghost_chain (void)
   }
 }
 
+/* Delivers one message to list as the MTA would. */
+static void
+deliver (const char *list, const char *msg)
+{
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", list, "--mda", NULL));
+}
+
 /* A redacted message in the middle of a thread keeps its place in both
  * views as its tombstone (when and why), its replies under it; it is
  * not a parent the archive never received. */
@@ -1439,7 +1446,7 @@ test_thread_redacted (void)
     "In-Reply-To: <rm-mid@x>\nReferences: <rm-root@x> <rm-mid@x>\n\nan answer to the removed one\n",
   };
   for (guint k = 0; k < G_N_ELEMENTS (msgs); k++)
-    assert_ok (run_full (site.root, msgs[k], strlen (msgs[k]), NULL, "ingest", "redmid", "--mda", NULL));
+    deliver ("redmid", msgs[k]);
   assert_ok (run (site.root, "redact", "redmid", "rm-mid@x", "--reason", "asked by <M> & co"));
   int ports[] = { site.port_cgi, site.port_fcgi };
   const char *views[] = { "/redmid/rm-root@x/t/", "/redmid/rm-root@x/T/", "/redmid/rm-child@x/" };
@@ -1471,8 +1478,8 @@ test_from_name_angles (void)
                   "Date: Tue, 10 Jan 2023 09:00:00 +0000\n\nfirst\n";
   const char *b = "Message-ID: <ang-b@x>\nFrom: \"Dan <x> Co\" <dan@example.com>\nSubject: Re: Angles\n"
                   "Date: Tue, 10 Jan 2023 10:00:00 +0000\nIn-Reply-To: <ang-a@x>\nReferences: <ang-a@x>\n\nsecond\n";
-  assert_ok (run_full (site.root, a, strlen (a), NULL, "ingest", "angles", "--mda", NULL));
-  assert_ok (run_full (site.root, b, strlen (b), NULL, "ingest", "angles", "--mda", NULL));
+  deliver ("angles", a);
+  deliver ("angles", b);
   Resp r = get (site.port_cgi, "GET", "/angles/");
   g_assert_cmpint (r.status, ==, 200);
   if (strstr (r.body, "<span class=\"nm\">Carol &lt;x&gt; Co</span><span class=\"ad\"> &lt;carol@example.com&gt;")
