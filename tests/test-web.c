@@ -1061,6 +1061,46 @@ assert_revalidates (int port, const char *path)
   return etag;
 }
 
+/* A message's /raw says when it was received (Last-Modified): a client
+ * that revalidates by date (curl -z, wget -N, caches without the tag)
+ * gets 304 when it has it, the bytes when it is older; If-None-Match,
+ * when sent, decides alone (RFC 9110 13.2.2). */
+static void
+test_raw_if_modified_since (void)
+{
+  g_autofree char *path = g_strdup_printf ("/ksummit/%s/raw", mid);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp r = get (ports[i], "GET", path);
+    g_assert_cmpint (r.status, ==, 200);
+    g_autofree char *lm = header_of (&r, "Last-Modified");
+    g_assert_nonnull (lm);
+    resp_clear (&r);
+    struct {
+      const char *ims, *inm;
+      int status;
+    } cases[] = {
+      { lm, NULL, 304 },
+      { "Fri, 31 Dec 2100 23:59:59 GMT", NULL, 304 },
+      { "Sat, 01 Jan 2000 00:00:00 GMT", NULL, 200 },
+      { "not a date", NULL, 200 },
+      { lm, "\"other\"", 200 },
+    };
+    for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+      g_autofree char *h1 = g_strdup_printf ("If-Modified-Since: %s", cases[k].ims);
+      g_autofree char *q1 = g_shell_quote (h1);
+      g_autofree char *h2 = g_strdup_printf ("If-None-Match: %s", cases[k].inm ? cases[k].inm : "");
+      g_autofree char *q2 = g_shell_quote (h2);
+      g_autofree char *extra = g_strdup_printf ("-H %s %s %s", q1, cases[k].inm ? "-H" : "", cases[k].inm ? q2 : "");
+      g_test_message ("If-Modified-Since: %s, If-None-Match: %s", cases[k].ims, cases[k].inm ? cases[k].inm : "-");
+      Resp c = get_with (ports[i], "GET", path, extra);
+      g_assert_cmpint (c.status, ==, cases[k].status);
+      g_assert_cmpuint (c.length, ==, cases[k].status == 304 ? 0 : strlen (c.body));
+      resp_clear (&c);
+    }
+  }
+}
+
 /* Message responses revalidate (ETag, 304) instead of being cached as
  * immutable, so a redaction reaches caches within minutes. */
 static void
@@ -1875,6 +1915,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/raw/large-streamed", test_raw_large);
   g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
+  g_test_add_func ("/web/cache/raw-if-modified-since", test_raw_if_modified_since);
   g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);
   g_test_add_func ("/web/limits", test_limits);
   g_test_add_func ("/web/thread/nesting", test_thread_nesting);

@@ -585,11 +585,7 @@ annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m)
   annals_http_header (c->h, "Content-Type", utf8 ? "text/plain; charset=utf-8" : "text/plain");
   annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
-  char lm[64];
-  time_t t = (time_t) rec.receipt;
-  struct tm tm;
-  if (gmtime_r (&t, &tm) && strftime (lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm))
-    annals_http_header (c->h, "Last-Modified", lm);
+  annals_http_last_modified (c->h, rec.receipt);
   if (annals_http_not_modified (c->h, etag))
     return;
   g_autofree char *clen = g_strdup_printf ("%" G_GUINT64_FORMAT, rec.raw_size);
