@@ -114,6 +114,22 @@ annals_store_find_redaction (AnnalsStore *store, guint64 target, guint64 *notice
   return f.found;
 }
 
+static gboolean
+add_number (guint64 number, gpointer data)
+{
+  g_array_append_val ((GArray *) data, number);
+  return TRUE;
+}
+
+GArray *
+annals_store_find_redacted (AnnalsStore *store, GError **error)
+{
+  g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (guint64));
+  if (!scan_flags (store, ANNALS_STORE_FLAG_REDACTED, add_number, out, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
 /* Rewrites meta record number in place, same length: the Message-ID
  * stays, every other field goes. */
 static gboolean

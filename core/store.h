@@ -150,6 +150,11 @@ gboolean annals_store_read_redaction (AnnalsStore *store, guint64 number, Annals
 /* The notice that redacted message target: FALSE (no error) when none. */
 gboolean annals_store_find_redaction (AnnalsStore *store, guint64 target, guint64 *notice, GError **error);
 
+/* Numbers of the redacted messages (their tombstones), oldest first: a
+ * new array of guint64, empty when there is none.  One pass over the
+ * offsets. */
+GArray *annals_store_find_redacted (AnnalsStore *store, GError **error);
+
 /* Entry N's record header only (no decompression): any record type.
  * (annals_store_read() fails with REDACTED for anything but a message.) */
 gboolean annals_store_read_record (AnnalsStore *store, guint64 number, AnnalsStoreRecord *record, GError **error);

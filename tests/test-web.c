@@ -1061,6 +1061,46 @@ assert_revalidates (int port, const char *path)
   return etag;
 }
 
+/* A message's /raw says when it was received (Last-Modified): a client
+ * that revalidates by date (curl -z, wget -N, caches without the tag)
+ * gets 304 when it has it, the bytes when it is older; If-None-Match,
+ * when sent, decides alone (RFC 9110 13.2.2). */
+static void
+test_raw_if_modified_since (void)
+{
+  g_autofree char *path = g_strdup_printf ("/ksummit/%s/raw", mid);
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  for (guint i = 0; i < 2; i++) {
+    Resp r = get (ports[i], "GET", path);
+    g_assert_cmpint (r.status, ==, 200);
+    g_autofree char *lm = header_of (&r, "Last-Modified");
+    g_assert_nonnull (lm);
+    resp_clear (&r);
+    struct {
+      const char *ims, *inm;
+      int status;
+    } cases[] = {
+      { lm, NULL, 304 },
+      { "Fri, 31 Dec 2100 23:59:59 GMT", NULL, 304 },
+      { "Sat, 01 Jan 2000 00:00:00 GMT", NULL, 200 },
+      { "not a date", NULL, 200 },
+      { lm, "\"other\"", 200 },
+    };
+    for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+      g_autofree char *h1 = g_strdup_printf ("If-Modified-Since: %s", cases[k].ims);
+      g_autofree char *q1 = g_shell_quote (h1);
+      g_autofree char *h2 = g_strdup_printf ("If-None-Match: %s", cases[k].inm ? cases[k].inm : "");
+      g_autofree char *q2 = g_shell_quote (h2);
+      g_autofree char *extra = g_strdup_printf ("-H %s %s %s", q1, cases[k].inm ? "-H" : "", cases[k].inm ? q2 : "");
+      g_test_message ("If-Modified-Since: %s, If-None-Match: %s", cases[k].ims, cases[k].inm ? cases[k].inm : "-");
+      Resp c = get_with (ports[i], "GET", path, extra);
+      g_assert_cmpint (c.status, ==, cases[k].status);
+      g_assert_cmpuint (c.length, ==, cases[k].status == 304 ? 0 : strlen (c.body));
+      resp_clear (&c);
+    }
+  }
+}
+
 /* Message responses revalidate (ETag, 304) instead of being cached as
  * immutable, so a redaction reaches caches within minutes. */
 static void
@@ -1421,6 +1461,72 @@ test_thread_ghost_chain (void)
     g_assert_true (strncmp (g_strrstr_len (t.body, uncle - t.body, "data-depth="), "data-depth=\"1\"", 14) == 0);
     resp_clear (&t);
   }
+}
+
+/* Delivers one message to list as the MTA would. */
+static void
+deliver (const char *list, const char *msg)
+{
+  assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", list, "--mda", NULL));
+}
+
+/* A redacted message in the middle of a thread keeps its place in both
+ * views as its tombstone (when and why), its replies under it; it is
+ * not a parent the archive never received. */
+static void
+test_thread_redacted (void)
+{
+  assert_ok (run (site.root, "list-add", "redmid", "--description", "A thread with a hole"));
+  const char *msgs[] = {
+    "Message-ID: <rm-root@x>\nFrom: R <r@example.org>\nSubject: Hole\nDate: Tue, 10 Jan 2023 09:00:00 +0000\n\n"
+    "the start\n",
+    "Message-ID: <rm-mid@x>\nFrom: M <m@example.org>\nSubject: Re: Hole\nDate: Tue, 10 Jan 2023 10:00:00 +0000\n"
+    "In-Reply-To: <rm-root@x>\nReferences: <rm-root@x>\n\nwords to take back\n",
+    "Message-ID: <rm-child@x>\nFrom: C <c@example.org>\nSubject: Re: Hole\nDate: Tue, 10 Jan 2023 11:00:00 +0000\n"
+    "In-Reply-To: <rm-mid@x>\nReferences: <rm-root@x> <rm-mid@x>\n\nan answer to the removed one\n",
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (msgs); k++)
+    deliver ("redmid", msgs[k]);
+  assert_ok (run (site.root, "redact", "redmid", "rm-mid@x", "--reason", "asked by <M> & co"));
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  const char *views[] = { "/redmid/rm-root@x/t/", "/redmid/rm-root@x/T/", "/redmid/rm-child@x/" };
+  for (guint i = 0; i < 2; i++)
+    for (guint v = 0; v < G_N_ELEMENTS (views); v++) {
+      Resp t = get (ports[i], "GET", views[v]);
+      g_assert_cmpint (t.status, ==, 200);
+      if (strstr (t.body, "not in this archive") != NULL || strstr (t.body, "words to take back") != NULL)
+        g_error ("%s: the redacted message shows as never received, or its text shows:\n%s", views[v], t.body);
+      /* Its place says when and why (the thread skeleton of a message
+       * page: that it was removed), links its tombstone, and comes
+       * before its reply. */
+      const char *tomb = strstr (t.body, v < 2 ? "Reason: asked by &lt;M&gt; &amp; co" : "removed from the archive");
+      if (tomb == NULL || strstr (t.body, "href=\"/redmid/rm-mid@x/\"") == NULL)
+        g_error ("%s: no tombstone for the redacted message:\n%s", views[v], t.body);
+      if (v < 2)
+        g_assert_nonnull (strstr (tomb, "an answer to the removed one"));
+      resp_clear (&t);
+    }
+}
+
+/* A display name may hold '<' in its quotes: the address is the last
+ * <...>, for the name shown on narrow screens and for who took part. */
+static void
+test_from_name_angles (void)
+{
+  assert_ok (run (site.root, "list-add", "angles", "--description", "Names with angle brackets"));
+  const char *a = "Message-ID: <ang-a@x>\nFrom: \"Carol <x> Co\" <carol@example.com>\nSubject: Angles\n"
+                  "Date: Tue, 10 Jan 2023 09:00:00 +0000\n\nfirst\n";
+  const char *b = "Message-ID: <ang-b@x>\nFrom: \"Dan <x> Co\" <dan@example.com>\nSubject: Re: Angles\n"
+                  "Date: Tue, 10 Jan 2023 10:00:00 +0000\nIn-Reply-To: <ang-a@x>\nReferences: <ang-a@x>\n\nsecond\n";
+  deliver ("angles", a);
+  deliver ("angles", b);
+  Resp r = get (site.port_cgi, "GET", "/angles/");
+  g_assert_cmpint (r.status, ==, 200);
+  if (strstr (r.body, "<span class=\"nm\">Carol &lt;x&gt; Co</span><span class=\"ad\"> &lt;carol@example.com&gt;")
+          == NULL
+      || strstr (r.body, "<td class=\"c\">1</td><td class=\"c\">2</td>") == NULL)
+    g_error ("/angles/: the name is cut at its '<', or the two senders count as one:\n%s", r.body);
+  resp_clear (&r);
 }
 
 /* A thread longer than a page of bodies says which messages it shows
@@ -1809,14 +1915,17 @@ main (int argc, char **argv)
   g_test_add_func ("/web/raw/large-streamed", test_raw_large);
   g_test_add_func ("/web/reused-id/first-copy", test_reused_id);
   g_test_add_func ("/web/cache/etag-and-redaction", test_cache_etag);
+  g_test_add_func ("/web/cache/raw-if-modified-since", test_raw_if_modified_since);
   g_test_add_func ("/web/base-url/over-host", test_base_url_over_host);
   g_test_add_func ("/web/limits", test_limits);
   g_test_add_func ("/web/thread/nesting", test_thread_nesting);
   g_test_add_func ("/web/thread/ghost", test_thread_ghost);
   g_test_add_func ("/web/thread/ghost-chain", test_thread_ghost_chain);
   g_test_add_func ("/web/thread/long", test_thread_long);
+  g_test_add_func ("/web/thread/redacted-middle", test_thread_redacted);
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);
+  g_test_add_func ("/web/list/from-name-angles", test_from_name_angles);
   g_test_add_func ("/web/list/future-date", test_future_date);
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);

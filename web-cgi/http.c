@@ -274,11 +274,50 @@ annals_http_print (AnnalsHttp *h, const char *format, ...)
   annals_http_write (h, s, strlen (s));
 }
 
+void
+annals_http_last_modified (AnnalsHttp *h, gint64 t)
+{
+  g_autoptr (GDateTime) d = g_date_time_new_from_unix_utc (t);
+  g_autofree char *s = d ? g_date_time_format (d, "%a, %d %b %Y %H:%M:%S GMT") : NULL;
+  if (s == NULL)
+    return;
+  annals_http_header (h, "Last-Modified", s);
+  h->last_modified = t;
+}
+
+/* An HTTP-date in its preferred form (IMF-fixdate, "Sun, 06 Nov 1994
+ * 08:49:37 GMT"), or -1: the obsolete forms are not sent by clients of
+ * this century, and an unread date only costs a 200. */
+static gint64
+http_date (const char *s)
+{
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  char mon[4];
+  int day, year, hh, mm, ss, used = 0;
+  if (sscanf (s, "%*3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", &day, mon, &year, &hh, &mm, &ss, &used) != 6
+      || used == 0 || s[used] != '\0')
+    return -1;
+  const char *m = strstr (months, mon);
+  if (m == NULL || strlen (mon) != 3 || (m - months) % 3 != 0)
+    return -1;
+  g_autoptr (GDateTime) d = g_date_time_new_utc (year, (int) (m - months) / 3 + 1, day, hh, mm, ss);
+  return d ? g_date_time_to_unix (d) : -1;
+}
+
 gboolean
 annals_http_not_modified (AnnalsHttp *h, const char *etag)
 {
   annals_http_header (h, "ETag", etag);
   const char *inm = annals_http_param (h, "\x01if-none-match");
+  const char *ims = annals_http_param (h, "\x01if-modified-since");
+  if (inm == NULL && ims != NULL && h->last_modified > 0) {
+    gint64 since = http_date (ims);
+    if (since < h->last_modified)
+      return FALSE;
+    annals_http_status (h, 304);
+    annals_http_begin (h);
+    return TRUE;
+  }
   if (inm == NULL)
     return FALSE;
   /* A list of tags; weak comparison (RFC 9110 13.1.2). */

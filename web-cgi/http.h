@@ -29,6 +29,7 @@ typedef struct {
   gboolean sent_headers;
   GString *headers;
   int status;
+  gint64 last_modified; /* set by annals_http_last_modified(), else 0 */
 } AnnalsHttp;
 
 /* Reads the request from param (getenv-like) and the POST body from
@@ -50,6 +51,10 @@ void annals_http_print (AnnalsHttp *h, const char *format, ...) G_GNUC_PRINTF (2
  * If-None-Match names it (or is *), answers 304 with no body: TRUE means
  * the response is complete. */
 gboolean annals_http_not_modified (AnnalsHttp *h, const char *etag);
+/* Sets Last-Modified (seconds since the epoch, > 0): without an
+ * If-None-Match, annals_http_not_modified() then answers 304 when the
+ * request's If-Modified-Since is that time or later. */
+void annals_http_last_modified (AnnalsHttp *h, gint64 t);
 
 /* HTML-escapes text (all of &<>"') into out. */
 void annals_html_escape (GString *out, const char *text, gssize length);

@@ -98,7 +98,8 @@ static void
 from_cell (Ctx *c, GString *s, const char *list, const char *from)
 {
   gboolean obf = annals_web_row_obfuscates (c, list);
-  const char *lt = strchr (from, '<');
+  /* The last '<': a quoted display name may hold one. */
+  const char *lt = strrchr (from, '<');
   g_autofree char *name = g_strstrip (g_strndup (from, lt ? (gsize) (lt - from) : 0));
   gsize nl = strlen (name);
   if (nl >= 2 && name[0] == '"' && name[nl - 1] == '"') {
@@ -120,7 +121,7 @@ from_cell (Ctx *c, GString *s, const char *list, const char *from)
 static char *
 address_of (const char *from)
 {
-  const char *lt = strchr (from, '<');
+  const char *lt = strrchr (from, '<');
   const char *gt = lt ? strchr (lt, '>') : NULL;
   g_autofree char *a = lt && gt ? g_strndup (lt + 1, (gsize) (gt - lt - 1)) : g_strdup (from);
   return g_ascii_strdown (g_strstrip (a), -1);

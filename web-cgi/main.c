@@ -41,12 +41,15 @@ fcgi_write (gpointer sink, const void *data, gsize length)
   return FCGX_PutStr (data, (int) length, sink) == (int) length;
 }
 
-/* If-None-Match and Range reach pages through reserved parameter names. */
+/* If-None-Match, If-Modified-Since and Range reach pages through
+ * reserved parameter names. */
 static void
-conditional (AnnalsHttp *h, const char *inm, const char *range)
+conditional (AnnalsHttp *h, const char *inm, const char *ims, const char *range)
 {
   if (inm != NULL)
     g_hash_table_insert (h->params, g_strdup ("\x01if-none-match"), g_strdup (inm));
+  if (ims != NULL)
+    g_hash_table_insert (h->params, g_strdup ("\x01if-modified-since"), g_strdup (ims));
   if (range != NULL)
     g_hash_table_insert (h->params, g_strdup ("\x01range"), g_strdup (range));
 }
@@ -102,7 +105,7 @@ main (int argc, char **argv)
     g_autofree char *post = read_post (stdin_get, NULL, g_getenv ("CONTENT_LENGTH"), &plen);
     AnnalsHttp h;
     annals_http_init (&h, cgi_param, NULL, post, plen, stdout_write, NULL);
-    conditional (&h, g_getenv ("HTTP_IF_NONE_MATCH"), g_getenv ("HTTP_RANGE"));
+    conditional (&h, g_getenv ("HTTP_IF_NONE_MATCH"), g_getenv ("HTTP_IF_MODIFIED_SINCE"), g_getenv ("HTTP_RANGE"));
     annals_web_handle (&h, root);
     annals_http_clear (&h);
     fflush (stdout);
@@ -124,7 +127,8 @@ main (int argc, char **argv)
     g_autofree char *post = read_post (fcgi_get, req.in, FCGX_GetParam ("CONTENT_LENGTH", req.envp), &plen);
     AnnalsHttp h;
     annals_http_init (&h, fcgi_param, &req, post, plen, fcgi_write, req.out);
-    conditional (&h, FCGX_GetParam ("HTTP_IF_NONE_MATCH", req.envp), FCGX_GetParam ("HTTP_RANGE", req.envp));
+    conditional (&h, FCGX_GetParam ("HTTP_IF_NONE_MATCH", req.envp), FCGX_GetParam ("HTTP_IF_MODIFIED_SINCE", req.envp),
+                 FCGX_GetParam ("HTTP_RANGE", req.envp));
     annals_web_handle (&h, root);
     annals_http_clear (&h);
     FCGX_Finish_r (&req);

@@ -321,6 +321,23 @@ annals_web_keep_snippet (Ctx *c, const AnnalsIndexSummary *m, const char *q, con
 }
 
 void
+annals_web_render_tombstone (Ctx *c, GString *s, const char *list, guint64 number)
+{
+  AnnalsStore *st = annals_web_store_of (c, list, NULL);
+  guint64 notice;
+  g_auto (AnnalsStoreRedaction) red = { 0 };
+  g_string_append (s, "<p class=\"tomb\" role=\"note\">This message was removed from the archive");
+  if (st && annals_store_find_redaction (st, number, &notice, NULL)
+      && annals_store_read_redaction (st, notice, &red, NULL)) {
+    char when[40];
+    annals_web_fmt_date (red.time, when, sizeof when);
+    g_string_append_printf (s, " on %s (log entry %" G_GUINT64_FORMAT "). Reason: ", when, notice);
+    annals_web_esc (s, red.reason);
+  }
+  g_string_append (s, ". Its hash stays in the transparency log.</p>");
+}
+
+void
 annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading)
 {
   g_autoptr (GError) error = NULL;
@@ -352,18 +369,8 @@ annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean h
   annals_web_esc (s, *m->hdr.subject ? m->hdr.subject : "(no subject)");
   g_string_append (s, heading ? "</h1>" : "</h2>");
   if (raw == NULL && cached == NULL && !too_large) {
-    /* A redacted message: a tombstone with the date and reason. */
-    guint64 notice;
-    g_auto (AnnalsStoreRedaction) red = { 0 };
-    g_string_append (s, "<p class=\"tomb\" role=\"note\">This message was removed from the archive");
-    if (st && annals_store_find_redaction (st, m->number, &notice, NULL)
-        && annals_store_read_redaction (st, notice, &red, NULL)) {
-      char when[40];
-      annals_web_fmt_date (red.time, when, sizeof when);
-      g_string_append_printf (s, " on %s (log entry %" G_GUINT64_FORMAT "). Reason: ", when, notice);
-      annals_web_esc (s, red.reason);
-    }
-    g_string_append (s, ". Its hash stays in the transparency log.</p></article>");
+    annals_web_render_tombstone (c, s, m->list, m->number);
+    g_string_append (s, "</article>");
     return;
   }
   char sent[40], received[40];
@@ -578,11 +585,7 @@ annals_web_page_raw (Ctx *c, AnnalsIndexSummary *m)
   annals_http_header (c->h, "Content-Type", utf8 ? "text/plain; charset=utf-8" : "text/plain");
   annals_http_header (c->h, "Cache-Control", MESSAGE_CACHE);
   annals_http_header (c->h, "X-Content-Type-Options", "nosniff");
-  char lm[64];
-  time_t t = (time_t) rec.receipt;
-  struct tm tm;
-  if (gmtime_r (&t, &tm) && strftime (lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm))
-    annals_http_header (c->h, "Last-Modified", lm);
+  annals_http_last_modified (c->h, rec.receipt);
   if (annals_http_not_modified (c->h, etag))
     return;
   g_autofree char *clen = g_strdup_printf ("%" G_GUINT64_FORMAT, rec.raw_size);

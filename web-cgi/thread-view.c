@@ -16,11 +16,15 @@ annals_web_thread_of (Ctx *c, const char *list, const char *thread)
 /* One row of a thread in reading order: a message (hit is its index in
  * the results) or a ghost, a parent that replies name but the archive
  * never had (hit is G_MAXUINT, ghost its Message-ID), kept so its
- * replies stay together under it (JWZ threading's empty containers). */
+ * replies stay together under it (JWZ threading's empty containers).
+ * A ghost the archive had until it was redacted (the index forgets it,
+ * the store keeps its tombstone) is redacted, with its number. */
 typedef struct {
   guint hit;
   guint depth;
   char *ghost; /* owned by the row */
+  gboolean redacted;
+  guint64 number;
 } Row;
 
 static void
@@ -49,6 +53,31 @@ references_of (Ctx *c, AnnalsIndexSummary *s)
   g_autoptr (AnnalsStoreMeta) m
       = st && s->number < annals_store_count (st) ? annals_store_read_meta (st, s->number, NULL) : NULL;
   return m && m->hdr.references ? g_strsplit (m->hdr.references, " ", -1) : NULL;
+}
+
+/* Marks the ghost rows of order that are redacted messages of list: one
+ * pass over the store's redacted entries, only when there are ghosts. */
+static void
+mark_redacted (Ctx *c, const char *list, GArray *order)
+{
+  g_autoptr (GHashTable) ghosts = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint k = 0; k < order->len; k++) {
+    Row *row = &g_array_index (order, Row, k);
+    if (row->ghost != NULL)
+      g_hash_table_insert (ghosts, row->ghost, row);
+  }
+  AnnalsStore *st = g_hash_table_size (ghosts) > 0 ? annals_web_store_of (c, list, NULL) : NULL;
+  g_autoptr (GArray) gone = st ? annals_store_find_redacted (st, NULL) : NULL;
+  for (guint k = 0; gone != NULL && k < gone->len; k++) {
+    guint64 n = g_array_index (gone, guint64, k);
+    g_autoptr (AnnalsStoreMeta) m = annals_store_read_meta (st, n, NULL);
+    Row *row = m ? g_hash_table_lookup (ghosts, m->hdr.message_id) : NULL;
+    /* A reused Message-ID names its first copy. */
+    if (row == NULL || row->redacted)
+      continue;
+    row->redacted = TRUE;
+    row->number = n;
+  }
 }
 
 /* Thread order: parents before children, siblings by date; iterative.
@@ -155,7 +184,7 @@ thread_order (Ctx *c, AnnalsQueryResults *t)
       if (seen[i])
         continue;
       seen[i] = TRUE;
-      Row row = { i < n ? i : NO_HIT, depth, i < n ? NULL : g_strdup (ghost_ids->pdata[i - n]) };
+      Row row = { i < n ? i : NO_HIT, depth, i < n ? NULL : g_strdup (ghost_ids->pdata[i - n]), FALSE, 0 };
       g_array_append_val (order, row);
       GArray *kids = children->pdata[i];
       for (guint k = kids->len; k-- > 0;) {
@@ -164,6 +193,8 @@ thread_order (Ctx *c, AnnalsQueryResults *t)
       }
     }
   }
+  if (n > 0)
+    mark_redacted (c, g_array_index (t->hits, AnnalsIndexSummary, 0).list, order);
   return order;
 }
 
@@ -186,14 +217,14 @@ depth_label (GString *s, guint depth)
 }
 
 static void
-ghost_row (Ctx *c, GString *s, const char *list, const char *id)
+ghost_row (Ctx *c, GString *s, const char *list, const Row *row)
 {
-  g_autofree char *u = annals_web_msg_url (c, list, id, NULL);
+  g_autofree char *u = annals_web_msg_url (c, list, row->ghost, NULL);
   g_string_append (s, "<span class=\"d\">&lt;");
-  annals_web_esc (s, id);
+  annals_web_esc (s, row->ghost);
   g_string_append (s, "&gt;</span> <a href=\"");
   annals_web_esc (s, u);
-  g_string_append (s, "\">not in this archive</a>");
+  g_string_append (s, row->redacted ? "\">removed from the archive</a>" : "\">not in this archive</a>");
 }
 
 void
@@ -245,7 +276,7 @@ annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, 
       indent_attrs (s, row->depth, FALSE);
       g_string_append (s, ">");
       depth_label (s, row->depth);
-      ghost_row (c, s, c->list, row->ghost);
+      ghost_row (c, s, c->list, row);
       g_string_append (s, "</li>");
       continue;
     }
@@ -266,6 +297,13 @@ annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, 
     g_string_append_printf (s, " <span class=\"d\">%.16s</span></li>", date);
   }
   g_string_append (s, "</ul>");
+}
+
+static gint
+by_number (gconstpointer a, gconstpointer b)
+{
+  guint64 x = (*(Row *const *) a)->number, y = (*(Row *const *) b)->number;
+  return x < y ? -1 : x > y;
 }
 
 /* "messages 101-153 of 153" and links to the other pages of bodies. */
@@ -316,10 +354,32 @@ annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
   if (nested) {
     order = thread_order (c, t);
   } else {
+    /* By date, each redacted message (from the nested order's ghosts;
+     * its Date: is gone) before the first message archived after it. */
+    g_autoptr (GArray) nested_order = thread_order (c, t);
+    g_autoptr (GArray) gone = g_array_new (FALSE, FALSE, sizeof (Row *));
+    for (guint k = 0; k < nested_order->len; k++) {
+      Row *row = &g_array_index (nested_order, Row, k);
+      if (row->redacted)
+        g_array_append_val (gone, row);
+    }
+    g_array_sort (gone, by_number);
     order = g_array_new (FALSE, FALSE, sizeof (Row));
-    for (guint i = 0; i < total; i++) {
-      Row row = { i, 0, NULL };
-      g_array_append_val (order, row);
+    g_array_set_clear_func (order, row_clear);
+    guint g = 0;
+    for (guint i = 0; i <= total; i++) {
+      for (; g < gone->len
+             && (i == total
+                 || g_array_index (gone, Row *, g)->number < g_array_index (t->hits, AnnalsIndexSummary, i).number);
+           g++) {
+        Row row = *g_array_index (gone, Row *, g);
+        row.depth = 0;
+        row.ghost = g_strdup (row.ghost);
+        g_array_append_val (order, row);
+      }
+      Row row = { i, 0, NULL, FALSE, 0 };
+      if (i < total)
+        g_array_append_val (order, row);
     }
   }
   /* Bounded: one page renders BODIES_PER_PAGE bodies (and the ghosts
@@ -335,9 +395,13 @@ annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
       indent_attrs (s, row->depth, FALSE);
       g_string_append (s, "><article class=\"ghost\"><h2>");
       depth_label (s, row->depth);
-      ghost_row (c, s, m->list, row->ghost);
-      g_string_append (s, "</h2><p>The archive never received this message; the replies to it follow.</p>"
-                          "</article></div><hr>");
+      ghost_row (c, s, m->list, row);
+      g_string_append (s, "</h2>");
+      if (row->redacted)
+        annals_web_render_tombstone (c, s, m->list, row->number);
+      else
+        g_string_append (s, "<p>The archive never received this message; the replies to it follow.</p>");
+      g_string_append (s, "</article></div><hr>");
       continue;
     }
     if (seen++ < offset)

@@ -114,6 +114,8 @@ gboolean annals_web_page_ghost (Ctx *c, const char *list, const char *message_id
 
 /* message-view.c */
 void annals_web_render_message (Ctx *c, GString *s, AnnalsIndexSummary *m, gboolean heading);
+/* The note that message number of list was redacted: when and why. */
+void annals_web_render_tombstone (Ctx *c, GString *s, const char *list, guint64 number);
 char *annals_web_message_text (Ctx *c, const AnnalsIndexSummary *m, gsize max);
 /* Its new (non-quoted) lines, from the first max bytes of its text; NULL
  * when it cannot be read (redacted).  sha256 (may be NULL): the SHA-256
