@@ -116,6 +116,11 @@ term_generator (bool stems_only)
     tg[0].set_stemming_strategy (Xapian::TermGenerator::STEM_SOME);
     tg[1].set_stemmer (make_stem ());
     tg[1].set_stemming_strategy (Xapian::TermGenerator::STEM_ALL_Z);
+    // Chinese and Japanese write words without spaces: each run of their
+    // characters is indexed as its characters and their pairs, so a word
+    // inside a sentence is found (the query parser splits it alike).
+    for (Xapian::TermGenerator &g : tg)
+      g.set_flags (Xapian::TermGenerator::FLAG_CJK_NGRAM);
     ready = true;
   }
   return tg[stems_only ? 1 : 0];
@@ -811,12 +816,14 @@ add_snippets (Xapian::MSet &m, const Xapian::Query &q, AnnalsXresults *r, const 
       continue;
     std::string t = snippet_window (text, words);
     g_free (text);
-    // No flags, for speed: not SNIPPET_BACKGROUND_MODEL (it looks up
+    // SNIPPET_CJK_NGRAM marks Chinese and Japanese words as the query
+    // split them.  Nothing else, for speed: not SNIPPET_BACKGROUND_MODEL (it looks up
     // every word's frequency in the database) nor SNIPPET_EXHAUSTIVE (the
     // first good window is good enough).  Not SNIPPET_EMPTY_WITHOUT_MATCH:
     // a hit found by its subject or quoted text still shows the start of
     // what it says.
-    std::string snip = m.snippet (t, more->snippet_length, stem, 0, "<mark>", "</mark>", "\xe2\x80\xa6");
+    std::string snip = m.snippet (t, more->snippet_length, stem, Xapian::MSet::SNIPPET_CJK_NGRAM, "<mark>", "</mark>",
+                                  "\xe2\x80\xa6");
     h->snippet = g_strndup (snip.data (), snip.size ());
   }
 }
@@ -955,7 +962,8 @@ annals_xdb_search_more (AnnalsXdb *db, const char *query, const AnnalsXsearch *o
     qp.add_rangeprocessor (&dates);
     qp.add_rangeprocessor (&receipts);
     unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE
-                     | Xapian::QueryParser::FLAG_LOVEHATE | Xapian::QueryParser::FLAG_WILDCARD;
+                     | Xapian::QueryParser::FLAG_LOVEHATE | Xapian::QueryParser::FLAG_WILDCARD
+                     | Xapian::QueryParser::FLAG_CJK_NGRAM;
     QuotedRewrite rw{ *db->db, make_stem (), o->max_expansion, {} };
     for (int i = 0; i < 2; i++) {
       rw.heads[i]

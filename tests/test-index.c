@@ -1419,6 +1419,36 @@ test_stem_cache_bound (void)
   g_thread_join (g_thread_new ("stem", stem_many, NULL));
 }
 
+/* Chinese and Japanese run words together without spaces: each run is
+ * indexed as its characters and their pairs (Xapian's CJK n-grams), so
+ * a word inside a sentence is found, in new and quoted text alike. */
+static void
+test_cjk (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  const char *utf8 = "Content-Type: text/plain; charset=utf-8\nMIME-Version: 1.0\n";
+  const Msg msgs[] = {
+    { "cjk1@x", NULL, NULL, utf8, "東京で会議を開きます。予算は未定です。\n> 前回の議事録を添付します\n" },
+    { "cjk2@x", NULL, NULL, utf8, "大阪の天気は晴れです。" },
+    { "cjk3@x", NULL, NULL, utf8, "我们讨论了预算问题。" },
+  };
+  store_add (f, msgs, G_N_ELEMENTS (msgs), NULL);
+  index_now (f, FALSE);
+  g_assert_cmpuint (count (f, "会議"), ==, 1);
+  g_assert_cmpuint (count (f, "予算"), ==, 1);
+  g_assert_cmpuint (count (f, "東京"), ==, 1);
+  g_assert_cmpuint (count (f, "天気"), ==, 1);
+  g_assert_cmpuint (count (f, "预算"), ==, 1);
+  g_assert_cmpuint (count (f, "会議 予算"), ==, 1);
+  g_assert_cmpuint (count (f, "会議 天気"), ==, 0);
+  g_assert_cmpuint (count (f, "b:天気 OR b:预算"), ==, 2);
+  g_assert_cmpuint (count (f, "q:議事録"), ==, 1);
+  g_assert_cmpuint (count (f, "b:議事録"), ==, 1);
+  g_assert_cmpuint (count (f, "議事録"), ==, 0); /* quoted text is not in the default field */
+  g_assert_cmpuint (count (f, "\"会議を開\""), ==, 1);
+  g_assert_cmpuint (count (f, "\"会議は開\""), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1445,6 +1475,7 @@ main (int argc, char **argv)
   ADD ("/index/message-id-term/threshold", test_message_id_term);
   ADD ("/index/thread-key/sha256", test_thread_key);
   ADD_SHARDED ("search", "/query-language", test_query_language);
+  ADD_SHARDED ("search", "/cjk", test_cjk);
   ADD_SHARDED ("search", "/newest-first/arrival-order", test_newest_first_arrival);
   ADD_SHARDED ("search", "/newest-first/lists", test_newest_first_lists);
   ADD_SHARDED ("search", "/newest-first/windows", test_newest_first_windows);
