@@ -653,6 +653,27 @@ pin_origin (AnnalsConfig *config, gconstpointer data, GError **error)
   return TRUE;
 }
 
+/* A file that shows a key signed this archive's logs before (the key's
+ * public half, the site checkpoint, a list's checkpoint), or NULL. */
+static char *
+signed_before (AnnalsConfig *config)
+{
+  g_autofree char *vkey = g_build_filename (config->root, "keys", "site.vkey", NULL);
+  g_autofree char *site = g_build_filename (config->root, "log", "site-checkpoint", NULL);
+  if (g_file_test (vkey, G_FILE_TEST_EXISTS))
+    return g_steal_pointer (&vkey);
+  if (g_file_test (site, G_FILE_TEST_EXISTS))
+    return g_steal_pointer (&site);
+  g_auto (GStrv) lists = annals_config_lists (config);
+  for (guint i = 0; lists[i] != NULL; i++) {
+    char *cp = g_build_filename (config->root, lists[i], "log", "checkpoint", NULL);
+    if (g_file_test (cp, G_FILE_TEST_EXISTS))
+      return cp;
+    g_free (cp);
+  }
+  return NULL;
+}
+
 char *
 annals_config_ensure_key (AnnalsConfig *config, GError **error)
 {
@@ -664,6 +685,14 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
     char *v = annals_note_key_verifier_string (k);
     annals_note_key_free (k);
     return v;
+  }
+  /* Logs signed by a lost key stay verifiable only under that key. */
+  g_autofree char *evidence = signed_before (config);
+  if (evidence != NULL) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_EXISTS,
+                 "no signing key at '%s', but '%s' shows that one signed this archive's logs: %s", path, evidence,
+                 ANNALS_CONFIG_KEY_RESTORE);
+    return NULL;
   }
   g_autofree char *dir = g_path_get_dirname (path);
   if (g_mkdir_with_parents (dir, 0700) != 0) {
@@ -712,11 +741,8 @@ annals_config_load_key (AnnalsConfig *config, GError **error)
   g_autofree char *text = NULL;
   g_autoptr (GError) local = NULL;
   if (!g_file_get_contents (path, &text, NULL, &local)) {
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
-                 "cannot read the signing key: %s; restore keys/site.key from your backup (a new key "
-                 "would make every published checkpoint and proof unverifiable; 'annals key --generate' "
-                 "is only for a new archive)",
-                 local->message);
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot read the signing key: %s; %s",
+                 local->message, ANNALS_CONFIG_KEY_RESTORE);
     return NULL;
   }
   AnnalsNoteKey *k = annals_note_key_parse (text, &local);

@@ -125,7 +125,13 @@ char *annals_config_log_origin (AnnalsConfig *config, const char *list);
 
 /* ROOT/keys/site.key: the signing key (mode 0600, never served). */
 char *annals_config_key_path (AnnalsConfig *config);
-/* Creates the site key if there is none (init does).  Returns the
+/* What to do about a lost site key, for messages that report one. */
+#define ANNALS_CONFIG_KEY_RESTORE                                                                                      \
+  "restore keys/site.key from your backup (a new key would make every published checkpoint and proof "                 \
+  "unverifiable; 'annals key --generate' is only for a new archive)"
+/* Creates the site key if there is none (init does): EXISTS when the
+ * archive has signed logs already (a checkpoint, or the public half of
+ * a key), whose key must be restored rather than replaced.  Returns the
  * verifier string, new. */
 char *annals_config_ensure_key (AnnalsConfig *config, GError **error);
 /* The signing key (an AnnalsNoteKey, note.h): free with
