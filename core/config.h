@@ -61,6 +61,9 @@ gboolean annals_config_list_name_valid (const char *name);
 /* Whether text may be a list's address: one local@domain, printable
  * ASCII without spaces or the characters <>()[],;:\" around it. */
 gboolean annals_config_address_valid (const char *text);
+/* Whether text is an http:// or https:// URL with a host, as
+ * [site] base-url must be. */
+gboolean annals_config_base_url_valid (const char *text);
 
 /* Adds a list and creates its folder, under the lock.  address and
  * description may be NULL; they are checked as annals_config_change_list
