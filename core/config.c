@@ -50,7 +50,13 @@ annals_config_list_name_valid (const char *name)
     if (!(g_ascii_islower (c) || g_ascii_isdigit (c) || c == '.' || c == '_' || c == '-'))
       return FALSE;
   }
-  return strstr (name, "..") == NULL && strcmp (name, "all") != 0 && strcmp (name, "log") != 0;
+  /* all, log and about are words of the site's URLs; keys and log are
+   * the root's own folders, beside the lists'. */
+  static const char *const reserved[] = { "all", "log", "about", "keys" };
+  for (guint i = 0; i < G_N_ELEMENTS (reserved); i++)
+    if (strcmp (name, reserved[i]) == 0)
+      return FALSE;
+  return strstr (name, "..") == NULL;
 }
 
 AnnalsConfig *
@@ -546,7 +552,7 @@ annals_config_add_list (AnnalsConfig *config, const char *name, const char *addr
   if (!annals_config_list_name_valid (name)) {
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_BAD_NAME,
                  "list name '%s' is not allowed: use 1 to 64 of a-z 0-9 . _ -, "
-                 "starting with a letter or digit (not 'all' or 'log')",
+                 "starting with a letter or digit (not 'all', 'log', 'about' or 'keys')",
                  name);
     return FALSE;
   }

@@ -55,7 +55,7 @@ const char *annals_config_root (AnnalsConfig *config);
 GKeyFile *annals_config_keyfile (AnnalsConfig *config);
 
 /* List names: 1 to 64 of [a-z0-9._-], starting with a letter or digit,
- * never "all" or "log" (they are URL words) and never ".." tricks. */
+ * never "all", "log", "about" or "keys" (URL words, the root's folders), no "..". */
 gboolean annals_config_list_name_valid (const char *name);
 
 /* Whether text may be a list's address: one local@domain, printable

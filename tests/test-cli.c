@@ -436,6 +436,26 @@ test_init_and_lists (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* A list named after a word of the site's URLs or a folder of the root
+ * would be shadowed (/about/ is the site's key page) or share its folder
+ * (ROOT/keys/ holds the signing key). */
+static void
+test_list_add_reserved (Fixture *f, gconstpointer data)
+{
+  assert_ok (run (f->root, "init"));
+  const char *reserved[] = { "about", "keys", "log", "all" };
+  for (guint i = 0; i < G_N_ELEMENTS (reserved); i++) {
+    g_test_message ("list-add %s", reserved[i]);
+    assert_fails (run (f->root, "list-add", reserved[i]), 1, "not allowed");
+  }
+  g_autofree char *conf = g_build_filename (f->root, "annals.conf", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
+  g_assert_null (strstr (text, "[list "));
+  g_autofree char *store = g_build_filename (f->root, "keys", "store", NULL);
+  g_assert_false (g_file_test (store, G_FILE_TEST_EXISTS));
+}
+
 /* lists counts archived messages, not log entries: a redaction notice
  * is an entry of the store and the log but no message. */
 static void
@@ -1446,6 +1466,7 @@ main (int argc, char **argv)
   ADD ("/cli/search/total-exact", test_search_total_exact);
   ADD ("/cli/search/claimed-date", test_claimed_date);
   ADD ("/cli/init-and-lists", test_init_and_lists);
+  ADD ("/cli/list-add/reserved-names", test_list_add_reserved);
   ADD ("/cli/lists/counts-messages", test_lists_counts_messages);
   ADD ("/cli/verify/plurals", test_verify_plurals);
   ADD ("/cli/init/origin-note", test_init_origin_note);
