@@ -36,6 +36,8 @@ annals_cli_init (int argc, char **argv)
                          entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree G_GNUC_UNUSED char *base_owned = base_url;
+  if (base_url != NULL && !annals_config_base_url_valid (base_url))
+    return annals_cli_usage ("init", "--base-url takes the site's public address, an http:// or https:// URL");
   g_autoptr (GError) error = NULL;
   g_autofree char *root = annals_cli_find_root (&error);
   if (root == NULL)

@@ -54,9 +54,7 @@ annals_cli_key (int argc, char **argv)
   g_autofree char *path = annals_config_key_path (config);
   if (!generate && !g_file_test (path, G_FILE_TEST_EXISTS)) {
     /* A new key would orphan every published checkpoint and proof. */
-    g_printerr ("annals key: no signing key at '%s': restore it from your backup (a new key would make every "
-                "published checkpoint and proof unverifiable; 'annals key --generate' is only for a new archive)\n",
-                path);
+    g_printerr ("annals key: no signing key at '%s': " ANNALS_CONFIG_KEY_RESTORE "\n", path);
     return 1;
   }
   g_autofree char *verifier = annals_config_ensure_key (config, &error);

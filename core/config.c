@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 G_DEFINE_QUARK (annals_config_error, annals_config_error)
@@ -49,7 +50,13 @@ annals_config_list_name_valid (const char *name)
     if (!(g_ascii_islower (c) || g_ascii_isdigit (c) || c == '.' || c == '_' || c == '-'))
       return FALSE;
   }
-  return strstr (name, "..") == NULL && strcmp (name, "all") != 0 && strcmp (name, "log") != 0;
+  /* all, log and about are words of the site's URLs; keys and log are
+   * the root's own folders, beside the lists'. */
+  static const char *const reserved[] = { "all", "log", "about", "keys" };
+  for (guint i = 0; i < G_N_ELEMENTS (reserved); i++)
+    if (strcmp (name, reserved[i]) == 0)
+      return FALSE;
+  return strstr (name, "..") == NULL;
 }
 
 AnnalsConfig *
@@ -128,8 +135,75 @@ key_line (const char *text, const char *group, const char *key)
   return 0;
 }
 
+/* what (a description, a reason) must be one line of UTF-8 text that
+ * cannot move a terminal's cursor or split a line of 'annals lists':
+ * what is wrong with text, or NULL. */
+static const char *
+text_problem (const char *text)
+{
+  const char *bad = NULL;
+  if (!g_utf8_validate (text, -1, NULL))
+    bad = "is not UTF-8 text";
+  else if (strlen (text) > 1000)
+    bad = "is longer than 1000 bytes";
+  for (const char *p = text; bad == NULL && *p; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
+    if (c == '\n' || c == '\r')
+      bad = "must be one line";
+    else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
+      bad = "holds a control character";
+  }
+  return bad;
+}
+
+gboolean
+annals_config_base_url_valid (const char *text)
+{
+  const char *host = g_str_has_prefix (text, "https://")  ? text + 8
+                     : g_str_has_prefix (text, "http://") ? text + 7
+                                                          : NULL;
+  return host != NULL && *host != '\0' && *host != '/' && strpbrk (text, " \t\r\n\"<>") == NULL;
+}
+
+/* Whether text is a day YYYY-MM-DD. */
+static gboolean
+is_date (const char *text)
+{
+  unsigned y, m, d;
+  int end = 0;
+  return strlen (text) == 10 && sscanf (text, "%4u-%2u-%2u%n", &y, &m, &d, &end) == 3 && end == 10
+         && g_date_valid_dmy ((GDateDay) d, (GDateMonth) m, (GDateYear) y);
+}
+
+/* What is wrong with a hand-edited value that annals would otherwise
+ * misread (a negative web limit taken as no limit, an address that is
+ * none), or NULL.  Keys annals does not read are never wrong. */
+static const char *
+value_problem (const char *group, const char *key, const char *value)
+{
+  static const char *const limits[] = { "mbox-max-messages", "mbox-max-bytes", "text-max-bytes", "message-max-bytes" };
+  if (strcmp (group, "web") == 0) {
+    for (guint i = 0; i < G_N_ELEMENTS (limits); i++)
+      if (strcmp (key, limits[i]) == 0 && !g_ascii_string_to_unsigned (value, 10, 1, G_MAXINT64, NULL, NULL))
+        return "is not a whole number from 1 up (no units)";
+    return NULL;
+  }
+  if (strcmp (group, "site") == 0 && strcmp (key, "base-url") == 0)
+    return *value == '\0' || annals_config_base_url_valid (value) ? NULL : "is not an http:// or https:// URL";
+  if (!g_str_has_prefix (group, "list ") || !annals_config_list_name_valid (group + 5))
+    return NULL;
+  if (strcmp (key, "address") == 0)
+    return *value == '\0' || annals_config_address_valid (value) ? NULL : "is not an address (local@domain)";
+  if (strcmp (key, "description") == 0 || strcmp (key, "closed-reason") == 0)
+    return text_problem (value);
+  if (strcmp (key, "closed-date") == 0)
+    return is_date (value) ? NULL : "is not a day YYYY-MM-DD";
+  return NULL;
+}
+
 /* Reads and checks path: CORRUPT with "path:LINE: ..." when it does not
- * parse, or a list's boolean is neither true nor false. */
+ * parse, a list's boolean is neither true nor false, or a value is one
+ * annals would misread (value_problem). */
 static GKeyFile *
 load (const char *root, const char *path, GError **error)
 {
@@ -177,6 +251,21 @@ load (const char *root, const char *path, GError **error)
       g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_CORRUPT,
                    "%s:%u: list '%s': %s=%s is neither true nor false: write true or false there", path,
                    key_line (text, groups[i], booleans[k]), list, booleans[k], shown);
+      return NULL;
+    }
+  }
+  for (gsize i = 0; i < n; i++) {
+    g_auto (GStrv) keys = g_key_file_get_keys (kf, groups[i], NULL, NULL);
+    for (guint k = 0; keys != NULL && keys[k] != NULL; k++) {
+      g_autofree char *value = g_key_file_get_string (kf, groups[i], keys[k], NULL);
+      const char *bad = value != NULL ? value_problem (groups[i], keys[k], value) : "is not UTF-8 text";
+      if (bad == NULL)
+        continue;
+      g_autofree char *raw = g_key_file_get_value (kf, groups[i], keys[k], NULL);
+      g_autofree char *shown = g_strescape (value ? value : raw, NULL);
+      g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_CORRUPT,
+                   "%s:%u: [%s] %s=%s %s: fix it there (doc/config.md, annals.conf(5))", path,
+                   key_line (text, groups[i], keys[k]), groups[i], keys[k], shown, bad);
       return NULL;
     }
   }
@@ -407,23 +496,10 @@ annals_config_address_valid (const char *text)
   return domain[0] != '.' && !g_str_has_suffix (domain, ".") && strstr (domain, "..") == NULL;
 }
 
-/* what (a description, a reason) must be one line of UTF-8 text that
- * cannot move a terminal's cursor or split a line of 'annals lists'. */
 static gboolean
 check_text (const char *what, const char *list, const char *text, GError **error)
 {
-  const char *bad = NULL;
-  if (!g_utf8_validate (text, -1, NULL))
-    bad = "is not UTF-8 text";
-  else if (strlen (text) > 1000)
-    bad = "is longer than 1000 bytes";
-  for (const char *p = text; bad == NULL && *p; p = g_utf8_next_char (p)) {
-    gunichar c = g_utf8_get_char (p);
-    if (c == '\n' || c == '\r')
-      bad = "must be one line";
-    else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
-      bad = "holds a control character";
-  }
+  const char *bad = text_problem (text);
   if (bad != NULL) {
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_INVALID,
                  "the %s of list '%s' %s: give one line of text", what, list, bad);
@@ -476,7 +552,7 @@ annals_config_add_list (AnnalsConfig *config, const char *name, const char *addr
   if (!annals_config_list_name_valid (name)) {
     g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_BAD_NAME,
                  "list name '%s' is not allowed: use 1 to 64 of a-z 0-9 . _ -, "
-                 "starting with a letter or digit (not 'all' or 'log')",
+                 "starting with a letter or digit (not 'all', 'log', 'about' or 'keys')",
                  name);
     return FALSE;
   }
@@ -653,6 +729,27 @@ pin_origin (AnnalsConfig *config, gconstpointer data, GError **error)
   return TRUE;
 }
 
+/* A file that shows a key signed this archive's logs before (the key's
+ * public half, the site checkpoint, a list's checkpoint), or NULL. */
+static char *
+signed_before (AnnalsConfig *config)
+{
+  g_autofree char *vkey = g_build_filename (config->root, "keys", "site.vkey", NULL);
+  g_autofree char *site = g_build_filename (config->root, "log", "site-checkpoint", NULL);
+  if (g_file_test (vkey, G_FILE_TEST_EXISTS))
+    return g_steal_pointer (&vkey);
+  if (g_file_test (site, G_FILE_TEST_EXISTS))
+    return g_steal_pointer (&site);
+  g_auto (GStrv) lists = annals_config_lists (config);
+  for (guint i = 0; lists[i] != NULL; i++) {
+    char *cp = g_build_filename (config->root, lists[i], "log", "checkpoint", NULL);
+    if (g_file_test (cp, G_FILE_TEST_EXISTS))
+      return cp;
+    g_free (cp);
+  }
+  return NULL;
+}
+
 char *
 annals_config_ensure_key (AnnalsConfig *config, GError **error)
 {
@@ -664,6 +761,14 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
     char *v = annals_note_key_verifier_string (k);
     annals_note_key_free (k);
     return v;
+  }
+  /* Logs signed by a lost key stay verifiable only under that key. */
+  g_autofree char *evidence = signed_before (config);
+  if (evidence != NULL) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_EXISTS,
+                 "no signing key at '%s', but '%s' shows that one signed this archive's logs: %s", path, evidence,
+                 ANNALS_CONFIG_KEY_RESTORE);
+    return NULL;
   }
   g_autofree char *dir = g_path_get_dirname (path);
   if (g_mkdir_with_parents (dir, 0700) != 0) {
@@ -712,11 +817,8 @@ annals_config_load_key (AnnalsConfig *config, GError **error)
   g_autofree char *text = NULL;
   g_autoptr (GError) local = NULL;
   if (!g_file_get_contents (path, &text, NULL, &local)) {
-    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO,
-                 "cannot read the signing key: %s; restore keys/site.key from your backup (a new key "
-                 "would make every published checkpoint and proof unverifiable; 'annals key --generate' "
-                 "is only for a new archive)",
-                 local->message);
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot read the signing key: %s; %s",
+                 local->message, ANNALS_CONFIG_KEY_RESTORE);
     return NULL;
   }
   AnnalsNoteKey *k = annals_note_key_parse (text, &local);

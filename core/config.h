@@ -55,12 +55,15 @@ const char *annals_config_root (AnnalsConfig *config);
 GKeyFile *annals_config_keyfile (AnnalsConfig *config);
 
 /* List names: 1 to 64 of [a-z0-9._-], starting with a letter or digit,
- * never "all" or "log" (they are URL words) and never ".." tricks. */
+ * never "all", "log", "about" or "keys" (URL words, the root's folders), no "..". */
 gboolean annals_config_list_name_valid (const char *name);
 
 /* Whether text may be a list's address: one local@domain, printable
  * ASCII without spaces or the characters <>()[],;:\" around it. */
 gboolean annals_config_address_valid (const char *text);
+/* Whether text is an http:// or https:// URL with a host, as
+ * [site] base-url must be. */
+gboolean annals_config_base_url_valid (const char *text);
 
 /* Adds a list and creates its folder, under the lock.  address and
  * description may be NULL; they are checked as annals_config_change_list
@@ -125,7 +128,13 @@ char *annals_config_log_origin (AnnalsConfig *config, const char *list);
 
 /* ROOT/keys/site.key: the signing key (mode 0600, never served). */
 char *annals_config_key_path (AnnalsConfig *config);
-/* Creates the site key if there is none (init does).  Returns the
+/* What to do about a lost site key, for messages that report one. */
+#define ANNALS_CONFIG_KEY_RESTORE                                                                                      \
+  "restore keys/site.key from your backup (a new key would make every published checkpoint and proof "                 \
+  "unverifiable; 'annals key --generate' is only for a new archive)"
+/* Creates the site key if there is none (init does): EXISTS when the
+ * archive has signed logs already (a checkpoint, or the public half of
+ * a key), whose key must be restored rather than replaced.  Returns the
  * verifier string, new. */
 char *annals_config_ensure_key (AnnalsConfig *config, GError **error);
 /* The signing key (an AnnalsNoteKey, note.h): free with

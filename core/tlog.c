@@ -1012,6 +1012,7 @@ typedef struct {
   AnnalsTlogReport report;
   gpointer ctx;
   AnnalsTlogVerifyStats *stats;
+  gboolean store_short; /* said that the store ends before the log */
 } VerifyCtx;
 
 static void G_GNUC_PRINTF (2, 3) fail (VerifyCtx *v, const char *format, ...)
@@ -1191,9 +1192,20 @@ check_entry (VerifyCtx *v, AnnalsStore *store, guint64 stored, const char *list,
   }
   if (e.index != i || g_strcmp0 (e.list, list) != 0)
     fail (v, "entry %" G_GUINT64_FORMAT " says it is entry %" G_GUINT64_FORMAT " of '%s'", i, e.index, e.list);
-  else if (i >= stored)
-    fail (v, "entry %" G_GUINT64_FORMAT ": the store has no entry %" G_GUINT64_FORMAT " (deleted)", i, i);
-  else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
+  else if (i >= stored) {
+    /* A store cut short loses every entry from there on: one failure,
+     * with the repair, rather than one per entry. */
+    if (!v->store_short)
+      fail (v,
+            "entry %" G_GUINT64_FORMAT " and every later one: the store ends at entry %" G_GUINT64_FORMAT
+            " (its offsets file cut short, or its newest records deleted); when its packs still hold them, "
+            "any writer re-indexes them (doc/store-format.md, \"Rebuilding offsets and meta\")",
+            i, stored);
+    v->store_short = TRUE;
+    /* The log does redact it: the message is not gone unannounced. */
+    if (e.type == ANNALS_TLOG_ENTRY_REDACTION)
+      g_hash_table_add (redacted, GSIZE_TO_POINTER (e.redacts));
+  } else if (e.type == ANNALS_TLOG_ENTRY_MESSAGE)
     check_message (v, store, &e, tombstones);
   else
     check_redaction (v, store, &e, redacted);

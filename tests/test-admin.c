@@ -290,6 +290,56 @@ test_corrupt_conf (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (page, "closed=perhaps"));
 }
 
+/* A hand-edited value annals would misread (a negative web limit read
+ * as unlimited, an address that is none, a date that is none) is
+ * reported by every command and the web with its file, line and key. */
+static void
+test_bad_values (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  make_archive (f);
+  static const struct {
+    const char *group, *line, *expect;
+  } cases[] = {
+    { "web", "mbox-max-messages=-5", "[web] mbox-max-messages=-5" },
+    { "web", "mbox-max-bytes=lots", "[web] mbox-max-bytes=lots" },
+    { "web", "text-max-bytes=0", "[web] text-max-bytes=0" },
+    { "web", "message-max-bytes=16M", "[web] message-max-bytes=16M" },
+    { "site", "base-url=ftp://example.org/", "[site] base-url=ftp://example.org/" },
+    { "list policy", "address=policy at example.org", "[list policy] address=policy at example.org" },
+    { "list policy", "description=two\\nlines", "[list policy] description=" },
+    { "list policy", "closed-date=yesterday", "[list policy] closed-date=yesterday" },
+    { "list policy", "closed-reason=a\\tb", "[list policy] closed-reason=" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_test_message ("[%s] %s", cases[i].group, cases[i].line);
+    g_autofree char *text = g_strdup_printf ("[site]\nversion=1\nname=annals\n\n[list policy]\n"
+                                             "obfuscate=false\n\n[%s]\n%s\n",
+                                             cases[i].group, cases[i].line);
+    write_conf (f, text);
+    Run r = run (f->root, "lists");
+    g_test_message ("stderr: %s", r.err);
+    assert_status (r, 1);
+    g_assert_nonnull (strstr (r.err, f->conf));
+    g_assert_nonnull (strstr (r.err, ":9:"));
+    g_assert_nonnull (strstr (r.err, cases[i].expect));
+    run_clear (&r);
+    g_autofree char *page = test_server_cgi_get (f->root, "/policy/", NULL);
+    g_assert_nonnull (strstr (page, "500"));
+    g_assert_nonnull (strstr (page, cases[i].expect));
+  }
+  /* The good values still load. */
+  write_conf (f, "[site]\nname=annals\nbase-url=https://lists.example.org/\n\n[list policy]\n"
+                 "address=policy@example.org\nclosed=true\nclosed-date=2026-12-01\nclosed-reason=moved\n\n"
+                 "[web]\nmbox-max-messages=10\nmbox-max-bytes=1048576\ntext-max-bytes=4096\n"
+                 "message-max-bytes=1048576\n");
+  assert_ok (run (f->root, "lists"));
+  /* init does not write a base-url every command would then refuse. */
+  g_autofree char *other = g_build_filename (f->tmp, "other", NULL);
+  assert_fails (run (other, "init", "--base-url", "ftp://example.org/"), 64, "--base-url");
+  g_assert_false (g_file_test (other, G_FILE_TEST_EXISTS));
+}
+
 /* Starts annals in the background, its output discarded. */
 static GPid
 spawn_bg (Fixture *f, const char *first, ...)
@@ -479,6 +529,7 @@ main (int argc, char **argv)
   ADD ("/admin/list-close/refuses-ingest-keeps-record", test_list_close);
   ADD ("/admin/config/corrupt", test_corrupt_conf);
   ADD ("/admin/config/only-set-keys", test_only_set_keys);
+  ADD ("/admin/config/bad-values", test_bad_values);
   ADD ("/admin/config/concurrent-admins", test_concurrent);
   ADD ("/admin/config/kill-during-write", test_kill_during_write);
   ADD ("/admin/list-page/months-after-late-import", test_months_after_late_import);

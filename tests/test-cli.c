@@ -167,6 +167,37 @@ test_global_options (Fixture *f, gconstpointer data)
   assert_fails (run (NULL, "--bogus", "lists"), 64, "'--bogus' is not a global option");
 }
 
+/* key --generate on an archive whose logs are signed already would sign
+ * on under a new key of the same name: every published checkpoint and
+ * proof would stop verifying.  It refuses and leaves the keys folder as
+ * it was. */
+static void
+test_key_generate_signed (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *msg = "Message-ID: <g@x>\nSubject: before\n\nhello\n";
+  assert_ok (run_full (f->root, msg, strlen (msg), NULL, "ingest", "policy", "--mda", NULL));
+  g_autofree char *key = g_build_filename (f->root, "keys", "site.key", NULL);
+  g_autofree char *vkey = g_build_filename (f->root, "keys", "site.vkey", NULL);
+  g_autofree char *before = NULL;
+  g_assert_true (g_file_get_contents (vkey, &before, NULL, NULL));
+  g_assert_cmpint (g_unlink (key), ==, 0);
+  Run r = run (f->root, "key", "--generate");
+  g_test_message ("stderr: %s", r.err);
+  assert_status (r, 1);
+  g_assert_nonnull (strstr (r.err, "site.key"));
+  g_assert_nonnull (strstr (r.err, "backup"));
+  run_clear (&r);
+  g_assert_false (g_file_test (key, G_FILE_TEST_EXISTS));
+  g_autofree char *after = NULL;
+  g_assert_true (g_file_get_contents (vkey, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, before);
+  /* Even without the public half, the site checkpoint says logs exist. */
+  g_assert_cmpint (g_unlink (vkey), ==, 0);
+  assert_fails (run (f->root, "key", "--generate"), 1, "backup");
+  g_assert_false (g_file_test (key, G_FILE_TEST_EXISTS));
+}
+
 /* A lost signing key must be restored, not replaced: a new key makes
  * every published checkpoint and proof unverifiable. */
 static void
@@ -403,6 +434,26 @@ test_init_and_lists (Fixture *f, gconstpointer data)
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "policy\t0"));
   run_clear (&r);
+}
+
+/* A list named after a word of the site's URLs or a folder of the root
+ * would be shadowed (/about/ is the site's key page) or share its folder
+ * (ROOT/keys/ holds the signing key). */
+static void
+test_list_add_reserved (Fixture *f, gconstpointer data)
+{
+  assert_ok (run (f->root, "init"));
+  const char *reserved[] = { "about", "keys", "log", "all" };
+  for (guint i = 0; i < G_N_ELEMENTS (reserved); i++) {
+    g_test_message ("list-add %s", reserved[i]);
+    assert_fails (run (f->root, "list-add", reserved[i]), 1, "not allowed");
+  }
+  g_autofree char *conf = g_build_filename (f->root, "annals.conf", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
+  g_assert_null (strstr (text, "[list "));
+  g_autofree char *store = g_build_filename (f->root, "keys", "store", NULL);
+  g_assert_false (g_file_test (store, G_FILE_TEST_EXISTS));
 }
 
 /* lists counts archived messages, not log entries: a redaction notice
@@ -1452,6 +1503,7 @@ main (int argc, char **argv)
   ADD ("/cli/help/usage-line", test_help_usage_line);
   ADD ("/cli/global-options", test_global_options);
   ADD ("/cli/key/missing", test_key_missing);
+  ADD ("/cli/key/generate-refuses-signed-logs", test_key_generate_signed);
   ADD ("/cli/ls/control-characters", test_ls_controls);
   ADD ("/cli/numbers/overflow", test_number_overflow);
   ADD ("/cli/search/date-out-of-range", test_search_date_range);
@@ -1459,6 +1511,7 @@ main (int argc, char **argv)
   ADD ("/cli/search/total-exact", test_search_total_exact);
   ADD ("/cli/search/claimed-date", test_claimed_date);
   ADD ("/cli/init-and-lists", test_init_and_lists);
+  ADD ("/cli/list-add/reserved-names", test_list_add_reserved);
   ADD ("/cli/lists/counts-messages", test_lists_counts_messages);
   ADD ("/cli/verify/plurals", test_verify_plurals);
   ADD ("/cli/init/origin-note", test_init_origin_note);
