@@ -57,6 +57,15 @@ assert_stored (Fixture *f, GPtrArray *messages, guint count)
   run_clear (&r);
 }
 
+/* list policy holds msg alone, byte for byte. */
+static void
+assert_stored_only (Fixture *f, const char *msg)
+{
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
+  g_ptr_array_add (messages, g_string_new (msg));
+  assert_stored (f, messages, 1);
+}
+
 /* A Mailman 2 text archive: "user at host" envelopes and senders, body
  * lines that start with "From " after blank lines, no quoting. */
 static void
@@ -373,9 +382,7 @@ test_mbox_bom (Fixture *f, gconstpointer data)
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "archived 0, duplicates skipped 1"));
   run_clear (&r);
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
-  g_ptr_array_add (messages, g_string_new (msg));
-  assert_stored (f, messages, 1);
+  assert_stored_only (f, msg);
 }
 
 /* Apple Mail exports a mailbox as a folder Name.mbox holding the file
@@ -395,9 +402,7 @@ test_mbox_folder (Fixture *f, gconstpointer data)
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "archived 1,"));
   run_clear (&r);
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
-  g_ptr_array_add (messages, g_string_new (msg));
-  assert_stored (f, messages, 1);
+  assert_stored_only (f, msg);
 
   /* A folder that is neither says what to do. */
   g_assert_cmpint (g_unlink (path), ==, 0);
@@ -434,9 +439,7 @@ test_mbox_imap_pseudo (Fixture *f, gconstpointer data)
                                            path);
   g_assert_nonnull (strstr (r.err, says));
   run_clear (&r);
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
-  g_ptr_array_add (messages, g_string_new (msg));
-  assert_stored (f, messages, 1);
+  assert_stored_only (f, msg);
 }
 
 /* "-" as a PATH is stdin, as for cat and tar, also among files. */
@@ -449,9 +452,7 @@ test_dash_stdin (Fixture *f, gconstpointer data)
   assert_status (r, 0);
   g_assert_nonnull (strstr (r.out, "archived 1,"));
   run_clear (&r);
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
-  g_ptr_array_add (messages, g_string_new (msg));
-  assert_stored (f, messages, 1);
+  assert_stored_only (f, msg);
 }
 
 /* Maildir files as some tools leave them: one that starts with an mbox
@@ -478,9 +479,7 @@ test_maildir_envelope_empty (Fixture *f, gconstpointer data)
   g_autofree char *says = g_strdup_printf ("annals ingest: warning: %s: empty file, not archived", empty);
   g_assert_nonnull (strstr (r.err, says));
   run_clear (&r);
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify) string_free);
-  g_ptr_array_add (messages, g_string_new (msg));
-  assert_stored (f, messages, 1);
+  assert_stored_only (f, msg);
 }
 
 /* --peak-rss PROGRAM ARGS...: runs PROGRAM, prints its peak RSS in
