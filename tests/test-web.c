@@ -1550,6 +1550,43 @@ test_thread_long (void)
   }
 }
 
+/* On a thread page rel="next" and rel="prev" are its other pages of
+ * bodies, once each; the thread list's previous and next message are
+ * plain links.  The message page (no pager) keeps them as its rel. */
+static void
+test_thread_pager_rel (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  const char *views[] = { "t", "T" };
+  for (guint i = 0; i < 2; i++) {
+    for (guint v = 0; v < G_N_ELEMENTS (views); v++) {
+      g_autofree char *first = g_strdup_printf ("/craft/long5@craft/%s/", views[v]);
+      g_test_message ("%s", first);
+      Resp a = get (ports[i], "GET", first);
+      g_assert_cmpint (a.status, ==, 200);
+      g_assert_nonnull (strstr (a.body, ">next</a>"));
+      g_assert_nonnull (strstr (a.body, ">previous</a>"));
+      g_assert_cmpuint (count_of (a.body, "rel=\"next\""), ==, 1);
+      g_assert_nonnull (strstr (a.body, "href=\"?o=100\" rel=\"next\""));
+      g_assert_cmpuint (count_of (a.body, "rel=\"prev\""), ==, 0);
+      resp_clear (&a);
+      g_autofree char *second = g_strdup_printf ("%s?o=100", first);
+      Resp b = get (ports[i], "GET", second);
+      g_assert_cmpint (b.status, ==, 200);
+      g_assert_cmpuint (count_of (b.body, "rel=\"prev\""), ==, 1);
+      g_assert_nonnull (strstr (b.body, "href=\"?o=0\" rel=\"prev\""));
+      g_assert_cmpuint (count_of (b.body, "rel=\"next\""), ==, 0);
+      resp_clear (&b);
+    }
+    Resp m = get (ports[i], "GET", "/craft/long5@craft/");
+    g_assert_cmpuint (count_of (m.body, "rel=\"next\""), ==, 1);
+    g_assert_nonnull (strstr (m.body, "rel=\"next\" href=\"/craft/long6@craft/\""));
+    g_assert_cmpuint (count_of (m.body, "rel=\"prev\""), ==, 1);
+    g_assert_nonnull (strstr (m.body, "rel=\"prev\" href=\"/craft/long4@craft/\""));
+    resp_clear (&m);
+  }
+}
+
 /* Pipermail's archive index: months with counts on the list page, a
  * page per year and per month, each month as mbox.gz. */
 static void
@@ -1922,6 +1959,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/thread/ghost", test_thread_ghost);
   g_test_add_func ("/web/thread/ghost-chain", test_thread_ghost_chain);
   g_test_add_func ("/web/thread/long", test_thread_long);
+  g_test_add_func ("/web/thread/pager-rel", test_thread_pager_rel);
   g_test_add_func ("/web/thread/redacted-middle", test_thread_redacted);
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);
