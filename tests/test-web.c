@@ -1470,6 +1470,44 @@ deliver (const char *list, const char *msg)
   assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", list, "--mda", NULL));
 }
 
+/* A <nav> with nothing in it: screen readers announce the landmark. */
+static gboolean
+has_empty_nav (const char *body)
+{
+  for (const char *p = strstr (body, "<nav"); p != NULL; p = strstr (p + 1, "<nav")) {
+    const char *end = strchr (p, '>');
+    if (end != NULL && g_str_has_prefix (end + 1, "</nav>"))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* A list of three messages fits on one page: its list, month and search
+ * pages have no pager at all. */
+static void
+test_one_page_no_nav (void)
+{
+  assert_ok (run (site.root, "list-add", "three", "--description", "Three messages"));
+  g_autoptr (GString) mbox = g_string_new (NULL);
+  for (int k = 0; k < 3; k++) {
+    g_autofree char *id = g_strdup_printf ("three%d@x", k);
+    g_autofree char *subject = g_strdup_printf ("Three %d", k);
+    craft_add (mbox, id, NULL, "Tri <tri@example.org>", subject, MARCH_2021 + 60 * k, MARCH_2021 + 60 * k + 5, "body");
+  }
+  g_autofree char *path = g_build_filename (site.tmp, "three.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
+  assert_ok (run (site.root, "ingest", "three", "--quiet", path));
+  const char *paths[] = { "/three/", "/three/2021-03/", "/three/?q=body" };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    Resp r = get (site.port_cgi, "GET", paths[i]);
+    g_assert_cmpint (r.status, ==, 200);
+    g_assert_nonnull (strstr (r.body, "Three 2"));
+    if (has_empty_nav (r.body))
+      g_error ("%s: an empty <nav>:\n%s", paths[i], r.body);
+    resp_clear (&r);
+  }
+}
+
 /* A redacted message in the middle of a thread keeps its place in both
  * views as its tombstone (when and why), its replies under it; it is
  * not a parent the archive never received. */
@@ -1964,6 +2002,7 @@ main (int argc, char **argv)
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);
   g_test_add_func ("/web/list/from-name-angles", test_from_name_angles);
+  g_test_add_func ("/web/list/one-page-no-nav", test_one_page_no_nav);
   g_test_add_func ("/web/list/future-date", test_future_date);
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);

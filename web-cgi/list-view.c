@@ -75,6 +75,10 @@ offset_param (Ctx *c)
 static void
 pager (Ctx *c, GString *s, guint64 offset, guint shown, guint64 count, const char *q, gboolean relevance)
 {
+  gboolean newer = offset > 0, older = offset + shown < count && shown == PAGE_SIZE;
+  /* An empty landmark is still announced by screen readers. */
+  if (!newer && !older)
+    return;
   g_string_append (s, "<nav aria-label=\"pages\">");
   g_autoptr (GString) extra = g_string_new (NULL);
   if (q != NULL) {
@@ -83,10 +87,10 @@ pager (Ctx *c, GString *s, guint64 offset, guint shown, guint64 count, const cha
   }
   if (relevance)
     g_string_append (extra, "&amp;r");
-  if (offset > 0)
+  if (newer)
     g_string_append_printf (s, "<a href=\"?o=%" G_GUINT64_FORMAT "%s\" rel=\"prev\">newer</a> ",
                             offset > PAGE_SIZE ? offset - PAGE_SIZE : 0, extra->str);
-  if (offset + shown < count && shown == PAGE_SIZE)
+  if (older)
     g_string_append_printf (s, "<a href=\"?o=%" G_GUINT64_FORMAT "%s\" rel=\"next\">older</a>", offset + PAGE_SIZE,
                             extra->str);
   g_string_append (s, "</nav>");
