@@ -1565,6 +1565,11 @@ test_from_name_angles (void)
       || strstr (r.body, "<td class=\"c\">1</td><td class=\"c\">2</td>") == NULL)
     g_error ("/angles/: the name is cut at its '<', or the two senders count as one:\n%s", r.body);
   resp_clear (&r);
+  /* The message's From: row keeps the quotes that make it one name. */
+  Resp m = get (site.port_cgi, "GET", "/angles/ang-a@x/");
+  g_assert_cmpint (m.status, ==, 200);
+  g_assert_nonnull (strstr (m.body, "<td>&quot;Carol &lt;x&gt; Co&quot; &lt;carol@example.com&gt;</td>"));
+  resp_clear (&m);
 }
 
 /* A thread longer than a page of bodies says which messages it shows

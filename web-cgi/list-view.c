@@ -102,18 +102,14 @@ static void
 from_cell (Ctx *c, GString *s, const char *list, const char *from)
 {
   gboolean obf = annals_web_row_obfuscates (c, list);
-  /* The last '<': a quoted display name may hold one. */
-  const char *lt = strrchr (from, '<');
-  g_autofree char *name = g_strstrip (g_strndup (from, lt ? (gsize) (lt - from) : 0));
-  gsize nl = strlen (name);
-  if (nl >= 2 && name[0] == '"' && name[nl - 1] == '"') {
-    name[nl - 1] = '\0';
-    memmove (name, name + 1, nl - 1);
-  }
-  if (*name == '\0') {
+  /* The name as its sender wrote it, without the quotes that keep
+   * "Doe, John" one name in the From: (the address shows beside it). */
+  g_autofree char *name = annals_message_from_name (from);
+  if (name == NULL) {
     annals_web_esc_obf (obf, s, from);
     return;
   }
+  const char *lt = strrchr (from, '<');
   g_string_append (s, "<span class=\"nm\">");
   annals_web_esc_obf (obf, s, name);
   g_string_append (s, "</span><span class=\"ad\"> ");
