@@ -296,6 +296,47 @@ loose_date (const char *value, gint64 *date)
   return TRUE;
 }
 
+char *
+annals_message_from_name (const char *from)
+{
+  /* The last '<': a quoted display name may hold one. */
+  const char *lt = from ? strrchr (from, '<') : NULL;
+  if (lt == NULL)
+    return NULL;
+  g_autofree char *name = g_strstrip (g_strndup (from, (gsize) (lt - from)));
+  gsize n = strlen (name);
+  if (n == 0)
+    return NULL;
+  if (n < 2 || name[0] != '"' || name[n - 1] != '"')
+    return g_steal_pointer (&name);
+  GString *out = g_string_sized_new (n);
+  for (gsize k = 1; k + 1 < n; k++) {
+    if (name[k] == '\\' && k + 2 < n)
+      k++;
+    g_string_append_c (out, name[k]);
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* "Name <addr>", the name quoted (its '"' and '\\' escaped) when it holds
+ * an RFC 5322 special, as mail clients write it: unquoted, "Carol <&>
+ * Co" or "Doe, John" reads as other addresses. */
+static void
+append_name_addr (GString *s, const char *name, const char *addr)
+{
+  if (strpbrk (name, "<>()[]:;@\\,.\"") == NULL) {
+    g_string_append_printf (s, "%s <%s>", name, addr);
+    return;
+  }
+  g_string_append_c (s, '"');
+  for (const char *p = name; *p != '\0'; p++) {
+    if (*p == '"' || *p == '\\')
+      g_string_append_c (s, '\\');
+    g_string_append_c (s, *p);
+  }
+  g_string_append_printf (s, "\" <%s>", addr);
+}
+
 static void
 append_mailbox (GString *s, struct mailimf_mailbox *mb)
 {
@@ -306,7 +347,7 @@ append_mailbox (GString *s, struct mailimf_mailbox *mb)
   g_autofree char *addr = annals_message_decode_header (mb->mb_addr_spec, strlen (mb->mb_addr_spec));
   if (mb->mb_display_name != NULL && mb->mb_display_name[0] != '\0') {
     g_autofree char *name = annals_message_decode_header (mb->mb_display_name, strlen (mb->mb_display_name));
-    g_string_append_printf (s, "%s <%s>", name, addr);
+    append_name_addr (s, name, addr);
   } else {
     g_string_append (s, addr);
   }
@@ -580,7 +621,12 @@ pipermail_from (const char *value, char **from, char **from_addr)
     }
   }
   g_autofree char *decoded = name && *name ? annals_message_decode_header (name, strlen (name)) : NULL;
-  *from = decoded && *decoded ? g_strdup_printf ("%s <%s>", decoded, addr) : g_strdup (addr);
+  GString *text = g_string_new (NULL);
+  if (decoded && *decoded)
+    append_name_addr (text, decoded, addr);
+  else
+    g_string_append (text, addr);
+  *from = g_string_free (text, FALSE);
   *from_addr = g_steal_pointer (&addr);
   return TRUE;
 }

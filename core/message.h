@@ -70,6 +70,11 @@ char *annals_message_id_strip (const char *id);
  * 8-bit text read as UTF-8 or else Windows-1252).  Returns a new string. */
 char *annals_message_decode_header (const char *value, gsize length);
 
+/* The display name of a From: as hdr.from holds it ("Name <addr>", the
+ * name quoted when it has RFC 5322 specials), without its quotes and
+ * backslashes.  Returns a new string, NULL when from is an address alone. */
+char *annals_message_from_name (const char *from);
+
 /* Does p (length bytes) start with something shaped like a header
  * field: a name of printable ASCII without spaces, then a colon? */
 gboolean annals_message_header_shaped (const guint8 *p, gsize length);

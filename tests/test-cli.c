@@ -243,6 +243,36 @@ has_control (const char *text)
   return FALSE;
 }
 
+/* A display name with specials keeps its quotes in ls, as its sender
+ * wrote it: unquoted, "Carol <&> Co" and "Doe, John" read as other
+ * addresses.  f: finds them by the words of the name. */
+static void
+test_ls_quoted_from (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  const char *a = "Message-ID: <q1@x>\nFrom: \"Carol <&> Co\" <carol@example.org>\nSubject: one\n\nbody\n";
+  const char *b = "Message-ID: <q2@x>\nFrom: \"Doe, John\" <john@example.org>\nSubject: two\n\nbody\n";
+  const char *c = "Message-ID: <q3@x>\nFrom: \"Plain Name\" <plain@example.org>\nSubject: three\n\nbody\n";
+  assert_ok (run_full (f->root, a, strlen (a), NULL, "ingest", "policy", "--mda", NULL));
+  assert_ok (run_full (f->root, b, strlen (b), NULL, "ingest", "policy", "--mda", NULL));
+  assert_ok (run_full (f->root, c, strlen (c), NULL, "ingest", "policy", "--mda", NULL));
+  Run r = run (f->root, "ls", "policy");
+  assert_status (r, 0);
+  g_test_message ("ls: %s", r.out);
+  g_assert_nonnull (strstr (r.out, "\t\"Carol <&> Co\" <carol@example.org>\tone\n"));
+  g_assert_nonnull (strstr (r.out, "\t\"Doe, John\" <john@example.org>\ttwo\n"));
+  g_assert_nonnull (strstr (r.out, "\tPlain Name <plain@example.org>\tthree\n"));
+  run_clear (&r);
+  const char *queries[] = { "f:carol", "f:doe", "f:john@example.org" };
+  for (guint k = 0; k < G_N_ELEMENTS (queries); k++) {
+    r = run (f->root, "search", "--count", queries[k]);
+    assert_status (r, 0);
+    g_test_message ("search %s: %s", queries[k], r.out);
+    g_assert_cmpstr (r.out, ==, "1\n");
+    run_clear (&r);
+  }
+}
+
 /* Nothing from mail or from a redaction reason reaches the terminal as a
  * control character: ls shows it escaped. */
 static void
@@ -1505,6 +1535,7 @@ main (int argc, char **argv)
   ADD ("/cli/key/missing", test_key_missing);
   ADD ("/cli/key/generate-refuses-signed-logs", test_key_generate_signed);
   ADD ("/cli/ls/control-characters", test_ls_controls);
+  ADD ("/cli/ls/quoted-from", test_ls_quoted_from);
   ADD ("/cli/numbers/overflow", test_number_overflow);
   ADD ("/cli/search/date-out-of-range", test_search_date_range);
   ADD ("/cli/search/damaged-index", test_search_damaged_index);

@@ -32,7 +32,7 @@ test_fields (void)
   g_assert_false (i->message_id_derived);
   g_assert_cmpstr (i->hdr.from, ==, "René Dupont <rene@example.fr>");
   g_assert_cmpstr (i->hdr.from_addr, ==, "rene@example.fr");
-  g_assert_cmpstr (i->hdr.to, ==, "list@example.org, Bob B. <bob@example.org>");
+  g_assert_cmpstr (i->hdr.to, ==, "list@example.org, \"Bob B.\" <bob@example.org>");
   g_assert_cmpstr (i->hdr.cc, ==, "Carol <carol@example.org>");
   g_assert_cmpstr (i->hdr.subject, ==, "Réseau and routing");
   g_assert_cmpint (i->hdr.date, ==, 1618846131);
@@ -172,6 +172,42 @@ test_pipermail_from (void)
     g_assert_cmpstr (i->hdr.from, ==, cases[k].from);
     g_assert_cmpstr (i->hdr.from_addr, ==, cases[k].addr);
     g_assert_cmpstr (i->hdr.subject, ==, "s");
+  }
+}
+
+/* A display name keeps its quotes where RFC 5322 needs them (a special
+ * in it), as mail clients write it: "Carol <&> Co" <carol@x> is not
+ * Carol <&> Co <carol@x>.  annals_message_from_name() reads it back. */
+static void
+test_from_quoting (void)
+{
+  static const struct {
+    const char *field;
+    const char *from;
+    const char *name;
+  } cases[] = {
+    { "From: \"Carol <&> Co\" <carol@example.org>\n", "\"Carol <&> Co\" <carol@example.org>", "Carol <&> Co" },
+    { "From: \"Doe, John\" <john@example.org>\n", "\"Doe, John\" <john@example.org>", "Doe, John" },
+    { "From: \"J. R. Hacker\" <jr@example.org>\n", "\"J. R. Hacker\" <jr@example.org>", "J. R. Hacker" },
+    { "From: \"Bob \\\"B\\\" (x)\" <bob@example.org>\n", "\"Bob \\\"B\\\" (x)\" <bob@example.org>", "Bob \"B\" (x)" },
+    { "From: \"back\\\\slash\" <bs@example.org>\n", "\"back\\\\slash\" <bs@example.org>", "back\\slash" },
+    { "From: =?UTF-8?Q?Dupont=2C_Ren=C3=A9?= <rene@example.fr>\n", "\"Dupont, René\" <rene@example.fr>",
+      "Dupont, René" },
+    /* Plain names need no quotes, whether written with them or not. */
+    { "From: \"Alice Liddell\" <alice@example.org>\n", "Alice Liddell <alice@example.org>", "Alice Liddell" },
+    { "From: René O'Neil <rene@example.fr>\n", "René O'Neil <rene@example.fr>", "René O'Neil" },
+    { "From: dave@example.org\n", "dave@example.org", NULL },
+    /* Pipermail's obfuscated form, read back, is quoted the same way. */
+    { "From: erin at example.org (Erin [ops]: on call)\n", "\"Erin [ops]: on call\" <erin@example.org>",
+      "Erin [ops]: on call" },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    g_test_message ("case %u: %s", k, cases[k].field);
+    g_autofree char *raw = g_strconcat (cases[k].field, "Subject: s\nMessage-ID: <q@x>\n\nbody\n", NULL);
+    g_autoptr (AnnalsMessageInfo) i = parse (raw, strlen (raw));
+    g_assert_cmpstr (i->hdr.from, ==, cases[k].from);
+    g_autofree char *name = annals_message_from_name (i->hdr.from);
+    g_assert_cmpstr (name, ==, cases[k].name);
   }
 }
 
@@ -315,6 +351,7 @@ main (int argc, char **argv)
   g_test_add_func ("/message/parse/crlf", test_crlf_headers);
   g_test_add_func ("/message/parse/bad-message-id", test_bad_message_id);
   g_test_add_func ("/message/parse/pipermail-from", test_pipermail_from);
+  g_test_add_func ("/message/parse/from-quoting", test_from_quoting);
   g_test_add_func ("/message/date/to-unix", test_dates);
   g_test_add_func ("/message/date/iso", test_iso_date);
   g_test_add_func ("/message/date/obsolete", test_obsolete_dates);

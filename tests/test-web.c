@@ -1470,6 +1470,44 @@ deliver (const char *list, const char *msg)
   assert_ok (run_full (site.root, msg, strlen (msg), NULL, "ingest", list, "--mda", NULL));
 }
 
+/* A <nav> with nothing in it: screen readers announce the landmark. */
+static gboolean
+has_empty_nav (const char *body)
+{
+  for (const char *p = strstr (body, "<nav"); p != NULL; p = strstr (p + 1, "<nav")) {
+    const char *end = strchr (p, '>');
+    if (end != NULL && g_str_has_prefix (end + 1, "</nav>"))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* A list of three messages fits on one page: its list, month and search
+ * pages have no pager at all. */
+static void
+test_one_page_no_nav (void)
+{
+  assert_ok (run (site.root, "list-add", "three", "--description", "Three messages"));
+  g_autoptr (GString) mbox = g_string_new (NULL);
+  for (int k = 0; k < 3; k++) {
+    g_autofree char *id = g_strdup_printf ("three%d@x", k);
+    g_autofree char *subject = g_strdup_printf ("Three %d", k);
+    craft_add (mbox, id, NULL, "Tri <tri@example.org>", subject, MARCH_2021 + 60 * k, MARCH_2021 + 60 * k + 5, "body");
+  }
+  g_autofree char *path = g_build_filename (site.tmp, "three.mbox", NULL);
+  g_assert_true (g_file_set_contents (path, mbox->str, (gssize) mbox->len, NULL));
+  assert_ok (run (site.root, "ingest", "three", "--quiet", path));
+  const char *paths[] = { "/three/", "/three/2021-03/", "/three/?q=body" };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    Resp r = get (site.port_cgi, "GET", paths[i]);
+    g_assert_cmpint (r.status, ==, 200);
+    g_assert_nonnull (strstr (r.body, "Three 2"));
+    if (has_empty_nav (r.body))
+      g_error ("%s: an empty <nav>:\n%s", paths[i], r.body);
+    resp_clear (&r);
+  }
+}
+
 /* A redacted message in the middle of a thread keeps its place in both
  * views as its tombstone (when and why), its replies under it; it is
  * not a parent the archive never received. */
@@ -1527,6 +1565,11 @@ test_from_name_angles (void)
       || strstr (r.body, "<td class=\"c\">1</td><td class=\"c\">2</td>") == NULL)
     g_error ("/angles/: the name is cut at its '<', or the two senders count as one:\n%s", r.body);
   resp_clear (&r);
+  /* The message's From: row keeps the quotes that make it one name. */
+  Resp m = get (site.port_cgi, "GET", "/angles/ang-a@x/");
+  g_assert_cmpint (m.status, ==, 200);
+  g_assert_nonnull (strstr (m.body, "<td>&quot;Carol &lt;x&gt; Co&quot; &lt;carol@example.com&gt;</td>"));
+  resp_clear (&m);
 }
 
 /* A thread longer than a page of bodies says which messages it shows
@@ -1547,6 +1590,43 @@ test_thread_long (void)
     g_assert_nonnull (strstr (b.body, "body of long message 152."));
     g_assert_null (strstr (b.body, "body of long message 0."));
     resp_clear (&b);
+  }
+}
+
+/* On a thread page rel="next" and rel="prev" are its other pages of
+ * bodies, once each; the thread list's previous and next message are
+ * plain links.  The message page (no pager) keeps them as its rel. */
+static void
+test_thread_pager_rel (void)
+{
+  int ports[] = { site.port_cgi, site.port_fcgi };
+  const char *views[] = { "t", "T" };
+  for (guint i = 0; i < 2; i++) {
+    for (guint v = 0; v < G_N_ELEMENTS (views); v++) {
+      g_autofree char *first = g_strdup_printf ("/craft/long5@craft/%s/", views[v]);
+      g_test_message ("%s", first);
+      Resp a = get (ports[i], "GET", first);
+      g_assert_cmpint (a.status, ==, 200);
+      g_assert_nonnull (strstr (a.body, ">next</a>"));
+      g_assert_nonnull (strstr (a.body, ">previous</a>"));
+      g_assert_cmpuint (count_of (a.body, "rel=\"next\""), ==, 1);
+      g_assert_nonnull (strstr (a.body, "href=\"?o=100\" rel=\"next\""));
+      g_assert_cmpuint (count_of (a.body, "rel=\"prev\""), ==, 0);
+      resp_clear (&a);
+      g_autofree char *second = g_strdup_printf ("%s?o=100", first);
+      Resp b = get (ports[i], "GET", second);
+      g_assert_cmpint (b.status, ==, 200);
+      g_assert_cmpuint (count_of (b.body, "rel=\"prev\""), ==, 1);
+      g_assert_nonnull (strstr (b.body, "href=\"?o=0\" rel=\"prev\""));
+      g_assert_cmpuint (count_of (b.body, "rel=\"next\""), ==, 0);
+      resp_clear (&b);
+    }
+    Resp m = get (ports[i], "GET", "/craft/long5@craft/");
+    g_assert_cmpuint (count_of (m.body, "rel=\"next\""), ==, 1);
+    g_assert_nonnull (strstr (m.body, "rel=\"next\" href=\"/craft/long6@craft/\""));
+    g_assert_cmpuint (count_of (m.body, "rel=\"prev\""), ==, 1);
+    g_assert_nonnull (strstr (m.body, "rel=\"prev\" href=\"/craft/long4@craft/\""));
+    resp_clear (&m);
   }
 }
 
@@ -1922,10 +2002,12 @@ main (int argc, char **argv)
   g_test_add_func ("/web/thread/ghost", test_thread_ghost);
   g_test_add_func ("/web/thread/ghost-chain", test_thread_ghost_chain);
   g_test_add_func ("/web/thread/long", test_thread_long);
+  g_test_add_func ("/web/thread/pager-rel", test_thread_pager_rel);
   g_test_add_func ("/web/thread/redacted-middle", test_thread_redacted);
   g_test_add_func ("/web/list/months", test_months);
   g_test_add_func ("/web/list/thread-rows", test_thread_rows);
   g_test_add_func ("/web/list/from-name-angles", test_from_name_angles);
+  g_test_add_func ("/web/list/one-page-no-nav", test_one_page_no_nav);
   g_test_add_func ("/web/list/future-date", test_future_date);
   g_test_add_func ("/web/message/reply-link", test_reply_link);
   g_test_add_func ("/web/feed/content-and-all", test_feed_content);

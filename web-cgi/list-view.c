@@ -75,6 +75,10 @@ offset_param (Ctx *c)
 static void
 pager (Ctx *c, GString *s, guint64 offset, guint shown, guint64 count, const char *q, gboolean relevance)
 {
+  gboolean newer = offset > 0, older = offset + shown < count && shown == PAGE_SIZE;
+  /* An empty landmark is still announced by screen readers. */
+  if (!newer && !older)
+    return;
   g_string_append (s, "<nav aria-label=\"pages\">");
   g_autoptr (GString) extra = g_string_new (NULL);
   if (q != NULL) {
@@ -83,10 +87,10 @@ pager (Ctx *c, GString *s, guint64 offset, guint shown, guint64 count, const cha
   }
   if (relevance)
     g_string_append (extra, "&amp;r");
-  if (offset > 0)
+  if (newer)
     g_string_append_printf (s, "<a href=\"?o=%" G_GUINT64_FORMAT "%s\" rel=\"prev\">newer</a> ",
                             offset > PAGE_SIZE ? offset - PAGE_SIZE : 0, extra->str);
-  if (offset + shown < count && shown == PAGE_SIZE)
+  if (older)
     g_string_append_printf (s, "<a href=\"?o=%" G_GUINT64_FORMAT "%s\" rel=\"next\">older</a>", offset + PAGE_SIZE,
                             extra->str);
   g_string_append (s, "</nav>");
@@ -98,18 +102,14 @@ static void
 from_cell (Ctx *c, GString *s, const char *list, const char *from)
 {
   gboolean obf = annals_web_row_obfuscates (c, list);
-  /* The last '<': a quoted display name may hold one. */
-  const char *lt = strrchr (from, '<');
-  g_autofree char *name = g_strstrip (g_strndup (from, lt ? (gsize) (lt - from) : 0));
-  gsize nl = strlen (name);
-  if (nl >= 2 && name[0] == '"' && name[nl - 1] == '"') {
-    name[nl - 1] = '\0';
-    memmove (name, name + 1, nl - 1);
-  }
-  if (*name == '\0') {
+  /* The name as its sender wrote it, without the quotes that keep
+   * "Doe, John" one name in the From: (the address shows beside it). */
+  g_autofree char *name = annals_message_from_name (from);
+  if (name == NULL) {
     annals_web_esc_obf (obf, s, from);
     return;
   }
+  const char *lt = strrchr (from, '<');
   g_string_append (s, "<span class=\"nm\">");
   annals_web_esc_obf (obf, s, name);
   g_string_append (s, "</span><span class=\"ad\"> ");

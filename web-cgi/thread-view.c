@@ -239,13 +239,19 @@ annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, 
   }
   g_string_append_printf (s, "<h2 id=\"thread\">Thread (%u %s)</h2><nav aria-label=\"thread\">", t->hits->len,
                           t->hits->len == 1 ? "message" : "messages");
-  /* Previous and next skip ghosts: they have no page to read. */
+  /* Previous and next skip ghosts: they have no page to read.  Only a
+   * message page (!full) calls them its rel="prev"/"next": it has no
+   * pager, and reading on goes message by message in thread order.  On
+   * a thread page rel names the pager's pages, which a crawler or a
+   * reader's "next page" key must walk. */
+  const char *rel_prev = full ? "" : " rel=\"prev\"";
+  const char *rel_next = full ? "" : " rel=\"next\"";
   for (guint k = at; at != G_MAXUINT && k-- > 0;) {
     Row *row = &g_array_index (order, Row, k);
     if (row->hit == NO_HIT)
       continue;
     g_autofree char *u = annals_web_message_url (c, &g_array_index (t->hits, AnnalsIndexSummary, row->hit));
-    g_string_append (s, "<a rel=\"prev\" href=\"");
+    g_string_append_printf (s, "<a%s href=\"", rel_prev);
     annals_web_esc (s, u);
     g_string_append (s, "\">previous</a> ");
     break;
@@ -255,7 +261,7 @@ annals_web_render_thread_skeleton (Ctx *c, GString *s, AnnalsIndexSummary *cur, 
     if (row->hit == NO_HIT)
       continue;
     g_autofree char *u = annals_web_message_url (c, &g_array_index (t->hits, AnnalsIndexSummary, row->hit));
-    g_string_append (s, "<a rel=\"next\" href=\"");
+    g_string_append_printf (s, "<a%s href=\"", rel_next);
     annals_web_esc (s, u);
     g_string_append (s, "\">next</a> ");
     break;
@@ -306,9 +312,11 @@ by_number (gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
-/* "messages 101-153 of 153" and links to the other pages of bodies. */
+/* "messages 101-153 of 153" and links to the other pages of bodies.
+ * The pager stands above and below the bodies; rel (the page's one
+ * rel="prev"/"next") goes on one of them. */
 static void
-thread_pager (GString *s, guint offset, guint shown, guint total)
+thread_pager (GString *s, guint offset, guint shown, guint total, gboolean rel)
 {
   if (total <= BODIES_PER_PAGE)
     return;
@@ -316,12 +324,12 @@ thread_pager (GString *s, guint offset, guint shown, guint total)
                           offset + shown, total);
   if (offset > 0) {
     guint from = offset > BODIES_PER_PAGE ? offset - BODIES_PER_PAGE : 0;
-    g_string_append_printf (s, " <a href=\"?o=%u\" rel=\"prev\">messages %u-%u</a>", from, from + 1,
+    g_string_append_printf (s, " <a href=\"?o=%u\"%s>messages %u-%u</a>", from, rel ? " rel=\"prev\"" : "", from + 1,
                             MIN (from + BODIES_PER_PAGE, total));
   }
   if (offset + shown < total)
-    g_string_append_printf (s, " <a href=\"?o=%u\" rel=\"next\">messages %u-%u</a>", offset + shown, offset + shown + 1,
-                            MIN (offset + shown + BODIES_PER_PAGE, total));
+    g_string_append_printf (s, " <a href=\"?o=%u\"%s>messages %u-%u</a>", offset + shown, rel ? " rel=\"next\"" : "",
+                            offset + shown + 1, MIN (offset + shown + BODIES_PER_PAGE, total));
   g_string_append (s, "</p></nav>");
 }
 
@@ -349,7 +357,7 @@ annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
   if (total >= THREAD_MAX)
     g_string_append_printf (s, " (the first %d messages)", THREAD_MAX);
   g_string_append (s, "</p>");
-  thread_pager (s, offset, shown, total);
+  thread_pager (s, offset, shown, total, TRUE);
   g_autoptr (GArray) order = NULL;
   if (nested) {
     order = thread_order (c, t);
@@ -414,7 +422,7 @@ annals_web_page_thread (Ctx *c, AnnalsIndexSummary *m, gboolean nested)
     annals_web_render_message (c, s, x, FALSE);
     g_string_append (s, "</div><hr>");
   }
-  thread_pager (s, offset, shown, total);
+  thread_pager (s, offset, shown, total, FALSE);
   annals_web_render_thread_skeleton (c, s, m, t, TRUE);
   annals_web_page_end (c, s);
 }
