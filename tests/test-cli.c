@@ -771,6 +771,37 @@ test_full_disk (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* The index fails after the store took the messages (a directory where
+ * index.lock goes stands in for a full disk, as root ignores modes):
+ * the messages stay, the command fails under its own name and says how
+ * to catch the index up. */
+static void
+test_ingest_index_fails (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 5, 500);
+  g_autofree char *path = write_tmp (f, "five.mbox", mbox->str, mbox->len);
+  g_autofree char *lock = g_build_filename (f->root, "policy", "index.lock", NULL);
+  g_assert_cmpint (g_mkdir (lock, 0755), ==, 0);
+  Run r = run (f->root, "ingest", "policy", path);
+  assert_status (r, 1);
+  g_assert_nonnull (strstr (r.err, "annals ingest: policy: "));
+  g_assert_nonnull (strstr (r.err, "stored"));
+  g_assert_nonnull (strstr (r.err, "run 'annals index policy'"));
+  g_assert_null (strstr (r.err, "annals index:"));
+  run_clear (&r);
+  r = run (f->root, "export", "policy");
+  g_assert_cmpmem (r.out, r.out_len, mbox->str, mbox->len);
+  run_clear (&r);
+  /* What the message says to do catches the index up. */
+  g_assert_cmpint (g_rmdir (lock), ==, 0);
+  assert_ok (run (f->root, "index", "policy"));
+  r = run (f->root, "search", "--list", "policy", "--count", "s:topic");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, "5\n");
+  run_clear (&r);
+}
+
 /* SIGKILL at random moments: the store always opens, holds a prefix of
  * the input byte for byte, keeps every acknowledged message, and the
  * same command finishes the job. */
@@ -1521,6 +1552,7 @@ main (int argc, char **argv)
   ADD ("/cli/ingest/bad-input", test_bad_input);
   ADD ("/cli/ingest/permissions", test_permissions);
   ADD ("/cli/ingest/full-disk", test_full_disk);
+  ADD ("/cli/ingest/index-fails", test_ingest_index_fails);
   ADD ("/cli/crash/kill9", test_kill9);
   ADD ("/cli/crash/index-kill", test_index_kill);
   ADD ("/cli/crash/index-half-made", test_index_half_made);
