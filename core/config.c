@@ -198,6 +198,16 @@ value_problem (const char *group, const char *key, const char *value)
     return text_problem (value);
   if (strcmp (key, "closed-date") == 0)
     return is_date (value) ? NULL : "is not a day YYYY-MM-DD";
+  /* Checked here, not only by index and search: every command and the
+   * web refuse them as they refuse the other keys. */
+  if (strcmp (key, "index-shards") == 0)
+    return g_ascii_string_to_unsigned (value, 10, 1, ANNALS_CONFIG_INDEX_SHARDS_MAX, NULL, NULL)
+               ? NULL
+               : "is not a whole number from 1 to " G_STRINGIFY (ANNALS_CONFIG_INDEX_SHARDS_MAX);
+  if (strcmp (key, "index-remote-timeout") == 0)
+    return g_ascii_string_to_unsigned (value, 10, 1, ANNALS_CONFIG_REMOTE_TIMEOUT_MAX, NULL, NULL)
+               ? NULL
+               : "is not a whole number from 1 to " G_STRINGIFY (ANNALS_CONFIG_REMOTE_TIMEOUT_MAX) " (seconds)";
   return NULL;
 }
 

@@ -24,6 +24,11 @@ G_BEGIN_DECLS
 #define ANNALS_CONFIG_ERROR (annals_config_error_quark ())
 GQuark annals_config_error_quark (void);
 
+/* The ranges of [list NAME] index-shards and index-remote-timeout (in
+ * seconds), which the loader refuses values outside of (doc/config.md). */
+#define ANNALS_CONFIG_INDEX_SHARDS_MAX 64
+#define ANNALS_CONFIG_REMOTE_TIMEOUT_MAX 3600
+
 typedef enum {
   ANNALS_CONFIG_ERROR_NO_ROOT,   /* no root given, or it is not an archive */
   ANNALS_CONFIG_ERROR_EXISTS,    /* init over an archive, or a list added twice */
