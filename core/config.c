@@ -820,6 +820,27 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
   return verifier;
 }
 
+char *
+annals_config_load_verifier (AnnalsConfig *config, GError **error)
+{
+  g_autofree char *path = g_build_filename (config->root, "keys", "site.vkey", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &text, NULL, &local)) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot read the public key: %s", local->message);
+    return NULL;
+  }
+  g_autoptr (AnnalsNoteKey) k = annals_note_key_parse (text, &local);
+  sodium_memzero (text, strlen (text));
+  /* A secret here must not reach a mirror or an auditor. */
+  if (k == NULL || k->has_secret) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "'%s' is not a verifier key%s%s", path,
+                 local ? ": " : "", local ? local->message : "");
+    return NULL;
+  }
+  return annals_note_key_verifier_string (k);
+}
+
 gpointer
 annals_config_load_key (AnnalsConfig *config, GError **error)
 {

@@ -145,5 +145,9 @@ char *annals_config_ensure_key (AnnalsConfig *config, GError **error);
 /* The signing key (an AnnalsNoteKey, note.h): free with
  * annals_note_key_free(). */
 gpointer annals_config_load_key (AnnalsConfig *config, GError **error);
+/* The verifier string kept in ROOT/keys/site.vkey, which stays readable
+ * while a lost site.key is being restored; never a signer's secret.
+ * New string; IO when it is missing or holds no verifier. */
+char *annals_config_load_verifier (AnnalsConfig *config, GError **error);
 
 G_END_DECLS

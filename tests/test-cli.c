@@ -229,6 +229,42 @@ test_key_missing (Fixture *f, gconstpointer data)
   }
 }
 
+/* The public key is in site.vkey: a mirror or an auditor asking for it
+ * gets it while the operator restores site.key, with a warning. */
+static void
+test_key_public_only (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  Run r = run (f->root, "key");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_autofree char *before = g_steal_pointer (&r.out);
+  run_clear (&r);
+  g_autofree char *key = g_build_filename (f->root, "keys", "site.key", NULL);
+  g_assert_cmpint (g_unlink (key), ==, 0);
+  r = run (f->root, "key");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, before);
+  g_assert_nonnull (strstr (r.err, "warning"));
+  g_assert_nonnull (strstr (r.err, "site.key"));
+  g_assert_nonnull (strstr (r.err, "restore"));
+  g_assert_nonnull (strstr (r.err, "backup"));
+  run_clear (&r);
+  g_assert_false (g_file_test (key, G_FILE_TEST_EXISTS));
+  /* A site.vkey that is not a key is not printed. */
+  g_autofree char *vkey = g_build_filename (f->root, "keys", "site.vkey", NULL);
+  g_assert_true (g_file_set_contents (vkey, "garbage\n", -1, NULL));
+  r = run (f->root, "key");
+  assert_status (r, 1);
+  g_assert_cmpstr (r.out, ==, "");
+  g_assert_nonnull (strstr (r.err, "site.vkey"));
+  g_assert_nonnull (strstr (r.err, "backup"));
+  run_clear (&r);
+  /* With neither half there is nothing to print. */
+  g_assert_cmpint (g_unlink (vkey), ==, 0);
+  assert_fails (run (f->root, "key"), 1, "backup");
+}
+
 /* Whether text holds a terminal control: a C0 byte other than the tab
  * and newline ls separates with, DEL, or a C1 control (U+0080..U+009F). */
 static gboolean
@@ -1535,6 +1571,7 @@ main (int argc, char **argv)
   ADD ("/cli/global-options", test_global_options);
   ADD ("/cli/key/missing", test_key_missing);
   ADD ("/cli/key/generate-refuses-signed-logs", test_key_generate_signed);
+  ADD ("/cli/key/public-only", test_key_public_only);
   ADD ("/cli/ls/control-characters", test_ls_controls);
   ADD ("/cli/numbers/overflow", test_number_overflow);
   ADD ("/cli/search/date-out-of-range", test_search_date_range);
