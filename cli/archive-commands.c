@@ -267,7 +267,8 @@ annals_cli_ingest (int argc, char **argv)
   }
 
   gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (AnnalsIngestRun) run = annals_cli_ingest_run_open (config, argv[1], timeout_ms, no_index, &error);
+  g_autoptr (AnnalsIngestRun) run
+      = annals_cli_ingest_run_open (config, "ingest", argv[1], timeout_ms, no_index, &error);
   if (run == NULL)
     return annals_cli_fail ("ingest", error);
   if (annals_store_writer_recovered (run->writer) > 0 && !quiet)

@@ -90,6 +90,7 @@ annals_cli_index_update (AnnalsConfig *config, const char *list, gboolean quiet)
 
 /* The follower: a thread that indexes each batch the ingest commits. */
 struct _AnnalsIndexFollower {
+  const char *cmd; /* static */
   char *list;
   char *dir;
   GThread *thread;
@@ -124,9 +125,10 @@ follow_thread (gpointer data)
 }
 
 AnnalsIndexFollower *
-annals_cli_index_follow_start (AnnalsConfig *config, const char *list, guint64 committed)
+annals_cli_index_follow_start (AnnalsConfig *config, const char *cmd, const char *list, guint64 committed)
 {
   AnnalsIndexFollower *f = g_new0 (AnnalsIndexFollower, 1);
+  f->cmd = cmd;
   f->list = g_strdup (list);
   f->dir = annals_config_list_dir (config, list, NULL, &f->error);
   f->committed = committed;
@@ -159,8 +161,12 @@ annals_cli_index_follow_finish (AnnalsIndexFollower *f, gboolean quiet)
     g_thread_join (f->thread);
   gboolean ok = f->error == NULL;
   say_recreated (f->list, &f->stats);
+  /* The store is complete: a run of the same command would find nothing
+   * new and leave the index behind, so the way to catch up is named. */
   if (!ok)
-    g_printerr ("annals index: %s: %s\n", f->list, f->error->message);
+    g_printerr ("annals %s: %s: the messages are stored, but the search index could not take them: %s; "
+                "run 'annals index %s' once there is room (or the cause is fixed)\n",
+                f->cmd, f->list, f->error->message, f->list);
   else if (!quiet)
     print_stats (f->list, &f->stats, (g_get_monotonic_time () - f->started) / 1e6);
   g_clear_error (&f->error);

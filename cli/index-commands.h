@@ -14,9 +14,11 @@ gboolean annals_cli_index_update (AnnalsConfig *config, const char *list, gboole
 
 /* Indexing beside a bulk ingest: started once the store is open (at
  * committed messages), told of every commit (an AnnalsIngestCommitted),
- * finished after the last; finish prints why on failure and frees. */
+ * finished after the last; finish prints why on failure, as command cmd
+ * ("ingest", "pull": the one the operator ran), and frees. */
 typedef struct _AnnalsIndexFollower AnnalsIndexFollower;
-AnnalsIndexFollower *annals_cli_index_follow_start (AnnalsConfig *config, const char *list, guint64 committed);
+AnnalsIndexFollower *annals_cli_index_follow_start (AnnalsConfig *config, const char *cmd, const char *list,
+                                                    guint64 committed);
 void annals_cli_index_follow_committed (gpointer follower, guint64 count);
 gboolean annals_cli_index_follow_finish (AnnalsIndexFollower *follower, gboolean quiet);
 

@@ -35,8 +35,8 @@ run_committed (gpointer ctx, guint64 count)
 }
 
 AnnalsIngestRun *
-annals_cli_ingest_run_open (AnnalsConfig *config, const char *list, guint lock_timeout_ms, gboolean no_index,
-                            GError **error)
+annals_cli_ingest_run_open (AnnalsConfig *config, const char *cmd, const char *list, guint lock_timeout_ms,
+                            gboolean no_index, GError **error)
 {
   g_autofree char *store_dir = annals_config_list_dir (config, list, "store", error);
   if (store_dir == NULL)
@@ -53,7 +53,7 @@ annals_cli_ingest_run_open (AnnalsConfig *config, const char *list, guint lock_t
   annals_ingest_set_log (run->ingest, run->log, run->key, list);
   /* The index follows the ingest batch by batch, on the other core. */
   if (!no_index)
-    run->follower = annals_cli_index_follow_start (config, list, annals_store_writer_count (run->writer));
+    run->follower = annals_cli_index_follow_start (config, cmd, list, annals_store_writer_count (run->writer));
   annals_ingest_set_on_commit (run->ingest, run_committed, run);
   return g_steal_pointer (&run);
 }

@@ -32,8 +32,10 @@ typedef struct {
   gpointer on_commit_ctx;
 } AnnalsIngestRun;
 
-AnnalsIngestRun *annals_cli_ingest_run_open (AnnalsConfig *config, const char *list, guint lock_timeout_ms,
-                                             gboolean no_index, GError **error);
+/* cmd is the command run ("ingest", "pull", static): it names the index's
+ * errors. */
+AnnalsIngestRun *annals_cli_ingest_run_open (AnnalsConfig *config, const char *cmd, const char *list,
+                                             guint lock_timeout_ms, gboolean no_index, GError **error);
 /* Calls fn right after each store commit, before the index follower
  * and the log (the run owns the ingest's own on-commit slot). */
 void annals_cli_ingest_run_set_on_commit (AnnalsIngestRun *run, AnnalsIngestCommitted fn, gpointer ctx);

@@ -53,9 +53,18 @@ annals_cli_key (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autofree char *path = annals_config_key_path (config);
   if (!generate && !g_file_test (path, G_FILE_TEST_EXISTS)) {
-    /* A new key would orphan every published checkpoint and proof. */
-    g_printerr ("annals key: no signing key at '%s': " ANNALS_CONFIG_KEY_RESTORE "\n", path);
-    return 1;
+    /* The public half is all a mirror or an auditor needs; a new key
+     * would orphan every published checkpoint and proof. */
+    g_autofree char *public = annals_config_load_verifier (config, &error);
+    if (public == NULL) {
+      g_printerr ("annals key: no signing key at '%s', and %s: " ANNALS_CONFIG_KEY_RESTORE "\n", path, error->message);
+      return 1;
+    }
+    g_printerr ("annals key: warning: no signing key at '%s' (printed its public half, from keys/site.vkey): nothing "
+                "can be signed until you " ANNALS_CONFIG_KEY_RESTORE "\n",
+                path);
+    g_print ("%s\n", public);
+    return 0;
   }
   g_autofree char *verifier = annals_config_ensure_key (config, &error);
   if (verifier == NULL)

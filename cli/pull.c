@@ -131,11 +131,14 @@ find_password (AnnalsConfig *config, const char *list, const char *credentials, 
 
 /* One round: what is new goes into the store, through the same ingest
  * path as "annals ingest" (writer, log, index), and its position is
- * saved.  The list's lock is held only while there is mail to store. */
+ * saved.  The list's lock is held only while there is mail to store.
+ * *indexed is FALSE when the index could not take what was stored (said
+ * already): the round itself succeeded. */
 static gboolean
 pull_round (AnnalsPull *pull, AnnalsConfig *config, const char *list, const char *source, guint lock_timeout_ms,
-            gboolean quiet, gboolean no_index, gboolean say_nothing_new, GError **error)
+            gboolean quiet, gboolean no_index, gboolean say_nothing_new, gboolean *indexed, GError **error)
 {
+  *indexed = TRUE;
   guint64 count = 0;
   if (!annals_pull_check (pull, &count, error))
     return FALSE;
@@ -145,7 +148,7 @@ pull_round (AnnalsPull *pull, AnnalsConfig *config, const char *list, const char
       g_print ("%s: nothing new in %s\n", list, source);
     return TRUE;
   }
-  g_autoptr (AnnalsIngestRun) run = annals_cli_ingest_run_open (config, list, lock_timeout_ms, no_index, error);
+  g_autoptr (AnnalsIngestRun) run = annals_cli_ingest_run_open (config, "pull", list, lock_timeout_ms, no_index, error);
   if (run == NULL)
     return FALSE;
   annals_cli_ingest_run_set_on_commit (run, annals_pull_committed, pull);
@@ -158,7 +161,7 @@ pull_round (AnnalsPull *pull, AnnalsConfig *config, const char *list, const char
     g_print ("%s: pulled %" G_GUINT64_FORMAT " from %s: archived %" G_GUINT64_FORMAT
              ", duplicates skipped %" G_GUINT64_FORMAT ", Message-ID reused with new content %" G_GUINT64_FORMAT "\n",
              list, fetched, source, s->committed, s->duplicates, s->reused_ids);
-  annals_cli_ingest_run_close (run, quiet);
+  *indexed = annals_cli_ingest_run_close (run, quiet);
   return ok;
 }
 
@@ -193,8 +196,9 @@ annals_cli_pull (int argc, char **argv)
                          "  nntp://[USER@]HOST[:PORT]/GROUP    nntps://[USER@]HOST[:PORT]/GROUP\n"
                          "Each run fetches only what came after the last one (its position is kept in\n"
                          "ROOT/NAME/pull/).  The password never goes in the URL: see --credentials.\n"
-                         "Exit status: 0 done, 65 bad URL, 66 no such mailbox or group, 68 unknown host,\n"
-                         "69 cannot connect or TLS failed, 75 try again later, 77 login refused, 78 no such list.",
+                         "Exit status: 0 done, 1 stored but not indexed (run 'annals index NAME'), 65 bad URL,\n"
+                         "66 no such mailbox or group, 68 unknown host, 69 cannot connect or TLS failed,\n"
+                         "75 try again later, 77 login refused, 78 no such list.",
                          entries, TRUE, &argc, &argv))
     return EX_USAGE;
   g_autofree char *credentials_owned = credentials;
@@ -251,15 +255,16 @@ annals_cli_pull (int argc, char **argv)
   if (password != NULL)
     explicit_bzero (password, strlen (password));
   guint lock_ms = (guint) lock_timeout * 1000;
+  gboolean indexed = TRUE;
 
   if (!watch) {
     if (!annals_pull_connect (pull, &error)
-        || !pull_round (pull, config, list, url->canonical, lock_ms, quiet, no_index, TRUE, &error)) {
+        || !pull_round (pull, config, list, url->canonical, lock_ms, quiet, no_index, TRUE, &indexed, &error)) {
       print_warnings (pull, list);
       annals_cli_fail ("pull", error);
       return exit_status (error);
     }
-    return 0;
+    return indexed ? 0 : 1; /* as ingest: stored, but the index is behind */
   }
 
   /* --watch: errors the next try may not see are retried, waiting twice
@@ -270,7 +275,7 @@ annals_cli_pull (int argc, char **argv)
   while (!annals_pull_cancelled (pull)) {
     g_clear_error (&error);
     gboolean ok = (annals_pull_connected (pull) || annals_pull_connect (pull, &error))
-                  && pull_round (pull, config, list, url->canonical, lock_ms, quiet, no_index, first, &error)
+                  && pull_round (pull, config, list, url->canonical, lock_ms, quiet, no_index, first, &indexed, &error)
                   && (annals_pull_cancelled (pull) || annals_pull_wait (pull, (guint) interval, &error));
     if (ok) {
       backoff = 0;

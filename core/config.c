@@ -198,6 +198,16 @@ value_problem (const char *group, const char *key, const char *value)
     return text_problem (value);
   if (strcmp (key, "closed-date") == 0)
     return is_date (value) ? NULL : "is not a day YYYY-MM-DD";
+  /* Checked here, not only by index and search: every command and the
+   * web refuse them as they refuse the other keys. */
+  if (strcmp (key, "index-shards") == 0)
+    return g_ascii_string_to_unsigned (value, 10, 1, ANNALS_CONFIG_INDEX_SHARDS_MAX, NULL, NULL)
+               ? NULL
+               : "is not a whole number from 1 to " G_STRINGIFY (ANNALS_CONFIG_INDEX_SHARDS_MAX);
+  if (strcmp (key, "index-remote-timeout") == 0)
+    return g_ascii_string_to_unsigned (value, 10, 1, ANNALS_CONFIG_REMOTE_TIMEOUT_MAX, NULL, NULL)
+               ? NULL
+               : "is not a whole number from 1 to " G_STRINGIFY (ANNALS_CONFIG_REMOTE_TIMEOUT_MAX) " (seconds)";
   return NULL;
 }
 
@@ -808,6 +818,27 @@ annals_config_ensure_key (AnnalsConfig *config, GError **error)
   g_autofree char *vline = g_strconcat (verifier, "\n", NULL);
   g_file_set_contents (vpath, vline, -1, NULL);
   return verifier;
+}
+
+char *
+annals_config_load_verifier (AnnalsConfig *config, GError **error)
+{
+  g_autofree char *path = g_build_filename (config->root, "keys", "site.vkey", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &text, NULL, &local)) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "cannot read the public key: %s", local->message);
+    return NULL;
+  }
+  g_autoptr (AnnalsNoteKey) k = annals_note_key_parse (text, &local);
+  sodium_memzero (text, strlen (text));
+  /* A secret here must not reach a mirror or an auditor. */
+  if (k == NULL || k->has_secret) {
+    g_set_error (error, ANNALS_CONFIG_ERROR, ANNALS_CONFIG_ERROR_IO, "'%s' is not a verifier key%s%s", path,
+                 local ? ": " : "", local ? local->message : "");
+    return NULL;
+  }
+  return annals_note_key_verifier_string (k);
 }
 
 gpointer

@@ -24,6 +24,11 @@ G_BEGIN_DECLS
 #define ANNALS_CONFIG_ERROR (annals_config_error_quark ())
 GQuark annals_config_error_quark (void);
 
+/* The ranges of [list NAME] index-shards and index-remote-timeout (in
+ * seconds), which the loader refuses values outside of (doc/config.md). */
+#define ANNALS_CONFIG_INDEX_SHARDS_MAX 64
+#define ANNALS_CONFIG_REMOTE_TIMEOUT_MAX 3600
+
 typedef enum {
   ANNALS_CONFIG_ERROR_NO_ROOT,   /* no root given, or it is not an archive */
   ANNALS_CONFIG_ERROR_EXISTS,    /* init over an archive, or a list added twice */
@@ -140,5 +145,9 @@ char *annals_config_ensure_key (AnnalsConfig *config, GError **error);
 /* The signing key (an AnnalsNoteKey, note.h): free with
  * annals_note_key_free(). */
 gpointer annals_config_load_key (AnnalsConfig *config, GError **error);
+/* The verifier string kept in ROOT/keys/site.vkey, which stays readable
+ * while a lost site.key is being restored; never a signer's secret.
+ * New string; IO when it is missing or holds no verifier. */
+char *annals_config_load_verifier (AnnalsConfig *config, GError **error);
 
 G_END_DECLS

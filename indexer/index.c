@@ -50,7 +50,7 @@ G_DEFINE_QUARK (annals_index_error, annals_index_error)
 #define SUBJECT_THREADS 16
 /* index/shards: the shard count of an index of several shards. */
 #define SHARDS_FILE "shards"
-#define MAX_SHARDS 64
+#define MAX_SHARDS ANNALS_CONFIG_INDEX_SHARDS_MAX
 /* Operations queued to a shard's writer thread before the main thread
  * waits: bounds the documents held in memory. */
 #define SHARD_QUEUE 256
@@ -1671,7 +1671,7 @@ annals_index_reader_shards (const char *list_dir, GError **error)
   g_autofree char *remote = config ? annals_config_list_get (config, list, "index-remote") : NULL;
   if (remote != NULL && *g_strstrip (remote) != '\0') {
     guint secs = 5;
-    if (!config_number (config, list, "index-remote-timeout", 1, 3600, 5, &secs, error)
+    if (!config_number (config, list, "index-remote-timeout", 1, ANNALS_CONFIG_REMOTE_TIMEOUT_MAX, 5, &secs, error)
         || !remote_shards (config, list, remote, secs * 1000, shards, error))
       return NULL;
     return g_steal_pointer (&shards);

@@ -310,6 +310,13 @@ test_bad_values (Fixture *f, gconstpointer data)
     { "list policy", "description=two\\nlines", "[list policy] description=" },
     { "list policy", "closed-date=yesterday", "[list policy] closed-date=yesterday" },
     { "list policy", "closed-reason=a\\tb", "[list policy] closed-reason=" },
+    { "list policy", "index-shards=0", "[list policy] index-shards=0 is not a whole number from 1 to 64" },
+    { "list policy", "index-shards=65", "[list policy] index-shards=65" },
+    { "list policy", "index-shards=four", "[list policy] index-shards=four" },
+    { "list policy", "index-remote-timeout=0",
+      "[list policy] index-remote-timeout=0 is not a whole number from 1 to 3600" },
+    { "list policy", "index-remote-timeout=5s", "[list policy] index-remote-timeout=5s" },
+    { "list policy", "index-remote-timeout=3601", "[list policy] index-remote-timeout=3601" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_test_message ("[%s] %s", cases[i].group, cases[i].line);
@@ -330,7 +337,8 @@ test_bad_values (Fixture *f, gconstpointer data)
   }
   /* The good values still load. */
   write_conf (f, "[site]\nname=annals\nbase-url=https://lists.example.org/\n\n[list policy]\n"
-                 "address=policy@example.org\nclosed=true\nclosed-date=2026-12-01\nclosed-reason=moved\n\n"
+                 "address=policy@example.org\nclosed=true\nclosed-date=2026-12-01\nclosed-reason=moved\n"
+                 "index-shards=64\nindex-remote-timeout=3600\n\n"
                  "[web]\nmbox-max-messages=10\nmbox-max-bytes=1048576\ntext-max-bytes=4096\n"
                  "message-max-bytes=1048576\n");
   assert_ok (run (f->root, "lists"));

@@ -229,6 +229,42 @@ test_key_missing (Fixture *f, gconstpointer data)
   }
 }
 
+/* The public key is in site.vkey: a mirror or an auditor asking for it
+ * gets it while the operator restores site.key, with a warning. */
+static void
+test_key_public_only (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  Run r = run (f->root, "key");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_autofree char *before = g_steal_pointer (&r.out);
+  run_clear (&r);
+  g_autofree char *key = g_build_filename (f->root, "keys", "site.key", NULL);
+  g_assert_cmpint (g_unlink (key), ==, 0);
+  r = run (f->root, "key");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, before);
+  g_assert_nonnull (strstr (r.err, "warning"));
+  g_assert_nonnull (strstr (r.err, "site.key"));
+  g_assert_nonnull (strstr (r.err, "restore"));
+  g_assert_nonnull (strstr (r.err, "backup"));
+  run_clear (&r);
+  g_assert_false (g_file_test (key, G_FILE_TEST_EXISTS));
+  /* A site.vkey that is not a key is not printed. */
+  g_autofree char *vkey = g_build_filename (f->root, "keys", "site.vkey", NULL);
+  g_assert_true (g_file_set_contents (vkey, "garbage\n", -1, NULL));
+  r = run (f->root, "key");
+  assert_status (r, 1);
+  g_assert_cmpstr (r.out, ==, "");
+  g_assert_nonnull (strstr (r.err, "site.vkey"));
+  g_assert_nonnull (strstr (r.err, "backup"));
+  run_clear (&r);
+  /* With neither half there is nothing to print. */
+  g_assert_cmpint (g_unlink (vkey), ==, 0);
+  assert_fails (run (f->root, "key"), 1, "backup");
+}
+
 /* Whether text holds a terminal control: a C0 byte other than the tab
  * and newline ls separates with, DEL, or a C1 control (U+0080..U+009F). */
 static gboolean
@@ -798,6 +834,37 @@ test_full_disk (Fixture *f, gconstpointer data)
   g_string_append_len (all, more->str, (gssize) more->len);
   r = run (f->root, "export", "policy");
   g_assert_cmpmem (r.out, r.out_len, all->str, all->len);
+  run_clear (&r);
+}
+
+/* The index fails after the store took the messages (a directory where
+ * index.lock goes stands in for a full disk, as root ignores modes):
+ * the messages stay, the command fails under its own name and says how
+ * to catch the index up. */
+static void
+test_ingest_index_fails (Fixture *f, gconstpointer data)
+{
+  make_archive (f, "policy");
+  g_autoptr (GString) mbox = make_mbox (0, 5, 500);
+  g_autofree char *path = write_tmp (f, "five.mbox", mbox->str, mbox->len);
+  g_autofree char *lock = g_build_filename (f->root, "policy", "index.lock", NULL);
+  g_assert_cmpint (g_mkdir (lock, 0755), ==, 0);
+  Run r = run (f->root, "ingest", "policy", path);
+  assert_status (r, 1);
+  g_assert_nonnull (strstr (r.err, "annals ingest: policy: "));
+  g_assert_nonnull (strstr (r.err, "stored"));
+  g_assert_nonnull (strstr (r.err, "run 'annals index policy'"));
+  g_assert_null (strstr (r.err, "annals index:"));
+  run_clear (&r);
+  r = run (f->root, "export", "policy");
+  g_assert_cmpmem (r.out, r.out_len, mbox->str, mbox->len);
+  run_clear (&r);
+  /* What the message says to do catches the index up. */
+  g_assert_cmpint (g_rmdir (lock), ==, 0);
+  assert_ok (run (f->root, "index", "policy"));
+  r = run (f->root, "search", "--list", "policy", "--count", "s:topic");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, "5\n");
   run_clear (&r);
 }
 
@@ -1534,6 +1601,7 @@ main (int argc, char **argv)
   ADD ("/cli/global-options", test_global_options);
   ADD ("/cli/key/missing", test_key_missing);
   ADD ("/cli/key/generate-refuses-signed-logs", test_key_generate_signed);
+  ADD ("/cli/key/public-only", test_key_public_only);
   ADD ("/cli/ls/control-characters", test_ls_controls);
   ADD ("/cli/ls/quoted-from", test_ls_quoted_from);
   ADD ("/cli/numbers/overflow", test_number_overflow);
@@ -1552,6 +1620,7 @@ main (int argc, char **argv)
   ADD ("/cli/ingest/bad-input", test_bad_input);
   ADD ("/cli/ingest/permissions", test_permissions);
   ADD ("/cli/ingest/full-disk", test_full_disk);
+  ADD ("/cli/ingest/index-fails", test_ingest_index_fails);
   ADD ("/cli/crash/kill9", test_kill9);
   ADD ("/cli/crash/index-kill", test_index_kill);
   ADD ("/cli/crash/index-half-made", test_index_half_made);

@@ -293,6 +293,34 @@ test_imap_fetch (Fixture *f, gconstpointer data)
   run_clear (&r);
 }
 
+/* The index fails once the messages are stored (a directory where
+ * index.lock goes stands in for a full disk): they stay stored, and the
+ * run fails as ingest does, saying how to catch the index up, since the
+ * next pull finds nothing new and would not touch the index. */
+static void
+test_imap_index_fails (Fixture *f, gconstpointer data)
+{
+  g_test_summary ("IMAP: an index failure after storing is pull's error, exit 1, naming 'annals index LIST'");
+  g_autoptr (GPtrArray) sent = start_dovecot_with (f, 4);
+  g_autofree char *url = imap_url (f, "imap", "127.0.0.1", f->port, "INBOX");
+  g_autofree char *lock = g_build_filename (f->root, "policy", "index.lock", NULL);
+  g_assert_cmpint (g_mkdir (lock, 0755), ==, 0);
+  Run r = pull (f, "policy", url);
+  assert_status (r, 1);
+  g_assert_nonnull (strstr (r.err, "annals pull: policy: "));
+  g_assert_nonnull (strstr (r.err, "stored"));
+  g_assert_nonnull (strstr (r.err, "run 'annals index policy'"));
+  g_assert_null (strstr (r.err, "annals index:"));
+  run_clear (&r);
+  assert_stored (f, sent);
+  g_assert_cmpint (g_rmdir (lock), ==, 0);
+  assert_ok (run (f->root, "index", "policy"));
+  r = run (f->root, "search", "--list", "policy", "--count", "s:topic");
+  assert_status (r, 0);
+  g_assert_cmpstr (r.out, ==, "4\n");
+  run_clear (&r);
+}
+
 static void
 test_imap_uidvalidity (Fixture *f, gconstpointer data)
 {
@@ -871,6 +899,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/pull/imap/fetch", Fixture, NULL, fixture_setup, test_imap_fetch, fixture_teardown);
   g_test_add ("/pull/imap/uidvalidity", Fixture, NULL, fixture_setup, test_imap_uidvalidity, fixture_teardown);
+  g_test_add ("/pull/imap/index-fails", Fixture, NULL, fixture_setup, test_imap_index_fails, fixture_teardown);
   g_test_add ("/pull/imap/errors", Fixture, NULL, fixture_setup, test_imap_errors, fixture_teardown);
   g_test_add ("/pull/nntp/fetch", Fixture, NULL, fixture_setup, test_nntp_fetch, fixture_teardown);
   g_test_add ("/pull/nntp/renumbered", Fixture, NULL, fixture_setup, test_nntp_renumbered, fixture_teardown);
