@@ -816,10 +816,10 @@ typedef struct {
 
 /* How much lower the workers run than the writer.  The writer is the
  * critical path (Xapian's insertion is one thread's work); the workers
- * only have to stay ahead of it.  At equal priority, two workers and
- * the writer on two cores share them three ways and the writer waits
- * for a core a third of the time; five steps lower, the workers get
- * what it leaves (bench: BENCHMARKS.md, "Levers"). */
+ * only have to stay ahead of it.  At equal priority, the workers and
+ * the writer share the cores and the writer waits for one; five steps
+ * lower, the workers get what it leaves (it halved the writer's wait:
+ * BENCHMARKS.md, "Levers"). */
 #define WORKER_NICE 5
 
 static void
