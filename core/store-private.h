@@ -169,11 +169,15 @@ G_GNUC_INTERNAL void annals_store_forget_pack (AnnalsStore *store, guint32 pack)
  *   while ((step = annals_store_scan_next (&scan, &e, error)) != ANNALS_STORE_SCAN_END) ...
  *   annals_store_scan_clear (&scan);
  *
- * scan.number is the number of the entry just returned. */
+ * scan.number is the number of the entry just returned.  Set
+ * scan.want_flags after init to step over, undecoded, every entry whose
+ * flags lack one of them: a search for the few redacted entries then
+ * costs a read of each entry's flags, not its CRC. */
 typedef struct {
   AnnalsStore *store;
   guint64 number;
   guint64 end;
+  guint32 want_flags;
   guint64 chunk_start; /* entries in buf: chunk_start .. chunk_start + chunk_count - 1 */
   guint64 chunk_count;
   guint8 *buf;

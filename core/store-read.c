@@ -280,23 +280,30 @@ AnnalsStoreScanStep
 annals_store_scan_next (AnnalsStoreScan *scan, Entry *e, GError **error)
 {
   guint64 next = scan->buf == NULL ? scan->number : scan->number + 1;
-  if (next >= scan->end)
-    return ANNALS_STORE_SCAN_END;
-  if (scan->buf == NULL || next >= scan->chunk_start + scan->chunk_count) {
-    if (scan->buf == NULL)
-      scan->buf = g_malloc (SCAN_CHUNK * ENTRY_SIZE);
-    scan->chunk_start = next;
-    scan->chunk_count = MIN (SCAN_CHUNK, scan->end - next);
-    if (!annals_store_pread_all (scan->store->offsets_fd, scan->buf, scan->chunk_count * ENTRY_SIZE,
-                                 FILE_HEADER_SIZE + next * ENTRY_SIZE, scan->store->offsets_path, error)) {
-      scan->end = next; /* no further steps */
-      return ANNALS_STORE_SCAN_ERROR;
+  for (;; next++) {
+    if (next >= scan->end)
+      return ANNALS_STORE_SCAN_END;
+    if (scan->buf == NULL || next >= scan->chunk_start + scan->chunk_count) {
+      if (scan->buf == NULL)
+        scan->buf = g_malloc (SCAN_CHUNK * ENTRY_SIZE);
+      scan->chunk_start = next;
+      scan->chunk_count = MIN (SCAN_CHUNK, scan->end - next);
+      if (!annals_store_pread_all (scan->store->offsets_fd, scan->buf, scan->chunk_count * ENTRY_SIZE,
+                                   FILE_HEADER_SIZE + next * ENTRY_SIZE, scan->store->offsets_path, error)) {
+        scan->end = next; /* no further steps */
+        return ANNALS_STORE_SCAN_ERROR;
+      }
     }
+    const guint8 *in = scan->buf + (next - scan->chunk_start) * ENTRY_SIZE;
+    scan->number = next;
+    /* The flags field, unchecked: an entry it rules out is not wanted
+     * whether its CRC holds or not. */
+    if ((get32 (in + 4) & scan->want_flags) != scan->want_flags)
+      continue;
+    if (!annals_store_entry_decode (in, e))
+      return ANNALS_STORE_SCAN_DAMAGED;
+    return ANNALS_STORE_SCAN_ENTRY;
   }
-  scan->number = next;
-  if (!annals_store_entry_decode (scan->buf + (next - scan->chunk_start) * ENTRY_SIZE, e))
-    return ANNALS_STORE_SCAN_DAMAGED;
-  return ANNALS_STORE_SCAN_ENTRY;
 }
 
 void
@@ -558,6 +565,7 @@ annals_store_count_kinds (AnnalsStore *store, guint64 *messages, guint64 *notice
   AnnalsStoreScanStep step;
   Entry e;
   annals_store_scan_init (&scan, store, 0, count);
+  scan.want_flags = ANNALS_STORE_FLAG_REDACTION;
   while ((step = annals_store_scan_next (&scan, &e, error)) != ANNALS_STORE_SCAN_END && step != ANNALS_STORE_SCAN_ERROR)
     if (step == ANNALS_STORE_SCAN_ENTRY && (e.flags & ANNALS_STORE_FLAG_REDACTION))
       n++;

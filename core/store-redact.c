@@ -72,6 +72,7 @@ scan_flags (AnnalsStore *store, guint32 want, gboolean (*fn) (guint64 number, gp
   AnnalsStoreScanStep step;
   Entry e;
   annals_store_scan_init (&scan, store, 0, annals_store_count (store));
+  scan.want_flags = want;
   while ((step = annals_store_scan_next (&scan, &e, error)) != ANNALS_STORE_SCAN_END
          && step != ANNALS_STORE_SCAN_ERROR) {
     if (step == ANNALS_STORE_SCAN_ENTRY && (e.flags & want) == want && !fn (scan.number, data))
